@@ -1,0 +1,29 @@
+# Two commands on a fresh machine:  `make demo` (set up, ingest the sample corpus, serve it)
+# and `make test` (everything CI checks).
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/lariat/target
+LARIAT := $(CARGO_TARGET_DIR)/debug/lariat
+DEMO_DIR ?= $(HOME)/.local/share/lariat-demo
+ADDR ?= 127.0.0.1:8080
+
+.PHONY: setup build demo test lint bench
+
+setup:
+	bash scripts/setup-assets.sh
+
+build:
+	cargo build --workspace --bins
+
+demo: setup build
+	$(LARIAT) --data-dir $(DEMO_DIR) ingest deploy/domains/rodeo/corpus --collection rodeo
+	$(LARIAT) --data-dir $(DEMO_DIR) serve --addr $(ADDR)
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test: setup lint
+	bash scripts/test.sh
+
+bench: setup build
+	$(LARIAT) bench scifact ../shared/data/scifact

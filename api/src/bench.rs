@@ -1,0 +1,265 @@
+//! `lariat bench`: ingestion and search speed on a BEIR-layout corpus, and the memory of a
+//! serving process, measured in one run on a scratch data dir.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use ingest::loaders::{Format, load};
+use knowledge::{CollectionName, Config, SearchMode, embedding_input};
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// A folder with corpus.jsonl and queries.jsonl
+    dir: PathBuf,
+    /// Use only the first N corpus documents
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Write the figures as JSON to this file
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Skip starting `lariat serve` to measure its memory
+    #[arg(long)]
+    no_serve: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Latency {
+    mode: String,
+    queries: usize,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    mean_ms: f64,
+    qps: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn latency(mode: &str, mut ms: Vec<f64>, wall: Duration) -> Latency {
+    ms.sort_by(f64::total_cmp);
+    Latency {
+        mode: mode.to_owned(),
+        queries: ms.len(),
+        p50_ms: percentile(&ms, 50.0),
+        p95_ms: percentile(&ms, 95.0),
+        p99_ms: percentile(&ms, 99.0),
+        mean_ms: ms.iter().sum::<f64>() / ms.len().max(1) as f64,
+        qps: ms.len() as f64 / wall.as_secs_f64().max(1e-9),
+    }
+}
+
+fn read_queries(path: &Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .with_context(|| format!("{} line {}", path.display(), i + 1))?;
+            v.get("text")
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+                .with_context(|| format!("{} line {}: no \"text\"", path.display(), i + 1))
+        })
+        .collect()
+}
+
+pub async fn run(base: &Config, args: BenchArgs) -> Result<u8> {
+    let corpus_path = args.dir.join("corpus.jsonl");
+    let queries = read_queries(&args.dir.join("queries.jsonl"))?;
+    let work = std::env::temp_dir().join(format!("lariat-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let result = measure(base, &args, &corpus_path, &queries, &work).await;
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+async fn measure(
+    base: &Config,
+    args: &BenchArgs,
+    corpus_path: &Path,
+    queries: &[String],
+    work: &Path,
+) -> Result<u8> {
+    let corpus = std::fs::read_to_string(corpus_path)
+        .with_context(|| format!("reading {}", corpus_path.display()))?;
+    let corpus: String = match args.limit {
+        Some(n) => corpus.lines().take(n).map(|l| format!("{l}\n")).collect(),
+        None => corpus,
+    };
+    let corpus_file = work.join("corpus.jsonl");
+    std::fs::write(&corpus_file, &corpus)?;
+    let mut config = base.clone();
+    config.data_dir = work.join("data");
+    let k = crate::cli::open(&config).await?;
+    let chunker = crate::cli::chunker(&config)?;
+
+    // 1. The bare embedder on exactly the passages ingestion will embed.
+    let docs =
+        load(&corpus_file, Format::Jsonl, corpus.as_bytes()).map_err(|e| anyhow::anyhow!(e.0))?;
+    let inputs: Vec<String> = docs
+        .iter()
+        .flat_map(|d| {
+            chunker
+                .chunk(d)
+                .into_iter()
+                .map(|p| embedding_input(&d.title, &p.location, &p.text))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    eprintln!(
+        "bench: {} documents, {} passages, {} queries",
+        docs.len(),
+        inputs.len(),
+        queries.len()
+    );
+    let started = Instant::now();
+    for batch in inputs.chunks(config.ingest.batch_chunks) {
+        k.embedder().embed_passages(batch.to_vec()).await?;
+    }
+    let bare_s = started.elapsed().as_secs_f64();
+    let bare_pps = inputs.len() as f64 / bare_s;
+    eprintln!("bench: bare embedder {bare_pps:.1} passages/s");
+
+    // 2. Ingestion end to end.
+    let options = crate::cli::ingest_options(&config, CollectionName::parse("bench")?);
+    let report =
+        ingest::ingest_paths(k.clone(), chunker, &[corpus_file.clone()], &options, &()).await?;
+    if report.failed > 0 {
+        bail!("ingestion failed: {:?}", report.failures);
+    }
+    eprintln!(
+        "bench: ingest {:.1} passages/s ({} chunks, {:.1}s)",
+        report.passages_per_s, report.chunks, report.seconds
+    );
+
+    // 3. Search latency per mode, one query at a time.
+    let mut latencies = Vec::new();
+    for mode in [SearchMode::Bm25, SearchMode::Dense, SearchMode::Hybrid] {
+        let mut ms = Vec::with_capacity(queries.len());
+        let wall = Instant::now();
+        for q in queries {
+            let request = crate::cli::search_request(q, &["bench".to_owned()], mode.as_str(), 10)?;
+            let t = Instant::now();
+            k.search(&request).await?;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let l = latency(mode.as_str(), ms, wall.elapsed());
+        eprintln!(
+            "bench: {} p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms",
+            l.mode, l.p50_ms, l.p95_ms, l.p99_ms
+        );
+        latencies.push(l);
+    }
+    drop(k);
+
+    // 4. Peak memory of `lariat serve` on this data after answering every query over HTTP.
+    let serve = if args.no_serve {
+        None
+    } else {
+        Some(serve_memory(&config.data_dir, queries).await?)
+    };
+
+    println!("| measure | value |\n|---|---|");
+    println!(
+        "| documents / passages | {} / {} |",
+        docs.len(),
+        inputs.len()
+    );
+    println!("| bare embedder | {bare_pps:.1} passages/s |");
+    println!(
+        "| lariat ingest end to end | {:.1} passages/s ({:.0} % of bare) |",
+        report.passages_per_s,
+        100.0 * report.passages_per_s / bare_pps
+    );
+    for l in &latencies {
+        println!(
+            "| search {} | p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {:.0} q/s |",
+            l.mode, l.p50_ms, l.p95_ms, l.p99_ms, l.qps
+        );
+    }
+    if let Some((peak, rss)) = serve {
+        println!(
+            "| lariat serve peak RSS | {:.0} MB (after queries: {:.0} MB) |",
+            peak, rss
+        );
+    }
+    if let Some(path) = &args.json {
+        let out = json!({
+            "documents": docs.len(),
+            "passages": inputs.len(),
+            "queries": queries.len(),
+            "bare_embedder_passages_per_s": bare_pps,
+            "ingest": report,
+            "ingest_vs_bare": report.passages_per_s / bare_pps,
+            "search": latencies,
+            "serve_peak_rss_mb": serve.map(|s| s.0),
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&out)?)?;
+    }
+    Ok(0)
+}
+
+/// Starts `lariat serve` on the bench data, sends every query over HTTP, and returns its peak and
+/// current resident memory in MB (from /proc).
+async fn serve_memory(data_dir: &Path, queries: &[String]) -> Result<(f64, f64)> {
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?;
+    let stderr = child.stderr.take().context("no stderr")?;
+    let addr = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(|l| l.ok())
+            .find_map(|l| l.split("listening on ").nth(1).map(str::to_owned))
+    })
+    .await?;
+    let result = async {
+        let addr = addr.context("lariat serve did not start")?;
+        let client = reqwest::Client::new();
+        for q in queries {
+            let resp = client
+                .get(format!("{addr}/api/search"))
+                .query(&[("q", q.as_str()), ("k", "10")])
+                .send()
+                .await?;
+            if !resp.status().is_success() {
+                bail!("search over HTTP answered {}", resp.status());
+            }
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map(|kb| kb / 1024.0)
+                .unwrap_or(0.0)
+        };
+        Ok((field("VmHWM:"), field("VmRSS:")))
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}

@@ -1,0 +1,340 @@
+//! The subcommands: each parses its arguments into the core's types, calls the façade and prints.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use ingest::{Chunker, IngestOptions, IngestReport, Progress};
+use knowledge::{
+    CollectionName, Config, Knowledge, QueryText, SearchMode, SearchRequest, SearchResults, TopK,
+};
+
+use crate::{Cli, Command, EXIT_INCONSISTENT, EXIT_PARTIAL};
+
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    /// Files and folders (folders are walked recursively)
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    #[arg(long, short, default_value = "default")]
+    collection: String,
+    /// Print the summary as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    query: String,
+    /// Search only this collection (repeatable) [default: all]
+    #[arg(long, short)]
+    collection: Vec<String>,
+    /// bm25, dense or hybrid
+    #[arg(long, short, default_value = "hybrid")]
+    mode: String,
+    /// How many passages
+    #[arg(short, default_value_t = 10)]
+    k: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    #[arg(long, short)]
+    collection: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["doc_id", "source"]))]
+pub struct RmArgs {
+    /// The document id (see `lariat ls`)
+    doc_id: Option<String>,
+    /// Delete the documents ingested from this path (a JSONL file's records too)
+    #[arg(long)]
+    source: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Rebuild the derived indexes from SQL if they disagree
+    #[arg(long)]
+    repair: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on [default: server.addr, 127.0.0.1:8080]
+    #[arg(long)]
+    addr: Option<String>,
+}
+
+pub use crate::bench::BenchArgs;
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(knowledge::config::default_data_dir);
+    Ok(Config::load(
+        &data_dir,
+        cli.config.as_deref(),
+        std::env::vars(),
+    )?)
+}
+
+pub async fn open(config: &Config) -> Result<Arc<Knowledge>> {
+    Ok(Arc::new(Knowledge::open(config).await?))
+}
+
+pub async fn run(cli: Cli) -> Result<u8> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Ingest(args) => ingest(&config, args).await,
+        Command::Search(args) => search(&config, args).await,
+        Command::Ls(args) => ls(&config, args).await,
+        Command::Rm(args) => rm(&config, args).await,
+        Command::Check(args) => check(&config, args).await,
+        Command::Reindex => {
+            let k = open(&config).await?;
+            let n = k.reindex().await?;
+            println!("reindexed {n} chunks from SQL");
+            Ok(0)
+        }
+        Command::Serve(args) => {
+            let addr = args.addr.unwrap_or_else(|| config.server.addr.clone());
+            crate::http::serve(open(&config).await?, &addr).await?;
+            Ok(0)
+        }
+        Command::Bench(args) => crate::bench::run(&config, args).await,
+    }
+}
+
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn add_total(&self, documents: u64) {
+        self.0.inc_length(documents);
+    }
+    fn advance(&self, documents: u64) {
+        self.0.inc(documents);
+    }
+}
+
+pub fn chunker(config: &Config) -> Result<Arc<Chunker>> {
+    Ok(Arc::new(
+        Chunker::load(&config.embedding.model_dir, &config.chunking)
+            .map_err(knowledge::Error::Unavailable)?,
+    ))
+}
+
+pub fn ingest_options(config: &Config, collection: CollectionName) -> IngestOptions {
+    IngestOptions {
+        collection,
+        max_file_bytes: config.ingest.max_file_bytes,
+        batch_chunks: config.ingest.batch_chunks,
+    }
+}
+
+async fn ingest(config: &Config, args: IngestArgs) -> Result<u8> {
+    let collection = CollectionName::parse(&args.collection)?;
+    let k = open(config).await?;
+    let chunker = chunker(config)?;
+    let bar = if !args.json && std::io::stderr().is_terminal() {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} documents ({per_sec}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let progress = Bar(bar);
+    let options = ingest_options(config, collection);
+    let report = ingest::ingest_paths(k, chunker, &args.paths, &options, &progress).await?;
+    progress.0.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_ingest_report(&report);
+    }
+    Ok(if report.failed > 0 { EXIT_PARTIAL } else { 0 })
+}
+
+fn print_ingest_report(r: &IngestReport) {
+    println!(
+        "collection {}: {} added, {} updated, {} unchanged, {} failed; {} chunks written in {:.1}s",
+        r.collection, r.added, r.updated, r.unchanged, r.failed, r.chunks, r.seconds
+    );
+    for f in &r.failures {
+        println!("  failed: {}: {}", f.path, f.reason);
+    }
+}
+
+pub fn search_request(
+    query: &str,
+    collections: &[String],
+    mode: &str,
+    k: usize,
+) -> knowledge::Result<SearchRequest> {
+    Ok(SearchRequest {
+        query: QueryText::parse(query)?,
+        collections: if collections.is_empty() {
+            None
+        } else {
+            Some(
+                collections
+                    .iter()
+                    .map(|c| CollectionName::parse(c))
+                    .collect::<knowledge::Result<_>>()?,
+            )
+        },
+        mode: mode.parse::<SearchMode>()?,
+        k: TopK::new(k)?,
+    })
+}
+
+async fn search(config: &Config, args: SearchArgs) -> Result<u8> {
+    let request = search_request(&args.query, &args.collection, &args.mode, args.k)?;
+    let k = open(config).await?;
+    let results = k.search(&request).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print_results(&results);
+    }
+    Ok(0)
+}
+
+fn print_results(results: &SearchResults) {
+    if results.hits.is_empty() {
+        println!("no passages match {:?}", results.query);
+    }
+    for h in &results.hits {
+        let location = if h.location.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", h.location)
+        };
+        println!("{:>2}. [{:.4}] {}{location}", h.rank, h.score, h.title);
+        println!("    {}", h.source);
+        let snippet: String = h.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let snippet: String = snippet.chars().take(300).collect();
+        println!("    {snippet}\n");
+    }
+}
+
+async fn ls(config: &Config, args: LsArgs) -> Result<u8> {
+    let collection = args
+        .collection
+        .as_deref()
+        .map(CollectionName::parse)
+        .transpose()?;
+    let k = open(config).await?;
+    let docs = k.documents(collection.as_ref()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&docs)?);
+        return Ok(0);
+    }
+    if docs.is_empty() {
+        println!("no documents");
+    }
+    for d in &docs {
+        println!(
+            "{}  {:<12} {:>5} chunks  {}  ({})",
+            d.id, d.collection, d.chunks, d.source, d.title
+        );
+    }
+    Ok(0)
+}
+
+async fn rm(config: &Config, args: RmArgs) -> Result<u8> {
+    let k = open(config).await?;
+    let ids = match (&args.doc_id, &args.source) {
+        (Some(id), _) => vec![id.clone()],
+        (None, Some(source)) => {
+            let abs = std::path::absolute(source).context("resolving the source path")?;
+            k.documents_by_source(&abs.to_string_lossy()).await?
+        }
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    let deleted = k.delete_documents(&ids).await?;
+    if deleted == 0 {
+        let what = args
+            .doc_id
+            .map(|id| format!("document {id}"))
+            .unwrap_or_else(|| {
+                format!(
+                    "documents from {}",
+                    args.source.unwrap_or_default().display()
+                )
+            });
+        return Err(knowledge::Error::NotFound(format!("no {what}")).into());
+    }
+    println!("deleted {deleted} document(s)");
+    Ok(0)
+}
+
+async fn check(config: &Config, args: CheckArgs) -> Result<u8> {
+    let k = open(config).await?;
+    let mut report = k.check().await?;
+    if !report.is_consistent() && args.repair {
+        let n = k.reindex().await?;
+        eprintln!("repaired: rebuilt the derived indexes from SQL ({n} chunks)");
+        report = k.check().await?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "chunks: sql {}, vectors {}, lexical {}",
+            report.sql_chunks, report.vector_chunks, report.lexical_chunks
+        );
+        let lines = [
+            ("missing from the vector store", &report.missing_in_vectors),
+            ("orphans in the vector store", &report.orphans_in_vectors),
+            ("missing from the lexical index", &report.missing_in_lexical),
+            ("orphans in the lexical index", &report.orphans_in_lexical),
+        ];
+        for (what, ids) in lines {
+            if !ids.is_empty() {
+                let shown: Vec<&str> = ids.iter().take(10).map(String::as_str).collect();
+                println!("{} {what}: {}", ids.len(), shown.join(", "));
+            }
+        }
+        if report.duplicates_in_lexical > 0 {
+            println!(
+                "{} duplicate chunks in the lexical index",
+                report.duplicates_in_lexical
+            );
+        }
+        if report.pending_documents + report.tombstones > 0 {
+            println!(
+                "{} documents pending indexing, {} deletions pending",
+                report.pending_documents, report.tombstones
+            );
+        }
+        println!(
+            "{}",
+            if report.is_consistent() {
+                "consistent"
+            } else {
+                "INCONSISTENT (run `lariat check --repair`)"
+            }
+        );
+    }
+    Ok(if report.is_consistent() {
+        0
+    } else {
+        EXIT_INCONSISTENT
+    })
+}

@@ -1,0 +1,97 @@
+//! The `lariat` binary: parses the command line, loads the layered configuration and hands each
+//! subcommand to the core. Errors leave with an exit code chosen by their [`ErrorCode`].
+
+mod bench;
+mod cli;
+mod http;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use knowledge::ErrorCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lariat",
+    version,
+    about = "A self-hostable knowledge assistant: ingest documents, search them"
+)]
+struct Cli {
+    /// Where lariat keeps its database and indexes [default: the user's data dir]/lariat
+    #[arg(long, global = true, env = "LARIAT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// A TOML configuration file [default: DATA_DIR/lariat.toml if it exists]
+    #[arg(long, global = true, env = "LARIAT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Ingest files and folders (.pdf .md .markdown .html .htm .txt .jsonl) into a collection
+    Ingest(cli::IngestArgs),
+    /// Search a collection and print ranked passages
+    Search(cli::SearchArgs),
+    /// List documents with their chunk counts
+    Ls(cli::LsArgs),
+    /// Delete a document (by id, or by source path) from every store
+    Rm(cli::RmArgs),
+    /// Verify that SQL, vector and lexical stores hold exactly the same chunks
+    Check(cli::CheckArgs),
+    /// Rebuild the vector and lexical indexes from SQL (re-embedding collections built with another model)
+    Reindex,
+    /// Serve the HTTP API
+    Serve(cli::ServeArgs),
+    /// Measure ingestion and search speed on a BEIR-layout corpus (e.g. ../shared/data/scifact)
+    Bench(cli::BenchArgs),
+}
+
+/// Exit codes, one per error code (2 is also clap's code for bad arguments).
+pub fn exit_code(code: ErrorCode) -> u8 {
+    match code {
+        ErrorCode::Internal => 1,
+        ErrorCode::InvalidInput => 2,
+        ErrorCode::NotFound => 3,
+        ErrorCode::Conflict => 4,
+        ErrorCode::Unavailable => 5,
+    }
+}
+
+/// Ingestion finished but some files failed.
+pub const EXIT_PARTIAL: u8 = 6;
+/// `lariat check` found the stores out of step.
+pub const EXIT_INCONSISTENT: u8 = 7;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LARIAT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let code = e
+                .downcast_ref::<knowledge::Error>()
+                .map(|k| k.code())
+                .unwrap_or(ErrorCode::Internal);
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(code))
+        }
+    }
+}

@@ -1,0 +1,571 @@
+//! Files to documents. Each loader yields sections: text with its heading path (Markdown, HTML)
+//! or page number (PDF), so every chunk knows where in its source it came from.
+
+use std::path::Path;
+
+use knowledge::Location;
+use serde::Deserialize;
+
+/// A run of text under one heading path, or one page of a PDF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub location: Location,
+    pub text: String,
+    /// Markdown sections are split Markdown-aware.
+    pub markdown: bool,
+}
+
+/// One document read from a file (a JSONL file gives many).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedDocument {
+    /// The file path, or `path#id` for a record inside a file.
+    pub source: String,
+    pub title: String,
+    pub sections: Vec<Section>,
+    /// Bytes the content hash is computed over.
+    pub content: Vec<u8>,
+    pub metadata: serde_json::Value,
+}
+
+/// Why a file could not be ingested; shown to the user as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadError(pub String);
+
+fn fail<T>(msg: impl Into<String>) -> Result<T, LoadError> {
+    Err(LoadError(msg.into()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Pdf,
+    Markdown,
+    Html,
+    Text,
+    Jsonl,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "pdf" => Format::Pdf,
+            "md" | "markdown" => Format::Markdown,
+            "html" | "htm" => Format::Html,
+            "txt" => Format::Text,
+            "jsonl" => Format::Jsonl,
+            _ => return None,
+        })
+    }
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Text content: refuses binary data and invalid UTF-8 with a reason.
+fn decode_text(bytes: &[u8]) -> Result<&str, LoadError> {
+    let head = &bytes[..bytes.len().min(8192)];
+    if head.contains(&0) {
+        return fail("binary content (NUL bytes) in a text file");
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        LoadError(format!(
+            "not valid UTF-8 (first bad byte at offset {})",
+            e.valid_up_to()
+        ))
+    })?;
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
+fn non_empty(sections: Vec<Section>) -> Result<Vec<Section>, LoadError> {
+    let sections: Vec<Section> = sections
+        .into_iter()
+        .filter(|s| !s.text.trim().is_empty())
+        .collect();
+    if sections.is_empty() {
+        return fail("no text to index");
+    }
+    Ok(sections)
+}
+
+/// Reads one file into documents. `bytes` is the whole file.
+pub fn load(path: &Path, format: Format, bytes: &[u8]) -> Result<Vec<LoadedDocument>, LoadError> {
+    if bytes.is_empty() {
+        return fail("empty file");
+    }
+    let source = path.to_string_lossy().into_owned();
+    let single = |title: String, sections: Vec<Section>| {
+        Ok(vec![LoadedDocument {
+            source: source.clone(),
+            title,
+            sections: non_empty(sections)?,
+            content: bytes.to_vec(),
+            metadata: serde_json::json!({ "format": format_name(format) }),
+        }])
+    };
+    match format {
+        Format::Text => {
+            let text = decode_text(bytes)?;
+            single(
+                file_stem(path),
+                vec![Section {
+                    location: Location::default(),
+                    text: text.to_owned(),
+                    markdown: false,
+                }],
+            )
+        }
+        Format::Markdown => {
+            let (title, sections) = markdown_sections(decode_text(bytes)?);
+            single(title.unwrap_or_else(|| file_stem(path)), sections)
+        }
+        Format::Html => {
+            let (title, sections) = html_sections(decode_text(bytes)?);
+            single(title.unwrap_or_else(|| file_stem(path)), sections)
+        }
+        Format::Pdf => {
+            let pages = pdf_pages(bytes)?;
+            let title = pages
+                .iter()
+                .flat_map(|p| p.lines())
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .filter(|l| l.len() <= 120)
+                .map(str::to_owned)
+                .unwrap_or_else(|| file_stem(path));
+            let sections = pages
+                .into_iter()
+                .enumerate()
+                .map(|(i, text)| Section {
+                    location: Location {
+                        pages: Some((i as u32 + 1, i as u32 + 1)),
+                        headings: Vec::new(),
+                    },
+                    text,
+                    markdown: false,
+                })
+                .collect();
+            single(title, sections)
+        }
+        Format::Jsonl => jsonl_documents(&source, decode_text(bytes)?),
+    }
+}
+
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Pdf => "pdf",
+        Format::Markdown => "markdown",
+        Format::Html => "html",
+        Format::Text => "text",
+        Format::Jsonl => "jsonl",
+    }
+}
+
+// ---- Markdown -------------------------------------------------------------------------------
+
+/// Splits Markdown at its headings: each section keeps the path of headings above it. The first
+/// level-1 heading is the title.
+pub fn markdown_sections(text: &str) -> (Option<String>, Vec<Section>) {
+    use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, TagEnd};
+
+    let mut title = None;
+    let mut sections = Vec::new();
+    let mut path: Vec<(usize, String)> = Vec::new();
+    let mut section_start = 0;
+    let mut heading: Option<(usize, String, usize, usize)> = None; // level, text, start, end
+    let mut push = |path: &[(usize, String)], body: &str| {
+        sections.push(Section {
+            location: Location {
+                pages: None,
+                headings: path.iter().map(|(_, h)| h.clone()).collect(),
+            },
+            text: body.trim().to_owned(),
+            markdown: true,
+        });
+    };
+    for (event, range) in Parser::new(text).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Heading { level, .. }) => {
+                let level = match level {
+                    HeadingLevel::H1 => 1,
+                    HeadingLevel::H2 => 2,
+                    HeadingLevel::H3 => 3,
+                    HeadingLevel::H4 => 4,
+                    HeadingLevel::H5 => 5,
+                    HeadingLevel::H6 => 6,
+                };
+                heading = Some((level, String::new(), range.start, range.end));
+            }
+            Event::Text(t) | Event::Code(t) if heading.is_some() => {
+                if let Some((_, h, _, _)) = heading.as_mut() {
+                    h.push_str(&t);
+                }
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some((level, h, start, end)) = heading.take() {
+                    push(&path, &text[section_start..start]);
+                    let h = h.trim().to_owned();
+                    if level == 1 && title.is_none() {
+                        title = Some(h.clone());
+                    }
+                    path.retain(|(l, _)| *l < level);
+                    path.push((level, h));
+                    section_start = end;
+                }
+            }
+            _ => {}
+        }
+    }
+    push(&path, &text[section_start..]);
+    (title, sections)
+}
+
+// ---- HTML -----------------------------------------------------------------------------------
+
+const HTML_SKIP: &[&str] = &[
+    "script", "style", "nav", "header", "footer", "aside", "noscript", "template", "svg", "form",
+    "iframe", "button", "select",
+];
+const HTML_BLOCKS: &[&str] = &[
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "br",
+    "tr",
+    "table",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "blockquote",
+    "pre",
+    "figure",
+    "figcaption",
+    "hr",
+    "body",
+];
+
+struct HtmlWalker {
+    sections: Vec<Section>,
+    path: Vec<(usize, String)>,
+    current: String,
+    title_h1: Option<String>,
+}
+
+impl HtmlWalker {
+    fn flush(&mut self) {
+        let text = std::mem::take(&mut self.current);
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if !lines.is_empty() {
+            self.sections.push(Section {
+                location: Location {
+                    pages: None,
+                    headings: self.path.iter().map(|(_, h)| h.clone()).collect(),
+                },
+                text: lines.join("\n"),
+                markdown: false,
+            });
+        }
+    }
+
+    fn newline(&mut self) {
+        if !self.current.ends_with('\n') {
+            self.current.push('\n');
+        }
+    }
+
+    fn walk(&mut self, node: ego_tree::NodeRef<'_, scraper::Node>) {
+        match node.value() {
+            scraper::Node::Text(t) => {
+                let collapsed = t.split_whitespace().collect::<Vec<_>>().join(" ");
+                if !collapsed.is_empty() {
+                    if !self.current.is_empty()
+                        && !self.current.ends_with(['\n', ' '])
+                        && t.starts_with(char::is_whitespace)
+                    {
+                        self.current.push(' ');
+                    }
+                    self.current.push_str(&collapsed);
+                    if t.ends_with(char::is_whitespace) {
+                        self.current.push(' ');
+                    }
+                }
+            }
+            scraper::Node::Element(e) => {
+                let name = e.name();
+                if HTML_SKIP.contains(&name) || e.attr("hidden").is_some() {
+                    return;
+                }
+                if let Some(level) = heading_level(name) {
+                    let text = scraper::ElementRef::wrap(node)
+                        .map(|el| el.text().collect::<Vec<_>>().join(" "))
+                        .unwrap_or_default();
+                    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                    self.flush();
+                    if level == 1 && self.title_h1.is_none() {
+                        self.title_h1 = Some(text.clone());
+                    }
+                    self.path.retain(|(l, _)| *l < level);
+                    if !text.is_empty() {
+                        self.path.push((level, text));
+                    }
+                    return;
+                }
+                let block = HTML_BLOCKS.contains(&name);
+                if name == "li" {
+                    self.newline();
+                    self.current.push_str("- ");
+                } else if block {
+                    self.newline();
+                }
+                for child in node.children() {
+                    self.walk(child);
+                }
+                if block || name == "li" {
+                    self.newline();
+                }
+                if matches!(name, "td" | "th") {
+                    self.current.push_str(" | ");
+                }
+            }
+            _ => {
+                for child in node.children() {
+                    self.walk(child);
+                }
+            }
+        }
+    }
+}
+
+fn heading_level(name: &str) -> Option<usize> {
+    match name {
+        "h1" => Some(1),
+        "h2" => Some(2),
+        "h3" => Some(3),
+        "h4" => Some(4),
+        "h5" => Some(5),
+        "h6" => Some(6),
+        _ => None,
+    }
+}
+
+/// The text of an HTML page by heading path; scripts, styles and navigation dropped, list items
+/// kept one per line. The title is `<title>`, else the first `<h1>`.
+pub fn html_sections(html: &str) -> (Option<String>, Vec<Section>) {
+    let doc = scraper::Html::parse_document(html);
+    let title = scraper::Selector::parse("head > title")
+        .ok()
+        .and_then(|sel| doc.select(&sel).next())
+        .map(|t| t.text().collect::<Vec<_>>().join(" "))
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|t| !t.is_empty());
+    let body = scraper::Selector::parse("body")
+        .ok()
+        .and_then(|sel| doc.select(&sel).next());
+    let mut walker = HtmlWalker {
+        sections: Vec::new(),
+        path: Vec::new(),
+        current: String::new(),
+        title_h1: None,
+    };
+    match body {
+        Some(body) => walker.walk(*body),
+        None => walker.walk(doc.tree.root()),
+    }
+    walker.flush();
+    (title.or(walker.title_h1), walker.sections)
+}
+
+// ---- PDF ------------------------------------------------------------------------------------
+
+/// The text of each page. pdf-extract panics on some malformed files: a panic is caught and
+/// reported as a corrupt PDF.
+pub fn pdf_pages(bytes: &[u8]) -> Result<Vec<String>, LoadError> {
+    if !bytes.starts_with(b"%PDF") {
+        return fail("not a PDF (no %PDF header)");
+    }
+    let result = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes));
+    match result {
+        Ok(Ok(pages)) if pages.iter().any(|p| !p.trim().is_empty()) => Ok(pages),
+        Ok(Ok(_)) => fail("the PDF has no extractable text (scanned images?)"),
+        Ok(Err(e)) => {
+            let msg = e.to_string();
+            if msg.to_ascii_lowercase().contains("encrypt") || msg.contains("password") {
+                fail(format!("encrypted PDF: {msg}"))
+            } else {
+                fail(format!("corrupt PDF: {msg}"))
+            }
+        }
+        Err(_) => fail("corrupt PDF: the parser could not read it"),
+    }
+}
+
+// ---- JSONL ----------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct JsonlRecord {
+    #[serde(rename = "_id")]
+    id: serde_json::Value,
+    #[serde(default)]
+    title: String,
+    text: String,
+    #[serde(default)]
+    metadata: serde_json::Value,
+}
+
+/// One document per line: `{"_id", "title", "text"}` (BEIR and most exported corpora). A
+/// malformed line fails the whole file, naming the line, so nothing is half-ingested silently.
+pub fn jsonl_documents(source: &str, text: &str) -> Result<Vec<LoadedDocument>, LoadError> {
+    let mut docs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: JsonlRecord =
+            serde_json::from_str(line).map_err(|e| LoadError(format!("line {}: {e}", i + 1)))?;
+        let id = match &record.id {
+            serde_json::Value::String(s) if !s.is_empty() => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => {
+                return fail(format!(
+                    "line {}: \"_id\" must be a non-empty string or number",
+                    i + 1
+                ));
+            }
+        };
+        if !seen.insert(id.clone()) {
+            return fail(format!("line {}: duplicate _id {id:?}", i + 1));
+        }
+        if record.text.trim().is_empty() && record.title.trim().is_empty() {
+            return fail(format!("line {}: record {id:?} has no text", i + 1));
+        }
+        let content = format!("{}\0{}", record.title, record.text).into_bytes();
+        docs.push(LoadedDocument {
+            source: format!("{source}#{id}"),
+            title: record.title,
+            sections: vec![Section {
+                location: Location::default(),
+                text: record.text,
+                markdown: false,
+            }],
+            content,
+            metadata: serde_json::json!({ "format": "jsonl", "id": id, "metadata": record.metadata }),
+        });
+    }
+    if docs.is_empty() {
+        return fail("no records");
+    }
+    Ok(docs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_keeps_heading_paths() {
+        let md =
+            "# Roping\nintro\n## Heading\nhead rope\n### Lengths\n35 ft\n## Heeling\nheel rope\n";
+        let (title, s) = markdown_sections(md);
+        assert_eq!(title.as_deref(), Some("Roping"));
+        let paths: Vec<(String, &str)> = s
+            .iter()
+            .map(|s| (s.location.headings.join(">"), s.text.as_str()))
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                ("".into(), ""),
+                ("Roping".into(), "intro"),
+                ("Roping>Heading".into(), "head rope"),
+                ("Roping>Heading>Lengths".into(), "35 ft"),
+                ("Roping>Heeling".into(), "heel rope"),
+            ]
+        );
+    }
+
+    #[test]
+    fn html_drops_chrome_and_keeps_lists() {
+        let html = "<html><head><title>Rules</title><style>p{}</style></head><body>\
+            <nav>Home | About</nav><h1>Barrel racing</h1><p>A timed   event.</p>\
+            <h2>Penalties</h2><ul><li>Five seconds per barrel</li><li>No time</li></ul>\
+            <script>alert(1)</script><footer>(c)</footer></body></html>";
+        let (title, s) = html_sections(html);
+        assert_eq!(title.as_deref(), Some("Rules"));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].location.headings, vec!["Barrel racing"]);
+        assert_eq!(s[0].text, "A timed event.");
+        assert_eq!(s[1].location.headings, vec!["Barrel racing", "Penalties"]);
+        assert_eq!(s[1].text, "- Five seconds per barrel\n- No time");
+        let all: String = s.iter().map(|s| s.text.clone()).collect();
+        assert!(!all.contains("alert") && !all.contains("Home") && !all.contains("(c)"));
+    }
+
+    #[test]
+    fn bad_text_files_are_refused_with_a_reason() {
+        let p = Path::new("x.txt");
+        assert_eq!(load(p, Format::Text, b"").unwrap_err().0, "empty file");
+        assert!(
+            load(p, Format::Text, b"ab\0cd")
+                .unwrap_err()
+                .0
+                .contains("binary")
+        );
+        assert!(
+            load(p, Format::Text, b"ok \xff\xfe")
+                .unwrap_err()
+                .0
+                .contains("UTF-8")
+        );
+        assert_eq!(
+            load(p, Format::Text, b"  \n ").unwrap_err().0,
+            "no text to index"
+        );
+        assert!(
+            load(Path::new("x.pdf"), Format::Pdf, b"hello")
+                .unwrap_err()
+                .0
+                .contains("not a PDF")
+        );
+        assert!(
+            load(Path::new("x.pdf"), Format::Pdf, b"%PDF-1.7 garbage")
+                .unwrap_err()
+                .0
+                .contains("corrupt")
+        );
+    }
+
+    #[test]
+    fn jsonl_names_the_bad_line() {
+        let ok =
+            "{\"_id\": \"a\", \"title\": \"T\", \"text\": \"x\"}\n{\"_id\": 7, \"text\": \"y\"}\n";
+        let docs = jsonl_documents("c.jsonl", ok).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].source, "c.jsonl#7");
+        let bad = "{\"_id\": \"a\", \"text\": \"x\"}\n{broken\n";
+        assert!(
+            jsonl_documents("c.jsonl", bad)
+                .unwrap_err()
+                .0
+                .starts_with("line 2:")
+        );
+        let dup = "{\"_id\": \"a\", \"text\": \"x\"}\n{\"_id\": \"a\", \"text\": \"y\"}\n";
+        assert!(
+            jsonl_documents("c.jsonl", dup)
+                .unwrap_err()
+                .0
+                .contains("duplicate")
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! The ingestion pipeline: walk → load and chunk (blocking thread) → skip unchanged → embed in
+//! batches → write through the façade, the write of one batch overlapping the embedding of the
+//! next.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use knowledge::{
+    CollectionName, DocumentWrite, Knowledge, NewChunk, Result, content_hash, embedding_input,
+};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::debug;
+
+use crate::chunker::{Chunker, Passage};
+use crate::loaders::{Format, load};
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub collection: CollectionName,
+    pub max_file_bytes: u64,
+    /// Passages embedded and written together.
+    pub batch_chunks: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Failure {
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct IngestReport {
+    pub collection: String,
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+    pub chunks: usize,
+    pub failures: Vec<Failure>,
+    pub seconds: f64,
+    pub passages_per_s: f64,
+}
+
+/// Progress over documents (a JSONL file adds many once it is read).
+pub trait Progress: Send + Sync {
+    fn add_total(&self, documents: u64);
+    fn advance(&self, documents: u64);
+}
+
+/// For callers that show no progress.
+impl Progress for () {
+    fn add_total(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+struct Prepared {
+    source: String,
+    title: String,
+    hash: String,
+    metadata: serde_json::Value,
+    passages: Vec<Passage>,
+}
+
+enum Loaded {
+    /// A file was read: this many documents follow.
+    File(usize),
+    Document(Prepared),
+    Failed(Failure),
+}
+
+/// Lists the files to ingest: files as given, folders recursively (hidden entries skipped),
+/// each resolved to an absolute path so the same file is the same source however it is named.
+fn collect_files(paths: &[PathBuf], failures: &mut Vec<Failure>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        let display = path.display().to_string();
+        let Ok(abs) = std::path::absolute(path) else {
+            failures.push(Failure {
+                path: display,
+                reason: "invalid path".into(),
+            });
+            continue;
+        };
+        match std::fs::metadata(&abs) {
+            Err(e) => failures.push(Failure {
+                path: display,
+                reason: e.to_string(),
+            }),
+            Ok(m) if m.is_dir() => {
+                let walker = walkdir::WalkDir::new(&abs)
+                    .sort_by_file_name()
+                    .into_iter()
+                    .filter_entry(|e| {
+                        e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
+                    });
+                for entry in walker {
+                    match entry {
+                        Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+                        Ok(_) => {}
+                        Err(e) => failures.push(Failure {
+                            path: e
+                                .path()
+                                .map(|p| p.display().to_string())
+                                .unwrap_or(display.clone()),
+                            reason: e.to_string(),
+                        }),
+                    }
+                }
+            }
+            Ok(_) => files.push(abs),
+        }
+    }
+    let mut seen = HashSet::new();
+    files.retain(|f| seen.insert(f.clone()));
+    files
+}
+
+fn load_file(
+    path: &Path,
+    chunker: &Chunker,
+    max_bytes: u64,
+    salt: &str,
+) -> Result<Vec<Prepared>, String> {
+    let format = Format::of(path).ok_or_else(|| match path.extension() {
+        Some(ext) => format!("unsupported file type .{}", ext.to_string_lossy()),
+        None => "unsupported file type (no extension)".to_owned(),
+    })?;
+    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if size > max_bytes {
+        return Err(format!(
+            "file is {size} bytes, over the {max_bytes}-byte limit (ingest.max_file_bytes)"
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let docs = load(path, format, &bytes).map_err(|e| e.0)?;
+    Ok(docs
+        .into_iter()
+        .map(|d| {
+            let mut hashed = salt.as_bytes().to_vec();
+            hashed.push(0);
+            hashed.extend_from_slice(&d.content);
+            Prepared {
+                passages: chunker.chunk(&d),
+                hash: content_hash(&hashed),
+                source: d.source,
+                title: d.title,
+                metadata: d.metadata,
+            }
+        })
+        .filter(|p| !p.passages.is_empty())
+        .collect())
+}
+
+/// Ingests files and folders into `options.collection`. Per-file problems are reported in the
+/// result, never fatal; store failures are.
+pub async fn ingest_paths(
+    knowledge: Arc<Knowledge>,
+    chunker: Arc<Chunker>,
+    paths: &[PathBuf],
+    options: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestReport> {
+    let started = Instant::now();
+    knowledge.ensure_collection(&options.collection).await?;
+    let mut report = IngestReport {
+        collection: options.collection.to_string(),
+        ..Default::default()
+    };
+    let files = collect_files(paths, &mut report.failures);
+    let salt = format!(
+        "{}|{}",
+        chunker.fingerprint(),
+        knowledge.embedder().model().name
+    );
+
+    let (tx, mut rx) = mpsc::channel::<Loaded>(256);
+    let max_bytes = options.max_file_bytes;
+    let loader_chunker = chunker.clone();
+    let loader = tokio::task::spawn_blocking(move || {
+        for file in files {
+            let sent = match load_file(&file, &loader_chunker, max_bytes, &salt) {
+                Ok(docs) => {
+                    tx.blocking_send(Loaded::File(docs.len())).is_ok()
+                        && docs
+                            .into_iter()
+                            .all(|d| tx.blocking_send(Loaded::Document(d)).is_ok())
+                }
+                Err(reason) => tx
+                    .blocking_send(Loaded::Failed(Failure {
+                        path: file.display().to_string(),
+                        reason,
+                    }))
+                    .is_ok(),
+            };
+            if !sent {
+                break;
+            }
+        }
+    });
+
+    let mut writer = BatchWriter {
+        knowledge: knowledge.clone(),
+        collection: options.collection.clone(),
+        in_flight: None,
+    };
+    let mut batch: Vec<Prepared> = Vec::new();
+    let mut batch_passages = 0;
+    while let Some(item) = rx.recv().await {
+        match item {
+            Loaded::File(n) => progress.add_total(n as u64),
+            Loaded::Failed(f) => {
+                debug!(path = %f.path, reason = %f.reason, "skipped");
+                report.failures.push(f);
+            }
+            Loaded::Document(doc) => {
+                batch_passages += doc.passages.len();
+                batch.push(doc);
+                if batch_passages >= options.batch_chunks {
+                    writer
+                        .submit(std::mem::take(&mut batch), &mut report, progress)
+                        .await?;
+                    batch_passages = 0;
+                }
+            }
+        }
+    }
+    loader.await?;
+    writer.submit(batch, &mut report, progress).await?;
+    writer.finish().await?;
+    knowledge.flush().await?;
+
+    report.failed = report.failures.len();
+    report.seconds = started.elapsed().as_secs_f64();
+    report.passages_per_s = if report.seconds > 0.0 {
+        report.chunks as f64 / report.seconds
+    } else {
+        0.0
+    };
+    Ok(report)
+}
+
+struct BatchWriter {
+    knowledge: Arc<Knowledge>,
+    collection: CollectionName,
+    in_flight: Option<JoinHandle<Result<()>>>,
+}
+
+impl BatchWriter {
+    /// Skips unchanged documents, embeds the rest and hands them to a write task once the
+    /// previous batch's write has finished (writes stay in order; embedding runs meanwhile).
+    async fn submit(
+        &mut self,
+        batch: Vec<Prepared>,
+        report: &mut IngestReport,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = batch
+            .iter()
+            .map(|d| knowledge::document_id(&self.collection, &d.source))
+            .collect();
+        let states = self.knowledge.document_states(&ids).await?;
+        let mut changed = Vec::new();
+        for (doc, id) in batch.into_iter().zip(ids) {
+            match states.get(&id) {
+                Some(s) if s.indexed && s.content_hash == doc.hash => {
+                    report.unchanged += 1;
+                    progress.advance(1);
+                }
+                Some(_) => {
+                    report.updated += 1;
+                    changed.push(doc);
+                }
+                None => {
+                    report.added += 1;
+                    changed.push(doc);
+                }
+            }
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let inputs: Vec<String> = changed
+            .iter()
+            .flat_map(|d| {
+                d.passages
+                    .iter()
+                    .map(|p| embedding_input(&d.title, &p.location, &p.text))
+            })
+            .collect();
+        let mut vectors = self
+            .knowledge
+            .embedder()
+            .embed_passages(inputs)
+            .await?
+            .into_iter();
+        let mut writes = Vec::with_capacity(changed.len());
+        for doc in changed {
+            let chunks: Vec<NewChunk> = doc
+                .passages
+                .into_iter()
+                .map(|p| NewChunk {
+                    text: p.text,
+                    location: p.location,
+                    token_count: p.token_count,
+                    embedding: vectors.next().unwrap_or_default(),
+                })
+                .collect();
+            report.chunks += chunks.len();
+            writes.push(DocumentWrite {
+                collection: self.collection.clone(),
+                source: doc.source,
+                title: doc.title,
+                content_hash: doc.hash,
+                metadata: doc.metadata,
+                chunks,
+            });
+        }
+        let n = writes.len() as u64;
+        self.finish().await?;
+        let knowledge = self.knowledge.clone();
+        self.in_flight = Some(tokio::spawn(async move {
+            knowledge.write_documents(writes).await
+        }));
+        progress.advance(n);
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        match self.in_flight.take() {
+            Some(handle) => handle.await?,
+            None => Ok(()),
+        }
+    }
+}

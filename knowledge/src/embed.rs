@@ -1,0 +1,213 @@
+//! Text to vectors. The default backend runs a local ONNX model through fastembed, on blocking
+//! threads: inference burns CPU and must never stall the async runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use async_trait::async_trait;
+use fastembed::{
+    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+};
+use serde::Deserialize;
+
+use crate::config::EmbeddingConfig;
+use crate::error::{Error, Result, blocking};
+
+/// The identity of an embedding model, recorded with each collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub name: String,
+    pub dimension: usize,
+    pub max_length: usize,
+}
+
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    fn model(&self) -> &ModelInfo;
+    /// Vectors for passages, in order, with the model's passage convention applied.
+    async fn embed_passages(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>>;
+    /// The vector of a query, with the model's query convention applied.
+    async fn embed_query(&self, text: &str) -> Result<Vec<f32>>;
+}
+
+/// `lariat-model.toml` beside `model.onnx`: how to run the model. Every field has a default
+/// fitting sentence-transformers MiniLM models.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ModelManifest {
+    name: Option<String>,
+    dimension: Option<usize>,
+    pooling: String,
+    max_length: usize,
+    query_prefix: String,
+    passage_prefix: String,
+}
+
+impl Default for ModelManifest {
+    fn default() -> Self {
+        Self {
+            name: None,
+            dimension: None,
+            pooling: "mean".into(),
+            max_length: 256,
+            query_prefix: String::new(),
+            passage_prefix: String::new(),
+        }
+    }
+}
+
+const SETUP_HINT: &str = "run `make setup` (or `bash scripts/setup-assets.sh`) to fetch them";
+
+fn read_asset(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        Error::Unavailable(format!(
+            "model asset {} cannot be read ({e}); {SETUP_HINT}",
+            path.display()
+        ))
+    })
+}
+
+static ORT_LOADED: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+
+/// Loads the ONNX Runtime shared library once per process, with a clear error if it is missing.
+fn load_onnxruntime(path: &Path) -> Result<()> {
+    let loaded = ORT_LOADED.get_or_init(|| {
+        if !path.is_file() {
+            return Err(format!(
+                "ONNX Runtime library {} not found; {SETUP_HINT}, or point embedding.onnxruntime / ORT_DYLIB_PATH at libonnxruntime.so",
+                path.display()
+            ));
+        }
+        ort::init_from(path)
+            .map(|_| path.to_path_buf())
+            .map_err(|e| format!("ONNX Runtime library {} failed to load: {e}", path.display()))
+    });
+    loaded
+        .as_ref()
+        .map(|_| ())
+        .map_err(|e| Error::Unavailable(e.clone()))
+}
+
+pub struct FastEmbedder {
+    info: ModelInfo,
+    model: Arc<Mutex<TextEmbedding>>,
+    batch_size: usize,
+    query_prefix: String,
+    passage_prefix: String,
+}
+
+impl std::fmt::Debug for FastEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastEmbedder")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl FastEmbedder {
+    /// Loads the model in `config.model_dir`. Blocking: call it from a blocking thread or at
+    /// start-up.
+    pub fn load(config: &EmbeddingConfig) -> Result<Self> {
+        let dir = &config.model_dir;
+        load_onnxruntime(&config.onnxruntime)?;
+        let manifest_path = dir.join("lariat-model.toml");
+        let manifest: ModelManifest = if manifest_path.exists() {
+            let text = std::fs::read_to_string(&manifest_path)
+                .map_err(|e| Error::io(format!("reading {}", manifest_path.display()), e))?;
+            toml::from_str(&text).map_err(|e| {
+                Error::InvalidInput(format!("{}: {}", manifest_path.display(), e.message()))
+            })?
+        } else {
+            ModelManifest::default()
+        };
+        let pooling = match manifest.pooling.as_str() {
+            "mean" => Pooling::Mean,
+            "cls" => Pooling::Cls,
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "{}: pooling must be \"mean\" or \"cls\", not {other:?}",
+                    manifest_path.display()
+                )));
+            }
+        };
+        let tokenizer_files = TokenizerFiles {
+            tokenizer_file: read_asset(&dir.join("tokenizer.json"))?,
+            config_file: read_asset(&dir.join("config.json"))?,
+            special_tokens_map_file: read_asset(&dir.join("special_tokens_map.json"))?,
+            tokenizer_config_file: read_asset(&dir.join("tokenizer_config.json"))?,
+        };
+        let onnx = read_asset(&dir.join("model.onnx"))?;
+        let model = UserDefinedEmbeddingModel::new(onnx, tokenizer_files).with_pooling(pooling);
+        let mut options = InitOptionsUserDefined::new().with_max_length(manifest.max_length);
+        if config.threads > 0 {
+            options = options.with_intra_threads(config.threads);
+        }
+        let mut embedding = TextEmbedding::try_new_from_user_defined(model, options)
+            .map_err(|e| Error::Embedding(format!("loading {}: {e}", dir.display())))?;
+        let probe = embedding
+            .embed(&["dimension probe"], None)
+            .map_err(|e| Error::Embedding(e.to_string()))?;
+        let dimension = probe.first().map(Vec::len).unwrap_or(0);
+        if let Some(declared) = manifest.dimension
+            && declared != dimension
+        {
+            return Err(Error::InvalidInput(format!(
+                "{}: dimension {declared} declared but the model gives {dimension}",
+                manifest_path.display()
+            )));
+        }
+        let name = manifest.name.unwrap_or_else(|| {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "model".into())
+        });
+        Ok(Self {
+            info: ModelInfo {
+                name,
+                dimension,
+                max_length: manifest.max_length,
+            },
+            model: Arc::new(Mutex::new(embedding)),
+            batch_size: config.batch_size,
+            query_prefix: manifest.query_prefix,
+            passage_prefix: manifest.passage_prefix,
+        })
+    }
+
+    fn run(&self, texts: Vec<String>) -> impl FnOnce() -> Result<Vec<Vec<f32>>> + Send + 'static {
+        let model = self.model.clone();
+        let batch = self.batch_size;
+        move || {
+            let mut model = model.lock().unwrap_or_else(|p| p.into_inner());
+            model
+                .embed(&texts, Some(batch))
+                .map_err(|e| Error::Embedding(e.to_string()))
+        }
+    }
+}
+
+#[async_trait]
+impl Embedder for FastEmbedder {
+    fn model(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    async fn embed_passages(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        let texts = if self.passage_prefix.is_empty() {
+            texts
+        } else {
+            texts
+                .into_iter()
+                .map(|t| format!("{}{t}", self.passage_prefix))
+                .collect()
+        };
+        blocking(self.run(texts)).await
+    }
+
+    async fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        let text = format!("{}{text}", self.query_prefix);
+        let mut out = blocking(self.run(vec![text])).await?;
+        out.pop()
+            .ok_or_else(|| Error::Embedding("the model returned no vector".into()))
+    }
+}

@@ -1,0 +1,20 @@
+//! Lariat's core: collections, documents, chunks and retrieval over three stores — SQL (the source
+//! of truth), a vector store and a lexical index (both derived from SQL and rebuildable from it).
+//!
+//! Transports (CLI, HTTP, MCP) call [`Knowledge`], the one façade; this crate knows none of them.
+
+pub mod config;
+pub mod embed;
+pub mod error;
+pub mod lexical;
+mod retrieval;
+pub mod store;
+pub mod types;
+pub mod vector;
+
+mod knowledge;
+
+pub use config::Config;
+pub use error::{Error, ErrorCode, Result};
+pub use knowledge::{CheckReport, Knowledge, Parts, RecoveryReport, SearchRequest};
+pub use types::*;

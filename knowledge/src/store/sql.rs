@@ -1,0 +1,536 @@
+//! [`Store`] on sqlx's `Any` driver: one body of SQL for SQLite and PostgreSQL (both accept `$n`
+//! parameters and `ON CONFLICT … DO UPDATE`), each with its own migrations folder.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
+
+use super::{ChunkView, DocumentState, Store};
+use crate::error::{Error, Result};
+use crate::types::{
+    Collection, CollectionName, DocumentSummary, DocumentWrite, Location, StoredChunk,
+    content_hash, decode_embedding, encode_embedding,
+};
+
+/// Rows per `IN (…)` list, well under both databases' parameter limits.
+const IN_BATCH: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn sqlite_url(path: &Path) -> String {
+    let mut encoded = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => encoded.push_str("%25"),
+            ' ' => encoded.push_str("%20"),
+            '?' => encoded.push_str("%3F"),
+            '#' => encoded.push_str("%23"),
+            c => encoded.push(c),
+        }
+    }
+    format!("sqlite://{encoded}?mode=rwc")
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database at `path`, in WAL mode, and migrates it.
+    pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            })
+            .connect(&sqlite_url(path))
+            .await?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        Ok(Self {
+            pool,
+            dialect: Dialect::Sqlite,
+        })
+    }
+
+    /// Connects to PostgreSQL at `url` and migrates it.
+    pub async fn open_postgres(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .connect(url)
+            .await
+            .map_err(|e| Error::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+        sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+        Ok(Self {
+            pool,
+            dialect: Dialect::Postgres,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn fetch_in(
+        &self,
+        sql_prefix: &str,
+        sql_suffix: &str,
+        ids: &[String],
+    ) -> Result<Vec<AnyRow>> {
+        let mut rows = Vec::new();
+        for batch in ids.chunks(IN_BATCH) {
+            let sql = format!(
+                "{sql_prefix} ({}) {sql_suffix}",
+                placeholders(1, batch.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in batch {
+                q = q.bind(id);
+            }
+            rows.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(rows)
+    }
+}
+
+fn collection_from_row(row: &AnyRow) -> Result<Collection> {
+    Ok(Collection {
+        name: row.try_get("name")?,
+        model: row.try_get("model")?,
+        dimension: row.try_get("dimension")?,
+        version: row.try_get("version")?,
+        documents: row.try_get("documents")?,
+        chunks: row.try_get("chunks")?,
+    })
+}
+
+fn location_from(json: &str) -> Location {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+fn stored_chunk_from_row(row: &AnyRow) -> Result<StoredChunk> {
+    let location: String = row.try_get("location")?;
+    let embedding: Vec<u8> = row.try_get("embedding")?;
+    Ok(StoredChunk {
+        id: row.try_get("id")?,
+        document_id: row.try_get("document_id")?,
+        collection: row.try_get("collection")?,
+        ordinal: row.try_get("ordinal")?,
+        title: row.try_get("title")?,
+        text: row.try_get("text")?,
+        location: location_from(&location),
+        embedding: decode_embedding(&embedding),
+    })
+}
+
+const COLLECTION_SELECT: &str = "SELECT c.name, c.model, c.dimension, c.version, \
+     (SELECT COUNT(*) FROM documents d WHERE d.collection = c.name) AS documents, \
+     (SELECT COUNT(*) FROM chunks k WHERE k.collection = c.name) AS chunks \
+     FROM collections c";
+
+const CHUNK_SELECT: &str = "SELECT k.id, k.document_id, k.collection, k.ordinal, d.title, k.text, \
+     k.location, k.embedding FROM chunks k JOIN documents d ON d.id = k.document_id";
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    async fn ensure_collection(
+        &self,
+        name: &CollectionName,
+        model: &str,
+        dimension: usize,
+    ) -> Result<()> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO collections (name, model, dimension, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name.as_str())
+        .bind(model)
+        .bind(dimension as i64)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let existing = self
+            .collection(name)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("collection {name} vanished")))?;
+        if existing.model != model || existing.dimension != dimension as i64 {
+            return Err(Error::Conflict(format!(
+                "collection {name} was built with the embedding model {} ({}-d) but {model} ({dimension}-d) is configured; run `lariat reindex` to re-embed it with the configured model",
+                existing.model, existing.dimension
+            )));
+        }
+        Ok(())
+    }
+
+    async fn collection(&self, name: &CollectionName) -> Result<Option<Collection>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{COLLECTION_SELECT} WHERE c.name = $1"
+        )))
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(collection_from_row).transpose()
+    }
+
+    async fn collections(&self) -> Result<Vec<Collection>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{COLLECTION_SELECT} ORDER BY c.name"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(collection_from_row).collect()
+    }
+
+    async fn set_collection_model(&self, name: &str, model: &str, dimension: usize) -> Result<()> {
+        sqlx::query(
+            "UPDATE collections SET model = $1, dimension = $2, version = version + 1, \
+             updated_at = $3 WHERE name = $4",
+        )
+        .bind(model)
+        .bind(dimension as i64)
+        .bind(now_ms())
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn document_states(&self, ids: &[String]) -> Result<HashMap<String, DocumentState>> {
+        let rows = self
+            .fetch_in(
+                "SELECT id, content_hash, state FROM documents WHERE id IN",
+                "",
+                ids,
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.try_get("state")?;
+                Ok((
+                    row.try_get("id")?,
+                    DocumentState {
+                        content_hash: row.try_get("content_hash")?,
+                        indexed: state == "indexed",
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn write_documents(&self, docs: &[DocumentWrite]) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for doc in docs {
+            let id = doc.id();
+            sqlx::query(
+                "INSERT INTO documents (id, collection, source, title, content_hash, metadata, \
+                 state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) \
+                 ON CONFLICT (id) DO UPDATE SET title = excluded.title, \
+                 content_hash = excluded.content_hash, metadata = excluded.metadata, \
+                 state = 'pending', updated_at = excluded.updated_at",
+            )
+            .bind(&id)
+            .bind(doc.collection.as_str())
+            .bind(&doc.source)
+            .bind(&doc.title)
+            .bind(&doc.content_hash)
+            .bind(doc.metadata.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            // A rewrite supersedes an earlier deletion: its replace removes the old points anyway.
+            sqlx::query("DELETE FROM index_tombstones WHERE document_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM chunks WHERE document_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            for ((ordinal, chunk), chunk_id) in doc.chunks.iter().enumerate().zip(doc.chunk_ids()) {
+                let hash = content_hash(chunk.text.as_bytes());
+                let location = serde_json::to_string(&chunk.location)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO chunks (id, document_id, collection, ordinal, text, location, \
+                     token_count, content_hash, embedding) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(chunk_id.to_string())
+                .bind(&id)
+                .bind(doc.collection.as_str())
+                .bind(ordinal as i64)
+                .bind(&chunk.text)
+                .bind(location)
+                .bind(i64::from(chunk.token_count))
+                .bind(hash)
+                .bind(encode_embedding(&chunk.embedding))
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "UPDATE collections SET version = version + 1, updated_at = $1 WHERE name = $2",
+            )
+            .bind(now)
+            .bind(doc.collection.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mark_indexed(&self, ids: &[String]) -> Result<()> {
+        for batch in ids.chunks(IN_BATCH) {
+            let sql = format!(
+                "UPDATE documents SET state = 'indexed' WHERE id IN ({})",
+                placeholders(1, batch.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in batch {
+                q = q.bind(id);
+            }
+            q.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    async fn pending_documents(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM documents WHERE state <> 'indexed' ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    async fn delete_documents(&self, ids: &[String]) -> Result<usize> {
+        let now = now_ms();
+        let mut deleted = 0;
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            let collection: Option<String> =
+                sqlx::query_scalar("SELECT collection FROM documents WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(collection) = collection else {
+                continue;
+            };
+            sqlx::query(
+                "INSERT INTO index_tombstones (document_id, created_at) VALUES ($1, $2) \
+                 ON CONFLICT (document_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM chunks WHERE document_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM documents WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE collections SET version = version + 1, updated_at = $1 WHERE name = $2",
+            )
+            .bind(now)
+            .bind(collection)
+            .execute(&mut *tx)
+            .await?;
+            deleted += 1;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn tombstones(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT document_id FROM index_tombstones ORDER BY document_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("document_id")?)).collect()
+    }
+
+    async fn clear_tombstones(&self, ids: &[String]) -> Result<()> {
+        for batch in ids.chunks(IN_BATCH) {
+            let sql = format!(
+                "DELETE FROM index_tombstones WHERE document_id IN ({})",
+                placeholders(1, batch.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in batch {
+                q = q.bind(id);
+            }
+            q.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    async fn documents(&self, collection: Option<&CollectionName>) -> Result<Vec<DocumentSummary>> {
+        let base = "SELECT d.id, d.collection, d.source, d.title, d.content_hash, d.updated_at, \
+                    (SELECT COUNT(*) FROM chunks k WHERE k.document_id = d.id) AS chunks \
+                    FROM documents d";
+        let rows = match collection {
+            Some(c) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "{base} WHERE d.collection = $1 ORDER BY d.collection, d.source"
+                )))
+                .bind(c.as_str())
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "{base} ORDER BY d.collection, d.source"
+                )))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|row| {
+                Ok(DocumentSummary {
+                    id: row.try_get("id")?,
+                    collection: row.try_get("collection")?,
+                    source: row.try_get("source")?,
+                    title: row.try_get("title")?,
+                    chunks: row.try_get("chunks")?,
+                    content_hash: row.try_get("content_hash")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn documents_by_source(&self, source: &str) -> Result<Vec<String>> {
+        // Records inside a file (JSONL lines) are stored as `file#record`.
+        let prefix = format!("{source}#");
+        let rows = sqlx::query(
+            "SELECT id FROM documents WHERE source = $1 OR substr(source, 1, CAST($2 AS INTEGER)) = $3 ORDER BY id",
+        )
+        .bind(source)
+        .bind(prefix.chars().count() as i64)
+        .bind(&prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    async fn chunks_of_documents(&self, ids: &[String]) -> Result<Vec<StoredChunk>> {
+        let rows = self
+            .fetch_in(
+                &format!("{CHUNK_SELECT} WHERE k.document_id IN"),
+                "ORDER BY k.document_id, k.ordinal",
+                ids,
+            )
+            .await?;
+        rows.iter().map(stored_chunk_from_row).collect()
+    }
+
+    async fn chunk_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<StoredChunk>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{CHUNK_SELECT} WHERE k.id > $1 ORDER BY k.id LIMIT $2"
+        )))
+        .bind(after.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_chunk_from_row).collect()
+    }
+
+    async fn update_embeddings(&self, embeddings: &[(String, Vec<f32>)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (id, vector) in embeddings {
+            sqlx::query("UPDATE chunks SET embedding = $1 WHERE id = $2")
+                .bind(encode_embedding(vector))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mark_all_indexed(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE documents SET state = 'indexed'")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM index_tombstones")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn chunk_ids(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM chunks ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    async fn chunk_views(&self, ids: &[String]) -> Result<Vec<ChunkView>> {
+        let rows = self
+            .fetch_in(
+                "SELECT k.id, k.document_id, k.collection, d.title, d.source, k.location, k.text \
+                 FROM chunks k JOIN documents d ON d.id = k.document_id WHERE k.id IN",
+                "",
+                ids,
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let location: String = row.try_get("location")?;
+                Ok(ChunkView {
+                    chunk_id: row.try_get("id")?,
+                    document_id: row.try_get("document_id")?,
+                    collection: row.try_get("collection")?,
+                    title: row.try_get("title")?,
+                    source: row.try_get("source")?,
+                    location: location_from(&location),
+                    text: row.try_get("text")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,38 @@
+//! Dense vectors of the chunks, searched by similarity. Derived from SQL; rebuilt by `reindex`.
+
+mod edge;
+
+use async_trait::async_trait;
+
+pub use edge::EdgeVectorStore;
+
+use crate::error::Result;
+
+/// One chunk's vector and the ids a search filters on.
+#[derive(Debug, Clone)]
+pub struct VectorPoint {
+    pub chunk_id: uuid::Uuid,
+    pub document_id: String,
+    pub collection: String,
+    pub vector: Vec<f32>,
+}
+
+#[async_trait]
+pub trait VectorStore: Send + Sync {
+    /// Removes every point of `delete_documents`, then inserts `points` (an update of a document
+    /// lists it in both).
+    async fn replace(&self, delete_documents: &[String], points: Vec<VectorPoint>) -> Result<()>;
+    /// The `limit` nearest chunks in any of `collections`, best first, as (chunk id, cosine score).
+    async fn search(
+        &self,
+        vector: Vec<f32>,
+        collections: &[String],
+        limit: usize,
+    ) -> Result<Vec<(String, f32)>>;
+    /// Every chunk id held, for consistency checks.
+    async fn chunk_ids(&self) -> Result<Vec<String>>;
+    /// Drops everything and starts empty with vectors of `dimension`.
+    async fn reset(&self, dimension: usize) -> Result<()>;
+    /// Makes every applied write durable.
+    async fn flush(&self) -> Result<()>;
+}

@@ -1,0 +1,198 @@
+//! The derived indexes on real qdrant-edge and tantivy: writes, filters, deletes, persistence.
+
+use knowledge::ErrorCode;
+use knowledge::config::RetrievalConfig;
+use knowledge::lexical::{LexicalDoc, LexicalIndex, TantivyIndex};
+use knowledge::vector::{EdgeVectorStore, VectorPoint, VectorStore};
+
+fn unit(v: [f32; 3]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / n).collect()
+}
+
+fn point(n: u128, doc: &str, collection: &str, v: [f32; 3]) -> VectorPoint {
+    VectorPoint {
+        chunk_id: uuid::Uuid::from_u128(n),
+        document_id: doc.into(),
+        collection: collection.into(),
+        vector: unit(v),
+    }
+}
+
+/// The conformance suite every `VectorStore` backend passes.
+async fn vector_suite(store: &dyn VectorStore) {
+    store
+        .replace(
+            &[],
+            vec![
+                point(1, "d1", "a", [1.0, 0.0, 0.0]),
+                point(2, "d1", "a", [0.9, 0.1, 0.0]),
+                point(3, "d2", "a", [0.0, 1.0, 0.0]),
+                point(4, "d3", "b", [1.0, 0.0, 0.01]),
+            ],
+        )
+        .await
+        .unwrap();
+    let hits = store
+        .search(unit([1.0, 0.0, 0.0]), &["a".into()], 10)
+        .await
+        .unwrap();
+    let ids: Vec<String> = hits.iter().map(|h| h.0.clone()).collect();
+    assert_eq!(ids[0], uuid::Uuid::from_u128(1).to_string());
+    assert_eq!(
+        ids.len(),
+        3,
+        "collection b is filtered out inside the query"
+    );
+    assert!(
+        (hits[0].1 - 1.0).abs() < 1e-4,
+        "cosine of identical vectors"
+    );
+    let both = store
+        .search(unit([1.0, 0.0, 0.0]), &["a".into(), "b".into()], 2)
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 2);
+
+    // replacing a document removes all its old points
+    store
+        .replace(&["d1".into()], vec![point(5, "d1", "a", [0.0, 0.0, 1.0])])
+        .await
+        .unwrap();
+    let mut all = store.chunk_ids().await.unwrap();
+    all.sort();
+    let expected: Vec<String> = [3u128, 4, 5]
+        .iter()
+        .map(|n| uuid::Uuid::from_u128(*n).to_string())
+        .collect();
+    assert_eq!(all, expected);
+    store
+        .replace(&["d2".into(), "d3".into()], vec![])
+        .await
+        .unwrap();
+    assert_eq!(store.chunk_ids().await.unwrap().len(), 1);
+    store.flush().await.unwrap();
+    store.reset(3).await.unwrap();
+    assert!(store.chunk_ids().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn edge_vector_store_passes_the_suite_and_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vectors");
+    let config = RetrievalConfig::default();
+    {
+        let store = EdgeVectorStore::open(&path, 3, &config).unwrap();
+        vector_suite(&store).await;
+        store
+            .replace(&[], vec![point(9, "d9", "a", [0.0, 1.0, 1.0])])
+            .await
+            .unwrap();
+    }
+    let store = EdgeVectorStore::open(&path, 3, &config).unwrap();
+    assert_eq!(
+        store.chunk_ids().await.unwrap(),
+        vec![uuid::Uuid::from_u128(9).to_string()]
+    );
+    drop(store);
+    let err = EdgeVectorStore::open(&path, 4, &config).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict);
+}
+
+fn lex(n: u32, doc: &str, collection: &str, title: &str, text: &str) -> LexicalDoc {
+    LexicalDoc {
+        chunk_id: format!("c{n}"),
+        document_id: doc.into(),
+        collection: collection.into(),
+        title: title.into(),
+        text: text.into(),
+    }
+}
+
+#[tokio::test]
+async fn tantivy_index_ranks_filters_and_replaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lexical");
+    let index = TantivyIndex::open(&path).unwrap();
+    index
+        .replace(
+            &[],
+            vec![
+                lex(
+                    1,
+                    "d1",
+                    "a",
+                    "Team roping",
+                    "The heeler ropes both hind feet of the steer.",
+                ),
+                lex(
+                    2,
+                    "d2",
+                    "a",
+                    "Barrel racing",
+                    "Three barrels in a cloverleaf pattern.",
+                ),
+                lex(
+                    3,
+                    "d3",
+                    "b",
+                    "Heel ropes",
+                    "Heel ropes are longer than head ropes.",
+                ),
+                lex(4, "d4", "a", "Misc", "Nothing about the subject."),
+            ],
+        )
+        .await
+        .unwrap();
+    let hits = index
+        .search("heeling ropes", &["a".into()], 10, 2.0)
+        .await
+        .unwrap();
+    assert_eq!(
+        hits.iter().map(|h| h.0.as_str()).collect::<Vec<_>>(),
+        vec!["c1"],
+        "stemmed match, b filtered"
+    );
+    let hits = index
+        .search("heel ropes", &["a".into(), "b".into()], 10, 2.0)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].0, "c3", "title matches are boosted");
+    assert!(
+        index
+            .search("the of and", &["a".into()], 10, 2.0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        index
+            .search("ropes", &[], 10, 2.0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // punctuation and query syntax are plain text, never errors
+    assert!(
+        index
+            .search("AND OR (\"barrels:", &["a".into()], 10, 2.0)
+            .await
+            .is_ok()
+    );
+
+    index
+        .replace(
+            &["d1".into()],
+            vec![lex(5, "d1", "a", "Team roping", "Headers dally.")],
+        )
+        .await
+        .unwrap();
+    let mut ids = index.chunk_ids().await.unwrap();
+    ids.sort();
+    assert_eq!(ids, vec!["c2", "c3", "c4", "c5"]);
+    drop(index);
+    let reopened = TantivyIndex::open(&path).unwrap();
+    assert_eq!(reopened.chunk_ids().await.unwrap().len(), 4);
+    reopened.reset().await.unwrap();
+    assert!(reopened.chunk_ids().await.unwrap().is_empty());
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the whole test suite (SQLite and PostgreSQL) with nextest when present, else cargo test.
+set -euo pipefail
+export LARIAT_TEST_POSTGRES_URL="${LARIAT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  echo "test: PostgreSQL is not answering on 127.0.0.1:5432; trying to start it" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+fi
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi

@@ -1,0 +1,114 @@
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The `lariat` binary cargo built beside this test binary (target/<profile>/lariat).
+pub fn lariat_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let bin = profile_dir.join("lariat");
+    assert!(
+        bin.exists(),
+        "{} not built; run the tests through cargo",
+        bin.display()
+    );
+    bin
+}
+
+pub fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/domains/rodeo/corpus")
+}
+
+/// A temporary data dir and the environment lariat runs with.
+pub struct Lariat {
+    pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
+}
+
+impl Lariat {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(lariat_bin());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LARIAT_") && k != "LARIAT_ASSETS_DIR" {
+                c.env_remove(k);
+            }
+        }
+        c.arg("--data-dir").arg(self.data_dir());
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run lariat")
+    }
+
+    /// Runs and expects exit code `code`; returns stdout.
+    pub fn expect(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "lariat {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        stdout
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.expect(0, args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    }
+
+    pub fn stderr_of(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// `lariat check` passes.
+    pub fn assert_consistent(&self) {
+        let report = self.json(&["check", "--json"]);
+        assert_eq!(
+            report["missing_in_vectors"],
+            serde_json::json!([]),
+            "{report}"
+        );
+        assert_eq!(
+            report["orphans_in_lexical"],
+            serde_json::json!([]),
+            "{report}"
+        );
+        assert_eq!(report["sql_chunks"], report["vector_chunks"], "{report}");
+        assert_eq!(report["sql_chunks"], report["lexical_chunks"], "{report}");
+    }
+}
+
+pub fn hits(results: &Value) -> &Vec<Value> {
+    results["hits"].as_array().expect("hits array")
+}
