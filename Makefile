@@ -12,7 +12,7 @@ setup:
 	bash scripts/setup-assets.sh
 
 build:
-	cargo build --workspace --bins
+	cargo build --workspace --all-targets
 
 demo: setup build
 	$(LARIAT) --data-dir $(DEMO_DIR) ingest deploy/domains/rodeo/corpus --collection rodeo

@@ -6,6 +6,8 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   echo "test: PostgreSQL is not answering on 127.0.0.1:5432; trying to start it" >&2
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
 fi
+# The e2e tests run the lariat binary: build it first (test builds only rebuild their own package's bins; --all-targets keeps one feature set, so nothing is built twice).
+cargo build --workspace --all-targets
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

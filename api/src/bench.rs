@@ -137,8 +137,14 @@ async fn measure(
 
     // 2. Ingestion end to end.
     let options = crate::cli::ingest_options(&config, CollectionName::parse("bench")?);
-    let report =
-        ingest::ingest_paths(k.clone(), chunker, &[corpus_file.clone()], &options, &()).await?;
+    let report = ingest::ingest_paths(
+        k.clone(),
+        chunker,
+        std::slice::from_ref(&corpus_file),
+        &options,
+        &(),
+    )
+    .await?;
     if report.failed > 0 {
         bail!("ingestion failed: {:?}", report.failures);
     }

@@ -218,12 +218,14 @@ impl Config {
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
             set_path(&mut table, &path, parse_env_value(&value));
         }
-        let mut config: Config =
-            toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    Error::InvalidInput(format!("configuration: {}", e.message()))
-                })?;
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                Error::InvalidInput(format!(
+                    "configuration key {}: {}",
+                    e.path(),
+                    e.inner().message()
+                ))
+            })?;
         config.data_dir = data_dir.to_path_buf();
         config.validate()?;
         Ok(config)

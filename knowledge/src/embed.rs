@@ -145,7 +145,7 @@ impl FastEmbedder {
         let mut embedding = TextEmbedding::try_new_from_user_defined(model, options)
             .map_err(|e| Error::Embedding(format!("loading {}: {e}", dir.display())))?;
         let probe = embedding
-            .embed(&["dimension probe"], None)
+            .embed(["dimension probe"], None)
             .map_err(|e| Error::Embedding(e.to_string()))?;
         let dimension = probe.first().map(Vec::len).unwrap_or(0);
         if let Some(declared) = manifest.dimension

@@ -98,7 +98,7 @@ fn the_sample_corpus_ingests_searches_and_reingests_idempotently() {
     // the PDF's passages know their pages
     let r = l.json(&[
         "search",
-        "flank straps lined with fleece",
+        "is an ambulance with a paramedic required on site",
         "-k",
         "1",
         "--json",
