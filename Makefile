@@ -6,7 +6,7 @@ LARIAT := $(CARGO_TARGET_DIR)/debug/lariat
 DEMO_DIR ?= $(HOME)/.local/share/lariat-demo
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: setup build demo test lint bench
+.PHONY: setup build demo test test-deps lint bench
 
 setup:
 	bash scripts/setup-assets.sh
@@ -22,7 +22,11 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test: setup lint
+# Python packages the tests use as reference implementations (pytrec_eval is trec_eval's own code).
+test-deps:
+	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11
+
+test: setup test-deps lint
 	bash scripts/test.sh
 
 bench: setup build

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use eval::percentile;
 use ingest::loaders::{Format, load};
 use knowledge::{CollectionName, Config, SearchMode, embedding_input};
 use serde::Serialize;
@@ -37,14 +38,6 @@ struct Latency {
     p99_ms: f64,
     mean_ms: f64,
     qps: f64,
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn latency(mode: &str, mut ms: Vec<f64>, wall: Duration) -> Latency {

@@ -114,6 +114,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Bench(args) => crate::bench::run(&config, args).await,
+        Command::Eval(args) => crate::eval_cmd::run(&config, args).await,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod eval_cmd;
 mod http;
 
 use std::path::PathBuf;
@@ -44,6 +45,8 @@ enum Command {
     Reindex,
     /// Serve the HTTP API
     Serve(cli::ServeArgs),
+    /// Evaluate retrieval quality and speed on a labelled dataset
+    Eval(eval_cmd::EvalArgs),
     /// Measure ingestion and search speed on a BEIR-layout corpus (e.g. ../shared/data/scifact)
     Bench(cli::BenchArgs),
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod crash;
+mod eval;
 mod ingest_search;
 mod postgres;
 mod serve;

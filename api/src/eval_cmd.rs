@@ -1,0 +1,139 @@
+//! `lariat eval beir`: retrieval quality and speed on a BEIR-layout dataset, with a regression
+//! gate against a baseline report.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use eval::{Dataset, EvalError, EvalOptions};
+use knowledge::{Config, SearchMode};
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    command: EvalCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum EvalCommand {
+    /// Evaluate a dataset in BEIR layout (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)
+    Beir(BeirArgs),
+}
+
+#[derive(Args, Debug)]
+struct BeirArgs {
+    dir: PathBuf,
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Comma-separated: bm25, dense, hybrid
+    #[arg(long, default_value = "bm25,dense,hybrid", value_delimiter = ',')]
+    modes: Vec<String>,
+    /// Write the report as JSON
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the ranked documents as a TREC run file (one file per mode when several)
+    #[arg(long)]
+    run_file: Option<PathBuf>,
+    /// Fail when a metric falls more than --max-drop below this report
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    #[arg(long, default_value_t = 0.01, requires = "baseline")]
+    max_drop: f64,
+    /// Also measure throughput with N queries in flight
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// Passages retrieved per query before aggregation into documents
+    #[arg(long, default_value_t = 300)]
+    depth: usize,
+}
+
+/// A metric fell below the baseline by more than the allowed drop.
+pub const EXIT_REGRESSION: u8 = 8;
+
+fn to_knowledge(e: EvalError) -> anyhow::Error {
+    match e {
+        EvalError::Knowledge(k) => k.into(),
+        other => knowledge::Error::InvalidInput(other.to_string()).into(),
+    }
+}
+
+fn run_file_path(base: &Path, mode: SearchMode, several: bool) -> PathBuf {
+    if !several {
+        return base.to_path_buf();
+    }
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match base.extension() {
+        Some(ext) => format!("{stem}.{mode}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{mode}"),
+    };
+    base.with_file_name(name)
+}
+
+/// Writes through a temporary file and a rename, so a failed run leaves nothing half-written.
+fn write_atomically(path: &Path, contents: &str) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+pub async fn run(config: &Config, args: EvalArgs) -> Result<u8> {
+    let EvalCommand::Beir(args) = args.command;
+    let modes: Vec<SearchMode> = args
+        .modes
+        .iter()
+        .map(|m| m.parse())
+        .collect::<knowledge::Result<_>>()?;
+    if args.concurrency == 0 {
+        return Err(
+            knowledge::Error::InvalidInput("--concurrency must be at least 1".into()).into(),
+        );
+    }
+    knowledge::TopK::new(args.depth)?;
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(eval::load_baseline)
+        .transpose()
+        .map_err(to_knowledge)?;
+    let dataset = Dataset::load(&args.dir, &args.split).map_err(to_knowledge)?;
+    let k = crate::cli::open(config).await?;
+    let chunker = crate::cli::chunker(config)?;
+    let options = EvalOptions {
+        modes,
+        depth: args.depth,
+        concurrency: args.concurrency,
+        max_file_bytes: config.ingest.max_file_bytes,
+        batch_chunks: config.ingest.batch_chunks,
+    };
+    let (report, runs) = eval::run(k, chunker, &dataset, &options)
+        .await
+        .map_err(to_knowledge)?;
+    print!("{}", eval::markdown(&report));
+    if let Some(path) = &args.json {
+        write_atomically(path, &serde_json::to_string_pretty(&report)?)?;
+    }
+    if let Some(base) = &args.run_file {
+        for (mode, run) in &runs {
+            let path = run_file_path(base, *mode, runs.len() > 1);
+            write_atomically(&path, &eval::trec_run(run, &format!("lariat-{mode}")))?;
+        }
+    }
+    if let Some(baseline) = baseline {
+        let regressions = eval::regressions(&report, &baseline, args.max_drop);
+        if !regressions.is_empty() {
+            for r in &regressions {
+                eprintln!("regression: {r}");
+            }
+            return Ok(EXIT_REGRESSION);
+        }
+        eprintln!(
+            "no metric fell more than {} below the baseline",
+            args.max_drop
+        );
+    }
+    Ok(0)
+}
