@@ -219,12 +219,15 @@ fn eval_metrics_equal_pytrec_eval_and_the_collection_is_reused() {
     );
 }
 
+/// Breaks a freshly written dataset in one way.
+type Damage = Box<dyn Fn(&Path)>;
+
 #[test]
 fn malformed_datasets_stop_with_the_file_and_line_named() {
     let l = Lariat::new();
     let data = l.dir.path().join("d");
     let report = l.dir.path().join("r.json");
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
+    let cases: Vec<(&str, Damage, &str)> = vec![
         (
             "missing corpus",
             Box::new(|d: &Path| std::fs::remove_file(d.join("corpus.jsonl")).unwrap()),
