@@ -42,6 +42,7 @@ pub struct Config {
     pub retrieval: RetrievalConfig,
     pub ingest: IngestConfig,
     pub server: ServerConfig,
+    pub rerank: RerankConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +92,44 @@ pub struct IngestConfig {
     pub batch_chunks: usize,
 }
 
+/// Which wire format the rerank service speaks.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RerankApi {
+    /// Cohere, Jina, Infinity: `{query, documents}` → `results[{index, relevance_score}]`.
+    #[default]
+    Cohere,
+    /// text-embeddings-inference `/rerank`: `{query, texts}` → `[{index, score}]`.
+    Tei,
+}
+
+/// The `rerank` search mode's second stage. Off unless `url` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RerankConfig {
+    pub url: Option<String>,
+    pub api: RerankApi,
+    pub model: Option<String>,
+    pub api_key: Option<Secret>,
+    /// How many of the hybrid list's top passages are rescored.
+    pub depth: usize,
+    /// Past this the hybrid order is kept and the failure reported.
+    pub timeout_ms: u64,
+}
+
+impl Default for RerankConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            api: RerankApi::Cohere,
+            model: None,
+            api_key: None,
+            depth: 50,
+            timeout_ms: 3000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
@@ -125,6 +164,7 @@ impl Default for Config {
             retrieval: RetrievalConfig::default(),
             ingest: IngestConfig::default(),
             server: ServerConfig::default(),
+            rerank: RerankConfig::default(),
         }
     }
 }
@@ -243,6 +283,11 @@ impl Config {
         if r.candidates == 0 || r.rrf_k < 0.0 || r.bm25_weight < 0.0 || r.dense_weight < 0.0 {
             return Err(Error::InvalidInput(
                 "retrieval: candidates must be positive and rrf_k and weights not negative".into(),
+            ));
+        }
+        if self.rerank.depth == 0 || self.rerank.depth > 1000 || self.rerank.timeout_ms == 0 {
+            return Err(Error::InvalidInput(
+                "rerank: depth must be 1-1000 and timeout_ms positive".into(),
             ));
         }
         if self.embedding.batch_size == 0 || self.ingest.batch_chunks == 0 {

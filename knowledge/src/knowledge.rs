@@ -11,11 +11,12 @@ use crate::config::{Config, RetrievalConfig};
 use crate::embed::{Embedder, FastEmbedder};
 use crate::error::{Error, Result, blocking};
 use crate::lexical::{LexicalDoc, LexicalIndex, TantivyIndex};
+use crate::rerank::{HttpReranker, Reranker};
 use crate::retrieval::reciprocal_rank_fusion;
-use crate::store::{DocumentState, SqlStore, Store};
+use crate::store::{ChunkView, DocumentState, SqlStore, Store};
 use crate::types::{
-    Collection, CollectionName, DocumentSummary, DocumentWrite, Hit, QueryText, SearchMode,
-    SearchResults, StoredChunk, TopK, embedding_input, passage_heading,
+    Collection, CollectionName, DocumentSummary, DocumentWrite, Hit, QueryText, RerankOutcome,
+    SearchMode, SearchResults, StoredChunk, TopK, embedding_input, passage_heading,
 };
 use crate::vector::{EdgeVectorStore, VectorPoint, VectorStore};
 
@@ -39,6 +40,8 @@ pub struct Parts {
     pub lexical: Arc<dyn LexicalIndex>,
     pub embedder: Arc<dyn Embedder>,
     pub retrieval: RetrievalConfig,
+    /// The second stage of mode `rerank`, and how many passages it rescores.
+    pub reranker: Option<(Arc<dyn Reranker>, usize)>,
 }
 
 /// Whether the three stores agree, chunk for chunk.
@@ -82,6 +85,7 @@ pub struct Knowledge {
     lexical: Arc<dyn LexicalIndex>,
     embedder: Arc<dyn Embedder>,
     retrieval: RetrievalConfig,
+    reranker: Option<(Arc<dyn Reranker>, usize)>,
     _lock: Option<File>,
 }
 
@@ -155,6 +159,8 @@ impl Knowledge {
             lexical: Arc::new(lexical),
             embedder,
             retrieval: config.retrieval.clone(),
+            reranker: HttpReranker::new(&config.rerank)?
+                .map(|r| (Arc::new(r) as Arc<dyn Reranker>, config.rerank.depth)),
         });
         knowledge._lock = Some(lock);
         let recovered = knowledge.recover().await?;
@@ -175,6 +181,7 @@ impl Knowledge {
             lexical: parts.lexical,
             embedder: parts.embedder,
             retrieval: parts.retrieval,
+            reranker: parts.reranker,
             _lock: None,
         }
     }
@@ -358,6 +365,11 @@ impl Knowledge {
                 c.name, c.model, model.name
             )));
         }
+        if request.mode == SearchMode::Rerank && self.reranker.is_none() {
+            return Err(Error::InvalidInput(
+                "mode rerank needs a reranker: set rerank.url (LARIAT_RERANK__URL) in the configuration".into(),
+            ));
+        }
         let names: Vec<String> = collections.into_iter().map(|c| c.name).collect();
         let k = request.k.get();
         let r = &self.retrieval;
@@ -369,7 +381,7 @@ impl Knowledge {
                 let v = self.embedder.embed_query(query).await?;
                 self.vectors.search(v, &names, k).await?
             }
-            SearchMode::Hybrid => {
+            SearchMode::Hybrid | SearchMode::Rerank => {
                 let dense = async {
                     let v = self.embedder.embed_query(query).await?;
                     self.vectors.search(v, &names, depth).await
@@ -383,7 +395,11 @@ impl Knowledge {
                     &[(&lexical, r.bm25_weight), (&dense, r.dense_weight)],
                     r.rrf_k,
                 );
-                fused.truncate(k);
+                let keep = match (&self.reranker, request.mode) {
+                    (Some((_, depth)), SearchMode::Rerank) => k.max(*depth),
+                    _ => k,
+                };
+                fused.truncate(keep);
                 fused
             }
         };
@@ -395,9 +411,19 @@ impl Knowledge {
             .into_iter()
             .map(|v| (v.chunk_id.clone(), v))
             .collect();
-        let hits = ranked
+        let mut scored: Vec<(ChunkView, f32)> = ranked
             .into_iter()
             .filter_map(|(id, score)| views.remove(&id).map(|v| (v, score)))
+            .collect();
+        let rerank = match (&self.reranker, request.mode) {
+            (Some((reranker, depth)), SearchMode::Rerank) => {
+                Some(rerank_top(reranker.as_ref(), *depth, query, &mut scored).await)
+            }
+            _ => None,
+        };
+        scored.truncate(k);
+        let hits = scored
+            .into_iter()
             .enumerate()
             .map(|(i, (v, score))| Hit {
                 rank: i + 1,
@@ -416,6 +442,7 @@ impl Knowledge {
             query: query.to_owned(),
             mode: request.mode,
             hits,
+            rerank,
         })
     }
 
@@ -508,6 +535,47 @@ impl Knowledge {
     /// Makes every write durable (the vector store buffers in memory until flushed).
     pub async fn flush(&self) -> Result<()> {
         self.vectors.flush().await
+    }
+}
+
+/// Rescores the first `depth` passages with the reranker and reorders them; on failure the
+/// fused order stays and the outcome says why.
+async fn rerank_top(
+    reranker: &dyn Reranker,
+    depth: usize,
+    query: &str,
+    scored: &mut [(ChunkView, f32)],
+) -> RerankOutcome {
+    let n = depth.min(scored.len());
+    let started = std::time::Instant::now();
+    let documents: Vec<String> = scored[..n]
+        .iter()
+        .map(|(v, _)| embedding_input(&v.title, &v.location, &v.text))
+        .collect();
+    let result = reranker.rerank(query, &documents).await;
+    let milliseconds = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(scores) => {
+            for ((_, score), new) in scored[..n].iter_mut().zip(scores) {
+                *score = new;
+            }
+            scored[..n].sort_by(|a, b| b.1.total_cmp(&a.1));
+            RerankOutcome {
+                applied: true,
+                candidates: n,
+                milliseconds,
+                error: None,
+            }
+        }
+        Err(e) => {
+            warn!(error = %e, "reranking failed; keeping the hybrid order");
+            RerankOutcome {
+                applied: false,
+                candidates: n,
+                milliseconds,
+                error: Some(e.to_string()),
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod lexical;
+pub mod rerank;
 mod retrieval;
 pub mod store;
 pub mod types;

@@ -112,6 +112,8 @@ pub enum SearchMode {
     Dense,
     #[default]
     Hybrid,
+    /// Hybrid, then the top passages rescored by the configured reranker.
+    Rerank,
 }
 
 impl SearchMode {
@@ -120,6 +122,7 @@ impl SearchMode {
             SearchMode::Bm25 => "bm25",
             SearchMode::Dense => "dense",
             SearchMode::Hybrid => "hybrid",
+            SearchMode::Rerank => "rerank",
         }
     }
 }
@@ -131,8 +134,9 @@ impl FromStr for SearchMode {
             "bm25" | "lexical" => Ok(SearchMode::Bm25),
             "dense" | "vector" => Ok(SearchMode::Dense),
             "hybrid" => Ok(SearchMode::Hybrid),
+            "rerank" => Ok(SearchMode::Rerank),
             other => Err(Error::InvalidInput(format!(
-                "unknown search mode {other:?}: use bm25, dense or hybrid"
+                "unknown search mode {other:?}: use bm25, dense, hybrid or rerank"
             ))),
         }
     }
@@ -305,6 +309,19 @@ pub struct SearchResults {
     pub query: String,
     pub mode: SearchMode,
     pub hits: Vec<Hit>,
+    /// What the rerank stage did (mode `rerank` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<RerankOutcome>,
+}
+
+/// Whether reranking reordered the hits, or why the hybrid order was kept.
+#[derive(Debug, Clone, Serialize)]
+pub struct RerankOutcome {
+    pub applied: bool,
+    pub candidates: usize,
+    pub milliseconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 pub fn encode_embedding(v: &[f32]) -> Vec<u8> {

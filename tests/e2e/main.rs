@@ -8,4 +8,5 @@ mod crash;
 mod eval;
 mod ingest_search;
 mod postgres;
+mod rerank;
 mod serve;
