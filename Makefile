@@ -6,7 +6,7 @@ LARIAT := $(CARGO_TARGET_DIR)/debug/lariat
 DEMO_DIR ?= $(HOME)/.local/share/lariat-demo
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: setup build demo test test-deps lint bench
+.PHONY: setup build demo test test-deps lint eval-gate bench
 
 setup:
 	bash scripts/setup-assets.sh
@@ -28,6 +28,15 @@ test-deps:
 
 test: setup test-deps lint
 	bash scripts/test.sh
+
+# The retrieval regression gate CI runs: SciFact train split (read from ../shared at run time) against
+# the committed baseline. The ingested corpus is cached outside the clone and reused while corpus,
+# chunker and model are unchanged.
+EVAL_DIR ?= $(HOME)/.cache/lariat/eval-data
+eval-gate: setup build
+	$(LARIAT) --data-dir $(EVAL_DIR) eval beir ../shared/data/scifact --split train \
+		--modes bm25,dense,hybrid --baseline eval/baselines/scifact-train.json --max-drop 0.01 \
+		--json $(EVAL_DIR)/last-report.json
 
 bench: setup build
 	$(LARIAT) bench scifact ../shared/data/scifact

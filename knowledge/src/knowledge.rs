@@ -12,7 +12,7 @@ use crate::embed::{Embedder, FastEmbedder};
 use crate::error::{Error, Result, blocking};
 use crate::lexical::{LexicalDoc, LexicalIndex, TantivyIndex};
 use crate::rerank::{HttpReranker, Reranker};
-use crate::retrieval::reciprocal_rank_fusion;
+use crate::retrieval::fuse;
 use crate::store::{ChunkView, DocumentState, SqlStore, Store};
 use crate::types::{
     Collection, CollectionName, DocumentSummary, DocumentWrite, Hit, QueryText, RerankOutcome,
@@ -391,8 +391,9 @@ impl Knowledge {
                     dense
                 );
                 let (lexical, dense) = (lexical?, dense?);
-                let mut fused = reciprocal_rank_fusion(
+                let mut fused = fuse(
                     &[(&lexical, r.bm25_weight), (&dense, r.dense_weight)],
+                    r.fusion,
                     r.rrf_k,
                 );
                 let keep = match (&self.reranker, request.mode) {

@@ -2,6 +2,51 @@
 
 use std::collections::HashMap;
 
+use crate::config::Fusion;
+
+/// Fuses weighted candidate lists with the configured method.
+pub fn fuse(lists: &[(&[(String, f32)], f32)], fusion: Fusion, rrf_k: f32) -> Vec<(String, f32)> {
+    match fusion {
+        Fusion::Rrf => reciprocal_rank_fusion(lists, rrf_k),
+        Fusion::Convex => convex_combination(lists),
+    }
+}
+
+/// Weighted sum of min-max normalised scores: each list's scores are mapped to [0, 1] over its
+/// own candidates (absent candidates count 0), so BM25's unbounded scores and cosine
+/// similarities become comparable. Ties keep the order of first appearance.
+pub fn convex_combination(lists: &[(&[(String, f32)], f32)]) -> Vec<(String, f32)> {
+    let mut scores: HashMap<&str, (f32, usize)> = HashMap::new();
+    let mut order = 0;
+    for (list, weight) in lists {
+        let max = list.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
+        let min = list.iter().map(|x| x.1).fold(f32::INFINITY, f32::min);
+        let span = max - min;
+        for (id, score) in list.iter() {
+            let norm = if span > 0.0 {
+                (score - min) / span
+            } else {
+                1.0
+            };
+            let entry = scores.entry(id.as_str()).or_insert_with(|| {
+                order += 1;
+                (0.0, order)
+            });
+            entry.0 += weight * norm;
+        }
+    }
+    sorted(scores)
+}
+
+fn sorted(scores: HashMap<&str, (f32, usize)>) -> Vec<(String, f32)> {
+    let mut fused: Vec<(&str, (f32, usize))> = scores.into_iter().collect();
+    fused.sort_by(|a, b| b.1.0.total_cmp(&a.1.0).then(a.1.1.cmp(&b.1.1)));
+    fused
+        .into_iter()
+        .map(|(id, (score, _))| (id.to_owned(), score))
+        .collect()
+}
+
 /// Weighted reciprocal rank fusion: each list contributes `weight / (k + rank)` (rank from 1) to
 /// every id it holds. Ties keep the order of first appearance, so the result is deterministic.
 pub fn reciprocal_rank_fusion(lists: &[(&[(String, f32)], f32)], k: f32) -> Vec<(String, f32)> {
@@ -16,12 +61,7 @@ pub fn reciprocal_rank_fusion(lists: &[(&[(String, f32)], f32)], k: f32) -> Vec<
             entry.0 += weight / (k + rank as f32 + 1.0);
         }
     }
-    let mut fused: Vec<(&str, (f32, usize))> = scores.into_iter().collect();
-    fused.sort_by(|a, b| b.1.0.total_cmp(&a.1.0).then(a.1.1.cmp(&b.1.1)));
-    fused
-        .into_iter()
-        .map(|(id, (score, _))| (id.to_owned(), score))
-        .collect()
+    sorted(scores)
 }
 
 #[cfg(test)]
@@ -41,6 +81,27 @@ mod tests {
         assert_eq!(ids, vec!["z", "y", "x", "w"]);
         let expected_z = 1.0 / 63.0 + 1.0 / 61.0;
         assert!((fused[0].1 - expected_z).abs() < 1e-6);
+    }
+
+    #[test]
+    fn convex_combination_normalises_each_list() {
+        let bm25 = vec![
+            ("a".to_string(), 12.0),
+            ("b".to_string(), 8.0),
+            ("c".to_string(), 4.0),
+        ];
+        let dense = vec![
+            ("c".to_string(), 0.9),
+            ("b".to_string(), 0.8),
+            ("d".to_string(), 0.5),
+        ];
+        let fused = convex_combination(&[(&bm25, 1.0), (&dense, 1.0)]);
+        let got: Vec<(&str, f32)> = fused.iter().map(|(i, s)| (i.as_str(), *s)).collect();
+        // a: 1 + 0; b: 0.5 + 0.75; c: 0 + 1; d: 0 + 0
+        assert_eq!(got[0].0, "b");
+        assert!((got[0].1 - 1.25).abs() < 1e-6);
+        assert_eq!((got[1].0, got[2].0, got[3].0), ("a", "c", "d"));
+        assert_eq!(fuse(&[(&bm25, 1.0)], Fusion::Rrf, 60.0)[0].0, "a");
     }
 
     #[test]

@@ -103,6 +103,23 @@ impl SqlStore {
         self.pool.close().await;
     }
 
+    /// `sql_prefix (…ids…) sql_suffix`, bound, once per batch of ids.
+    fn in_queries<'q>(
+        sql_prefix: &str,
+        sql_suffix: &str,
+        ids: &'q [String],
+    ) -> impl Iterator<Item = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>> {
+        ids.chunks(IN_BATCH).map(move |batch| {
+            let sql = format!(
+                "{sql_prefix} ({}) {sql_suffix}",
+                placeholders(1, batch.len())
+            );
+            batch
+                .iter()
+                .fold(sqlx::query(AssertSqlSafe(sql)), |q, id| q.bind(id))
+        })
+    }
+
     async fn fetch_in(
         &self,
         sql_prefix: &str,
@@ -110,18 +127,17 @@ impl SqlStore {
         ids: &[String],
     ) -> Result<Vec<AnyRow>> {
         let mut rows = Vec::new();
-        for batch in ids.chunks(IN_BATCH) {
-            let sql = format!(
-                "{sql_prefix} ({}) {sql_suffix}",
-                placeholders(1, batch.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in batch {
-                q = q.bind(id);
-            }
+        for q in Self::in_queries(sql_prefix, sql_suffix, ids) {
             rows.extend(q.fetch_all(&self.pool).await?);
         }
         Ok(rows)
+    }
+
+    async fn execute_in(&self, sql_prefix: &str, ids: &[String]) -> Result<()> {
+        for q in Self::in_queries(sql_prefix, "", ids) {
+            q.execute(&self.pool).await?;
+        }
+        Ok(())
     }
 }
 
@@ -321,18 +337,8 @@ impl Store for SqlStore {
     }
 
     async fn mark_indexed(&self, ids: &[String]) -> Result<()> {
-        for batch in ids.chunks(IN_BATCH) {
-            let sql = format!(
-                "UPDATE documents SET state = 'indexed' WHERE id IN ({})",
-                placeholders(1, batch.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in batch {
-                q = q.bind(id);
-            }
-            q.execute(&self.pool).await?;
-        }
-        Ok(())
+        self.execute_in("UPDATE documents SET state = 'indexed' WHERE id IN", ids)
+            .await
     }
 
     async fn pending_documents(&self) -> Result<Vec<String>> {
@@ -392,18 +398,8 @@ impl Store for SqlStore {
     }
 
     async fn clear_tombstones(&self, ids: &[String]) -> Result<()> {
-        for batch in ids.chunks(IN_BATCH) {
-            let sql = format!(
-                "DELETE FROM index_tombstones WHERE document_id IN ({})",
-                placeholders(1, batch.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in batch {
-                q = q.bind(id);
-            }
-            q.execute(&self.pool).await?;
-        }
-        Ok(())
+        self.execute_in("DELETE FROM index_tombstones WHERE document_id IN", ids)
+            .await
     }
 
     async fn documents(&self, collection: Option<&CollectionName>) -> Result<Vec<DocumentSummary>> {
