@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -40,6 +41,9 @@ fn keyword(field: &str, values: Vec<String>) -> Result<Condition> {
 pub struct EdgeVectorStore {
     path: PathBuf,
     shard: RwLock<Arc<EdgeShard>>,
+    /// Points held, refreshed after each write: chooses exact or HNSW search without asking the
+    /// shard on every query.
+    points: Arc<AtomicUsize>,
     exact_below: usize,
     hnsw_ef: usize,
 }
@@ -92,9 +96,11 @@ impl EdgeVectorStore {
         } else {
             create_shard(path, dimension)?
         };
+        let points = shard.info().map_err(vector_err)?.points_count;
         Ok(Self {
             path: path.to_path_buf(),
             shard: RwLock::new(Arc::new(shard)),
+            points: Arc::new(AtomicUsize::new(points)),
             exact_below: retrieval.exact_search_below,
             hnsw_ef: retrieval.hnsw_ef,
         })
@@ -110,6 +116,7 @@ impl VectorStore for EdgeVectorStore {
     async fn replace(&self, delete_documents: &[String], points: Vec<VectorPoint>) -> Result<()> {
         let shard = self.shard();
         let delete = delete_documents.to_vec();
+        let count = self.points.clone();
         blocking(move || {
             if !delete.is_empty() {
                 let filter = Filter::new_must(keyword("document_id", delete)?);
@@ -147,6 +154,10 @@ impl VectorStore for EdgeVectorStore {
                     ))
                     .map_err(vector_err)?;
             }
+            count.store(
+                shard.info().map_err(vector_err)?.points_count,
+                Ordering::Relaxed,
+            );
             Ok(())
         })
         .await
@@ -160,9 +171,9 @@ impl VectorStore for EdgeVectorStore {
     ) -> Result<Vec<(String, f32)>> {
         let shard = self.shard();
         let collections = collections.to_vec();
-        let (exact_below, hnsw_ef) = (self.exact_below, self.hnsw_ef);
+        let exact = self.points.load(Ordering::Relaxed) < self.exact_below;
+        let hnsw_ef = self.hnsw_ef;
         blocking(move || {
-            let points = shard.info().map_err(vector_err)?.points_count;
             let request = QueryRequestBuilder::new(limit)
                 .query(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
                     query: VectorInternal::Dense(vector),
@@ -170,7 +181,7 @@ impl VectorStore for EdgeVectorStore {
                 })))
                 .filter(Filter::new_must(keyword("collection", collections)?))
                 .params(SearchParams {
-                    exact: points < exact_below,
+                    exact,
                     hnsw_ef: Some(hnsw_ef),
                     ..Default::default()
                 })
@@ -222,6 +233,7 @@ impl VectorStore for EdgeVectorStore {
         })
         .await?;
         *self.shard.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+        self.points.store(0, Ordering::Relaxed);
         Ok(())
     }
 
