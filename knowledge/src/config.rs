@@ -199,7 +199,7 @@ impl Default for EmbeddingConfig {
 impl Default for ChunkingConfig {
     fn default() -> Self {
         Self {
-            max_tokens: 254,
+            max_tokens: 192,
             overlap_tokens: 20,
         }
     }
@@ -376,7 +376,7 @@ mod tests {
         assert_eq!(c.retrieval.rrf_k, 10.0);
         assert_eq!(c.retrieval.candidates, 70);
         assert_eq!(c.server.addr, "127.0.0.1:9");
-        assert_eq!(c.chunking.max_tokens, 254);
+        assert_eq!(c.chunking.max_tokens, 192);
         let url = c.database_url.as_ref().unwrap();
         assert_eq!(url.expose(), "postgres://u:pw@h/db");
         assert!(
