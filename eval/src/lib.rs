@@ -178,9 +178,13 @@ pub async fn run(
             }
         }
     };
-    let corpus_abs =
-        std::path::absolute(&dataset.corpus_path).map_err(|e| EvalError::Dataset(e.to_string()))?;
-    let prefix = format!("{}#", corpus_abs.display());
+    // Records are stored as `<path to corpus.jsonl>#<id>`; the path is wherever the dataset was
+    // when the collection was built (a reused collection may come from another checkout).
+    let record_id = |source: &str| {
+        source
+            .split_once("corpus.jsonl#")
+            .map(|(_, id)| id.to_owned())
+    };
 
     let mut results = Vec::new();
     let mut runs = Vec::new();
@@ -209,13 +213,13 @@ pub async fn run(
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
             let mut best: HashMap<String, f64> = HashMap::new();
             for hit in results.hits {
-                let Some(doc) = hit.source.strip_prefix(&prefix) else {
+                let Some(doc) = record_id(&hit.source) else {
                     continue;
                 };
                 // Scores are kept at the precision the run file prints, so trec_eval reading the
                 // file sees exactly the ties we ranked with.
                 let score = (f64::from(hit.score) * 1e9).round() / 1e9;
-                best.entry(doc.to_owned())
+                best.entry(doc)
                     .and_modify(|s| *s = s.max(score))
                     .or_insert(score);
             }
