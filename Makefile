@@ -4,6 +4,8 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/lariat/target
 LARIAT := $(CARGO_TARGET_DIR)/debug/lariat
 DEMO_DIR ?= $(HOME)/.local/share/lariat-demo
+DEMO_ADMIN ?= admin@example.com
+DEMO_PASSWORD ?= lariat-demo-password
 ADDR ?= 127.0.0.1:8080
 
 .PHONY: setup build demo test test-deps lint eval-gate bench
@@ -16,6 +18,7 @@ build:
 
 demo: setup build
 	$(LARIAT) --data-dir $(DEMO_DIR) ingest deploy/domains/rodeo/corpus --collection rodeo
+	LARIAT_ADMIN_PASSWORD='$(DEMO_PASSWORD)' $(LARIAT) --data-dir $(DEMO_DIR) admin create $(DEMO_ADMIN)
 	$(LARIAT) --data-dir $(DEMO_DIR) serve --addr $(ADDR)
 
 lint:
@@ -24,7 +27,7 @@ lint:
 
 # Python packages the tests use as reference implementations (pytrec_eval is trec_eval's own code).
 test-deps:
-	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11
+	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11 openai==3.54.0
 
 test: setup test-deps lint
 	bash scripts/test.sh

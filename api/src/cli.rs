@@ -9,7 +9,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ingest::{Chunker, IngestOptions, IngestReport, Progress};
 use knowledge::{
-    CollectionName, Config, Knowledge, QueryText, SearchMode, SearchRequest, SearchResults, TopK,
+    CollectionName, Config, Knowledge, MemberRole, QueryText, SearchMode, SearchRequest,
+    SearchResults, Service, TopK, Visibility,
 };
 
 use crate::{Cli, Command, EXIT_INCONSISTENT, EXIT_PARTIAL};
@@ -21,6 +22,10 @@ pub struct IngestArgs {
     paths: Vec<PathBuf>,
     #[arg(long, short, default_value = "default")]
     collection: String,
+    /// Who may read the collection: public (every signed-in user) or private (its members);
+    /// a new collection is public unless told otherwise
+    #[arg(long)]
+    visibility: Option<String>,
     /// Print the summary as JSON
     #[arg(long)]
     json: bool,
@@ -78,6 +83,48 @@ pub struct ServeArgs {
 
 pub use crate::bench::BenchArgs;
 
+#[derive(clap::Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create an admin account (or promote an existing one). The password is read from
+    /// LARIAT_ADMIN_PASSWORD or, if unset, from the first line of standard input
+    Create { email: String },
+    /// Set a user's role (user, curator, admin) and/or plan
+    SetUser {
+        email: String,
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        plan: Option<String>,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum CollectionCommand {
+    /// List collections with their visibility and counts
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a collection's visibility or domain instructions
+    Set {
+        name: String,
+        /// public or private
+        #[arg(long)]
+        visibility: Option<String>,
+        /// A text file whose contents open the assistant's prompt for this collection
+        #[arg(long)]
+        instructions_file: Option<PathBuf>,
+    },
+    /// Make a user a reader or curator of a collection, or (with --role none) remove them
+    Member {
+        name: String,
+        email: String,
+        /// reader, curator or none
+        #[arg(long)]
+        role: String,
+    },
+}
+
 fn load_config(cli: &Cli) -> Result<Config> {
     let data_dir = cli
         .data_dir
@@ -110,9 +157,12 @@ pub async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Serve(args) => {
             let addr = args.addr.unwrap_or_else(|| config.server.addr.clone());
-            crate::http::serve(open(&config).await?, &addr).await?;
+            let service = Arc::new(Service::open(&config).await?);
+            crate::http::serve(service, &addr).await?;
             Ok(0)
         }
+        Command::Admin(cmd) => admin(&config, cmd).await,
+        Command::Collection(cmd) => collection(&config, cmd).await,
         Command::Bench(args) => crate::bench::run(&config, args).await,
         Command::Eval(args) => crate::eval_cmd::run(&config, args).await,
     }
@@ -160,6 +210,11 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<u8> {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let progress = Bar(bar);
+    if let Some(v) = &args.visibility {
+        let v = Visibility::parse(v)?;
+        k.ensure_collection(&collection).await?;
+        k.set_visibility(&collection, v).await?;
+    }
     let options = ingest_options(config, collection);
     let report = ingest::ingest_paths(k, chunker, &args.paths, &options, &progress).await?;
     progress.0.finish_and_clear();
@@ -338,4 +393,105 @@ async fn check(config: &Config, args: CheckArgs) -> Result<u8> {
     } else {
         EXIT_INCONSISTENT
     })
+}
+
+/// The first line of standard input, or the variable when set.
+fn secret_input(variable: &str, what: &str) -> Result<String> {
+    if let Ok(v) = std::env::var(variable) {
+        return Ok(v);
+    }
+    if std::io::stdin().is_terminal() {
+        eprint!("{what}: ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn admin(config: &Config, cmd: AdminCommand) -> Result<u8> {
+    let service = Service::open(config).await?;
+    match cmd {
+        AdminCommand::Create { email } => {
+            let password = secret_input("LARIAT_ADMIN_PASSWORD", "password")?;
+            let user = service.accounts.create_admin(&email, &password).await?;
+            println!("{} is an admin (user id {})", user.email, user.id);
+        }
+        AdminCommand::SetUser { email, role, plan } => {
+            let user = service.accounts.user_by_email(&email).await?;
+            let update = knowledge::accounts::UserUpdate {
+                role: role
+                    .as_deref()
+                    .map(knowledge::accounts::Role::parse)
+                    .transpose()?,
+                plan,
+                disabled: None,
+            };
+            let user = service.accounts.set_user(&user.id, &update).await?;
+            println!(
+                "{}: role {}, plan {}",
+                user.email,
+                user.role.as_str(),
+                user.plan
+            );
+        }
+    }
+    Ok(0)
+}
+
+async fn collection(config: &Config, cmd: CollectionCommand) -> Result<u8> {
+    match cmd {
+        CollectionCommand::Ls { json } => {
+            let k = open(config).await?;
+            let list = k.collections().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for c in list {
+                    println!(
+                        "{}\t{}\t{} documents\t{} chunks\t{}",
+                        c.name,
+                        c.visibility.as_str(),
+                        c.documents,
+                        c.chunks,
+                        c.model
+                    );
+                }
+            }
+        }
+        CollectionCommand::Set {
+            name,
+            visibility,
+            instructions_file,
+        } => {
+            let name = CollectionName::parse(&name)?;
+            let k = open(config).await?;
+            if let Some(v) = visibility {
+                k.set_visibility(&name, Visibility::parse(&v)?).await?;
+            }
+            if let Some(path) = instructions_file {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                k.set_instructions(&name, &text).await?;
+            }
+            println!("collection {name} updated");
+        }
+        CollectionCommand::Member { name, email, role } => {
+            let name = CollectionName::parse(&name)?;
+            let role = match role.as_str() {
+                "none" => None,
+                r => Some(MemberRole::parse(r)?),
+            };
+            let service = Service::open(config).await?;
+            let user = service.accounts.user_by_email(&email).await?;
+            service.knowledge.set_member(&name, &user.id, role).await?;
+            println!(
+                "{} is now {} of {name}",
+                user.email,
+                role.map_or("no member", |r| r.as_str())
+            );
+        }
+    }
+    Ok(0)
 }

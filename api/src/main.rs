@@ -45,6 +45,12 @@ enum Command {
     Reindex,
     /// Serve the HTTP API
     Serve(cli::ServeArgs),
+    /// Manage accounts (create the first admin, set roles and plans)
+    #[command(subcommand)]
+    Admin(cli::AdminCommand),
+    /// Manage collections (visibility, instructions, members)
+    #[command(subcommand)]
+    Collection(cli::CollectionCommand),
     /// Evaluate retrieval quality and speed on a labelled dataset
     Eval(eval_cmd::EvalArgs),
     /// Measure ingestion and search speed on a BEIR-layout corpus (e.g. ../shared/data/scifact)
@@ -58,7 +64,9 @@ pub fn exit_code(code: ErrorCode) -> u8 {
         ErrorCode::InvalidInput => 2,
         ErrorCode::NotFound => 3,
         ErrorCode::Conflict => 4,
-        ErrorCode::Unavailable => 5,
+        ErrorCode::Unavailable | ErrorCode::Upstream => 5,
+        ErrorCode::Unauthorized | ErrorCode::Forbidden => 9,
+        ErrorCode::RateLimited | ErrorCode::QuotaExceeded => 10,
     }
 }
 

@@ -2,6 +2,7 @@
 //! an explicit path), then `LARIAT_…` environment variables (`LARIAT_DATABASE_URL`,
 //! `LARIAT_RETRIEVAL__RRF_K`: `__` separates sections). Secrets never appear in `Debug` output.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,199 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub server: ServerConfig,
     pub rerank: RerankConfig,
+    pub auth: AuthConfig,
+    /// Plans by name; every user has one. Defaults: free, pro, team.
+    pub plans: BTreeMap<String, PlanConfig>,
+    /// One OpenAI-compatible provider without a config file: `LARIAT_LLM_BASE_URL`,
+    /// `LARIAT_LLM_API_KEY`, `LARIAT_LLM_MODEL`. It goes first, before `llm.providers`.
+    pub llm_base_url: Option<String>,
+    pub llm_api_key: Option<Secret>,
+    pub llm_model: Option<String>,
+    pub llm: LlmConfig,
+    pub chat: ChatConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HMAC key for access tokens. Unset: a random key kept in `DATA_DIR/jwt-secret` (set it
+    /// explicitly when several servers share one database).
+    pub jwt_secret: Option<Secret>,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+    pub min_password_len: usize,
+    /// Sign-in attempts per minute, per account and per client address.
+    pub signin_per_minute_account: u32,
+    pub signin_per_minute_address: u32,
+    /// The plan new accounts get.
+    pub default_plan: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            min_password_len: 10,
+            signin_per_minute_account: 10,
+            signin_per_minute_address: 30,
+            default_plan: "free".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlanConfig {
+    /// Answers per calendar month (UTC).
+    pub monthly_messages: u64,
+    /// Model tokens (prompt + completion) per calendar month (UTC).
+    pub monthly_tokens: u64,
+    /// Requests per minute, per user and per API key.
+    pub requests_per_minute: u32,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        Self {
+            monthly_messages: 200,
+            monthly_tokens: 400_000,
+            requests_per_minute: 20,
+        }
+    }
+}
+
+fn default_plans() -> BTreeMap<String, PlanConfig> {
+    let plan = |monthly_messages, monthly_tokens, requests_per_minute| PlanConfig {
+        monthly_messages,
+        monthly_tokens,
+        requests_per_minute,
+    };
+    BTreeMap::from([
+        ("free".to_owned(), plan(200, 400_000, 20)),
+        ("pro".to_owned(), plan(5_000, 10_000_000, 120)),
+        ("team".to_owned(), plan(50_000, 100_000_000, 600)),
+    ])
+}
+
+/// Which wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmApi {
+    /// `POST {base_url}/chat/completions`, streamed as OpenAI does.
+    #[default]
+    Openai,
+    /// `POST {base_url}/messages` (Anthropic Messages API), streamed.
+    Anthropic,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// A name for logs, metrics and the message record.
+    pub name: String,
+    pub api: LlmApi,
+    /// e.g. `https://api.openai.com/v1` or `https://api.anthropic.com/v1`.
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub model: String,
+    /// US dollars per million tokens, for the cost recorded with each message.
+    #[serde(default)]
+    pub input_price_per_mtok: f64,
+    #[serde(default)]
+    pub output_price_per_mtok: f64,
+    /// Tokens of context the model accepts (prompt budget = this − max_output_tokens).
+    #[serde(default = "default_context_tokens")]
+    pub context_tokens: usize,
+    #[serde(default = "default_max_output_tokens")]
+    pub max_output_tokens: usize,
+}
+
+fn default_context_tokens() -> usize {
+    16_000
+}
+fn default_max_output_tokens() -> usize {
+    1_024
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// Tried in order: the next is used when one fails before its first token.
+    pub providers: Vec<ProviderConfig>,
+    pub connect_timeout_ms: u64,
+    pub first_token_timeout_ms: u64,
+    pub total_timeout_ms: u64,
+    /// Retries per provider on 429 and 5xx before the first token, with exponential backoff.
+    pub retries: u32,
+    pub backoff_ms: u64,
+    /// Consecutive failures that open a provider's circuit, and how long it stays open.
+    pub breaker_failures: u32,
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            providers: Vec::new(),
+            connect_timeout_ms: 3_000,
+            first_token_timeout_ms: 20_000,
+            total_timeout_ms: 120_000,
+            retries: 2,
+            backoff_ms: 200,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Passages retrieved and numbered as sources for each answer.
+    pub sources: usize,
+    /// Answers to an identical question on an unchanged collection are served from a cache.
+    pub cache_enabled: bool,
+    pub cache_ttl_secs: u64,
+    /// Share of a cited sentence's content words that must appear in its passage.
+    pub support_threshold: f32,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            sources: 6,
+            cache_enabled: false,
+            cache_ttl_secs: 600,
+            support_threshold: 0.5,
+        }
+    }
+}
+
+impl Config {
+    /// The providers in fallback order (the environment's single provider first).
+    pub fn providers(&self) -> Vec<ProviderConfig> {
+        let mut out = Vec::new();
+        if let Some(base_url) = &self.llm_base_url {
+            out.push(ProviderConfig {
+                name: "default".into(),
+                api: LlmApi::Openai,
+                base_url: base_url.clone(),
+                api_key: self.llm_api_key.clone(),
+                model: self
+                    .llm_model
+                    .clone()
+                    .unwrap_or_else(|| "gpt-4o-mini".into()),
+                input_price_per_mtok: 0.0,
+                output_price_per_mtok: 0.0,
+                context_tokens: default_context_tokens(),
+                max_output_tokens: default_max_output_tokens(),
+            });
+        }
+        out.extend(self.llm.providers.iter().cloned());
+        out
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +372,13 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             server: ServerConfig::default(),
             rerank: RerankConfig::default(),
+            auth: AuthConfig::default(),
+            plans: default_plans(),
+            llm_base_url: None,
+            llm_api_key: None,
+            llm_model: None,
+            llm: LlmConfig::default(),
+            chat: ChatConfig::default(),
         }
     }
 }
@@ -239,7 +440,7 @@ impl Default for ServerConfig {
 
 const ENV_PREFIX: &str = "LARIAT_";
 /// Environment variables with the prefix that are not configuration keys.
-const ENV_NOT_CONFIG: &[&str] = &["DATA_DIR", "CONFIG", "ASSETS_DIR", "LOG"];
+const ENV_NOT_CONFIG: &[&str] = &["DATA_DIR", "CONFIG", "ASSETS_DIR", "LOG", "ADMIN_PASSWORD"];
 
 impl Config {
     /// Loads the layers: defaults, then `config_file` (or `lariat.toml` in `data_dir` if it
@@ -249,7 +450,11 @@ impl Config {
         config_file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self> {
+        // Default plans sit under the layers so a file or variable can change one field of one plan.
         let mut table = toml::Table::new();
+        let plans = toml::Table::try_from(default_plans())
+            .map_err(|e| Error::Internal(format!("default plans: {e}")))?;
+        table.insert("plans".into(), toml::Value::Table(plans));
         let default_file = data_dir.join("lariat.toml");
         let file = match config_file {
             Some(path) => Some(path.to_path_buf()),
@@ -258,9 +463,10 @@ impl Config {
         if let Some(path) = file {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
-            table = text.parse::<toml::Table>().map_err(|e| {
+            let file = text.parse::<toml::Table>().map_err(|e| {
                 Error::InvalidInput(format!("config {}: {}", path.display(), e.message()))
             })?;
+            merge(&mut table, file);
         }
         for (key, value) in env {
             let Some(rest) = key.strip_prefix(ENV_PREFIX) else {
@@ -304,6 +510,31 @@ impl Config {
                 "rerank: depth must be 1-1000 and timeout_ms positive".into(),
             ));
         }
+        if !self.plans.contains_key(&self.auth.default_plan) {
+            return Err(Error::InvalidInput(format!(
+                "auth.default_plan {:?} is not one of the plans ({})",
+                self.auth.default_plan,
+                self.plans.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if let Some((name, _)) = self.plans.iter().find(|(_, p)| p.requests_per_minute == 0) {
+            return Err(Error::InvalidInput(format!(
+                "plans.{name}.requests_per_minute must be positive"
+            )));
+        }
+        let a = &self.auth;
+        if a.access_ttl_secs == 0
+            || a.refresh_ttl_secs == 0
+            || a.signin_per_minute_account == 0
+            || a.signin_per_minute_address == 0
+        {
+            return Err(Error::InvalidInput(
+                "auth: token lifetimes and sign-in limits must be positive".into(),
+            ));
+        }
+        if self.chat.sources == 0 || self.chat.sources > 50 {
+            return Err(Error::InvalidInput("chat.sources must be 1-50".into()));
+        }
         if self.embedding.batch_size == 0 || self.ingest.batch_chunks == 0 {
             return Err(Error::InvalidInput(
                 "embedding.batch_size and ingest.batch_chunks must be positive".into(),
@@ -321,6 +552,18 @@ fn parse_env_value(raw: &str) -> toml::Value {
         .and_then(|mut t| t.remove("v"))
         .filter(|v| !v.is_table())
         .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+/// Deep-merges `from` into `into`: tables merge key by key, anything else replaces.
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
 }
 
 fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {

@@ -4,8 +4,7 @@
 use std::fmt;
 
 /// What kind of failure happened, independent of any transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     /// The caller sent something malformed or out of range.
     InvalidInput,
@@ -15,6 +14,16 @@ pub enum ErrorCode {
     Conflict,
     /// A local resource (model assets, data directory) is missing or held by another process.
     Unavailable,
+    /// No valid credentials (missing, forged, expired or revoked token or key; wrong password).
+    Unauthorized,
+    /// Valid credentials without the right to do this.
+    Forbidden,
+    /// Too many requests for now; retry after the time the error carries.
+    RateLimited,
+    /// The plan's allowance for the period is used up.
+    QuotaExceeded,
+    /// Every configured language-model provider failed.
+    Upstream,
     /// Anything else: a bug or an I/O failure underneath.
     Internal,
 }
@@ -26,8 +35,20 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::Upstream => "upstream_error",
             ErrorCode::Internal => "internal",
         }
+    }
+}
+
+/// Serialised as its stable string, the same one `as_str` gives.
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -47,6 +68,19 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
+    #[error("{0}")]
+    QuotaExceeded(String),
+    #[error("{0}")]
+    Upstream(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration: {0}")]
@@ -74,6 +108,11 @@ impl Error {
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::Unavailable(_) => ErrorCode::Unavailable,
+            Error::Unauthorized(_) => ErrorCode::Unauthorized,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
+            Error::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+            Error::Upstream(_) => ErrorCode::Upstream,
             Error::Database(_)
             | Error::Migration(_)
             | Error::Lexical(_)
@@ -81,6 +120,16 @@ impl Error {
             | Error::Embedding(_)
             | Error::Io { .. }
             | Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// Seconds a rate-limited caller should wait.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 

@@ -7,21 +7,28 @@ use std::sync::Arc;
 use serde::Serialize;
 use tracing::{info, warn};
 
+use crate::accounts::{Principal, Role};
 use crate::config::{Config, RetrievalConfig};
 use crate::embed::{Embedder, FastEmbedder};
 use crate::error::{Error, Result, blocking};
 use crate::lexical::{LexicalDoc, LexicalIndex, TantivyIndex};
 use crate::rerank::{HttpReranker, Reranker};
 use crate::retrieval::fuse;
-use crate::store::{ChunkView, DocumentState, SqlStore, Store};
+use crate::store::{ChunkView, CollectionHead, DocumentState, SqlStore, Store};
 use crate::types::{
-    Collection, CollectionName, DocumentSummary, DocumentWrite, Hit, QueryText, RerankOutcome,
-    SearchMode, SearchResults, StoredChunk, TopK, embedding_input, passage_heading,
+    Collection, CollectionName, DocumentSummary, DocumentWrite, Hit, MemberRole, QueryText,
+    RerankOutcome, SearchMode, SearchResults, StoredChunk, TopK, Visibility, embedding_input,
+    passage_heading,
 };
 use crate::vector::{EdgeVectorStore, VectorPoint, VectorStore};
 
 /// Chunks read from SQL per page when rebuilding the derived indexes.
 const REBUILD_PAGE: usize = 512;
+
+/// The user whose readable collections bound a search; `None` reads everything.
+fn reader_of(principal: &Principal) -> Option<&str> {
+    (!principal.is_admin()).then_some(principal.user.id.as_str())
+}
 
 /// A parsed search.
 #[derive(Debug, Clone)]
@@ -126,20 +133,20 @@ impl Knowledge {
     /// embedding model and finishes whatever an interrupted run left half-done.
     pub async fn open(config: &Config) -> Result<Self> {
         let lock = lock_data_dir(config)?;
+        let store = SqlStore::open_config(config).await?;
+        Self::open_locked(config, Arc::new(store), lock).await
+    }
+
+    /// Takes the data dir's exclusive lock (held for as long as the returned file lives).
+    pub fn lock(config: &Config) -> Result<File> {
+        lock_data_dir(config)
+    }
+
+    /// [`Knowledge::open`] on a store the caller opened, under a lock it took.
+    pub async fn open_locked(config: &Config, store: Arc<dyn Store>, lock: File) -> Result<Self> {
         let embedding = config.embedding.clone();
         let embedder: Arc<dyn Embedder> =
             Arc::new(blocking(move || FastEmbedder::load(&embedding)).await?);
-        let store: Arc<dyn Store> = match &config.database_url {
-            Some(url) if url.expose().starts_with("postgres") => {
-                Arc::new(SqlStore::open_postgres(url.expose()).await?)
-            }
-            Some(_) => {
-                return Err(Error::InvalidInput(
-                    "database_url must be a postgres:// URL (SQLite lives in the data dir)".into(),
-                ));
-            }
-            None => Arc::new(SqlStore::open_sqlite(&config.data_dir.join("lariat.db")).await?),
-        };
         let dimension = embedder.model().dimension;
         let (vdir, ldir, retrieval) = (
             config.data_dir.join("vectors"),
@@ -336,6 +343,39 @@ impl Knowledge {
         self.store.documents(collection).await
     }
 
+    /// Makes a collection public (readable by every signed-in user) or private (members only).
+    pub async fn set_visibility(
+        &self,
+        name: &CollectionName,
+        visibility: Visibility,
+    ) -> Result<()> {
+        self.require_collection(name).await?;
+        self.store.set_visibility(name.as_str(), visibility).await
+    }
+
+    /// Adds, changes or (with `None`) removes a member of a collection.
+    pub async fn set_member(
+        &self,
+        name: &CollectionName,
+        user_id: &str,
+        role: Option<MemberRole>,
+    ) -> Result<()> {
+        self.require_collection(name).await?;
+        self.store.set_member(name.as_str(), user_id, role).await
+    }
+
+    /// The collection's domain instructions, which open the assistant's prompt.
+    pub async fn instructions(&self, name: &str) -> Result<String> {
+        self.store.instructions(name).await
+    }
+
+    pub async fn set_instructions(&self, name: &CollectionName, instructions: &str) -> Result<()> {
+        self.require_collection(name).await?;
+        self.store
+            .set_instructions(name.as_str(), instructions)
+            .await
+    }
+
     async fn require_collection(&self, name: &CollectionName) -> Result<Collection> {
         self.store
             .collection(name)
@@ -345,16 +385,67 @@ impl Knowledge {
 
     /// Ranked passages for a query, hydrated from SQL (so a chunk the indexes still hold after
     /// its document changed is never shown).
+    /// Searches as the local operator: every collection is readable.
     pub async fn search(&self, request: &SearchRequest) -> Result<SearchResults> {
-        let collections: Vec<Collection> = match &request.collections {
-            Some(names) => {
-                let mut out = Vec::with_capacity(names.len());
-                for n in names {
-                    out.push(self.require_collection(n).await?);
-                }
-                out
-            }
-            None => self.store.collections().await?,
+        self.search_in(None, request).await
+    }
+
+    /// Searches only what `principal` may read. The readable collections become the collection
+    /// filter inside both index queries; a collection the caller may not read is "unknown".
+    pub async fn search_as(
+        &self,
+        principal: &Principal,
+        request: &SearchRequest,
+    ) -> Result<SearchResults> {
+        self.search_in(reader_of(principal), request).await
+    }
+
+    /// The collections `principal` may read (all of them for admins).
+    pub async fn readable_collections(&self, principal: &Principal) -> Result<Vec<CollectionHead>> {
+        self.store.readable_collections(reader_of(principal)).await
+    }
+
+    /// Refuses unless `principal` may ingest into and delete from `collection`: admins, and
+    /// curators who are the collection's curating members.
+    pub async fn require_curator(
+        &self,
+        principal: &Principal,
+        collection: &CollectionName,
+    ) -> Result<()> {
+        if principal.is_admin() {
+            return Ok(());
+        }
+        principal.require(Role::Curator)?;
+        match self
+            .store
+            .member_role(collection.as_str(), &principal.user.id)
+            .await?
+        {
+            Some(MemberRole::Curator) => Ok(()),
+            _ => Err(Error::Forbidden(format!(
+                "you do not curate the collection {collection}"
+            ))),
+        }
+    }
+
+    async fn search_in(
+        &self,
+        reader: Option<&str>,
+        request: &SearchRequest,
+    ) -> Result<SearchResults> {
+        let readable = self.store.readable_collections(reader).await?;
+        let collections: Vec<CollectionHead> = match &request.collections {
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    readable
+                        .iter()
+                        .find(|c| c.name == n.as_str())
+                        .cloned()
+                        .ok_or_else(|| Error::NotFound(format!("unknown collection {n}")))
+                })
+                .collect::<Result<_>>()?,
+            None => readable,
         };
         let model = self.embedder.model();
         if request.mode != SearchMode::Bm25
@@ -369,6 +460,14 @@ impl Knowledge {
             return Err(Error::InvalidInput(
                 "mode rerank needs a reranker: set rerank.url (LARIAT_RERANK__URL) in the configuration".into(),
             ));
+        }
+        if collections.is_empty() {
+            return Ok(SearchResults {
+                query: request.query.as_str().to_owned(),
+                mode: request.mode,
+                hits: Vec::new(),
+                rerank: None,
+            });
         }
         let names: Vec<String> = collections.into_iter().map(|c| c.name).collect();
         let k = request.k.get();

@@ -3,10 +3,13 @@
 //!
 //! Transports (CLI, HTTP, MCP) call [`Knowledge`], the one façade; this crate knows none of them.
 
+pub mod accounts;
+pub mod chat;
 pub mod config;
 pub mod embed;
 pub mod error;
 pub mod lexical;
+pub mod limits;
 pub mod rerank;
 mod retrieval;
 pub mod store;
@@ -14,8 +17,10 @@ pub mod types;
 pub mod vector;
 
 mod knowledge;
+mod service;
 
 pub use config::Config;
 pub use error::{Error, ErrorCode, Result};
 pub use knowledge::{CheckReport, Knowledge, Parts, RecoveryReport, SearchRequest};
+pub use service::Service;
 pub use types::*;

@@ -173,6 +173,70 @@ impl fmt::Display for Location {
 }
 
 /// Hex sha256 of some bytes: the content hash of documents and chunks.
+/// Milliseconds since the Unix epoch: how every stored time is kept.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Who may read a collection: every signed-in user, or only its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    #[default]
+    Public,
+    Private,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "public" => Ok(Visibility::Public),
+            "private" => Ok(Visibility::Private),
+            other => Err(Error::InvalidInput(format!(
+                "unknown visibility {other:?}: expected public or private"
+            ))),
+        }
+    }
+}
+
+/// A member's standing in a collection: readers read it (when it is private), curators also
+/// ingest into it and delete from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberRole {
+    Reader,
+    Curator,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Reader => "reader",
+            MemberRole::Curator => "curator",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "reader" => Ok(MemberRole::Reader),
+            "curator" => Ok(MemberRole::Curator),
+            other => Err(Error::InvalidInput(format!(
+                "unknown member role {other:?}: expected reader or curator"
+            ))),
+        }
+    }
+}
+
 pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -285,6 +349,7 @@ pub struct Collection {
     pub model: String,
     pub dimension: i64,
     pub version: i64,
+    pub visibility: Visibility,
     pub documents: i64,
     pub chunks: i64,
 }

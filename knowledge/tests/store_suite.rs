@@ -1,8 +1,14 @@
 //! One conformance suite for the SQL store, run on SQLite and on PostgreSQL (a fresh database
 //! per run on the server at LARIAT_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres).
 
-use knowledge::store::{SqlStore, Store};
-use knowledge::{CollectionName, DocumentWrite, ErrorCode, Location, NewChunk};
+use knowledge::accounts::{ApiKeyInfo, NewUser, Role, User, UserUpdate};
+use knowledge::store::{
+    AccountStore, ConversationStore, ConversationSummary, RefreshOutcome, SqlStore, Store,
+    StoredMessage,
+};
+use knowledge::{
+    CollectionName, DocumentWrite, ErrorCode, Location, MemberRole, NewChunk, Visibility,
+};
 use lariat_tests::PgDatabase;
 
 fn doc(collection: &str, source: &str, hash: &str, texts: &[&str]) -> DocumentWrite {
@@ -154,6 +160,355 @@ async fn suite(store: &dyn Store) {
     assert_eq!(store.collections().await.unwrap().len(), 1);
 }
 
+fn user(email: &str) -> NewUser {
+    NewUser {
+        user: User {
+            id: format!("id-{email}"),
+            email: email.to_owned(),
+            role: Role::User,
+            plan: "free".into(),
+            disabled: false,
+            created_at: 1,
+        },
+        password_hash: "$argon2id$fake".into(),
+    }
+}
+
+fn message(role: &str, content: &str) -> StoredMessage {
+    StoredMessage {
+        id: uuid::Uuid::new_v4().to_string(),
+        seq: 0,
+        role: role.into(),
+        content: content.into(),
+        citations: serde_json::json!([{"n": 1}]),
+        standalone_query: None,
+        model: Some("m".into()),
+        prompt_tokens: 3,
+        completion_tokens: 4,
+        cost_usd: 0.25,
+        latency_ms: 9,
+        status: "complete".into(),
+        created_at: 5,
+    }
+}
+
+/// Accounts, sessions, keys, access and conversations: the same behaviour on both databases.
+async fn accounts_suite(store: &SqlStore) {
+    let ann = user("ann@example.com");
+    store.create_user(&ann).await.unwrap();
+    let err = store.create_user(&ann).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict);
+    store.create_user(&user("bob@example.com")).await.unwrap();
+    let (found, hash) = store
+        .user_credentials("ann@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id.as_str(), hash.as_str()),
+        ("id-ann@example.com", "$argon2id$fake")
+    );
+    assert!(
+        store
+            .user_credentials("nobody@x.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let update = UserUpdate {
+        role: Some(Role::Curator),
+        plan: Some("pro".into()),
+        disabled: Some(true),
+    };
+    let changed = store
+        .update_user(&ann.user.id, &update)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (changed.role, changed.plan.as_str(), changed.disabled),
+        (Role::Curator, "pro", true)
+    );
+    assert!(store.update_user("ghost", &update).await.unwrap().is_none());
+    assert_eq!(store.users().await.unwrap().len(), 2);
+
+    // sessions and refresh rotation
+    let far = i64::MAX / 2;
+    store
+        .create_session("s1", &ann.user.id, "r1", far)
+        .await
+        .unwrap();
+    assert!(store.session_user("s1").await.unwrap().is_some());
+    match store.rotate_refresh("r1", "r2", far).await.unwrap() {
+        RefreshOutcome::Rotated { user, session_id } => {
+            assert_eq!(
+                (user.id.as_str(), session_id.as_str()),
+                (ann.user.id.as_str(), "s1")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.rotate_refresh("nope", "x", far).await.unwrap(),
+        RefreshOutcome::Invalid
+    );
+    assert_eq!(
+        store.rotate_refresh("r1", "r3", far).await.unwrap(),
+        RefreshOutcome::Reused
+    );
+    assert!(
+        store.session_user("s1").await.unwrap().is_none(),
+        "reuse revokes the session"
+    );
+    assert_eq!(
+        store.rotate_refresh("r2", "r4", far).await.unwrap(),
+        RefreshOutcome::Invalid
+    );
+    store
+        .create_session("s2", &ann.user.id, "old", 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.rotate_refresh("old", "x", far).await.unwrap(),
+        RefreshOutcome::Invalid
+    );
+    store.revoke_session("s2").await.unwrap();
+    assert!(store.session_user("s2").await.unwrap().is_none());
+
+    // API keys
+    let key = ApiKeyInfo {
+        id: "k1".into(),
+        name: "laptop".into(),
+        prefix: "lrt_abcd1234".into(),
+        created_at: 10,
+        last_used_at: None,
+    };
+    store
+        .create_api_key(&ann.user.id, &key, "kh")
+        .await
+        .unwrap();
+    let (k, u) = store.api_key_user("kh").await.unwrap().unwrap();
+    assert_eq!((k.id.as_str(), u.id.as_str()), ("k1", ann.user.id.as_str()));
+    store.touch_api_key("k1", 77).await.unwrap();
+    assert_eq!(
+        store.api_keys(&ann.user.id).await.unwrap()[0].last_used_at,
+        Some(77)
+    );
+    assert!(
+        !store
+            .revoke_api_key("id-bob@example.com", "k1")
+            .await
+            .unwrap()
+    );
+    assert!(store.revoke_api_key(&ann.user.id, "k1").await.unwrap());
+    assert!(store.api_key_user("kh").await.unwrap().is_none());
+    assert!(store.api_keys(&ann.user.id).await.unwrap().is_empty());
+
+    // usage
+    store
+        .record_usage(&ann.user.id, Some("k1"), 100, 0.5)
+        .await
+        .unwrap();
+    store
+        .record_usage(&ann.user.id, None, 20, 0.25)
+        .await
+        .unwrap();
+    let totals = store.usage_since(&ann.user.id, 0).await.unwrap();
+    assert_eq!((totals.messages, totals.tokens), (2, 120));
+    assert!((totals.cost_usd - 0.75).abs() < 1e-9);
+    let none = store.usage_since(&ann.user.id, i64::MAX).await.unwrap();
+    assert_eq!((none.messages, none.tokens, none.cost_usd), (0, 0, 0.0));
+
+    // access to collections
+    let open = CollectionName::parse("open").unwrap();
+    let closed = CollectionName::parse("closed").unwrap();
+    store.ensure_collection(&open, "m", 3).await.unwrap();
+    store.ensure_collection(&closed, "m", 3).await.unwrap();
+    store
+        .set_visibility("closed", Visibility::Private)
+        .await
+        .unwrap();
+    let names = |v: Vec<knowledge::store::CollectionHead>| -> Vec<String> {
+        v.into_iter().map(|c| c.name).collect()
+    };
+    let bob_reads = names(
+        store
+            .readable_collections(Some("id-bob@example.com"))
+            .await
+            .unwrap(),
+    );
+    assert!(bob_reads.contains(&"open".to_owned()) && !bob_reads.contains(&"closed".to_owned()));
+    assert!(names(store.readable_collections(None).await.unwrap()).contains(&"closed".to_owned()));
+    store
+        .set_member("closed", "id-bob@example.com", Some(MemberRole::Reader))
+        .await
+        .unwrap();
+    store
+        .set_member("closed", "id-bob@example.com", Some(MemberRole::Curator))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .member_role("closed", "id-bob@example.com")
+            .await
+            .unwrap(),
+        Some(MemberRole::Curator)
+    );
+    assert!(
+        names(
+            store
+                .readable_collections(Some("id-bob@example.com"))
+                .await
+                .unwrap()
+        )
+        .contains(&"closed".to_owned())
+    );
+    store
+        .set_member("closed", "id-bob@example.com", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .member_role("closed", "id-bob@example.com")
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .set_instructions("closed", "Answer like a cowboy.")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.instructions("closed").await.unwrap(),
+        "Answer like a cowboy."
+    );
+    assert_eq!(store.instructions("nope").await.unwrap(), "");
+
+    // conversations
+    for (i, title) in ["Rope lengths", "100% effort_check", "Barrels"]
+        .iter()
+        .enumerate()
+    {
+        let c = ConversationSummary {
+            id: format!("c{i}"),
+            title: title.to_string(),
+            collections: vec!["open".into()],
+            created_at: i as i64,
+            updated_at: i as i64,
+        };
+        store.create_conversation(&ann.user.id, &c).await.unwrap();
+    }
+    store
+        .append_messages(
+            "c0",
+            &[
+                message("user", "How long is a heel rope?"),
+                message("assistant", "35 ft"),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .append_messages("c0", &[message("user", "and heading?")])
+        .await
+        .unwrap();
+    let msgs = store.messages("c0").await.unwrap();
+    assert_eq!(msgs.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(msgs[1].citations, serde_json::json!([{"n": 1}]));
+    assert_eq!(msgs[1].cost_usd, 0.25);
+    let list = store.conversations(&ann.user.id, 2, 0).await.unwrap();
+    assert_eq!(
+        list[0].id, "c0",
+        "the conversation just written to comes first"
+    );
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        store
+            .conversations(&ann.user.id, 10, 2)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .conversations("id-bob@example.com", 10, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .conversation("id-bob@example.com", "c0")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let hits = store
+        .search_conversations(&ann.user.id, "HEEL", 10)
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    let hits = store
+        .search_conversations(&ann.user.id, "100%", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        hits.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["c1"]
+    );
+    let hits = store
+        .search_conversations(&ann.user.id, "t_c", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        hits.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["c1"]
+    );
+    assert!(
+        store
+            .search_conversations(&ann.user.id, "%", 10)
+            .await
+            .unwrap()
+            .len()
+            == 1
+    );
+    assert!(
+        store
+            .search_conversations("id-bob@example.com", "heel", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !store
+            .rename_conversation("id-bob@example.com", "c0", "x")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .rename_conversation(&ann.user.id, "c0", "Ropes")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_conversation("id-bob@example.com", "c0")
+            .await
+            .unwrap()
+    );
+    assert!(store.delete_conversation(&ann.user.id, "c0").await.unwrap());
+    assert!(store.messages("c0").await.unwrap().is_empty());
+    assert!(
+        store
+            .conversation(&ann.user.id, "c0")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 #[tokio::test]
 async fn sqlite_store_passes_the_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,6 +517,7 @@ async fn sqlite_store_passes_the_suite() {
         .unwrap();
     assert_eq!(store.backend(), "sqlite");
     suite(&store).await;
+    accounts_suite(&store).await;
     store.close().await;
     // reopening keeps the data and does not re-run migrations destructively
     let store = SqlStore::open_sqlite(&dir.path().join("lariat.db"))
@@ -176,6 +532,7 @@ async fn postgres_store_passes_the_suite() {
     let store = SqlStore::open_postgres(&db.url).await.unwrap();
     assert_eq!(store.backend(), "postgres");
     suite(&store).await;
+    accounts_suite(&store).await;
     store.close().await;
     db.drop_db().await;
 }

@@ -3,9 +3,12 @@
 
 mod support;
 
+mod accounts;
 mod bad_input;
+mod chat;
 mod crash;
 mod eval;
+mod fake_llm;
 mod ingest_search;
 mod postgres;
 mod rerank;

@@ -31,6 +31,90 @@ impl Server {
     }
 }
 
+/// JSON calls against a running server.
+#[derive(Clone)]
+pub struct Api {
+    pub client: reqwest::Client,
+    pub base: String,
+}
+
+impl Api {
+    pub fn new(server: &Server) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            base: server.base.clone(),
+        }
+    }
+
+    /// Sends a request; returns the status and the body as JSON (`null` when empty).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let value = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    /// Signs up (ignoring "already exists") and signs in; returns the access token.
+    pub async fn user(&self, email: &str) -> String {
+        let creds = serde_json::json!({"email": email, "password": PASSWORD});
+        let (status, body) = self.post("/api/auth/signup", None, creds.clone()).await;
+        assert!(status == 201 || status == 409, "{status} {body}");
+        let (status, body) = self.post("/api/auth/signin", None, creds).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
+/// The password every test account uses.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Creates the admin `admin@example.com` through the CLI (before `serve` holds the data dir).
+pub fn create_admin(l: &Lariat) {
+    let out = l
+        .command()
+        .args(["admin", "create", "admin@example.com"])
+        .env("LARIAT_ADMIN_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = std::process::Command::new("kill")
@@ -42,7 +126,8 @@ impl Drop for Server {
 
 #[tokio::test]
 async fn serve_answers_search_like_the_cli_and_maps_errors() {
-    let l = Lariat::new();
+    // a generous plan: this test is about answers, not rate limits
+    let l = Lariat::new().with_env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000");
     let corpus = corpus_dir();
     l.expect(0, &["ingest", corpus.to_str().unwrap(), "-c", "rodeo"]);
     let cli = l.json(&[
@@ -55,7 +140,10 @@ async fn serve_answers_search_like_the_cli_and_maps_errors() {
         "--json",
     ]);
 
+    create_admin(&l);
     let server = Server::start(&l);
+    let http = Api::new(&server);
+    let token = http.user("reader@example.com").await;
     let client = reqwest::Client::new();
     let health: serde_json::Value = client
         .get(format!("{}/healthz", server.base))
@@ -70,6 +158,7 @@ async fn serve_answers_search_like_the_cli_and_maps_errors() {
 
     let resp = client
         .get(format!("{}/api/search", server.base))
+        .bearer_auth(&token)
         .query(&[
             ("q", "how are bull rides scored"),
             ("collection", "rodeo"),
@@ -106,6 +195,7 @@ async fn serve_answers_search_like_the_cli_and_maps_errors() {
     for (query, status, code) in cases {
         let resp = client
             .get(format!("{}/api/search?{query}", server.base))
+            .bearer_auth(&token)
             .send()
             .await
             .unwrap();
@@ -120,15 +210,20 @@ async fn serve_answers_search_like_the_cli_and_maps_errors() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
+    // without credentials every API endpoint answers 401
+    let (status, body) = http.get("/api/search?q=rope", None).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "unauthorized");
 
     // many concurrent searches are all answered
     let mut tasks = Vec::new();
     for i in 0..16 {
-        let (client, base) = (client.clone(), server.base.clone());
+        let (client, base, token) = (client.clone(), server.base.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
             let mode = ["bm25", "dense", "hybrid"][i % 3];
             client
                 .get(format!("{base}/api/search"))
+                .bearer_auth(&token)
                 .query(&[("q", "rope length"), ("mode", mode)])
                 .send()
                 .await

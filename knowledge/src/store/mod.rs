@@ -2,6 +2,8 @@
 //! derived indexes can be rebuilt without re-embedding).
 
 mod sql;
+mod sql_accounts;
+mod sql_chat;
 
 use std::collections::HashMap;
 
@@ -9,9 +11,11 @@ use async_trait::async_trait;
 
 pub use sql::SqlStore;
 
+use crate::accounts::{ApiKeyInfo, NewUser, User, UserUpdate};
 use crate::error::Result;
 use crate::types::{
-    Collection, CollectionName, DocumentSummary, DocumentWrite, Location, StoredChunk,
+    Collection, CollectionName, DocumentSummary, DocumentWrite, Location, MemberRole, StoredChunk,
+    Visibility,
 };
 
 /// A document's stored hash and whether the derived indexes are known to hold it.
@@ -75,4 +79,162 @@ pub trait Store: Send + Sync {
     async fn chunk_ids(&self) -> Result<Vec<String>>;
     /// The chunks with these ids that exist, in no particular order.
     async fn chunk_views(&self, ids: &[String]) -> Result<Vec<ChunkView>>;
+
+    // ---- access ------------------------------------------------------------------------------
+
+    /// The collections `user_id` may read (the public ones and those it is a member of), by
+    /// name; `None` reads every collection.
+    async fn readable_collections(&self, user_id: Option<&str>) -> Result<Vec<CollectionHead>>;
+    async fn member_role(&self, collection: &str, user_id: &str) -> Result<Option<MemberRole>>;
+    /// Adds, changes or (with `None`) removes a member.
+    async fn set_member(
+        &self,
+        collection: &str,
+        user_id: &str,
+        role: Option<MemberRole>,
+    ) -> Result<()>;
+    async fn set_visibility(&self, collection: &str, visibility: Visibility) -> Result<()>;
+    /// The collection's domain instructions for the assistant's prompt.
+    async fn instructions(&self, collection: &str) -> Result<String>;
+    async fn set_instructions(&self, collection: &str, instructions: &str) -> Result<()>;
+}
+
+/// What search needs to know of a collection.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CollectionHead {
+    pub name: String,
+    pub model: String,
+    pub version: i64,
+}
+
+/// What trading in a refresh token did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefreshOutcome {
+    /// The token was valid and unused: it is now used and its successor stored.
+    Rotated { user: User, session_id: String },
+    /// The token had been used before: its session is now revoked.
+    Reused,
+    /// Unknown, expired, or its session was revoked.
+    Invalid,
+}
+
+/// A period's use of the assistant by one user.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct UsageTotals {
+    pub messages: i64,
+    pub tokens: i64,
+    pub cost_usd: f64,
+}
+
+/// Users, sessions, refresh tokens, API keys and usage. Tokens and keys arrive hashed.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Fails with a conflict when the email is taken.
+    async fn create_user(&self, user: &NewUser) -> Result<()>;
+    async fn user(&self, id: &str) -> Result<Option<User>>;
+    /// The user and password hash for a normalised email.
+    async fn user_credentials(&self, email: &str) -> Result<Option<(User, String)>>;
+    async fn users(&self) -> Result<Vec<User>>;
+    async fn update_user(&self, id: &str, update: &UserUpdate) -> Result<Option<User>>;
+
+    async fn create_session(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        refresh_hash: &str,
+        refresh_expires_at: i64,
+    ) -> Result<()>;
+    /// The session's user, if the session exists and is not revoked.
+    async fn session_user(&self, session_id: &str) -> Result<Option<User>>;
+    /// Marks the refresh token used and stores its successor, atomically.
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at: i64,
+    ) -> Result<RefreshOutcome>;
+    async fn revoke_session(&self, session_id: &str) -> Result<()>;
+
+    async fn create_api_key(&self, user_id: &str, key: &ApiKeyInfo, key_hash: &str) -> Result<()>;
+    /// The user's keys that are not revoked, newest first.
+    async fn api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyInfo>>;
+    /// Revokes a key of this user; false when the user has no such live key.
+    async fn revoke_api_key(&self, user_id: &str, key_id: &str) -> Result<bool>;
+    /// A live key and its user, by the key's hash.
+    async fn api_key_user(&self, key_hash: &str) -> Result<Option<(ApiKeyInfo, User)>>;
+    async fn touch_api_key(&self, key_id: &str, at: i64) -> Result<()>;
+
+    async fn record_usage(
+        &self,
+        user_id: &str,
+        api_key_id: Option<&str>,
+        tokens: i64,
+        cost_usd: f64,
+    ) -> Result<()>;
+    async fn usage_since(&self, user_id: &str, since_ms: i64) -> Result<UsageTotals>;
+}
+
+/// A conversation as lists show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConversationSummary {
+    pub id: String,
+    pub title: String,
+    /// The collections it searches (empty: every readable one).
+    pub collections: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One message of a conversation, with what produced it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredMessage {
+    pub id: String,
+    pub seq: i64,
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+    /// The sources an assistant message cites (JSON array).
+    pub citations: serde_json::Value,
+    /// The query retrieval ran for this turn (the question condensed with the history).
+    pub standalone_query: Option<String>,
+    pub model: Option<String>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_usd: f64,
+    pub latency_ms: i64,
+    /// `complete`, `cancelled` (the client left) or `error`.
+    pub status: String,
+    pub created_at: i64,
+}
+
+/// Conversations and their messages. Every call names the owner: another user's conversation is
+/// simply not there.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    async fn create_conversation(&self, user_id: &str, c: &ConversationSummary) -> Result<()>;
+    /// Newest first.
+    async fn conversations(
+        &self,
+        user_id: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<ConversationSummary>>;
+    async fn conversation(&self, user_id: &str, id: &str) -> Result<Option<ConversationSummary>>;
+    async fn messages(&self, conversation_id: &str) -> Result<Vec<StoredMessage>>;
+    async fn rename_conversation(&self, user_id: &str, id: &str, title: &str) -> Result<bool>;
+    async fn delete_conversation(&self, user_id: &str, id: &str) -> Result<bool>;
+    /// Conversations whose title or any message contains `query` (case-insensitive), newest first.
+    async fn search_conversations(
+        &self,
+        user_id: &str,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>>;
+    /// Appends messages after the last one (their `seq` is assigned here) and touches the
+    /// conversation.
+    async fn append_messages(
+        &self,
+        conversation_id: &str,
+        messages: &[StoredMessage],
+    ) -> Result<()>;
 }

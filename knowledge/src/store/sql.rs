@@ -3,17 +3,16 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
-use super::{ChunkView, DocumentState, Store};
+use super::{ChunkView, CollectionHead, DocumentState, Store};
 use crate::error::{Error, Result};
 use crate::types::{
-    Collection, CollectionName, DocumentSummary, DocumentWrite, Location, StoredChunk,
-    content_hash, decode_embedding, encode_embedding,
+    Collection, CollectionName, DocumentSummary, DocumentWrite, Location, MemberRole, StoredChunk,
+    Visibility, content_hash, decode_embedding, encode_embedding, now_ms,
 };
 
 /// Rows per `IN (…)` list, well under both databases' parameter limits.
@@ -27,18 +26,11 @@ enum Dialect {
 
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     dialect: Dialect,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn placeholders(from: usize, n: usize) -> String {
+pub(super) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
@@ -99,6 +91,19 @@ impl SqlStore {
         })
     }
 
+    /// The store `config` names: PostgreSQL when `database_url` is set, else SQLite in the data dir.
+    pub async fn open_config(config: &crate::config::Config) -> Result<Self> {
+        match &config.database_url {
+            Some(url) if url.expose().starts_with("postgres") => {
+                Self::open_postgres(url.expose()).await
+            }
+            Some(_) => Err(Error::InvalidInput(
+                "database_url must be a postgres:// URL (SQLite lives in the data dir)".into(),
+            )),
+            None => Self::open_sqlite(&config.data_dir.join("lariat.db")).await,
+        }
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -147,6 +152,7 @@ fn collection_from_row(row: &AnyRow) -> Result<Collection> {
         model: row.try_get("model")?,
         dimension: row.try_get("dimension")?,
         version: row.try_get("version")?,
+        visibility: Visibility::parse(&row.try_get::<String, _>("visibility")?)?,
         documents: row.try_get("documents")?,
         chunks: row.try_get("chunks")?,
     })
@@ -171,7 +177,7 @@ fn stored_chunk_from_row(row: &AnyRow) -> Result<StoredChunk> {
     })
 }
 
-const COLLECTION_SELECT: &str = "SELECT c.name, c.model, c.dimension, c.version, \
+const COLLECTION_SELECT: &str = "SELECT c.name, c.model, c.dimension, c.version, c.visibility, \
      (SELECT COUNT(*) FROM documents d WHERE d.collection = c.name) AS documents, \
      (SELECT COUNT(*) FROM chunks k WHERE k.collection = c.name) AS chunks \
      FROM collections c";
@@ -529,5 +535,102 @@ impl Store for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn readable_collections(&self, user_id: Option<&str>) -> Result<Vec<CollectionHead>> {
+        let select = "SELECT c.name, c.model, c.version FROM collections c";
+        let rows = match user_id {
+            None => {
+                sqlx::query(AssertSqlSafe(format!("{select} ORDER BY c.name")))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(user_id) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "{select} WHERE c.visibility = 'public' OR EXISTS (SELECT 1 FROM \
+                     collection_members m WHERE m.collection = c.name AND m.user_id = $1) \
+                     ORDER BY c.name"
+                )))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(CollectionHead {
+                    name: r.try_get("name")?,
+                    model: r.try_get("model")?,
+                    version: r.try_get("version")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn member_role(&self, collection: &str, user_id: &str) -> Result<Option<MemberRole>> {
+        let role: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM collection_members WHERE collection = $1 AND user_id = $2",
+        )
+        .bind(collection)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        role.as_deref().map(MemberRole::parse).transpose()
+    }
+
+    async fn set_member(
+        &self,
+        collection: &str,
+        user_id: &str,
+        role: Option<MemberRole>,
+    ) -> Result<()> {
+        match role {
+            Some(role) => sqlx::query(
+                "INSERT INTO collection_members (collection, user_id, role) VALUES ($1, $2, $3) \
+                     ON CONFLICT (collection, user_id) DO UPDATE SET role = excluded.role",
+            )
+            .bind(collection)
+            .bind(user_id)
+            .bind(role.as_str())
+            .execute(&self.pool)
+            .await?,
+            None => {
+                sqlx::query("DELETE FROM collection_members WHERE collection = $1 AND user_id = $2")
+                    .bind(collection)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        Ok(())
+    }
+
+    async fn set_visibility(&self, collection: &str, visibility: Visibility) -> Result<()> {
+        sqlx::query("UPDATE collections SET visibility = $1, updated_at = $2 WHERE name = $3")
+            .bind(visibility.as_str())
+            .bind(now_ms())
+            .bind(collection)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn instructions(&self, collection: &str) -> Result<String> {
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT instructions FROM collections WHERE name = $1")
+                .bind(collection)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(text.unwrap_or_default())
+    }
+
+    async fn set_instructions(&self, collection: &str, instructions: &str) -> Result<()> {
+        sqlx::query("UPDATE collections SET instructions = $1, updated_at = $2 WHERE name = $3")
+            .bind(instructions)
+            .bind(now_ms())
+            .bind(collection)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

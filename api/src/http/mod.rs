@@ -1,0 +1,264 @@
+//! The HTTP API (axum). Handlers parse, call the core and map the result; errors render as
+//! `{"error": {"code", "message"}}` with a status chosen by the error's code.
+
+mod auth;
+mod chat;
+mod openai;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use knowledge::accounts::Principal;
+use knowledge::{ErrorCode, Service};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+/// Largest request body accepted.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    service: Arc<Service>,
+}
+
+pub struct ApiError(knowledge::Error);
+
+impl From<knowledge::Error> for ApiError {
+    fn from(e: knowledge::Error) -> Self {
+        Self(e)
+    }
+}
+
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::QuotaExceeded => StatusCode::PAYMENT_REQUIRED,
+        ErrorCode::Upstream => StatusCode::BAD_GATEWAY,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = self.0.code();
+        if code == ErrorCode::Internal {
+            tracing::error!(error = %self.0, "request failed");
+        }
+        // `type` mirrors `code` for clients written against OpenAI's error shape.
+        let body =
+            json!({ "error": { "code": code, "type": code, "message": self.0.to_string() } });
+        let mut response = (status_of(code), Json(body)).into_response();
+        if let Some(secs) = self.0.retry_after()
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if code == ErrorCode::Unauthorized {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError(knowledge::Error::InvalidInput(message.into()))
+}
+
+/// A JSON body whose problems (bad JSON, wrong fields, too large) answer with our error shape.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(invalid(
+                "send the body as JSON with Content-Type: application/json",
+            )),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(invalid(format!(
+                "the request body is over {BODY_LIMIT} bytes"
+            ))),
+            Err(e) => Err(invalid(format!("invalid JSON body: {}", e.body_text()))),
+        }
+    }
+}
+
+/// The authenticated caller (`Authorization: Bearer` access token or API key), after the plan's
+/// rate limit let the request through.
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError(knowledge::Error::Unauthorized(
+                    "sign in: send Authorization: Bearer <access token or API key>".into(),
+                ))
+            })?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| {
+                ApiError(knowledge::Error::Unauthorized(
+                    "the Authorization header must be `Bearer <token>`".into(),
+                ))
+            })?;
+        Ok(Auth(state.service.authenticate(token).await?))
+    }
+}
+
+/// The client's address, when the server was started with connection info.
+fn client_address(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+pub fn router(service: Arc<Service>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/search", get(search))
+        .route("/api/collections", get(collections))
+        .merge(auth::routes())
+        .merge(chat::routes())
+        .merge(openai::routes())
+        .fallback(|| async { ApiError(knowledge::Error::NotFound("no such endpoint".into())) })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(AppState { service })
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let k = &state.service.knowledge;
+    Json(json!({
+        "status": "ok",
+        "store": k.store_backend(),
+        "model": k.embedder().model().name,
+        "llm": state.service.chat.has_model(),
+    }))
+}
+
+/// Ready when the store answers a query.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.service.knowledge.collections().await {
+        Ok(c) => Json(json!({"status": "ready", "collections": c.len()})).into_response(),
+        Err(e) => {
+            let body = json!({"status": "not ready", "error": e.to_string()});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
+/// Every field optional so a missing or malformed one gets our error, not a generic rejection.
+#[derive(Deserialize)]
+struct SearchParams {
+    q: Option<String>,
+    collection: Option<String>,
+    mode: Option<String>,
+    k: Option<String>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Query(p): Query<SearchParams>,
+) -> Result<Json<knowledge::SearchResults>, ApiError> {
+    let q =
+        p.q.ok_or_else(|| invalid("the query parameter q is required"))?;
+    let k = match p.k.as_deref() {
+        None | Some("") => 10,
+        Some(raw) => raw
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| invalid(format!("k must be a positive integer, got {raw:?}")))?,
+    };
+    let collections: Vec<String> = p
+        .collection
+        .iter()
+        .flat_map(|c| c.split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let request =
+        crate::cli::search_request(&q, &collections, p.mode.as_deref().unwrap_or("hybrid"), k)?;
+    Ok(Json(
+        state
+            .service
+            .knowledge
+            .search_as(&principal, &request)
+            .await?,
+    ))
+}
+
+/// The collections the caller may read.
+async fn collections(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let list = state
+        .service
+        .knowledge
+        .readable_collections(&principal)
+        .await?;
+    Ok(Json(json!({ "collections": list })))
+}
+
+/// Serves until Ctrl-C or SIGTERM, then lets in-flight requests and streams finish.
+pub async fn serve(service: Arc<Service>, addr: &str) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| knowledge::Error::Unavailable(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener.local_addr()?;
+    eprintln!("lariat listening on http://{local}");
+    axum::serve(
+        listener,
+        router(service.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    service.knowledge.flush().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

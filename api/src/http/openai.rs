@@ -1,0 +1,280 @@
+//! The OpenAI-compatible surface: `GET /v1/models` (one model per readable collection) and
+//! `POST /v1/chat/completions` (streamed or not), answering through the same chat path with the
+//! citations kept as numbered references in the text and a structured `citations` field.
+
+use axum::extract::State;
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use knowledge::chat::answer::Citation;
+use knowledge::chat::provider::Turn;
+use knowledge::chat::{ChatEvent, ChatRequest, TokenUsage};
+use knowledge::types::now_ms;
+use knowledge::{CollectionName, Error};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::chat::event_stream;
+use super::{ApiError, AppState, Auth, Body, invalid};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(completions))
+}
+
+async fn models(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Value>, ApiError> {
+    let collections = state
+        .service
+        .knowledge
+        .readable_collections(&principal)
+        .await?;
+    let data: Vec<Value> = collections
+        .iter()
+        .map(|c| json!({"id": c.name, "object": "model", "created": 0, "owned_by": "lariat"}))
+        .collect();
+    Ok(Json(json!({ "object": "list", "data": data })))
+}
+
+/// The request as OpenAI clients send it; unknown fields (temperature, top_p, …) are accepted
+/// and ignored.
+#[derive(Deserialize)]
+struct CompletionRequest {
+    model: String,
+    messages: Vec<Message>,
+    #[serde(default)]
+    stream: bool,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    role: String,
+    #[serde(default)]
+    content: Content,
+}
+
+/// A message's content: a string, or a list of parts of which the text ones count.
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Parts(Vec<Value>),
+    #[default]
+    Null,
+}
+
+impl Content {
+    fn text(&self) -> String {
+        match self {
+            Content::Text(t) => t.clone(),
+            Content::Parts(parts) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Content::Null => String::new(),
+        }
+    }
+}
+
+/// The numbered references appended to the answer's text.
+fn references(citations: &[Citation], cited: &[usize]) -> String {
+    let lines: Vec<String> = citations
+        .iter()
+        .filter(|c| cited.contains(&c.n))
+        .map(|c| {
+            if c.location.is_empty() {
+                format!("[{}] {} ({})", c.n, c.title, c.source)
+            } else {
+                format!("[{}] {}, {} ({})", c.n, c.title, c.location, c.source)
+            }
+        })
+        .collect();
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("\n\nSources:\n{}", lines.join("\n"))
+    }
+}
+
+fn usage_json(u: &TokenUsage) -> Value {
+    json!({
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+    })
+}
+
+async fn completions(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Body(body): Body<CompletionRequest>,
+) -> Result<Response, ApiError> {
+    let collection = CollectionName::parse(&body.model).map_err(|_| {
+        ApiError(Error::NotFound(format!(
+            "unknown model {:?}: see GET /v1/models",
+            body.model
+        )))
+    })?;
+    let mut turns: Vec<Turn> = body
+        .messages
+        .iter()
+        .filter(|m| m.role == "user" || m.role == "assistant")
+        .map(|m| Turn {
+            role: m.role.clone(),
+            content: m.content.text(),
+        })
+        .collect();
+    let question = match turns.pop() {
+        Some(t) if t.role == "user" && !t.content.trim().is_empty() => t.content,
+        _ => return Err(invalid("the last message must be a non-empty user message")),
+    };
+    let request = ChatRequest {
+        message: question,
+        conversation_id: None,
+        collections: Some(vec![collection]),
+        history: turns,
+        model: None,
+        persist: false,
+    };
+    let rx = state
+        .service
+        .chat
+        .start(principal, request)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound(_) => ApiError(Error::NotFound(format!(
+                "unknown model {:?}: see GET /v1/models",
+                body.model
+            ))),
+            e => ApiError(e),
+        })?;
+    let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
+    let created = now_ms() / 1000;
+    let model = body.model;
+    if body.stream {
+        Ok(stream_response(rx, id, created, model).into_response())
+    } else {
+        complete_response(rx, id, created, model).await
+    }
+}
+
+fn stream_response(
+    rx: tokio::sync::mpsc::Receiver<ChatEvent>,
+    id: String,
+    created: i64,
+    model: String,
+) -> impl IntoResponse {
+    let chunk = move |delta: Value, finish: Option<&str>, extra: &[(&str, Value)]| {
+        let mut v = json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        });
+        for (k, x) in extra {
+            v[*k] = x.clone();
+        }
+        Event::default().data(v.to_string())
+    };
+    let mut citations: Vec<Citation> = Vec::new();
+    let events = event_stream(rx, move |event| match event {
+        ChatEvent::Meta(_) => vec![chunk(
+            json!({"role": "assistant", "content": ""}),
+            None,
+            &[],
+        )],
+        ChatEvent::Citations(c) => {
+            citations = c;
+            Vec::new()
+        }
+        ChatEvent::Delta(text) => vec![chunk(json!({ "content": text }), None, &[])],
+        ChatEvent::Done(done) => {
+            let cited_ns = &done.citation_check.cited;
+            let refs = references(&citations, cited_ns);
+            let mut out = Vec::new();
+            if !refs.is_empty() {
+                out.push(chunk(json!({ "content": refs }), None, &[]));
+            }
+            let cited: Vec<&Citation> = citations
+                .iter()
+                .filter(|c| cited_ns.contains(&c.n))
+                .collect();
+            out.push(chunk(
+                json!({}),
+                Some("stop"),
+                &[
+                    ("usage", usage_json(&done.usage)),
+                    ("citations", json!(cited)),
+                ],
+            ));
+            out.push(Event::default().data("[DONE]"));
+            out
+        }
+        ChatEvent::Error { code, message } => vec![
+            Event::default().data(
+                json!({"error": {"code": code, "type": code, "message": message}}).to_string(),
+            ),
+            Event::default().data("[DONE]"),
+        ],
+    });
+    Sse::new(events.flat_map(|r| {
+        futures::stream::iter(
+            r.unwrap_or_default()
+                .into_iter()
+                .map(Ok::<_, std::convert::Infallible>),
+        )
+    }))
+}
+
+async fn complete_response(
+    mut rx: tokio::sync::mpsc::Receiver<ChatEvent>,
+    id: String,
+    created: i64,
+    model: String,
+) -> Result<Response, ApiError> {
+    let mut text = String::new();
+    let mut citations = Vec::new();
+    while let Some(event) = rx.recv().await {
+        match event {
+            ChatEvent::Meta(_) => {}
+            ChatEvent::Citations(c) => citations = c,
+            ChatEvent::Delta(d) => text.push_str(&d),
+            ChatEvent::Error { code, message } => {
+                return Err(ApiError(match code {
+                    knowledge::ErrorCode::Upstream => Error::Upstream(message),
+                    _ => Error::Internal(message),
+                }));
+            }
+            ChatEvent::Done(done) => {
+                let cited_ns = &done.citation_check.cited;
+                text.push_str(&references(&citations, cited_ns));
+                let cited: Vec<&Citation> = citations
+                    .iter()
+                    .filter(|c| cited_ns.contains(&c.n))
+                    .collect();
+                return Ok(Json(json!({
+                    "id": id,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [{
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }],
+                    "usage": usage_json(&done.usage),
+                    "citations": cited,
+                    "citation_check": done.citation_check,
+                }))
+                .into_response());
+            }
+        }
+    }
+    Err(ApiError(Error::Internal(
+        "the answer ended without finishing".into(),
+    )))
+}

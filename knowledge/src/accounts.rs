@@ -1,0 +1,670 @@
+//! Accounts: users with argon2id passwords, sessions with short-lived JWT access tokens and
+//! rotating refresh tokens, API keys, roles, and the per-account and per-address sign-in limits.
+//! Every credential is stored hashed; a token or key is shown to its owner once.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, OnceLock};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AuthConfig, Config};
+use crate::error::{Error, Result, blocking};
+use crate::store::{AccountStore, RefreshOutcome};
+use crate::types::{content_hash, now_ms};
+
+/// What a user may do beyond reading: curators ingest into collections they curate, admins
+/// manage users, plans and every collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Curator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Curator => "curator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "user" => Ok(Role::User),
+            "curator" => Ok(Role::Curator),
+            "admin" => Ok(Role::Admin),
+            other => Err(Error::InvalidInput(format!(
+                "unknown role {other:?}: expected user, curator or admin"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub plan: String,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+/// A user as stored at sign-up.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// An admin's change to a user; `None` keeps the field.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    pub role: Option<Role>,
+    pub plan: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub name: String,
+    /// The key's first characters, enough to recognise it in a list.
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A new key: the only time its secret is visible.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub info: ApiKeyInfo,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    /// Set when the caller used an API key rather than a session's access token.
+    pub api_key_id: Option<String>,
+    pub session_id: Option<String>,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+
+    /// Refuses callers below `role`.
+    pub fn require(&self, role: Role) -> Result<()> {
+        if self.user.role >= role {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "this needs the {} role; you are a {}",
+                role.as_str(),
+                self.user.role.as_str()
+            )))
+        }
+    }
+}
+
+const API_KEY_PREFIX: &str = "lrt_";
+const REFRESH_PREFIX: &str = "lrr_";
+/// Visible characters of an API key (`lrt_` and 8 more).
+const VISIBLE_KEY_CHARS: usize = 12;
+const MAX_PASSWORD_LEN: usize = 256;
+/// API keys' last-used time is written at most this often.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    sid: String,
+    iat: u64,
+    exp: u64,
+    typ: String,
+}
+
+pub struct Accounts {
+    store: Arc<dyn AccountStore>,
+    config: AuthConfig,
+    plans: Vec<String>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    signin_by_account: DefaultKeyedRateLimiter<String>,
+    signin_by_address: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accounts").finish_non_exhaustive()
+    }
+}
+
+/// `n` random bytes from the operating system, as lowercase hex.
+pub fn random_hex(n: usize) -> Result<String> {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+    Ok(hex::encode(buf))
+}
+
+fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+/// The rate-limit error for a limiter's "not until" answer.
+pub fn rate_limited<T: governor::clock::Reference>(
+    what: &str,
+    not_until: governor::NotUntil<T>,
+    now: T,
+) -> Error {
+    let wait = not_until.wait_time_from(now);
+    Error::RateLimited {
+        message: format!("{what}; retry in {} s", wait.as_secs().max(1)),
+        retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+    }
+}
+
+/// Lower-cased, trimmed and checked for the shape of an address.
+pub fn normalize_email(raw: &str) -> Result<String> {
+    let email = raw.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && local.len() <= 64
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains("..")
+            }
+            None => false,
+        };
+    if valid {
+        Ok(email)
+    } else {
+        Err(Error::InvalidInput(format!(
+            "{:?} is not a valid email address",
+            raw.trim()
+        )))
+    }
+}
+
+fn check_password(password: &str, email: &str, min_len: usize) -> Result<()> {
+    let chars = password.chars().count();
+    let problem = if chars < min_len {
+        Some(format!("must be at least {min_len} characters"))
+    } else if password.len() > MAX_PASSWORD_LEN {
+        Some(format!("must be at most {MAX_PASSWORD_LEN} bytes"))
+    } else if password.chars().all(|c| password.starts_with(c)) {
+        Some("must not repeat one character".to_owned())
+    } else if password.to_lowercase() == email || email.starts_with(&password.to_lowercase()) {
+        Some("must not be your email address".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(Error::InvalidInput(format!("the password {p}"))),
+        None => Ok(()),
+    }
+}
+
+fn hash_password(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Internal(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("hashing a password: {e}")))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash to verify against when the account does not exist, so that the answer takes as long
+/// as for a wrong password and does not reveal which emails are registered.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("not a real password at all").unwrap_or_default())
+}
+
+/// The signing key: the configured one, else a random key kept in the data dir.
+fn jwt_secret(config: &Config) -> Result<Vec<u8>> {
+    if let Some(secret) = &config.auth.jwt_secret {
+        if secret.expose().len() < 32 {
+            return Err(Error::InvalidInput(
+                "auth.jwt_secret must be at least 32 characters".into(),
+            ));
+        }
+        return Ok(secret.expose().as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("jwt-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() >= 64 => return Ok(s.trim().as_bytes().to_vec()),
+        Ok(_) => {
+            return Err(Error::InvalidInput(format!(
+                "{} is too short to be a signing key; delete it to have a new one made",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| Error::io(format!("creating {}", config.data_dir.display()), e))?;
+    let secret = random_hex(48)?;
+    let tmp = path.with_extension("tmp");
+    write_private(&tmp, &secret)?;
+    std::fs::rename(&tmp, &path)
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    Ok(secret.into_bytes())
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    f.write_all(contents.as_bytes())
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
+    std::fs::write(path, contents).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+fn unauthorized() -> Error {
+    Error::Unauthorized("invalid, expired or revoked credentials".into())
+}
+
+impl Accounts {
+    pub fn new(config: &Config, store: Arc<dyn AccountStore>) -> Result<Self> {
+        let secret = jwt_secret(config)?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Ok(Self {
+            store,
+            config: config.auth.clone(),
+            plans: config.plans.keys().cloned().collect(),
+            encoding: EncodingKey::from_secret(&secret),
+            decoding: DecodingKey::from_secret(&secret),
+            validation,
+            signin_by_account: RateLimiter::keyed(per_minute(
+                config.auth.signin_per_minute_account,
+            )),
+            signin_by_address: RateLimiter::keyed(per_minute(
+                config.auth.signin_per_minute_address,
+            )),
+        })
+    }
+
+    /// Registers a user with the `user` role and the default plan.
+    pub async fn signup(&self, email: &str, password: &str) -> Result<User> {
+        self.create_user(email, password, Role::User).await
+    }
+
+    async fn create_user(&self, email: &str, password: &str, role: Role) -> Result<User> {
+        let email = normalize_email(email)?;
+        check_password(password, &email, self.config.min_password_len)?;
+        let password = password.to_owned();
+        let password_hash = blocking(move || hash_password(&password)).await?;
+        let user = User {
+            id: uuid::Uuid::new_v4().to_string(),
+            email,
+            role,
+            plan: self.config.default_plan.clone(),
+            disabled: false,
+            created_at: now_ms(),
+        };
+        self.store
+            .create_user(&NewUser {
+                user: user.clone(),
+                password_hash,
+            })
+            .await?;
+        Ok(user)
+    }
+
+    /// Makes `email` an admin: a new account with this password, or an existing one promoted.
+    pub async fn create_admin(&self, email: &str, password: &str) -> Result<User> {
+        let normalized = normalize_email(email)?;
+        if let Some((user, _)) = self.store.user_credentials(&normalized).await? {
+            let update = UserUpdate {
+                role: Some(Role::Admin),
+                ..UserUpdate::default()
+            };
+            return self
+                .store
+                .update_user(&user.id, &update)
+                .await?
+                .ok_or_else(|| Error::Internal("the user vanished".into()));
+        }
+        self.create_user(email, password, Role::Admin).await
+    }
+
+    /// Checks the password and opens a session. Attempts are limited per account and per
+    /// client address; a wrong email and a wrong password get the same answer.
+    pub async fn signin(
+        &self,
+        email: &str,
+        password: &str,
+        address: Option<IpAddr>,
+    ) -> Result<TokenPair> {
+        let clock = DefaultClock::default();
+        if let Some(ip) = address
+            && let Err(wait) = self.signin_by_address.check_key(&ip)
+        {
+            return Err(rate_limited(
+                "too many sign-in attempts from this address",
+                wait,
+                clock.now(),
+            ));
+        }
+        let email = email.trim().to_lowercase();
+        if let Err(wait) = self.signin_by_account.check_key(&email) {
+            return Err(rate_limited(
+                "too many sign-in attempts for this account",
+                wait,
+                clock.now(),
+            ));
+        }
+        let found = self.store.user_credentials(&email).await?;
+        let hash = found
+            .as_ref()
+            .map(|(_, h)| h.clone())
+            .unwrap_or_else(|| dummy_hash().to_owned());
+        let password = password.to_owned();
+        let ok = blocking(move || Ok(verify_password(&password, &hash))).await?;
+        match found {
+            Some((user, _)) if ok && !user.disabled => self.open_session(&user).await,
+            Some((user, _)) if ok && user.disabled => {
+                Err(Error::Unauthorized("this account is disabled".into()))
+            }
+            _ => Err(Error::Unauthorized("wrong email or password".into())),
+        }
+    }
+
+    async fn open_session(&self, user: &User) -> Result<TokenPair> {
+        let session_id = uuid::Uuid::new_v4().to_string();
+        let refresh = format!("{REFRESH_PREFIX}{}", random_hex(32)?);
+        self.store
+            .create_session(
+                &session_id,
+                &user.id,
+                &content_hash(refresh.as_bytes()),
+                self.refresh_expiry(),
+            )
+            .await?;
+        self.token_pair(&user.id, &session_id, refresh)
+    }
+
+    fn refresh_expiry(&self) -> i64 {
+        now_ms() + (self.config.refresh_ttl_secs as i64) * 1000
+    }
+
+    fn token_pair(&self, user_id: &str, session_id: &str, refresh: String) -> Result<TokenPair> {
+        let now = (now_ms() / 1000) as u64;
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            sid: session_id.to_owned(),
+            iat: now,
+            exp: now + self.config.access_ttl_secs,
+            typ: "access".into(),
+        };
+        let access = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Internal(format!("signing a token: {e}")))?;
+        Ok(TokenPair {
+            access_token: access,
+            refresh_token: refresh,
+            token_type: "Bearer",
+            expires_in: self.config.access_ttl_secs,
+        })
+    }
+
+    /// Trades a refresh token for a new pair. Each refresh token works once: presenting a used
+    /// one again (a sign of theft) revokes its whole session.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
+        if !refresh_token.starts_with(REFRESH_PREFIX) {
+            return Err(unauthorized());
+        }
+        let next = format!("{REFRESH_PREFIX}{}", random_hex(32)?);
+        match self
+            .store
+            .rotate_refresh(
+                &content_hash(refresh_token.as_bytes()),
+                &content_hash(next.as_bytes()),
+                self.refresh_expiry(),
+            )
+            .await?
+        {
+            RefreshOutcome::Rotated { user, session_id } if !user.disabled => {
+                self.token_pair(&user.id, &session_id, next)
+            }
+            RefreshOutcome::Reused => Err(Error::Unauthorized(
+                "this refresh token was already used; the session is revoked, sign in again".into(),
+            )),
+            _ => Err(unauthorized()),
+        }
+    }
+
+    /// Ends the caller's session: its access and refresh tokens stop working at once.
+    pub async fn signout(&self, principal: &Principal) -> Result<()> {
+        match &principal.session_id {
+            Some(sid) => self.store.revoke_session(sid).await,
+            None => Err(Error::InvalidInput(
+                "an API key has no session to sign out of; delete the key instead".into(),
+            )),
+        }
+    }
+
+    /// Who a bearer credential (access token or API key) belongs to.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
+        let bearer = bearer.trim();
+        if bearer.starts_with(API_KEY_PREFIX) {
+            let (key, user) = self
+                .store
+                .api_key_user(&content_hash(bearer.as_bytes()))
+                .await?
+                .ok_or_else(unauthorized)?;
+            if user.disabled {
+                return Err(unauthorized());
+            }
+            let now = now_ms();
+            if key.last_used_at.is_none_or(|t| now - t > TOUCH_EVERY_MS) {
+                self.store.touch_api_key(&key.id, now).await?;
+            }
+            return Ok(Principal {
+                user,
+                api_key_id: Some(key.id),
+                session_id: None,
+            });
+        }
+        let claims = jsonwebtoken::decode::<Claims>(bearer, &self.decoding, &self.validation)
+            .map_err(|_| unauthorized())?
+            .claims;
+        if claims.typ != "access" {
+            return Err(unauthorized());
+        }
+        let user = self
+            .store
+            .session_user(&claims.sid)
+            .await?
+            .filter(|u| u.id == claims.sub && !u.disabled)
+            .ok_or_else(unauthorized)?;
+        Ok(Principal {
+            user,
+            api_key_id: None,
+            session_id: Some(claims.sid),
+        })
+    }
+
+    pub async fn create_api_key(&self, principal: &Principal, name: &str) -> Result<CreatedApiKey> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(Error::InvalidInput(
+                "a key needs a name of 1-100 characters".into(),
+            ));
+        }
+        let key = format!("{API_KEY_PREFIX}{}", random_hex(24)?);
+        let info = ApiKeyInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_owned(),
+            prefix: key[..VISIBLE_KEY_CHARS].to_owned(),
+            created_at: now_ms(),
+            last_used_at: None,
+        };
+        self.store
+            .create_api_key(&principal.user.id, &info, &content_hash(key.as_bytes()))
+            .await?;
+        Ok(CreatedApiKey { info, key })
+    }
+
+    pub async fn api_keys(&self, principal: &Principal) -> Result<Vec<ApiKeyInfo>> {
+        self.store.api_keys(&principal.user.id).await
+    }
+
+    /// Revokes one of the caller's keys; another user's key is "not found".
+    pub async fn delete_api_key(&self, principal: &Principal, id: &str) -> Result<()> {
+        if self.store.revoke_api_key(&principal.user.id, id).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("no API key {id}")))
+        }
+    }
+
+    // ---- administration ----------------------------------------------------------------------
+
+    pub async fn users(&self, principal: &Principal) -> Result<Vec<User>> {
+        principal.require(Role::Admin)?;
+        self.store.users().await
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<User>> {
+        self.store.user(id).await
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<User> {
+        let email = normalize_email(email)?;
+        self.store
+            .user_credentials(&email)
+            .await?
+            .map(|(u, _)| u)
+            .ok_or_else(|| Error::NotFound(format!("no user {email}")))
+    }
+
+    pub async fn update_user(
+        &self,
+        principal: &Principal,
+        id: &str,
+        update: &UserUpdate,
+    ) -> Result<User> {
+        principal.require(Role::Admin)?;
+        if id == principal.user.id && update.role.is_some_and(|r| r != Role::Admin) {
+            return Err(Error::Conflict(
+                "an admin cannot demote themselves; ask another admin".into(),
+            ));
+        }
+        self.set_user(id, update).await
+    }
+
+    /// Changes a user's role, plan or disabled flag (the local operator's path; HTTP callers go
+    /// through [`Accounts::update_user`]).
+    pub async fn set_user(&self, id: &str, update: &UserUpdate) -> Result<User> {
+        if let Some(plan) = &update.plan
+            && !self.plans.contains(plan)
+        {
+            return Err(Error::InvalidInput(format!(
+                "unknown plan {plan:?}: expected one of {}",
+                self.plans.join(", ")
+            )));
+        }
+        self.store
+            .update_user(id, update)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user {id}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            normalize_email("  Ann.Lee@Example.COM ").unwrap(),
+            "ann.lee@example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@x.org",
+            "ann@localhost",
+            "a b@x.org",
+            "a@@x.org",
+            "a@x..org",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn password_policy() {
+        let email = "ann@example.com";
+        assert!(check_password("short", email, 10).is_err());
+        assert!(check_password("aaaaaaaaaaaa", email, 10).is_err());
+        assert!(check_password("ann@example.com", email, 10).is_err());
+        assert!(check_password(&"x".repeat(300), email, 10).is_err());
+        assert!(check_password("correct horse battery", email, 10).is_ok());
+    }
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse batterz", &hash));
+        assert!(!verify_password("x", "not a hash"));
+    }
+}

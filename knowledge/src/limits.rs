@@ -1,0 +1,194 @@
+//! Plans: monthly message and token quotas, and requests-per-minute limits per user and per
+//! API key (token buckets from `governor`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
+use serde::Serialize;
+
+use crate::accounts::{Principal, rate_limited};
+use crate::config::{Config, PlanConfig};
+use crate::error::{Error, Result};
+use crate::store::AccountStore;
+use crate::types::now_ms;
+
+/// What a user has used this period and what remains.
+#[derive(Debug, Clone, Serialize)]
+pub struct Usage {
+    pub plan: String,
+    /// Start of the period (the first day of the UTC month), ms since the epoch.
+    pub period_start: i64,
+    pub messages: i64,
+    pub tokens: i64,
+    pub cost_usd: f64,
+    pub limits: PlanConfig,
+    pub remaining_messages: i64,
+    pub remaining_tokens: i64,
+}
+
+pub struct Limits {
+    plans: BTreeMap<String, PlanConfig>,
+    buckets: HashMap<String, DefaultKeyedRateLimiter<String>>,
+    store: Arc<dyn AccountStore>,
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits")
+            .field("plans", &self.plans)
+            .finish()
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// (year, month) of a day count since 1970-01-01.
+fn civil_month(days: i64) -> (i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m)
+}
+
+/// The first millisecond of the UTC month holding `ms`.
+pub fn month_start(ms: i64) -> i64 {
+    let (y, m) = civil_month(ms.div_euclid(86_400_000));
+    days_from_civil(y, m, 1) * 86_400_000
+}
+
+impl Limits {
+    pub fn new(config: &Config, store: Arc<dyn AccountStore>) -> Self {
+        let buckets = config
+            .plans
+            .iter()
+            .map(|(name, plan)| {
+                let quota = governor::Quota::per_minute(
+                    std::num::NonZeroU32::new(plan.requests_per_minute)
+                        .unwrap_or(std::num::NonZeroU32::MIN),
+                );
+                (name.clone(), RateLimiter::keyed(quota))
+            })
+            .collect();
+        Self {
+            plans: config.plans.clone(),
+            buckets,
+            store,
+        }
+    }
+
+    fn plan(&self, principal: &Principal) -> Result<&PlanConfig> {
+        self.plans.get(&principal.user.plan).ok_or_else(|| {
+            Error::Internal(format!(
+                "user {} is on the plan {:?}, which the configuration no longer has",
+                principal.user.email, principal.user.plan
+            ))
+        })
+    }
+
+    /// Takes one request from the user's bucket and, for an API key, from the key's own.
+    pub fn check_rate(&self, principal: &Principal) -> Result<()> {
+        let Some(bucket) = self.buckets.get(&principal.user.plan) else {
+            return Err(self
+                .plan(principal)
+                .err()
+                .unwrap_or_else(|| Error::Internal("plan without a rate limiter".into())));
+        };
+        let clock = DefaultClock::default();
+        if let Some(key) = &principal.api_key_id
+            && let Err(wait) = bucket.check_key(&format!("key:{key}"))
+        {
+            return Err(rate_limited(
+                "this API key's request rate is over its plan's limit",
+                wait,
+                clock.now(),
+            ));
+        }
+        bucket
+            .check_key(&format!("user:{}", principal.user.id))
+            .map_err(|wait| {
+                rate_limited(
+                    "your request rate is over your plan's limit",
+                    wait,
+                    clock.now(),
+                )
+            })
+    }
+
+    pub async fn usage(&self, principal: &Principal) -> Result<Usage> {
+        let plan = self.plan(principal)?.clone();
+        let period_start = month_start(now_ms());
+        let used = self
+            .store
+            .usage_since(&principal.user.id, period_start)
+            .await?;
+        Ok(Usage {
+            plan: principal.user.plan.clone(),
+            period_start,
+            messages: used.messages,
+            tokens: used.tokens,
+            cost_usd: used.cost_usd,
+            remaining_messages: (plan.monthly_messages as i64 - used.messages).max(0),
+            remaining_tokens: (plan.monthly_tokens as i64 - used.tokens).max(0),
+            limits: plan,
+        })
+    }
+
+    /// Refuses when the period's messages or tokens are used up.
+    pub async fn ensure_quota(&self, principal: &Principal) -> Result<()> {
+        let usage = self.usage(principal).await?;
+        if usage.remaining_messages == 0 || usage.remaining_tokens == 0 {
+            return Err(Error::QuotaExceeded(format!(
+                "the {} plan's monthly allowance is used up ({} of {} messages, {} of {} tokens); it renews on the first of next month",
+                usage.plan,
+                usage.messages,
+                usage.limits.monthly_messages,
+                usage.tokens,
+                usage.limits.monthly_tokens
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts one answer against the caller's plan.
+    pub async fn record(&self, principal: &Principal, tokens: i64, cost_usd: f64) -> Result<()> {
+        self.store
+            .record_usage(
+                &principal.user.id,
+                principal.api_key_id.as_deref(),
+                tokens,
+                cost_usd,
+            )
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_starts() {
+        // 2026-11-22T03:45:00Z → 2026-11-01T00:00:00Z
+        assert_eq!(month_start(1_795_319_100_000), 1_793_491_200_000);
+        assert_eq!(month_start(0), 0);
+        // 2024-03-01 is after a leap day: 2024-02-29T12:00Z → 2024-02-01
+        assert_eq!(month_start(1_709_208_000_000), 1_706_745_600_000);
+        assert_eq!(month_start(1_706_745_600_000), 1_706_745_600_000);
+    }
+}

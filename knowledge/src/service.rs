@@ -1,0 +1,62 @@
+//! The served application: the knowledge façade with accounts, plans and the chat on top, all
+//! on one SQL store. `lariat serve` (HTTP, the OpenAI-compatible endpoint) and MCP hold one.
+
+use std::sync::Arc;
+
+use crate::accounts::{Accounts, Principal};
+use crate::chat::Chat;
+use crate::chat::provider::Llm;
+use crate::config::Config;
+use crate::error::Result;
+use crate::knowledge::Knowledge;
+use crate::limits::Limits;
+use crate::store::SqlStore;
+
+#[derive(Debug)]
+pub struct Service {
+    pub knowledge: Arc<Knowledge>,
+    pub accounts: Accounts,
+    pub limits: Arc<Limits>,
+    pub chat: Arc<Chat>,
+}
+
+impl Service {
+    /// Opens everything under the data dir (or PostgreSQL), taking the data dir's lock.
+    pub async fn open(config: &Config) -> Result<Self> {
+        let lock = Knowledge::lock(config)?;
+        let sql = Arc::new(SqlStore::open_config(config).await?);
+        let knowledge = Arc::new(Knowledge::open_locked(config, sql.clone(), lock).await?);
+        Self::assemble(config, knowledge, sql)
+    }
+
+    /// Puts the parts together on an already open knowledge façade and its SQL store.
+    pub fn assemble(
+        config: &Config,
+        knowledge: Arc<Knowledge>,
+        sql: Arc<SqlStore>,
+    ) -> Result<Self> {
+        let accounts = Accounts::new(config, sql.clone())?;
+        let limits = Arc::new(Limits::new(config, sql.clone()));
+        let llm = Llm::new(config.providers(), &config.llm)?;
+        let chat = Arc::new(Chat::new(
+            knowledge.clone(),
+            sql,
+            limits.clone(),
+            llm,
+            config.chat.clone(),
+        ));
+        Ok(Self {
+            knowledge,
+            accounts,
+            limits,
+            chat,
+        })
+    }
+
+    /// The caller a bearer credential names, after its rate limit allowed the request.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
+        let principal = self.accounts.authenticate(bearer).await?;
+        self.limits.check_rate(&principal)?;
+        Ok(principal)
+    }
+}

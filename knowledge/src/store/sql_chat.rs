@@ -1,0 +1,218 @@
+//! [`ConversationStore`] on the same `SqlStore`.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{ConversationStore, ConversationSummary, SqlStore, StoredMessage};
+use crate::error::{Error, Result};
+use crate::types::now_ms;
+
+const CONVERSATION_COLUMNS: &str = "c.id, c.title, c.collections, c.created_at, c.updated_at";
+
+fn conversation_from_row(row: &AnyRow) -> Result<ConversationSummary> {
+    let collections: String = row.try_get("collections")?;
+    Ok(ConversationSummary {
+        id: row.try_get("id")?,
+        title: row.try_get("title")?,
+        collections: serde_json::from_str(&collections).unwrap_or_default(),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn message_from_row(row: &AnyRow) -> Result<StoredMessage> {
+    let citations: String = row.try_get("citations")?;
+    Ok(StoredMessage {
+        id: row.try_get("id")?,
+        seq: row.try_get("seq")?,
+        role: row.try_get("role")?,
+        content: row.try_get("content")?,
+        citations: serde_json::from_str(&citations).unwrap_or(serde_json::Value::Null),
+        standalone_query: row.try_get("standalone_query")?,
+        model: row.try_get("model")?,
+        prompt_tokens: row.try_get("prompt_tokens")?,
+        completion_tokens: row.try_get("completion_tokens")?,
+        cost_usd: row.try_get("cost_usd")?,
+        latency_ms: row.try_get("latency_ms")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// `%query%` for LIKE, with the wildcard characters of the query escaped (`\` escapes).
+fn like_pattern(query: &str) -> String {
+    let mut p = String::from("%");
+    for c in query.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+#[async_trait]
+impl ConversationStore for SqlStore {
+    async fn create_conversation(&self, user_id: &str, c: &ConversationSummary) -> Result<()> {
+        let collections =
+            serde_json::to_string(&c.collections).map_err(|e| Error::Internal(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO conversations (id, user_id, title, collections, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&c.id)
+        .bind(user_id)
+        .bind(&c.title)
+        .bind(collections)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn conversations(
+        &self,
+        user_id: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<ConversationSummary>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.user_id = $1 \
+             ORDER BY c.updated_at DESC, c.id LIMIT $2 OFFSET $3"
+        )))
+        .bind(user_id)
+        .bind(limit as i64)
+        .bind(offset as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(conversation_from_row).collect()
+    }
+
+    async fn conversation(&self, user_id: &str, id: &str) -> Result<Option<ConversationSummary>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = $1 AND c.user_id = $2"
+        )))
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    async fn messages(&self, conversation_id: &str) -> Result<Vec<StoredMessage>> {
+        let rows = sqlx::query(
+            "SELECT id, seq, role, content, citations, standalone_query, model, prompt_tokens, \
+             completion_tokens, cost_usd, latency_ms, status, created_at FROM messages \
+             WHERE conversation_id = $1 ORDER BY seq",
+        )
+        .bind(conversation_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn rename_conversation(&self, user_id: &str, id: &str, title: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE conversations SET title = $1, updated_at = $2 WHERE id = $3 AND user_id = $4",
+        )
+        .bind(title)
+        .bind(now_ms())
+        .bind(id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_conversation(&self, user_id: &str, id: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let owned: Option<String> =
+            sqlx::query_scalar("SELECT id FROM conversations WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if owned.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM messages WHERE conversation_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM conversations WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn search_conversations(
+        &self,
+        user_id: &str,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.user_id = $1 AND \
+             (LOWER(c.title) LIKE $2 ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m WHERE \
+             m.conversation_id = c.id AND LOWER(m.content) LIKE $2 ESCAPE '\\')) \
+             ORDER BY c.updated_at DESC, c.id LIMIT $3"
+        )))
+        .bind(user_id)
+        .bind(like_pattern(query))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(conversation_from_row).collect()
+    }
+
+    async fn append_messages(
+        &self,
+        conversation_id: &str,
+        messages: &[StoredMessage],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM messages WHERE conversation_id = $1")
+                .bind(conversation_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let mut seq = last.unwrap_or(0);
+        for m in messages {
+            seq += 1;
+            sqlx::query(
+                "INSERT INTO messages (id, conversation_id, seq, role, content, citations, \
+                 standalone_query, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, \
+                 status, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(&m.id)
+            .bind(conversation_id)
+            .bind(seq)
+            .bind(&m.role)
+            .bind(&m.content)
+            .bind(m.citations.to_string())
+            .bind(m.standalone_query.as_deref())
+            .bind(m.model.as_deref())
+            .bind(m.prompt_tokens)
+            .bind(m.completion_tokens)
+            .bind(m.cost_usd)
+            .bind(m.latency_ms)
+            .bind(&m.status)
+            .bind(m.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(conversation_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,463 @@
+//! Accounts, tokens, API keys, roles and collection access over HTTP, on SQLite and PostgreSQL.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::serve::{Api, PASSWORD, Server, create_admin};
+use crate::support::{Lariat, corpus_dir};
+
+/// Tampers with a JWT's payload, keeping its signature.
+fn forged(token: &str) -> String {
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let mut payload = parts[1].clone().into_bytes();
+    let last = payload.len() - 2;
+    payload[last] = if payload[last] == b'A' { b'B' } else { b'A' };
+    parts[1] = String::from_utf8(payload).unwrap();
+    parts.join(".")
+}
+
+fn ingest_private(l: &Lariat) {
+    let dir = l.dir.path().join("secret");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("plans.md"),
+        "# Secret stock contractor plans\n\nThe bucking bull named Thunderclap retires in 2027 \
+         after the autumn finals; only the committee knows.\n",
+    )
+    .unwrap();
+    l.expect(
+        0,
+        &[
+            "ingest",
+            dir.to_str().unwrap(),
+            "-c",
+            "secret",
+            "--visibility",
+            "private",
+        ],
+    );
+}
+
+async fn accounts_suite(l: Lariat) {
+    let corpus = corpus_dir();
+    l.expect(0, &["ingest", corpus.to_str().unwrap(), "-c", "rodeo"]);
+    ingest_private(&l);
+    create_admin(&l);
+    // a bad admin command: weak password, bad email
+    let out = l
+        .command()
+        .args(["admin", "create", "not-an-email"])
+        .env("LARIAT_ADMIN_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+
+    // ---- sign-up and sign-in ----
+    let (s, b) = api
+        .post(
+            "/api/auth/signup",
+            None,
+            json!({"email": " Ann@Example.com ", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["email"], "ann@example.com");
+    assert_eq!(b["role"], "user");
+    assert_eq!(b["plan"], "free");
+    assert!(b.get("password_hash").is_none());
+    let cases = [
+        (
+            json!({"email": "ann@example.com", "password": PASSWORD}),
+            409,
+            "conflict",
+        ),
+        (
+            json!({"email": "nope", "password": PASSWORD}),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"email": "bob@example.com", "password": "short"}),
+            400,
+            "invalid_input",
+        ),
+        (json!({"email": "bob@example.com"}), 400, "invalid_input"),
+        (
+            json!({"email": "bob@example.com", "password": PASSWORD, "role": "admin"}),
+            400,
+            "invalid_input",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (s, b) = api.post("/api/auth/signup", None, body.clone()).await;
+        assert_eq!(s, status, "{body} -> {b}");
+        assert_eq!(b["error"]["code"], code, "{b}");
+    }
+    let resp = api
+        .client
+        .post(format!("{}/api/auth/signup", api.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    let (s, b) = api
+        .post(
+            "/api/auth/signin",
+            None,
+            json!({"email": "ann@example.com", "password": "wrong password!"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].clone()),
+        (401, json!("unauthorized"))
+    );
+    let (s, _) = api
+        .post(
+            "/api/auth/signin",
+            None,
+            json!({"email": "ghost@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, 401);
+    let (s, pair) = api
+        .post(
+            "/api/auth/signin",
+            None,
+            json!({"email": "ANN@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, 200, "{pair}");
+    assert!(pair["expires_in"].as_u64().unwrap() > 0);
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+    let (s, me) = api.get("/api/auth/me", Some(&access)).await;
+    assert_eq!(s, 200);
+    assert_eq!(me["user"]["email"], "ann@example.com");
+
+    // ---- forged and malformed credentials ----
+    for bad in [
+        forged(&access),
+        "garbage".into(),
+        format!("{access}x"),
+        "lrt_000000000000".into(),
+    ] {
+        let (s, b) = api.get("/api/auth/me", Some(&bad)).await;
+        assert_eq!(s, 401, "{bad}: {b}");
+    }
+    let resp = api
+        .client
+        .get(format!("{}/api/auth/me", api.base))
+        .header("authorization", format!("Basic {access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+
+    // ---- refresh rotation and reuse detection ----
+    let (s, pair2) = api
+        .post("/api/auth/refresh", None, json!({"refresh_token": refresh}))
+        .await;
+    assert_eq!(s, 200, "{pair2}");
+    let access2 = pair2["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(pair2["refresh_token"], json!(refresh));
+    assert_eq!(api.get("/api/auth/me", Some(&access2)).await.0, 200);
+    // the used refresh token again: refused, and the whole session is revoked
+    let (s, b) = api
+        .post("/api/auth/refresh", None, json!({"refresh_token": refresh}))
+        .await;
+    assert_eq!(s, 401, "{b}");
+    assert_eq!(api.get("/api/auth/me", Some(&access2)).await.0, 401);
+    let (s, _) = api
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": pair2["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(
+        s, 401,
+        "the successor of a reused token dies with its session"
+    );
+
+    // ---- sign-out revokes at once ----
+    let ann = api.user("ann@example.com").await;
+    assert_eq!(api.get("/api/auth/me", Some(&ann)).await.0, 200);
+    let (s, _) = api
+        .call(Method::POST, "/api/auth/signout", Some(&ann), None)
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(api.get("/api/auth/me", Some(&ann)).await.0, 401);
+
+    // ---- API keys ----
+    let ann = api.user("ann@example.com").await;
+    let bob = api.user("bob@example.com").await;
+    let (s, key) = api
+        .post("/api/keys", Some(&ann), json!({"name": "laptop"}))
+        .await;
+    assert_eq!(s, 201, "{key}");
+    let secret = key["key"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with(key["prefix"].as_str().unwrap()));
+    let (s, list) = api.get("/api/keys", Some(&ann)).await;
+    assert_eq!(s, 200);
+    assert_eq!(list["keys"].as_array().unwrap().len(), 1);
+    assert!(
+        !list.to_string().contains(&secret),
+        "a key is shown only once"
+    );
+    let (s, me) = api.get("/api/auth/me", Some(&secret)).await;
+    assert_eq!(s, 200);
+    assert_eq!(me["user"]["email"], "ann@example.com");
+    assert_eq!(me["api_key_id"], key["id"]);
+    let (_, list) = api.get("/api/keys", Some(&ann)).await;
+    assert!(list["keys"][0]["last_used_at"].is_i64(), "{list}");
+    assert_eq!(
+        api.post("/api/keys", Some(&ann), json!({"name": " "}))
+            .await
+            .0,
+        400
+    );
+    // another user neither sees nor deletes it
+    let (_, bob_keys) = api.get("/api/keys", Some(&bob)).await;
+    assert_eq!(bob_keys["keys"], json!([]));
+    let path = format!("/api/keys/{}", key["id"].as_str().unwrap());
+    assert_eq!(
+        api.call(Method::DELETE, &path, Some(&bob), None).await.0,
+        404
+    );
+    assert_eq!(api.get("/api/auth/me", Some(&secret)).await.0, 200);
+    assert_eq!(
+        api.call(Method::DELETE, &path, Some(&ann), None).await.0,
+        204
+    );
+    assert_eq!(api.get("/api/auth/me", Some(&secret)).await.0, 401);
+    assert_eq!(
+        api.call(Method::DELETE, &path, Some(&ann), None).await.0,
+        404
+    );
+
+    // ---- private collections: enforced inside the search ----
+    let admin = api.user("admin@example.com").await;
+    let (_, users) = api.get("/api/admin/users", Some(&admin)).await;
+    let id_of = |email: &str| -> String {
+        users["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == email)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (ann_id, bob_id) = (id_of("ann@example.com"), id_of("bob@example.com"));
+    let q = "/api/search?q=Thunderclap%20bucking%20bull%20retires&k=5";
+    let collections_of = |v: &Value| -> Vec<String> {
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["collection"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for token in [&ann, &bob] {
+        let (s, r) = api.get(q, Some(token)).await;
+        assert_eq!(s, 200);
+        assert!(!collections_of(&r).contains(&"secret".to_owned()), "{r}");
+        let (s, r) = api
+            .get(&format!("{q}&collection=secret"), Some(token))
+            .await;
+        assert_eq!(
+            s, 404,
+            "a private collection is unknown to non-members: {r}"
+        );
+    }
+    let (s, r) = api.get(q, Some(&admin)).await;
+    assert_eq!(s, 200);
+    assert_eq!(collections_of(&r)[0], "secret", "admins read everything");
+    // a reader member sees it; bob still does not
+    let member = format!("/api/collections/secret/members/{ann_id}");
+    assert_eq!(
+        api.call(
+            Method::PUT,
+            &member,
+            Some(&bob),
+            Some(json!({"role": "reader"}))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        api.call(
+            Method::PUT,
+            &member,
+            Some(&admin),
+            Some(json!({"role": "owner"}))
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        api.call(
+            Method::PUT,
+            &member,
+            Some(&admin),
+            Some(json!({"role": "reader"}))
+        )
+        .await
+        .0,
+        204
+    );
+    let (_, r) = api.get(q, Some(&ann)).await;
+    assert_eq!(collections_of(&r)[0], "secret");
+    let (_, r) = api.get(q, Some(&bob)).await;
+    assert!(!collections_of(&r).contains(&"secret".to_owned()));
+    let (_, cols) = api.get("/api/collections", Some(&bob)).await;
+    assert_eq!(cols["collections"].as_array().unwrap().len(), 1, "{cols}");
+    // a user who is not a curator cannot make it public
+    let patch = api
+        .call(
+            Method::PATCH,
+            "/api/collections/secret",
+            Some(&ann),
+            Some(json!({"visibility": "public"})),
+        )
+        .await;
+    assert_eq!(patch.0, 403);
+
+    // ---- administration ----
+    assert_eq!(api.get("/api/admin/users", Some(&bob)).await.0, 403);
+    let bob_path = format!("/api/admin/users/{bob_id}");
+    let (s, _) = api
+        .call(
+            Method::PATCH,
+            &bob_path,
+            Some(&admin),
+            Some(json!({"plan": "gold"})),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, b) = api
+        .call(
+            Method::PATCH,
+            &bob_path,
+            Some(&admin),
+            Some(json!({"plan": "pro", "role": "curator"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        (b["plan"].clone(), b["role"].clone()),
+        (json!("pro"), json!("curator"))
+    );
+    let (s, _) = api
+        .call(
+            Method::PATCH,
+            &bob_path,
+            Some(&admin),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        api.get("/api/auth/me", Some(&bob)).await.0,
+        401,
+        "disabled accounts are out at once"
+    );
+    let (s, _) = api
+        .post(
+            "/api/auth/signin",
+            None,
+            json!({"email": "bob@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, 401);
+
+    // ---- usage ----
+    let (s, u) = api.get("/api/usage", Some(&ann)).await;
+    assert_eq!(s, 200, "{u}");
+    assert_eq!(u["plan"], "free");
+    assert_eq!(u["limits"]["monthly_messages"], 200);
+}
+
+#[tokio::test]
+async fn accounts_and_access_on_sqlite() {
+    accounts_suite(Lariat::new().with_env("LARIAT_AUTH__SIGNIN_PER_MINUTE_ADDRESS", "1000")).await;
+}
+
+#[tokio::test]
+async fn accounts_and_access_on_postgres() {
+    let db = lariat_tests::PgDatabase::create().await;
+    accounts_suite(
+        Lariat::new()
+            .with_env("LARIAT_DATABASE_URL", &db.url)
+            .with_env("LARIAT_AUTH__SIGNIN_PER_MINUTE_ADDRESS", "1000"),
+    )
+    .await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn tokens_expire_and_limits_answer_429() {
+    let l = Lariat::new()
+        .with_env("LARIAT_AUTH__ACCESS_TTL_SECS", "1")
+        .with_env("LARIAT_AUTH__SIGNIN_PER_MINUTE_ACCOUNT", "3")
+        .with_env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "4");
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let token = api.user("cy@example.com").await;
+    assert_eq!(api.get("/api/auth/me", Some(&token)).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (s, b) = api.get("/api/auth/me", Some(&token)).await;
+    assert_eq!(s, 401, "expired: {b}");
+
+    // sign-in attempts per account: the 4th in a minute is refused, with Retry-After
+    let creds = json!({"email": "dee@example.com", "password": PASSWORD});
+    assert_eq!(
+        api.post("/api/auth/signup", None, creds.clone()).await.0,
+        201
+    );
+    for _ in 0..2 {
+        let wrong = json!({"email": "dee@example.com", "password": "not the password"});
+        assert_eq!(api.post("/api/auth/signin", None, wrong).await.0, 401);
+    }
+    assert_eq!(
+        api.post("/api/auth/signin", None, creds.clone()).await.0,
+        200
+    );
+    let resp = api
+        .client
+        .post(format!("{}/api/auth/signin", api.base))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+
+    // the plan's requests per minute, per user
+    let token = api.user("eve@example.com").await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(api.get("/api/auth/me", Some(&token)).await.0);
+    }
+    assert_eq!(&statuses[..4], &[200, 200, 200, 200], "{statuses:?}");
+    assert_eq!(statuses[5], 429, "{statuses:?}");
+    // another user has their own bucket
+    let other = api.user("fay@example.com").await;
+    assert_eq!(api.get("/api/auth/me", Some(&other)).await.0, 200);
+}

@@ -1,0 +1,190 @@
+//! A local stand-in for LLM providers, speaking the OpenAI chat-completions and Anthropic
+//! Messages streaming wire formats. The request's `model` picks the behaviour:
+//! `good` and `claude-good` answer, `flaky` answers 429 once then answers, `down` answers 500,
+//! `hang` never sends headers, `midfail` breaks the stream after one token, `slow` trickles
+//! tokens and records when the client hung up.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+/// The answer `good` gives: one valid marker and one pointing nowhere.
+pub const GOOD_ANSWER: &[&str] = &[
+    "A heading rope is ",
+    "usually about 35 feet long [",
+    "1]. Some say ninety-nine feet [9].",
+];
+
+#[derive(Default)]
+pub struct FakeState {
+    pub calls: Mutex<HashMap<String, usize>>,
+    pub requests: Mutex<Vec<Value>>,
+    pub slow_dropped: AtomicBool,
+}
+
+impl FakeState {
+    pub fn calls(&self, model: &str) -> usize {
+        *self.calls.lock().unwrap().get(model).unwrap_or(&0)
+    }
+}
+
+pub struct FakeLlm {
+    pub base: String,
+    pub state: Arc<FakeState>,
+}
+
+pub async fn start() -> FakeLlm {
+    let state = Arc::new(FakeState::default());
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(openai))
+        .route("/v1/messages", post(anthropic))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    FakeLlm {
+        base: format!("http://{addr}/v1"),
+        state,
+    }
+}
+
+/// Sets a flag when the response body is dropped before its end (the client hung up).
+struct DropFlag(Arc<FakeState>, std::cell::Cell<bool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        if !self.1.get() {
+            self.0.slow_dropped.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+fn sse_body(events: Vec<String>, delay: Duration, fail_after: Option<usize>) -> Body {
+    let stream =
+        futures::stream::iter(events.into_iter().enumerate()).then(move |(i, e)| async move {
+            tokio::time::sleep(delay).await;
+            if fail_after.is_some_and(|n| i >= n) {
+                Err(std::io::Error::other("upstream broke"))
+            } else {
+                Ok::<_, std::io::Error>(Bytes::from(e))
+            }
+        });
+    Body::from_stream(stream)
+}
+
+fn sse(data: &Value) -> String {
+    format!("data: {data}\n\n")
+}
+
+/// The common part: counts the call, records the request, and answers the failure modes.
+fn before(state: &FakeState, body: &Value) -> Result<String, (StatusCode, &'static str)> {
+    let model = body["model"].as_str().unwrap_or_default().to_owned();
+    let n = {
+        let mut calls = state.calls.lock().unwrap();
+        let c = calls.entry(model.clone()).or_default();
+        *c += 1;
+        *c
+    };
+    state.requests.lock().unwrap().push(body.clone());
+    match model.as_str() {
+        "down" => Err((StatusCode::INTERNAL_SERVER_ERROR, "overloaded")),
+        "flaky" if n == 1 => Err((StatusCode::TOO_MANY_REQUESTS, "slow down")),
+        _ => Ok(model),
+    }
+}
+
+fn is_condense(body: &Value) -> bool {
+    body.to_string().contains("standalone search query")
+}
+
+fn answer_parts(body: &Value) -> Vec<String> {
+    if is_condense(body) {
+        vec!["How long is a heeling rope?".to_owned()]
+    } else {
+        GOOD_ANSWER.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+async fn openai(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) -> Response {
+    let model = match before(&state, &body) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    if model == "hang" {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+    let chunk = |text: &str| {
+        sse(
+            &json!({"id": "x", "object": "chat.completion.chunk", "model": model,
+            "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]}),
+        )
+    };
+    if model == "slow" {
+        let guard = DropFlag(state.clone(), std::cell::Cell::new(false));
+        let stream = futures::stream::unfold((0usize, guard), move |(i, guard)| {
+            let piece = format!("word{i} ");
+            async move {
+                if i == 100 {
+                    guard.1.set(true);
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let data = json!({"choices": [{"index": 0, "delta": {"content": piece}}]});
+                Some((Ok::<_, Infallible>(Bytes::from(sse(&data))), (i + 1, guard)))
+            }
+        });
+        return Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Body::from_stream(stream))
+            .unwrap();
+    }
+    let mut events: Vec<String> = answer_parts(&body).iter().map(|p| chunk(p)).collect();
+    let fail_after = (model == "midfail").then_some(1);
+    events.push(sse(
+        &json!({"choices": [], "usage": {"prompt_tokens": 120, "completion_tokens": 30}}),
+    ));
+    events.push("data: [DONE]\n\n".into());
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(sse_body(events, Duration::from_millis(20), fail_after))
+        .unwrap()
+}
+
+async fn anthropic(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) -> Response {
+    if let Err(r) = before(&state, &body) {
+        return r.into_response();
+    }
+    let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let mut events = vec![event(
+        "message_start",
+        json!({"type": "message_start", "message": {"usage": {"input_tokens": 200, "output_tokens": 1}}}),
+    )];
+    for part in answer_parts(&body) {
+        events.push(event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": part}}),
+        ));
+    }
+    events.push(event(
+        "message_delta",
+        json!({"type": "message_delta", "usage": {"output_tokens": 40}}),
+    ));
+    events.push(event("message_stop", json!({"type": "message_stop"})));
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(sse_body(events, Duration::from_millis(10), None))
+        .unwrap()
+}
