@@ -158,7 +158,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Serve(args) => {
             let addr = args.addr.unwrap_or_else(|| config.server.addr.clone());
             let service = Arc::new(Service::open(&config).await?);
-            crate::http::serve(service, &addr).await?;
+            crate::http::serve(service, &addr, &config.server.cors_origins).await?;
             Ok(0)
         }
         Command::Admin(cmd) => admin(&config, cmd).await,

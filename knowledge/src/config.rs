@@ -341,6 +341,8 @@ impl Default for RerankConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     pub addr: String,
+    /// Origins allowed to call the API from a browser (CORS); none by default.
+    pub cors_origins: Vec<String>,
 }
 
 /// Where `make setup` installs the model and ONNX Runtime.
@@ -434,13 +436,21 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             addr: "127.0.0.1:8080".into(),
+            cors_origins: Vec::new(),
         }
     }
 }
 
 const ENV_PREFIX: &str = "LARIAT_";
 /// Environment variables with the prefix that are not configuration keys.
-const ENV_NOT_CONFIG: &[&str] = &["DATA_DIR", "CONFIG", "ASSETS_DIR", "LOG", "ADMIN_PASSWORD"];
+const ENV_NOT_CONFIG: &[&str] = &[
+    "DATA_DIR",
+    "CONFIG",
+    "ASSETS_DIR",
+    "LOG",
+    "LOG_FORMAT",
+    "ADMIN_PASSWORD",
+];
 
 impl Config {
     /// Loads the layers: defaults, then `config_file` (or `lariat.toml` in `data_dir` if it

@@ -433,6 +433,20 @@ impl Knowledge {
         reader: Option<&str>,
         request: &SearchRequest,
     ) -> Result<SearchResults> {
+        let started = std::time::Instant::now();
+        let results = self.search_unmetered(reader, request).await;
+        crate::metrics::Metrics::get()
+            .retrieval_seconds
+            .with_label_values(&[request.mode.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+        results
+    }
+
+    async fn search_unmetered(
+        &self,
+        reader: Option<&str>,
+        request: &SearchRequest,
+    ) -> Result<SearchResults> {
         let readable = self.store.readable_collections(reader).await?;
         let collections: Vec<CollectionHead> = match &request.collections {
             Some(names) => names

@@ -10,6 +10,7 @@ pub mod embed;
 pub mod error;
 pub mod lexical;
 pub mod limits;
+pub mod metrics;
 pub mod rerank;
 mod retrieval;
 pub mod store;

@@ -127,7 +127,12 @@ impl Drop for Server {
 #[tokio::test]
 async fn serve_answers_search_like_the_cli_and_maps_errors() {
     // a generous plan: this test is about answers, not rate limits
-    let l = Lariat::new().with_env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000");
+    let l = Lariat::new()
+        .with_env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000")
+        .with_env(
+            "LARIAT_SERVER__CORS_ORIGINS",
+            "[\"https://app.example.com\"]",
+        );
     let corpus = corpus_dir();
     l.expect(0, &["ingest", corpus.to_str().unwrap(), "-c", "rodeo"]);
     let cli = l.json(&[
@@ -234,6 +239,100 @@ async fn serve_answers_search_like_the_cli_and_maps_errors() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
     }
+
+    // CORS for the configured origin only
+    let preflight = |origin: &'static str| {
+        client
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/api/chat", server.base),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let ok = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let other = preflight("https://evil.example.com").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    // request ids, metrics by route, the OpenAPI document
+    let resp = client
+        .get(format!("{}/api/search?q=rope", server.base))
+        .bearer_auth(&token)
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "trace-me-42");
+    let resp = client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["x-request-id"].len(),
+        32,
+        "a fresh id when none is sent"
+    );
+    let metrics = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "lariat_http_requests_total{method=\"GET\",route=\"/api/search\",status=\"200\"}",
+        "lariat_http_request_duration_seconds_bucket",
+        "lariat_retrieval_duration_seconds_count{mode=\"hybrid\"}",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "{needle} missing from:\n{metrics}"
+        );
+    }
+    let (status, doc) = http.get("/openapi.json", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/api/auth/signup",
+        "/api/auth/signin",
+        "/api/auth/refresh",
+        "/api/auth/signout",
+        "/api/auth/me",
+        "/api/keys",
+        "/api/keys/{id}",
+        "/api/usage",
+        "/api/search",
+        "/api/collections",
+        "/api/chat",
+        "/api/conversations",
+        "/api/conversations/search",
+        "/api/conversations/{id}",
+        "/v1/models",
+        "/v1/chat/completions",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/admin/users",
+        "/api/admin/users/{id}",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is not documented");
+    }
+    let (status, ready) = http.get("/readyz", None).await;
+    assert_eq!(
+        (status, ready["status"].clone()),
+        (200, serde_json::json!("ready"))
+    );
 
     // the data dir is held: a second process is refused with a clear message
     let err = l.stderr_of(5, &["ls"]);

@@ -4,14 +4,18 @@
 mod auth;
 mod chat;
 mod openai;
+mod openapi;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request, State};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Query, Request, State,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -137,18 +141,92 @@ fn client_address(parts: &Parts) -> Option<std::net::IpAddr> {
         .map(|c| c.0.ip())
 }
 
-pub fn router(service: Arc<Service>) -> Router {
-    Router::new()
+pub fn router(service: Arc<Service>, cors_origins: &[String]) -> anyhow::Result<Router> {
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .route("/api/search", get(search))
         .route("/api/collections", get(collections))
         .merge(auth::routes())
         .merge(chat::routes())
         .merge(openai::routes())
+        .route_layer(axum::middleware::from_fn(observe))
         .fallback(|| async { ApiError(knowledge::Error::NotFound("no such endpoint".into())) })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(AppState { service })
+        .with_state(AppState { service });
+    if cors_origins.is_empty() {
+        return Ok(router);
+    }
+    let origins = cors_origins
+        .iter()
+        .map(|o| {
+            HeaderValue::from_str(o).map_err(|_| {
+                knowledge::Error::InvalidInput(format!("server.cors_origins: bad origin {o:?}"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER, REQUEST_ID.clone()]);
+    Ok(router.layer(cors))
+}
+
+static REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// Gives each request an id (the client's `x-request-id` when sane), a log span carrying it, and
+/// its count and latency in the metrics by route.
+async fn observe(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let span = tracing::info_span!("request", %method, %route, %request_id);
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let seconds = started.elapsed().as_secs_f64();
+    let m = knowledge::metrics::Metrics::get();
+    m.http_requests
+        .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
+        .inc();
+    m.http_seconds
+        .with_label_values(&[method.as_str(), route.as_str()])
+        .observe(seconds);
+    span.in_scope(|| tracing::info!(status, ms = seconds * 1000.0, "handled"));
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    response
+}
+
+async fn metrics() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        knowledge::metrics::Metrics::get().render(),
+    )
+        .into_response()
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -228,7 +306,12 @@ async fn collections(
 }
 
 /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests and streams finish.
-pub async fn serve(service: Arc<Service>, addr: &str) -> anyhow::Result<()> {
+pub async fn serve(
+    service: Arc<Service>,
+    addr: &str,
+    cors_origins: &[String],
+) -> anyhow::Result<()> {
+    let app = router(service.clone(), cors_origins)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| knowledge::Error::Unavailable(format!("cannot listen on {addr}: {e}")))?;
@@ -236,7 +319,7 @@ pub async fn serve(service: Arc<Service>, addr: &str) -> anyhow::Result<()> {
     eprintln!("lariat listening on http://{local}");
     axum::serve(
         listener,
-        router(service.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;

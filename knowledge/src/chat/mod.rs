@@ -178,6 +178,8 @@ struct Outcome {
     first_token_ms: u64,
     removed: Vec<String>,
     status: &'static str,
+    /// Why the answer stopped early (`status` is then `error`); reported after it is stored.
+    error: Option<Error>,
 }
 
 impl Chat {
@@ -560,6 +562,7 @@ impl Chat {
                 first_token_ms: 0,
                 removed: Vec::new(),
                 status: "cancelled",
+                error: None,
             }
         } else if let Some(h) = &hit {
             open = tx.send(ChatEvent::Delta(h.text.clone())).await.is_ok();
@@ -571,6 +574,7 @@ impl Chat {
                 first_token_ms: started.elapsed().as_millis() as u64,
                 removed: h.check.removed_markers.clone(),
                 status: if open { "complete" } else { "cancelled" },
+                error: None,
             }
         } else if citations.is_empty() {
             let text = "I found nothing in the knowledge base about this, so I cannot answer it \
@@ -588,6 +592,7 @@ impl Chat {
                 first_token_ms: started.elapsed().as_millis() as u64,
                 removed: Vec::new(),
                 status: if open { "complete" } else { "cancelled" },
+                error: None,
             }
         } else {
             match &self.llm {
@@ -616,6 +621,13 @@ impl Chat {
             outcome.removed.clone(),
         );
         let cost_usd = cost(outcome.provider.as_ref(), outcome.usage);
+        let tokens = &crate::metrics::Metrics::get().tokens;
+        tokens
+            .with_label_values(&["prompt"])
+            .inc_by(outcome.usage.prompt_tokens.max(0) as u64);
+        tokens
+            .with_label_values(&["completion"])
+            .inc_by(outcome.usage.completion_tokens.max(0) as u64);
         let total_ms = started.elapsed().as_millis() as u64;
         if let Some(id) = &conversation_id {
             let cited: Vec<&Citation> = citations
@@ -677,6 +689,9 @@ impl Chat {
             },
             citation_check: check,
         };
+        if let Some(e) = outcome.error {
+            return Err(e);
+        }
         let _ = tx.send(ChatEvent::Done(Box::new(done))).await;
         Ok(())
     }
@@ -723,6 +738,7 @@ impl Chat {
             first_token_ms,
             removed: Vec::new(),
             status,
+            error: None,
         }
     }
 
@@ -743,7 +759,20 @@ impl Chat {
             budget.context_tokens,
             budget.max_output_tokens,
         );
-        let mut stream = llm.start(&prompt, turn.model).await?;
+        let failed = |error: Error, text: String| Outcome {
+            text,
+            usage: TokenUsage::default(),
+            model: turn.model.unwrap_or(&llm.primary().model).to_owned(),
+            provider: None,
+            first_token_ms: 0,
+            removed: Vec::new(),
+            status: "error",
+            error: Some(error),
+        };
+        let mut stream = match llm.start(&prompt, turn.model).await {
+            Ok(s) => s,
+            Err(e) => return Ok(failed(e, String::new())),
+        };
         let first_token_ms = started.elapsed().as_millis() as u64;
         let mut filter = MarkerFilter::new(citations.len());
         let mut text = String::new();
@@ -757,10 +786,11 @@ impl Chat {
             };
             match next {
                 Err(_) => {
-                    return Err(Error::Upstream(format!(
+                    let e = Error::Upstream(format!(
                         "{} did not finish the answer in time",
                         stream.provider.name
-                    )));
+                    ));
+                    return Ok(failed(e, text));
                 }
                 Ok(None) => break,
                 Ok(Some(Err(e))) => {
@@ -768,10 +798,11 @@ impl Chat {
                         provider::ProviderError::Retryable(m)
                         | provider::ProviderError::Fatal(m) => m,
                     };
-                    return Err(Error::Upstream(format!(
+                    let e = Error::Upstream(format!(
                         "{} failed mid-answer: {message}",
                         stream.provider.name
-                    )));
+                    ));
+                    return Ok(failed(e, text));
                 }
                 Ok(Some(Ok(LlmEvent::Usage {
                     prompt_tokens,
@@ -817,6 +848,7 @@ impl Chat {
             first_token_ms,
             removed: std::mem::take(&mut filter.removed),
             status,
+            error: None,
         })
     }
 }

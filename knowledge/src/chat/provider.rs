@@ -452,7 +452,9 @@ impl Llm {
                 failures.push(format!("{name}: circuit open after repeated failures"));
                 continue;
             }
+            let metrics = crate::metrics::Metrics::get();
             for attempt in 0..=self.config.retries {
+                let asked = Instant::now();
                 if attempt > 0 {
                     let backoff = self.config.backoff_ms.saturating_mul(1 << (attempt - 1));
                     tokio::time::sleep(Duration::from_millis(backoff)).await;
@@ -477,6 +479,10 @@ impl Llm {
                 match outcome {
                     Ok((first, rest)) => {
                         breaker.success();
+                        metrics
+                            .provider_first_token_seconds
+                            .with_label_values(&[name.as_str()])
+                            .observe(asked.elapsed().as_secs_f64());
                         let events: EventStream =
                             Box::pin(futures::stream::iter([Ok(first)]).chain(rest));
                         return Ok(Started {
@@ -488,6 +494,10 @@ impl Llm {
                     }
                     Err(e) => {
                         warn!(provider = %name, attempt, error = e.message(), "provider failed");
+                        metrics
+                            .provider_errors
+                            .with_label_values(&[name.as_str()])
+                            .inc();
                         let retryable = matches!(e, ProviderError::Retryable(_));
                         failures.push(e.message().to_owned());
                         if !retryable {
