@@ -8,7 +8,7 @@ DEMO_ADMIN ?= admin@example.com
 DEMO_PASSWORD ?= lariat-demo-password
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: setup build demo test test-deps lint eval-gate bench
+.PHONY: setup build demo test test-deps lint eval-gate bench bench-chat
 
 setup:
 	bash scripts/setup-assets.sh
@@ -42,4 +42,8 @@ eval-gate: setup build
 		--json $(EVAL_DIR)/last-report.json
 
 bench: setup build
-	$(LARIAT) bench scifact ../shared/data/scifact
+	$(LARIAT) bench ../shared/data/scifact
+
+# The chat path on the SciFact collections the eval gate ingested (run `make eval-gate` first).
+bench-chat: build
+	$(LARIAT) --data-dir $(EVAL_DIR) bench-chat ../shared/data/scifact/queries.jsonl

@@ -221,6 +221,7 @@ async fn serve_memory(data_dir: &Path, queries: &[String]) -> Result<(f64, f64)>
         .arg("--data-dir")
         .arg(data_dir)
         .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000000")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()?;
@@ -235,9 +236,29 @@ async fn serve_memory(data_dir: &Path, queries: &[String]) -> Result<(f64, f64)>
     let result = async {
         let addr = addr.context("lariat serve did not start")?;
         let client = reqwest::Client::new();
+        let creds = json!({"email": "bench@example.com", "password": "bench password 123"});
+        client
+            .post(format!("{addr}/api/auth/signup"))
+            .json(&creds)
+            .send()
+            .await?
+            .error_for_status()?;
+        let tokens: serde_json::Value = client
+            .post(format!("{addr}/api/auth/signin"))
+            .json(&creds)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = tokens["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         for q in queries {
             let resp = client
                 .get(format!("{addr}/api/search"))
+                .bearer_auth(&token)
                 .query(&[("q", q.as_str()), ("k", "10")])
                 .send()
                 .await?;

@@ -164,6 +164,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Admin(cmd) => admin(&config, cmd).await,
         Command::Collection(cmd) => collection(&config, cmd).await,
         Command::Bench(args) => crate::bench::run(&config, args).await,
+        Command::BenchChat(args) => crate::bench_chat::run(&config.data_dir, args).await,
         Command::Eval(args) => crate::eval_cmd::run(&config, args).await,
     }
 }

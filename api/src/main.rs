@@ -2,6 +2,7 @@
 //! subcommand to the core. Errors leave with an exit code chosen by their [`ErrorCode`].
 
 mod bench;
+mod bench_chat;
 mod cli;
 mod eval_cmd;
 mod http;
@@ -55,6 +56,9 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Measure ingestion and search speed on a BEIR-layout corpus (e.g. ../shared/data/scifact)
     Bench(cli::BenchArgs),
+    /// Measure the chat path (time to first token, concurrent streams, server memory) against a
+    /// zero-latency local provider, on the collections in the data dir
+    BenchChat(bench_chat::BenchChatArgs),
 }
 
 /// Exit codes, one per error code (2 is also clap's code for bad arguments).

@@ -413,8 +413,13 @@ async fn providers_retry_fall_back_time_out_and_cancel() {
     assert!(named(&events, "done").is_empty());
     assert!(!text_of(&events).is_empty(), "the first token was streamed");
     // …and what was said before the failure is kept, marked as failed
-    let conversation = one(&events, "meta")["conversation_id"].as_str().unwrap().to_owned();
-    let (_, full) = api.get(&format!("/api/conversations/{conversation}"), Some(&ann)).await;
+    let conversation = one(&events, "meta")["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, full) = api
+        .get(&format!("/api/conversations/{conversation}"), Some(&ann))
+        .await;
     assert_eq!(full["messages"][1]["status"], "error", "{full}");
     assert_eq!(full["messages"][1]["content"], "A heading rope is ");
 

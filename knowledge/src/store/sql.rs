@@ -104,6 +104,16 @@ impl SqlStore {
         }
     }
 
+    /// A transaction that writes. SQLite's takes the write lock up front (`BEGIN IMMEDIATE`):
+    /// a deferred transaction that reads and then writes cannot wait for the lock, and fails
+    /// with "database is locked" under concurrent writers instead.
+    pub(super) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -281,7 +291,7 @@ impl Store for SqlStore {
 
     async fn write_documents(&self, docs: &[DocumentWrite]) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for doc in docs {
             let id = doc.id();
             sqlx::query(
@@ -357,7 +367,7 @@ impl Store for SqlStore {
     async fn delete_documents(&self, ids: &[String]) -> Result<usize> {
         let now = now_ms();
         let mut deleted = 0;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for id in ids {
             let collection: Option<String> =
                 sqlx::query_scalar("SELECT collection FROM documents WHERE id = $1")
@@ -481,7 +491,7 @@ impl Store for SqlStore {
     }
 
     async fn update_embeddings(&self, embeddings: &[(String, Vec<f32>)]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (id, vector) in embeddings {
             sqlx::query("UPDATE chunks SET embedding = $1 WHERE id = $2")
                 .bind(encode_embedding(vector))
@@ -494,7 +504,7 @@ impl Store for SqlStore {
     }
 
     async fn mark_all_indexed(&self) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE documents SET state = 'indexed'")
             .execute(&mut *tx)
             .await?;

@@ -97,7 +97,7 @@ impl AccountStore for SqlStore {
     }
 
     async fn update_user(&self, id: &str, update: &UserUpdate) -> Result<Option<User>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some(role) = update.role {
             sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
                 .bind(role.as_str())
@@ -130,7 +130,7 @@ impl AccountStore for SqlStore {
         refresh_hash: &str,
         refresh_expires_at: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3)")
             .bind(session_id)
             .bind(user_id)
@@ -167,7 +167,7 @@ impl AccountStore for SqlStore {
         new_expires_at: i64,
     ) -> Result<RefreshOutcome> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT r.session_id, r.expires_at, r.used_at, s.revoked_at FROM refresh_tokens r \
              JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",

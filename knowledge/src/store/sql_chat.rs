@@ -128,7 +128,7 @@ impl ConversationStore for SqlStore {
     }
 
     async fn delete_conversation(&self, user_id: &str, id: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let owned: Option<String> =
             sqlx::query_scalar("SELECT id FROM conversations WHERE id = $1 AND user_id = $2")
                 .bind(id)
@@ -175,7 +175,7 @@ impl ConversationStore for SqlStore {
         conversation_id: &str,
         messages: &[StoredMessage],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let last: Option<i64> =
             sqlx::query_scalar("SELECT MAX(seq) FROM messages WHERE conversation_id = $1")
                 .bind(conversation_id)
