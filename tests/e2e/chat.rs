@@ -565,3 +565,42 @@ async fn openai_sdk_streams_from_the_compatible_endpoint() {
         "both SDK calls count against the plan"
     );
 }
+
+#[tokio::test]
+async fn identical_questions_are_served_from_the_cache_when_enabled() {
+    let fake = fake_llm::start().await;
+    let l = Lariat::new();
+    ingest_corpus(&l);
+    write_providers(
+        &l,
+        &fake,
+        &[("main", "openai", "good")],
+        "[chat]\ncache_enabled = true\ncache_ttl_secs = 600\n",
+    );
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let ann = api.user("ann@example.com").await;
+    let ask = json!({"message": "How long is a heading rope?"});
+    let (_, first) = chat(&api, &ann, ask.clone()).await;
+    assert_eq!(one(&first, "done")["cached"], false);
+    let calls = fake.state.calls("good");
+    let (_, second) = chat(&api, &ann, json!({"message": "  how long is a HEADING rope?"})).await;
+    assert_eq!(one(&second, "meta")["cached"], true);
+    assert_eq!(one(&second, "done")["cached"], true);
+    assert_eq!(text_of(&second), text_of(&first));
+    assert_eq!(
+        one(&second, "citations")["citations"],
+        one(&first, "citations")["citations"]
+    );
+    assert_eq!(fake.state.calls("good"), calls, "the provider was not asked again");
+    // a follow-up depends on its conversation: never cached
+    let conversation = one(&second, "meta")["conversation_id"].clone();
+    let (_, follow) = chat(
+        &api,
+        &ann,
+        json!({"message": "How long is a heading rope?", "conversation_id": conversation}),
+    )
+    .await;
+    assert_eq!(one(&follow, "done")["cached"], false);
+    assert!(fake.state.calls("good") > calls);
+}
