@@ -158,7 +158,12 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Serve(args) => {
             let addr = args.addr.unwrap_or_else(|| config.server.addr.clone());
             let service = Arc::new(Service::open(&config).await?);
-            crate::http::serve(service, &addr, &config.server.cors_origins).await?;
+            let uploads = crate::http::Uploads {
+                chunker: chunker(&config)?,
+                max_file_bytes: config.ingest.max_file_bytes,
+                batch_chunks: config.ingest.batch_chunks,
+            };
+            crate::http::serve(service, uploads, &addr, &config.server.cors_origins).await?;
             Ok(0)
         }
         Command::Admin(cmd) => admin(&config, cmd).await,

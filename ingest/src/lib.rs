@@ -7,4 +7,6 @@ pub mod loaders;
 pub mod pipeline;
 
 pub use chunker::Chunker;
-pub use pipeline::{Failure, IngestOptions, IngestReport, Progress, ingest_paths};
+pub use pipeline::{
+    Failure, IngestOptions, IngestReport, Input, Progress, ingest_inputs, ingest_paths,
+};

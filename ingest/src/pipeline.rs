@@ -120,19 +120,47 @@ fn collect_files(paths: &[PathBuf], failures: &mut Vec<Failure>) -> Vec<PathBuf>
 }
 
 /// Reads and parses one file into documents (not yet chunked).
-fn load_file(path: &Path, max_bytes: u64) -> Result<Vec<LoadedDocument>, String> {
+/// What to ingest: a file on disk, or a document received over the network under a file name.
+#[derive(Debug, Clone)]
+pub enum Input {
+    File(PathBuf),
+    Upload { name: String, bytes: Vec<u8> },
+}
+
+impl Input {
+    fn name(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Upload { name, .. } => name.clone(),
+        }
+    }
+}
+
+fn load_input(input: &Input, max_bytes: u64) -> Result<Vec<LoadedDocument>, String> {
+    let path = match input {
+        Input::File(p) => p.as_path(),
+        Input::Upload { name, .. } => Path::new(name),
+    };
     let format = Format::of(path).ok_or_else(|| match path.extension() {
         Some(ext) => format!("unsupported file type .{}", ext.to_string_lossy()),
         None => "unsupported file type (no extension)".to_owned(),
     })?;
-    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    let size = match input {
+        Input::File(p) => std::fs::metadata(p).map_err(|e| e.to_string())?.len(),
+        Input::Upload { bytes, .. } => bytes.len() as u64,
+    };
     if size > max_bytes {
         return Err(format!(
             "file is {size} bytes, over the {max_bytes}-byte limit (ingest.max_file_bytes)"
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    load(path, format, &bytes).map_err(|e| e.0)
+    match input {
+        Input::File(p) => {
+            let bytes = std::fs::read(p).map_err(|e| e.to_string())?;
+            load(p, format, &bytes).map_err(|e| e.0)
+        }
+        Input::Upload { bytes, .. } => load(path, format, bytes).map_err(|e| e.0),
+    }
 }
 
 /// Chunks a document and hashes its content with `salt` (chunker and model identity), so a
@@ -159,13 +187,31 @@ pub async fn ingest_paths(
     options: &IngestOptions,
     progress: &dyn Progress,
 ) -> Result<IngestReport> {
+    let mut failures = Vec::new();
+    let files = collect_files(paths, &mut failures)
+        .into_iter()
+        .map(Input::File)
+        .collect();
+    ingest_inputs(knowledge, chunker, files, failures, options, progress).await
+}
+
+/// Ingests inputs (files or uploads) into `options.collection`; `failures` already found (such
+/// as missing paths) are reported with the rest.
+pub async fn ingest_inputs(
+    knowledge: Arc<Knowledge>,
+    chunker: Arc<Chunker>,
+    files: Vec<Input>,
+    failures: Vec<Failure>,
+    options: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestReport> {
     let started = Instant::now();
     knowledge.ensure_collection(&options.collection).await?;
     let mut report = IngestReport {
         collection: options.collection.to_string(),
+        failures,
         ..Default::default()
     };
-    let files = collect_files(paths, &mut report.failures);
     let salt = format!(
         "{}|{}",
         chunker.fingerprint(),
@@ -179,7 +225,7 @@ pub async fn ingest_paths(
         // Documents are chunked and sent one by one, so embedding starts with the first one even
         // when a single JSONL file holds the whole corpus.
         for file in files {
-            let sent = match load_file(&file, max_bytes) {
+            let sent = match load_input(&file, max_bytes) {
                 Ok(docs) => {
                     tx.blocking_send(Loaded::File(docs.len())).is_ok()
                         && docs.into_iter().all(|d| {
@@ -189,7 +235,7 @@ pub async fn ingest_paths(
                 }
                 Err(reason) => tx
                     .blocking_send(Loaded::Failed(Failure {
-                        path: file.display().to_string(),
+                        path: file.name(),
                         reason,
                     }))
                     .is_ok(),

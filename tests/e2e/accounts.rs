@@ -461,3 +461,147 @@ async fn tokens_expire_and_limits_answer_429() {
     let other = api.user("fay@example.com").await;
     assert_eq!(api.get("/api/auth/me", Some(&other)).await.0, 200);
 }
+
+#[tokio::test]
+async fn curators_upload_and_delete_documents_over_http() {
+    let l = Lariat::new().with_env("LARIAT_AUTH__SIGNIN_PER_MINUTE_ADDRESS", "1000");
+    let corpus = corpus_dir();
+    l.expect(0, &["ingest", corpus.to_str().unwrap(), "-c", "rodeo"]);
+    create_admin(&l);
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let admin = api.user("admin@example.com").await;
+    let ann = api.user("ann@example.com").await;
+    let bob = api.user("bob@example.com").await;
+    let (_, users) = api.get("/api/admin/users", Some(&admin)).await;
+    let bob_id = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "bob@example.com")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let role = json!({"role": "curator"});
+    let (s, _) = api
+        .call(
+            Method::PATCH,
+            &format!("/api/admin/users/{bob_id}"),
+            Some(&admin),
+            Some(role.clone()),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let member = format!("/api/collections/rodeo/members/{bob_id}");
+    assert_eq!(
+        api.call(Method::PUT, &member, Some(&admin), Some(role))
+            .await
+            .0,
+        204
+    );
+
+    let upload = |token: String,
+                  collection: &'static str,
+                  filename: Option<&'static str>,
+                  body: &'static str| {
+        let api = api.clone();
+        async move {
+            let mut url = format!("{}/api/collections/{collection}/documents", api.base);
+            if let Some(f) = filename {
+                url.push_str(&format!("?filename={f}"));
+            }
+            let resp = api
+                .client
+                .post(url)
+                .bearer_auth(token)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let text = "# Bull riding time\n\nA qualified bull ride lasts eight seconds; the rider holds the \
+                flat braided bull rope with one gloved hand.\n";
+    let (s, b) = upload(ann.clone(), "rodeo", Some("bulls.md"), text).await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = upload(bob.clone(), "rodeo", Some("bulls.md"), text).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        (b["added"].clone(), b["failed"].clone()),
+        (json!(1), json!(0))
+    );
+    let (s, b) = upload(bob.clone(), "rodeo", Some("bulls.md"), text).await;
+    assert_eq!(
+        (s, b["unchanged"].clone()),
+        (200, json!(1)),
+        "re-uploading changes nothing"
+    );
+    for (filename, body, status) in [
+        (Some("tool.exe"), "MZ", 400),
+        (None, "text", 400),
+        (Some("empty.md"), "", 400),
+        (Some("..%2Fetc.md"), "x", 400),
+    ] {
+        let (s, b) = upload(bob.clone(), "rodeo", filename, body).await;
+        assert_eq!(s, status, "{filename:?}: {b}");
+    }
+    let (s, _) = upload(
+        bob.clone(),
+        "brand-new",
+        Some("a.md"),
+        "# A\n\nSome text here.\n",
+    )
+    .await;
+    assert_eq!(s, 404, "only admins create collections");
+    let (s, _) = upload(
+        admin.clone(),
+        "brand-new",
+        Some("a.md"),
+        "# A\n\nSome text here.\n",
+    )
+    .await;
+    assert_eq!(s, 201);
+
+    let q =
+        "/api/search?q=how%20long%20does%20a%20qualified%20bull%20ride%20last&k=3&collection=rodeo";
+    let (_, r) = api.get(q, Some(&ann)).await;
+    assert_eq!(r["hits"][0]["source"], "upload:bulls.md", "{r}");
+    let (_, docs) = api
+        .get("/api/collections/rodeo/documents", Some(&ann))
+        .await;
+    let id = docs["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["source"] == "upload:bulls.md")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/collections/rodeo/documents/{id}");
+    assert_eq!(
+        api.call(Method::DELETE, &path, Some(&ann), None).await.0,
+        403
+    );
+    let wrong = format!("/api/collections/brand-new/documents/{id}");
+    assert_eq!(
+        api.call(Method::DELETE, &wrong, Some(&admin), None).await.0,
+        404
+    );
+    assert_eq!(
+        api.call(Method::DELETE, &path, Some(&bob), None).await.0,
+        204
+    );
+    let (_, r) = api.get(q, Some(&ann)).await;
+    assert_ne!(
+        r["hits"][0]["source"], "upload:bulls.md",
+        "deleted at once: {r}"
+    );
+    assert_eq!(
+        api.call(Method::DELETE, &path, Some(&bob), None).await.0,
+        404
+    );
+}

@@ -584,7 +584,12 @@ async fn identical_questions_are_served_from_the_cache_when_enabled() {
     let (_, first) = chat(&api, &ann, ask.clone()).await;
     assert_eq!(one(&first, "done")["cached"], false);
     let calls = fake.state.calls("good");
-    let (_, second) = chat(&api, &ann, json!({"message": "  how long is a HEADING rope?"})).await;
+    let (_, second) = chat(
+        &api,
+        &ann,
+        json!({"message": "  how long is a HEADING rope?"}),
+    )
+    .await;
     assert_eq!(one(&second, "meta")["cached"], true);
     assert_eq!(one(&second, "done")["cached"], true);
     assert_eq!(text_of(&second), text_of(&first));
@@ -592,7 +597,11 @@ async fn identical_questions_are_served_from_the_cache_when_enabled() {
         one(&second, "citations")["citations"],
         one(&first, "citations")["citations"]
     );
-    assert_eq!(fake.state.calls("good"), calls, "the provider was not asked again");
+    assert_eq!(
+        fake.state.calls("good"),
+        calls,
+        "the provider was not asked again"
+    );
     // a follow-up depends on its conversation: never cached
     let conversation = one(&second, "meta")["conversation_id"].clone();
     let (_, follow) = chat(

@@ -3,6 +3,7 @@
 
 mod auth;
 mod chat;
+mod documents;
 mod openai;
 mod openapi;
 
@@ -31,6 +32,14 @@ const BODY_LIMIT: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     service: Arc<Service>,
+    uploads: Arc<Uploads>,
+}
+
+/// What document uploads need beyond the service: the chunker and the ingest limits.
+pub struct Uploads {
+    pub chunker: Arc<ingest::Chunker>,
+    pub max_file_bytes: u64,
+    pub batch_chunks: usize,
 }
 
 pub struct ApiError(knowledge::Error);
@@ -141,7 +150,12 @@ fn client_address(parts: &Parts) -> Option<std::net::IpAddr> {
         .map(|c| c.0.ip())
 }
 
-pub fn router(service: Arc<Service>, cors_origins: &[String]) -> anyhow::Result<Router> {
+pub fn router(
+    service: Arc<Service>,
+    uploads: Uploads,
+    cors_origins: &[String],
+) -> anyhow::Result<Router> {
+    let max_upload = usize::try_from(uploads.max_file_bytes).unwrap_or(usize::MAX);
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -152,10 +166,14 @@ pub fn router(service: Arc<Service>, cors_origins: &[String]) -> anyhow::Result<
         .merge(auth::routes())
         .merge(chat::routes())
         .merge(openai::routes())
+        .merge(documents::routes(max_upload))
         .route_layer(axum::middleware::from_fn(observe))
         .fallback(|| async { ApiError(knowledge::Error::NotFound("no such endpoint".into())) })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(AppState { service });
+        .with_state(AppState {
+            service,
+            uploads: Arc::new(uploads),
+        });
     if cors_origins.is_empty() {
         return Ok(router);
     }
@@ -308,10 +326,11 @@ async fn collections(
 /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests and streams finish.
 pub async fn serve(
     service: Arc<Service>,
+    uploads: Uploads,
     addr: &str,
     cors_origins: &[String],
 ) -> anyhow::Result<()> {
-    let app = router(service.clone(), cors_origins)?;
+    let app = router(service.clone(), uploads, cors_origins)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| knowledge::Error::Unavailable(format!("cannot listen on {addr}: {e}")))?;

@@ -48,6 +48,37 @@ fn path_param(mut operation: Value, names: &[&str]) -> Value {
 }
 
 pub fn document() -> Value {
+    let mut doc = base_document();
+    let s = |t: &str| json!({"type": t});
+    let more = json!({
+            "/api/collections/{name}/documents": {
+                "get": path_param(op("The collection's documents (readers)", false, &[], None, "200"), &["name"]),
+                "post": path_param(op("Upload one file (the body) to ingest; curators of the collection, admins", false, &["filename"], None, "201"), &["name"])},
+            "/api/collections/{name}/documents/{id}": {"delete": path_param(op("Delete a document (curators, admins)", false, &[], None, "204"), &["name", "id"])},
+            "/api/admin/users": {"get": op("All users (admins)", false, &[], None, "200")},
+            "/api/admin/users/{id}": {"patch": path_param(op("Change a user's role, plan or disabled flag (admins)", false, &[],
+                Some(json!({"type": "object", "properties": {"role": {"enum": ["user", "curator", "admin"]}, "plan": s("string"), "disabled": s("boolean")}})), "200"), &["id"])},
+            "/api/chat": {"post": op("Answer a question as server-sent events: meta, citations, delta…, done | error", false, &[],
+                Some(object(&["message"], json!({"message": s("string"), "conversation_id": s("string"),
+                    "collections": {"type": "array", "items": s("string")}, "model": s("string")}))), "200")},
+            "/api/conversations": {"get": op("The caller's conversations, newest first", false, &["limit", "offset"], None, "200")},
+            "/api/conversations/search": {"get": op("Conversations whose title or messages contain q", false, &["q", "limit"], None, "200")},
+            "/api/conversations/{id}": {
+                "get": path_param(op("A conversation with its messages", false, &[], None, "200"), &["id"]),
+                "patch": path_param(op("Rename", false, &[], Some(object(&["title"], json!({"title": s("string")}))), "200"), &["id"]),
+                "delete": path_param(op("Delete", false, &[], None, "204"), &["id"])},
+            "/v1/models": {"get": op("OpenAI-compatible: one model per readable collection", false, &[], None, "200")},
+            "/v1/chat/completions": {"post": op("OpenAI-compatible chat completions (stream or not), with citations", false, &[],
+                Some(object(&["model", "messages"], json!({"model": s("string"), "stream": s("boolean"),
+                    "messages": {"type": "array", "items": object(&["role"], json!({"role": s("string"), "content": {}}))}}))), "200")}
+    });
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), more) {
+        paths.extend(more);
+    }
+    doc
+}
+
+fn base_document() -> Value {
     let s = |t: &str| json!({"type": t});
     let creds = object(
         &["email", "password"],
@@ -88,23 +119,7 @@ pub fn document() -> Value {
                 Some(json!({"type": "object", "properties": {"visibility": {"enum": ["public", "private"]}, "instructions": s("string")}})), "204"), &["name"])},
             "/api/collections/{name}/members/{user_id}": {
                 "put": path_param(op("Add or change a member", false, &[], Some(object(&["role"], json!({"role": {"enum": ["reader", "curator"]}}))), "204"), &["name", "user_id"]),
-                "delete": path_param(op("Remove a member", false, &[], None, "204"), &["name", "user_id"])},
-            "/api/admin/users": {"get": op("All users (admins)", false, &[], None, "200")},
-            "/api/admin/users/{id}": {"patch": path_param(op("Change a user's role, plan or disabled flag (admins)", false, &[],
-                Some(json!({"type": "object", "properties": {"role": {"enum": ["user", "curator", "admin"]}, "plan": s("string"), "disabled": s("boolean")}})), "200"), &["id"])},
-            "/api/chat": {"post": op("Answer a question as server-sent events: meta, citations, delta…, done | error", false, &[],
-                Some(object(&["message"], json!({"message": s("string"), "conversation_id": s("string"),
-                    "collections": {"type": "array", "items": s("string")}, "model": s("string")}))), "200")},
-            "/api/conversations": {"get": op("The caller's conversations, newest first", false, &["limit", "offset"], None, "200")},
-            "/api/conversations/search": {"get": op("Conversations whose title or messages contain q", false, &["q", "limit"], None, "200")},
-            "/api/conversations/{id}": {
-                "get": path_param(op("A conversation with its messages", false, &[], None, "200"), &["id"]),
-                "patch": path_param(op("Rename", false, &[], Some(object(&["title"], json!({"title": s("string")}))), "200"), &["id"]),
-                "delete": path_param(op("Delete", false, &[], None, "204"), &["id"])},
-            "/v1/models": {"get": op("OpenAI-compatible: one model per readable collection", false, &[], None, "200")},
-            "/v1/chat/completions": {"post": op("OpenAI-compatible chat completions (stream or not), with citations", false, &[],
-                Some(object(&["model", "messages"], json!({"model": s("string"), "stream": s("boolean"),
-                    "messages": {"type": "array", "items": object(&["role"], json!({"role": s("string"), "content": {}}))}}))), "200")}
+                "delete": path_param(op("Remove a member", false, &[], None, "204"), &["name", "user_id"])}
         }
     })
 }
