@@ -213,73 +213,110 @@ async fn measure(
     Ok(0)
 }
 
-/// Starts `lariat serve` on the bench data, sends every query over HTTP, and returns its peak and
-/// current resident memory in MB (from /proc).
-async fn serve_memory(data_dir: &Path, queries: &[String]) -> Result<(f64, f64)> {
-    let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000000")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()?;
-    let stderr = child.stderr.take().context("no stderr")?;
-    let addr = tokio::task::spawn_blocking(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(|l| l.ok())
-            .find_map(|l| l.split("listening on ").nth(1).map(str::to_owned))
-    })
-    .await?;
-    let result = async {
-        let addr = addr.context("lariat serve did not start")?;
-        let client = reqwest::Client::new();
-        let creds = json!({"email": "bench@example.com", "password": "bench password 123"});
+/// A `lariat serve` child on an ephemeral loopback port, stopped (SIGTERM) when dropped.
+pub struct ServeChild {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl ServeChild {
+    pub async fn start(data_dir: &Path, env: &[(&str, &str)]) -> Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .envs(env.iter().copied())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let base = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stderr).lines();
+            let base = lines
+                .by_ref()
+                .map_while(|l| l.ok())
+                .find_map(|l| l.split("listening on ").nth(1).map(str::to_owned));
+            // keep draining so the server never blocks on a full pipe
+            std::thread::spawn(move || for _ in lines {});
+            base
+        })
+        .await?;
+        let mut started = Self {
+            child,
+            base: String::new(),
+        };
+        started.base = base.context("lariat serve did not start")?;
+        Ok(started)
+    }
+
+    /// A field of the server's /proc status (`VmRSS:`, `VmHWM:`) in MB.
+    pub fn memory_mb(&self, field: &str) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with(field))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    /// Signs up a fresh bench account and signs it in: an access token.
+    pub async fn token(&self, client: &reqwest::Client) -> Result<String> {
+        let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+        let creds = json!({"email": email, "password": "bench password 123"});
         client
-            .post(format!("{addr}/api/auth/signup"))
+            .post(format!("{}/api/auth/signup", self.base))
             .json(&creds)
             .send()
             .await?
             .error_for_status()?;
         let tokens: serde_json::Value = client
-            .post(format!("{addr}/api/auth/signin"))
+            .post(format!("{}/api/auth/signin", self.base))
             .json(&creds)
             .send()
             .await?
             .error_for_status()?
             .json()
             .await?;
-        let token = tokens["access_token"]
+        tokens["access_token"]
             .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        for q in queries {
-            let resp = client
-                .get(format!("{addr}/api/search"))
-                .bearer_auth(&token)
-                .query(&[("q", q.as_str()), ("k", "10")])
-                .send()
-                .await?;
-            if !resp.status().is_success() {
-                bail!("search over HTTP answered {}", resp.status());
-            }
-        }
-        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-                .map(|kb| kb / 1024.0)
-                .unwrap_or(0.0)
-        };
-        Ok((field("VmHWM:"), field("VmRSS:")))
+            .map(str::to_owned)
+            .context("no access token")
     }
-    .await;
-    let _ = child.kill();
-    let _ = child.wait();
-    result
+}
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `lariat serve` on the bench data, sends every query over HTTP, and returns its peak and
+/// current resident memory in MB (from /proc).
+async fn serve_memory(data_dir: &Path, queries: &[String]) -> Result<(f64, f64)> {
+    let server = ServeChild::start(
+        data_dir,
+        &[("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000000")],
+    )
+    .await?;
+    let client = reqwest::Client::new();
+    let token = server.token(&client).await?;
+    for q in queries {
+        let resp = client
+            .get(format!("{}/api/search", server.base))
+            .bearer_auth(&token)
+            .query(&[("q", q.as_str()), ("k", "10")])
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!("search over HTTP answered {}", resp.status());
+        }
+    }
+    Ok((server.memory_mb("VmHWM:"), server.memory_mb("VmRSS:")))
 }

@@ -4,7 +4,6 @@
 //! the queries one at a time, and N concurrent streaming chats (errors, wall time, server RSS).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +15,8 @@ use clap::Args;
 use eval::percentile;
 use futures::StreamExt;
 use serde_json::json;
+
+use crate::bench::ServeChild;
 
 #[derive(Args, Debug)]
 pub struct BenchChatArgs {
@@ -133,186 +134,134 @@ async fn one_chat(
     ))
 }
 
-fn rss_mb(pid: u32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
     let queries = read_queries(&args.queries)?;
     if queries.is_empty() {
         bail!("{} holds no queries", args.queries.display());
     }
     let provider = start_provider().await?;
-    let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .env("LARIAT_LLM_BASE_URL", &provider)
-        .env("LARIAT_LLM_MODEL", "zero-latency")
-        .env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000000")
-        .env("LARIAT_PLANS__FREE__MONTHLY_MESSAGES", "100000000")
-        .env("LARIAT_PLANS__FREE__MONTHLY_TOKENS", "100000000000")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()?;
-    let stderr = child.stderr.take().context("no stderr")?;
-    let base = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        let mut lines = std::io::BufReader::new(stderr).lines();
-        let base = lines
-            .by_ref()
-            .map_while(|l| l.ok())
-            .find_map(|l| l.split("listening on ").nth(1).map(str::to_owned));
-        std::thread::spawn(move || for _ in lines {});
-        base
-    })
-    .await?;
-    let pid = child.id();
-    let result = async {
-        let base = base.context("lariat serve did not start")?;
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(args.concurrency)
-            .build()?;
-        let email = format!("bench-{}@example.com", std::process::id());
-        let creds = json!({"email": email, "password": "bench password 123"});
-        client
-            .post(format!("{base}/api/auth/signup"))
-            .json(&creds)
-            .send()
-            .await?
-            .error_for_status()?;
-        let tokens: serde_json::Value = client
-            .post(format!("{base}/api/auth/signin"))
-            .json(&creds)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let key: serde_json::Value = client
-            .post(format!("{base}/api/keys"))
-            .bearer_auth(tokens["access_token"].as_str().unwrap_or_default())
-            .json(&json!({"name": "bench"}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let token = key["key"].as_str().context("no key")?.to_owned();
-        let body = |q: &str| match &args.collection {
-            Some(c) => json!({"message": q, "collections": [c]}),
-            None => json!({"message": q}),
-        };
+    let server = Arc::new(
+        ServeChild::start(
+            data_dir,
+            &[
+                ("LARIAT_LLM_BASE_URL", provider.as_str()),
+                ("LARIAT_LLM_MODEL", "zero-latency"),
+                ("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000000"),
+                ("LARIAT_PLANS__FREE__MONTHLY_MESSAGES", "100000000"),
+                ("LARIAT_PLANS__FREE__MONTHLY_TOKENS", "100000000000"),
+            ],
+        )
+        .await?,
+    );
+    let base = server.base.clone();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let access = server.token(&client).await?;
+    let key: serde_json::Value = client
+        .post(format!("{base}/api/keys"))
+        .bearer_auth(access)
+        .json(&json!({"name": "bench"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let token = key["key"].as_str().context("no key")?.to_owned();
+    let body = |q: &str| match &args.collection {
+        Some(c) => json!({"message": q, "collections": [c]}),
+        None => json!({"message": q}),
+    };
 
-        let mut first_ms = Vec::new();
-        for q in queries.iter().cycle().take(args.sequential) {
-            let (ms, ok) = one_chat(&client, &base, &token, &body(q)).await?;
-            if !ok {
-                bail!("a sequential chat did not finish");
-            }
-            first_ms.push(ms);
+    let mut first_ms = Vec::new();
+    for q in queries.iter().cycle().take(args.sequential) {
+        let (ms, ok) = one_chat(&client, &base, &token, &body(q)).await?;
+        if !ok {
+            bail!("a sequential chat did not finish");
         }
-        first_ms.sort_by(f64::total_cmp);
-        let rss_idle = rss_mb(pid, "VmRSS:");
-
-        let errors = Arc::new(AtomicU64::new(0));
-        let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
-        let peak = Arc::new(AtomicU64::new(0));
-        let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let sampler = {
-            let (peak, sampling) = (peak.clone(), sampling.clone());
-            tokio::spawn(async move {
-                while sampling.load(Ordering::Relaxed) {
-                    let now = rss_mb(pid, "VmRSS:") as u64;
-                    peak.fetch_max(now, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            })
-        };
-        let started = Instant::now();
-        let mut tasks = Vec::with_capacity(args.concurrency);
-        let mut concurrent_ms = Vec::new();
-        for q in queries.iter().cycle().take(args.concurrency) {
-            let (client, base, token, errors, first_error) = (
-                client.clone(),
-                base.clone(),
-                token.clone(),
-                errors.clone(),
-                first_error.clone(),
-            );
-            let body = body(q);
-            tasks.push(tokio::spawn(async move {
-                match one_chat(&client, &base, &token, &body).await {
-                    Ok((ms, true)) => Some(ms),
-                    outcome => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        let why = match outcome {
-                            Err(e) => format!("{e:#}"),
-                            Ok(_) => "the stream ended with an error event".to_owned(),
-                        };
-                        first_error
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_or_insert(why);
-                        None
-                    }
-                }
-            }));
-        }
-        for t in tasks {
-            if let Some(ms) = t.await? {
-                concurrent_ms.push(ms);
-            }
-        }
-        let wall = started.elapsed().as_secs_f64();
-        sampling.store(false, Ordering::Relaxed);
-        let _ = sampler.await;
-        concurrent_ms.sort_by(f64::total_cmp);
-        let out = json!({
-            "first_token_ms": {
-                "queries": first_ms.len(),
-                "p50": percentile(&first_ms, 50.0),
-                "p95": percentile(&first_ms, 95.0),
-                "p99": percentile(&first_ms, 99.0),
-            },
-            "concurrent": {
-                "chats": args.concurrency,
-                "errors": errors.load(Ordering::Relaxed),
-                "first_error": first_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-                "wall_s": wall,
-                "chats_per_s": args.concurrency as f64 / wall.max(1e-9),
-                "first_token_p50_ms": percentile(&concurrent_ms, 50.0),
-                "first_token_p99_ms": percentile(&concurrent_ms, 99.0),
-            },
-            "serve_rss_mb": {
-                "after_sequential": rss_idle,
-                "peak_under_load_sampled": peak.load(Ordering::Relaxed),
-                "peak_vmhwm": rss_mb(pid, "VmHWM:"),
-            },
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        if let Some(path) = &args.json {
-            std::fs::write(path, serde_json::to_string_pretty(&out)?)?;
-        }
-        Ok(if errors.load(Ordering::Relaxed) > 0 {
-            1
-        } else {
-            0
-        })
+        first_ms.push(ms);
     }
-    .await;
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
-    result
+    first_ms.sort_by(f64::total_cmp);
+    let rss_idle = server.memory_mb("VmRSS:");
+
+    let errors = Arc::new(AtomicU64::new(0));
+    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling, server) = (peak.clone(), sampling.clone(), server.clone());
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                peak.fetch_max(server.memory_mb("VmRSS:") as u64, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(args.concurrency);
+    for q in queries.iter().cycle().take(args.concurrency) {
+        let (client, base, token, errors, first_error) = (
+            client.clone(),
+            base.clone(),
+            token.clone(),
+            errors.clone(),
+            first_error.clone(),
+        );
+        let body = body(q);
+        tasks.push(tokio::spawn(async move {
+            match one_chat(&client, &base, &token, &body).await {
+                Ok((ms, true)) => Some(ms),
+                outcome => {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    let why = match outcome {
+                        Err(e) => format!("{e:#}"),
+                        Ok(_) => "the stream ended with an error event".to_owned(),
+                    };
+                    first_error
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert(why);
+                    None
+                }
+            }
+        }));
+    }
+    let mut concurrent_ms = Vec::new();
+    for t in tasks {
+        if let Some(ms) = t.await? {
+            concurrent_ms.push(ms);
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.await;
+    concurrent_ms.sort_by(f64::total_cmp);
+    let errors = errors.load(Ordering::Relaxed);
+    let out = json!({
+        "first_token_ms": {
+            "queries": first_ms.len(),
+            "p50": percentile(&first_ms, 50.0),
+            "p95": percentile(&first_ms, 95.0),
+            "p99": percentile(&first_ms, 99.0),
+        },
+        "concurrent": {
+            "chats": args.concurrency,
+            "errors": errors,
+            "first_error": first_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            "wall_s": wall,
+            "chats_per_s": args.concurrency as f64 / wall.max(1e-9),
+            "first_token_p50_ms": percentile(&concurrent_ms, 50.0),
+            "first_token_p99_ms": percentile(&concurrent_ms, 99.0),
+        },
+        "serve_rss_mb": {
+            "after_sequential": rss_idle,
+            "peak_under_load_sampled": peak.load(Ordering::Relaxed),
+            "peak_vmhwm": server.memory_mb("VmHWM:"),
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&out)?)?;
+    }
+    Ok(if errors > 0 { 1 } else { 0 })
 }
