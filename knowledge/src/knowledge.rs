@@ -491,8 +491,16 @@ impl Knowledge {
         let ranked = match request.mode {
             SearchMode::Bm25 => self.lexical.search(query, &names, k, r.title_boost).await?,
             SearchMode::Dense => {
+                let t = std::time::Instant::now();
                 let v = self.embedder.embed_query(query).await?;
-                self.vectors.search(v, &names, k).await?
+                let embed_ms = t.elapsed().as_secs_f64() * 1000.0;
+                let hits = self.vectors.search(v, &names, k).await?;
+                tracing::debug!(
+                    embed_ms,
+                    vector_ms = t.elapsed().as_secs_f64() * 1000.0 - embed_ms,
+                    "dense stage"
+                );
+                hits
             }
             SearchMode::Hybrid | SearchMode::Rerank => {
                 let dense = async {
@@ -518,6 +526,7 @@ impl Knowledge {
             }
         };
         let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
+        let hydrating = std::time::Instant::now();
         let mut views: HashMap<String, _> = self
             .store
             .chunk_views(&ids)
@@ -525,6 +534,10 @@ impl Knowledge {
             .into_iter()
             .map(|v| (v.chunk_id.clone(), v))
             .collect();
+        tracing::debug!(
+            hydrate_ms = hydrating.elapsed().as_secs_f64() * 1000.0,
+            "hydrated"
+        );
         let mut scored: Vec<(ChunkView, f32)> = ranked
             .into_iter()
             .filter_map(|(id, score)| views.remove(&id).map(|v| (v, score)))

@@ -395,21 +395,6 @@ impl Chat {
         }
     }
 
-    fn cache_key(&self, job: &Job, versions: &str) -> Option<String> {
-        if !self.config.cache_enabled || !job.history.is_empty() {
-            return None;
-        }
-        let model = match (&job.request.model, &self.llm) {
-            (Some(m), _) => m.as_str(),
-            (None, Some(llm)) => llm.primary().model.as_str(),
-            (None, None) => "extractive",
-        };
-        let question = job.request.message.trim().to_lowercase();
-        Some(content_hash(
-            format!("{model}\n{versions}\n{question}").as_bytes(),
-        ))
-    }
-
     fn cached(&self, key: &str) -> Option<CachedAnswer> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let ttl = Duration::from_secs(self.config.cache_ttl_secs);
@@ -435,106 +420,23 @@ impl Chat {
         let message = job.request.message.trim().to_owned();
         let (standalone, condensed_by) = self.condense(&message, &job.history).await;
 
-        // The collections' versions key the cache: any ingestion or deletion changes them.
-        let readable = self.knowledge.readable_collections(&job.principal).await?;
-        let versions: String = readable
-            .iter()
-            .filter(|c| {
-                job.collections
-                    .as_ref()
-                    .is_none_or(|names| names.iter().any(|n| n.as_str() == c.name))
-            })
-            .map(|c| format!("{}@{};", c.name, c.version))
-            .collect();
-        let cache_key = self.cache_key(&job, &versions);
+        let cache_key = self.cache_key(&job).await?;
         let hit = cache_key.as_deref().and_then(|k| self.cached(k));
 
+        // Retrieval and storing the question (before any answer) run side by side.
         let retrieval_started = Instant::now();
-        let citations = match &hit {
-            Some(h) => h.citations.clone(),
-            None => {
-                let results = self
-                    .knowledge
-                    .search_as(
-                        &job.principal,
-                        &SearchRequest {
-                            query: QueryText::parse(&standalone)?,
-                            collections: job.collections.clone(),
-                            mode: SearchMode::Hybrid,
-                            k: TopK::new(self.config.sources)?,
-                        },
-                    )
-                    .await?;
-                results
-                    .hits
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, h)| Citation {
-                        n: i + 1,
-                        snippet: h.text.chars().take(SNIPPET_CHARS).collect(),
-                        title: h.title,
-                        source: h.source,
-                        location: h.location,
-                        location_detail: h.location_detail,
-                        chunk_id: h.chunk_id,
-                        document_id: h.document_id,
-                        collection: h.collection,
-                        score: h.score,
-                        text: h.text,
-                    })
-                    .collect()
-            }
-        };
-        let retrieval_ms = retrieval_started.elapsed().as_millis() as u64;
-
-        // The conversation and the question are stored before the answer starts, so nothing the
-        // user asked is lost even if the answer fails.
-        let conversation_id = if job.request.persist {
-            let id = match &job.conversation {
-                Some(c) => c.id.clone(),
-                None => {
-                    let now = now_ms();
-                    let summary = ConversationSummary {
-                        id: uuid::Uuid::new_v4().to_string(),
-                        title: answer::title_from(&message),
-                        collections: job
-                            .collections
-                            .iter()
-                            .flatten()
-                            .map(|c| c.to_string())
-                            .collect(),
-                        created_at: now,
-                        updated_at: now,
-                    };
-                    self.conversations
-                        .create_conversation(&job.principal.user.id, &summary)
-                        .await?;
-                    summary.id
-                }
+        let retrieve = async {
+            let citations = match &hit {
+                Some(h) => h.citations.clone(),
+                None => self.retrieve(&job, &standalone).await?,
             };
-            Some(id)
-        } else {
-            None
+            Ok::<_, Error>((citations, retrieval_started.elapsed().as_millis() as u64))
         };
         let user_message_id = uuid::Uuid::new_v4().to_string();
-        if let Some(id) = &conversation_id {
-            let question = StoredMessage {
-                id: user_message_id.clone(),
-                seq: 0,
-                role: "user".into(),
-                content: message.clone(),
-                citations: serde_json::Value::Array(Vec::new()),
-                standalone_query: Some(standalone.clone()),
-                model: None,
-                prompt_tokens: 0,
-                completion_tokens: 0,
-                cost_usd: 0.0,
-                latency_ms: 0,
-                status: "complete".into(),
-                created_at: now_ms(),
-            };
-            self.conversations.append_messages(id, &[question]).await?;
-        }
+        let store_question = self.store_question(&job, &message, &standalone, &user_message_id);
+        let (retrieved, conversation_id) = tokio::join!(retrieve, store_question);
+        let (citations, retrieval_ms) = retrieved?;
+        let conversation_id = conversation_id?;
         let message_id = uuid::Uuid::new_v4().to_string();
         let extractive = hit.as_ref().map_or(self.llm.is_none(), |h| h.extractive);
         let meta = Meta {
@@ -694,6 +596,121 @@ impl Chat {
         }
         let _ = tx.send(ChatEvent::Done(Box::new(done))).await;
         Ok(())
+    }
+
+    /// The cache key of a first question (`None` when the cache is off or history matters):
+    /// the model, the searched collections' versions (any ingestion or deletion changes them)
+    /// and the question.
+    async fn cache_key(&self, job: &Job) -> Result<Option<String>> {
+        if !self.config.cache_enabled || !job.history.is_empty() {
+            return Ok(None);
+        }
+        let readable = self.knowledge.readable_collections(&job.principal).await?;
+        let versions: String = readable
+            .iter()
+            .filter(|c| {
+                job.collections
+                    .as_ref()
+                    .is_none_or(|names| names.iter().any(|n| n.as_str() == c.name))
+            })
+            .map(|c| format!("{}@{};", c.name, c.version))
+            .collect();
+        let model = match (&job.request.model, &self.llm) {
+            (Some(m), _) => m.as_str(),
+            (None, Some(llm)) => llm.primary().model.as_str(),
+            (None, None) => "extractive",
+        };
+        let question = job.request.message.trim().to_lowercase();
+        Ok(Some(content_hash(
+            format!("{model}\n{versions}\n{question}").as_bytes(),
+        )))
+    }
+
+    /// The numbered sources for a standalone query, from what the caller may read.
+    async fn retrieve(&self, job: &Job, standalone: &str) -> Result<Vec<Citation>> {
+        let results = self
+            .knowledge
+            .search_as(
+                &job.principal,
+                &SearchRequest {
+                    query: QueryText::parse(standalone)?,
+                    collections: job.collections.clone(),
+                    mode: SearchMode::Hybrid,
+                    k: TopK::new(self.config.sources)?,
+                },
+            )
+            .await?;
+        Ok(results
+            .hits
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| Citation {
+                n: i + 1,
+                snippet: h.text.chars().take(SNIPPET_CHARS).collect(),
+                title: h.title,
+                source: h.source,
+                location: h.location,
+                location_detail: h.location_detail,
+                chunk_id: h.chunk_id,
+                document_id: h.document_id,
+                collection: h.collection,
+                score: h.score,
+                text: h.text,
+            })
+            .collect())
+    }
+
+    /// Stores the question (creating the conversation for a first one); the conversation's id,
+    /// or `None` when the exchange is not kept.
+    async fn store_question(
+        &self,
+        job: &Job,
+        message: &str,
+        standalone: &str,
+        message_id: &str,
+    ) -> Result<Option<String>> {
+        if !job.request.persist {
+            return Ok(None);
+        }
+        let id = match &job.conversation {
+            Some(c) => c.id.clone(),
+            None => {
+                let now = now_ms();
+                let summary = ConversationSummary {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    title: answer::title_from(message),
+                    collections: job
+                        .collections
+                        .iter()
+                        .flatten()
+                        .map(|c| c.to_string())
+                        .collect(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                self.conversations
+                    .create_conversation(&job.principal.user.id, &summary)
+                    .await?;
+                summary.id
+            }
+        };
+        let question = StoredMessage {
+            id: message_id.to_owned(),
+            seq: 0,
+            role: "user".into(),
+            content: message.to_owned(),
+            citations: serde_json::Value::Array(Vec::new()),
+            standalone_query: Some(standalone.to_owned()),
+            model: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: 0.0,
+            latency_ms: 0,
+            status: "complete".into(),
+            created_at: now_ms(),
+        };
+        self.conversations.append_messages(&id, &[question]).await?;
+        Ok(Some(id))
     }
 
     /// The domain instructions of the collections the sources come from.
