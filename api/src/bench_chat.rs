@@ -92,13 +92,23 @@ fn read_queries(path: &Path) -> Result<Vec<String>> {
         .collect()
 }
 
-/// Posts one chat; returns (ms to the first delta, whether it ended with `done`).
+/// One chat as the client saw it.
+struct ChatTiming {
+    /// From sending the request to the first `delta` event.
+    first_ms: f64,
+    /// It ended with `done` (not `error`).
+    ok: bool,
+    /// The server's own retrieval time, from the `done` event.
+    retrieval_ms: Option<f64>,
+}
+
+/// Posts one chat and reads its stream to the end.
 async fn one_chat(
     client: &reqwest::Client,
     base: &str,
     token: &str,
     body: &serde_json::Value,
-) -> Result<(f64, bool)> {
+) -> Result<ChatTiming> {
     let started = Instant::now();
     let resp = client
         .post(format!("{base}/api/chat"))
@@ -118,8 +128,14 @@ async fn one_chat(
             first = Some(started.elapsed().as_secs_f64() * 1000.0);
         }
     }
-    Ok((
-        first.with_context(|| {
+    let retrieval_ms = seen
+        .split("event: done\ndata: ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .and_then(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .and_then(|done| done["timings"]["retrieval_ms"].as_f64());
+    Ok(ChatTiming {
+        first_ms: first.with_context(|| {
             let tail: String = seen
                 .chars()
                 .rev()
@@ -130,8 +146,9 @@ async fn one_chat(
                 .collect();
             format!("no delta event; the stream ended with: {tail}")
         })?,
-        seen.contains("event: done") && !seen.contains("event: error"),
-    ))
+        ok: seen.contains("event: done") && !seen.contains("event: error"),
+        retrieval_ms,
+    })
 }
 
 pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
@@ -174,14 +191,17 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
     };
 
     let mut first_ms = Vec::new();
+    let mut retrieval_ms = Vec::new();
     for q in queries.iter().cycle().take(args.sequential) {
-        let (ms, ok) = one_chat(&client, &base, &token, &body(q)).await?;
-        if !ok {
+        let t = one_chat(&client, &base, &token, &body(q)).await?;
+        if !t.ok {
             bail!("a sequential chat did not finish");
         }
-        first_ms.push(ms);
+        first_ms.push(t.first_ms);
+        retrieval_ms.extend(t.retrieval_ms);
     }
     first_ms.sort_by(f64::total_cmp);
+    retrieval_ms.sort_by(f64::total_cmp);
     let rss_idle = server.memory_mb("VmRSS:");
 
     let errors = Arc::new(AtomicU64::new(0));
@@ -210,7 +230,7 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
         let body = body(q);
         tasks.push(tokio::spawn(async move {
             match one_chat(&client, &base, &token, &body).await {
-                Ok((ms, true)) => Some(ms),
+                Ok(t) if t.ok => Some(t.first_ms),
                 outcome => {
                     errors.fetch_add(1, Ordering::Relaxed);
                     let why = match outcome {
@@ -243,6 +263,7 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
             "p50": percentile(&first_ms, 50.0),
             "p95": percentile(&first_ms, 95.0),
             "p99": percentile(&first_ms, 99.0),
+            "server_retrieval_p50": percentile(&retrieval_ms, 50.0),
         },
         "concurrent": {
             "chats": args.concurrency,

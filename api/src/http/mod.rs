@@ -335,6 +335,13 @@ pub async fn serve(
         .await
         .map_err(|e| knowledge::Error::Unavailable(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
+    // Streamed events are small writes: without TCP_NODELAY, Nagle's algorithm holds each one
+    // back until the client's (delayed) ACK of the previous, adding ~40 ms to the first token.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     eprintln!("lariat listening on http://{local}");
     axum::serve(
         listener,
