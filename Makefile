@@ -27,7 +27,7 @@ lint:
 
 # Python packages the tests use as reference implementations (pytrec_eval is trec_eval's own code).
 test-deps:
-	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11 openai==3.54.0
+	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11 openai==3.54.0 mcp==2.3.0
 
 test: setup test-deps lint
 	bash scripts/test.sh

@@ -167,6 +167,16 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Admin(cmd) => admin(&config, cmd).await,
+        Command::Mcp => {
+            let service = Arc::new(Service::open(&config).await?);
+            let principal = match std::env::var("LARIAT_API_KEY") {
+                Ok(key) if !key.trim().is_empty() => service.accounts.authenticate(&key).await?,
+                _ => service.accounts.local_operator().await?,
+            };
+            mcp::serve_stdio(service.clone(), principal).await?;
+            service.knowledge.flush().await?;
+            Ok(0)
+        }
         Command::Collection(cmd) => collection(&config, cmd).await,
         Command::Bench(args) => crate::bench::run(&config, args).await,
         Command::BenchChat(args) => crate::bench_chat::run(&config.data_dir, args).await,

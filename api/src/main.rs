@@ -46,6 +46,9 @@ enum Command {
     Reindex,
     /// Serve the HTTP API
     Serve(cli::ServeArgs),
+    /// Serve the knowledge base over MCP on stdin/stdout, as the user of LARIAT_API_KEY (or as
+    /// the local operator when it is unset)
+    Mcp,
     /// Manage accounts (create the first admin, set roles and plans)
     #[command(subcommand)]
     Admin(cli::AdminCommand),

@@ -365,6 +365,46 @@ impl Accounts {
         Ok(user)
     }
 
+    /// The local operator (`lariat mcp` without an API key): an admin account that cannot sign in
+    /// (it has no password), created on first use so its conversations and usage are recorded.
+    pub async fn local_operator(&self) -> Result<Principal> {
+        const EMAIL: &str = "operator@lariat.local";
+        let user = match self.store.user_credentials(EMAIL).await? {
+            Some((user, _)) => user,
+            None => {
+                let user = User {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    email: EMAIL.into(),
+                    role: Role::Admin,
+                    plan: self.config.default_plan.clone(),
+                    disabled: false,
+                    created_at: now_ms(),
+                };
+                let new = NewUser {
+                    user: user.clone(),
+                    // not a PHC string: no password ever verifies against it
+                    password_hash: "!".into(),
+                };
+                match self.store.create_user(&new).await {
+                    Ok(()) => user,
+                    // created meanwhile by another process
+                    Err(e) if e.code() == crate::ErrorCode::Conflict => self
+                        .store
+                        .user_credentials(EMAIL)
+                        .await?
+                        .map(|(u, _)| u)
+                        .ok_or(e)?,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        Ok(Principal {
+            user,
+            api_key_id: None,
+            session_id: None,
+        })
+    }
+
     /// Makes `email` an admin: a new account with this password, or an existing one promoted.
     pub async fn create_admin(&self, email: &str, password: &str) -> Result<User> {
         let normalized = normalize_email(email)?;

@@ -450,6 +450,7 @@ const ENV_NOT_CONFIG: &[&str] = &[
     "LOG",
     "LOG_FORMAT",
     "ADMIN_PASSWORD",
+    "API_KEY",
 ];
 
 impl Config {

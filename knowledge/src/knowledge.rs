@@ -25,9 +25,45 @@ use crate::vector::{EdgeVectorStore, VectorPoint, VectorStore};
 /// Chunks read from SQL per page when rebuilding the derived indexes.
 const REBUILD_PAGE: usize = 512;
 
+fn passage_view(v: ChunkView) -> PassageView {
+    PassageView {
+        chunk_id: v.chunk_id,
+        document_id: v.document_id,
+        collection: v.collection,
+        title: v.title,
+        source: v.source,
+        location: v.location.to_string(),
+        location_detail: v.location,
+        text: v.text,
+    }
+}
+
 /// The user whose readable collections bound a search; `None` reads everything.
 fn reader_of(principal: &Principal) -> Option<&str> {
     (!principal.is_admin()).then_some(principal.user.id.as_str())
+}
+
+/// One passage with where it comes from.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassageView {
+    pub chunk_id: String,
+    pub document_id: String,
+    pub collection: String,
+    pub title: String,
+    pub source: String,
+    pub location: String,
+    pub location_detail: crate::types::Location,
+    pub text: String,
+}
+
+/// A document with its passages in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentView {
+    pub id: String,
+    pub collection: String,
+    pub title: String,
+    pub source: String,
+    pub passages: Vec<PassageView>,
 }
 
 /// A parsed search.
@@ -403,6 +439,66 @@ impl Knowledge {
     /// The collections `principal` may read (all of them for admins).
     pub async fn readable_collections(&self, principal: &Principal) -> Result<Vec<CollectionHead>> {
         self.store.readable_collections(reader_of(principal)).await
+    }
+
+    async fn require_readable(
+        &self,
+        principal: &Principal,
+        collection: &str,
+        what: &str,
+    ) -> Result<()> {
+        let readable = self.readable_collections(principal).await?;
+        if readable.iter().any(|c| c.name == collection) {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("no {what}")))
+        }
+    }
+
+    /// A passage by chunk id, if `principal` may read its collection (else "not found").
+    pub async fn passage(&self, principal: &Principal, chunk_id: &str) -> Result<PassageView> {
+        let view = self
+            .store
+            .chunk_views(&[chunk_id.to_owned()])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::NotFound(format!("no passage {chunk_id}")))?;
+        self.require_readable(principal, &view.collection, &format!("passage {chunk_id}"))
+            .await?;
+        Ok(passage_view(view))
+    }
+
+    /// A document and its passages, if `principal` may read its collection (else "not found").
+    pub async fn document(&self, principal: &Principal, id: &str) -> Result<DocumentView> {
+        let chunks = self.store.chunks_of_documents(&[id.to_owned()]).await?;
+        let first = chunks
+            .first()
+            .ok_or_else(|| Error::NotFound(format!("no document {id}")))?;
+        self.require_readable(principal, &first.collection, &format!("document {id}"))
+            .await?;
+        let ids: Vec<String> = chunks.iter().map(|c| c.id.clone()).collect();
+        let mut views: HashMap<String, ChunkView> = self
+            .store
+            .chunk_views(&ids)
+            .await?
+            .into_iter()
+            .map(|v| (v.chunk_id.clone(), v))
+            .collect();
+        let passages: Vec<PassageView> = ids
+            .iter()
+            .filter_map(|c| views.remove(c))
+            .map(passage_view)
+            .collect();
+        let head = passages
+            .first()
+            .ok_or_else(|| Error::NotFound(format!("no document {id}")))?;
+        Ok(DocumentView {
+            id: id.to_owned(),
+            collection: head.collection.clone(),
+            title: head.title.clone(),
+            source: head.source.clone(),
+            passages,
+        })
     }
 
     /// Refuses unless `principal` may ingest into and delete from `collection`: admins, and

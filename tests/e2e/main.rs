@@ -10,6 +10,7 @@ mod crash;
 mod eval;
 mod fake_llm;
 mod ingest_search;
+mod mcp;
 mod postgres;
 mod rerank;
 mod serve;

@@ -1,0 +1,372 @@
+//! Lariat's knowledge base as an MCP server (rmcp): `search`, `ask`, `list_collections`,
+//! `get_document` and `get_passage`, each acting with one caller's permissions. The tools are thin
+//! adapters over `knowledge::Service`: `search` is `Knowledge::search_as`, `ask` is the chat API's
+//! `Chat::start`. Domain errors come back as tool errors (`isError`), so the server keeps serving.
+
+use std::sync::Arc;
+
+use knowledge::accounts::Principal;
+use knowledge::chat::answer::{Citation, CitationCheck};
+use knowledge::chat::{ChatEvent, ChatRequest};
+use knowledge::{CollectionName, DocumentView, PassageView, SearchRequest, Service};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{Json, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The knowledge server for one caller.
+#[derive(Clone)]
+pub struct KnowledgeServer {
+    service: Arc<Service>,
+    principal: Principal,
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SearchArgs {
+    /// What to look for, in natural language or keywords.
+    pub query: String,
+    /// Search only this collection (see list_collections); default: every readable collection.
+    pub collection: Option<String>,
+    /// How many passages to return (1-100, default 10).
+    pub k: Option<i64>,
+    /// Ranking: "hybrid" (default, BM25 and vectors fused), "bm25" or "dense".
+    pub mode: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SearchHit {
+    pub rank: usize,
+    pub score: f32,
+    pub chunk_id: String,
+    pub document_id: String,
+    pub collection: String,
+    pub title: String,
+    pub source: String,
+    /// Page range or heading path in the source.
+    pub location: String,
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SearchOutput {
+    pub query: String,
+    pub mode: String,
+    pub hits: Vec<SearchHit>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AskArgs {
+    /// The question to answer from the knowledge base.
+    pub question: String,
+    /// Answer only from this collection; default: every readable collection.
+    pub collection: Option<String>,
+    /// Continue this conversation (ids come back from earlier answers).
+    pub conversation_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Source {
+    /// The number the answer cites as [n].
+    pub n: usize,
+    pub title: String,
+    pub source: String,
+    pub location: String,
+    pub chunk_id: String,
+    pub snippet: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AskOutput {
+    pub answer: String,
+    /// The sources the answer cites.
+    pub citations: Vec<Source>,
+    pub conversation_id: Option<String>,
+    /// Whether the answer is the passages' own sentences (no language model configured).
+    pub extractive: bool,
+    /// Cited sentences the cited passage does not support.
+    pub unsupported_sentences: Vec<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CollectionInfo {
+    pub name: String,
+    pub model: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CollectionsOutput {
+    pub collections: Vec<CollectionInfo>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct IdArgs {
+    /// The id, as returned by search (document_id or chunk_id).
+    pub id: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Passage {
+    pub chunk_id: String,
+    pub document_id: String,
+    pub collection: String,
+    pub title: String,
+    pub source: String,
+    pub location: String,
+    pub text: String,
+}
+
+impl From<PassageView> for Passage {
+    fn from(p: PassageView) -> Self {
+        Self {
+            chunk_id: p.chunk_id,
+            document_id: p.document_id,
+            collection: p.collection,
+            title: p.title,
+            source: p.source,
+            location: p.location,
+            text: p.text,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Document {
+    pub id: String,
+    pub collection: String,
+    pub title: String,
+    pub source: String,
+    pub passages: Vec<Passage>,
+}
+
+impl From<DocumentView> for Document {
+    fn from(d: DocumentView) -> Self {
+        Self {
+            id: d.id,
+            collection: d.collection,
+            title: d.title,
+            source: d.source,
+            passages: d.passages.into_iter().map(Passage::from).collect(),
+        }
+    }
+}
+
+/// A tool error's text: the domain error's code and message.
+fn tool_error(e: knowledge::Error) -> String {
+    format!("{}: {e}", e.code())
+}
+
+fn collections(name: Option<&str>) -> knowledge::Result<Option<Vec<CollectionName>>> {
+    name.map(|c| CollectionName::parse(c).map(|n| vec![n]))
+        .transpose()
+}
+
+#[tool_router(router = tool_router)]
+impl KnowledgeServer {
+    pub fn new(service: Arc<Service>, principal: Principal) -> Self {
+        Self {
+            service,
+            principal,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Ranked passages from the knowledge base, with what a citation needs (title, source,
+    /// location, chunk id).
+    #[tool(
+        name = "search",
+        annotations(title = "Search the knowledge base", read_only_hint = true)
+    )]
+    async fn search(
+        &self,
+        Parameters(args): Parameters<SearchArgs>,
+    ) -> Result<Json<SearchOutput>, String> {
+        let k = args.k.unwrap_or(10);
+        if !(1..=100).contains(&k) {
+            return Err(format!("invalid_input: k must be 1-100, got {k}"));
+        }
+        let names: Vec<String> = args.collection.into_iter().collect();
+        let request = SearchRequest {
+            query: knowledge::QueryText::parse(&args.query).map_err(tool_error)?,
+            collections: collections(names.first().map(String::as_str)).map_err(tool_error)?,
+            mode: args
+                .mode
+                .as_deref()
+                .unwrap_or("hybrid")
+                .parse()
+                .map_err(tool_error)?,
+            k: knowledge::TopK::new(k as usize).map_err(tool_error)?,
+        };
+        let results = self
+            .service
+            .knowledge
+            .search_as(&self.principal, &request)
+            .await
+            .map_err(tool_error)?;
+        Ok(Json(SearchOutput {
+            query: results.query,
+            mode: results.mode.as_str().to_owned(),
+            hits: results
+                .hits
+                .into_iter()
+                .map(|h| SearchHit {
+                    rank: h.rank,
+                    score: h.score,
+                    chunk_id: h.chunk_id,
+                    document_id: h.document_id,
+                    collection: h.collection,
+                    title: h.title,
+                    source: h.source,
+                    location: h.location,
+                    text: h.text,
+                })
+                .collect(),
+        }))
+    }
+
+    /// An answer grounded in the knowledge base, citing its sources as [n], through the same
+    /// path as the chat API (kept as a conversation, counted against the caller's plan).
+    #[tool(
+        name = "ask",
+        annotations(title = "Ask the knowledge base", read_only_hint = true)
+    )]
+    async fn ask(&self, Parameters(args): Parameters<AskArgs>) -> Result<Json<AskOutput>, String> {
+        let request = ChatRequest {
+            message: args.question,
+            conversation_id: args.conversation_id,
+            collections: collections(args.collection.as_deref()).map_err(tool_error)?,
+            history: Vec::new(),
+            model: None,
+            persist: true,
+        };
+        let mut rx = self
+            .service
+            .chat
+            .start(self.principal.clone(), request)
+            .await
+            .map_err(tool_error)?;
+        let mut answer = String::new();
+        let mut sources: Vec<Citation> = Vec::new();
+        let mut conversation_id = None;
+        let mut extractive = false;
+        while let Some(event) = rx.recv().await {
+            match event {
+                ChatEvent::Meta(m) => {
+                    conversation_id = m.conversation_id;
+                    extractive = m.extractive;
+                }
+                ChatEvent::Citations(c) => sources = c,
+                ChatEvent::Delta(d) => answer.push_str(&d),
+                ChatEvent::Error { code, message } => return Err(format!("{code}: {message}")),
+                ChatEvent::Done(done) => {
+                    let check: CitationCheck = done.citation_check;
+                    return Ok(Json(AskOutput {
+                        answer,
+                        citations: sources
+                            .into_iter()
+                            .filter(|c| check.cited.contains(&c.n))
+                            .map(|c| Source {
+                                n: c.n,
+                                title: c.title,
+                                source: c.source,
+                                location: c.location,
+                                chunk_id: c.chunk_id,
+                                snippet: c.snippet,
+                            })
+                            .collect(),
+                        conversation_id,
+                        extractive,
+                        unsupported_sentences: check
+                            .unsupported
+                            .into_iter()
+                            .map(|u| u.sentence)
+                            .collect(),
+                    }));
+                }
+            }
+        }
+        Err("internal: the answer ended without finishing".into())
+    }
+
+    /// The collections the caller may read.
+    #[tool(
+        name = "list_collections",
+        annotations(title = "List collections", read_only_hint = true)
+    )]
+    async fn list_collections(&self) -> Result<Json<CollectionsOutput>, String> {
+        let heads = self
+            .service
+            .knowledge
+            .readable_collections(&self.principal)
+            .await
+            .map_err(tool_error)?;
+        Ok(Json(CollectionsOutput {
+            collections: heads
+                .into_iter()
+                .map(|h| CollectionInfo {
+                    name: h.name,
+                    model: h.model,
+                })
+                .collect(),
+        }))
+    }
+
+    /// A whole document (by document_id) with its passages in order.
+    #[tool(
+        name = "get_document",
+        annotations(title = "Read a document", read_only_hint = true)
+    )]
+    async fn get_document(
+        &self,
+        Parameters(args): Parameters<IdArgs>,
+    ) -> Result<Json<Document>, String> {
+        let doc = self
+            .service
+            .knowledge
+            .document(&self.principal, args.id.trim())
+            .await
+            .map_err(tool_error)?;
+        Ok(Json(doc.into()))
+    }
+
+    /// One passage (by chunk_id) with its title, source and location.
+    #[tool(
+        name = "get_passage",
+        annotations(title = "Read a passage", read_only_hint = true)
+    )]
+    async fn get_passage(
+        &self,
+        Parameters(args): Parameters<IdArgs>,
+    ) -> Result<Json<Passage>, String> {
+        let passage = self
+            .service
+            .knowledge
+            .passage(&self.principal, args.id.trim())
+            .await
+            .map_err(tool_error)?;
+        Ok(Json(passage.into()))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for KnowledgeServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("lariat", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Lariat's knowledge base. Use `search` for ranked passages, `ask` for a cited \
+                 answer, `get_passage`/`get_document` to read what a citation points at.",
+            )
+    }
+}
+
+/// Serves the knowledge server on stdin/stdout until the client closes it.
+pub async fn serve_stdio(service: Arc<Service>, principal: Principal) -> anyhow::Result<()> {
+    let running = KnowledgeServer::new(service, principal)
+        .serve(rmcp::transport::stdio())
+        .await?;
+    running.waiting().await?;
+    Ok(())
+}

@@ -1,0 +1,77 @@
+"""Drives `lariat mcp` (stdio) with the official Python MCP client: every tool, and the error paths."""
+import asyncio
+import json
+import os
+import sys
+
+from mcp import Client, StdioServerParameters
+
+
+def structured(result):
+    assert not result.is_error, result
+    data = result.structured_content
+    assert data is not None, result
+    # the same data as text content, for clients without structured output
+    assert json.loads(result.content[0].text) == data
+    return data
+
+
+async def main():
+    env = {k: v for k, v in os.environ.items()}
+    params = StdioServerParameters(
+        command=os.environ["MCP_TEST_BIN"],
+        args=["--data-dir", os.environ["MCP_TEST_DATA"], "mcp"],
+        env=env,
+    )
+    async with Client(params) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert set(tools) == {"search", "ask", "list_collections", "get_document", "get_passage"}, tools
+        for t in tools.values():
+            assert t.description, t.name
+            assert t.annotations.read_only_hint is True, t.name
+            assert t.output_schema, t.name
+        props = tools["search"].input_schema["properties"]
+        assert props["query"]["description"] and props["k"]["description"], props
+
+        expected = json.loads(os.environ["MCP_EXPECT_COLLECTIONS"])
+        cols = structured(await client.call_tool("list_collections", {}))
+        assert [c["name"] for c in cols["collections"]] == expected, cols
+
+        found = structured(await client.call_tool("search", {"query": "how long is a heading rope", "k": 3, "collection": "rodeo"}))
+        assert len(found["hits"]) == 3 and found["mode"] == "hybrid", found
+        hit = found["hits"][0]
+        passage = structured(await client.call_tool("get_passage", {"id": hit["chunk_id"]}))
+        assert passage["text"] == hit["text"] and passage["source"] == hit["source"], passage
+        doc = structured(await client.call_tool("get_document", {"id": hit["document_id"]}))
+        assert hit["chunk_id"] in [p["chunk_id"] for p in doc["passages"]], doc
+
+        answer = structured(await client.call_tool("ask", {"question": "How long is a heading rope?"}))
+        assert answer["answer"] and answer["citations"] and answer["conversation_id"], answer
+        follow = structured(await client.call_tool("ask", {"question": "And for heeling?", "conversation_id": answer["conversation_id"]}))
+        assert follow["conversation_id"] == answer["conversation_id"], follow
+
+        for name, args, needle in [
+            ("search", {"query": "   "}, "invalid_input"),
+            ("search", {"query": "rope", "k": -1}, "k must be"),
+            ("search", {"query": "rope", "mode": "fuzzy"}, "invalid_input"),
+            ("get_passage", {"id": "nope"}, "not_found"),
+            ("get_document", {"id": "nope"}, "not_found"),
+            ("ask", {"question": "x", "conversation_id": "nope"}, "not_found"),
+        ]:
+            result = await client.call_tool(name, args)
+            assert result.is_error, (name, args, result)
+            text = result.content[0].text
+            assert needle in text, (name, args, text)
+        # a private collection: found for those who may read it, unknown to the others
+        secret = await client.call_tool("search", {"query": "rope password", "collection": "secret"})
+        if os.environ["MCP_SECRET_ERROR"]:
+            assert secret.is_error and os.environ["MCP_SECRET_ERROR"] in secret.content[0].text, secret
+        else:
+            assert structured(secret)["hits"][0]["collection"] == "secret", secret
+        # the server keeps serving after errors
+        cols = structured(await client.call_tool("list_collections", {}))
+        assert cols["collections"], cols
+    print("ok", file=sys.stderr)
+
+
+asyncio.run(main())
