@@ -9,18 +9,23 @@ use knowledge::accounts::Principal;
 use knowledge::chat::answer::{Citation, CitationCheck};
 use knowledge::chat::{ChatEvent, ChatRequest};
 use knowledge::{CollectionName, DocumentView, PassageView, SearchRequest, Service};
+use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{Json, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The knowledge server for one caller.
+/// The knowledge server. Over stdio it acts for one fixed caller; over HTTP for the caller the
+/// HTTP layer authenticated, whose `Principal` it finds in the request's extensions.
 #[derive(Clone)]
 pub struct KnowledgeServer {
     service: Arc<Service>,
-    principal: Principal,
+    principal: Option<Principal>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -40,14 +45,8 @@ pub struct SearchArgs {
 pub struct SearchHit {
     pub rank: usize,
     pub score: f32,
-    pub chunk_id: String,
-    pub document_id: String,
-    pub collection: String,
-    pub title: String,
-    pub source: String,
-    /// Page range or heading path in the source.
-    pub location: String,
-    pub text: String,
+    #[serde(flatten)]
+    pub passage: Passage,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -114,6 +113,7 @@ pub struct Passage {
     pub collection: String,
     pub title: String,
     pub source: String,
+    /// Page range or heading path in the source.
     pub location: String,
     pub text: String,
 }
@@ -165,12 +165,24 @@ fn collections(name: Option<&str>) -> knowledge::Result<Option<Vec<CollectionNam
 
 #[tool_router(router = tool_router)]
 impl KnowledgeServer {
-    pub fn new(service: Arc<Service>, principal: Principal) -> Self {
+    pub fn new(service: Arc<Service>, principal: Option<Principal>) -> Self {
         Self {
             service,
             principal,
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// Who is calling: the fixed caller, or the one the HTTP layer authenticated.
+    fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Principal, String> {
+        if let Some(p) = &self.principal {
+            return Ok(p.clone());
+        }
+        ctx.extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>())
+            .cloned()
+            .ok_or_else(|| "unauthorized: no credentials reached this server".to_owned())
     }
 
     /// Ranked passages from the knowledge base, with what a citation needs (title, source,
@@ -182,7 +194,9 @@ impl KnowledgeServer {
     async fn search(
         &self,
         Parameters(args): Parameters<SearchArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<SearchOutput>, String> {
+        let principal = self.caller(&ctx)?;
         let k = args.k.unwrap_or(10);
         if !(1..=100).contains(&k) {
             return Err(format!("invalid_input: k must be 1-100, got {k}"));
@@ -202,7 +216,7 @@ impl KnowledgeServer {
         let results = self
             .service
             .knowledge
-            .search_as(&self.principal, &request)
+            .search_as(&principal, &request)
             .await
             .map_err(tool_error)?;
         Ok(Json(SearchOutput {
@@ -214,13 +228,15 @@ impl KnowledgeServer {
                 .map(|h| SearchHit {
                     rank: h.rank,
                     score: h.score,
-                    chunk_id: h.chunk_id,
-                    document_id: h.document_id,
-                    collection: h.collection,
-                    title: h.title,
-                    source: h.source,
-                    location: h.location,
-                    text: h.text,
+                    passage: Passage {
+                        chunk_id: h.chunk_id,
+                        document_id: h.document_id,
+                        collection: h.collection,
+                        title: h.title,
+                        source: h.source,
+                        location: h.location,
+                        text: h.text,
+                    },
                 })
                 .collect(),
         }))
@@ -232,7 +248,12 @@ impl KnowledgeServer {
         name = "ask",
         annotations(title = "Ask the knowledge base", read_only_hint = true)
     )]
-    async fn ask(&self, Parameters(args): Parameters<AskArgs>) -> Result<Json<AskOutput>, String> {
+    async fn ask(
+        &self,
+        Parameters(args): Parameters<AskArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<AskOutput>, String> {
+        let principal = self.caller(&ctx)?;
         let request = ChatRequest {
             message: args.question,
             conversation_id: args.conversation_id,
@@ -244,7 +265,7 @@ impl KnowledgeServer {
         let mut rx = self
             .service
             .chat
-            .start(self.principal.clone(), request)
+            .start(principal, request)
             .await
             .map_err(tool_error)?;
         let mut answer = String::new();
@@ -295,11 +316,15 @@ impl KnowledgeServer {
         name = "list_collections",
         annotations(title = "List collections", read_only_hint = true)
     )]
-    async fn list_collections(&self) -> Result<Json<CollectionsOutput>, String> {
+    async fn list_collections(
+        &self,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<CollectionsOutput>, String> {
+        let principal = self.caller(&ctx)?;
         let heads = self
             .service
             .knowledge
-            .readable_collections(&self.principal)
+            .readable_collections(&principal)
             .await
             .map_err(tool_error)?;
         Ok(Json(CollectionsOutput {
@@ -321,11 +346,13 @@ impl KnowledgeServer {
     async fn get_document(
         &self,
         Parameters(args): Parameters<IdArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<Document>, String> {
+        let principal = self.caller(&ctx)?;
         let doc = self
             .service
             .knowledge
-            .document(&self.principal, args.id.trim())
+            .document(&principal, args.id.trim())
             .await
             .map_err(tool_error)?;
         Ok(Json(doc.into()))
@@ -339,11 +366,13 @@ impl KnowledgeServer {
     async fn get_passage(
         &self,
         Parameters(args): Parameters<IdArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<Passage>, String> {
+        let principal = self.caller(&ctx)?;
         let passage = self
             .service
             .knowledge
-            .passage(&self.principal, args.id.trim())
+            .passage(&principal, args.id.trim())
             .await
             .map_err(tool_error)?;
         Ok(Json(passage.into()))
@@ -362,11 +391,27 @@ impl ServerHandler for KnowledgeServer {
     }
 }
 
-/// Serves the knowledge server on stdin/stdout until the client closes it.
+/// Serves the knowledge server on stdin/stdout, as `principal`, until the client closes it.
 pub async fn serve_stdio(service: Arc<Service>, principal: Principal) -> anyhow::Result<()> {
-    let running = KnowledgeServer::new(service, principal)
+    let running = KnowledgeServer::new(service, Some(principal))
         .serve(rmcp::transport::stdio())
         .await?;
     running.waiting().await?;
     Ok(())
+}
+
+/// The knowledge server as a Streamable HTTP service (a tower service to mount at `/mcp`). The
+/// HTTP layer in front of it must authenticate each request and put the caller's `Principal` in
+/// the request's extensions.
+pub fn http_service(
+    service: Arc<Service>,
+    cancel: tokio_util::sync::CancellationToken,
+) -> StreamableHttpService<KnowledgeServer, LocalSessionManager> {
+    let mut config = StreamableHttpServerConfig::default();
+    config.cancellation_token = cancel;
+    StreamableHttpService::new(
+        move || Ok(KnowledgeServer::new(service.clone(), None)),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
 }

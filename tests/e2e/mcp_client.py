@@ -1,10 +1,14 @@
-"""Drives `lariat mcp` (stdio) with the official Python MCP client: every tool, and the error paths."""
+"""Drives lariat's MCP knowledge server with the official Python MCP client: every tool and the
+error paths, over stdio (`lariat mcp`) or, with MCP_TEST_URL, over Streamable HTTP with a bearer
+token."""
 import asyncio
 import json
 import os
 import sys
 
+import httpx2
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 
 
 def structured(result):
@@ -17,13 +21,17 @@ def structured(result):
 
 
 async def main():
-    env = {k: v for k, v in os.environ.items()}
-    params = StdioServerParameters(
-        command=os.environ["MCP_TEST_BIN"],
-        args=["--data-dir", os.environ["MCP_TEST_DATA"], "mcp"],
-        env=env,
-    )
-    async with Client(params) as client:
+    url = os.environ.get("MCP_TEST_URL")
+    if url:
+        headers = {"Authorization": f"Bearer {os.environ['MCP_TEST_TOKEN']}"}
+        server = streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers, timeout=60))
+    else:
+        server = StdioServerParameters(
+            command=os.environ["MCP_TEST_BIN"],
+            args=["--data-dir", os.environ["MCP_TEST_DATA"], "mcp"],
+            env=dict(os.environ),
+        )
+    async with Client(server) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert set(tools) == {"search", "ask", "list_collections", "get_document", "get_passage"}, tools
         for t in tools.values():

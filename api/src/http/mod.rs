@@ -154,8 +154,19 @@ pub fn router(
     service: Arc<Service>,
     uploads: Uploads,
     cors_origins: &[String],
+    shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<Router> {
     let max_upload = usize::try_from(uploads.max_file_bytes).unwrap_or(usize::MAX);
+    let state = AppState {
+        service: service.clone(),
+        uploads: Arc::new(uploads),
+    };
+    let mcp = Router::new()
+        .nest_service("/mcp", mcp::http_service(service, shutdown))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            mcp_auth,
+        ));
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -167,13 +178,19 @@ pub fn router(
         .merge(chat::routes())
         .merge(openai::routes())
         .merge(documents::routes(max_upload))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(protected_resource),
+        )
         .route_layer(axum::middleware::from_fn(observe))
+        .merge(mcp)
         .fallback(|| async { ApiError(knowledge::Error::NotFound("no such endpoint".into())) })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(AppState {
-            service,
-            uploads: Arc::new(uploads),
-        });
+        .with_state(state);
     if cors_origins.is_empty() {
         return Ok(router);
     }
@@ -191,6 +208,55 @@ pub fn router(
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([header::RETRY_AFTER, REQUEST_ID.clone()]);
     Ok(router.layer(cors))
+}
+
+/// This server's address as the client named it (the `Host` header).
+fn base_url(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// The OAuth 2.0 protected-resource metadata (RFC 9728) the MCP authorization spec points
+/// clients at: bearer tokens in the header; tokens and API keys come from this server's own
+/// sign-in (`/api/auth/signin`, `/api/keys`).
+async fn protected_resource(headers: axum::http::HeaderMap) -> Json<serde_json::Value> {
+    let base = base_url(&headers);
+    Json(json!({
+        "resource": format!("{base}/mcp"),
+        "authorization_servers": [],
+        "bearer_methods_supported": ["header"],
+        "resource_name": "Lariat knowledge base",
+        "resource_documentation": format!("{base}/openapi.json"),
+    }))
+}
+
+/// Authenticates `/mcp` like the REST API; the caller's `Principal` rides in the request's
+/// extensions to the tools. Missing or bad credentials: 401 naming the metadata document.
+async fn mcp_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    match Auth::from_request_parts(&mut parts, &state).await {
+        Ok(Auth(principal)) => {
+            req = Request::from_parts(parts, body);
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Err(e) => {
+            let mut response = e.into_response();
+            if response.status() == StatusCode::UNAUTHORIZED {
+                let challenge = format!(
+                    "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
+                    base_url(&parts.headers)
+                );
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            response
+        }
+    }
 }
 
 static REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
@@ -330,7 +396,8 @@ pub async fn serve(
     addr: &str,
     cors_origins: &[String],
 ) -> anyhow::Result<()> {
-    let app = router(service.clone(), uploads, cors_origins)?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let app = router(service.clone(), uploads, cors_origins, shutdown.clone())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| knowledge::Error::Unavailable(format!("cannot listen on {addr}: {e}")))?;
@@ -347,7 +414,11 @@ pub async fn serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // ends the MCP sessions' open event streams so shutdown is not held up by them
+        shutdown.cancel();
+    })
     .await?;
     service.knowledge.flush().await?;
     Ok(())
