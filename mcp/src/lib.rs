@@ -12,11 +12,15 @@ use knowledge::{CollectionName, DocumentView, PassageView, SearchRequest, Servic
 use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    Implementation, ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities,
+    ServerConfig,
+};
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{Json, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use rmcp::{ErrorData, Json, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -379,15 +383,93 @@ impl KnowledgeServer {
     }
 }
 
+/// A document's resource URI.
+const DOCUMENT_URI: &str = "lariat://documents/";
+
+/// A domain error as a protocol error (resources have no tool-error channel).
+fn protocol_error(e: knowledge::Error) -> ErrorData {
+    match e.code() {
+        knowledge::ErrorCode::NotFound => ErrorData::resource_not_found(e.to_string(), None),
+        knowledge::ErrorCode::InvalidInput => ErrorData::invalid_params(e.to_string(), None),
+        _ => ErrorData::internal_error(e.to_string(), None),
+    }
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for KnowledgeServer {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("lariat", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "Lariat's knowledge base. Use `search` for ranked passages, `ask` for a cited \
-                 answer, `get_passage`/`get_document` to read what a citation points at.",
+    /// Every document the caller may read, as `lariat://documents/{id}`.
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let principal = self
+            .caller(&context)
+            .map_err(|m| ErrorData::invalid_request(m, None))?;
+        let k = &self.service.knowledge;
+        let mut resources = Vec::new();
+        for head in k
+            .readable_collections(&principal)
+            .await
+            .map_err(protocol_error)?
+        {
+            let name = CollectionName::parse(&head.name).map_err(protocol_error)?;
+            for doc in k.documents(Some(&name)).await.map_err(protocol_error)? {
+                resources.push(
+                    Resource::new(format!("{DOCUMENT_URI}{}", doc.id), doc.title)
+                        .with_description(format!("{} ({})", doc.source, doc.collection))
+                        .with_mime_type("text/plain"),
+                );
+            }
+        }
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    /// A document's text (its passages in order).
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let principal = self
+            .caller(&context)
+            .map_err(|m| ErrorData::invalid_request(m, None))?;
+        let id = request.uri.strip_prefix(DOCUMENT_URI).ok_or_else(|| {
+            ErrorData::resource_not_found(
+                format!("{} is not a lariat document URI", request.uri),
+                None,
             )
+        })?;
+        let doc = self
+            .service
+            .knowledge
+            .document(&principal, id)
+            .await
+            .map_err(protocol_error)?;
+        let text = doc
+            .passages
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(text, request.uri.clone()).with_mime_type("text/plain"),
+        ])
+        .into())
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(Implementation::new("lariat", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Lariat's knowledge base. Use `search` for ranked passages, `ask` for a cited \
+                 answer, `get_passage`/`get_document` to read what a citation points at.",
+        )
     }
 }
 

@@ -53,6 +53,22 @@ async def main():
         doc = structured(await client.call_tool("get_document", {"id": hit["document_id"]}))
         assert hit["chunk_id"] in [p["chunk_id"] for p in doc["passages"]], doc
 
+        # documents are resources too
+        resources = (await client.list_resources()).resources
+        uris = {str(r.uri) for r in resources}
+        uri = f"lariat://documents/{hit['document_id']}"
+        assert uri in uris, uris
+        assert any("secret" in (r.description or "") for r in resources) == (not os.environ["MCP_SECRET_ERROR"]), resources
+        contents = (await client.read_resource(uri)).contents
+        assert hit["text"] in contents[0].text, contents
+        for bad in ["lariat://documents/nope", "file:///etc/passwd"]:
+            try:
+                await client.read_resource(bad)
+            except Exception as e:  # an MCP error, and the server keeps serving
+                assert "not" in str(e).lower(), e
+            else:
+                raise AssertionError(f"{bad} was read")
+
         answer = structured(await client.call_tool("ask", {"question": "How long is a heading rope?"}))
         assert answer["answer"] and answer["citations"] and answer["conversation_id"], answer
         follow = structured(await client.call_tool("ask", {"question": "And for heeling?", "conversation_id": answer["conversation_id"]}))
