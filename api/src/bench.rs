@@ -53,7 +53,8 @@ fn latency(mode: &str, mut ms: Vec<f64>, wall: Duration) -> Latency {
     }
 }
 
-fn read_queries(path: &Path) -> Result<Vec<String>> {
+/// The `text` of each line of a BEIR `queries.jsonl`; a bad line is named.
+pub fn read_queries(path: &Path) -> Result<Vec<String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()

@@ -16,7 +16,7 @@ use eval::percentile;
 use futures::StreamExt;
 use serde_json::json;
 
-use crate::bench::ServeChild;
+use crate::bench::{ServeChild, read_queries};
 
 #[derive(Args, Debug)]
 pub struct BenchChatArgs {
@@ -75,21 +75,6 @@ async fn start_provider() -> Result<String> {
         let _ = axum::serve(listener, app).await;
     });
     Ok(format!("http://{addr}/v1"))
-}
-
-fn read_queries(path: &Path) -> Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l)?;
-            v["text"]
-                .as_str()
-                .map(str::to_owned)
-                .context("a query line without \"text\"")
-        })
-        .collect()
 }
 
 /// One chat as the client saw it.

@@ -449,12 +449,16 @@ impl Accounts {
             ));
         }
         let found = self.store.user_credentials(&email).await?;
-        let hash = found
-            .as_ref()
-            .map(|(_, h)| h.clone())
-            .unwrap_or_else(|| dummy_hash().to_owned());
+        let hash = found.as_ref().map(|(_, h)| h.clone());
         let password = password.to_owned();
-        let ok = blocking(move || Ok(verify_password(&password, &hash))).await?;
+        // The dummy hash is computed (once) on the blocking pool too: argon2 is CPU work.
+        let ok = blocking(move || {
+            Ok(verify_password(
+                &password,
+                hash.as_deref().unwrap_or_else(|| dummy_hash()),
+            ))
+        })
+        .await?;
         match found {
             Some((user, _)) if ok && !user.disabled => self.open_session(&user).await,
             Some((user, _)) if ok && user.disabled => {

@@ -123,6 +123,26 @@ impl Error {
         }
     }
 
+    /// An error rebuilt from a code and message that crossed a channel (a chat's `error` event),
+    /// so the transport maps it as it would the original.
+    pub fn from_code(code: ErrorCode, message: String) -> Self {
+        match code {
+            ErrorCode::InvalidInput => Error::InvalidInput(message),
+            ErrorCode::NotFound => Error::NotFound(message),
+            ErrorCode::Conflict => Error::Conflict(message),
+            ErrorCode::Unavailable => Error::Unavailable(message),
+            ErrorCode::Unauthorized => Error::Unauthorized(message),
+            ErrorCode::Forbidden => Error::Forbidden(message),
+            ErrorCode::RateLimited => Error::RateLimited {
+                message,
+                retry_after_secs: 1,
+            },
+            ErrorCode::QuotaExceeded => Error::QuotaExceeded(message),
+            ErrorCode::Upstream => Error::Upstream(message),
+            ErrorCode::Internal => Error::Internal(message),
+        }
+    }
+
     /// Seconds a rate-limited caller should wait.
     pub fn retry_after(&self) -> Option<u64> {
         match self {

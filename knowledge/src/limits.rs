@@ -103,12 +103,12 @@ impl Limits {
 
     /// Takes one request from the user's bucket and, for an API key, from the key's own.
     pub fn check_rate(&self, principal: &Principal) -> Result<()> {
-        let Some(bucket) = self.buckets.get(&principal.user.plan) else {
-            return Err(self
-                .plan(principal)
-                .err()
-                .unwrap_or_else(|| Error::Internal("plan without a rate limiter".into())));
-        };
+        self.plan(principal)?;
+        // Buckets are made from the same plans, so a known plan has one.
+        let bucket = self
+            .buckets
+            .get(&principal.user.plan)
+            .ok_or_else(|| Error::Internal("plan without a rate limiter".into()))?;
         let clock = DefaultClock::default();
         if let Some(key) = &principal.api_key_id
             && let Err(wait) = bucket.check_key(&format!("key:{key}"))

@@ -244,10 +244,7 @@ async fn complete_response(
             ChatEvent::Citations(c) => citations = c,
             ChatEvent::Delta(d) => text.push_str(&d),
             ChatEvent::Error { code, message } => {
-                return Err(ApiError(match code {
-                    knowledge::ErrorCode::Upstream => Error::Upstream(message),
-                    _ => Error::Internal(message),
-                }));
+                return Err(ApiError(Error::from_code(code, message)));
             }
             ChatEvent::Done(done) => {
                 let cited_ns = &done.citation_check.cited;
