@@ -83,6 +83,21 @@ pub struct ServeArgs {
 
 pub use crate::bench::BenchArgs;
 
+#[derive(clap::Args, Debug)]
+pub struct McpArgs {
+    #[command(subcommand)]
+    server: Option<McpServer>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum McpServer {
+    /// Serve a domain's site-automation tools (events, standings, entries) instead
+    Site {
+        /// The domain: rodeo
+        domain: String,
+    },
+}
+
 #[derive(clap::Subcommand, Debug)]
 pub enum AdminCommand {
     /// Create an admin account (or promote an existing one). The password is read from
@@ -163,17 +178,40 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 max_file_bytes: config.ingest.max_file_bytes,
                 batch_chunks: config.ingest.batch_chunks,
             };
-            crate::http::serve(service, uploads, &addr, &config.server.cors_origins).await?;
+            crate::http::serve(service, uploads, &addr, &config).await?;
             Ok(0)
         }
         Command::Admin(cmd) => admin(&config, cmd).await,
-        Command::Mcp => {
+        Command::Mcp(args) => {
+            if let Some(McpServer::Site { domain }) = &args.server
+                && !mcp::site::DOMAINS.contains(&domain.as_str())
+            {
+                return Err(knowledge::Error::InvalidInput(format!(
+                    "no site tools for the domain {domain:?}; there are: {}",
+                    mcp::site::DOMAINS.join(", ")
+                ))
+                .into());
+            }
             let service = Arc::new(Service::open(&config).await?);
             let principal = match std::env::var("LARIAT_API_KEY") {
                 Ok(key) if !key.trim().is_empty() => service.accounts.authenticate(&key).await?,
                 _ => service.accounts.local_operator().await?,
             };
-            mcp::serve_stdio(service.clone(), principal).await?;
+            match args.server {
+                None => {
+                    mcp::serve_stdio(mcp::KnowledgeServer::new(service.clone(), Some(principal)))
+                        .await?
+                }
+                Some(McpServer::Site { domain }) => {
+                    let server = mcp::site::SiteServer::new(
+                        service.clone(),
+                        Some(principal),
+                        &domain,
+                        &config,
+                    );
+                    mcp::serve_stdio(server).await?
+                }
+            }
             service.knowledge.flush().await?;
             Ok(0)
         }

@@ -47,8 +47,8 @@ enum Command {
     /// Serve the HTTP API
     Serve(cli::ServeArgs),
     /// Serve the knowledge base over MCP on stdin/stdout, as the user of LARIAT_API_KEY (or as
-    /// the local operator when it is unset)
-    Mcp,
+    /// the local operator when it is unset); `lariat mcp site rodeo` serves a domain's site tools
+    Mcp(cli::McpArgs),
     /// Manage accounts (create the first admin, set roles and plans)
     #[command(subcommand)]
     Admin(cli::AdminCommand),

@@ -146,6 +146,28 @@ struct Claims {
     typ: String,
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+struct IntentClaims {
+    sub: String,
+    aud: String,
+    act: String,
+    args: serde_json::Value,
+    iat: u64,
+    exp: u64,
+    jti: String,
+    typ: String,
+}
+
+/// A signed confirmation of one previewed action (see [`Accounts::sign_intent`]).
+#[derive(Debug, Clone)]
+pub struct Intent {
+    pub token: String,
+    pub action: String,
+    pub args: serde_json::Value,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
 pub struct Accounts {
     store: Arc<dyn AccountStore>,
     config: AuthConfig,
@@ -579,6 +601,66 @@ impl Accounts {
             user,
             api_key_id: None,
             session_id: Some(claims.sid),
+        })
+    }
+
+    /// A signed, expiring confirmation that `user_id` previewed `action` with `args` on
+    /// `audience` (e.g. `site:rodeo`): the second step of a two-step write carries only this.
+    pub fn sign_intent(
+        &self,
+        user_id: &str,
+        audience: &str,
+        action: &str,
+        args: &serde_json::Value,
+        ttl_secs: u64,
+    ) -> Result<Intent> {
+        let now = (now_ms() / 1000) as u64;
+        let claims = IntentClaims {
+            sub: user_id.to_owned(),
+            aud: audience.to_owned(),
+            act: action.to_owned(),
+            args: args.clone(),
+            iat: now,
+            exp: now + ttl_secs,
+            jti: random_hex(8)?,
+            typ: "intent".into(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Internal(format!("signing a token: {e}")))?;
+        Ok(Intent {
+            token,
+            action: claims.act,
+            args: claims.args,
+            expires_at: claims.exp,
+        })
+    }
+
+    /// The action and arguments a confirmation signed for this user and audience carries.
+    pub fn verify_intent(&self, token: &str, user_id: &str, audience: &str) -> Result<Intent> {
+        let mut validation = self.validation.clone();
+        validation.set_audience(&[audience]);
+        let claims =
+            jsonwebtoken::decode::<IntentClaims>(token.trim(), &self.decoding, &validation)
+                .map_err(|e| match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => Error::InvalidInput(
+                        "the confirm token has expired; preview the action again".into(),
+                    ),
+                    _ => Error::InvalidInput(
+                        "the confirm token is not valid here; preview the action again to get one"
+                            .into(),
+                    ),
+                })?
+                .claims;
+        if claims.typ != "intent" || claims.sub != user_id {
+            return Err(Error::InvalidInput(
+                "the confirm token was issued to someone else; preview the action again".into(),
+            ));
+        }
+        Ok(Intent {
+            token: token.trim().to_owned(),
+            action: claims.act,
+            args: claims.args,
+            expires_at: claims.exp,
         })
     }
 

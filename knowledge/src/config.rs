@@ -54,6 +54,51 @@ pub struct Config {
     pub llm_model: Option<String>,
     pub llm: LlmConfig,
     pub chat: ChatConfig,
+    /// External sites agents act on, by domain (`sites.rodeo`): see `lariat mcp site`.
+    pub sites: BTreeMap<String, SiteSettings>,
+}
+
+/// The operator's settings for one domain's external site. What the site looks like (paths,
+/// forms, selectors) is in the `layout` file; credentials are set here or in `LARIAT_SITES__…`
+/// variables, never passed by the agent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteSettings {
+    /// The site's layout: a TOML file (see deploy/domains/rodeo/sites/).
+    pub layout: Option<PathBuf>,
+    /// Overrides the layout's base URL (a staging copy, a test fixture).
+    pub base_url: Option<String>,
+    /// The member account lariat signs in as.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// Entries and withdrawals are refused unless the operator turns this on.
+    pub writes_enabled: bool,
+    /// Writes return the request that would have been sent, and send nothing.
+    pub dry_run: bool,
+    /// Requests per minute lariat makes to the site (all callers together).
+    pub requests_per_minute: u32,
+    /// The longest `Retry-After` lariat waits out before answering "rate limited".
+    pub max_retry_wait_secs: u64,
+    pub timeout_secs: u64,
+    /// How long a preview's confirm token stays valid.
+    pub confirm_ttl_secs: u64,
+}
+
+impl Default for SiteSettings {
+    fn default() -> Self {
+        Self {
+            layout: None,
+            base_url: None,
+            username: None,
+            password: None,
+            writes_enabled: false,
+            dry_run: false,
+            requests_per_minute: 30,
+            max_retry_wait_secs: 30,
+            timeout_secs: 20,
+            confirm_ttl_secs: 600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -343,6 +388,12 @@ pub struct ServerConfig {
     pub addr: String,
     /// Origins allowed to call the API from a browser (CORS); none by default.
     pub cors_origins: Vec<String>,
+    /// `Host` values the MCP endpoints accept (`name` or `name:port`), against DNS rebinding;
+    /// loopback names by default. Add the public host name when serving beyond this machine;
+    /// an empty list turns the check off.
+    pub mcp_allowed_hosts: Vec<String>,
+    /// Browser origins the MCP endpoints accept (`scheme://host[:port]`); none = no check.
+    pub mcp_allowed_origins: Vec<String>,
 }
 
 /// Where `make setup` installs the model and ONNX Runtime.
@@ -381,6 +432,7 @@ impl Default for Config {
             llm_model: None,
             llm: LlmConfig::default(),
             chat: ChatConfig::default(),
+            sites: BTreeMap::new(),
         }
     }
 }
@@ -437,6 +489,8 @@ impl Default for ServerConfig {
         Self {
             addr: "127.0.0.1:8080".into(),
             cors_origins: Vec::new(),
+            mcp_allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            mcp_allowed_origins: Vec::new(),
         }
     }
 }
@@ -545,6 +599,13 @@ impl Config {
         }
         if self.chat.sources == 0 || self.chat.sources > 50 {
             return Err(Error::InvalidInput("chat.sources must be 1-50".into()));
+        }
+        if let Some((name, _)) = self.sites.iter().find(|(_, s)| {
+            s.requests_per_minute == 0 || s.timeout_secs == 0 || s.confirm_ttl_secs == 0
+        }) {
+            return Err(Error::InvalidInput(format!(
+                "sites.{name}: requests_per_minute, timeout_secs and confirm_ttl_secs must be positive"
+            )));
         }
         if self.embedding.batch_size == 0 || self.ingest.batch_chunks == 0 {
             return Err(Error::InvalidInput(

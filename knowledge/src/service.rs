@@ -10,14 +10,23 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::knowledge::Knowledge;
 use crate::limits::Limits;
-use crate::store::SqlStore;
+use crate::store::{SiteActionStore, SqlStore};
 
-#[derive(Debug)]
 pub struct Service {
     pub knowledge: Arc<Knowledge>,
     pub accounts: Accounts,
     pub limits: Arc<Limits>,
     pub chat: Arc<Chat>,
+    /// What agents wrote on external sites (see the MCP site servers).
+    pub site_actions: Arc<dyn SiteActionStore>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("knowledge", &self.knowledge)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Service {
@@ -40,7 +49,7 @@ impl Service {
         let llm = Llm::new(config.providers(), &config.llm)?;
         let chat = Arc::new(Chat::new(
             knowledge.clone(),
-            sql,
+            sql.clone(),
             limits.clone(),
             llm,
             config.chat.clone(),
@@ -50,6 +59,7 @@ impl Service {
             accounts,
             limits,
             chat,
+            site_actions: sql,
         })
     }
 

@@ -509,6 +509,70 @@ async fn accounts_suite(store: &SqlStore) {
     );
 }
 
+/// Site writes: a key is claimed once; a second claim sees the first; released claims may be
+/// claimed again; outcomes are kept.
+async fn site_actions_suite(store: &SqlStore) {
+    use knowledge::store::{SiteAction, SiteActionStore};
+    let action = |key: &str| SiteAction {
+        key: key.into(),
+        site: "rodeo".into(),
+        user_id: "u1".into(),
+        action: "submit_entry".into(),
+        request: serde_json::json!({"event_id": "reno-2027"}),
+        status: "pending".into(),
+        outcome: None,
+        created_at: 0,
+        finished_at: None,
+    };
+    assert!(
+        store
+            .claim_site_action(&action("k1"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let again = store
+        .claim_site_action(&action("k1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.status, "pending");
+    assert_eq!(again.request["event_id"], "reno-2027");
+    store
+        .finish_site_action("k1", "done", &serde_json::json!({"confirmation": "E1"}))
+        .await
+        .unwrap();
+    // a finished action is not released
+    store.release_site_action("k1").await.unwrap();
+    let done = store
+        .claim_site_action(&action("k1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status, "done");
+    assert_eq!(done.outcome.unwrap()["confirmation"], "E1");
+    assert!(done.finished_at.is_some());
+    // a pending one is, and can be claimed anew
+    assert!(
+        store
+            .claim_site_action(&action("k2"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.release_site_action("k2").await.unwrap();
+    assert!(
+        store
+            .claim_site_action(&action("k2"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let listed = store.site_actions("u1", "rodeo").await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(store.site_actions("u2", "rodeo").await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn sqlite_store_passes_the_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -518,6 +582,7 @@ async fn sqlite_store_passes_the_suite() {
     assert_eq!(store.backend(), "sqlite");
     suite(&store).await;
     accounts_suite(&store).await;
+    site_actions_suite(&store).await;
     store.close().await;
     // reopening keeps the data and does not re-run migrations destructively
     let store = SqlStore::open_sqlite(&dir.path().join("lariat.db"))
@@ -533,6 +598,7 @@ async fn postgres_store_passes_the_suite() {
     assert_eq!(store.backend(), "postgres");
     suite(&store).await;
     accounts_suite(&store).await;
+    site_actions_suite(&store).await;
     store.close().await;
     db.drop_db().await;
 }

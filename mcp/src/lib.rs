@@ -1,7 +1,10 @@
-//! Lariat's knowledge base as an MCP server (rmcp): `search`, `ask`, `list_collections`,
-//! `get_document` and `get_passage`, each acting with one caller's permissions. The tools are thin
-//! adapters over `knowledge::Service`: `search` is `Knowledge::search_as`, `ask` is the chat API's
-//! `Chat::start`. Domain errors come back as tool errors (`isError`), so the server keeps serving.
+//! Lariat's MCP servers (rmcp). The knowledge server: `search`, `ask`, `list_collections`,
+//! `get_document` and `get_passage`, each acting with one caller's permissions; the tools are thin
+//! adapters over `knowledge::Service` (`search` is `Knowledge::search_as`, `ask` is the chat API's
+//! `Chat::start`). The site servers ([`site`]): a domain's external website for agents. Domain
+//! errors come back as tool errors (`isError`), so the servers keep serving.
+
+pub mod site;
 
 use std::sync::Arc;
 
@@ -158,7 +161,7 @@ impl From<DocumentView> for Document {
 }
 
 /// A tool error's text: the domain error's code and message.
-fn tool_error(e: knowledge::Error) -> String {
+pub(crate) fn tool_error(e: knowledge::Error) -> String {
     format!("{}: {e}", e.code())
 }
 
@@ -177,16 +180,8 @@ impl KnowledgeServer {
         }
     }
 
-    /// Who is calling: the fixed caller, or the one the HTTP layer authenticated.
     fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Principal, String> {
-        if let Some(p) = &self.principal {
-            return Ok(p.clone());
-        }
-        ctx.extensions
-            .get::<http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<Principal>())
-            .cloned()
-            .ok_or_else(|| "unauthorized: no credentials reached this server".to_owned())
+        caller(&self.principal, ctx)
     }
 
     /// Ranked passages from the knowledge base, with what a citation needs (title, source,
@@ -383,6 +378,22 @@ impl KnowledgeServer {
     }
 }
 
+/// Who is calling: the server's fixed caller (stdio), or the one the HTTP layer authenticated
+/// and put in the request's extensions.
+pub(crate) fn caller(
+    fixed: &Option<Principal>,
+    ctx: &RequestContext<RoleServer>,
+) -> Result<Principal, String> {
+    if let Some(p) = fixed {
+        return Ok(p.clone());
+    }
+    ctx.extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Principal>())
+        .cloned()
+        .ok_or_else(|| "unauthorized: no credentials reached this server".to_owned())
+}
+
 /// A document's resource URI.
 const DOCUMENT_URI: &str = "lariat://documents/";
 
@@ -473,26 +484,35 @@ impl ServerHandler for KnowledgeServer {
     }
 }
 
-/// Serves the knowledge server on stdin/stdout, as `principal`, until the client closes it.
-pub async fn serve_stdio(service: Arc<Service>, principal: Principal) -> anyhow::Result<()> {
-    let running = KnowledgeServer::new(service, Some(principal))
-        .serve(rmcp::transport::stdio())
-        .await?;
+/// Serves `server` on stdin/stdout until the client closes it.
+pub async fn serve_stdio<S: ServerHandler>(server: S) -> anyhow::Result<()> {
+    let running = server.serve(rmcp::transport::stdio()).await?;
     running.waiting().await?;
     Ok(())
 }
 
-/// The knowledge server as a Streamable HTTP service (a tower service to mount at `/mcp`). The
-/// HTTP layer in front of it must authenticate each request and put the caller's `Principal` in
-/// the request's extensions.
-pub fn http_service(
-    service: Arc<Service>,
+/// Which `Host` and `Origin` headers the HTTP servers accept (DNS-rebinding protection): empty
+/// host list = any host; empty origin list = no origin check.
+#[derive(Debug, Clone, Default)]
+pub struct HttpGuard {
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+}
+
+/// A server as a Streamable HTTP service (a tower service to mount under `/mcp`). The HTTP layer
+/// in front of it must authenticate each request and put the caller's `Principal` in the
+/// request's extensions.
+pub fn http_service<S: ServerHandler + Send + 'static>(
+    make: impl Fn() -> S + Send + Sync + 'static,
+    guard: &HttpGuard,
     cancel: tokio_util::sync::CancellationToken,
-) -> StreamableHttpService<KnowledgeServer, LocalSessionManager> {
+) -> StreamableHttpService<S, LocalSessionManager> {
     let mut config = StreamableHttpServerConfig::default();
     config.cancellation_token = cancel;
+    config.allowed_hosts = guard.allowed_hosts.clone();
+    config.allowed_origins = guard.allowed_origins.clone();
     StreamableHttpService::new(
-        move || Ok(KnowledgeServer::new(service.clone(), None)),
+        move || Ok(make()),
         Arc::new(LocalSessionManager::default()),
         config,
     )

@@ -49,3 +49,5 @@ impl PgDatabase {
         .expect("drop the test database");
     }
 }
+
+pub mod rodeo_site;

@@ -153,20 +153,40 @@ fn client_address(parts: &Parts) -> Option<std::net::IpAddr> {
 pub fn router(
     service: Arc<Service>,
     uploads: Uploads,
-    cors_origins: &[String],
+    config: &knowledge::Config,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<Router> {
+    let cors_origins = &config.server.cors_origins;
     let max_upload = usize::try_from(uploads.max_file_bytes).unwrap_or(usize::MAX);
     let state = AppState {
         service: service.clone(),
         uploads: Arc::new(uploads),
     };
-    let mcp = Router::new()
-        .nest_service("/mcp", mcp::http_service(service, shutdown))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            mcp_auth,
-        ));
+    let guard = mcp::HttpGuard {
+        allowed_hosts: config.server.mcp_allowed_hosts.clone(),
+        allowed_origins: config.server.mcp_allowed_origins.clone(),
+    };
+    let knowledge_server = {
+        let service = service.clone();
+        move || mcp::KnowledgeServer::new(service.clone(), None)
+    };
+    let mut mcp = Router::new().nest_service(
+        "/mcp",
+        mcp::http_service(knowledge_server, &guard, shutdown.clone()),
+    );
+    for domain in mcp::site::DOMAINS {
+        // one server value per domain: the site adapter (its session, rate limit, robots.txt)
+        // is shared by every MCP session
+        let server = mcp::site::SiteServer::new(service.clone(), None, domain, config);
+        mcp = mcp.nest_service(
+            &format!("/mcp/sites/{domain}"),
+            mcp::http_service(move || server.clone(), &guard, shutdown.clone()),
+        );
+    }
+    let mcp = mcp.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        mcp_auth,
+    ));
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -183,7 +203,7 @@ pub fn router(
             get(protected_resource),
         )
         .route(
-            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource/{*resource}",
             get(protected_resource),
         )
         .route_layer(axum::middleware::from_fn(observe))
@@ -222,15 +242,30 @@ fn base_url(headers: &axum::http::HeaderMap) -> String {
 /// The OAuth 2.0 protected-resource metadata (RFC 9728) the MCP authorization spec points
 /// clients at: bearer tokens in the header; tokens and API keys come from this server's own
 /// sign-in (`/api/auth/signin`, `/api/keys`).
-async fn protected_resource(headers: axum::http::HeaderMap) -> Json<serde_json::Value> {
+async fn protected_resource(
+    headers: axum::http::HeaderMap,
+    resource: Option<axum::extract::Path<String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let base = base_url(&headers);
-    Json(json!({
-        "resource": format!("{base}/mcp"),
+    let resource = resource.map_or_else(|| "mcp".to_owned(), |p| p.0);
+    let name = match resource.strip_prefix("mcp/sites/") {
+        None if resource == "mcp" => "Lariat knowledge base".to_owned(),
+        Some(domain) if mcp::site::DOMAINS.contains(&domain) => {
+            format!("Lariat {domain} site tools")
+        }
+        _ => {
+            return Err(ApiError(knowledge::Error::NotFound(format!(
+                "no protected resource /{resource}"
+            ))));
+        }
+    };
+    Ok(Json(json!({
+        "resource": format!("{base}/{resource}"),
         "authorization_servers": [],
         "bearer_methods_supported": ["header"],
-        "resource_name": "Lariat knowledge base",
+        "resource_name": name,
         "resource_documentation": format!("{base}/openapi.json"),
-    }))
+    })))
 }
 
 /// Authenticates `/mcp` like the REST API; the caller's `Principal` rides in the request's
@@ -247,8 +282,9 @@ async fn mcp_auth(State(state): State<AppState>, mut req: Request, next: Next) -
             let mut response = e.into_response();
             if response.status() == StatusCode::UNAUTHORIZED {
                 let challenge = format!(
-                    "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
-                    base_url(&parts.headers)
+                    "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource{}\"",
+                    base_url(&parts.headers),
+                    parts.uri.path().trim_end_matches('/')
                 );
                 if let Ok(v) = HeaderValue::from_str(&challenge) {
                     response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
@@ -394,10 +430,10 @@ pub async fn serve(
     service: Arc<Service>,
     uploads: Uploads,
     addr: &str,
-    cors_origins: &[String],
+    config: &knowledge::Config,
 ) -> anyhow::Result<()> {
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let app = router(service.clone(), uploads, cors_origins, shutdown.clone())?;
+    let app = router(service.clone(), uploads, config, shutdown.clone())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| knowledge::Error::Unavailable(format!("cannot listen on {addr}: {e}")))?;
