@@ -82,6 +82,8 @@ pub struct SiteSettings {
     pub timeout_secs: u64,
     /// How long a preview's confirm token stays valid.
     pub confirm_ttl_secs: u64,
+    /// The least role that may use the site tools: they act with the operator's member account.
+    pub min_role: crate::accounts::Role,
 }
 
 impl Default for SiteSettings {
@@ -97,6 +99,7 @@ impl Default for SiteSettings {
             max_retry_wait_secs: 30,
             timeout_secs: 20,
             confirm_ttl_secs: 600,
+            min_role: crate::accounts::Role::Curator,
         }
     }
 }

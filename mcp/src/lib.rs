@@ -394,6 +394,9 @@ pub(crate) fn caller(
         .ok_or_else(|| "unauthorized: no credentials reached this server".to_owned())
 }
 
+/// Resources per `resources/list` page.
+const RESOURCE_PAGE: usize = 100;
+
 /// A document's resource URI.
 const DOCUMENT_URI: &str = "lariat://documents/";
 
@@ -411,9 +414,15 @@ impl ServerHandler for KnowledgeServer {
     /// Every document the caller may read, as `lariat://documents/{id}`.
     async fn list_resources(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        let start = match request.and_then(|r| r.cursor) {
+            None => 0,
+            Some(c) => c.parse::<usize>().map_err(|_| {
+                ErrorData::invalid_params(format!("{c:?} is not a cursor this server gave"), None)
+            })?,
+        };
         let principal = self
             .caller(&context)
             .map_err(|m| ErrorData::invalid_request(m, None))?;
@@ -433,7 +442,19 @@ impl ServerHandler for KnowledgeServer {
                 );
             }
         }
-        Ok(ListResourcesResult::with_all_items(resources))
+        // pages of RESOURCE_PAGE, the cursor being the next page's offset
+        let total = resources.len();
+        let mut page = ListResourcesResult::with_all_items(
+            resources
+                .into_iter()
+                .skip(start)
+                .take(RESOURCE_PAGE)
+                .collect(),
+        );
+        if start + RESOURCE_PAGE < total {
+            page.next_cursor = Some((start + RESOURCE_PAGE).to_string());
+        }
+        Ok(page)
     }
 
     /// A document's text (its passages in order).

@@ -52,6 +52,14 @@ async fn the_python_mcp_client_uses_every_tool_over_stdio_and_http() {
         "# Secret\n\nThe rope password is swordfish.\n",
     )
     .unwrap();
+    // enough documents that listing them as resources takes two pages
+    for i in 0..105 {
+        std::fs::write(
+            secret.join(format!("note-{i}.txt")),
+            format!("Secret note {i} about the arena."),
+        )
+        .unwrap();
+    }
     l.expect(
         0,
         &[

@@ -54,7 +54,25 @@ async def main():
         assert hit["chunk_id"] in [p["chunk_id"] for p in doc["passages"]], doc
 
         # documents are resources too
-        resources = (await client.list_resources()).resources
+        resources, cursor, pages = [], None, 0
+        while True:
+            page = await client.list_resources(cursor=cursor)
+            pages += 1
+            resources += page.resources
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+            assert len(page.resources) == 100, len(page.resources)
+        assert pages == 1 + (len(resources) - 1) // 100, (pages, len(resources))
+        assert len({str(r.uri) for r in resources}) == len(resources), "no resource listed twice"
+        if not os.environ["MCP_SECRET_ERROR"]:
+            assert pages == 2, pages
+        try:
+            await client.list_resources(cursor="not-a-cursor")
+        except Exception as e:
+            assert "not a cursor" in str(e), e
+        else:
+            raise AssertionError("a bad cursor was accepted")
         uris = {str(r.uri) for r in resources}
         uri = f"lariat://documents/{hit['document_id']}"
         assert uri in uris, uris

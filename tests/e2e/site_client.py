@@ -1,6 +1,6 @@
 """Drives lariat's rodeo site server with the official Python MCP client, over stdio
 (`lariat mcp site rodeo`) or, with MCP_TEST_URL, over Streamable HTTP with a bearer token.
-SITE_MODE: full (every tool, writes enabled), unconfigured, disabled (writes off), dry (dry run).
+SITE_MODE: full (every tool, writes enabled), forbidden (a plain user), unconfigured, disabled (writes off), dry (dry run).
 SITE_EVENT: the event the full mode enters (each run enters a different one)."""
 import asyncio
 import json
@@ -112,6 +112,11 @@ async def main():
         await check_tools(client)
         if mode == "full":
             await full(client, os.environ["SITE_EVENT"])
+        elif mode == "forbidden":
+            for tool, args in [("search_events", {}), ("list_my_entries", {}),
+                               ("submit_entry", {"confirm_token": "x"})]:
+                text = error_text(await client.call_tool(tool, args))
+                assert text.startswith("forbidden") and "sites.rodeo.min_role" in text, text
         elif mode == "unconfigured":
             for tool, args in [("search_events", {}), ("get_event", {"id": "x"}), ("list_my_entries", {})]:
                 text = error_text(await client.call_tool(tool, args))

@@ -4,7 +4,7 @@
 
 use lariat_tests::rodeo_site::{PASSWORD, RodeoSite, USERNAME};
 
-use crate::serve::{Api, Server};
+use crate::serve::{Api, PASSWORD as ACCOUNT_PASSWORD, Server, create_admin};
 use crate::support::{Lariat, lariat_bin};
 
 fn site_lariat(fixture: &RodeoSite, extra: &[(&str, &str)]) -> Lariat {
@@ -72,12 +72,26 @@ async fn the_python_client_drives_the_site_server_over_stdio_and_http() {
         ["/events/denver-2027/enter", "/events/cheyenne-2026/enter"]
     );
 
+    create_admin(&l);
     let server = Server::start(&l);
     let api = Api::new(&server);
-    let token = api.user("rider@example.com").await;
+    let (status, signin) = api
+        .post(
+            "/api/auth/signin",
+            None,
+            serde_json::json!({"email": "admin@example.com", "password": ACCOUNT_PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, 200, "{signin}");
+    let admin = signin["access_token"].as_str().unwrap().to_owned();
     let url = format!("{}/mcp/sites/rodeo", server.base);
-    run_client(&l, "full", "houston-2027", Some((&url, &token)));
+    run_client(&l, "full", "houston-2027", Some((&url, &admin)));
     assert_eq!(entry_posts(&fixture).len(), 4);
+    // the tools act with the operator's member account: a plain user may not use them
+    let rider = api.user("rider@example.com").await;
+    let before = fixture.received().len();
+    run_client(&l, "forbidden", "", Some((&url, &rider)));
+    assert_eq!(fixture.received().len(), before);
 
     // no credentials: 401 naming this resource's metadata
     let init = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",

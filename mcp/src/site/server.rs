@@ -289,6 +289,20 @@ impl SiteServer {
             .map_err(|m| tool_error(Error::Unavailable(m.clone())))
     }
 
+    /// The caller, if their role may use these tools (they act with the operator's account).
+    fn member(&self, ctx: &RequestContext<RoleServer>) -> Result<Principal, String> {
+        let principal = caller(&self.principal, ctx)?;
+        if principal.user.role < self.settings.min_role {
+            return Err(tool_error(Error::Forbidden(format!(
+                "the {d} site tools act with the association account lariat signs in as, so they \
+                 need the {} role or above (sites.{d}.min_role)",
+                self.settings.min_role.as_str(),
+                d = self.domain
+            ))));
+        }
+        Ok(principal)
+    }
+
     fn audience(&self) -> String {
         format!("site:{}", self.domain)
     }
@@ -304,7 +318,7 @@ impl SiteServer {
         Parameters(args): Parameters<SearchEventsArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<EventsOutput>, String> {
-        caller(&self.principal, &ctx)?;
+        self.member(&ctx)?;
         let query = EventQuery {
             from: date(args.from, "from")?,
             to: date(args.to, "to")?,
@@ -337,7 +351,7 @@ impl SiteServer {
         Parameters(args): Parameters<EventIdArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<EventOutput>, String> {
-        caller(&self.principal, &ctx)?;
+        self.member(&ctx)?;
         let id = site_id(&args.id, "id")?;
         let site = self.site()?;
         let event = site.event(&id).await.map_err(tool_error)?;
@@ -362,7 +376,7 @@ impl SiteServer {
         Parameters(args): Parameters<StandingsArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<StandingsOutput>, String> {
-        caller(&self.principal, &ctx)?;
+        self.member(&ctx)?;
         let discipline = text(Some(args.discipline), "discipline", 60)?
             .ok_or_else(|| invalid("discipline is required"))?;
         let season = text(args.season, "season", 9)?;
@@ -400,7 +414,7 @@ impl SiteServer {
         &self,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<EntriesOutput>, String> {
-        caller(&self.principal, &ctx)?;
+        self.member(&ctx)?;
         let site = self.site()?;
         let entries = site.my_entries().await.map_err(tool_error)?;
         Ok(Json(EntriesOutput {
@@ -425,7 +439,7 @@ impl SiteServer {
         Parameters(args): Parameters<PreviewEntryArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<PreviewOutput>, String> {
-        let principal = caller(&self.principal, &ctx)?;
+        let principal = self.member(&ctx)?;
         let event_id = site_id(&args.event_id, "event_id")?;
         let wanted = text(Some(args.discipline), "discipline", 60)?
             .ok_or_else(|| invalid("discipline is required"))?;
@@ -532,7 +546,7 @@ impl SiteServer {
         Parameters(args): Parameters<EntryIdArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<PreviewOutput>, String> {
-        let principal = caller(&self.principal, &ctx)?;
+        let principal = self.member(&ctx)?;
         let entry_id = site_id(&args.entry_id, "entry_id")?;
         let site = self.site()?;
         let entries = site.my_entries().await.map_err(tool_error)?;
@@ -622,7 +636,7 @@ impl SiteServer {
         token: &str,
         action: &str,
     ) -> Result<Json<WriteOutput>, String> {
-        let principal = caller(&self.principal, ctx)?;
+        let principal = self.member(ctx)?;
         let intent = self
             .service
             .accounts
