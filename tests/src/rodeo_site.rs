@@ -461,6 +461,22 @@ fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
+fn csrf_failed() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        page("Forbidden", "<h1>CSRF check failed</h1>"),
+    )
+        .into_response()
+}
+
+fn not_found(what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        page("Not found", &format!("<h1>No such {what}</h1>")),
+    )
+        .into_response()
+}
+
 async fn robots(State(state): State<SiteState>) -> String {
     state.lock().robots.clone()
 }
@@ -536,11 +552,7 @@ async fn events(Query(q): Query<HashMap<String, String>>) -> Response {
 
 async fn event(Path(id): Path<String>) -> Response {
     let Some(e) = find_event(&id) else {
-        return (
-            StatusCode::NOT_FOUND,
-            page("Not found", "<h1>No such rodeo</h1>"),
-        )
-            .into_response();
+        return not_found("rodeo");
     };
     let fees: String = e
         .fees
@@ -647,11 +659,7 @@ async fn login(
     let mut s = state.lock();
     let expected = cookie(&headers, "presession").and_then(|p| s.signin_csrf.remove(&p));
     if expected.is_none() || expected.as_deref() != form.get("csrf_token").map(String::as_str) {
-        return (
-            StatusCode::FORBIDDEN,
-            page("Forbidden", "<h1>CSRF check failed</h1>"),
-        )
-            .into_response();
+        return csrf_failed();
     }
     if form.get("username").map(String::as_str) != Some(USERNAME)
         || form.get("password").map(String::as_str) != Some(PASSWORD)
@@ -735,11 +743,7 @@ async fn entry_form(
         return Redirect::to("/login").into_response();
     };
     let Some(e) = find_event(&id) else {
-        return (
-            StatusCode::NOT_FOUND,
-            page("Not found", "<h1>No such rodeo</h1>"),
-        )
-            .into_response();
+        return not_found("rodeo");
     };
     let options: String = e
         .fees
@@ -787,18 +791,10 @@ async fn enter(
         return Redirect::to("/login").into_response();
     };
     if form.get("csrf_token") != Some(&csrf) {
-        return (
-            StatusCode::FORBIDDEN,
-            page("Forbidden", "<h1>CSRF check failed</h1>"),
-        )
-            .into_response();
+        return csrf_failed();
     }
     let Some(e) = find_event(&id) else {
-        return (
-            StatusCode::NOT_FOUND,
-            page("Not found", "<h1>No such rodeo</h1>"),
-        )
-            .into_response();
+        return not_found("rodeo");
     };
     let discipline = form.get("discipline").map(String::as_str).unwrap_or("");
     let partner = form.get("partner").map(|p| p.trim()).unwrap_or("");
@@ -843,11 +839,7 @@ async fn withdraw_form(
         return Redirect::to("/login").into_response();
     };
     if !state.lock().entries.iter().any(|e| e.id == id) {
-        return (
-            StatusCode::NOT_FOUND,
-            page("Not found", "<h1>No such entry</h1>"),
-        )
-            .into_response();
+        return not_found("entry");
     }
     page(
         "Withdraw",
@@ -869,19 +861,11 @@ async fn withdraw(
         return Redirect::to("/login").into_response();
     };
     if form.get("csrf_token") != Some(&csrf) {
-        return (
-            StatusCode::FORBIDDEN,
-            page("Forbidden", "<h1>CSRF check failed</h1>"),
-        )
-            .into_response();
+        return csrf_failed();
     }
     let mut s = state.lock();
     let Some(entry) = s.entries.iter_mut().find(|e| e.id == id) else {
-        return (
-            StatusCode::NOT_FOUND,
-            page("Not found", "<h1>No such entry</h1>"),
-        )
-            .into_response();
+        return not_found("entry");
     };
     if entry.status != "Entered" {
         return refused(&["This entry has already been withdrawn."]);

@@ -240,21 +240,6 @@ fn count(raw: Option<i64>, what: &str) -> Result<usize, String> {
     Ok(n as usize)
 }
 
-/// Today's date (UTC) as YYYY-MM-DD (civil-from-days, Howard Hinnant's algorithm).
-fn today() -> String {
-    let days = now_ms().div_euclid(86_400_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 fn normalise(s: &str) -> String {
     s.to_lowercase()
         .chars()
@@ -472,7 +457,7 @@ impl SiteServer {
                 .ok()
                 .flatten()
                 .is_some()
-            && deadline.as_str() < today().as_str()
+            && deadline.as_str() < knowledge::limits::today_utc().as_str()
         {
             warnings.push(format!(
                 "the entry deadline ({deadline}) has passed: the site will probably refuse"
