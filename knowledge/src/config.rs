@@ -298,6 +298,11 @@ pub struct EmbeddingConfig {
     pub batch_size: usize,
     /// Inference threads; 0 lets ONNX Runtime use every core.
     pub threads: usize,
+    /// Whether ONNX Runtime's idle inference threads spin (busy-wait) for the next run (its
+    /// default). Spinning lowers the median query latency; turning it off frees the cores the
+    /// lexical search and the server need between runs, which shortens the tail on small
+    /// machines (SciFact hybrid on 2 cores: p50 7.4 → 9.3 ms, p99 15.9 → 13.9 ms).
+    pub spinning: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -450,6 +455,7 @@ impl Default for EmbeddingConfig {
                 .unwrap_or_else(|| assets.join("onnxruntime").join("libonnxruntime.so.1.31.1")),
             batch_size: 32,
             threads: 0,
+            spinning: true,
         }
     }
 }

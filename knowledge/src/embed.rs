@@ -139,6 +139,10 @@ impl FastEmbedder {
         let onnx = read_asset(&dir.join("model.onnx"))?;
         let model = UserDefinedEmbeddingModel::new(onnx, tokenizer_files).with_pooling(pooling);
         let mut options = InitOptionsUserDefined::new().with_max_length(manifest.max_length);
+        options = options.with_session_config(
+            "session.intra_op.allow_spinning",
+            if config.spinning { "1" } else { "0" },
+        );
         if config.threads > 0 {
             options = options.with_intra_threads(config.threads);
         }
