@@ -298,10 +298,8 @@ pub struct EmbeddingConfig {
     pub batch_size: usize,
     /// Inference threads; 0 lets ONNX Runtime use every core.
     pub threads: usize,
-    /// Whether ONNX Runtime's idle inference threads spin (busy-wait) for the next run (its
-    /// default). Spinning lowers the median query latency; turning it off frees the cores the
-    /// lexical search and the server need between runs, which shortens the tail on small
-    /// machines (SciFact hybrid on 2 cores: p50 7.4 → 9.3 ms, p99 15.9 → 13.9 ms).
+    /// Whether ONNX Runtime's inference threads spin (busy-wait) between the steps of one run, as
+    /// is its default; they stop when the run returns either way. Off: slower runs, fewer cycles.
     pub spinning: bool,
 }
 
