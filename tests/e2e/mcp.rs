@@ -2,7 +2,7 @@
 //! (reads everything) and as an API key's user, and over Streamable HTTP at /mcp with bearer tokens.
 
 use crate::serve::{Api, Server};
-use crate::support::{Lariat, corpus_dir, lariat_bin};
+use crate::support::{Lariat, corpus_dir};
 
 /// How the client reaches the server.
 enum Via<'a> {
@@ -13,14 +13,9 @@ enum Via<'a> {
 }
 
 fn run_client(l: &Lariat, via: Via, expect: &str, secret_error: &str) {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/mcp_client.py");
-    let mut cmd = std::process::Command::new("python3");
-    cmd.arg(script)
-        .env("MCP_TEST_BIN", lariat_bin())
-        .env("MCP_TEST_DATA", l.data_dir())
-        .env("MCP_EXPECT_COLLECTIONS", expect)
-        .env("MCP_SECRET_ERROR", secret_error)
-        .env_remove("LARIAT_API_KEY");
+    let mut cmd = l.mcp_client("mcp_client.py");
+    cmd.env("MCP_EXPECT_COLLECTIONS", expect)
+        .env("MCP_SECRET_ERROR", secret_error);
     match via {
         Via::Stdio(Some(key)) => {
             cmd.env("LARIAT_API_KEY", key);

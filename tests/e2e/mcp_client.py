@@ -6,32 +6,13 @@ import json
 import os
 import sys
 
-import httpx2
-from mcp import Client, StdioServerParameters
-from mcp.client.streamable_http import streamable_http_client
+from mcp import Client
 
-
-def structured(result):
-    assert not result.is_error, result
-    data = result.structured_content
-    assert data is not None, result
-    # the same data as text content, for clients without structured output
-    assert json.loads(result.content[0].text) == data
-    return data
+from mcp_common import server, structured
 
 
 async def main():
-    url = os.environ.get("MCP_TEST_URL")
-    if url:
-        headers = {"Authorization": f"Bearer {os.environ['MCP_TEST_TOKEN']}"}
-        server = streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers, timeout=60))
-    else:
-        server = StdioServerParameters(
-            command=os.environ["MCP_TEST_BIN"],
-            args=["--data-dir", os.environ["MCP_TEST_DATA"], "mcp"],
-            env=dict(os.environ),
-        )
-    async with Client(server) as client:
+    async with Client(server()) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert set(tools) == {"search", "ask", "list_collections", "get_document", "get_passage"}, tools
         for t in tools.values():

@@ -3,28 +3,14 @@
 SITE_MODE: full (every tool, writes enabled), forbidden (a plain user), unconfigured, disabled (writes off), dry (dry run).
 SITE_EVENT: the event the full mode enters (each run enters a different one)."""
 import asyncio
-import json
 import os
 
-import httpx2
-from mcp import Client, StdioServerParameters
-from mcp.client.streamable_http import streamable_http_client
+from mcp import Client
+
+from mcp_common import error_text, server, structured
 
 TOOLS = {"search_events", "get_event", "get_standings", "list_my_entries", "preview_entry",
          "submit_entry", "preview_withdrawal", "withdraw_entry"}
-
-
-def structured(result):
-    assert not result.is_error, result
-    data = result.structured_content
-    assert data is not None, result
-    assert json.loads(result.content[0].text) == data
-    return data
-
-
-def error_text(result):
-    assert result.is_error, result
-    return result.content[0].text
 
 
 async def check_tools(client):
@@ -98,17 +84,7 @@ async def full(client, event):
 
 async def main():
     mode = os.environ["SITE_MODE"]
-    url = os.environ.get("MCP_TEST_URL")
-    if url:
-        headers = {"Authorization": f"Bearer {os.environ['MCP_TEST_TOKEN']}"}
-        server = streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers, timeout=60))
-    else:
-        server = StdioServerParameters(
-            command=os.environ["MCP_TEST_BIN"],
-            args=["--data-dir", os.environ["MCP_TEST_DATA"], "mcp", "site", "rodeo"],
-            env=dict(os.environ),
-        )
-    async with Client(server) as client:
+    async with Client(server("site", "rodeo")) as client:
         await check_tools(client)
         if mode == "full":
             await full(client, os.environ["SITE_EVENT"])

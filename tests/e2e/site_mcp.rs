@@ -5,7 +5,7 @@
 use lariat_tests::rodeo_site::{PASSWORD, RodeoSite, USERNAME};
 
 use crate::serve::{Api, PASSWORD as ACCOUNT_PASSWORD, Server, create_admin};
-use crate::support::{Lariat, lariat_bin};
+use crate::support::Lariat;
 
 fn site_lariat(fixture: &RodeoSite, extra: &[(&str, &str)]) -> Lariat {
     let layout = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -25,19 +25,8 @@ fn site_lariat(fixture: &RodeoSite, extra: &[(&str, &str)]) -> Lariat {
 
 /// Runs site_client.py in `mode`, over stdio or (with `http`: url, token) Streamable HTTP.
 fn run_client(l: &Lariat, mode: &str, event: &str, http: Option<(&str, &str)>) {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/site_client.py");
-    let mut cmd = std::process::Command::new("python3");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LARIAT_") && k != "LARIAT_ASSETS_DIR" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.arg(script)
-        .envs(l.env.iter().map(|(k, v)| (k, v)))
-        .env("MCP_TEST_BIN", lariat_bin())
-        .env("MCP_TEST_DATA", l.data_dir())
-        .env("SITE_MODE", mode)
-        .env("SITE_EVENT", event);
+    let mut cmd = l.mcp_client("site_client.py");
+    cmd.env("SITE_MODE", mode).env("SITE_EVENT", event);
     if let Some((url, token)) = http {
         cmd.env("MCP_TEST_URL", url).env("MCP_TEST_TOKEN", token);
     }

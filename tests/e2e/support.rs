@@ -47,14 +47,34 @@ impl Lariat {
     }
 
     pub fn command(&self) -> Command {
-        let mut c = Command::new(lariat_bin());
+        let mut c = self.with_our_env(Command::new(lariat_bin()));
+        c.arg("--data-dir").arg(self.data_dir());
+        c
+    }
+
+    /// `program` with this instance's environment: the test process's own `LARIAT_…` variables
+    /// removed (but the assets dir), this instance's set.
+    fn with_our_env(&self, mut c: Command) -> Command {
         for (k, _) in std::env::vars() {
             if k.starts_with("LARIAT_") && k != "LARIAT_ASSETS_DIR" {
                 c.env_remove(k);
             }
         }
-        c.arg("--data-dir").arg(self.data_dir());
         c.envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    /// A Python MCP client script from tests/e2e, told (MCP_TEST_BIN, MCP_TEST_DATA) how to start
+    /// `lariat mcp` on this data dir with this instance's environment.
+    pub fn mcp_client(&self, script: &str) -> Command {
+        let mut c = self.with_our_env(Command::new("python3"));
+        c.arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("e2e")
+                .join(script),
+        )
+        .env("MCP_TEST_BIN", lariat_bin())
+        .env("MCP_TEST_DATA", self.data_dir());
         c
     }
 

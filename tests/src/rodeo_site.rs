@@ -469,6 +469,19 @@ fn csrf_failed() -> Response {
         .into_response()
 }
 
+/// Why a member's form post is refused, if it is: signed out (to the sign-in page) or a CSRF
+/// token that is not the session's.
+fn check_post(
+    state: &SiteState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Option<Response> {
+    let Some(csrf) = member(state, headers) else {
+        return Some(Redirect::to("/login").into_response());
+    };
+    (form.get("csrf_token") != Some(&csrf)).then(csrf_failed)
+}
+
 fn not_found(what: &str) -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -787,11 +800,8 @@ async fn enter(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let Some(csrf) = member(&state, &headers) else {
-        return Redirect::to("/login").into_response();
-    };
-    if form.get("csrf_token") != Some(&csrf) {
-        return csrf_failed();
+    if let Some(rejected) = check_post(&state, &headers, &form) {
+        return rejected;
     }
     let Some(e) = find_event(&id) else {
         return not_found("rodeo");
@@ -857,11 +867,8 @@ async fn withdraw(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let Some(csrf) = member(&state, &headers) else {
-        return Redirect::to("/login").into_response();
-    };
-    if form.get("csrf_token") != Some(&csrf) {
-        return csrf_failed();
+    if let Some(rejected) = check_post(&state, &headers, &form) {
+        return rejected;
     }
     let mut s = state.lock();
     let Some(entry) = s.entries.iter_mut().find(|e| e.id == id) else {
