@@ -80,10 +80,22 @@ fn decode_text(bytes: &[u8]) -> Result<&str, LoadError> {
     Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
 }
 
+/// The sections with text, their heading paths bounded (so a hostile file cannot make every
+/// passage carry megabytes of headings).
 fn non_empty(sections: Vec<Section>) -> Result<Vec<Section>, LoadError> {
     let sections: Vec<Section> = sections
         .into_iter()
         .filter(|s| !s.text.trim().is_empty())
+        .map(|mut s| {
+            let headings = &mut s.location.headings;
+            if headings.len() > MAX_HEADING_PATH {
+                headings.drain(..headings.len() - MAX_HEADING_PATH);
+            }
+            for h in headings.iter_mut() {
+                *h = cap_heading(h);
+            }
+            s
+        })
         .collect();
     if sections.is_empty() {
         return fail("no text to index");
@@ -100,7 +112,7 @@ pub fn load(path: &Path, format: Format, bytes: &[u8]) -> Result<Vec<LoadedDocum
     let single = |title: String, sections: Vec<Section>| {
         Ok(vec![LoadedDocument {
             source: source.clone(),
-            title,
+            title: cap_title(&title),
             sections: non_empty(sections)?,
             content: bytes.to_vec(),
             metadata: serde_json::json!({ "format": format_name(format) }),
@@ -123,7 +135,7 @@ pub fn load(path: &Path, format: Format, bytes: &[u8]) -> Result<Vec<LoadedDocum
             single(title.unwrap_or_else(|| file_stem(path)), sections)
         }
         Format::Html => {
-            let (title, sections) = html_sections(decode_text(bytes)?);
+            let (title, sections) = html_sections(decode_text(bytes)?)?;
             single(title.unwrap_or_else(|| file_stem(path)), sections)
         }
         Format::Pdf => {
@@ -284,65 +296,89 @@ impl HtmlWalker {
         }
     }
 
-    fn walk(&mut self, node: ego_tree::NodeRef<'_, scraper::Node>) {
-        match node.value() {
-            scraper::Node::Text(t) => {
-                let collapsed = t.split_whitespace().collect::<Vec<_>>().join(" ");
-                if !collapsed.is_empty() {
-                    if !self.current.is_empty()
-                        && !self.current.ends_with(['\n', ' '])
-                        && t.starts_with(char::is_whitespace)
-                    {
-                        self.current.push(' ');
+    /// Walks the tree with an explicit stack: however deep the page nests, the thread's stack
+    /// does not grow.
+    fn walk(&mut self, root: ego_tree::NodeRef<'_, scraper::Node>) {
+        enum Step<'a> {
+            Enter(ego_tree::NodeRef<'a, scraper::Node>),
+            /// After an element's children: close its block, or end a table cell.
+            Leave {
+                block: bool,
+                cell: bool,
+            },
+        }
+        let mut stack = vec![Step::Enter(root)];
+        while let Some(step) = stack.pop() {
+            let node = match step {
+                Step::Enter(node) => node,
+                Step::Leave { block, cell } => {
+                    if block {
+                        self.newline();
                     }
-                    self.current.push_str(&collapsed);
-                    if t.ends_with(char::is_whitespace) {
-                        self.current.push(' ');
+                    if cell {
+                        self.current.push_str(" | ");
                     }
+                    continue;
                 }
+            };
+            match node.value() {
+                scraper::Node::Text(t) => self.text(t),
+                scraper::Node::Element(e) => {
+                    let name = e.name();
+                    if HTML_SKIP.contains(&name) || e.attr("hidden").is_some() {
+                        continue;
+                    }
+                    if let Some(level) = heading_level(name) {
+                        let text = scraper::ElementRef::wrap(node)
+                            .map(|el| el.text().collect::<Vec<_>>().join(" "))
+                            .unwrap_or_default();
+                        self.heading(level, &text);
+                        continue;
+                    }
+                    let block = HTML_BLOCKS.contains(&name);
+                    if name == "li" {
+                        self.newline();
+                        self.current.push_str("- ");
+                    } else if block {
+                        self.newline();
+                    }
+                    stack.push(Step::Leave {
+                        block: block || name == "li",
+                        cell: matches!(name, "td" | "th"),
+                    });
+                    stack.extend(node.children().rev().map(Step::Enter));
+                }
+                _ => stack.extend(node.children().rev().map(Step::Enter)),
             }
-            scraper::Node::Element(e) => {
-                let name = e.name();
-                if HTML_SKIP.contains(&name) || e.attr("hidden").is_some() {
-                    return;
-                }
-                if let Some(level) = heading_level(name) {
-                    let text = scraper::ElementRef::wrap(node)
-                        .map(|el| el.text().collect::<Vec<_>>().join(" "))
-                        .unwrap_or_default();
-                    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-                    self.flush();
-                    if level == 1 && self.title_h1.is_none() {
-                        self.title_h1 = Some(text.clone());
-                    }
-                    self.path.retain(|(l, _)| *l < level);
-                    if !text.is_empty() {
-                        self.path.push((level, text));
-                    }
-                    return;
-                }
-                let block = HTML_BLOCKS.contains(&name);
-                if name == "li" {
-                    self.newline();
-                    self.current.push_str("- ");
-                } else if block {
-                    self.newline();
-                }
-                for child in node.children() {
-                    self.walk(child);
-                }
-                if block || name == "li" {
-                    self.newline();
-                }
-                if matches!(name, "td" | "th") {
-                    self.current.push_str(" | ");
-                }
-            }
-            _ => {
-                for child in node.children() {
-                    self.walk(child);
-                }
-            }
+        }
+    }
+
+    fn text(&mut self, t: &str) {
+        let collapsed = t.split_whitespace().collect::<Vec<_>>().join(" ");
+        if collapsed.is_empty() {
+            return;
+        }
+        if !self.current.is_empty()
+            && !self.current.ends_with(['\n', ' '])
+            && t.starts_with(char::is_whitespace)
+        {
+            self.current.push(' ');
+        }
+        self.current.push_str(&collapsed);
+        if t.ends_with(char::is_whitespace) {
+            self.current.push(' ');
+        }
+    }
+
+    fn heading(&mut self, level: usize, text: &str) {
+        let text = cap_heading(&text.split_whitespace().collect::<Vec<_>>().join(" "));
+        self.flush();
+        if level == 1 && self.title_h1.is_none() {
+            self.title_h1 = Some(text.clone());
+        }
+        self.path.retain(|(l, _)| *l < level);
+        if !text.is_empty() {
+            self.path.push((level, text));
         }
     }
 }
@@ -359,9 +395,108 @@ fn heading_level(name: &str) -> Option<usize> {
     }
 }
 
+/// The deepest element nesting an HTML text can produce, estimated without parsing: start tags
+/// of elements that need their end tag count one level down, end tags one up. Elements whose
+/// end tag may be left out (`p`, `li`, `td`…), void elements and self-closing tags do not count,
+/// and the contents of comments, scripts and styles are skipped. Browsers' parsers do the same
+/// nesting for unclosed elements, so the estimate follows the tree the parser would build.
+pub fn html_nesting_depth(html: &str) -> usize {
+    const NOT_NESTING: &[&str] = &[
+        // void elements
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "param", "keygen",
+        // end tag optional: closed by the next sibling
+        "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody", "tfoot",
+        "colgroup", "caption", "rb", "rt", "rtc", "rp", "html", "head", "body",
+    ];
+    let bytes = html.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    let skip_past = |from: usize, needle: &[u8]| -> usize {
+        bytes[from..]
+            .windows(needle.len())
+            .position(|w| w.eq_ignore_ascii_case(needle))
+            .map_or(bytes.len(), |p| from + p + needle.len())
+    };
+    while let Some(p) = bytes[i..].iter().position(|b| *b == b'<') {
+        i += p + 1;
+        if bytes[i..].starts_with(b"!--") {
+            i = skip_past(i, b"-->");
+            continue;
+        }
+        let closing = bytes.get(i) == Some(&b'/');
+        let start = i + usize::from(closing);
+        let len = bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if len == 0 {
+            continue;
+        }
+        let name = html[start..start + len].to_ascii_lowercase();
+        // the tag ends at its '>' (a '<' first means it never closed): never scans past either
+        let tag_end = bytes[start..]
+            .iter()
+            .position(|b| *b == b'>' || *b == b'<')
+            .map_or(bytes.len(), |p| start + p);
+        let self_closing = tag_end > 0 && bytes.get(tag_end - 1) == Some(&b'/');
+        i = (start + len).min(bytes.len());
+        if NOT_NESTING.contains(&name.as_str()) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if !self_closing {
+            depth += 1;
+            deepest = deepest.max(depth);
+            if matches!(name.as_str(), "script" | "style" | "textarea" | "title") {
+                i = skip_past(i, format!("</{name}").as_bytes());
+                depth -= 1;
+            }
+        }
+    }
+    deepest
+}
+
+/// Elements nested deeper than this make a page refused: parsing such nesting takes time that
+/// grows with the square of the depth (and no real page comes near it).
+pub const MAX_HTML_DEPTH: usize = 512;
+
+/// Longest heading kept in a heading path, in characters.
+const MAX_HEADING_CHARS: usize = 300;
+/// Longest title kept, in characters.
+pub const MAX_TITLE_CHARS: usize = 300;
+/// Headings kept in one heading path.
+const MAX_HEADING_PATH: usize = 12;
+
+fn cap_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
+        None => text.to_owned(),
+    }
+}
+
+fn cap_heading(text: &str) -> String {
+    cap_chars(text, MAX_HEADING_CHARS)
+}
+
+/// A title as kept: its whitespace collapsed and its length capped.
+pub fn cap_title(title: &str) -> String {
+    cap_chars(
+        &title.split_whitespace().collect::<Vec<_>>().join(" "),
+        MAX_TITLE_CHARS,
+    )
+}
+
 /// The text of an HTML page by heading path; scripts, styles and navigation dropped, list items
-/// kept one per line. The title is `<title>`, else the first `<h1>`.
-pub fn html_sections(html: &str) -> (Option<String>, Vec<Section>) {
+/// kept one per line. The title is `<title>`, else the first `<h1>`. A page nested deeper than
+/// [`MAX_HTML_DEPTH`] is refused before it is parsed.
+pub fn html_sections(html: &str) -> Result<(Option<String>, Vec<Section>), LoadError> {
+    let depth = html_nesting_depth(html);
+    if depth > MAX_HTML_DEPTH {
+        return fail(format!(
+            "HTML nested {depth} elements deep; pages nested deeper than {MAX_HTML_DEPTH} are refused"
+        ));
+    }
     let doc = scraper::Html::parse_document(html);
     let title = scraper::Selector::parse("head > title")
         .ok()
@@ -383,7 +518,7 @@ pub fn html_sections(html: &str) -> (Option<String>, Vec<Section>) {
         None => walker.walk(doc.tree.root()),
     }
     walker.flush();
-    (title.or(walker.title_h1), walker.sections)
+    Ok((title.or(walker.title_h1), walker.sections))
 }
 
 // ---- PDF ------------------------------------------------------------------------------------
@@ -453,7 +588,7 @@ pub fn jsonl_documents(source: &str, text: &str) -> Result<Vec<LoadedDocument>, 
         let content = format!("{}\0{}", record.title, record.text).into_bytes();
         docs.push(LoadedDocument {
             source: format!("{source}#{id}"),
-            title: record.title,
+            title: cap_title(&record.title),
             sections: vec![Section {
                 location: Location::default(),
                 text: record.text,
@@ -501,7 +636,7 @@ mod tests {
             <nav>Home | About</nav><h1>Barrel racing</h1><p>A timed   event.</p>\
             <h2>Penalties</h2><ul><li>Five seconds per barrel</li><li>No time</li></ul>\
             <script>alert(1)</script><footer>(c)</footer></body></html>";
-        let (title, s) = html_sections(html);
+        let (title, s) = html_sections(html).unwrap();
         assert_eq!(title.as_deref(), Some("Rules"));
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].location.headings, vec!["Barrel racing"]);
@@ -510,6 +645,91 @@ mod tests {
         assert_eq!(s[1].text, "- Five seconds per barrel\n- No time");
         let all: String = s.iter().map(|s| s.text.clone()).collect();
         assert!(!all.contains("alert") && !all.contains("Home") && !all.contains("(c)"));
+    }
+
+    #[test]
+    fn deep_html_is_refused_before_parsing_and_deep_but_fine_html_walks_without_recursion() {
+        let bomb = format!(
+            "<html><body>{}x{}</body></html>",
+            "<div>".repeat(200_000),
+            "</div>".repeat(200_000)
+        );
+        let err = load(Path::new("bomb.html"), Format::Html, bomb.as_bytes()).unwrap_err();
+        assert!(err.0.contains("nested 200000 elements deep"), "{err}");
+        // unclosed, too: the parser would nest them just the same
+        assert!(html_nesting_depth(&"<span>".repeat(1_000)) >= 1_000);
+        // as deep as allowed: parsed and walked (on a small stack, to prove no recursion)
+        let deep = format!(
+            "<body>{}deep text{}</body>",
+            "<div><b>".repeat(250),
+            "</b></div>".repeat(250)
+        );
+        let sections = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || html_sections(&deep).unwrap().1)
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(sections[0].text, "deep text");
+    }
+
+    #[test]
+    fn nesting_estimate_ignores_what_does_not_nest() {
+        let page = "<!-- <div><div> --><p>one<p>two<ul><li>a<li>b</ul><br><img src=x>\
+                    <script>if (a<b) { '<div><div><div>' }</script><div/><table><tr><td>1<td>2\
+                    </table><style>div<div{}</style>";
+        assert_eq!(
+            html_nesting_depth(page),
+            1,
+            "ul, then table: one level at a time"
+        );
+        assert_eq!(html_nesting_depth("<div><section><p>x</section></div>"), 2);
+        assert_eq!(html_nesting_depth("<<<<a<<b"), 2);
+        assert_eq!(html_nesting_depth("</div></div><div>"), 1);
+    }
+
+    #[test]
+    fn titles_and_heading_paths_are_bounded() {
+        let long = "word ".repeat(10_000);
+        let md = format!(
+            "# {long}\n\n{}\n\ntext\n",
+            (1..=6)
+                .map(|l| format!("{} {long}\n\nx\n\n", "#".repeat(l)))
+                .collect::<String>()
+        );
+        let docs = load(Path::new("a.md"), Format::Markdown, md.as_bytes()).unwrap();
+        assert!(docs[0].title.chars().count() <= MAX_TITLE_CHARS + 1);
+        for s in &docs[0].sections {
+            assert!(s.location.headings.len() <= MAX_HEADING_PATH);
+            assert!(
+                s.location
+                    .headings
+                    .iter()
+                    .all(|h| h.chars().count() <= MAX_HEADING_CHARS + 1)
+            );
+        }
+        let html = format!("<title>{long}</title><h1>{long}</h1><p>t</p>");
+        let docs = load(Path::new("a.html"), Format::Html, html.as_bytes()).unwrap();
+        assert!(docs[0].title.chars().count() <= MAX_TITLE_CHARS + 1);
+    }
+
+    #[test]
+    fn deep_markdown_loads_without_overflowing_the_stack() {
+        for md in [
+            ">".repeat(200_000) + " x",
+            "- ".repeat(100_000) + "x",
+            "[".repeat(100_000) + "x",
+            "*".repeat(200_000) + "x",
+        ] {
+            let _ = std::thread::Builder::new()
+                .stack_size(1024 * 1024)
+                .spawn(move || {
+                    load(Path::new("a.md"), Format::Markdown, md.as_bytes()).map(|d| d.len())
+                })
+                .unwrap()
+                .join()
+                .expect("no stack overflow");
+        }
     }
 
     #[test]
