@@ -8,7 +8,7 @@ DEMO_ADMIN ?= admin@example.com
 DEMO_PASSWORD ?= lariat-demo-password
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: setup build demo test test-deps lint eval-gate bench bench-chat
+.PHONY: setup build demo test test-deps lint eval-gate bench bench-chat bench-abuse
 
 setup:
 	bash scripts/setup-assets.sh
@@ -18,7 +18,7 @@ build:
 
 demo: setup build
 	$(LARIAT) --data-dir $(DEMO_DIR) ingest deploy/domains/rodeo/corpus --collection rodeo
-	LARIAT_ADMIN_PASSWORD='$(DEMO_PASSWORD)' $(LARIAT) --data-dir $(DEMO_DIR) admin create $(DEMO_ADMIN)
+	LARIAT_ADMIN_PASSWORD='$(DEMO_PASSWORD)' $(LARIAT) --data-dir $(DEMO_DIR) admin create --reset-password $(DEMO_ADMIN)
 	$(LARIAT) --data-dir $(DEMO_DIR) serve --addr $(ADDR)
 
 lint:
@@ -49,3 +49,7 @@ bench: setup build
 # The chat path on the SciFact collections the eval gate ingested (run `make eval-gate` first).
 bench-chat: build
 	$(LARIAT) --data-dir $(EVAL_DIR) bench-chat ../shared/data/scifact/queries.jsonl
+
+# Hostile floods against a local server: RSS growth and search latency before and after.
+bench-abuse: setup build
+	python3 scripts/bench-abuse.py --lariat $(LARIAT)

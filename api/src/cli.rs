@@ -100,9 +100,24 @@ enum McpServer {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum AdminCommand {
-    /// Create an admin account (or promote an existing one). The password is read from
-    /// LARIAT_ADMIN_PASSWORD or, if unset, from the first line of standard input
-    Create { email: String },
+    /// Create an admin account. The password is read from LARIAT_ADMIN_PASSWORD or, if unset,
+    /// from the first line of standard input. An existing account is refused unless
+    /// --reset-password is given
+    Create {
+        email: String,
+        /// The account exists: give it this password, revoke every session and API key it has,
+        /// and make it an admin
+        #[arg(long)]
+        reset_password: bool,
+    },
+    /// Open an account for someone (the way in when sign-up is invite-only). The password is
+    /// read like `admin create`'s
+    AddUser {
+        email: String,
+        /// user, curator or admin
+        #[arg(long, default_value = "user")]
+        role: String,
+    },
     /// Set a user's role (user, curator, admin) and/or plan
     SetUser {
         email: String,
@@ -467,10 +482,27 @@ fn secret_input(variable: &str, what: &str) -> Result<String> {
 async fn admin(config: &Config, cmd: AdminCommand) -> Result<u8> {
     let service = Service::open(config).await?;
     match cmd {
-        AdminCommand::Create { email } => {
+        AdminCommand::Create {
+            email,
+            reset_password,
+        } => {
             let password = secret_input("LARIAT_ADMIN_PASSWORD", "password")?;
-            let user = service.accounts.create_admin(&email, &password).await?;
+            let user = service
+                .accounts
+                .create_admin(&email, &password, reset_password)
+                .await?;
             println!("{} is an admin (user id {})", user.email, user.id);
+        }
+        AdminCommand::AddUser { email, role } => {
+            let role = knowledge::accounts::Role::parse(&role)?;
+            let password = secret_input("LARIAT_ADMIN_PASSWORD", "password")?;
+            let user = service.accounts.add_user(&email, &password, role).await?;
+            println!(
+                "{} can sign in (role {}, user id {})",
+                user.email,
+                user.role.as_str(),
+                user.id
+            );
         }
         AdminCommand::SetUser { email, role, plan } => {
             let user = service.accounts.user_by_email(&email).await?;
@@ -520,15 +552,22 @@ async fn collection(config: &Config, cmd: CollectionCommand) -> Result<u8> {
             instructions_file,
         } => {
             let name = CollectionName::parse(&name)?;
-            let k = open(config).await?;
-            if let Some(v) = visibility {
-                k.set_visibility(&name, Visibility::parse(&v)?).await?;
-            }
-            if let Some(path) = instructions_file {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                k.set_instructions(&name, &text).await?;
-            }
+            let instructions = instructions_file
+                .map(|path| {
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))
+                })
+                .transpose()?;
+            let update = knowledge::collections::CollectionUpdate {
+                visibility: visibility.as_deref().map(Visibility::parse).transpose()?,
+                instructions,
+            };
+            let service = Service::open(config).await?;
+            let operator = service.accounts.local_operator().await?;
+            service
+                .collections
+                .update(&operator, &name, &update)
+                .await?;
             println!("collection {name} updated");
         }
         CollectionCommand::Member { name, email, role } => {
@@ -539,7 +578,11 @@ async fn collection(config: &Config, cmd: CollectionCommand) -> Result<u8> {
             };
             let service = Service::open(config).await?;
             let user = service.accounts.user_by_email(&email).await?;
-            service.knowledge.set_member(&name, &user.id, role).await?;
+            let operator = service.accounts.local_operator().await?;
+            service
+                .collections
+                .set_member(&operator, &name, &user.id, role)
+                .await?;
             println!(
                 "{} is now {} of {name}",
                 user.email,

@@ -3,18 +3,16 @@
 //! Every credential is stored hashed; a token or key is shown to its owner once.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AuthConfig, Config};
+use crate::config::{AuthConfig, Config, SignupPolicy};
 use crate::error::{Error, Result, blocking};
+use crate::ratelimit::{GlobalLimit, KeyedLimit, per_hour, per_minute};
 use crate::store::{AccountStore, RefreshOutcome};
 use crate::types::{content_hash, now_ms};
 
@@ -134,6 +132,12 @@ const REFRESH_PREFIX: &str = "lrr_";
 /// Visible characters of an API key (`lrt_` and 8 more).
 const VISIBLE_KEY_CHARS: usize = 12;
 const MAX_PASSWORD_LEN: usize = 256;
+/// Longest e-mail input looked at (an address is at most 254 bytes; blanks around it are trimmed).
+const MAX_EMAIL_INPUT: usize = 320;
+/// The e-mail domain of lariat's own accounts (the local operator); nobody signs up with it.
+const RESERVED_DOMAIN: &str = "lariat.local";
+/// The local operator's password hash: not a PHC string, so no password ever verifies against it.
+const OPERATOR_HASH: &str = "!";
 /// API keys' last-used time is written at most this often.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
@@ -175,8 +179,10 @@ pub struct Accounts {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
-    signin_by_account: DefaultKeyedRateLimiter<String>,
-    signin_by_address: DefaultKeyedRateLimiter<IpAddr>,
+    signin_by_account: KeyedLimit,
+    signin_by_address: KeyedLimit,
+    signup_by_address: KeyedLimit,
+    signups: GlobalLimit,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -192,25 +198,13 @@ pub fn random_hex(n: usize) -> Result<String> {
     Ok(hex::encode(buf))
 }
 
-fn per_minute(n: u32) -> Quota {
-    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
-}
-
-/// The rate-limit error for a limiter's "not until" answer.
-pub fn rate_limited<T: governor::clock::Reference>(
-    what: &str,
-    not_until: governor::NotUntil<T>,
-    now: T,
-) -> Error {
-    let wait = not_until.wait_time_from(now);
-    Error::RateLimited {
-        message: format!("{what}; retry in {} s", wait.as_secs().max(1)),
-        retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
-    }
-}
-
 /// Lower-cased, trimmed and checked for the shape of an address.
 pub fn normalize_email(raw: &str) -> Result<String> {
+    if raw.len() > MAX_EMAIL_INPUT {
+        return Err(Error::InvalidInput(
+            "that is not a valid email address (too long)".into(),
+        ));
+    }
     let email = raw.trim().to_lowercase();
     let valid = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -304,34 +298,24 @@ fn jwt_secret(config: &Config) -> Result<Vec<u8>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| Error::io(format!("creating {}", config.data_dir.display()), e))?;
+    crate::files::create_private_dir(&config.data_dir)?;
     let secret = random_hex(48)?;
     let tmp = path.with_extension("tmp");
-    write_private(&tmp, &secret)?;
+    crate::files::write_private(&tmp, &secret)?;
     std::fs::rename(&tmp, &path)
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     Ok(secret.into_bytes())
 }
 
-#[cfg(unix)]
-fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-    f.write_all(contents.as_bytes())
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
-    std::fs::write(path, contents).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+/// API keys are managed from a signed-in session: a key (possibly leaked) cannot mint, list or
+/// revoke keys.
+fn require_session(principal: &Principal) -> Result<()> {
+    if principal.api_key_id.is_some() {
+        return Err(Error::Forbidden(
+            "API keys are managed from a signed-in session, not with an API key".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn unauthorized() -> Error {
@@ -351,25 +335,71 @@ impl Accounts {
             encoding: EncodingKey::from_secret(&secret),
             decoding: DecodingKey::from_secret(&secret),
             validation,
-            signin_by_account: RateLimiter::keyed(per_minute(
-                config.auth.signin_per_minute_account,
-            )),
-            signin_by_address: RateLimiter::keyed(per_minute(
-                config.auth.signin_per_minute_address,
-            )),
+            signin_by_account: KeyedLimit::new(
+                per_minute(config.auth.signin_per_minute_account),
+                "too many sign-in attempts for this account",
+            ),
+            signin_by_address: KeyedLimit::new(
+                per_minute(config.auth.signin_per_minute_address),
+                "too many sign-in attempts from this address",
+            ),
+            signup_by_address: KeyedLimit::new(
+                per_hour(config.auth.signup_per_hour_address),
+                "too many sign-ups from this address",
+            ),
+            signups: GlobalLimit::new(
+                per_hour(config.auth.signup_per_hour),
+                "too many sign-ups on this server just now",
+            ),
         })
     }
 
-    /// Registers a user with the `user` role and the default plan.
-    pub async fn signup(&self, email: &str, password: &str) -> Result<User> {
-        self.create_user(email, password, Role::User).await
+    /// Registers a user with the `user` role and the default plan, as the sign-up policy allows
+    /// and within the sign-up limits (per client address, and for the whole server).
+    pub async fn signup(
+        &self,
+        email: &str,
+        password: &str,
+        address: Option<IpAddr>,
+    ) -> Result<User> {
+        if let Some(ip) = address {
+            self.signup_by_address.check(&ip)?;
+        }
+        self.signups.check()?;
+        let normalized = normalize_email(email)?;
+        match &self.config.signup {
+            SignupPolicy::Open => {}
+            SignupPolicy::InviteOnly => {
+                return Err(Error::Forbidden(
+                    "sign-up is by invitation only: ask an administrator for an account".into(),
+                ));
+            }
+            SignupPolicy::Domains => {
+                let domain = normalized.rsplit('@').next().unwrap_or_default();
+                if !self.config.signup_domains.iter().any(|d| d == domain) {
+                    return Err(Error::Forbidden(format!(
+                        "sign-up is open to addresses at {} only",
+                        self.config.signup_domains.join(", ")
+                    )));
+                }
+            }
+        }
+        self.create_user(&normalized, password, Role::User).await
+    }
+
+    /// An account an administrator opens for someone (the way in when sign-up is closed).
+    pub async fn add_user(&self, email: &str, password: &str, role: Role) -> Result<User> {
+        self.create_user(email, password, role).await
     }
 
     async fn create_user(&self, email: &str, password: &str, role: Role) -> Result<User> {
         let email = normalize_email(email)?;
-        check_password(password, &email, self.config.min_password_len)?;
-        let password = password.to_owned();
-        let password_hash = blocking(move || hash_password(&password)).await?;
+        if email.ends_with(&format!("@{RESERVED_DOMAIN}")) {
+            return Err(Error::InvalidInput(format!(
+                "addresses @{RESERVED_DOMAIN} are reserved for lariat's own accounts"
+            )));
+        }
+        let password_hash = self.checked_hash(password, &email).await?;
         let user = User {
             id: uuid::Uuid::new_v4().to_string(),
             email,
@@ -387,16 +417,30 @@ impl Accounts {
         Ok(user)
     }
 
+    /// The argon2id hash of a password that passes the policy.
+    async fn checked_hash(&self, password: &str, email: &str) -> Result<String> {
+        check_password(password, email, self.config.min_password_len)?;
+        let password = password.to_owned();
+        blocking(move || hash_password(&password)).await
+    }
+
     /// The local operator (`lariat mcp` without an API key): an admin account that cannot sign in
     /// (it has no password), created on first use so its conversations and usage are recorded.
     pub async fn local_operator(&self) -> Result<Principal> {
-        const EMAIL: &str = "operator@lariat.local";
-        let user = match self.store.user_credentials(EMAIL).await? {
-            Some((user, _)) => user,
+        let email = format!("operator@{RESERVED_DOMAIN}");
+        let user = match self.store.user_credentials(&email).await? {
+            // only an account made here has this marker (and no password); anything else holding
+            // the address was not made by lariat and is never treated as the operator
+            Some((user, hash)) if hash == OPERATOR_HASH && user.role == Role::Admin => user,
+            Some(_) => {
+                return Err(Error::Conflict(format!(
+                    "{email} exists but is not lariat's local operator account; remove it"
+                )));
+            }
             None => {
                 let user = User {
                     id: uuid::Uuid::new_v4().to_string(),
-                    email: EMAIL.into(),
+                    email: email.clone(),
                     role: Role::Admin,
                     plan: self.config.default_plan.clone(),
                     disabled: false,
@@ -404,16 +448,16 @@ impl Accounts {
                 };
                 let new = NewUser {
                     user: user.clone(),
-                    // not a PHC string: no password ever verifies against it
-                    password_hash: "!".into(),
+                    password_hash: OPERATOR_HASH.into(),
                 };
                 match self.store.create_user(&new).await {
                     Ok(()) => user,
                     // created meanwhile by another process
                     Err(e) if e.code() == crate::ErrorCode::Conflict => self
                         .store
-                        .user_credentials(EMAIL)
+                        .user_credentials(&email)
                         .await?
+                        .filter(|(_, hash)| hash == OPERATOR_HASH)
                         .map(|(u, _)| u)
                         .ok_or(e)?,
                     Err(e) => return Err(e),
@@ -427,21 +471,32 @@ impl Accounts {
         })
     }
 
-    /// Makes `email` an admin: a new account with this password, or an existing one promoted.
-    pub async fn create_admin(&self, email: &str, password: &str) -> Result<User> {
+    /// Creates the admin `email` with this password. An existing account is never promoted as
+    /// it is (its password was not chosen here): without `reset` that is a conflict; with it the
+    /// account gets this password, loses every session and API key, and becomes an admin.
+    pub async fn create_admin(&self, email: &str, password: &str, reset: bool) -> Result<User> {
         let normalized = normalize_email(email)?;
-        if let Some((user, _)) = self.store.user_credentials(&normalized).await? {
-            let update = UserUpdate {
-                role: Some(Role::Admin),
-                ..UserUpdate::default()
-            };
-            return self
-                .store
-                .update_user(&user.id, &update)
-                .await?
-                .ok_or_else(|| Error::Internal("the user vanished".into()));
+        let Some((user, _)) = self.store.user_credentials(&normalized).await? else {
+            return self.create_user(email, password, Role::Admin).await;
+        };
+        if !reset {
+            return Err(Error::Conflict(format!(
+                "an account for {normalized} already exists and its password was not set here; \
+                 run `lariat admin create {normalized} --reset-password` to give it this \
+                 password, sign it out everywhere, revoke its API keys and make it an admin"
+            )));
         }
-        self.create_user(email, password, Role::Admin).await
+        let hash = self.checked_hash(password, &normalized).await?;
+        self.store.reset_password(&user.id, &hash).await?;
+        let update = UserUpdate {
+            role: Some(Role::Admin),
+            disabled: Some(false),
+            ..UserUpdate::default()
+        };
+        self.store
+            .update_user(&user.id, &update)
+            .await?
+            .ok_or_else(|| Error::Internal("the user vanished".into()))
     }
 
     /// Checks the password and opens a session. Attempts are limited per account and per
@@ -452,24 +507,16 @@ impl Accounts {
         password: &str,
         address: Option<IpAddr>,
     ) -> Result<TokenPair> {
-        let clock = DefaultClock::default();
-        if let Some(ip) = address
-            && let Err(wait) = self.signin_by_address.check_key(&ip)
-        {
-            return Err(rate_limited(
-                "too many sign-in attempts from this address",
-                wait,
-                clock.now(),
-            ));
+        if let Some(ip) = address {
+            self.signin_by_address.check(&ip)?;
+        }
+        // No account has an address or a password that long: answer as for a wrong password, without a
+        // bucket for it or a look-up.
+        if email.len() > MAX_EMAIL_INPUT || password.len() > MAX_PASSWORD_LEN {
+            return Err(Error::Unauthorized("wrong email or password".into()));
         }
         let email = email.trim().to_lowercase();
-        if let Err(wait) = self.signin_by_account.check_key(&email) {
-            return Err(rate_limited(
-                "too many sign-in attempts for this account",
-                wait,
-                clock.now(),
-            ));
-        }
+        self.signin_by_account.check(&email)?;
         let found = self.store.user_credentials(&email).await?;
         let hash = found.as_ref().map(|(_, h)| h.clone());
         let password = password.to_owned();
@@ -665,6 +712,7 @@ impl Accounts {
     }
 
     pub async fn create_api_key(&self, principal: &Principal, name: &str) -> Result<CreatedApiKey> {
+        require_session(principal)?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(Error::InvalidInput(
@@ -686,11 +734,13 @@ impl Accounts {
     }
 
     pub async fn api_keys(&self, principal: &Principal) -> Result<Vec<ApiKeyInfo>> {
+        require_session(principal)?;
         self.store.api_keys(&principal.user.id).await
     }
 
     /// Revokes one of the caller's keys; another user's key is "not found".
     pub async fn delete_api_key(&self, principal: &Principal, id: &str) -> Result<()> {
+        require_session(principal)?;
         if self.store.revoke_api_key(&principal.user.id, id).await? {
             Ok(())
         } else {

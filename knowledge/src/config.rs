@@ -118,6 +118,22 @@ pub struct AuthConfig {
     pub signin_per_minute_address: u32,
     /// The plan new accounts get.
     pub default_plan: String,
+    /// Who may sign up: `open`, `invite_only` (admins open accounts), or `domains` (addresses at
+    /// `signup_domains` only).
+    pub signup: SignupPolicy,
+    pub signup_domains: Vec<String>,
+    /// Sign-ups per hour from one client address, and on the whole server.
+    pub signup_per_hour_address: u32,
+    pub signup_per_hour: u32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SignupPolicy {
+    #[default]
+    Open,
+    InviteOnly,
+    Domains,
 }
 
 impl Default for AuthConfig {
@@ -130,6 +146,10 @@ impl Default for AuthConfig {
             signin_per_minute_account: 10,
             signin_per_minute_address: 30,
             default_plan: "free".into(),
+            signup: SignupPolicy::Open,
+            signup_domains: Vec::new(),
+            signup_per_hour_address: 10,
+            signup_per_hour: 1_000,
         }
     }
 }
@@ -400,6 +420,30 @@ pub struct ServerConfig {
     pub mcp_allowed_hosts: Vec<String>,
     /// Browser origins the MCP endpoints accept (`scheme://host[:port]`); none = no check.
     pub mcp_allowed_origins: Vec<String>,
+    /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the client;
+    /// from anyone else the header is ignored. None by default.
+    pub trusted_proxies: Vec<String>,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
+    pub metrics_token: Option<Secret>,
+}
+
+impl ServerConfig {
+    /// `trusted_proxies` parsed: a bare address is a block of one.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>> {
+        self.trusted_proxies
+            .iter()
+            .map(|raw| {
+                let raw = raw.trim();
+                raw.parse::<ipnet::IpNet>()
+                    .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        Error::InvalidInput(format!(
+                            "server.trusted_proxies: {raw:?} is not an address or CIDR block"
+                        ))
+                    })
+            })
+            .collect()
+    }
 }
 
 /// Where `make setup` installs the model and ONNX Runtime.
@@ -498,11 +542,17 @@ impl Default for ServerConfig {
             cors_origins: Vec::new(),
             mcp_allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             mcp_allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
     }
 }
 
 const ENV_PREFIX: &str = "LARIAT_";
+/// Retries per provider at most (the backoff doubles each time).
+const MAX_LLM_RETRIES: u32 = 10;
+/// Longest timeout accepted: one day.
+const MAX_TIMEOUT_MS: u64 = 86_400_000;
 /// Environment variables with the prefix that are not configuration keys.
 const ENV_NOT_CONFIG: &[&str] = &[
     "DATA_DIR",
@@ -599,10 +649,45 @@ impl Config {
             || a.refresh_ttl_secs == 0
             || a.signin_per_minute_account == 0
             || a.signin_per_minute_address == 0
+            || a.signup_per_hour_address == 0
+            || a.signup_per_hour == 0
         {
             return Err(Error::InvalidInput(
-                "auth: token lifetimes and sign-in limits must be positive".into(),
+                "auth: token lifetimes and sign-in and sign-up limits must be positive".into(),
             ));
+        }
+        if a.signup == SignupPolicy::Domains
+            && (a.signup_domains.is_empty()
+                || a.signup_domains.iter().any(|d| {
+                    d.is_empty() || d.contains('@') || d.chars().any(|c| c.is_ascii_uppercase())
+                }))
+        {
+            return Err(Error::InvalidInput(
+                "auth.signup = \"domains\" needs auth.signup_domains: lower-case domains such as \
+                 [\"example.com\"]"
+                    .into(),
+            ));
+        }
+        self.server.trusted_proxy_nets()?;
+        let l = &self.llm;
+        if l.retries > MAX_LLM_RETRIES
+            || l.backoff_ms > 60_000
+            || l.connect_timeout_ms == 0
+            || l.first_token_timeout_ms == 0
+            || l.total_timeout_ms == 0
+            || l.breaker_failures == 0
+            || [
+                l.connect_timeout_ms,
+                l.first_token_timeout_ms,
+                l.total_timeout_ms,
+            ]
+            .iter()
+            .any(|ms| *ms > MAX_TIMEOUT_MS)
+        {
+            return Err(Error::InvalidInput(format!(
+                "llm: retries must be 0-{MAX_LLM_RETRIES}, backoff_ms at most 60000, timeouts \
+                 1-{MAX_TIMEOUT_MS} ms and breaker_failures positive"
+            )));
         }
         if self.chat.sources == 0 || self.chat.sources > 50 {
             return Err(Error::InvalidInput("chat.sources must be 1-50".into()));
@@ -728,5 +813,31 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.code(), crate::ErrorCode::InvalidInput);
+        for (key, value) in [
+            ("LARIAT_LLM__RETRIES", "4000000000"),
+            ("LARIAT_LLM__RETRIES", "40"),
+            ("LARIAT_LLM__TOTAL_TIMEOUT_MS", "0"),
+            ("LARIAT_LLM__FIRST_TOKEN_TIMEOUT_MS", "18446744073709551615"),
+            ("LARIAT_AUTH__SIGNUP", "domains"),
+            ("LARIAT_AUTH__SIGNUP", "whoever"),
+            ("LARIAT_SERVER__TRUSTED_PROXIES", "[\"10.0.0.0/33\"]"),
+        ] {
+            let err = Config::load(dir.path(), None, env(&[(key, value)])).unwrap_err();
+            assert_eq!(err.code(), crate::ErrorCode::InvalidInput, "{key}={value}");
+        }
+        let ok = Config::load(
+            dir.path(),
+            None,
+            env(&[
+                ("LARIAT_AUTH__SIGNUP", "domains"),
+                ("LARIAT_AUTH__SIGNUP_DOMAINS", "[\"corp.example\"]"),
+                (
+                    "LARIAT_SERVER__TRUSTED_PROXIES",
+                    "[\"10.0.0.0/8\", \"::1\"]",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(ok.server.trusted_proxy_nets().unwrap().len(), 2);
     }
 }

@@ -143,6 +143,16 @@ impl Error {
         }
     }
 
+    /// What a remote caller is told: the message itself, except for internal errors, whose
+    /// detail (paths, SQL, library messages) is for the server's log only.
+    pub fn public_message(&self) -> String {
+        if self.code() == ErrorCode::Internal {
+            "an internal error occurred; the details are in the server's log".into()
+        } else {
+            self.to_string()
+        }
+    }
+
     /// Seconds a rate-limited caller should wait.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
@@ -176,4 +186,28 @@ where
     T: Send + 'static,
 {
     tokio::task::spawn_blocking(f).await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_detail_stays_out_of_public_messages() {
+        let io = Error::io(
+            "opening /srv/secret/lariat.db",
+            std::io::Error::other("disk"),
+        );
+        let internal = Error::Internal("SELECT password_hash FROM users failed".into());
+        for e in [io, internal] {
+            assert_eq!(e.code(), ErrorCode::Internal);
+            let public = e.public_message();
+            assert!(
+                !public.contains("/srv") && !public.contains("SELECT"),
+                "{public}"
+            );
+        }
+        let mine = Error::NotFound("no conversation 7".into());
+        assert_eq!(mine.public_message(), "no conversation 7");
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::accounts::{Principal, Role};
+use crate::accounts::Principal;
 use crate::config::{Config, RetrievalConfig};
 use crate::embed::{Embedder, FastEmbedder};
 use crate::error::{Error, Result, blocking};
@@ -129,8 +129,13 @@ pub struct Knowledge {
     embedder: Arc<dyn Embedder>,
     retrieval: RetrievalConfig,
     reranker: Option<(Arc<dyn Reranker>, usize)>,
+    /// Writes and deletions of one document go one at a time (see [`Knowledge::lock_documents`]).
+    document_locks: Vec<tokio::sync::Mutex<()>>,
     _lock: Option<File>,
 }
+
+/// Stripes of the per-document write lock.
+const DOCUMENT_LOCK_STRIPES: usize = 64;
 
 impl std::fmt::Debug for Knowledge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,8 +148,7 @@ impl std::fmt::Debug for Knowledge {
 
 fn lock_data_dir(config: &Config) -> Result<File> {
     let dir = &config.data_dir;
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("creating data dir {}", dir.display()), e))?;
+    crate::files::create_private_dir(dir)?;
     let path = dir.join("lariat.lock");
     let file = File::options()
         .create(true)
@@ -225,6 +229,9 @@ impl Knowledge {
             embedder: parts.embedder,
             retrieval: parts.retrieval,
             reranker: parts.reranker,
+            document_locks: (0..DOCUMENT_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             _lock: None,
         }
     }
@@ -282,8 +289,9 @@ impl Knowledge {
                 )));
             }
         }
-        self.store.write_documents(&docs).await?;
         let ids: Vec<String> = docs.iter().map(DocumentWrite::id).collect();
+        let _locked = self.lock_documents(&ids).await;
+        self.store.write_documents(&docs).await?;
         let mut points = Vec::new();
         let mut lexical = Vec::new();
         for doc in docs {
@@ -324,6 +332,7 @@ impl Knowledge {
 
     /// Deletes documents from every store; returns how many existed.
     pub async fn delete_documents(&self, ids: &[String]) -> Result<usize> {
+        let _locked = self.lock_documents(ids).await;
         let deleted = self.store.delete_documents(ids).await?;
         self.clear_from_indexes(ids).await?;
         Ok(deleted)
@@ -342,6 +351,26 @@ impl Knowledge {
         self.store.clear_tombstones(ids).await
     }
 
+    /// Holds the write lock of each document in `ids` (stripes by id hash, taken in order, so two
+    /// writers never deadlock): two uploads of one document, or an upload racing its deletion,
+    /// run one after the other through SQL and both derived indexes.
+    async fn lock_documents(&self, ids: &[String]) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let stripes: BTreeSet<usize> = ids
+            .iter()
+            .map(|id| {
+                let head = id.as_bytes().iter().take(8).fold(0usize, |h, b| {
+                    h.wrapping_mul(31).wrapping_add(usize::from(*b))
+                });
+                head % DOCUMENT_LOCK_STRIPES
+            })
+            .collect();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.document_locks[stripe].lock().await);
+        }
+        guards
+    }
+
     /// Document ids stored for a source path (and the records inside it).
     pub async fn documents_by_source(&self, source: &str) -> Result<Vec<String>> {
         self.store.documents_by_source(source).await
@@ -353,6 +382,7 @@ impl Knowledge {
         self.clear_from_indexes(&tombstones).await?;
         let pending = self.store.pending_documents().await?;
         for batch in pending.chunks(256) {
+            let _locked = self.lock_documents(batch).await;
             let chunks = self.store.chunks_of_documents(batch).await?;
             let (points, lexical) = derived_records(chunks);
             self.index(batch, points, lexical).await?;
@@ -389,8 +419,9 @@ impl Knowledge {
         self.store.set_visibility(name.as_str(), visibility).await
     }
 
-    /// Adds, changes or (with `None`) removes a member of a collection.
-    pub async fn set_member(
+    /// Adds, changes or (with `None`) removes a member of a collection (who may is decided by
+    /// [`crate::collections::Collections`]).
+    pub(crate) async fn set_member(
         &self,
         name: &CollectionName,
         user_id: &str,
@@ -405,11 +436,28 @@ impl Knowledge {
         self.store.instructions(name).await
     }
 
-    pub async fn set_instructions(&self, name: &CollectionName, instructions: &str) -> Result<()> {
+    pub(crate) async fn set_instructions(
+        &self,
+        name: &CollectionName,
+        instructions: &str,
+    ) -> Result<()> {
         self.require_collection(name).await?;
         self.store
             .set_instructions(name.as_str(), instructions)
             .await
+    }
+
+    /// The role of `user_id` in the collection, if a member.
+    pub async fn member_role(
+        &self,
+        name: &CollectionName,
+        user_id: &str,
+    ) -> Result<Option<MemberRole>> {
+        self.store.member_role(name.as_str(), user_id).await
+    }
+
+    pub async fn collection_exists(&self, name: &CollectionName) -> Result<bool> {
+        Ok(self.store.collection(name).await?.is_some())
     }
 
     async fn require_collection(&self, name: &CollectionName) -> Result<Collection> {
@@ -499,29 +547,6 @@ impl Knowledge {
             source: head.source.clone(),
             passages,
         })
-    }
-
-    /// Refuses unless `principal` may ingest into and delete from `collection`: admins, and
-    /// curators who are the collection's curating members.
-    pub async fn require_curator(
-        &self,
-        principal: &Principal,
-        collection: &CollectionName,
-    ) -> Result<()> {
-        if principal.is_admin() {
-            return Ok(());
-        }
-        principal.require(Role::Curator)?;
-        match self
-            .store
-            .member_role(collection.as_str(), &principal.user.id)
-            .await?
-        {
-            Some(MemberRole::Curator) => Ok(()),
-            _ => Err(Error::Forbidden(format!(
-                "you do not curate the collection {collection}"
-            ))),
-        }
     }
 
     async fn search_in(

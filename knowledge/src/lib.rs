@@ -5,12 +5,15 @@
 
 pub mod accounts;
 pub mod chat;
+pub mod collections;
 pub mod config;
 pub mod embed;
 pub mod error;
+pub mod files;
 pub mod lexical;
 pub mod limits;
 pub mod metrics;
+pub mod ratelimit;
 pub mod rerank;
 mod retrieval;
 pub mod store;

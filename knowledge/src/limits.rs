@@ -4,13 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use serde::Serialize;
 
-use crate::accounts::{Principal, rate_limited};
+use crate::accounts::Principal;
 use crate::config::{Config, PlanConfig};
 use crate::error::{Error, Result};
+use crate::ratelimit::{KeyedLimit, per_minute};
 use crate::store::AccountStore;
 use crate::types::now_ms;
 
@@ -30,7 +29,8 @@ pub struct Usage {
 
 pub struct Limits {
     plans: BTreeMap<String, PlanConfig>,
-    buckets: HashMap<String, DefaultKeyedRateLimiter<String>>,
+    /// Per plan: one limit for users' requests, one for API keys'.
+    buckets: HashMap<String, (KeyedLimit, KeyedLimit)>,
     store: Arc<dyn AccountStore>,
 }
 
@@ -85,11 +85,13 @@ impl Limits {
             .plans
             .iter()
             .map(|(name, plan)| {
-                let quota = governor::Quota::per_minute(
-                    std::num::NonZeroU32::new(plan.requests_per_minute)
-                        .unwrap_or(std::num::NonZeroU32::MIN),
+                let quota = per_minute(plan.requests_per_minute);
+                let users = KeyedLimit::new(quota, "your request rate is over your plan's limit");
+                let keys = KeyedLimit::new(
+                    quota,
+                    "this API key's request rate is over its plan's limit",
                 );
-                (name.clone(), RateLimiter::keyed(quota))
+                (name.clone(), (users, keys))
             })
             .collect();
         Self {
@@ -112,29 +114,14 @@ impl Limits {
     pub fn check_rate(&self, principal: &Principal) -> Result<()> {
         self.plan(principal)?;
         // Buckets are made from the same plans, so a known plan has one.
-        let bucket = self
+        let (users, keys) = self
             .buckets
             .get(&principal.user.plan)
             .ok_or_else(|| Error::Internal("plan without a rate limiter".into()))?;
-        let clock = DefaultClock::default();
-        if let Some(key) = &principal.api_key_id
-            && let Err(wait) = bucket.check_key(&format!("key:{key}"))
-        {
-            return Err(rate_limited(
-                "this API key's request rate is over its plan's limit",
-                wait,
-                clock.now(),
-            ));
+        if let Some(key) = &principal.api_key_id {
+            keys.check(key)?;
         }
-        bucket
-            .check_key(&format!("user:{}", principal.user.id))
-            .map_err(|wait| {
-                rate_limited(
-                    "your request rate is over your plan's limit",
-                    wait,
-                    clock.now(),
-                )
-            })
+        users.check(&principal.user.id)
     }
 
     pub async fn usage(&self, principal: &Principal) -> Result<Usage> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::accounts::{Accounts, Principal};
 use crate::chat::Chat;
 use crate::chat::provider::Llm;
+use crate::collections::Collections;
 use crate::config::Config;
 use crate::error::Result;
 use crate::knowledge::Knowledge;
@@ -15,6 +16,8 @@ use crate::store::{SiteActionStore, SqlStore};
 pub struct Service {
     pub knowledge: Arc<Knowledge>,
     pub accounts: Accounts,
+    /// Collection settings, members and documents, with who may change them.
+    pub collections: Collections,
     pub limits: Arc<Limits>,
     pub chat: Arc<Chat>,
     /// What agents wrote on external sites (see the MCP site servers).
@@ -46,6 +49,7 @@ impl Service {
     ) -> Result<Self> {
         let accounts = Accounts::new(config, sql.clone())?;
         let limits = Arc::new(Limits::new(config, sql.clone()));
+        let collections = Collections::new(knowledge.clone(), sql.clone());
         let llm = Llm::new(config.providers(), &config.llm)?;
         let chat = Arc::new(Chat::new(
             knowledge.clone(),
@@ -57,6 +61,7 @@ impl Service {
         Ok(Self {
             knowledge,
             accounts,
+            collections,
             limits,
             chat,
             site_actions: sql,

@@ -492,6 +492,54 @@ async fn accounts_suite(store: &SqlStore) {
             .await
             .unwrap()
     );
+    // search ignores case in every script, on both databases
+    assert!(
+        store
+            .rename_conversation(&ann.user.id, "c2", "ÉCLAIR Ёлка ΣΊΣΥΦΟΣ")
+            .await
+            .unwrap()
+    );
+    store
+        .append_messages("c1", &[message("user", "Über die GRÖSSE der Arena")])
+        .await
+        .unwrap();
+    for (query, id) in [
+        ("éclair", "c2"),
+        ("ёлка", "c2"),
+        ("σίσυφος", "c2"),
+        ("über", "c1"),
+    ] {
+        let hits = store
+            .search_conversations(&ann.user.id, query, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            hits.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            [id],
+            "{query}"
+        );
+    }
+    // two answers stored into one conversation at the same moment get distinct numbers
+    let (one, two) = ([message("assistant", "one")], [message("assistant", "two")]);
+    let (a, b) = tokio::join!(
+        store.append_messages("c1", &one),
+        store.append_messages("c1", &two)
+    );
+    a.unwrap();
+    b.unwrap();
+    let seqs: Vec<i64> = store
+        .messages("c1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    let gone = store
+        .append_messages("no-such-conversation", &[message("user", "x")])
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), knowledge::ErrorCode::NotFound);
     assert!(
         !store
             .delete_conversation("id-bob@example.com", "c0")

@@ -9,8 +9,8 @@ pub mod site;
 use std::sync::Arc;
 
 use knowledge::accounts::Principal;
-use knowledge::chat::answer::{Citation, CitationCheck};
-use knowledge::chat::{ChatEvent, ChatRequest};
+use knowledge::chat::ChatRequest;
+use knowledge::chat::answer::CitationCheck;
 use knowledge::{CollectionName, DocumentView, PassageView, SearchRequest, Service};
 use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -162,7 +162,10 @@ impl From<DocumentView> for Document {
 
 /// A tool error's text: the domain error's code and message.
 pub(crate) fn tool_error(e: knowledge::Error) -> String {
-    format!("{}: {e}", e.code())
+    if e.code() == knowledge::ErrorCode::Internal {
+        tracing::error!(error = %e, "tool failed");
+    }
+    format!("{}: {}", e.code(), e.public_message())
 }
 
 fn collections(name: Option<&str>) -> knowledge::Result<Option<Vec<CollectionName>>> {
@@ -261,53 +264,31 @@ impl KnowledgeServer {
             model: None,
             persist: true,
         };
-        let mut rx = self
+        let answer = self
             .service
             .chat
-            .start(principal, request)
+            .answer(principal, request)
             .await
             .map_err(tool_error)?;
-        let mut answer = String::new();
-        let mut sources: Vec<Citation> = Vec::new();
-        let mut conversation_id = None;
-        let mut extractive = false;
-        while let Some(event) = rx.recv().await {
-            match event {
-                ChatEvent::Meta(m) => {
-                    conversation_id = m.conversation_id;
-                    extractive = m.extractive;
-                }
-                ChatEvent::Citations(c) => sources = c,
-                ChatEvent::Delta(d) => answer.push_str(&d),
-                ChatEvent::Error { code, message } => return Err(format!("{code}: {message}")),
-                ChatEvent::Done(done) => {
-                    let check: CitationCheck = done.citation_check;
-                    return Ok(Json(AskOutput {
-                        answer,
-                        citations: sources
-                            .into_iter()
-                            .filter(|c| check.cited.contains(&c.n))
-                            .map(|c| Source {
-                                n: c.n,
-                                title: c.title,
-                                source: c.source,
-                                location: c.location,
-                                chunk_id: c.chunk_id,
-                                snippet: c.snippet,
-                            })
-                            .collect(),
-                        conversation_id,
-                        extractive,
-                        unsupported_sentences: check
-                            .unsupported
-                            .into_iter()
-                            .map(|u| u.sentence)
-                            .collect(),
-                    }));
-                }
-            }
-        }
-        Err("internal: the answer ended without finishing".into())
+        let check: CitationCheck = answer.done.citation_check;
+        Ok(Json(AskOutput {
+            answer: answer.text,
+            citations: answer
+                .cited
+                .into_iter()
+                .map(|c| Source {
+                    n: c.n,
+                    title: c.title,
+                    source: c.source,
+                    location: c.location,
+                    chunk_id: c.chunk_id,
+                    snippet: c.snippet,
+                })
+                .collect(),
+            conversation_id: answer.meta.conversation_id,
+            extractive: answer.meta.extractive,
+            unsupported_sentences: check.unsupported.into_iter().map(|u| u.sentence).collect(),
+        }))
     }
 
     /// The collections the caller may read.
@@ -405,7 +386,12 @@ fn protocol_error(e: knowledge::Error) -> ErrorData {
     match e.code() {
         knowledge::ErrorCode::NotFound => ErrorData::resource_not_found(e.to_string(), None),
         knowledge::ErrorCode::InvalidInput => ErrorData::invalid_params(e.to_string(), None),
-        _ => ErrorData::internal_error(e.to_string(), None),
+        _ => {
+            if e.code() == knowledge::ErrorCode::Internal {
+                tracing::error!(error = %e, "resource read failed");
+            }
+            ErrorData::internal_error(e.public_message(), None)
+        }
     }
 }
 

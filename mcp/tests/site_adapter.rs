@@ -8,7 +8,7 @@ use knowledge::ErrorCode;
 use knowledge::config::{Secret, SiteSettings};
 use lariat_tests::rodeo_site::{PASSWORD, RodeoSite, USERNAME};
 use mcp::site::layout::Layout;
-use mcp::site::{EntryRequest, EventQuery, HttpSite, SiteAdapter, WriteOutcome};
+use mcp::site::{EntryRequest, EventQuery, HttpSite, SiteAdapter, WriteError, WriteOutcome};
 
 fn layout_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -258,6 +258,10 @@ async fn throttling_and_failures_are_waited_out_or_reported() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::Upstream, "{e}");
+    assert!(
+        matches!(e, WriteError::Uncertain(_)),
+        "the site may have acted: {e}"
+    );
     assert!(e.to_string().contains("list_my_entries"), "{e}");
     let sent: Vec<_> = fixture.received()[before..]
         .iter()
@@ -316,4 +320,51 @@ async fn robots_layouts_and_accounts_fail_clearly() {
     let e = site.my_entries().await.unwrap_err();
     assert!(e.to_string().contains("sites.<domain>.password"), "{e}");
     assert!(!format!("{e}").contains(PASSWORD));
+}
+
+/// Credentials and writes go to the configured site only: a form whose action points elsewhere
+/// is never sent, redirects off the site are never followed, and a POST is never sent twice.
+#[tokio::test]
+async fn writes_and_credentials_never_leave_the_site() {
+    let fixture = RodeoSite::start().await;
+    let elsewhere = RodeoSite::start().await;
+    let site = adapter(&fixture);
+    let bull_riding = || entry("reno-2027", "Bull Riding", None);
+
+    // the sign-in form posts to another origin: the password is not sent there
+    fixture.form_actions_to(&elsewhere.url);
+    let e = site.my_entries().await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Forbidden, "{e}");
+    assert!(e.to_string().contains("not the site"), "{e}");
+    assert!(
+        elsewhere.received().is_empty(),
+        "nothing reached the other origin"
+    );
+    fixture.form_actions_to("");
+    site.my_entries().await.unwrap();
+
+    // the entry form posts elsewhere: refused before anything is sent, so it may be retried
+    fixture.form_actions_to(&elsewhere.url);
+    let e = site.submit_entry(&bull_riding(), false).await.unwrap_err();
+    assert!(matches!(e, WriteError::NotSent(_)), "{e}");
+    assert!(elsewhere.received().is_empty());
+    fixture.form_actions_to("");
+
+    // a POST answered "send it again over there" (307): not resent; it may have been seen
+    let posts = fixture.posts().len();
+    fixture.redirect_next_post(307, "/events/reno-2027/enter-again");
+    let e = site.submit_entry(&bull_riding(), false).await.unwrap_err();
+    assert!(matches!(e, WriteError::Uncertain(_)), "{e}");
+    assert!(e.to_string().contains("list_my_entries"), "{e}");
+    assert_eq!(fixture.posts().len(), posts + 1, "one POST, never repeated");
+
+    // a POST redirected off the site: not followed
+    fixture.redirect_next_post(303, &format!("{}/members/entries", elsewhere.url));
+    let e = site.submit_entry(&bull_riding(), false).await.unwrap_err();
+    assert!(matches!(e, WriteError::Uncertain(_)), "{e}");
+    assert!(elsewhere.received().is_empty());
+
+    // the ordinary flow still works: POST, then the site's redirect-free answer
+    let done = site.submit_entry(&bull_riding(), false).await.unwrap();
+    assert!(matches!(done, WriteOutcome::Done { .. }), "{done:?}");
 }

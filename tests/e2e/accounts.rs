@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::serve::{Api, PASSWORD, Server, create_admin};
+use crate::serve::{Api, PASSWORD, Server, admin_command, admin_ok, create_admin};
 use crate::support::{Lariat, corpus_dir};
 
 /// Tampers with a JWT's payload, keeping its signature.
@@ -44,12 +44,7 @@ async fn accounts_suite(l: Lariat) {
     ingest_private(&l);
     create_admin(&l);
     // a bad admin command: weak password, bad email
-    let out = l
-        .command()
-        .args(["admin", "create", "not-an-email"])
-        .env("LARIAT_ADMIN_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
+    let out = admin_command(&l, &["create", "not-an-email"]);
     assert_eq!(out.status.code(), Some(2));
     let server = Server::start(&l);
     let api = Api::new(&server);
@@ -243,19 +238,8 @@ async fn accounts_suite(l: Lariat) {
 
     // ---- private collections: enforced inside the search ----
     let admin = api.user("admin@example.com").await;
-    let (_, users) = api.get("/api/admin/users", Some(&admin)).await;
-    let id_of = |email: &str| -> String {
-        users["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["email"] == email)
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let (ann_id, bob_id) = (id_of("ann@example.com"), id_of("bob@example.com"));
+    let ann_id = api.user_id(&admin, "ann@example.com").await;
+    let bob_id = api.user_id(&admin, "bob@example.com").await;
     let q = "/api/search?q=Thunderclap%20bucking%20bull%20retires&k=5";
     let collections_of = |v: &Value| -> Vec<String> {
         v["hits"]
@@ -291,7 +275,8 @@ async fn accounts_suite(l: Lariat) {
         )
         .await
         .0,
-        403
+        404,
+        "bob cannot read the private collection: it does not exist for him"
     );
     assert_eq!(
         api.call(
@@ -464,7 +449,9 @@ async fn tokens_expire_and_limits_answer_429() {
 
 #[tokio::test]
 async fn curators_upload_and_delete_documents_over_http() {
-    let l = Lariat::new().with_env("LARIAT_AUTH__SIGNIN_PER_MINUTE_ADDRESS", "1000");
+    let l = Lariat::new()
+        .with_env("LARIAT_AUTH__SIGNIN_PER_MINUTE_ADDRESS", "1000")
+        .with_env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000");
     let corpus = corpus_dir();
     l.expect(0, &["ingest", corpus.to_str().unwrap(), "-c", "rodeo"]);
     create_admin(&l);
@@ -473,16 +460,7 @@ async fn curators_upload_and_delete_documents_over_http() {
     let admin = api.user("admin@example.com").await;
     let ann = api.user("ann@example.com").await;
     let bob = api.user("bob@example.com").await;
-    let (_, users) = api.get("/api/admin/users", Some(&admin)).await;
-    let bob_id = users["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["email"] == "bob@example.com")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bob_id = api.user_id(&admin, "bob@example.com").await;
     let role = json!({"role": "curator"});
     let (s, _) = api
         .call(
@@ -565,6 +543,142 @@ async fn curators_upload_and_delete_documents_over_http() {
     .await;
     assert_eq!(s, 201);
 
+    // a private collection bob does not belong to answers exactly like a missing one, on
+    // every route
+    assert_eq!(
+        api.call(
+            Method::PATCH,
+            "/api/collections/brand-new",
+            Some(&admin),
+            Some(json!({"visibility": "private"})),
+        )
+        .await
+        .0,
+        204
+    );
+    let (s_private, private) =
+        upload(bob.clone(), "brand-new", Some("b.md"), "# B\n\nText.\n").await;
+    let (s_missing, missing) = upload(bob.clone(), "no-such", Some("b.md"), "# B\n\nText.\n").await;
+    assert_eq!((s_private, s_missing), (404, 404), "{private} {missing}");
+    assert_eq!(
+        private["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("brand-new", "X"),
+        missing["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("no-such", "X")
+    );
+    let bob_member = format!("/members/{bob_id}");
+    for (method, suffix, body) in [
+        (Method::GET, "/documents", None),
+        (Method::DELETE, "/documents/abc", None),
+        (Method::PATCH, "", Some(json!({"visibility": "public"}))),
+        (
+            Method::PUT,
+            bob_member.as_str(),
+            Some(json!({"role": "reader"})),
+        ),
+        (Method::DELETE, bob_member.as_str(), None),
+    ] {
+        let mut answers = Vec::new();
+        for name in ["brand-new", "no-such"] {
+            let path = format!("/api/collections/{name}{suffix}");
+            let (s, b) = api
+                .call(method.clone(), &path, Some(&bob), body.clone())
+                .await;
+            answers.push((
+                s,
+                b["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace(name, "X"),
+            ));
+        }
+        assert_eq!(answers[0], answers[1], "{method} {suffix}");
+        assert_eq!(answers[0].0, 404, "{method} {suffix}");
+    }
+
+    // curators manage readers, never other curators: only admins make, demote or remove them
+    let carl = api.user("carl@example.com").await;
+    let carl_id = api.user_id(&admin, "carl@example.com").await;
+    let ann_id = api.user_id(&admin, "ann@example.com").await;
+    let promote = json!({"role": "curator"});
+    let carl_user = format!("/api/admin/users/{carl_id}");
+    assert_eq!(
+        api.call(
+            Method::PATCH,
+            &carl_user,
+            Some(&admin),
+            Some(promote.clone())
+        )
+        .await
+        .0,
+        200
+    );
+    let carl_member = format!("/api/collections/rodeo/members/{carl_id}");
+    assert_eq!(
+        api.call(
+            Method::PUT,
+            &carl_member,
+            Some(&admin),
+            Some(promote.clone())
+        )
+        .await
+        .0,
+        204
+    );
+    let reader = json!({"role": "reader"});
+    for (method, body) in [(Method::PUT, Some(reader.clone())), (Method::DELETE, None)] {
+        let (s, b) = api
+            .call(method.clone(), &carl_member, Some(&bob), body)
+            .await;
+        assert_eq!(s, 403, "a curator cannot {method} another curator: {b}");
+    }
+    let (_, carl_docs) = api
+        .get("/api/collections/rodeo/documents", Some(&carl))
+        .await;
+    assert!(carl_docs["documents"].is_array(), "carl is still a curator");
+    let ann_member = format!("/api/collections/rodeo/members/{ann_id}");
+    assert_eq!(
+        api.call(Method::PUT, &ann_member, Some(&bob), Some(promote))
+            .await
+            .0,
+        403,
+        "a curator cannot make a curator"
+    );
+    assert_eq!(
+        api.call(Method::PUT, &ann_member, Some(&bob), Some(reader))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        api.call(Method::DELETE, &ann_member, Some(&bob), None)
+            .await
+            .0,
+        204
+    );
+    let ghost = "/api/collections/rodeo/members/00000000-0000-0000-0000-000000000000";
+    assert_eq!(
+        api.call(
+            Method::PUT,
+            ghost,
+            Some(&bob),
+            Some(json!({"role": "reader"}))
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        api.call(Method::DELETE, &carl_member, Some(&admin), None)
+            .await
+            .0,
+        204
+    );
+
     let q =
         "/api/search?q=how%20long%20does%20a%20qualified%20bull%20ride%20last&k=3&collection=rodeo";
     let (_, r) = api.get(q, Some(&ann)).await;
@@ -604,4 +718,114 @@ async fn curators_upload_and_delete_documents_over_http() {
         api.call(Method::DELETE, &path, Some(&bob), None).await.0,
         404
     );
+}
+
+/// `lariat admin create` on an address someone signed up with first: refused, or (with
+/// `--reset-password`) the account is taken back: the operator's password, every session and key
+/// of the squatter revoked. Nobody signs up as the local operator; keys do not mint keys;
+/// disabling a user revokes everything it had.
+#[tokio::test]
+async fn first_admin_cannot_be_claimed_and_disabling_revokes() {
+    let l = Lariat::new();
+    let squatter = {
+        let server = Server::start(&l);
+        let api = Api::new(&server);
+        let creds = json!({"email": "boss@corp.example", "password": "squatter's own password"});
+        assert_eq!(
+            api.post("/api/auth/signup", None, creds.clone()).await.0,
+            201
+        );
+        let (_, pair) = api.post("/api/auth/signin", None, creds).await;
+        let session = pair["access_token"].as_str().unwrap().to_owned();
+        let (s, key) = api
+            .post("/api/keys", Some(&session), json!({"name": "k"}))
+            .await;
+        assert_eq!(s, 201);
+        // a key cannot manage keys
+        let key = key["key"].as_str().unwrap().to_owned();
+        let (s, b) = api
+            .post("/api/keys", Some(&key), json!({"name": "more"}))
+            .await;
+        assert_eq!(s, 403, "{b}");
+        assert_eq!(api.get("/api/keys", Some(&key)).await.0, 403);
+        // the operator's address is reserved
+        let (s, b) = api
+            .post(
+                "/api/auth/signup",
+                None,
+                json!({"email": "Operator@Lariat.Local", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(s, 400, "{b}");
+        (session, key)
+    };
+    let admin_create = |extra: &[&str]| {
+        let mut args = vec!["create", "boss@corp.example"];
+        args.extend_from_slice(extra);
+        admin_command(&l, &args)
+    };
+    // what the server wrote is the owner's only
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |name: &str| {
+            let path = l.data_dir().join(name);
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777
+        };
+        assert_eq!(mode(""), 0o700);
+        for file in ["lariat.db", "jwt-secret"] {
+            assert_eq!(mode(file), 0o600, "{file}");
+        }
+    }
+    let out = admin_create(&[]);
+    assert_eq!(out.status.code(), Some(4), "a conflict");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--reset-password"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    admin_ok(&l, &["create", "boss@corp.example", "--reset-password"]);
+
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let (s, _) = api
+        .post(
+            "/api/auth/signin",
+            None,
+            json!({"email": "boss@corp.example", "password": "squatter's own password"}),
+        )
+        .await;
+    assert_eq!(s, 401, "the squatter's password no longer works");
+    for credential in [&squatter.0, &squatter.1] {
+        assert_eq!(api.get("/api/auth/me", Some(credential)).await.0, 401);
+    }
+    let boss = api.user("boss@corp.example").await;
+    let (_, me) = api.get("/api/auth/me", Some(&boss)).await;
+    assert_eq!(me["user"]["role"], "admin");
+
+    // disabling revokes sessions and keys; enabling again brings none of them back
+    let dee = api.user("dee@example.com").await;
+    let (_, key) = api
+        .post("/api/keys", Some(&dee), json!({"name": "k"}))
+        .await;
+    let key = key["key"].as_str().unwrap().to_owned();
+    let (_, me) = api.get("/api/auth/me", Some(&dee)).await;
+    let path = format!("/api/admin/users/{}", me["user"]["id"].as_str().unwrap());
+    for disabled in [true, false] {
+        let (s, _) = api
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&boss),
+                Some(json!({"disabled": disabled})),
+            )
+            .await;
+        assert_eq!(s, 200);
+    }
+    for credential in [&dee, &key] {
+        assert_eq!(api.get("/api/auth/me", Some(credential)).await.0, 401);
+    }
+    let dee = api.user("dee@example.com").await;
+    let (_, keys) = api.get("/api/keys", Some(&dee)).await;
+    assert_eq!(keys["keys"], json!([]), "revoked keys stay revoked");
 }

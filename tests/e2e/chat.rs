@@ -81,6 +81,8 @@ fn ingest_corpus(l: &Lariat) {
 }
 
 async fn extractive_suite(l: Lariat) {
+    // this suite makes more requests than the free plan allows a minute
+    let l = l.with_env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000");
     ingest_corpus(&l);
     let server = Server::start(&l);
     let api = Api::new(&server);
@@ -242,6 +244,15 @@ async fn extractive_suite(l: Lariat) {
         api.get("/api/conversations?limit=abc", Some(&ann)).await.0,
         400
     );
+    // offsets the database cannot take are refused, not a 500
+    for offset in ["18446744073709551615", "9223372036854775808", "1000001"] {
+        let path = format!("/api/conversations?offset={offset}");
+        assert_eq!(api.get(&path, Some(&ann)).await.0, 400, "{offset}");
+    }
+    let (s, far) = api
+        .get("/api/conversations?offset=1000000", Some(&ann))
+        .await;
+    assert_eq!((s, far["conversations"].clone()), (200, json!([])));
     let resp = api
         .client
         .post(format!("{}/api/chat", api.base))
@@ -351,9 +362,46 @@ async fn model_answers_stream_with_checked_citations() {
     assert_eq!(turns[1]["content"], "How long is a heading rope?");
     assert_eq!(turns[3]["content"], "And for heeling?");
 
+    // the condensing call's tokens count too: 150 for the first answer, 150 + 150 for the second
+    assert_eq!(one(&events, "done")["usage"]["total_tokens"], 300);
     let (_, usage) = api.get("/api/usage", Some(&ann)).await;
     assert_eq!(usage["messages"], 2);
-    assert_eq!(usage["tokens"], 300);
+    assert_eq!(usage["tokens"], 450);
+}
+
+/// A request the provider refuses for its own content (400: too long for the context) fails that
+/// answer only: it is not retried and never opens the provider's circuit for everyone else. A
+/// question too long to search is refused before anything is stored.
+#[tokio::test]
+async fn request_errors_do_not_open_the_circuit_and_unsearchable_questions_are_not_kept() {
+    let fake = fake_llm::start().await;
+    let l = Lariat::new();
+    ingest_corpus(&l);
+    write_providers(&l, &fake, &[("main", "openai", "toolong")], "");
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let ann = api.user("ann@example.com").await;
+    let question = json!({"message": "What does a bullfighter do?", "collections": ["rodeo"]});
+    for n in 1..=4 {
+        let (s, events) = chat(&api, &ann, question.clone()).await;
+        assert_eq!(s, 200);
+        let error = one(&events, "error");
+        assert_eq!(error["code"], "upstream_error");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("maximum context length"), "{message}");
+        assert_eq!(
+            fake.state.calls("toolong"),
+            n,
+            "one call each, no retry, never skipped"
+        );
+    }
+
+    // 3,000 × "é" is 6,000 bytes: over the query limit, refused up front, nothing stored
+    let (_, before) = api.get("/api/conversations", Some(&ann)).await;
+    let (s, events) = chat(&api, &ann, json!({"message": "é".repeat(3000)})).await;
+    assert_eq!(s, 400, "{events:?}");
+    let (_, after) = api.get("/api/conversations", Some(&ann)).await;
+    assert_eq!(before, after, "no conversation was made for it");
 }
 
 #[tokio::test]

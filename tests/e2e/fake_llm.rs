@@ -2,7 +2,8 @@
 //! Messages streaming wire formats. The request's `model` picks the behaviour:
 //! `good` and `claude-good` answer, `flaky` answers 429 once then answers, `down` answers 500,
 //! `hang` never sends headers, `midfail` breaks the stream after one token, `slow` trickles
-//! tokens and records when the client hung up.
+//! tokens and records when the client hung up, `toolong` refuses every request with 400 as a
+//! model does when the prompt exceeds its context.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -101,6 +102,10 @@ fn before(state: &FakeState, body: &Value) -> Result<String, (StatusCode, &'stat
     state.requests.lock().unwrap().push(body.clone());
     match model.as_str() {
         "down" => Err((StatusCode::INTERNAL_SERVER_ERROR, "overloaded")),
+        "toolong" => Err((
+            StatusCode::BAD_REQUEST,
+            "This model's maximum context length is 16385 tokens (context_length_exceeded)",
+        )),
         "flaky" if n == 1 => Err((StatusCode::TOO_MANY_REQUESTS, "slow down")),
         _ => Ok(model),
     }

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod abuse;
 mod accounts;
 mod bad_input;
 mod chat;

@@ -86,6 +86,21 @@ impl Api {
             .await
     }
 
+    /// The id of the user with this email, as an admin (`admin` is the admin's token) sees it.
+    pub async fn user_id(&self, admin: &str, email: &str) -> String {
+        let (status, users) = self.get("/api/admin/users", Some(admin)).await;
+        assert_eq!(status, 200, "{users}");
+        users["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == email)
+            .unwrap_or_else(|| panic!("no user {email}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Signs up (ignoring "already exists") and signs in; returns the access token.
     pub async fn user(&self, email: &str) -> String {
         let creds = serde_json::json!({"email": email, "password": PASSWORD});
@@ -100,19 +115,29 @@ impl Api {
 /// The password every test account uses.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// Creates the admin `admin@example.com` through the CLI (before `serve` holds the data dir).
-pub fn create_admin(l: &Lariat) {
-    let out = l
-        .command()
-        .args(["admin", "create", "admin@example.com"])
+/// `lariat admin ARGS…` with the test password as `LARIAT_ADMIN_PASSWORD`.
+pub fn admin_command(l: &Lariat, args: &[&str]) -> std::process::Output {
+    l.command()
+        .arg("admin")
+        .args(args)
         .env("LARIAT_ADMIN_PASSWORD", PASSWORD)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `lariat admin ARGS…` and expects it to succeed.
+pub fn admin_ok(l: &Lariat, args: &[&str]) {
+    let out = admin_command(l, args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Creates the admin `admin@example.com` through the CLI (before `serve` holds the data dir).
+pub fn create_admin(l: &Lariat) {
+    admin_ok(l, &["create", "admin@example.com"]);
 }
 
 impl Drop for Server {
@@ -282,6 +307,19 @@ async fn serve_answers_search_like_the_cli_and_maps_errors() {
         32,
         "a fresh id when none is sent"
     );
+    // every route has an id and a line in the metrics: MCP and unknown paths too
+    for (method, path, status) in [
+        (reqwest::Method::POST, "/mcp", 401),
+        (reqwest::Method::GET, "/no/such/path", 404),
+    ] {
+        let resp = client
+            .request(method, format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{path}");
+        assert!(resp.headers().contains_key("x-request-id"), "{path}");
+    }
     let metrics = client
         .get(format!("{}/metrics", server.base))
         .send()
@@ -292,6 +330,8 @@ async fn serve_answers_search_like_the_cli_and_maps_errors() {
         .unwrap();
     for needle in [
         "lariat_http_requests_total{method=\"GET\",route=\"/api/search\",status=\"200\"}",
+        "lariat_http_requests_total{method=\"POST\",route=\"/mcp",
+        "lariat_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}",
         "lariat_http_request_duration_seconds_bucket",
         "lariat_retrieval_duration_seconds_count{mode=\"hybrid\"}",
     ] {
@@ -330,9 +370,11 @@ async fn serve_answers_search_like_the_cli_and_maps_errors() {
     }
     let (status, ready) = http.get("/readyz", None).await;
     assert_eq!(
-        (status, ready["status"].clone()),
-        (200, serde_json::json!("ready"))
+        ready,
+        serde_json::json!({"status": "ready"}),
+        "nothing of what is stored"
     );
+    assert_eq!(status, 200);
 
     // the data dir is held: a second process is refused with a clear message
     let err = l.stderr_of(5, &["ls"]);

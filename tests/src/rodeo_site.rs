@@ -279,6 +279,10 @@ struct Inner {
     fail_posts: u32,
     robots: String,
     signins: u32,
+    /// Put in front of every form's action (another origin, to send credentials off-site).
+    form_origin: String,
+    /// The next POST is answered with this redirect instead of being acted on.
+    redirect_post: Option<(u16, String)>,
 }
 
 #[derive(Clone, Default)]
@@ -380,6 +384,16 @@ impl RodeoSite {
         self.state.lock().fail_posts = n;
     }
 
+    /// Makes every form post to `origin` (another site); "" puts them back.
+    pub fn form_actions_to(&self, origin: &str) {
+        self.state.lock().form_origin = origin.into();
+    }
+
+    /// Answers the next POST with a `status` redirect to `location`, without acting on it.
+    pub fn redirect_next_post(&self, status: u16, location: &str) {
+        self.state.lock().redirect_post = Some((status, location.into()));
+    }
+
     pub fn set_robots(&self, text: &str) {
         self.state.lock().robots = text.into();
     }
@@ -427,6 +441,15 @@ async fn gate(
                 StatusCode::TOO_MANY_REQUESTS,
                 [(header::RETRY_AFTER, secs)],
                 "slow down",
+            )
+                .into_response();
+        }
+        if s.received.last().is_some_and(|r| r.method == "POST")
+            && let Some((status, location)) = s.redirect_post.take()
+        {
+            return (
+                StatusCode::from_u16(status).unwrap(),
+                [(header::LOCATION, location)],
             )
                 .into_response();
         }
@@ -634,18 +657,22 @@ async fn standings_page(Query(q): Query<HashMap<String, String>>) -> Response {
 async fn login_form(State(state): State<SiteState>) -> Response {
     let pre = token();
     let csrf = token();
-    state.lock().signin_csrf.insert(pre.clone(), csrf.clone());
+    let origin = {
+        let mut s = state.lock();
+        s.signin_csrf.insert(pre.clone(), csrf.clone());
+        s.form_origin.clone()
+    };
     (
         [(
             header::SET_COOKIE,
             format!("presession={pre}; Path=/; HttpOnly"),
         )],
-        signin_page(&csrf, ""),
+        signin_page(&csrf, "", &origin),
     )
         .into_response()
 }
 
-fn signin_page(csrf: &str, error: &str) -> Html<String> {
+fn signin_page(csrf: &str, error: &str, origin: &str) -> Html<String> {
     let flash = if error.is_empty() {
         String::new()
     } else {
@@ -654,7 +681,7 @@ fn signin_page(csrf: &str, error: &str) -> Html<String> {
     page(
         "Sign in",
         &format!(
-            "<h1>Member sign-in</h1>{flash}<form id=\"login\" method=\"post\" action=\"/login\">\
+            "<h1>Member sign-in</h1>{flash}<form id=\"login\" method=\"post\" action=\"{origin}/login\">\
              <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
              <label>Email <input type=\"email\" name=\"username\"></label>\
              <label>Password <input type=\"password\" name=\"password\"></label>\
@@ -685,7 +712,7 @@ async fn login(
                 header::SET_COOKIE,
                 format!("presession={pre}; Path=/; HttpOnly"),
             )],
-            signin_page(&csrf, "Invalid email or password."),
+            signin_page(&csrf, "Invalid email or password.", ""),
         )
             .into_response();
     }
@@ -758,6 +785,7 @@ async fn entry_form(
     let Some(e) = find_event(&id) else {
         return not_found("rodeo");
     };
+    let origin = state.lock().form_origin.clone();
     let options: String = e
         .fees
         .iter()
@@ -766,7 +794,7 @@ async fn entry_form(
     page(
         "Enter",
         &format!(
-            "<h1>Enter {}</h1><form id=\"entry\" method=\"post\" action=\"/events/{}/enter\">\
+            "<h1>Enter {}</h1><form id=\"entry\" method=\"post\" action=\"{origin}/events/{}/enter\">\
              <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
              <select name=\"discipline\"><option value=\"\">Choose…</option>{options}</select>\
              <input type=\"text\" name=\"partner\" value=\"\">\

@@ -1,26 +1,27 @@
 //! Accounts over HTTP: sign-up, sign-in, token refresh and sign-out, API keys, administration of
 //! users, and collection access (visibility, members).
 
-use std::convert::Infallible;
-use std::net::IpAddr;
-
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
-use knowledge::accounts::{Role, TokenPair, UserUpdate};
-use knowledge::{CollectionName, MemberRole, Visibility};
+use knowledge::accounts::{TokenPair, UserUpdate};
+use knowledge::collections::CollectionUpdate;
+use knowledge::{CollectionName, MemberRole};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, Auth, Body, client_address};
+use super::{ApiError, AppState, Auth, Body, ClientAddr};
+
+/// Largest body of a sign-up, sign-in or refresh: credentials are short.
+const CREDENTIALS_BODY_LIMIT: usize = 16 * 1024;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/auth/signup", post(signup))
         .route("/api/auth/signin", post(signin))
         .route("/api/auth/refresh", post(refresh))
+        .route_layer(DefaultBodyLimit::max(CREDENTIALS_BODY_LIMIT))
         .route("/api/auth/signout", post(signout))
         .route("/api/auth/me", get(me))
         .route("/api/keys", post(create_key).get(list_keys))
@@ -35,16 +36,6 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-pub struct ClientAddr(Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(ClientAddr(client_address(parts)))
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Credentials {
@@ -54,9 +45,14 @@ struct Credentials {
 
 async fn signup(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     Body(c): Body<Credentials>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let user = state.service.accounts.signup(&c.email, &c.password).await?;
+    let user = state
+        .service
+        .accounts
+        .signup(&c.email, &c.password, addr)
+        .await?;
     Ok((StatusCode::CREATED, Json(json!(user))))
 }
 
@@ -173,13 +169,6 @@ async fn update_user(
     Ok(Json(json!(user)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CollectionUpdate {
-    visibility: Option<Visibility>,
-    instructions: Option<String>,
-}
-
 /// Curators of the collection and admins change its visibility and domain instructions.
 async fn update_collection(
     State(state): State<AppState>,
@@ -188,19 +177,11 @@ async fn update_collection(
     Body(update): Body<CollectionUpdate>,
 ) -> Result<StatusCode, ApiError> {
     let name = CollectionName::parse(&name)?;
-    let k = &state.service.knowledge;
-    k.require_curator(&principal, &name).await?;
-    if let Some(v) = update.visibility {
-        k.set_visibility(&name, v).await?;
-    }
-    if let Some(text) = &update.instructions {
-        if text.chars().count() > 20_000 {
-            return Err(super::invalid(
-                "instructions are limited to 20,000 characters",
-            ));
-        }
-        k.set_instructions(&name, text).await?;
-    }
+    state
+        .service
+        .collections
+        .update(&principal, &name, &update)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -218,13 +199,11 @@ async fn set_member(
     Body(m): Body<Membership>,
 ) -> Result<StatusCode, ApiError> {
     let name = CollectionName::parse(&name)?;
-    let k = &state.service.knowledge;
-    k.require_curator(&principal, &name).await?;
-    if m.role == MemberRole::Curator {
-        principal.require(Role::Admin)?;
-    }
-    require_user(&state, &user_id).await?;
-    k.set_member(&name, &user_id, Some(m.role)).await?;
+    state
+        .service
+        .collections
+        .set_member(&principal, &name, &user_id, Some(m.role))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -234,18 +213,10 @@ async fn remove_member(
     Path((name, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let name = CollectionName::parse(&name)?;
-    let k = &state.service.knowledge;
-    k.require_curator(&principal, &name).await?;
-    k.set_member(&name, &user_id, None).await?;
+    state
+        .service
+        .collections
+        .set_member(&principal, &name, &user_id, None)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn require_user(state: &AppState, id: &str) -> Result<(), ApiError> {
-    if state.service.accounts.user(id).await?.is_some() {
-        Ok(())
-    } else {
-        Err(ApiError(knowledge::Error::NotFound(format!(
-            "no user {id}"
-        ))))
-    }
 }

@@ -114,9 +114,6 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let limit = number(page.limit.as_deref(), "limit", 20)?;
     let offset = number(page.offset.as_deref(), "offset", 0)?;
-    if limit == 0 || limit > 100 {
-        return Err(invalid("limit must be 1-100"));
-    }
     let items = state
         .service
         .chat

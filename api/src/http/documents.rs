@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use ingest::{IngestOptions, Input};
-use knowledge::{CollectionName, Error};
+use knowledge::CollectionName;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -31,16 +31,12 @@ async fn list(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let name = CollectionName::parse(&name)?;
-    let k = &state.service.knowledge;
-    let readable = k.readable_collections(&principal).await?;
-    if !readable.iter().any(|c| c.name == name.as_str()) {
-        return Err(ApiError(Error::NotFound(format!(
-            "unknown collection {name}"
-        ))));
-    }
-    Ok(Json(
-        json!({ "documents": k.documents(Some(&name)).await? }),
-    ))
+    let documents = state
+        .service
+        .collections
+        .documents(&principal, &name)
+        .await?;
+    Ok(Json(json!({ "documents": documents })))
 }
 
 #[derive(Deserialize)]
@@ -65,23 +61,12 @@ async fn upload(
     if body.is_empty() {
         return Err(invalid("the body is empty: send the file's bytes"));
     }
+    state
+        .service
+        .collections
+        .authorize_write(&principal, &name)
+        .await?;
     let k = state.service.knowledge.clone();
-    let exists = k
-        .collections()
-        .await?
-        .iter()
-        .any(|c| c.name == name.as_str());
-    if exists {
-        k.require_curator(&principal, &name).await?;
-    } else {
-        principal
-            .require(knowledge::accounts::Role::Admin)
-            .map_err(|_| {
-                ApiError(Error::NotFound(format!(
-                    "unknown collection {name} (only admins create collections)"
-                )))
-            })?;
-    }
     let options = IngestOptions {
         collection: name,
         max_file_bytes: state.uploads.max_file_bytes,
@@ -118,14 +103,10 @@ async fn remove(
     Path((name, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let name = CollectionName::parse(&name)?;
-    let k = &state.service.knowledge;
-    k.require_curator(&principal, &name).await?;
-    let in_collection = k.documents(Some(&name)).await?.iter().any(|d| d.id == id);
-    if !in_collection {
-        return Err(ApiError(Error::NotFound(format!(
-            "no document {id} in {name}"
-        ))));
-    }
-    k.delete_documents(&[id]).await?;
+    state
+        .service
+        .collections
+        .delete_document(&principal, &name, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,7 +7,7 @@ mod documents;
 mod openai;
 mod openapi;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -33,6 +33,14 @@ const BODY_LIMIT: usize = 1024 * 1024;
 pub struct AppState {
     service: Arc<Service>,
     uploads: Arc<Uploads>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    metrics_token: Option<knowledge::config::Secret>,
+}
+
+/// Equal bytes, compared in time that depends only on the lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What document uploads need beyond the service: the chunker and the ingest limits.
@@ -68,12 +76,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.0.code();
-        if code == ErrorCode::Internal {
-            tracing::error!(error = %self.0, "request failed");
-        }
         // `type` mirrors `code` for clients written against OpenAI's error shape.
-        let body =
-            json!({ "error": { "code": code, "type": code, "message": self.0.to_string() } });
+        let body = json!({
+            "error": { "code": code, "type": code, "message": public_message(&self.0) }
+        });
         let mut response = (status_of(code), Json(body)).into_response();
         if let Some(secs) = self.0.retry_after()
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
@@ -105,9 +111,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             Err(JsonRejection::MissingJsonContentType(_)) => Err(invalid(
                 "send the body as JSON with Content-Type: application/json",
             )),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(invalid(format!(
-                "the request body is over {BODY_LIMIT} bytes"
-            ))),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(invalid("the request body is too large for this endpoint"))
+            }
             Err(e) => Err(invalid(format!("invalid JSON body: {}", e.body_text()))),
         }
     }
@@ -142,12 +148,51 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// The client's address, when the server was started with connection info.
-fn client_address(parts: &Parts) -> Option<std::net::IpAddr> {
-    parts
+/// The client's address: the connection's peer, or, when the peer is a trusted proxy, the
+/// nearest address in `X-Forwarded-For` that is not one (proxies append the address they saw).
+fn client_address(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .map(|c| c.0.ip())?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut forwarded: Vec<IpAddr> = Vec::new();
+    for value in parts.headers.get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else {
+            return Some(peer);
+        };
+        for entry in value.split(',') {
+            match entry.trim().parse::<IpAddr>() {
+                Ok(ip) => forwarded.push(ip),
+                // a list we cannot read names nobody reliably
+                Err(_) => return Some(peer),
+            }
+        }
+    }
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !is_trusted(ip))
+            .unwrap_or(peer),
+    )
+}
+
+/// The client's address (see [`client_address`]).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(ClientAddr(client_address(parts, &state.trusted_proxies)))
+    }
 }
 
 pub fn router(
@@ -161,6 +206,8 @@ pub fn router(
     let state = AppState {
         service: service.clone(),
         uploads: Arc::new(uploads),
+        trusted_proxies: Arc::new(config.server.trusted_proxy_nets()?),
+        metrics_token: config.server.metrics_token.clone(),
     };
     let guard = mcp::HttpGuard {
         allowed_hosts: config.server.mcp_allowed_hosts.clone(),
@@ -206,10 +253,11 @@ pub fn router(
             "/.well-known/oauth-protected-resource/{*resource}",
             get(protected_resource),
         )
-        .route_layer(axum::middleware::from_fn(observe))
         .merge(mcp)
+        .route_layer(axum::middleware::from_fn(label_route))
         .fallback(|| async { ApiError(knowledge::Error::NotFound("no such endpoint".into())) })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(observe))
         .with_state(state);
     if cors_origins.is_empty() {
         return Ok(router);
@@ -297,17 +345,34 @@ async fn mcp_auth(State(state): State<AppState>, mut req: Request, next: Next) -
 
 static REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
-/// Gives each request an id (the client's `x-request-id` when sane), a log span carrying it, and
-/// its count and latency in the metrics by route.
+tokio::task_local! {
+    /// The id of the request being handled, for error messages that point at the log.
+    static CURRENT_REQUEST: String;
+}
+
+/// The route a request matched, carried out on its response for [`observe`].
+#[derive(Clone)]
+struct RouteLabel(String);
+
+/// Inside the router: notes which route matched (only known once routing is done).
+async fn label_route(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let mut response = next.run(req).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(RouteLabel(route));
+    }
+    response
+}
+
+/// Around every request (API, MCP, unknown paths): an id (the client's `x-request-id` when
+/// sane) in a log span and on the response, and its count and latency in the metrics by route.
 async fn observe(req: Request, next: Next) -> Response {
     use tracing::Instrument;
     let started = std::time::Instant::now();
     let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
     let request_id = req
         .headers()
         .get(&REQUEST_ID)
@@ -320,8 +385,21 @@ async fn observe(req: Request, next: Next) -> Response {
         })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let span = tracing::info_span!("request", %method, %route, %request_id);
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        route = tracing::field::Empty,
+        %request_id
+    );
+    let mut response = CURRENT_REQUEST
+        .scope(request_id.clone(), next.run(req).instrument(span.clone()))
+        .await;
+    let route = response
+        .extensions()
+        .get::<RouteLabel>()
+        .map_or("unmatched", |r| r.0.as_str())
+        .to_owned();
+    span.record("route", route.as_str());
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
     let m = knowledge::metrics::Metrics::get();
@@ -338,7 +416,35 @@ async fn observe(req: Request, next: Next) -> Response {
     response
 }
 
-async fn metrics() -> Response {
+/// What a client is told of an error: its own message, except for internal errors, whose detail
+/// (paths, SQL, library messages) stays in the log under the request id the client is given.
+pub fn public_message(e: &knowledge::Error) -> String {
+    if e.code() != ErrorCode::Internal {
+        return e.to_string();
+    }
+    let id = CURRENT_REQUEST
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "unknown".into());
+    tracing::error!(error = %e, request_id = %id, "internal error");
+    format!("an internal error occurred; the server's log has the details under request id {id}")
+}
+
+/// The Prometheus metrics; with `server.metrics_token` set, only for `Authorization: Bearer`
+/// with that token.
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &state.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) {
+            return ApiError(knowledge::Error::Unauthorized(
+                "the metrics need Authorization: Bearer <server.metrics_token>".into(),
+            ))
+            .into_response();
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -359,12 +465,13 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-/// Ready when the store answers a query.
+/// Ready when the store answers a query. Says nothing of what the store holds.
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.service.knowledge.collections().await {
-        Ok(c) => Json(json!({"status": "ready", "collections": c.len()})).into_response(),
+        Ok(_) => Json(json!({"status": "ready"})).into_response(),
         Err(e) => {
-            let body = json!({"status": "not ready", "error": e.to_string()});
+            tracing::warn!(error = %e, "not ready");
+            let body = json!({"status": "not ready"});
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }

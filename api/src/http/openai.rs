@@ -231,47 +231,27 @@ fn stream_response(
 }
 
 async fn complete_response(
-    mut rx: tokio::sync::mpsc::Receiver<ChatEvent>,
+    rx: tokio::sync::mpsc::Receiver<ChatEvent>,
     id: String,
     created: i64,
     model: String,
 ) -> Result<Response, ApiError> {
-    let mut text = String::new();
-    let mut citations = Vec::new();
-    while let Some(event) = rx.recv().await {
-        match event {
-            ChatEvent::Meta(_) => {}
-            ChatEvent::Citations(c) => citations = c,
-            ChatEvent::Delta(d) => text.push_str(&d),
-            ChatEvent::Error { code, message } => {
-                return Err(ApiError(Error::from_code(code, message)));
-            }
-            ChatEvent::Done(done) => {
-                let cited_ns = &done.citation_check.cited;
-                text.push_str(&references(&citations, cited_ns));
-                let cited: Vec<&Citation> = citations
-                    .iter()
-                    .filter(|c| cited_ns.contains(&c.n))
-                    .collect();
-                return Ok(Json(json!({
-                    "id": id,
-                    "object": "chat.completion",
-                    "created": created,
-                    "model": model,
-                    "choices": [{
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
-                    }],
-                    "usage": usage_json(&done.usage),
-                    "citations": cited,
-                    "citation_check": done.citation_check,
-                }))
-                .into_response());
-            }
-        }
-    }
-    Err(ApiError(Error::Internal(
-        "the answer ended without finishing".into(),
-    )))
+    let answer = knowledge::chat::collect(rx).await?;
+    let cited_ns = &answer.done.citation_check.cited;
+    let text = answer.text.clone() + &references(&answer.cited, cited_ns);
+    Ok(Json(json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": "stop",
+        }],
+        "usage": usage_json(&answer.done.usage),
+        "citations": answer.cited,
+        "citation_check": answer.done.citation_check,
+    }))
+    .into_response())
 }

@@ -24,8 +24,10 @@ use crate::types::{CollectionName, QueryText, SearchMode, TopK, content_hash, no
 use answer::{Citation, CitationCheck, MarkerFilter};
 use provider::{Llm, LlmEvent, Turn};
 
-/// Longest question accepted, in characters.
-const MAX_QUESTION_CHARS: usize = 8_000;
+/// The largest offset a conversation list accepts.
+pub const MAX_OFFSET: usize = 1_000_000;
+/// Tokens of conversation the condensing model is shown at most (the latest turns).
+const CONDENSE_HISTORY_TOKENS: usize = 2_000;
 /// Characters of a passage shown as a citation's snippet.
 const SNIPPET_CHARS: usize = 280;
 /// How long a model may take to condense a follow-up before the rule is used instead.
@@ -66,6 +68,17 @@ pub struct TokenUsage {
     pub total_tokens: i64,
 }
 
+impl TokenUsage {
+    /// Both calls' tokens together (the condensing call and the answer).
+    pub fn plus(self, other: TokenUsage) -> TokenUsage {
+        TokenUsage {
+            prompt_tokens: self.prompt_tokens + other.prompt_tokens,
+            completion_tokens: self.completion_tokens + other.completion_tokens,
+            total_tokens: self.total_tokens + other.total_tokens,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Default)]
 pub struct Timings {
     pub retrieval_ms: u64,
@@ -94,6 +107,46 @@ pub enum ChatEvent {
     Delta(String),
     Done(Box<Done>),
     Error { code: ErrorCode, message: String },
+}
+
+/// A whole answer, for surfaces that do not stream.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub meta: Meta,
+    pub text: String,
+    /// The sources the answer cites (those the citation check found markers for), in order.
+    pub cited: Vec<Citation>,
+    pub done: Done,
+}
+
+/// Collects a started answer's events into the whole answer (or its error).
+pub async fn collect(mut rx: mpsc::Receiver<ChatEvent>) -> Result<Answer> {
+    let mut meta = None;
+    let mut text = String::new();
+    let mut citations = Vec::new();
+    while let Some(event) = rx.recv().await {
+        match event {
+            ChatEvent::Meta(m) => meta = Some(m),
+            ChatEvent::Citations(c) => citations = c,
+            ChatEvent::Delta(d) => text.push_str(&d),
+            ChatEvent::Error { code, message } => return Err(Error::from_code(code, message)),
+            ChatEvent::Done(done) => {
+                let meta =
+                    meta.ok_or_else(|| Error::Internal("an answer came without its meta".into()))?;
+                let cited = citations
+                    .into_iter()
+                    .filter(|c: &Citation| done.citation_check.cited.contains(&c.n))
+                    .collect();
+                return Ok(Answer {
+                    meta,
+                    text,
+                    cited,
+                    done: *done,
+                });
+            }
+        }
+    }
+    Err(Error::Internal("the answer ended without finishing".into()))
 }
 
 #[derive(Debug, Clone)]
@@ -162,7 +215,7 @@ struct Job {
 
 /// What the model is asked in one turn.
 struct Exchange<'a> {
-    instructions: &'a str,
+    instructions: &'a [(String, String)],
     citations: &'a [Citation],
     history: &'a [Turn],
     question: &'a str,
@@ -215,14 +268,24 @@ impl Chat {
 
     // ---- conversations -----------------------------------------------------------------------
 
+    /// A page of the caller's conversations, newest first: `limit` 1-100, `offset` at most
+    /// [`MAX_OFFSET`] (both checked here, so no store sees a value it cannot take).
     pub async fn conversations(
         &self,
         principal: &Principal,
         limit: usize,
         offset: usize,
     ) -> Result<Vec<ConversationSummary>> {
+        if !(1..=100).contains(&limit) {
+            return Err(Error::InvalidInput("limit must be 1-100".into()));
+        }
+        if offset > MAX_OFFSET {
+            return Err(Error::InvalidInput(format!(
+                "offset must be at most {MAX_OFFSET}"
+            )));
+        }
         self.conversations
-            .conversations(&principal.user.id, limit.clamp(1, 100), offset)
+            .conversations(&principal.user.id, limit, offset)
             .await
     }
 
@@ -292,15 +355,9 @@ impl Chat {
         principal: Principal,
         request: ChatRequest,
     ) -> Result<mpsc::Receiver<ChatEvent>> {
-        let message = request.message.trim();
-        if message.is_empty() {
-            return Err(Error::InvalidInput("the message is empty".into()));
-        }
-        if message.chars().count() > MAX_QUESTION_CHARS {
-            return Err(Error::InvalidInput(format!(
-                "the message is over {MAX_QUESTION_CHARS} characters"
-            )));
-        }
+        // Checked as retrieval will check it, before anything is stored: a question that
+        // cannot be searched is refused here, not answered with an error after being kept.
+        QueryText::parse(&request.message)?;
         if let Some(model) = &request.model {
             let known = self.models();
             if !known.contains(model) {
@@ -348,7 +405,7 @@ impl Chat {
             tx,
         };
         let chat = Arc::clone(self);
-        tokio::spawn(async move {
+        let task = async move {
             let tx = job.tx.clone();
             if let Err(e) = chat.run(job).await {
                 if e.code() == ErrorCode::Internal {
@@ -357,41 +414,73 @@ impl Chat {
                 let _ = tx
                     .send(ChatEvent::Error {
                         code: e.code(),
-                        message: e.to_string(),
+                        message: e.public_message(),
                     })
                     .await;
             }
-        });
+        };
+        // the answer's log lines carry the request's span (its request id)
+        tokio::spawn(tracing::Instrument::instrument(
+            task,
+            tracing::Span::current(),
+        ));
         Ok(rx)
     }
 
-    async fn condense(&self, message: &str, history: &[Turn]) -> (String, &'static str) {
+    /// [`Chat::start`], collected: the whole answer for surfaces that do not stream.
+    pub async fn answer(
+        self: &Arc<Self>,
+        principal: Principal,
+        request: ChatRequest,
+    ) -> Result<Answer> {
+        collect(self.start(principal, request).await?).await
+    }
+
+    /// The standalone query for a follow-up, how it was made, and the tokens a model spent on
+    /// it. Whatever comes back is a valid query (the model's rewrite or the rule's join is
+    /// dropped or cut when it is not).
+    async fn condense(
+        &self,
+        message: &str,
+        history: &[Turn],
+    ) -> (String, &'static str, TokenUsage) {
+        let mut usage = TokenUsage::default();
         if history.is_empty() {
-            return (message.to_owned(), "none");
+            return (message.to_owned(), "none", usage);
         }
         if let Some(llm) = &self.llm {
-            let prompt = answer::condense_prompt(message, history);
+            let prompt = answer::condense_prompt(message, history, CONDENSE_HISTORY_TOKENS);
             let attempt = tokio::time::timeout(CONDENSE_TIMEOUT, async {
                 let mut started = llm.start(&prompt, None).await.ok()?;
                 let mut text = String::new();
+                let mut reported = TokenUsage::default();
                 while let Some(Ok(event)) = started.events.next().await {
-                    if let LlmEvent::Delta(d) = event {
-                        text.push_str(&d);
+                    match event {
+                        LlmEvent::Delta(d) => text.push_str(&d),
+                        LlmEvent::Usage {
+                            prompt_tokens,
+                            completion_tokens,
+                        } => {
+                            reported.prompt_tokens = reported.prompt_tokens.max(prompt_tokens);
+                            reported.completion_tokens =
+                                reported.completion_tokens.max(completion_tokens);
+                        }
                     }
                 }
-                Some(text)
+                Some((text, reported))
             })
             .await;
-            if let Ok(Some(text)) = attempt {
+            if let Ok(Some((text, reported))) = attempt {
+                usage = answer::usage_of(&prompt, &text, reported);
                 let text = text.trim().trim_matches('"').trim();
-                if !text.is_empty() && text.chars().count() <= MAX_QUESTION_CHARS {
-                    return (text.to_owned(), "model");
+                if let Ok(query) = QueryText::parse(text) {
+                    return (query.as_str().to_owned(), "model", usage);
                 }
             }
         }
-        match answer::condense_by_rule(message, history) {
-            Some(q) => (q, "rule"),
-            None => (message.to_owned(), "none"),
+        match answer::condense_by_rule(message, history, QueryText::MAX_BYTES) {
+            Some(q) => (q, "rule", usage),
+            None => (message.to_owned(), "none", usage),
         }
     }
 
@@ -418,7 +507,8 @@ impl Chat {
     async fn run(&self, job: Job) -> Result<()> {
         let started = Instant::now();
         let message = job.request.message.trim().to_owned();
-        let (standalone, condensed_by) = self.condense(&message, &job.history).await;
+        let (standalone, condensed_by, condense_usage) =
+            self.condense(&message, &job.history).await;
 
         let cache_key = self.cache_key(&job).await?;
         let hit = cache_key.as_deref().and_then(|k| self.cached(k));
@@ -435,8 +525,17 @@ impl Chat {
         let user_message_id = uuid::Uuid::new_v4().to_string();
         let store_question = self.store_question(&job, &message, &standalone, &user_message_id);
         let (retrieved, conversation_id) = tokio::join!(retrieve, store_question);
-        let (citations, retrieval_ms) = retrieved?;
         let conversation_id = conversation_id?;
+        let (citations, retrieval_ms) = match retrieved {
+            Ok(r) => r,
+            Err(e) => {
+                // the question is kept: so is the fact that it got no answer
+                if let Some(id) = &conversation_id {
+                    self.store_failed_reply(id, &e, started).await;
+                }
+                return Err(e);
+            }
+        };
         let message_id = uuid::Uuid::new_v4().to_string();
         let extractive = hit.as_ref().map_or(self.llm.is_none(), |h| h.extractive);
         let meta = Meta {
@@ -516,6 +615,8 @@ impl Chat {
             }
         };
 
+        let mut outcome = outcome;
+        outcome.usage = outcome.usage.plus(condense_usage);
         let check = answer::check_citations(
             &outcome.text,
             &citations,
@@ -531,6 +632,10 @@ impl Chat {
             .with_label_values(&["completion"])
             .inc_by(outcome.usage.completion_tokens.max(0) as u64);
         let total_ms = started.elapsed().as_millis() as u64;
+        // Usage first: what was spent counts even if the conversation is gone by now.
+        self.limits
+            .record(&job.principal, outcome.usage.total_tokens, cost_usd)
+            .await?;
         if let Some(id) = &conversation_id {
             let cited: Vec<&Citation> = citations
                 .iter()
@@ -551,11 +656,14 @@ impl Chat {
                 status: outcome.status.into(),
                 created_at: now_ms(),
             };
-            self.conversations.append_messages(id, &[reply]).await?;
+            if let Err(e) = self.conversations.append_messages(id, &[reply]).await {
+                // deleted while the answer streamed: the answer is still delivered
+                if e.code() != ErrorCode::NotFound {
+                    return Err(e);
+                }
+                warn!(conversation = %id, "the conversation was deleted during its answer");
+            }
         }
-        self.limits
-            .record(&job.principal, outcome.usage.total_tokens, cost_usd)
-            .await?;
         if let Some(key) = cache_key
             && hit.is_none()
             && outcome.status == "complete"
@@ -714,7 +822,35 @@ impl Chat {
     }
 
     /// The domain instructions of the collections the sources come from.
-    async fn instructions(&self, citations: &[Citation]) -> Result<String> {
+    /// Records that a kept question got no answer (best effort: the error is what the caller
+    /// hears either way).
+    async fn store_failed_reply(&self, conversation_id: &str, error: &Error, started: Instant) {
+        let reply = StoredMessage {
+            id: uuid::Uuid::new_v4().to_string(),
+            seq: 0,
+            role: "assistant".into(),
+            content: String::new(),
+            citations: serde_json::Value::Array(Vec::new()),
+            standalone_query: None,
+            model: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: 0.0,
+            latency_ms: started.elapsed().as_millis() as i64,
+            status: "error".into(),
+            created_at: now_ms(),
+        };
+        if let Err(e) = self
+            .conversations
+            .append_messages(conversation_id, &[reply])
+            .await
+        {
+            warn!(error = %e, cause = %error, "could not record a failed answer");
+        }
+    }
+
+    /// The domain instructions of the collections the sources come from, by collection.
+    async fn instructions(&self, citations: &[Citation]) -> Result<Vec<(String, String)>> {
         let mut names: Vec<&str> = citations.iter().map(|c| c.collection.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -722,10 +858,10 @@ impl Chat {
         for name in names {
             let text = self.knowledge.instructions(name).await?;
             if !text.trim().is_empty() {
-                out.push(text);
+                out.push((name.to_owned(), text));
             }
         }
-        Ok(out.join("\n\n"))
+        Ok(out)
     }
 
     async fn stream_extractive(
@@ -811,13 +947,10 @@ impl Chat {
                 }
                 Ok(None) => break,
                 Ok(Some(Err(e))) => {
-                    let message = match e {
-                        provider::ProviderError::Retryable(m)
-                        | provider::ProviderError::Fatal(m) => m,
-                    };
                     let e = Error::Upstream(format!(
-                        "{} failed mid-answer: {message}",
-                        stream.provider.name
+                        "{} failed mid-answer: {}",
+                        stream.provider.name,
+                        e.message()
                     ));
                     return Ok(failed(e, text));
                 }
@@ -845,18 +978,7 @@ impl Chat {
             text.push_str(&rest);
             let _ = tx.send(ChatEvent::Delta(rest)).await;
         }
-        if usage.prompt_tokens == 0 {
-            usage.prompt_tokens = (answer::estimate_tokens(&prompt.system)
-                + prompt
-                    .turns
-                    .iter()
-                    .map(|t| answer::estimate_tokens(&t.content))
-                    .sum::<usize>()) as i64;
-        }
-        if usage.completion_tokens == 0 {
-            usage.completion_tokens = answer::estimate_tokens(&text) as i64;
-        }
-        usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+        let usage = answer::usage_of(&prompt, &text, usage);
         Ok(Outcome {
             text,
             usage,

@@ -45,14 +45,18 @@ pub enum LlmEvent {
 pub enum ProviderError {
     /// 429, 5xx, a dropped connection or a timeout.
     Retryable(String),
-    /// Any other refusal (bad key, unknown model, malformed request).
+    /// The provider refused this request for what it holds (400, 413, 422: too long for the
+    /// context, a bad parameter). Not retried, and not held against the provider's circuit:
+    /// one user's request must not take answering down for the others.
+    Request(String),
+    /// Any other refusal (bad key, unknown model): the provider is unusable as configured.
     Fatal(String),
 }
 
 impl ProviderError {
-    fn message(&self) -> &str {
+    pub fn message(&self) -> &str {
         match self {
-            ProviderError::Retryable(m) | ProviderError::Fatal(m) => m,
+            ProviderError::Retryable(m) | ProviderError::Request(m) | ProviderError::Fatal(m) => m,
         }
     }
 }
@@ -66,10 +70,13 @@ pub trait LlmProvider: Send + Sync {
     async fn start(&self, prompt: &Prompt) -> Result<EventStream, ProviderError>;
 }
 
-/// Splits a byte stream into server-sent events (`event:` name and joined `data:` lines).
+/// Splits a byte stream into server-sent events (`event:` name and joined `data:` lines). Bytes
+/// are kept until their character is whole, so a multi-byte character split across network
+/// chunks arrives intact; bytes that can never form one become U+FFFD.
 #[derive(Debug, Default)]
 pub struct SseParser {
     buffer: String,
+    pending: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +87,37 @@ pub struct SseEvent {
 
 impl SseParser {
     pub fn push(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
-        self.buffer
-            .push_str(&String::from_utf8_lossy(bytes).replace("\r\n", "\n"));
+        self.pending.extend_from_slice(bytes);
+        let mut text = String::new();
+        loop {
+            match std::str::from_utf8(&self.pending) {
+                Ok(s) => {
+                    text.push_str(s);
+                    self.pending.clear();
+                    break;
+                }
+                Err(e) => {
+                    let valid = e.valid_up_to();
+                    // checked by from_utf8 up to `valid`
+                    text.push_str(&String::from_utf8_lossy(&self.pending[..valid]));
+                    match e.error_len() {
+                        // an incomplete character at the end: wait for the rest
+                        None => {
+                            self.pending.drain(..valid);
+                            break;
+                        }
+                        Some(bad) => {
+                            text.push(char::REPLACEMENT_CHARACTER);
+                            self.pending.drain(..valid + bad);
+                        }
+                    }
+                }
+            }
+        }
+        self.buffer.push_str(&text);
+        if self.buffer.contains('\r') {
+            self.buffer = self.buffer.replace("\r\n", "\n");
+        }
         let mut out = Vec::new();
         while let Some(end) = self.buffer.find("\n\n") {
             let block: String = self.buffer.drain(..end + 2).collect();
@@ -108,10 +144,10 @@ impl SseParser {
 fn classify_status(status: reqwest::StatusCode, body: &str, provider: &str) -> ProviderError {
     let snippet: String = body.chars().take(300).collect();
     let message = format!("{provider} answered {status}: {snippet}");
-    if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-        ProviderError::Retryable(message)
-    } else {
-        ProviderError::Fatal(message)
+    match status.as_u16() {
+        429 | 500..=599 => ProviderError::Retryable(message),
+        400 | 413 | 422 => ProviderError::Request(message),
+        _ => ProviderError::Fatal(message),
     }
 }
 
@@ -307,30 +343,72 @@ impl LlmProvider for AnthropicProvider {
     }
 }
 
-/// Opens after `threshold` consecutive failures; after `cooldown` one call is let through and
-/// its outcome closes or reopens it.
+/// Where a provider's circuit stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Circuit {
+    /// Calls go through; consecutive failures so far.
+    Closed(u32),
+    /// No calls until then.
+    Open(Instant),
+    /// One trial call is under way since then; nobody else goes through until it ends (or, if
+    /// its caller vanished without an outcome, until a cooldown has passed).
+    HalfOpen(Instant),
+}
+
+/// Opens after `threshold` consecutive failures; after `cooldown` exactly one trial call is let
+/// through, and its outcome closes the circuit or opens it again.
 #[derive(Debug)]
 struct Breaker {
-    state: Mutex<(u32, Option<Instant>)>,
+    state: Mutex<Circuit>,
     threshold: u32,
     cooldown: Duration,
 }
 
 impl Breaker {
+    fn new(threshold: u32, cooldown: Duration) -> Self {
+        Self {
+            state: Mutex::new(Circuit::Closed(0)),
+            threshold: threshold.max(1),
+            cooldown,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Circuit> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a call may go now (taking the trial slot when the cooldown is over).
     fn allows(&self) -> bool {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.1.is_none_or(|until| Instant::now() >= until)
+        let mut state = self.lock();
+        let now = Instant::now();
+        match *state {
+            Circuit::Closed(_) => true,
+            Circuit::Open(until) | Circuit::HalfOpen(until) if now >= until => {
+                *state = Circuit::HalfOpen(now + self.cooldown);
+                true
+            }
+            Circuit::Open(_) | Circuit::HalfOpen(_) => false,
+        }
     }
 
     fn success(&self) {
-        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = (0, None);
+        *self.lock() = Circuit::Closed(0);
     }
 
     fn failure(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.0 += 1;
-        if state.0 >= self.threshold {
-            state.1 = Some(Instant::now() + self.cooldown);
+        let mut state = self.lock();
+        *state = match *state {
+            Circuit::Closed(n) if n + 1 < self.threshold => Circuit::Closed(n + 1),
+            _ => Circuit::Open(Instant::now() + self.cooldown),
+        };
+    }
+
+    /// A call that proved nothing about the provider (the request's own fault): a trial's slot
+    /// goes to the next caller at once.
+    fn neutral(&self) {
+        let mut state = self.lock();
+        if let Circuit::HalfOpen(_) = *state {
+            *state = Circuit::Open(Instant::now());
         }
     }
 }
@@ -341,6 +419,32 @@ pub struct Started {
     pub events: EventStream,
     /// When the whole answer must be finished.
     pub deadline: tokio::time::Instant,
+}
+
+/// Starts a call and waits for its first text: events before it (usage counts, empty deltas)
+/// are kept and replayed in front of the rest of the stream.
+async fn first_text(
+    provider: &dyn LlmProvider,
+    prompt: &Prompt,
+) -> Result<EventStream, ProviderError> {
+    let name = &provider.config().name;
+    let mut events = provider.start(prompt).await?;
+    let mut before = Vec::new();
+    loop {
+        match events.next().await {
+            Some(Ok(LlmEvent::Delta(text))) if !text.is_empty() => {
+                before.push(Ok(LlmEvent::Delta(text)));
+                return Ok(Box::pin(futures::stream::iter(before).chain(events)));
+            }
+            Some(Ok(other)) => before.push(Ok(other)),
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(ProviderError::Retryable(format!(
+                    "{name}: the stream ended before any text"
+                )));
+            }
+        }
+    }
 }
 
 /// The configured providers in fallback order.
@@ -389,11 +493,10 @@ impl Llm {
                         config: p,
                     }),
                 };
-                let breaker = Breaker {
-                    state: Mutex::new((0, None)),
-                    threshold: config.breaker_failures.max(1),
-                    cooldown: Duration::from_millis(config.breaker_cooldown_ms),
-                };
+                let breaker = Breaker::new(
+                    config.breaker_failures,
+                    Duration::from_millis(config.breaker_cooldown_ms),
+                );
                 Ok((provider, breaker))
             })
             .collect::<Result<_>>()?;
@@ -453,38 +556,32 @@ impl Llm {
                 continue;
             }
             let metrics = crate::metrics::Metrics::get();
+            let mut held_against_provider = true;
             for attempt in 0..=self.config.retries {
                 let asked = Instant::now();
                 if attempt > 0 {
-                    let backoff = self.config.backoff_ms.saturating_mul(1 << (attempt - 1));
+                    let backoff = self
+                        .config
+                        .backoff_ms
+                        .saturating_mul(1u64 << (attempt - 1).min(20));
                     tokio::time::sleep(Duration::from_millis(backoff)).await;
                 }
-                let outcome = tokio::time::timeout(first_token, async {
-                    let mut events = provider.start(prompt).await?;
-                    match events.next().await {
-                        Some(Ok(first)) => Ok((first, events)),
-                        Some(Err(e)) => Err(e),
-                        None => Err(ProviderError::Retryable(format!(
-                            "{name}: the stream ended before any token"
-                        ))),
-                    }
-                })
-                .await
-                .unwrap_or_else(|_| {
-                    Err(ProviderError::Retryable(format!(
-                        "{name}: no first token within {} ms",
-                        first_token.as_millis()
-                    )))
-                });
+                let outcome =
+                    tokio::time::timeout(first_token, first_text(provider.as_ref(), prompt))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(ProviderError::Retryable(format!(
+                                "{name}: no first token within {} ms",
+                                first_token.as_millis()
+                            )))
+                        });
                 match outcome {
-                    Ok((first, rest)) => {
+                    Ok(events) => {
                         breaker.success();
                         metrics
                             .provider_first_token_seconds
                             .with_label_values(&[name.as_str()])
                             .observe(asked.elapsed().as_secs_f64());
-                        let events: EventStream =
-                            Box::pin(futures::stream::iter([Ok(first)]).chain(rest));
                         return Ok(Started {
                             provider: provider.config().clone(),
                             events,
@@ -498,15 +595,23 @@ impl Llm {
                             .provider_errors
                             .with_label_values(&[name.as_str()])
                             .inc();
-                        let retryable = matches!(e, ProviderError::Retryable(_));
                         failures.push(e.message().to_owned());
-                        if !retryable {
-                            break;
+                        match e {
+                            ProviderError::Retryable(_) => {}
+                            ProviderError::Request(_) => {
+                                held_against_provider = false;
+                                break;
+                            }
+                            ProviderError::Fatal(_) => break,
                         }
                     }
                 }
             }
-            breaker.failure();
+            if held_against_provider {
+                breaker.failure();
+            } else {
+                breaker.neutral();
+            }
         }
         Err(Error::Upstream(format!(
             "no language model answered: {}",
@@ -529,6 +634,75 @@ mod tests {
         assert_eq!(events[0].data, "{\"a\":1}");
         assert_eq!(events[1].data, "one\ntwo");
         assert_eq!(events[2].data, "[DONE]");
+    }
+
+    #[test]
+    fn multibyte_characters_split_across_chunks_arrive_whole() {
+        let event = "data: {\"t\":\"é規🐂\"}\n\n".as_bytes();
+        // every split point, including inside each multi-byte character
+        for cut in 1..event.len() {
+            let mut p = SseParser::default();
+            let mut events = p.push(&event[..cut]);
+            events.extend(p.push(&event[cut..]));
+            assert_eq!(events.len(), 1, "cut at {cut}");
+            assert_eq!(events[0].data, "{\"t\":\"é規🐂\"}", "cut at {cut}");
+        }
+        // one byte at a time
+        let mut p = SseParser::default();
+        let events: Vec<SseEvent> = event.iter().flat_map(|b| p.push(&[*b])).collect();
+        assert_eq!(events[0].data, "{\"t\":\"é規🐂\"}");
+        // bytes that never make a character become U+FFFD, and the stream goes on
+        let mut p = SseParser::default();
+        let events = p.push(b"data: a\xffb\n\ndata: c\n\n");
+        assert_eq!(events[0].data, "a\u{fffd}b");
+        assert_eq!(events[1].data, "c");
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        let kind = |code: u16| match classify_status(
+            reqwest::StatusCode::from_u16(code).unwrap(),
+            "",
+            "p",
+        ) {
+            ProviderError::Retryable(_) => "retry",
+            ProviderError::Request(_) => "request",
+            ProviderError::Fatal(_) => "fatal",
+        };
+        assert_eq!(
+            [400, 401, 404, 413, 422, 429, 500, 503].map(kind),
+            [
+                "request", "fatal", "fatal", "request", "request", "retry", "retry", "retry"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_breaker_lets_one_trial_through_after_its_cooldown() {
+        let b = Breaker::new(2, Duration::from_millis(30));
+        assert!(b.allows());
+        b.failure();
+        assert!(b.allows(), "one failure of two");
+        b.failure();
+        assert!(!b.allows(), "open");
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(b.allows(), "the trial");
+        assert!(!b.allows(), "only one trial at a time");
+        b.failure();
+        assert!(!b.allows(), "a failed trial opens it again");
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(b.allows());
+        b.neutral();
+        assert!(b.allows(), "a trial that proved nothing hands its slot on");
+        b.success();
+        assert!(b.allows() && b.allows(), "closed");
+        // a trial whose caller vanished holds the slot for one cooldown only
+        b.failure();
+        b.failure();
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(b.allows());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(b.allows());
     }
 
     #[test]

@@ -136,7 +136,11 @@ pub trait AccountStore: Send + Sync {
     /// The user and password hash for a normalised email.
     async fn user_credentials(&self, email: &str) -> Result<Option<(User, String)>>;
     async fn users(&self) -> Result<Vec<User>>;
+    /// Applies the change; disabling a user revokes every session and API key it has, in the
+    /// same transaction (enabling it again brings none back).
     async fn update_user(&self, id: &str, update: &UserUpdate) -> Result<Option<User>>;
+    /// Sets a new password hash and revokes every session and API key of the user, atomically.
+    async fn reset_password(&self, id: &str, password_hash: &str) -> Result<()>;
 
     async fn create_session(
         &self,
@@ -249,7 +253,7 @@ pub struct SiteAction {
     pub user_id: String,
     pub action: String,
     pub request: serde_json::Value,
-    /// `pending`, `done` or `failed`.
+    /// `pending`, `done`, `failed`, or `uncertain` (it may have reached the site; nobody knows).
     pub status: String,
     pub outcome: Option<serde_json::Value>,
     pub created_at: i64,
@@ -262,14 +266,14 @@ pub struct SiteAction {
 pub trait SiteActionStore: Send + Sync {
     /// Claims `action.key` as pending; `Some(existing)` when it was claimed before.
     async fn claim_site_action(&self, action: &SiteAction) -> Result<Option<SiteAction>>;
-    /// Records the outcome (`done` or `failed`) of a claimed action.
+    /// Records the outcome (`done`, `failed` or `uncertain`) of a claimed action.
     async fn finish_site_action(
         &self,
         key: &str,
         status: &str,
         outcome: &serde_json::Value,
     ) -> Result<()>;
-    /// Forgets a pending claim whose sending failed before the site answered, so it may be retried.
+    /// Forgets a pending claim whose request provably never left, so it may be retried.
     async fn release_site_action(&self, key: &str) -> Result<()>;
     /// A user's actions on a site, newest first.
     async fn site_actions(&self, user_id: &str, site: &str) -> Result<Vec<SiteAction>>;

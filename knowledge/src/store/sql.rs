@@ -19,7 +19,7 @@ use crate::types::{
 const IN_BATCH: usize = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dialect {
+pub(super) enum Dialect {
     Sqlite,
     Postgres,
 }
@@ -27,7 +27,7 @@ enum Dialect {
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pub(super) pool: AnyPool,
-    dialect: Dialect,
+    pub(super) dialect: Dialect,
 }
 
 pub(super) fn placeholders(from: usize, n: usize) -> String {
@@ -55,6 +55,9 @@ impl SqlStore {
     /// Opens (creating if needed) the SQLite database at `path`, in WAL mode, and migrates it.
     pub async fn open_sqlite(path: &Path) -> Result<Self> {
         sqlx::any::install_default_drivers();
+        // Created owner-only before SQLite opens it: SQLite gives its -wal and -shm files the
+        // database file's permissions.
+        crate::files::create_private_file(path)?;
         let pool = AnyPoolOptions::new()
             .max_connections(4)
             .after_connect(|conn, _meta| {

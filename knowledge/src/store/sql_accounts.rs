@@ -35,6 +35,24 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKeyInfo> {
 const KEY_COLUMNS: &str = "k.id AS key_id, k.name, k.prefix, k.created_at AS key_created_at, \
      k.last_used_at";
 
+/// Revokes every live session and API key of a user.
+async fn revoke_credentials(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+) -> Result<()> {
+    let now = now_ms();
+    for table in ["sessions", "api_keys"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL"
+        )))
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -118,9 +136,24 @@ impl AccountStore for SqlStore {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            if disabled {
+                revoke_credentials(&mut tx, id).await?;
+            }
         }
         tx.commit().await?;
         self.user(id).await
+    }
+
+    async fn reset_password(&self, id: &str, password_hash: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        revoke_credentials(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn create_session(

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
+use super::sql::Dialect;
 use super::{ConversationStore, ConversationSummary, SqlStore, StoredMessage};
 use crate::error::{Error, Result};
 use crate::types::now_ms;
@@ -59,8 +60,8 @@ impl ConversationStore for SqlStore {
         let collections =
             serde_json::to_string(&c.collections).map_err(|e| Error::Internal(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO conversations (id, user_id, title, collections, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO conversations (id, user_id, title, collections, created_at, updated_at, \
+             title_folded) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&c.id)
         .bind(user_id)
@@ -68,6 +69,7 @@ impl ConversationStore for SqlStore {
         .bind(collections)
         .bind(c.created_at)
         .bind(c.updated_at)
+        .bind(c.title.to_lowercase())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -116,12 +118,14 @@ impl ConversationStore for SqlStore {
 
     async fn rename_conversation(&self, user_id: &str, id: &str, title: &str) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE conversations SET title = $1, updated_at = $2 WHERE id = $3 AND user_id = $4",
+            "UPDATE conversations SET title = $1, updated_at = $2, title_folded = $5 \
+             WHERE id = $3 AND user_id = $4",
         )
         .bind(title)
         .bind(now_ms())
         .bind(id)
         .bind(user_id)
+        .bind(title.to_lowercase())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -158,8 +162,8 @@ impl ConversationStore for SqlStore {
     ) -> Result<Vec<ConversationSummary>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.user_id = $1 AND \
-             (LOWER(c.title) LIKE $2 ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m WHERE \
-             m.conversation_id = c.id AND LOWER(m.content) LIKE $2 ESCAPE '\\')) \
+             (c.title_folded LIKE $2 ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m WHERE \
+             m.conversation_id = c.id AND m.content_folded LIKE $2 ESCAPE '\\')) \
              ORDER BY c.updated_at DESC, c.id LIMIT $3"
         )))
         .bind(user_id)
@@ -176,6 +180,21 @@ impl ConversationStore for SqlStore {
         messages: &[StoredMessage],
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        // The conversation's row is locked (PostgreSQL; SQLite's write transaction holds the whole
+        // database) so two appends to one conversation number their messages one after the other.
+        let lock = match self.dialect {
+            Dialect::Postgres => "SELECT id FROM conversations WHERE id = $1 FOR UPDATE",
+            Dialect::Sqlite => "SELECT id FROM conversations WHERE id = $1",
+        };
+        let exists: Option<String> = sqlx::query_scalar(lock)
+            .bind(conversation_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(Error::NotFound(format!(
+                "no conversation {conversation_id}"
+            )));
+        }
         let last: Option<i64> =
             sqlx::query_scalar("SELECT MAX(seq) FROM messages WHERE conversation_id = $1")
                 .bind(conversation_id)
@@ -187,8 +206,8 @@ impl ConversationStore for SqlStore {
             sqlx::query(
                 "INSERT INTO messages (id, conversation_id, seq, role, content, citations, \
                  standalone_query, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, \
-                 status, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 status, created_at, content_folded) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&m.id)
             .bind(conversation_id)
@@ -204,6 +223,7 @@ impl ConversationStore for SqlStore {
             .bind(m.latency_ms)
             .bind(&m.status)
             .bind(m.created_at)
+            .bind(m.content.to_lowercase())
             .execute(&mut *tx)
             .await?;
         }

@@ -1,60 +1,40 @@
-//! [`HttpSite`]: a [`SiteAdapter`] over HTTP. reqwest with a cookie store keeps the member's
-//! session; pages are parsed with a real HTML parser (scraper) and read through the configured
-//! [`Layout`]. Politeness and robustness: robots.txt, a per-site rate limit, `Retry-After` on
-//! 429, retries on 5xx for reads, sign-in again when the session has expired.
+//! [`HttpSite`]: a [`SiteAdapter`] over HTTP: the member's session (sign-in on demand, the
+//! CSRF token sent back) and the scraping of pages through the configured [`Layout`]. The
+//! requests themselves go through [`Transport`] (origin, robots.txt, rate limit, retries,
+//! redirects) and forms are filled by [`HtmlForm`].
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use knowledge::config::SiteSettings;
 use knowledge::{Error, Result};
 use reqwest::{Method, StatusCode, Url};
 use scraper::{ElementRef, Html, Selector};
 use tokio::sync::Mutex;
 
+use super::forms::HtmlForm;
 use super::layout::{Field, FormPage, Layout, ListPage, Rows};
-use super::robots::Robots;
+use super::transport::{Page, Transport};
 use super::{
     DisciplineFee, Entry, EntryRequest, EventDetail, EventQuery, EventSummary, SentRequest,
-    SiteAdapter, Standing, WriteOutcome, layout_not_understood,
+    SiteAdapter, Standing, WriteError, WriteOutcome, layout_not_understood,
 };
-
-/// Largest page read.
-const MAX_PAGE_BYTES: usize = 2 * 1024 * 1024;
-/// Attempts for a read that meets 5xx or 429.
-const ATTEMPTS: u32 = 4;
-/// How long a robots.txt is trusted.
-const ROBOTS_TTL: Duration = Duration::from_secs(3600);
 
 pub struct HttpSite {
     layout: Layout,
-    base: Url,
     settings: SiteSettings,
-    client: reqwest::Client,
-    limiter: DefaultDirectRateLimiter,
-    robots: Mutex<Option<(Instant, Arc<Robots>)>>,
+    transport: Transport,
     /// One sign-in at a time: concurrent calls that find the session expired wait for it.
     signin: Mutex<u64>,
 }
 
-/// A fetched page.
-struct Page {
-    url: Url,
-    status: StatusCode,
-    html: String,
-}
-
-fn selector(s: &str) -> Result<Selector> {
+pub(super) fn selector(s: &str) -> Result<Selector> {
     // checked when the layout was loaded
     Selector::parse(s).map_err(|e| layout_not_understood(format!("selector {s:?}: {e}")))
 }
 
 /// The element's text with whitespace collapsed.
-fn text_of(el: ElementRef<'_>) -> String {
+pub(super) fn text_of(el: ElementRef<'_>) -> String {
     el.text()
         .collect::<Vec<_>>()
         .join(" ")
@@ -81,196 +61,26 @@ impl HttpSite {
             .or_else(|| layout.base_url.clone())
             .ok_or("no base URL: set sites.<domain>.base_url or base_url in the layout")?;
         let base = Url::parse(&base).map_err(|e| format!("base URL {base:?}: {e}"))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(format!("base URL {base} must be http or https"));
-        }
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .user_agent(layout.user_agent.clone())
-            .timeout(Duration::from_secs(settings.timeout_secs))
-            .connect_timeout(Duration::from_secs(settings.timeout_secs.min(10)))
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
-        let per_minute = NonZeroU32::new(settings.requests_per_minute).unwrap_or(NonZeroU32::MIN);
+        let transport = Transport::new(&layout.name, &layout.user_agent, base, &settings)?;
         Ok(Self {
             layout,
-            base,
-            limiter: RateLimiter::direct(Quota::per_minute(per_minute)),
             settings,
-            client,
-            robots: Mutex::new(None),
+            transport,
             signin: Mutex::new(0),
         })
     }
 
     fn url(&self, path: &str, id: Option<&str>) -> Result<Url> {
-        let path = match id {
-            Some(id) => path.replace("{id}", id),
-            None => path.to_owned(),
-        };
-        self.base
-            .join(&path)
-            .map_err(|e| Error::InvalidInput(format!("bad site path {path:?}: {e}")))
+        self.transport.url(path, id)
     }
 
-    async fn robots(&self) -> Result<Arc<Robots>> {
-        let mut cached = self.robots.lock().await;
-        if let Some((at, r)) = cached.as_ref()
-            && at.elapsed() < ROBOTS_TTL
-        {
-            return Ok(r.clone());
-        }
-        let product = self
-            .layout
-            .user_agent
-            .split('/')
-            .next()
-            .unwrap_or("")
-            .to_owned();
-        let url = self.url("/robots.txt", None)?;
-        self.limiter.until_ready().await;
-        let robots = match self.client.get(url).send().await {
-            Ok(r) if r.status().is_success() => {
-                Robots::parse(&r.text().await.unwrap_or_default(), &product)
-            }
-            Ok(r) if r.status().is_client_error() => Robots::allow_all(),
-            // unreachable or failing: everything counts as disallowed (RFC 9309); ask again
-            // next time
-            Ok(r) => return Err(self.no_robots(r.status().to_string())),
-            Err(e) => return Err(self.no_robots(e.to_string())),
-        };
-        let robots = Arc::new(robots);
-        *cached = Some((Instant::now(), robots.clone()));
-        Ok(robots)
-    }
-
-    fn no_robots(&self, why: String) -> Error {
-        Error::Upstream(format!(
-            "cannot read {}'s robots.txt ({why}); lariat fetches nothing from it until it can",
-            self.layout.name
-        ))
-    }
-
-    /// One request with the site's manners: robots.txt for reads, the rate limit, `Retry-After`
-    /// on 429 (up to `max_retry_wait_secs`), retries with backoff on 5xx for reads. Writes are
-    /// not retried after the site may have acted (5xx, timeouts).
     async fn send(
         &self,
         method: Method,
         url: Url,
         form: Option<&[(String, String)]>,
     ) -> Result<Page> {
-        let read = method == Method::GET;
-        if read {
-            let path = match url.query() {
-                Some(q) => format!("{}?{q}", url.path()),
-                None => url.path().to_owned(),
-            };
-            if !self.robots().await?.allows(&path) {
-                return Err(Error::Forbidden(format!(
-                    "{}'s robots.txt disallows {path} for lariat; nothing was fetched",
-                    self.layout.name
-                )));
-            }
-        }
-        let mut backoff = Duration::from_millis(250);
-        for attempt in 1..=ATTEMPTS {
-            self.limiter.until_ready().await;
-            let mut request = self.client.request(method.clone(), url.clone());
-            if let Some(form) = form {
-                request = request.form(form);
-            }
-            let response = match request.send().await {
-                Ok(r) => r,
-                Err(e) if read && attempt < ATTEMPTS && (e.is_connect() || e.is_timeout()) => {
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    continue;
-                }
-                Err(e) => {
-                    return Err(Error::Upstream(format!(
-                        "{} could not be reached ({}): {e}{}",
-                        self.layout.name,
-                        url.path(),
-                        if read {
-                            ""
-                        } else {
-                            "; check list_my_entries before trying again"
-                        }
-                    )));
-                }
-            };
-            let status = response.status();
-            if status == StatusCode::TOO_MANY_REQUESTS {
-                let wait = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .unwrap_or(5);
-                if wait > self.settings.max_retry_wait_secs || attempt == ATTEMPTS {
-                    return Err(Error::RateLimited {
-                        message: format!(
-                            "{} is limiting requests; try again in {wait} s",
-                            self.layout.name
-                        ),
-                        retry_after_secs: wait,
-                    });
-                }
-                tracing::info!(site = %self.layout.name, wait, "429: waiting as asked");
-                tokio::time::sleep(Duration::from_secs(wait)).await;
-                continue;
-            }
-            if status.is_server_error() {
-                if read && attempt < ATTEMPTS {
-                    tracing::info!(site = %self.layout.name, %status, attempt, "retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    continue;
-                }
-                return Err(Error::Upstream(format!(
-                    "{} failed ({status}) on {}{}",
-                    self.layout.name,
-                    url.path(),
-                    if read {
-                        " after retries"
-                    } else {
-                        "; check list_my_entries before trying again"
-                    }
-                )));
-            }
-            let final_url = response.url().clone();
-            if response
-                .content_length()
-                .is_some_and(|n| n as usize > MAX_PAGE_BYTES)
-            {
-                return Err(Error::Upstream(format!(
-                    "{} sent a page over {MAX_PAGE_BYTES} bytes ({})",
-                    self.layout.name,
-                    url.path()
-                )));
-            }
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| Error::Upstream(format!("reading {}: {e}", url.path())))?;
-            if bytes.len() > MAX_PAGE_BYTES {
-                return Err(Error::Upstream(format!(
-                    "{} sent a page over {MAX_PAGE_BYTES} bytes ({})",
-                    self.layout.name,
-                    url.path()
-                )));
-            }
-            return Ok(Page {
-                url: final_url,
-                status,
-                html: String::from_utf8_lossy(&bytes).into_owned(),
-            });
-        }
-        Err(Error::Upstream(format!(
-            "{} kept failing",
-            self.layout.name
-        )))
+        Ok(self.transport.send(method, url, form).await?)
     }
 
     /// Whether a page is the sign-in form (a member page answered "sign in first").
@@ -479,7 +289,7 @@ impl HttpSite {
             }
             match next {
                 // never leave the site by following a link
-                Some(n) if n.origin() == self.base.origin() => url = n,
+                Some(n) if self.transport.on_site(&n) => url = n,
                 _ => break,
             }
         }
@@ -495,7 +305,33 @@ impl HttpSite {
         id: &str,
         args: &[(&str, Option<&str>)],
         dry_run: bool,
-    ) -> Result<WriteOutcome> {
+    ) -> std::result::Result<WriteOutcome, WriteError> {
+        // Until the form is posted nothing has been sent that could act on the site.
+        let (form, fields) = self
+            .fill(form_page, id, args)
+            .await
+            .map_err(WriteError::NotSent)?;
+        if dry_run {
+            return Ok(WriteOutcome::DryRun {
+                request: SentRequest {
+                    method: form.method.to_string(),
+                    url: form.action.to_string(),
+                    fields,
+                },
+            });
+        }
+        let result = self.post_form(&form, &fields).await?;
+        self.read_answer(form_page, &result)
+            .map_err(WriteError::Uncertain)
+    }
+
+    /// The write's form page, with the arguments filled into its fields.
+    async fn fill(
+        &self,
+        form_page: &FormPage,
+        id: &str,
+        args: &[(&str, Option<&str>)],
+    ) -> Result<(HtmlForm, Vec<(String, String)>)> {
         let page = self
             .page(self.url(&form_page.path, Some(id))?, true)
             .await?;
@@ -509,18 +345,44 @@ impl HttpSite {
             let value = form.choose(name, value)?;
             form.set(&mut fields, name, &value)?;
         }
-        if dry_run {
-            return Ok(WriteOutcome::DryRun {
-                request: SentRequest {
-                    method: form.method.to_string(),
-                    url: form.action.to_string(),
-                    fields,
-                },
-            });
+        Ok((form, fields))
+    }
+
+    /// Posts a filled form once. A site that answers with its sign-in form did not act on it:
+    /// lariat signs in and posts it again. Anything else that fails after the form left may
+    /// have been acted on.
+    async fn post_form(
+        &self,
+        form: &HtmlForm,
+        fields: &[(String, String)],
+    ) -> std::result::Result<Page, WriteError> {
+        for _ in 0..2 {
+            let seen = *self.signin.lock().await;
+            let page = self
+                .transport
+                .send(form.method.clone(), form.action.clone(), Some(fields))
+                .await
+                .map_err(|e| {
+                    if e.sent {
+                        WriteError::Uncertain(e.error)
+                    } else {
+                        WriteError::NotSent(e.error)
+                    }
+                })?;
+            if !self.is_signin_page(&page).map_err(WriteError::Uncertain)? {
+                return Ok(page);
+            }
+            self.sign_in(seen).await.map_err(WriteError::NotSent)?;
         }
-        let result = self
-            .member_page(form.method.clone(), form.action.clone(), Some(&fields))
-            .await?;
+        Err(WriteError::NotSent(Error::Unavailable(format!(
+            "{} keeps asking to sign in; check the account settings",
+            self.layout.name
+        ))))
+    }
+
+    /// What the answer to a posted form says: the site's refusal, its confirmation, or an
+    /// error when it says neither in a way the layout describes.
+    fn read_answer(&self, form_page: &FormPage, result: &Page) -> Result<WriteOutcome> {
         let doc = Html::parse_document(&result.html);
         let errors: Vec<String> = doc
             .select(&selector(&form_page.errors)?)
@@ -544,7 +406,8 @@ impl HttpSite {
         }
         if !result.status.is_success() {
             return Err(Error::Upstream(format!(
-                "{} answered {} to the form, without a message lariat understands",
+                "{} answered {} to the form, without a message lariat understands; check \
+                 list_my_entries to see whether it went through",
                 self.layout.name, result.status
             )));
         }
@@ -555,129 +418,6 @@ impl HttpSite {
             success.selector(),
             form_page.errors
         )))
-    }
-}
-
-/// A form as a browser would submit it.
-struct HtmlForm {
-    action: Url,
-    method: Method,
-    fields: Vec<(String, String)>,
-    /// select name → (value, label) of each option
-    choices: BTreeMap<String, Vec<(String, String)>>,
-}
-
-impl HtmlForm {
-    fn find(page: &Page, form_selector: &str) -> Result<Self> {
-        let doc = Html::parse_document(&page.html);
-        let form = doc
-            .select(&selector(form_selector)?)
-            .next()
-            .ok_or_else(|| {
-                layout_not_understood(format!("{} has no form {form_selector:?}", page.url.path()))
-            })?;
-        let action = match form.value().attr("action") {
-            Some(a) if !a.trim().is_empty() => page
-                .url
-                .join(a.trim())
-                .map_err(|e| layout_not_understood(format!("form action {a:?}: {e}")))?,
-            _ => page.url.clone(),
-        };
-        let method = match form.value().attr("method").map(str::to_ascii_lowercase) {
-            Some(m) if m == "post" => Method::POST,
-            _ => Method::GET,
-        };
-        let mut fields = Vec::new();
-        let mut choices = BTreeMap::new();
-        let controls = Selector::parse("input[name], select[name], textarea[name]")
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let options = Selector::parse("option").map_err(|e| Error::Internal(e.to_string()))?;
-        for c in form.select(&controls) {
-            let el = c.value();
-            let name = el.attr("name").unwrap_or_default().to_owned();
-            match el.name() {
-                "input" => {
-                    let kind = el.attr("type").unwrap_or("text").to_ascii_lowercase();
-                    if matches!(
-                        kind.as_str(),
-                        "submit" | "button" | "image" | "reset" | "file"
-                    ) {
-                        continue;
-                    }
-                    if matches!(kind.as_str(), "checkbox" | "radio") && el.attr("checked").is_none()
-                    {
-                        continue;
-                    }
-                    fields.push((name, el.attr("value").unwrap_or_default().to_owned()));
-                }
-                "select" => {
-                    let opts: Vec<(String, String, bool)> = c
-                        .select(&options)
-                        .map(|o| {
-                            let label = text_of(o);
-                            let value =
-                                o.value().attr("value").map_or(label.clone(), str::to_owned);
-                            (value, label, o.value().attr("selected").is_some())
-                        })
-                        .collect();
-                    let chosen = opts
-                        .iter()
-                        .find(|o| o.2)
-                        .or(opts.first())
-                        .map(|o| o.0.clone())
-                        .unwrap_or_default();
-                    fields.push((name.clone(), chosen));
-                    choices.insert(
-                        name,
-                        opts.into_iter()
-                            .filter(|o| !o.0.is_empty())
-                            .map(|(v, l, _)| (v, l))
-                            .collect(),
-                    );
-                }
-                _ => fields.push((name, text_of(c))),
-            }
-        }
-        Ok(Self {
-            action,
-            method,
-            fields,
-            choices,
-        })
-    }
-
-    /// The value to send for `value` in field `name`: for a select, the option whose value or
-    /// label it names (case-insensitively).
-    fn choose(&self, name: &str, value: &str) -> Result<String> {
-        let Some(options) = self.choices.get(name) else {
-            return Ok(value.to_owned());
-        };
-        let wanted = value.trim().to_lowercase();
-        options
-            .iter()
-            .find(|(v, l)| v.to_lowercase() == wanted || l.to_lowercase() == wanted)
-            .map(|(v, _)| v.clone())
-            .ok_or_else(|| {
-                Error::InvalidInput(format!(
-                    "{value:?} is not one of the choices the form offers for {name}: {}",
-                    options
-                        .iter()
-                        .map(|(_, l)| l.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })
-    }
-
-    fn set(&self, fields: &mut [(String, String)], name: &str, value: &str) -> Result<()> {
-        let slot = fields.iter_mut().find(|(n, _)| n == name).ok_or_else(|| {
-            layout_not_understood(format!(
-                "the form at {} has no field {name:?}",
-                self.action.path()
-            ))
-        })?;
-        slot.1 = value.to_owned();
-        Ok(())
     }
 }
 
@@ -765,7 +505,11 @@ impl SiteAdapter for HttpSite {
         rows.into_iter().map(|r| typed(r, "entry list")).collect()
     }
 
-    async fn submit_entry(&self, entry: &EntryRequest, dry_run: bool) -> Result<WriteOutcome> {
+    async fn submit_entry(
+        &self,
+        entry: &EntryRequest,
+        dry_run: bool,
+    ) -> std::result::Result<WriteOutcome, WriteError> {
         let args = [
             ("discipline", Some(entry.discipline.as_str())),
             ("partner", entry.partner.as_deref()),
@@ -774,7 +518,11 @@ impl SiteAdapter for HttpSite {
             .await
     }
 
-    async fn withdraw_entry(&self, entry_id: &str, dry_run: bool) -> Result<WriteOutcome> {
+    async fn withdraw_entry(
+        &self,
+        entry_id: &str,
+        dry_run: bool,
+    ) -> std::result::Result<WriteOutcome, WriteError> {
         self.write(&self.layout.withdraw_form, entry_id, &[], dry_run)
             .await
     }

@@ -4,10 +4,12 @@
 //! writes with signed confirm tokens, idempotent retries, operator switches for writes and dry
 //! runs.
 
+mod forms;
 mod http;
 pub mod layout;
 mod robots;
 mod server;
+mod transport;
 
 use std::collections::BTreeMap;
 
@@ -137,8 +139,51 @@ pub trait SiteAdapter: Send + Sync {
         top: usize,
     ) -> Result<Vec<Standing>>;
     async fn my_entries(&self) -> Result<Vec<Entry>>;
-    async fn submit_entry(&self, entry: &EntryRequest, dry_run: bool) -> Result<WriteOutcome>;
-    async fn withdraw_entry(&self, entry_id: &str, dry_run: bool) -> Result<WriteOutcome>;
+    async fn submit_entry(
+        &self,
+        entry: &EntryRequest,
+        dry_run: bool,
+    ) -> std::result::Result<WriteOutcome, WriteError>;
+    async fn withdraw_entry(
+        &self,
+        entry_id: &str,
+        dry_run: bool,
+    ) -> std::result::Result<WriteOutcome, WriteError>;
+}
+
+/// A write that came to no outcome, and whether it could have reached the site.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Provably never sent (the form page could not be read, an argument was refused, the site
+    /// answered 429, the connection never opened): the same confirmation may be tried again.
+    NotSent(knowledge::Error),
+    /// The form may have reached the site (a 5xx, a timeout after sending, an answer lariat
+    /// cannot read): trying again could act twice, so the caller must look first.
+    Uncertain(knowledge::Error),
+}
+
+impl WriteError {
+    pub fn error(&self) -> &knowledge::Error {
+        match self {
+            WriteError::NotSent(e) | WriteError::Uncertain(e) => e,
+        }
+    }
+
+    pub fn into_error(self) -> knowledge::Error {
+        match self {
+            WriteError::NotSent(e) | WriteError::Uncertain(e) => e,
+        }
+    }
+
+    pub fn code(&self) -> knowledge::ErrorCode {
+        self.error().code()
+    }
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error().fmt(f)
+    }
 }
 
 /// "The page no longer looks like the layout says": the error every scrape gives rather than

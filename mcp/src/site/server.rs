@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use knowledge::accounts::Principal;
 use knowledge::config::{Config, SiteSettings};
-use knowledge::store::SiteAction;
+use knowledge::store::{SiteAction, SiteActionStore};
 use knowledge::{Error, Service, now_ms};
 use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     EntryRequest, EventDetail, EventQuery, EventSummary, HttpSite, SentRequest, SiteAdapter,
-    Standing, WriteOutcome,
+    Standing, WriteError, WriteOutcome,
 };
 use crate::{caller, tool_error};
 
@@ -649,13 +649,13 @@ impl SiteServer {
             match (&planned.entry, &planned.entry_id) {
                 (Some(entry), _) => site.submit_entry(entry, dry_run).await,
                 (None, Some(id)) => site.withdraw_entry(id, dry_run).await,
-                (None, None) => Err(Error::InvalidInput(
+                (None, None) => Err(WriteError::NotSent(Error::InvalidInput(
                     "the confirm token names nothing".into(),
-                )),
+                ))),
             }
         };
         if dry_run {
-            return match send().await.map_err(tool_error)? {
+            return match send().await.map_err(|e| tool_error(e.into_error()))? {
                 WriteOutcome::DryRun { request } => Ok(Json(WriteOutput {
                     status: "dry_run".into(),
                     summary: planned.summary,
@@ -685,10 +685,18 @@ impl SiteServer {
         }
         let outcome = match send().await {
             Ok(o) => o,
-            Err(e) => {
-                // the site never gave an answer: the claim goes, so the same token may retry
-                let _ = store.release_site_action(&claim.key).await;
+            Err(WriteError::NotSent(e)) => {
+                // provably never sent: the claim goes, so the same token may try again
+                if let Err(release) = store.release_site_action(&claim.key).await {
+                    tracing::error!(error = %release, "could not release a site write's claim");
+                }
                 return Err(tool_error(e));
+            }
+            Err(WriteError::Uncertain(e)) => {
+                // it may have gone through: the claim stays, and a retry is told to look first
+                let stored = serde_json::json!({ "error": e.public_message() });
+                store_outcome(store.as_ref(), &claim.key, "uncertain", &stored).await;
+                return Err(uncertain(site.name(), &e.public_message()));
             }
         };
         match outcome {
@@ -706,18 +714,12 @@ impl SiteServer {
                     repeated: false,
                 };
                 let stored = serde_json::to_value(&output).map_err(|e| e.to_string())?;
-                store
-                    .finish_site_action(&claim.key, "done", &stored)
-                    .await
-                    .map_err(tool_error)?;
+                store_outcome(store.as_ref(), &claim.key, "done", &stored).await;
                 Ok(Json(output))
             }
             WriteOutcome::Refused { errors } => {
                 let stored = serde_json::json!({ "errors": errors });
-                store
-                    .finish_site_action(&claim.key, "failed", &stored)
-                    .await
-                    .map_err(tool_error)?;
+                store_outcome(store.as_ref(), &claim.key, "failed", &stored).await;
                 Err(refusal(site.name(), &errors))
             }
             WriteOutcome::DryRun { .. } => Err(tool_error(Error::Internal(
@@ -725,6 +727,47 @@ impl SiteServer {
             ))),
         }
     }
+}
+
+/// Records what a write came to, retrying a failing store: the site has acted, so the record
+/// must not be lost. If it still cannot be stored, the outcome goes to the log in full (the
+/// claim stays pending, so the same confirmation is never sent again).
+async fn store_outcome(
+    store: &dyn SiteActionStore,
+    key: &str,
+    status: &str,
+    outcome: &serde_json::Value,
+) {
+    let mut wait = std::time::Duration::from_millis(100);
+    for attempt in 1..=OUTCOME_ATTEMPTS {
+        match store.finish_site_action(key, status, outcome).await {
+            Ok(()) => return,
+            Err(e) if attempt < OUTCOME_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "storing a site write's outcome failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                key,
+                status,
+                outcome = %outcome,
+                "could not store a site write's outcome; it is recorded here only"
+            ),
+        }
+    }
+}
+
+/// Attempts at storing one outcome.
+const OUTCOME_ATTEMPTS: u32 = 5;
+
+/// The answer when a write may or may not have reached the site.
+fn uncertain(site: &str, detail: &str) -> String {
+    format!(
+        "{}: the request may have reached {site} ({detail}); check list_my_entries before \
+         doing anything else, and preview again only if it did not go through",
+        knowledge::ErrorCode::Upstream
+    )
 }
 
 fn refusal(site: &str, errors: &[String]) -> String {
@@ -746,6 +789,16 @@ fn repeat(first: SiteAction, site: &str) -> Result<Json<WriteOutput>, String> {
                 })?;
             output.repeated = true;
             Ok(Json(output))
+        }
+        "uncertain" => {
+            let detail = first
+                .outcome
+                .as_ref()
+                .and_then(|o| o.get("error"))
+                .and_then(|e| e.as_str())
+                .unwrap_or("no answer was understood")
+                .to_owned();
+            Err(uncertain(site, &detail))
         }
         "failed" => {
             let errors: Vec<String> = first

@@ -1,0 +1,194 @@
+//! Rate limits (token buckets from `governor`) whose memory stays bounded whatever the callers
+//! send: keys are hashed to 64 bits with a per-limiter random key (so a 500 KB e-mail costs what
+//! a short one does, and nobody can aim collisions), stale buckets are pruned as checks go by,
+//! and past `max_keys` live buckets new keys share one overflow bucket instead of growing the map.
+
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::error::Error;
+
+/// Checks between two prunings of stale buckets.
+const PRUNE_EVERY: u64 = 1024;
+/// Live buckets a keyed limit keeps at most by default.
+pub const DEFAULT_MAX_KEYS: usize = 100_000;
+/// The bucket keys share once the map is full.
+const OVERFLOW: u64 = u64::MAX;
+
+/// `n` per minute (at least one).
+pub fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+/// `n` per hour (at least one), all of them available at once.
+pub fn per_hour(n: u32) -> Quota {
+    Quota::per_hour(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+/// The rate-limit error for a limiter's "not until" answer.
+fn rate_limited(
+    what: &str,
+    not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>,
+) -> Error {
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    Error::RateLimited {
+        message: format!("{what}; retry in {} s", wait.as_secs().max(1)),
+        retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+    }
+}
+
+/// A limit per key (client address, account, credential).
+pub struct KeyedLimit {
+    limiter: DefaultKeyedRateLimiter<u64>,
+    hasher: RandomState,
+    checks: AtomicU64,
+    max_keys: usize,
+    what: &'static str,
+}
+
+impl std::fmt::Debug for KeyedLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedLimit")
+            .field("what", &self.what)
+            .field("keys", &self.limiter.len())
+            .finish()
+    }
+}
+
+impl KeyedLimit {
+    /// `what` is the error's message when a key is over its limit.
+    pub fn new(quota: Quota, what: &'static str) -> Self {
+        Self::with_max_keys(quota, what, DEFAULT_MAX_KEYS)
+    }
+
+    pub fn with_max_keys(quota: Quota, what: &'static str, max_keys: usize) -> Self {
+        Self {
+            limiter: RateLimiter::keyed(quota),
+            hasher: RandomState::new(),
+            checks: AtomicU64::new(0),
+            max_keys: max_keys.max(1),
+            what,
+        }
+    }
+
+    /// Takes one cell from `key`'s bucket, or says how long to wait.
+    pub fn check<K: Hash + ?Sized>(&self, key: &K) -> Result<(), Error> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.prune();
+        }
+        let mut hashed = self.hasher.hash_one(key);
+        if hashed == OVERFLOW {
+            hashed -= 1;
+        }
+        if self.limiter.len() >= self.max_keys {
+            self.prune();
+            if self.limiter.len() >= self.max_keys {
+                // full of live buckets (a flood): everyone shares one until they go stale
+                hashed = OVERFLOW;
+            }
+        }
+        self.limiter
+            .check_key(&hashed)
+            .map_err(|wait| rate_limited(self.what, wait))
+    }
+
+    /// Drops the buckets that are full again (indistinguishable from a new key).
+    pub fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// Live buckets.
+    pub fn len(&self) -> usize {
+        self.limiter.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.limiter.is_empty()
+    }
+}
+
+/// One limit for everybody together.
+pub struct GlobalLimit {
+    limiter: DefaultDirectRateLimiter,
+    what: &'static str,
+}
+
+impl std::fmt::Debug for GlobalLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalLimit")
+            .field("what", &self.what)
+            .finish()
+    }
+}
+
+impl GlobalLimit {
+    pub fn new(quota: Quota, what: &'static str) -> Self {
+        Self {
+            limiter: RateLimiter::direct(quota),
+            what,
+        }
+    }
+
+    pub fn check(&self) -> Result<(), Error> {
+        self.limiter
+            .check()
+            .map_err(|wait| rate_limited(self.what, wait))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    #[test]
+    fn keys_have_their_own_buckets_and_big_keys_cost_nothing_more() {
+        let limit = KeyedLimit::new(per_minute(2), "too many");
+        let big = "x".repeat(500_000);
+        assert!(limit.check(big.as_str()).is_ok());
+        assert!(limit.check(big.as_str()).is_ok());
+        let err = limit.check(big.as_str()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::RateLimited);
+        assert!(err.retry_after().is_some_and(|s| (1..=60).contains(&s)));
+        assert!(limit.check("another").is_ok());
+        assert_eq!(limit.len(), 2);
+    }
+
+    #[test]
+    fn a_flood_of_distinct_keys_stays_within_the_cap() {
+        let limit = KeyedLimit::with_max_keys(per_minute(10), "too many", 1_000);
+        for i in 0..50_000u32 {
+            let _ = limit.check(&i);
+        }
+        assert!(limit.len() <= 1_001, "{} buckets", limit.len());
+        // the flood's overflow shares one bucket: it is soon refused as a whole
+        assert!((0..20u32).any(|i| limit.check(&(1_000_000 + i)).is_err()));
+    }
+
+    #[test]
+    fn stale_buckets_are_pruned() {
+        // one cell a millisecond: a bucket is full again almost at once
+        let quota = Quota::with_period(std::time::Duration::from_millis(1)).unwrap();
+        let limit = KeyedLimit::new(quota, "too many");
+        for i in 0..500u32 {
+            let _ = limit.check(&i);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        limit.prune();
+        assert!(limit.is_empty(), "{} buckets left", limit.len());
+    }
+
+    #[test]
+    fn a_global_limit_is_shared() {
+        let limit = GlobalLimit::new(per_hour(3), "busy");
+        for _ in 0..3 {
+            limit.check().unwrap();
+        }
+        assert_eq!(limit.check().unwrap_err().code(), ErrorCode::RateLimited);
+    }
+}
