@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use eval::percentile;
 use ingest::loaders::{Format, load};
-use knowledge::{CollectionName, Config, SearchMode, embedding_input};
+use knowledge::{CollectionName, Config, SearchMode, SearchRequest, embedding_input};
 use serde::Serialize;
 use serde_json::json;
 
@@ -153,7 +153,8 @@ async fn measure(
         let mut ms = Vec::with_capacity(queries.len());
         let wall = Instant::now();
         for q in queries {
-            let request = crate::cli::search_request(q, &["bench".to_owned()], mode.as_str(), 10)?;
+            let request =
+                SearchRequest::parse(q, &["bench".to_owned()], Some(mode.as_str()), Some(10))?;
             let t = Instant::now();
             k.search(&request).await?;
             ms.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -9,8 +9,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ingest::{Chunker, IngestOptions, IngestReport, Progress};
 use knowledge::{
-    CollectionName, Config, Knowledge, MemberRole, QueryText, SearchMode, SearchRequest,
-    SearchResults, Service, TopK, Visibility,
+    CollectionName, Config, Knowledge, MemberRole, SearchRequest, SearchResults, Service,
+    Visibility,
 };
 
 use crate::{Cli, Command, EXIT_INCONSISTENT, EXIT_PARTIAL};
@@ -305,31 +305,13 @@ fn print_ingest_report(r: &IngestReport) {
     }
 }
 
-pub fn search_request(
-    query: &str,
-    collections: &[String],
-    mode: &str,
-    k: usize,
-) -> knowledge::Result<SearchRequest> {
-    Ok(SearchRequest {
-        query: QueryText::parse(query)?,
-        collections: if collections.is_empty() {
-            None
-        } else {
-            Some(
-                collections
-                    .iter()
-                    .map(|c| CollectionName::parse(c))
-                    .collect::<knowledge::Result<_>>()?,
-            )
-        },
-        mode: mode.parse::<SearchMode>()?,
-        k: TopK::new(k)?,
-    })
-}
-
 async fn search(config: &Config, args: SearchArgs) -> Result<u8> {
-    let request = search_request(&args.query, &args.collection, &args.mode, args.k)?;
+    let request = SearchRequest::parse(
+        &args.query,
+        &args.collection,
+        Some(&args.mode),
+        i64::try_from(args.k).ok(),
+    )?;
     let k = open(config).await?;
     let results = k.search(&request).await?;
     if args.json {

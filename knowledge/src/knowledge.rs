@@ -76,6 +76,40 @@ pub struct SearchRequest {
     pub k: TopK,
 }
 
+impl SearchRequest {
+    /// Passages returned when the caller does not say.
+    pub const DEFAULT_K: usize = 10;
+
+    /// The one parser of a search, whichever surface asked (CLI, HTTP, MCP): the query's
+    /// length, the collection names, the mode (default hybrid) and k (default
+    /// [`Self::DEFAULT_K`], at most [`TopK::MAX`]). No collections means every readable one.
+    pub fn parse(
+        query: &str,
+        collections: &[String],
+        mode: Option<&str>,
+        k: Option<i64>,
+    ) -> Result<Self> {
+        let k = match k {
+            None => Self::DEFAULT_K,
+            Some(k) => usize::try_from(k).map_err(|_| {
+                Error::InvalidInput(format!("k must be between 1 and {}, got {k}", TopK::MAX))
+            })?,
+        };
+        let collections = collections
+            .iter()
+            .map(|c| c.trim())
+            .filter(|c| !c.is_empty())
+            .map(CollectionName::parse)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            query: QueryText::parse(query)?,
+            collections: (!collections.is_empty()).then_some(collections),
+            mode: mode.unwrap_or("hybrid").parse()?,
+            k: TopK::new(k)?,
+        })
+    }
+}
+
 /// The stores and the embedder a [`Knowledge`] is built from.
 pub struct Parts {
     pub store: Arc<dyn Store>,

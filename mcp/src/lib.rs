@@ -42,7 +42,7 @@ pub struct SearchArgs {
     pub query: String,
     /// Search only this collection (see list_collections); default: every readable collection.
     pub collection: Option<String>,
-    /// How many passages to return (1-100, default 10).
+    /// How many passages to return (1-1000, default 10).
     pub k: Option<i64>,
     /// Ranking: "hybrid" (default, BM25 and vectors fused), "bm25" or "dense".
     pub mode: Option<String>,
@@ -199,22 +199,9 @@ impl KnowledgeServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<SearchOutput>, String> {
         let principal = self.caller(&ctx)?;
-        let k = args.k.unwrap_or(10);
-        if !(1..=100).contains(&k) {
-            return Err(format!("invalid_input: k must be 1-100, got {k}"));
-        }
         let names: Vec<String> = args.collection.into_iter().collect();
-        let request = SearchRequest {
-            query: knowledge::QueryText::parse(&args.query).map_err(tool_error)?,
-            collections: collections(names.first().map(String::as_str)).map_err(tool_error)?,
-            mode: args
-                .mode
-                .as_deref()
-                .unwrap_or("hybrid")
-                .parse()
-                .map_err(tool_error)?,
-            k: knowledge::TopK::new(k as usize).map_err(tool_error)?,
-        };
+        let request = SearchRequest::parse(&args.query, &names, args.mode.as_deref(), args.k)
+            .map_err(tool_error)?;
         let results = self
             .service
             .knowledge

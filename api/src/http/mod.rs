@@ -493,23 +493,20 @@ async fn search(
 ) -> Result<Json<knowledge::SearchResults>, ApiError> {
     let q =
         p.q.ok_or_else(|| invalid("the query parameter q is required"))?;
-    let k = match p.k.as_deref() {
-        None | Some("") => 10,
-        Some(raw) => raw
-            .trim()
-            .parse::<usize>()
-            .map_err(|_| invalid(format!("k must be a positive integer, got {raw:?}")))?,
+    let k = match p.k.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(
+            raw.parse::<i64>()
+                .map_err(|_| invalid(format!("k must be a positive integer, got {raw:?}")))?,
+        ),
     };
     let collections: Vec<String> = p
         .collection
         .iter()
         .flat_map(|c| c.split(','))
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
         .map(str::to_owned)
         .collect();
-    let request =
-        crate::cli::search_request(&q, &collections, p.mode.as_deref().unwrap_or("hybrid"), k)?;
+    let request = knowledge::SearchRequest::parse(&q, &collections, p.mode.as_deref(), k)?;
     Ok(Json(
         state
             .service
