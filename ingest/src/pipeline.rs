@@ -72,9 +72,30 @@ enum Loaded {
     Failed(Failure),
 }
 
+/// The name a file is shown under: the folder given and the path below it (`corpus/rules.md`),
+/// or the file's own name when a file was given; never where it lives on the server.
+fn shown_name(root: &Path, file: &Path) -> String {
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    match file.strip_prefix(root) {
+        Ok(below) if !below.as_os_str().is_empty() => {
+            let below = below.to_string_lossy();
+            match name(root) {
+                r if r.is_empty() => below.into_owned(),
+                r => format!("{r}/{below}"),
+            }
+        }
+        _ => name(file),
+    }
+}
+
 /// Lists the files to ingest: files as given, folders recursively (hidden entries skipped),
-/// each resolved to an absolute path so the same file is the same source however it is named.
-fn collect_files(paths: &[PathBuf], failures: &mut Vec<Failure>) -> Vec<PathBuf> {
+/// each resolved to an absolute path so the same file is the same source however it is named,
+/// with the name it is shown under.
+fn collect_files(paths: &[PathBuf], failures: &mut Vec<Failure>) -> Vec<(PathBuf, String)> {
     let mut files = Vec::new();
     for path in paths {
         let display = path.display().to_string();
@@ -99,7 +120,10 @@ fn collect_files(paths: &[PathBuf], failures: &mut Vec<Failure>) -> Vec<PathBuf>
                     });
                 for entry in walker {
                     match entry {
-                        Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+                        Ok(e) if e.file_type().is_file() => {
+                            let shown = shown_name(&abs, e.path());
+                            files.push((e.into_path(), shown));
+                        }
                         Ok(_) => {}
                         Err(e) => failures.push(Failure {
                             path: e
@@ -111,11 +135,14 @@ fn collect_files(paths: &[PathBuf], failures: &mut Vec<Failure>) -> Vec<PathBuf>
                     }
                 }
             }
-            Ok(_) => files.push(abs),
+            Ok(_) => {
+                let shown = shown_name(&abs, &abs);
+                files.push((abs, shown));
+            }
         }
     }
     let mut seen = HashSet::new();
-    files.retain(|f| seen.insert(f.clone()));
+    files.retain(|(f, _)| seen.insert(f.clone()));
     files
 }
 
@@ -123,14 +150,21 @@ fn collect_files(paths: &[PathBuf], failures: &mut Vec<Failure>) -> Vec<PathBuf>
 /// What to ingest: a file on disk, or a document received over the network under a file name.
 #[derive(Debug, Clone)]
 pub enum Input {
-    File(PathBuf),
-    Upload { name: String, bytes: Vec<u8> },
+    /// A file on the server, and the name it is shown under (see `shown_name`).
+    File {
+        path: PathBuf,
+        shown: String,
+    },
+    Upload {
+        name: String,
+        bytes: Vec<u8>,
+    },
 }
 
 impl Input {
     fn name(&self) -> String {
         match self {
-            Input::File(p) => p.display().to_string(),
+            Input::File { shown, .. } => shown.clone(),
             Input::Upload { name, .. } => name.clone(),
         }
     }
@@ -138,7 +172,7 @@ impl Input {
 
 fn load_input(input: &Input, max_bytes: u64) -> Result<Vec<LoadedDocument>, String> {
     let path = match input {
-        Input::File(p) => p.as_path(),
+        Input::File { path, .. } => path.as_path(),
         Input::Upload { name, .. } => Path::new(name),
     };
     let format = Format::of(path).ok_or_else(|| match path.extension() {
@@ -146,7 +180,7 @@ fn load_input(input: &Input, max_bytes: u64) -> Result<Vec<LoadedDocument>, Stri
         None => "unsupported file type (no extension)".to_owned(),
     })?;
     let size = match input {
-        Input::File(p) => std::fs::metadata(p).map_err(|e| e.to_string())?.len(),
+        Input::File { path, .. } => std::fs::metadata(path).map_err(|e| e.to_string())?.len(),
         Input::Upload { bytes, .. } => bytes.len() as u64,
     };
     if size > max_bytes {
@@ -155,9 +189,19 @@ fn load_input(input: &Input, max_bytes: u64) -> Result<Vec<LoadedDocument>, Stri
         ));
     }
     match input {
-        Input::File(p) => {
-            let bytes = std::fs::read(p).map_err(|e| e.to_string())?;
-            load(p, format, &bytes).map_err(|e| e.0)
+        Input::File { path, shown } => {
+            let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+            let mut docs = load(path, format, &bytes).map_err(|e| e.0)?;
+            // the source keeps the server's path (the document's identity); what readers are
+            // shown is the name below what was ingested
+            let full = path.to_string_lossy();
+            for doc in &mut docs {
+                if let Some(meta) = doc.metadata.as_object_mut() {
+                    let shown = doc.source.replacen(full.as_ref(), shown, 1);
+                    meta.insert("path".into(), serde_json::Value::String(shown));
+                }
+            }
+            Ok(docs)
         }
         Input::Upload { bytes, .. } => load(path, format, bytes).map_err(|e| e.0),
     }
@@ -190,7 +234,7 @@ pub async fn ingest_paths(
     let mut failures = Vec::new();
     let files = collect_files(paths, &mut failures)
         .into_iter()
-        .map(Input::File)
+        .map(|(path, shown)| Input::File { path, shown })
         .collect();
     ingest_inputs(knowledge, chunker, files, failures, options, progress).await
 }
@@ -381,5 +425,22 @@ impl BatchWriter {
             Some(handle) => handle.await?,
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_shown_below_what_was_ingested() {
+        let root = Path::new("/srv/lariat/corpus");
+        assert_eq!(
+            shown_name(root, Path::new("/srv/lariat/corpus/rules/team.md")),
+            "corpus/rules/team.md"
+        );
+        let file = Path::new("/srv/lariat/corpus/a.md");
+        assert_eq!(shown_name(file, file), "a.md");
+        assert_eq!(shown_name(Path::new("/"), Path::new("/a.md")), "a.md");
     }
 }

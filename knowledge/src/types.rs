@@ -237,6 +237,31 @@ impl MemberRole {
     }
 }
 
+/// What a document's source is shown as: the name below what was ingested (`corpus/rules.md`,
+/// kept in its metadata as `path`), never the server's own path. Documents stored before that
+/// name was kept show their file's name.
+pub fn shown_source(source: &str, metadata: &serde_json::Value) -> String {
+    if let Some(path) = metadata.get("path").and_then(|p| p.as_str()) {
+        return path.to_owned();
+    }
+    let (file, record) = match source.split_once('#') {
+        Some((file, record)) => (file, Some(record)),
+        None => (source, None),
+    };
+    let path = std::path::Path::new(file);
+    if !path.is_absolute() {
+        return source.to_owned();
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match record {
+        Some(r) => format!("{name}#{r}"),
+        None => name,
+    }
+}
+
 pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -403,6 +428,22 @@ pub fn decode_embedding(bytes: &[u8]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_are_shown_without_the_servers_path() {
+        let meta = serde_json::json!({"path": "corpus/rules.md"});
+        assert_eq!(
+            shown_source("/srv/x/corpus/rules.md", &meta),
+            "corpus/rules.md"
+        );
+        let none = serde_json::json!({"format": "markdown"});
+        assert_eq!(shown_source("/srv/x/corpus/rules.md", &none), "rules.md");
+        assert_eq!(
+            shown_source("/srv/data/corpus.jsonl#doc-7", &none),
+            "corpus.jsonl#doc-7"
+        );
+        assert_eq!(shown_source("upload:bulls.md", &none), "upload:bulls.md");
+    }
 
     #[test]
     fn collection_names_are_checked() {

@@ -171,6 +171,14 @@ fn collection_from_row(row: &AnyRow) -> Result<Collection> {
     })
 }
 
+/// A row's document source as readers are shown it (see [`crate::types::shown_source`]).
+fn source_of(row: &sqlx::any::AnyRow) -> Result<String> {
+    let source: String = row.try_get("source")?;
+    let metadata: String = row.try_get("metadata")?;
+    let metadata = serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null);
+    Ok(crate::types::shown_source(&source, &metadata))
+}
+
 fn location_from(json: &str) -> Location {
     serde_json::from_str(json).unwrap_or_default()
 }
@@ -422,8 +430,8 @@ impl Store for SqlStore {
     }
 
     async fn documents(&self, collection: Option<&CollectionName>) -> Result<Vec<DocumentSummary>> {
-        let base = "SELECT d.id, d.collection, d.source, d.title, d.content_hash, d.updated_at, \
-                    (SELECT COUNT(*) FROM chunks k WHERE k.document_id = d.id) AS chunks \
+        let base = "SELECT d.id, d.collection, d.source, d.metadata, d.title, d.content_hash, \
+                    d.updated_at, (SELECT COUNT(*) FROM chunks k WHERE k.document_id = d.id) AS chunks \
                     FROM documents d";
         let rows = match collection {
             Some(c) => {
@@ -447,7 +455,7 @@ impl Store for SqlStore {
                 Ok(DocumentSummary {
                     id: row.try_get("id")?,
                     collection: row.try_get("collection")?,
-                    source: row.try_get("source")?,
+                    source: source_of(row)?,
                     title: row.try_get("title")?,
                     chunks: row.try_get("chunks")?,
                     content_hash: row.try_get("content_hash")?,
@@ -528,8 +536,9 @@ impl Store for SqlStore {
     async fn chunk_views(&self, ids: &[String]) -> Result<Vec<ChunkView>> {
         let rows = self
             .fetch_in(
-                "SELECT k.id, k.document_id, k.collection, d.title, d.source, k.location, k.text \
-                 FROM chunks k JOIN documents d ON d.id = k.document_id WHERE k.id IN",
+                "SELECT k.id, k.document_id, k.collection, d.title, d.source, d.metadata, \
+                 k.location, k.text FROM chunks k JOIN documents d ON d.id = k.document_id \
+                 WHERE k.id IN",
                 "",
                 ids,
             )
@@ -542,7 +551,7 @@ impl Store for SqlStore {
                     document_id: row.try_get("document_id")?,
                     collection: row.try_get("collection")?,
                     title: row.try_get("title")?,
-                    source: row.try_get("source")?,
+                    source: source_of(row)?,
                     location: location_from(&location),
                     text: row.try_get("text")?,
                 })
