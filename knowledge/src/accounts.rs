@@ -11,7 +11,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AuthConfig, Config, SignupPolicy};
-use crate::error::{Error, Result, blocking};
+use crate::error::{Error, Result};
+use crate::hashing::HashPool;
 use crate::ratelimit::{GlobalLimit, KeyedLimit, per_hour, per_minute};
 use crate::store::{AccountStore, RefreshOutcome};
 use crate::types::{content_hash, now_ms};
@@ -183,6 +184,8 @@ pub struct Accounts {
     signin_by_address: KeyedLimit,
     signup_by_address: KeyedLimit,
     signups: GlobalLimit,
+    /// argon2 runs here, a few at a time (see [`HashPool`]).
+    hashing: HashPool,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -351,6 +354,9 @@ impl Accounts {
                 per_hour(config.auth.signup_per_hour),
                 "too many sign-ups on this server just now",
             ),
+            hashing: HashPool::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+            )?,
         })
     }
 
@@ -421,7 +427,7 @@ impl Accounts {
     async fn checked_hash(&self, password: &str, email: &str) -> Result<String> {
         check_password(password, email, self.config.min_password_len)?;
         let password = password.to_owned();
-        blocking(move || hash_password(&password)).await
+        self.hashing.run(move || hash_password(&password)).await
     }
 
     /// The local operator (`lariat mcp` without an API key): an admin account that cannot sign in
@@ -520,14 +526,16 @@ impl Accounts {
         let found = self.store.user_credentials(&email).await?;
         let hash = found.as_ref().map(|(_, h)| h.clone());
         let password = password.to_owned();
-        // The dummy hash is computed (once) on the blocking pool too: argon2 is CPU work.
-        let ok = blocking(move || {
-            Ok(verify_password(
-                &password,
-                hash.as_deref().unwrap_or_else(|| dummy_hash()),
-            ))
-        })
-        .await?;
+        // The dummy hash is computed (once) on a hashing thread too: argon2 is CPU work.
+        let ok = self
+            .hashing
+            .run(move || {
+                Ok(verify_password(
+                    &password,
+                    hash.as_deref().unwrap_or_else(|| dummy_hash()),
+                ))
+            })
+            .await?;
         match found {
             Some((user, _)) if ok && !user.disabled => self.open_session(&user).await,
             Some((user, _)) if ok && user.disabled => {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod files;
+pub mod hashing;
 pub mod lexical;
 pub mod limits;
 pub mod metrics;
