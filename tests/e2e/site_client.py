@@ -1,6 +1,7 @@
 """Drives lariat's rodeo site server with the official Python MCP client, over stdio
 (`lariat mcp site rodeo`) or, with MCP_TEST_URL, over Streamable HTTP with a bearer token.
-SITE_MODE: full (every tool, writes enabled), forbidden (a plain user), unconfigured, disabled (writes off), dry (dry run).
+SITE_MODE: full (every tool, writes enabled), forbidden (a plain user), unconfigured, disabled (writes off), dry (dry run),
+uncertain (the site fails the entry's POST: the claim stays, a retry is told to look first).
 SITE_EVENT: the event the full mode enters (each run enters a different one)."""
 import asyncio
 import os
@@ -88,6 +89,12 @@ async def main():
         await check_tools(client)
         if mode == "full":
             await full(client, os.environ["SITE_EVENT"])
+        elif mode == "uncertain":
+            preview = structured(await client.call_tool(
+                "preview_entry", {"event_id": os.environ["SITE_EVENT"], "discipline": "Bull Riding"}))
+            for _ in range(2):
+                text = error_text(await client.call_tool("submit_entry", {"confirm_token": preview["confirm_token"]}))
+                assert "may have reached" in text and "list_my_entries" in text, text
         elif mode == "forbidden":
             for tool, args in [("search_events", {}), ("list_my_entries", {}),
                                ("submit_entry", {"confirm_token": "x"})]:

@@ -150,3 +150,15 @@ async fn unconfigured_disabled_and_dry_run_send_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("there are: rodeo"));
 }
+
+/// A write the site may have acted on (it answered 500 to the form) keeps its claim: retrying the
+/// same confirmation sends nothing and tells the agent to look at its entries first.
+// the fixture site serves from this runtime while the test waits on child processes
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncertain_write_is_never_sent_again() {
+    let fixture = RodeoSite::start().await;
+    let l = site_lariat(&fixture, &[("LARIAT_SITES__RODEO__WRITES_ENABLED", "true")]);
+    fixture.fail_posts(1);
+    run_client(&l, "uncertain", "reno-2027", None);
+    assert_eq!(entry_posts(&fixture), ["/events/reno-2027/enter"]);
+}

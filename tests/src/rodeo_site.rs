@@ -379,7 +379,7 @@ impl RodeoSite {
         self.state.lock().fail = n;
     }
 
-    /// The next `n` POSTs get 500, without being acted on.
+    /// The next `n` POSTs of forms (not the sign-in's) get 500, without being acted on.
     pub fn fail_posts(&self, n: u32) {
         self.state.lock().fail_posts = n;
     }
@@ -453,7 +453,11 @@ async fn gate(
             )
                 .into_response();
         }
-        if s.fail_posts > 0 && s.received.last().is_some_and(|r| r.method == "POST") {
+        if s.fail_posts > 0
+            && s.received
+                .last()
+                .is_some_and(|r| r.method == "POST" && !r.path.starts_with("/login"))
+        {
             s.fail_posts -= 1;
             return (StatusCode::INTERNAL_SERVER_ERROR, "oops").into_response();
         }
