@@ -1,0 +1,142 @@
+//! Reads bounded by what the caller may see, and the collection settings behind them.
+
+use super::*;
+
+impl Knowledge {
+    pub async fn collections(&self) -> Result<Vec<Collection>> {
+        self.store.collections().await
+    }
+
+    pub async fn documents(
+        &self,
+        collection: Option<&CollectionName>,
+    ) -> Result<Vec<DocumentSummary>> {
+        if let Some(c) = collection {
+            self.require_collection(c).await?;
+        }
+        self.store.documents(collection).await
+    }
+
+    /// Makes a collection public (readable by every signed-in user) or private (members only).
+    pub async fn set_visibility(
+        &self,
+        name: &CollectionName,
+        visibility: Visibility,
+    ) -> Result<()> {
+        self.require_collection(name).await?;
+        self.store.set_visibility(name.as_str(), visibility).await
+    }
+
+    /// Adds, changes or (with `None`) removes a member of a collection (who may is decided by
+    /// [`crate::collections::Collections`]).
+    pub(crate) async fn set_member(
+        &self,
+        name: &CollectionName,
+        user_id: &str,
+        role: Option<MemberRole>,
+    ) -> Result<()> {
+        self.require_collection(name).await?;
+        self.store.set_member(name.as_str(), user_id, role).await
+    }
+
+    /// The collection's domain instructions, which open the assistant's prompt.
+    pub async fn instructions(&self, name: &str) -> Result<String> {
+        self.store.instructions(name).await
+    }
+
+    pub(crate) async fn set_instructions(
+        &self,
+        name: &CollectionName,
+        instructions: &str,
+    ) -> Result<()> {
+        self.require_collection(name).await?;
+        self.store
+            .set_instructions(name.as_str(), instructions)
+            .await
+    }
+
+    /// The role of `user_id` in the collection, if a member.
+    pub async fn member_role(
+        &self,
+        name: &CollectionName,
+        user_id: &str,
+    ) -> Result<Option<MemberRole>> {
+        self.store.member_role(name.as_str(), user_id).await
+    }
+
+    pub async fn collection_exists(&self, name: &CollectionName) -> Result<bool> {
+        Ok(self.store.collection(name).await?.is_some())
+    }
+
+    async fn require_collection(&self, name: &CollectionName) -> Result<Collection> {
+        self.store
+            .collection(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("unknown collection {name}")))
+    }
+
+    /// The collections `principal` may read (all of them for admins).
+    pub async fn readable_collections(&self, principal: &Principal) -> Result<Vec<CollectionHead>> {
+        self.store.readable_collections(reader_of(principal)).await
+    }
+
+    async fn require_readable(
+        &self,
+        principal: &Principal,
+        collection: &str,
+        what: &str,
+    ) -> Result<()> {
+        let readable = self.readable_collections(principal).await?;
+        if readable.iter().any(|c| c.name == collection) {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("no {what}")))
+        }
+    }
+
+    /// A passage by chunk id, if `principal` may read its collection (else "not found").
+    pub async fn passage(&self, principal: &Principal, chunk_id: &str) -> Result<PassageView> {
+        let view = self
+            .store
+            .chunk_views(&[chunk_id.to_owned()])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::NotFound(format!("no passage {chunk_id}")))?;
+        self.require_readable(principal, &view.collection, &format!("passage {chunk_id}"))
+            .await?;
+        Ok(passage_view(view))
+    }
+
+    /// A document and its passages, if `principal` may read its collection (else "not found").
+    pub async fn document(&self, principal: &Principal, id: &str) -> Result<DocumentView> {
+        let chunks = self.store.chunks_of_documents(&[id.to_owned()]).await?;
+        let first = chunks
+            .first()
+            .ok_or_else(|| Error::NotFound(format!("no document {id}")))?;
+        self.require_readable(principal, &first.collection, &format!("document {id}"))
+            .await?;
+        let ids: Vec<String> = chunks.iter().map(|c| c.id.clone()).collect();
+        let mut views: HashMap<String, ChunkView> = self
+            .store
+            .chunk_views(&ids)
+            .await?
+            .into_iter()
+            .map(|v| (v.chunk_id.clone(), v))
+            .collect();
+        let passages: Vec<PassageView> = ids
+            .iter()
+            .filter_map(|c| views.remove(c))
+            .map(passage_view)
+            .collect();
+        let head = passages
+            .first()
+            .ok_or_else(|| Error::NotFound(format!("no document {id}")))?;
+        Ok(DocumentView {
+            id: id.to_owned(),
+            collection: head.collection.clone(),
+            title: head.title.clone(),
+            source: head.source.clone(),
+            passages,
+        })
+    }
+}

@@ -1,0 +1,95 @@
+//! Consistency: whether the three stores agree, and rebuilding the derived ones from SQL.
+
+use super::writes::derived_records;
+use super::*;
+
+impl Knowledge {
+    /// Compares the chunk ids of SQL, the vector store and the lexical index.
+    pub async fn check(&self) -> Result<CheckReport> {
+        let sql: HashSet<String> = self.store.chunk_ids().await?.into_iter().collect();
+        let vectors: HashSet<String> = self.vectors.chunk_ids().await?.into_iter().collect();
+        let lexical_list = self.lexical.chunk_ids().await?;
+        let lexical: HashSet<String> = lexical_list.iter().cloned().collect();
+        let diff = |a: &HashSet<String>, b: &HashSet<String>| {
+            let mut d: Vec<String> = a.difference(b).cloned().collect();
+            d.sort();
+            d
+        };
+        Ok(CheckReport {
+            sql_chunks: sql.len(),
+            vector_chunks: vectors.len(),
+            lexical_chunks: lexical_list.len(),
+            missing_in_vectors: diff(&sql, &vectors),
+            orphans_in_vectors: diff(&vectors, &sql),
+            missing_in_lexical: diff(&sql, &lexical),
+            orphans_in_lexical: diff(&lexical, &sql),
+            duplicates_in_lexical: lexical_list.len() - lexical.len(),
+            pending_documents: self.store.pending_documents().await?.len(),
+            tombstones: self.store.tombstones().await?.len(),
+        })
+    }
+
+    /// Rebuilds the vector and lexical indexes from SQL. Collections embedded with another
+    /// model are re-embedded with the configured one first. Returns the chunks indexed.
+    pub async fn reindex(&self) -> Result<usize> {
+        let model = self.embedder.model().clone();
+        let stale: HashSet<String> = self
+            .store
+            .collections()
+            .await?
+            .into_iter()
+            .filter(|c| c.model != model.name || c.dimension != model.dimension as i64)
+            .map(|c| c.name)
+            .collect();
+        self.vectors.reset(model.dimension).await?;
+        self.lexical.reset().await?;
+        let mut after: Option<String> = None;
+        let mut total = 0;
+        loop {
+            let mut page = self
+                .store
+                .chunk_page(after.as_deref(), REBUILD_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            let to_embed: Vec<usize> = (0..page.len())
+                .filter(|&i| stale.contains(&page[i].collection))
+                .collect();
+            if !to_embed.is_empty() {
+                let inputs = to_embed
+                    .iter()
+                    .map(|&i| embedding_input(&page[i].title, &page[i].location, &page[i].text))
+                    .collect();
+                let vectors = self.embedder.embed_passages(inputs).await?;
+                let mut updates = Vec::with_capacity(vectors.len());
+                for (&i, v) in to_embed.iter().zip(vectors) {
+                    page[i].embedding = v.clone();
+                    updates.push((page[i].id.clone(), v));
+                }
+                self.store.update_embeddings(&updates).await?;
+            }
+            total += page.len();
+            let (points, lexical) = derived_records(page);
+            let (v, l) = tokio::join!(
+                self.vectors.replace(&[], points),
+                self.lexical.replace(&[], lexical)
+            );
+            v?;
+            l?;
+        }
+        for name in &stale {
+            warn!(collection = %name, model = %model.name, "collection re-embedded");
+            self.store
+                .set_collection_model(name, &model.name, model.dimension)
+                .await?;
+        }
+        self.vectors.flush().await?;
+        self.store.mark_all_indexed().await?;
+        Ok(total)
+    }
+
+    /// Makes every write durable (the vector store buffers in memory until flushed).
+    pub async fn flush(&self) -> Result<()> {
+        self.vectors.flush().await
+    }
+}

@@ -1,0 +1,243 @@
+//! The search pipeline: one parser for every surface, BM25 and dense candidates, fusion,
+//! hydration from SQL, and the optional rerank stage.
+
+use super::*;
+
+impl SearchRequest {
+    /// Passages returned when the caller does not say.
+    pub const DEFAULT_K: usize = 10;
+
+    /// The one parser of a search, whichever surface asked (CLI, HTTP, MCP): the query's
+    /// length, the collection names, the mode (default hybrid) and k (default
+    /// [`Self::DEFAULT_K`], at most [`TopK::MAX`]). No collections means every readable one.
+    pub fn parse(
+        query: &str,
+        collections: &[String],
+        mode: Option<&str>,
+        k: Option<i64>,
+    ) -> Result<Self> {
+        let k = match k {
+            None => Self::DEFAULT_K,
+            Some(k) => usize::try_from(k).map_err(|_| {
+                Error::InvalidInput(format!("k must be between 1 and {}, got {k}", TopK::MAX))
+            })?,
+        };
+        let collections = collections
+            .iter()
+            .map(|c| c.trim())
+            .filter(|c| !c.is_empty())
+            .map(CollectionName::parse)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            query: QueryText::parse(query)?,
+            collections: (!collections.is_empty()).then_some(collections),
+            mode: mode.unwrap_or("hybrid").parse()?,
+            k: TopK::new(k)?,
+        })
+    }
+}
+
+impl Knowledge {
+    /// Ranked passages for a query, hydrated from SQL (so a chunk the indexes still hold after
+    /// its document changed is never shown).
+    /// Searches as the local operator: every collection is readable.
+    pub async fn search(&self, request: &SearchRequest) -> Result<SearchResults> {
+        self.search_in(None, request).await
+    }
+
+    /// Searches only what `principal` may read. The readable collections become the collection
+    /// filter inside both index queries; a collection the caller may not read is "unknown".
+    pub async fn search_as(
+        &self,
+        principal: &Principal,
+        request: &SearchRequest,
+    ) -> Result<SearchResults> {
+        self.search_in(reader_of(principal), request).await
+    }
+
+    async fn search_in(
+        &self,
+        reader: Option<&str>,
+        request: &SearchRequest,
+    ) -> Result<SearchResults> {
+        let started = std::time::Instant::now();
+        let results = self.search_unmetered(reader, request).await;
+        crate::metrics::Metrics::get()
+            .retrieval_seconds
+            .with_label_values(&[request.mode.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+        results
+    }
+
+    async fn search_unmetered(
+        &self,
+        reader: Option<&str>,
+        request: &SearchRequest,
+    ) -> Result<SearchResults> {
+        let readable = self.store.readable_collections(reader).await?;
+        let collections: Vec<CollectionHead> = match &request.collections {
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    readable
+                        .iter()
+                        .find(|c| c.name == n.as_str())
+                        .cloned()
+                        .ok_or_else(|| Error::NotFound(format!("unknown collection {n}")))
+                })
+                .collect::<Result<_>>()?,
+            None => readable,
+        };
+        let model = self.embedder.model();
+        if request.mode != SearchMode::Bm25
+            && let Some(c) = collections.iter().find(|c| c.model != model.name)
+        {
+            return Err(Error::Conflict(format!(
+                "collection {} was embedded with {} but {} is configured; run `lariat reindex`",
+                c.name, c.model, model.name
+            )));
+        }
+        if request.mode == SearchMode::Rerank && self.reranker.is_none() {
+            return Err(Error::InvalidInput(
+                "mode rerank needs a reranker: set rerank.url (LARIAT_RERANK__URL) in the configuration".into(),
+            ));
+        }
+        if collections.is_empty() {
+            return Ok(SearchResults {
+                query: request.query.as_str().to_owned(),
+                mode: request.mode,
+                hits: Vec::new(),
+                rerank: None,
+            });
+        }
+        let names: Vec<String> = collections.into_iter().map(|c| c.name).collect();
+        let k = request.k.get();
+        let r = &self.retrieval;
+        let depth = r.candidates.max(k);
+        let query = request.query.as_str();
+        let ranked = match request.mode {
+            SearchMode::Bm25 => self.lexical.search(query, &names, k, r.title_boost).await?,
+            SearchMode::Dense => {
+                let t = std::time::Instant::now();
+                let v = self.embedder.embed_query(query).await?;
+                let embed_ms = t.elapsed().as_secs_f64() * 1000.0;
+                let hits = self.vectors.search(v, &names, k).await?;
+                tracing::debug!(
+                    embed_ms,
+                    vector_ms = t.elapsed().as_secs_f64() * 1000.0 - embed_ms,
+                    "dense stage"
+                );
+                hits
+            }
+            SearchMode::Hybrid | SearchMode::Rerank => {
+                let dense = async {
+                    let v = self.embedder.embed_query(query).await?;
+                    self.vectors.search(v, &names, depth).await
+                };
+                let (lexical, dense) = tokio::join!(
+                    self.lexical.search(query, &names, depth, r.title_boost),
+                    dense
+                );
+                let (lexical, dense) = (lexical?, dense?);
+                let mut fused = fuse(
+                    &[(&lexical, r.bm25_weight), (&dense, r.dense_weight)],
+                    r.fusion,
+                    r.rrf_k,
+                );
+                let keep = match (&self.reranker, request.mode) {
+                    (Some((_, depth)), SearchMode::Rerank) => k.max(*depth),
+                    _ => k,
+                };
+                fused.truncate(keep);
+                fused
+            }
+        };
+        let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
+        let hydrating = std::time::Instant::now();
+        let mut views: HashMap<String, _> = self
+            .store
+            .chunk_views(&ids)
+            .await?
+            .into_iter()
+            .map(|v| (v.chunk_id.clone(), v))
+            .collect();
+        tracing::debug!(
+            hydrate_ms = hydrating.elapsed().as_secs_f64() * 1000.0,
+            "hydrated"
+        );
+        let mut scored: Vec<(ChunkView, f32)> = ranked
+            .into_iter()
+            .filter_map(|(id, score)| views.remove(&id).map(|v| (v, score)))
+            .collect();
+        let rerank = match (&self.reranker, request.mode) {
+            (Some((reranker, depth)), SearchMode::Rerank) => {
+                Some(rerank_top(reranker.as_ref(), *depth, query, &mut scored).await)
+            }
+            _ => None,
+        };
+        scored.truncate(k);
+        let hits = scored
+            .into_iter()
+            .enumerate()
+            .map(|(i, (v, score))| Hit {
+                rank: i + 1,
+                score,
+                chunk_id: v.chunk_id,
+                document_id: v.document_id,
+                collection: v.collection,
+                title: v.title,
+                source: v.source,
+                location: v.location.to_string(),
+                location_detail: v.location,
+                text: v.text,
+            })
+            .collect();
+        Ok(SearchResults {
+            query: query.to_owned(),
+            mode: request.mode,
+            hits,
+            rerank,
+        })
+    }
+}
+
+/// Rescores the first `depth` passages with the reranker and reorders them; on failure the
+/// fused order stays and the outcome says why.
+async fn rerank_top(
+    reranker: &dyn Reranker,
+    depth: usize,
+    query: &str,
+    scored: &mut [(ChunkView, f32)],
+) -> RerankOutcome {
+    let n = depth.min(scored.len());
+    let started = std::time::Instant::now();
+    let documents: Vec<String> = scored[..n]
+        .iter()
+        .map(|(v, _)| embedding_input(&v.title, &v.location, &v.text))
+        .collect();
+    let result = reranker.rerank(query, &documents).await;
+    let milliseconds = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(scores) => {
+            for ((_, score), new) in scored[..n].iter_mut().zip(scores) {
+                *score = new;
+            }
+            scored[..n].sort_by(|a, b| b.1.total_cmp(&a.1));
+            RerankOutcome {
+                applied: true,
+                candidates: n,
+                milliseconds,
+                error: None,
+            }
+        }
+        Err(e) => {
+            warn!(error = %e, "reranking failed; keeping the hybrid order");
+            RerankOutcome {
+                applied: false,
+                candidates: n,
+                milliseconds,
+                error: Some(e.to_string()),
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Writes: documents into and out of every store, under the write protocol (SQL first, then
+//! the derived indexes), and recovery of whatever a crash interrupted.
+
+use super::*;
+
+impl Knowledge {
+    /// Creates the collection for the configured model or checks it was built with it.
+    pub async fn ensure_collection(&self, name: &CollectionName) -> Result<()> {
+        let m = self.embedder.model();
+        self.store
+            .ensure_collection(name, &m.name, m.dimension)
+            .await
+    }
+
+    /// What the stores hold for these document ids: unknown ids are absent.
+    pub async fn document_states(&self, ids: &[String]) -> Result<HashMap<String, DocumentState>> {
+        self.store.document_states(ids).await
+    }
+
+    /// Replaces each document (all its chunks) in every store. SQL commits first with the
+    /// documents marked pending; the derived indexes follow; then the documents are marked
+    /// indexed. A crash anywhere leaves pending documents that the next open re-indexes.
+    pub async fn write_documents(&self, docs: Vec<DocumentWrite>) -> Result<()> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let collections: BTreeSet<&CollectionName> = docs.iter().map(|d| &d.collection).collect();
+        for c in collections {
+            self.ensure_collection(c).await?;
+        }
+        let dimension = self.embedder.model().dimension;
+        for doc in &docs {
+            if let Some(bad) = doc.chunks.iter().find(|c| c.embedding.len() != dimension) {
+                return Err(Error::InvalidInput(format!(
+                    "a chunk of {} has a {}-d embedding; the model gives {dimension}-d",
+                    doc.source,
+                    bad.embedding.len()
+                )));
+            }
+        }
+        let ids: Vec<String> = docs.iter().map(DocumentWrite::id).collect();
+        let _locked = self.lock_documents(&ids).await;
+        self.store.write_documents(&docs).await?;
+        let mut points = Vec::new();
+        let mut lexical = Vec::new();
+        for doc in docs {
+            let id = doc.id();
+            for (chunk, chunk_id) in doc.chunks.iter().zip(doc.chunk_ids()) {
+                lexical.push(LexicalDoc {
+                    chunk_id: chunk_id.to_string(),
+                    document_id: id.clone(),
+                    collection: doc.collection.to_string(),
+                    title: passage_heading(&doc.title, &chunk.location),
+                    text: chunk.text.clone(),
+                });
+                points.push(VectorPoint {
+                    chunk_id,
+                    document_id: id.clone(),
+                    collection: doc.collection.to_string(),
+                    vector: chunk.embedding.clone(),
+                });
+            }
+        }
+        self.index(&ids, points, lexical).await
+    }
+
+    async fn index(
+        &self,
+        document_ids: &[String],
+        points: Vec<VectorPoint>,
+        lexical: Vec<LexicalDoc>,
+    ) -> Result<()> {
+        let (v, l) = tokio::join!(
+            self.vectors.replace(document_ids, points),
+            self.lexical.replace(document_ids, lexical)
+        );
+        v?;
+        l?;
+        self.store.mark_indexed(document_ids).await
+    }
+
+    /// Deletes documents from every store; returns how many existed.
+    pub async fn delete_documents(&self, ids: &[String]) -> Result<usize> {
+        let _locked = self.lock_documents(ids).await;
+        let deleted = self.store.delete_documents(ids).await?;
+        self.clear_from_indexes(ids).await?;
+        Ok(deleted)
+    }
+
+    async fn clear_from_indexes(&self, ids: &[String]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (v, l) = tokio::join!(
+            self.vectors.replace(ids, Vec::new()),
+            self.lexical.replace(ids, Vec::new())
+        );
+        v?;
+        l?;
+        self.store.clear_tombstones(ids).await
+    }
+
+    /// Holds the write lock of each document in `ids` (stripes by id hash, taken in order, so two
+    /// writers never deadlock): two uploads of one document, or an upload racing its deletion,
+    /// run one after the other through SQL and both derived indexes.
+    async fn lock_documents(&self, ids: &[String]) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let stripes: BTreeSet<usize> = ids
+            .iter()
+            .map(|id| {
+                let head = id.as_bytes().iter().take(8).fold(0usize, |h, b| {
+                    h.wrapping_mul(31).wrapping_add(usize::from(*b))
+                });
+                head % DOCUMENT_LOCK_STRIPES
+            })
+            .collect();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.document_locks[stripe].lock().await);
+        }
+        guards
+    }
+
+    /// Document ids stored for a source path (and the records inside it).
+    pub async fn documents_by_source(&self, source: &str) -> Result<Vec<String>> {
+        self.store.documents_by_source(source).await
+    }
+
+    /// Re-indexes documents left pending and clears deletions left half-done by a crash.
+    pub async fn recover(&self) -> Result<RecoveryReport> {
+        let tombstones = self.store.tombstones().await?;
+        self.clear_from_indexes(&tombstones).await?;
+        let pending = self.store.pending_documents().await?;
+        for batch in pending.chunks(256) {
+            let _locked = self.lock_documents(batch).await;
+            let chunks = self.store.chunks_of_documents(batch).await?;
+            let (points, lexical) = derived_records(chunks);
+            self.index(batch, points, lexical).await?;
+        }
+        Ok(RecoveryReport {
+            reindexed_documents: pending.len(),
+            cleared_deletions: tombstones.len(),
+        })
+    }
+}
+
+pub(super) fn derived_records(chunks: Vec<StoredChunk>) -> (Vec<VectorPoint>, Vec<LexicalDoc>) {
+    let mut points = Vec::with_capacity(chunks.len());
+    let mut lexical = Vec::with_capacity(chunks.len());
+    for c in chunks {
+        let Ok(chunk_id) = uuid::Uuid::parse_str(&c.id) else {
+            warn!(chunk = %c.id, "skipping a chunk whose id is not a UUID");
+            continue;
+        };
+        lexical.push(LexicalDoc {
+            chunk_id: c.id,
+            document_id: c.document_id.clone(),
+            collection: c.collection.clone(),
+            title: passage_heading(&c.title, &c.location),
+            text: c.text,
+        });
+        points.push(VectorPoint {
+            chunk_id,
+            document_id: c.document_id,
+            collection: c.collection,
+            vector: c.embedding,
+        });
+    }
+    (points, lexical)
+}
