@@ -1,0 +1,163 @@
+//! Streaming an answer's text: the extractive answer word by word, a model's through the
+//! marker filter; and collecting a stream into a whole answer for surfaces that do not stream.
+
+use super::*;
+
+/// Collects a started answer's events into the whole answer (or its error).
+pub async fn collect(mut rx: mpsc::Receiver<ChatEvent>) -> Result<Answer> {
+    let mut meta = None;
+    let mut text = String::new();
+    let mut citations = Vec::new();
+    while let Some(event) = rx.recv().await {
+        match event {
+            ChatEvent::Meta(m) => meta = Some(m),
+            ChatEvent::Citations(c) => citations = c,
+            ChatEvent::Delta(d) => text.push_str(&d),
+            ChatEvent::Error { code, message } => return Err(Error::from_code(code, message)),
+            ChatEvent::Done(done) => {
+                let meta =
+                    meta.ok_or_else(|| Error::Internal("an answer came without its meta".into()))?;
+                let cited = citations
+                    .into_iter()
+                    .filter(|c: &Citation| done.citation_check.cited.contains(&c.n))
+                    .collect();
+                return Ok(Answer {
+                    meta,
+                    text,
+                    cited,
+                    done: *done,
+                });
+            }
+        }
+    }
+    Err(Error::Internal("the answer ended without finishing".into()))
+}
+
+impl Chat {
+    pub(super) async fn stream_extractive(
+        &self,
+        question: &str,
+        citations: &[Citation],
+        tx: &mpsc::Sender<ChatEvent>,
+        started: Instant,
+    ) -> Outcome {
+        let text = answer::extractive_answer(question, citations);
+        let mut status = "complete";
+        let mut first_token_ms = 0;
+        for (i, word) in text.split_inclusive(' ').enumerate() {
+            if i == 0 {
+                first_token_ms = started.elapsed().as_millis() as u64;
+            }
+            if tx.send(ChatEvent::Delta(word.to_owned())).await.is_err() {
+                status = "cancelled";
+                break;
+            }
+        }
+        Outcome {
+            text,
+            usage: TokenUsage::default(),
+            model: "extractive".into(),
+            provider: None,
+            first_token_ms,
+            removed: Vec::new(),
+            status,
+            error: None,
+        }
+    }
+
+    pub(super) async fn stream_model(
+        &self,
+        llm: &Llm,
+        turn: Exchange<'_>,
+        tx: &mpsc::Sender<ChatEvent>,
+        started: Instant,
+    ) -> Result<Outcome> {
+        let budget = llm.budget(turn.model);
+        let citations = turn.citations;
+        let prompt = answer::answer_prompt(
+            turn.instructions,
+            citations,
+            turn.history,
+            turn.question,
+            budget.context_tokens,
+            budget.max_output_tokens,
+        );
+        let failed = |error: Error, text: String| Outcome {
+            text,
+            usage: TokenUsage::default(),
+            model: turn.model.unwrap_or(&llm.primary().model).to_owned(),
+            provider: None,
+            first_token_ms: 0,
+            removed: Vec::new(),
+            status: "error",
+            error: Some(error),
+        };
+        let mut stream = match llm.start(&prompt, turn.model).await {
+            Ok(s) => s,
+            Err(e) => return Ok(failed(e, String::new())),
+        };
+        let first_token_ms = started.elapsed().as_millis() as u64;
+        let mut filter = MarkerFilter::new(citations.len());
+        let mut text = String::new();
+        let mut usage = TokenUsage::default();
+        let mut status = "complete";
+        loop {
+            let next = tokio::select! {
+                next = tokio::time::timeout_at(stream.deadline, stream.events.next()) => next,
+                // The client went away: stop reading, which closes the upstream connection.
+                _ = tx.closed() => { status = "cancelled"; break; }
+            };
+            match next {
+                Err(_) => {
+                    let e = Error::Upstream(format!(
+                        "{} did not finish the answer in time",
+                        stream.provider.name
+                    ));
+                    return Ok(failed(e, text));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    let e = Error::Upstream(format!(
+                        "{} failed mid-answer: {}",
+                        stream.provider.name,
+                        e.message()
+                    ));
+                    return Ok(failed(e, text));
+                }
+                Ok(Some(Ok(LlmEvent::Usage {
+                    prompt_tokens,
+                    completion_tokens,
+                }))) => {
+                    usage.prompt_tokens = usage.prompt_tokens.max(prompt_tokens);
+                    usage.completion_tokens = usage.completion_tokens.max(completion_tokens);
+                }
+                Ok(Some(Ok(LlmEvent::Delta(delta)))) => {
+                    let shown = filter.push(&delta);
+                    if !shown.is_empty() {
+                        text.push_str(&shown);
+                        if tx.send(ChatEvent::Delta(shown)).await.is_err() {
+                            status = "cancelled";
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let rest = filter.finish();
+        if !rest.is_empty() {
+            text.push_str(&rest);
+            let _ = tx.send(ChatEvent::Delta(rest)).await;
+        }
+        let usage = answer::usage_of(&prompt, &text, usage);
+        Ok(Outcome {
+            text,
+            usage,
+            model: stream.provider.model.clone(),
+            provider: Some(stream.provider),
+            first_token_ms,
+            removed: std::mem::take(&mut filter.removed),
+            status,
+            error: None,
+        })
+    }
+}
