@@ -661,3 +661,53 @@ async fn identical_questions_are_served_from_the_cache_when_enabled() {
     assert_eq!(one(&follow, "done")["cached"], false);
     assert!(fake.state.calls("good") > calls);
 }
+
+/// What an answer spent counts against the plan even when its conversation was deleted while it
+/// streamed.
+#[tokio::test]
+async fn usage_counts_when_the_conversation_is_deleted_mid_answer() {
+    let fake = fake_llm::start().await;
+    let l = Lariat::new();
+    ingest_corpus(&l);
+    write_providers(&l, &fake, &[("slow", "openai", "slow")], "");
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let ann = api.user("ann@example.com").await;
+    let resp = api
+        .client
+        .post(format!("{}/api/chat", api.base))
+        .bearer_auth(&ann)
+        .json(&json!({"message": "What does a bullfighter do?", "collections": ["rodeo"]}))
+        .send()
+        .await
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("word1") {
+        seen.push_str(&String::from_utf8_lossy(
+            &stream.next().await.unwrap().unwrap(),
+        ));
+    }
+    let events = parse_sse(&seen);
+    let conversation = one(&events, "meta")["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/conversations/{conversation}");
+    assert_eq!(
+        api.call(Method::DELETE, &path, Some(&ann), None).await.0,
+        204
+    );
+    while let Some(chunk) = stream.next().await {
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    let done = one(&parse_sse(&seen), "done").clone();
+    assert!(
+        done["usage"]["total_tokens"].as_i64().unwrap() > 0,
+        "{done}"
+    );
+    let (_, usage) = api.get("/api/usage", Some(&ann)).await;
+    assert_eq!(usage["messages"], 1, "{usage}");
+    assert_eq!(usage["tokens"], done["usage"]["total_tokens"], "{usage}");
+    assert_eq!(api.get(&path, Some(&ann)).await.0, 404);
+}
