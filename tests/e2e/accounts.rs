@@ -16,7 +16,7 @@ fn forged(token: &str) -> String {
     parts.join(".")
 }
 
-fn ingest_private(l: &Lariat) {
+pub fn ingest_private(l: &Lariat) {
     let dir = l.dir.path().join("secret");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(

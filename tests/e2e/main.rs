@@ -5,6 +5,7 @@ mod support;
 
 mod abuse;
 mod accounts;
+mod authz;
 mod bad_input;
 mod chat;
 mod conformance;
