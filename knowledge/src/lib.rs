@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod chat;
 pub mod collections;
 pub mod config;
+pub mod crashpoint;
 pub mod embed;
 pub mod error;
 pub mod files;

@@ -2,6 +2,7 @@
 //! the derived indexes), and recovery of whatever a crash interrupted.
 
 use super::*;
+use crate::crashpoint;
 
 impl Knowledge {
     /// Creates the collection for the configured model or checks it was built with it.
@@ -41,6 +42,7 @@ impl Knowledge {
         let ids: Vec<String> = docs.iter().map(DocumentWrite::id).collect();
         let _locked = self.lock_documents(&ids).await;
         self.store.write_documents(&docs).await?;
+        crashpoint::reached(crashpoint::WRITE_SQL);
         let mut points = Vec::new();
         let mut lexical = Vec::new();
         for doc in docs {
@@ -76,6 +78,7 @@ impl Knowledge {
         );
         v?;
         l?;
+        crashpoint::reached(crashpoint::WRITE_INDEXES);
         self.store.mark_indexed(document_ids).await
     }
 
@@ -83,6 +86,7 @@ impl Knowledge {
     pub async fn delete_documents(&self, ids: &[String]) -> Result<usize> {
         let _locked = self.lock_documents(ids).await;
         let deleted = self.store.delete_documents(ids).await?;
+        crashpoint::reached(crashpoint::DELETE_SQL);
         self.clear_from_indexes(ids).await?;
         Ok(deleted)
     }
