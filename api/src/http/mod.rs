@@ -119,6 +119,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value.
+fn bearer(value: &str) -> Option<&str> {
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+}
+
 /// The authenticated caller (`Authorization: Bearer` access token or API key), after the plan's
 /// rate limit let the request through.
 pub struct Auth(pub Principal);
@@ -136,14 +143,11 @@ impl FromRequestParts<AppState> for Auth {
                     "sign in: send Authorization: Bearer <access token or API key>".into(),
                 ))
             })?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                ApiError(knowledge::Error::Unauthorized(
-                    "the Authorization header must be `Bearer <token>`".into(),
-                ))
-            })?;
+        let token = bearer(value).ok_or_else(|| {
+            ApiError(knowledge::Error::Unauthorized(
+                "the Authorization header must be `Bearer <token>`".into(),
+            ))
+        })?;
         Ok(Auth(state.service.authenticate(token).await?))
     }
 }
@@ -436,7 +440,7 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer)
             .unwrap_or_default();
         if !constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) {
             return ApiError(knowledge::Error::Unauthorized(

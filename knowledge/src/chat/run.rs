@@ -280,18 +280,13 @@ impl Chat {
                 .collect();
             let reply = StoredMessage {
                 id: message_id.clone(),
-                seq: 0,
-                role: "assistant".into(),
-                content: outcome.text.clone(),
                 citations: serde_json::to_value(&cited).unwrap_or_default(),
-                standalone_query: None,
                 model: Some(outcome.model.clone()),
                 prompt_tokens: outcome.usage.prompt_tokens,
                 completion_tokens: outcome.usage.completion_tokens,
                 cost_usd,
                 latency_ms: total_ms as i64,
-                status: outcome.status.into(),
-                created_at: now_ms(),
+                ..StoredMessage::new("assistant", &outcome.text, outcome.status)
             };
             if let Err(e) = self.conversations.append_messages(id, &[reply]).await {
                 // deleted while the answer streamed: the answer is still delivered
@@ -413,18 +408,8 @@ impl Chat {
         };
         let question = StoredMessage {
             id: message_id.to_owned(),
-            seq: 0,
-            role: "user".into(),
-            content: message.to_owned(),
-            citations: serde_json::Value::Array(Vec::new()),
             standalone_query: Some(standalone.to_owned()),
-            model: None,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cost_usd: 0.0,
-            latency_ms: 0,
-            status: "complete".into(),
-            created_at: now_ms(),
+            ..StoredMessage::new("user", message, "complete")
         };
         self.conversations.append_messages(&id, &[question]).await?;
         Ok(Some(id))
@@ -435,19 +420,8 @@ impl Chat {
     /// hears either way).
     async fn store_failed_reply(&self, conversation_id: &str, error: &Error, started: Instant) {
         let reply = StoredMessage {
-            id: uuid::Uuid::new_v4().to_string(),
-            seq: 0,
-            role: "assistant".into(),
-            content: String::new(),
-            citations: serde_json::Value::Array(Vec::new()),
-            standalone_query: None,
-            model: None,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cost_usd: 0.0,
             latency_ms: started.elapsed().as_millis() as i64,
-            status: "error".into(),
-            created_at: now_ms(),
+            ..StoredMessage::new("assistant", "", "error")
         };
         if let Err(e) = self
             .conversations

@@ -212,6 +212,28 @@ pub struct StoredMessage {
     pub created_at: i64,
 }
 
+impl StoredMessage {
+    /// A message with a fresh id, stamped now, citing nothing and costing nothing: the fields
+    /// a caller needs set differently it sets with struct update syntax.
+    pub fn new(role: &str, content: &str, status: &str) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            seq: 0,
+            role: role.into(),
+            content: content.into(),
+            citations: serde_json::Value::Array(Vec::new()),
+            standalone_query: None,
+            model: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: 0.0,
+            latency_ms: 0,
+            status: status.into(),
+            created_at: crate::types::now_ms(),
+        }
+    }
+}
+
 /// Conversations and their messages. Every call names the owner: another user's conversation is
 /// simply not there.
 #[async_trait]
