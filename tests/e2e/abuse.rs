@@ -45,13 +45,23 @@ async fn signups_are_limited_per_address_and_forwarded_for_is_believed_only_from
         let retry: u64 = retry.as_deref().unwrap().parse().unwrap();
         assert!((1..=3600).contains(&retry), "{retry}");
     }
-    // credentials far over any real size are refused before they cost anything
-    let huge = format!("{}@example.com", "a".repeat(500_000));
-    for path in ["/api/auth/signin", "/api/auth/signup"] {
-        let (s, b) = api
-            .post(path, None, json!({"email": huge, "password": PASSWORD}))
-            .await;
-        assert_eq!(s, 400, "{path}: {b}");
+    // credentials far over any real size are refused before they cost anything: a body over the
+    // limit gets 400; one far over it may also be cut off before the client finished sending it
+    // (the server answers without reading it), and the server keeps serving
+    for (size, may_cut) in [(20_000, false), (500_000, true)] {
+        let huge = format!("{}@example.com", "a".repeat(size));
+        for path in ["/api/auth/signin", "/api/auth/signup"] {
+            let sent = api
+                .client
+                .post(format!("{}{path}", api.base))
+                .json(&json!({"email": huge, "password": PASSWORD}))
+                .send()
+                .await;
+            match sent {
+                Ok(resp) => assert_eq!(resp.status().as_u16(), 400, "{path} ({size} bytes)"),
+                Err(e) => assert!(may_cut && e.is_request(), "{path} ({size} bytes): {e}"),
+            }
+        }
     }
     let long = format!("{}@example.com", "a".repeat(5_000));
     let (s, _) = api
