@@ -8,7 +8,7 @@ DEMO_ADMIN ?= admin@example.com
 DEMO_PASSWORD ?= lariat-demo-password
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: setup build demo test test-deps lint eval-gate bench bench-chat bench-abuse
+.PHONY: setup build demo test test-deps lint eval-gate bench bench-chat bench-abuse fuzz fuzz-smoke
 
 setup:
 	bash scripts/setup-assets.sh
@@ -53,3 +53,12 @@ bench-chat: build
 # Hostile floods against a local server: RSS growth and search latency before and after.
 bench-abuse: setup build
 	python3 scripts/bench-abuse.py --lariat $(LARIAT)
+
+# Every parser of untrusted bytes under libFuzzer (ingest/parse/fuzz), each target for FUZZ_SECONDS;
+# fails on any crash, printing executions per target. CI runs the short smoke.
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke: setup
+	bash scripts/fuzz.sh 15

@@ -190,8 +190,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             let service = Arc::new(Service::open(&config).await?);
             let uploads = crate::http::Uploads {
                 chunker: chunker(&config)?,
-                max_file_bytes: config.ingest.max_file_bytes,
-                batch_chunks: config.ingest.batch_chunks,
+                limits: config.ingest.clone(),
             };
             crate::http::serve(service, uploads, &addr, &config).await?;
             Ok(0)
@@ -234,6 +233,9 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Bench(args) => crate::bench::run(&config, args).await,
         Command::BenchChat(args) => crate::bench_chat::run(&config.data_dir, args).await,
         Command::Eval(args) => crate::eval_cmd::run(&config, args).await,
+        Command::ParseWorker(_) => {
+            unreachable!("main serves the parser worker before the runtime starts")
+        }
     }
 }
 
@@ -258,8 +260,7 @@ pub fn chunker(config: &Config) -> Result<Arc<Chunker>> {
 pub fn ingest_options(config: &Config, collection: CollectionName) -> IngestOptions {
     IngestOptions {
         collection,
-        max_file_bytes: config.ingest.max_file_bytes,
-        batch_chunks: config.ingest.batch_chunks,
+        limits: config.ingest.clone(),
     }
 }
 

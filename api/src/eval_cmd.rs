@@ -106,8 +106,7 @@ pub async fn run(config: &Config, args: EvalArgs) -> Result<u8> {
         modes,
         depth: args.depth,
         concurrency: args.concurrency,
-        max_file_bytes: config.ingest.max_file_bytes,
-        batch_chunks: config.ingest.batch_chunks,
+        ingest: config.ingest.clone(),
     };
     let (report, runs) = eval::run(k, chunker, &dataset, &options)
         .await

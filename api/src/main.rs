@@ -68,6 +68,17 @@ enum Command {
     /// Measure the chat path (time to first token, concurrent streams, server memory) against a
     /// zero-latency local provider, on the collections in the data dir
     BenchChat(bench_chat::BenchChatArgs),
+    /// Internal: parse one file from stdin under limits, for the ingestion of untrusted files
+    #[command(name = ingest::sandbox::WORKER_COMMAND, hide = true)]
+    ParseWorker(ParseWorkerArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ParseWorkerArgs {
+    #[arg(long)]
+    memory_bytes: u64,
+    #[arg(long)]
+    cpu_seconds: u64,
 }
 
 /// Exit codes, one per error code (2 is also clap's code for bad arguments).
@@ -90,6 +101,13 @@ pub const EXIT_INCONSISTENT: u8 = 7;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The parser worker needs no configuration, logging or runtime: it limits itself first.
+    if let Command::ParseWorker(args) = &cli.command {
+        return ExitCode::from(ingest::sandbox::serve_worker(
+            args.memory_bytes,
+            args.cpu_seconds,
+        ));
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("LARIAT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let logs = tracing_subscriber::fmt()

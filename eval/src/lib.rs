@@ -43,8 +43,8 @@ pub struct EvalOptions {
     pub depth: usize,
     /// Also measure throughput with this many queries in flight (1: sequential only).
     pub concurrency: usize,
-    pub max_file_bytes: u64,
-    pub batch_chunks: usize,
+    /// How the corpus is ingested (file size, batch and parser limits).
+    pub ingest: knowledge::config::IngestConfig,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Default)]
@@ -156,8 +156,7 @@ pub async fn run(
         _ => {
             let opts = IngestOptions {
                 collection: collection.clone(),
-                max_file_bytes: options.max_file_bytes,
-                batch_chunks: options.batch_chunks,
+                limits: options.ingest.clone(),
             };
             let report = ingest::ingest_paths(
                 knowledge.clone(),

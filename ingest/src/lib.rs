@@ -1,12 +1,11 @@
-//! Ingestion: loaders turn files into sections of text with their place in the source, the
-//! chunker cuts sections into model-sized passages, and the pipeline embeds and writes them
-//! through the [`knowledge::Knowledge`] façade.
+//! Ingestion: loaders turn files into sections of text with their place in the source (in a
+//! worker process under limits, see [`sandbox`]), the chunker cuts sections into model-sized
+//! passages, and the pipeline embeds and writes them through the [`knowledge::Knowledge`] façade.
 
-pub mod chunker;
-pub mod loaders;
 pub mod pipeline;
+pub mod sandbox;
 
-pub use chunker::Chunker;
+pub use parse::{Chunker, chunker, loaders};
 pub use pipeline::{
     Failure, IngestOptions, IngestReport, Input, Progress, ingest_inputs, ingest_paths,
 };

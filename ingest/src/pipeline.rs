@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use knowledge::config::IngestConfig;
 use knowledge::{
     CollectionName, DocumentWrite, Knowledge, NewChunk, Result, content_hash, embedding_input,
 };
@@ -15,15 +16,15 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::chunker::{Chunker, Passage};
-use crate::loaders::{Format, LoadedDocument, load};
+use crate::sandbox::Sandbox;
+use parse::chunker::{Chunker, Passage};
+use parse::loaders::{Format, LoadedDocument};
 
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
     pub collection: CollectionName,
-    pub max_file_bytes: u64,
-    /// Passages embedded and written together.
-    pub batch_chunks: usize,
+    /// File size, batch and parser limits (`[ingest]` in the configuration).
+    pub limits: IngestConfig,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -170,7 +171,11 @@ impl Input {
     }
 }
 
-fn load_input(input: &Input, max_bytes: u64) -> Result<Vec<LoadedDocument>, String> {
+fn load_input(
+    input: &Input,
+    max_bytes: u64,
+    sandbox: &Sandbox,
+) -> Result<Vec<LoadedDocument>, String> {
     let path = match input {
         Input::File { path, .. } => path.as_path(),
         Input::Upload { name, .. } => Path::new(name),
@@ -191,7 +196,7 @@ fn load_input(input: &Input, max_bytes: u64) -> Result<Vec<LoadedDocument>, Stri
     match input {
         Input::File { path, shown } => {
             let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-            let mut docs = load(path, format, &bytes).map_err(|e| e.0)?;
+            let mut docs = sandbox.load(path, format, &bytes)?;
             // the source keeps the server's path (the document's identity); what readers are
             // shown is the name below what was ingested
             let full = path.to_string_lossy();
@@ -203,7 +208,7 @@ fn load_input(input: &Input, max_bytes: u64) -> Result<Vec<LoadedDocument>, Stri
             }
             Ok(docs)
         }
-        Input::Upload { bytes, .. } => load(path, format, bytes).map_err(|e| e.0),
+        Input::Upload { bytes, .. } => sandbox.load(path, format, bytes),
     }
 }
 
@@ -263,13 +268,14 @@ pub async fn ingest_inputs(
     );
 
     let (tx, mut rx) = mpsc::channel::<Loaded>(256);
-    let max_bytes = options.max_file_bytes;
+    let max_bytes = options.limits.max_file_bytes;
+    let sandbox = Sandbox::new(&options.limits);
     let loader_chunker = chunker.clone();
     let loader = tokio::task::spawn_blocking(move || {
         // Documents are chunked and sent one by one, so embedding starts with the first one even
         // when a single JSONL file holds the whole corpus.
         for file in files {
-            let sent = match load_input(&file, max_bytes) {
+            let sent = match load_input(&file, max_bytes, &sandbox) {
                 Ok(docs) => {
                     tx.blocking_send(Loaded::File(docs.len())).is_ok()
                         && docs.into_iter().all(|d| {
@@ -307,7 +313,7 @@ pub async fn ingest_inputs(
             Loaded::Document(doc) => {
                 batch_passages += doc.passages.len();
                 batch.push(doc);
-                if batch_passages >= options.batch_chunks {
+                if batch_passages >= options.limits.batch_chunks {
                     writer
                         .submit(std::mem::take(&mut batch), &mut report, progress)
                         .await?;

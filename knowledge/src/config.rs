@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use parse::chunker::ChunkingConfig;
+
 use crate::error::{Error, Result};
 
 /// A value that must never be printed (database URLs carry passwords).
@@ -323,15 +325,6 @@ pub struct EmbeddingConfig {
     pub spinning: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ChunkingConfig {
-    /// Upper bound of a chunk in model tokens (without the special tokens).
-    pub max_tokens: usize,
-    /// Tokens shared by consecutive chunks of the same section.
-    pub overlap_tokens: usize,
-}
-
 /// How the BM25 and dense lists are combined.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -368,6 +361,11 @@ pub struct IngestConfig {
     pub max_file_bytes: u64,
     /// Chunks embedded and written together.
     pub batch_chunks: usize,
+    /// Seconds the parser of one file may run (in its worker process) before it is stopped and
+    /// the file fails.
+    pub parse_timeout_secs: u64,
+    /// Memory (MiB) the parser of one file may use before it is stopped and the file fails.
+    pub parse_memory_mb: u64,
 }
 
 /// Which wire format the rerank service speaks.
@@ -502,15 +500,6 @@ impl Default for EmbeddingConfig {
     }
 }
 
-impl Default for ChunkingConfig {
-    fn default() -> Self {
-        Self {
-            max_tokens: 192,
-            overlap_tokens: 20,
-        }
-    }
-}
-
 impl Default for RetrievalConfig {
     fn default() -> Self {
         Self {
@@ -531,6 +520,8 @@ impl Default for IngestConfig {
         Self {
             max_file_bytes: 50 * 1024 * 1024,
             batch_chunks: 128,
+            parse_timeout_secs: 120,
+            parse_memory_mb: 2048,
         }
     }
 }
@@ -702,6 +693,16 @@ impl Config {
         if self.embedding.batch_size == 0 || self.ingest.batch_chunks == 0 {
             return Err(Error::InvalidInput(
                 "embedding.batch_size and ingest.batch_chunks must be positive".into(),
+            ));
+        }
+        if !(1..=86_400).contains(&self.ingest.parse_timeout_secs) {
+            return Err(Error::InvalidInput(
+                "ingest.parse_timeout_secs must be 1-86400".into(),
+            ));
+        }
+        if !(32..=1_048_576).contains(&self.ingest.parse_memory_mb) {
+            return Err(Error::InvalidInput(
+                "ingest.parse_memory_mb must be 32-1048576".into(),
             ));
         }
         Ok(())

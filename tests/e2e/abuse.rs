@@ -235,3 +235,138 @@ async fn racing_writes_of_one_document_leave_the_stores_consistent() {
     l.expect(0, &["check"]);
     l.assert_consistent();
 }
+
+/// A PDF of one page whose content stream inflates from well under a megabyte to `inflated`
+/// bytes: a decompression bomb.
+fn pdf_bomb(inflated: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let block = b"BT /F1 12 Tf 72 712 Td (rodeo) Tj ET\n".repeat(1024);
+    for _ in 0..inflated / block.len() {
+        z.write_all(&block).unwrap();
+    }
+    let stream = z.finish().unwrap();
+    let mut pdf = b"%PDF-1.5\n".to_vec();
+    let mut offsets = Vec::new();
+    let mut object = |pdf: &mut Vec<u8>, body: &[u8]| {
+        offsets.push(pdf.len());
+        writeln!(pdf, "{} 0 obj", offsets.len()).unwrap();
+        pdf.extend_from_slice(body);
+        pdf.extend_from_slice(b"\nendobj\n");
+    };
+    object(&mut pdf, b"<< /Type /Catalog /Pages 2 0 R >>");
+    object(&mut pdf, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>");
+    object(
+        &mut pdf,
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+          /Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>",
+    );
+    let mut content = format!(
+        "<< /Length {} /Filter /FlateDecode >>\nstream\n",
+        stream.len()
+    )
+    .into_bytes();
+    content.extend_from_slice(&stream);
+    content.extend_from_slice(b"\nendstream");
+    object(&mut pdf, &content);
+    let xref = pdf.len();
+    write!(pdf, "xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1).unwrap();
+    for o in &offsets {
+        writeln!(pdf, "{o:010} 00000 n ").unwrap();
+    }
+    write!(
+        pdf,
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        offsets.len() + 1
+    )
+    .unwrap();
+    pdf
+}
+
+/// Parsers run in a worker process under memory and time limits: a decompression bomb and a
+/// parser that never finishes each fail their own file with the limit named, the other files
+/// are ingested, and a server that was sent the bomb keeps serving.
+#[tokio::test]
+async fn a_runaway_parser_fails_its_file_and_nothing_else() {
+    let bomb = pdf_bomb(512 << 20);
+    assert!(bomb.len() < 2 << 20, "the bomb is {} bytes", bomb.len());
+    let l = Lariat::new().with_env("LARIAT_INGEST__PARSE_MEMORY_MB", "64");
+    let dir = l.dir.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bomb.pdf"), &bomb).unwrap();
+    std::fs::write(
+        dir.join("good.md"),
+        "# Barrels\n\nA knocked barrel adds five seconds.\n",
+    )
+    .unwrap();
+    let out = l.run(&["ingest", dir.to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(6), "{report}");
+    assert_eq!(report["added"], 1, "{report}");
+    let reason = report["failures"][0]["reason"].as_str().unwrap();
+    assert!(
+        report["failures"][0]["path"] == "in/bomb.pdf"
+            && reason.contains("64 MiB")
+            && reason.contains("ingest.parse_memory_mb"),
+        "{report}"
+    );
+
+    // a parser that never finishes is stopped at the time limit
+    let slow = Lariat::new()
+        .with_env("LARIAT_TEST_PAUSE_AT", "parse")
+        .with_env("LARIAT_INGEST__PARSE_TIMEOUT_SECS", "1");
+    let out = slow.run(&["ingest", dir.join("good.md").to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(6), "{report}");
+    let reason = report["failures"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("longer than 1 s") && reason.contains("ingest.parse_timeout_secs"),
+        "{report}"
+    );
+
+    // over HTTP: the upload fails with the reason, the server goes on answering
+    crate::serve::create_admin(&l);
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let admin = api.user("admin@example.com").await;
+    let upload = |name: &'static str, body: Vec<u8>| {
+        let api = api.clone();
+        let admin = admin.clone();
+        async move {
+            let resp = api
+                .client
+                .post(format!(
+                    "{}/api/collections/default/documents?filename={name}",
+                    api.base
+                ))
+                .bearer_auth(admin)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (status, body) = upload("bomb.pdf", bomb).await;
+    assert!(
+        status == 400 && body.contains("ingest.parse_memory_mb"),
+        "{status} {body}"
+    );
+    let (status, body) = upload(
+        "more.md",
+        b"# Poles\n\nSix poles stand twenty-one feet apart.\n".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, found) = api
+        .get(
+            "/api/search?q=how%20far%20apart%20are%20the%20poles&mode=bm25",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert!(found.to_string().contains("twenty-one feet"), "{found}");
+    drop(server);
+    l.assert_consistent();
+}

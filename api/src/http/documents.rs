@@ -69,8 +69,7 @@ async fn upload(
     let k = state.service.knowledge.clone();
     let options = IngestOptions {
         collection: name,
-        max_file_bytes: state.uploads.max_file_bytes,
-        batch_chunks: state.uploads.batch_chunks,
+        limits: state.uploads.limits.clone(),
     };
     let input = Input::Upload {
         name: format!("upload:{}", filename),

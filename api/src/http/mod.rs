@@ -46,8 +46,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// What document uploads need beyond the service: the chunker and the ingest limits.
 pub struct Uploads {
     pub chunker: Arc<ingest::Chunker>,
-    pub max_file_bytes: u64,
-    pub batch_chunks: usize,
+    pub limits: knowledge::config::IngestConfig,
 }
 
 pub struct ApiError(knowledge::Error);
@@ -206,7 +205,7 @@ pub fn router(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<Router> {
     let cors_origins = &config.server.cors_origins;
-    let max_upload = usize::try_from(uploads.max_file_bytes).unwrap_or(usize::MAX);
+    let max_upload = usize::try_from(uploads.limits.max_file_bytes).unwrap_or(usize::MAX);
     let state = AppState {
         service: service.clone(),
         uploads: Arc::new(uploads),

@@ -11,6 +11,8 @@ use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 use tracing::warn;
 
+use parse::sse::{SseEvent, SseParser};
+
 use crate::config::{LlmApi, LlmConfig, ProviderConfig};
 use crate::error::{Error, Result};
 
@@ -68,77 +70,6 @@ pub trait LlmProvider: Send + Sync {
     fn config(&self) -> &ProviderConfig;
     /// Sends the request; resolves with the event stream once the response headers arrived.
     async fn start(&self, prompt: &Prompt) -> Result<EventStream, ProviderError>;
-}
-
-/// Splits a byte stream into server-sent events (`event:` name and joined `data:` lines). Bytes
-/// are kept until their character is whole, so a multi-byte character split across network
-/// chunks arrives intact; bytes that can never form one become U+FFFD.
-#[derive(Debug, Default)]
-pub struct SseParser {
-    buffer: String,
-    pending: Vec<u8>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SseEvent {
-    pub event: Option<String>,
-    pub data: String,
-}
-
-impl SseParser {
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
-        self.pending.extend_from_slice(bytes);
-        let mut text = String::new();
-        loop {
-            match std::str::from_utf8(&self.pending) {
-                Ok(s) => {
-                    text.push_str(s);
-                    self.pending.clear();
-                    break;
-                }
-                Err(e) => {
-                    let valid = e.valid_up_to();
-                    // checked by from_utf8 up to `valid`
-                    text.push_str(&String::from_utf8_lossy(&self.pending[..valid]));
-                    match e.error_len() {
-                        // an incomplete character at the end: wait for the rest
-                        None => {
-                            self.pending.drain(..valid);
-                            break;
-                        }
-                        Some(bad) => {
-                            text.push(char::REPLACEMENT_CHARACTER);
-                            self.pending.drain(..valid + bad);
-                        }
-                    }
-                }
-            }
-        }
-        self.buffer.push_str(&text);
-        if self.buffer.contains('\r') {
-            self.buffer = self.buffer.replace("\r\n", "\n");
-        }
-        let mut out = Vec::new();
-        while let Some(end) = self.buffer.find("\n\n") {
-            let block: String = self.buffer.drain(..end + 2).collect();
-            let mut event = None;
-            let mut data: Vec<&str> = Vec::new();
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("data:") {
-                    data.push(v.strip_prefix(' ').unwrap_or(v));
-                } else if let Some(v) = line.strip_prefix("event:") {
-                    event = Some(v.trim().to_owned());
-                }
-            }
-            if !data.is_empty() || event.is_some() {
-                out.push(SseEvent {
-                    event,
-                    data: data.join("\n"),
-                });
-            }
-        }
-        out
-    }
 }
 
 fn classify_status(status: reqwest::StatusCode, body: &str, provider: &str) -> ProviderError {
@@ -623,40 +554,6 @@ impl Llm {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sse_events_split_across_chunks() {
-        let mut p = SseParser::default();
-        assert!(p.push(b"event: message_start\ndata: {\"a\"").is_empty());
-        let events = p.push(b":1}\n\ndata: one\r\ndata: two\r\n\r\ndata: [DONE]\n\n");
-        assert_eq!(events.len(), 3);
-        assert_eq!(events[0].event.as_deref(), Some("message_start"));
-        assert_eq!(events[0].data, "{\"a\":1}");
-        assert_eq!(events[1].data, "one\ntwo");
-        assert_eq!(events[2].data, "[DONE]");
-    }
-
-    #[test]
-    fn multibyte_characters_split_across_chunks_arrive_whole() {
-        let event = "data: {\"t\":\"é規🐂\"}\n\n".as_bytes();
-        // every split point, including inside each multi-byte character
-        for cut in 1..event.len() {
-            let mut p = SseParser::default();
-            let mut events = p.push(&event[..cut]);
-            events.extend(p.push(&event[cut..]));
-            assert_eq!(events.len(), 1, "cut at {cut}");
-            assert_eq!(events[0].data, "{\"t\":\"é規🐂\"}", "cut at {cut}");
-        }
-        // one byte at a time
-        let mut p = SseParser::default();
-        let events: Vec<SseEvent> = event.iter().flat_map(|b| p.push(&[*b])).collect();
-        assert_eq!(events[0].data, "{\"t\":\"é規🐂\"}");
-        // bytes that never make a character become U+FFFD, and the stream goes on
-        let mut p = SseParser::default();
-        let events = p.push(b"data: a\xffb\n\ndata: c\n\n");
-        assert_eq!(events[0].data, "a\u{fffd}b");
-        assert_eq!(events[1].data, "c");
-    }
 
     #[test]
     fn statuses_are_classified() {

@@ -1,5 +1,5 @@
 //! Regenerates the sample corpus PDF from its text source:
-//! `cargo run -p lariat-ingest --example make_sample_pdf -- deploy/domains/rodeo/sources/arena-safety.txt deploy/domains/rodeo/corpus/arena-safety.pdf`
+//! `cargo run -p lariat-parse --example make_sample_pdf -- deploy/domains/rodeo/sources/arena-safety.txt deploy/domains/rodeo/corpus/arena-safety.pdf`
 //! Pages in the source are separated by form feeds (\f).
 
 #[path = "../tests/support/pdf.rs"]

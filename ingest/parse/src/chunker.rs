@@ -3,15 +3,33 @@
 
 use std::path::Path;
 
-use knowledge::config::ChunkingConfig;
-use knowledge::{Location, passage_heading};
+use serde::Deserialize;
 use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
 use tokenizers::Tokenizer;
 
 use crate::loaders::{LoadedDocument, Section};
+use crate::location::{Location, passage_heading};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChunkingConfig {
+    /// Upper bound of a chunk in model tokens (without the special tokens).
+    pub max_tokens: usize,
+    /// Tokens shared by consecutive chunks of the same section.
+    pub overlap_tokens: usize,
+}
+
+impl Default for ChunkingConfig {
+    fn default() -> Self {
+        Self {
+            max_tokens: 192,
+            overlap_tokens: 20,
+        }
+    }
+}
 
 /// Passages are never cut smaller than this many tokens to make room for a long heading.
-const MIN_CAPACITY: usize = 64;
+pub const MIN_CAPACITY: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Passage {

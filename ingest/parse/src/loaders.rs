@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
-use knowledge::Location;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::location::Location;
 
 /// A run of text under one heading path, or one page of a PDF.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Section {
     pub location: Location,
     pub text: String,
@@ -36,7 +37,8 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, LoadError> {
     Err(LoadError(msg.into()))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     Pdf,
     Markdown,
@@ -462,11 +464,11 @@ pub fn html_nesting_depth(html: &str) -> usize {
 pub const MAX_HTML_DEPTH: usize = 512;
 
 /// Longest heading kept in a heading path, in characters.
-const MAX_HEADING_CHARS: usize = 300;
+pub const MAX_HEADING_CHARS: usize = 300;
 /// Longest title kept, in characters.
 pub const MAX_TITLE_CHARS: usize = 300;
 /// Headings kept in one heading path.
-const MAX_HEADING_PATH: usize = 12;
+pub const MAX_HEADING_PATH: usize = 12;
 
 fn cap_chars(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Fuzzes every parser of untrusted bytes (ingest/parse/fuzz) with cargo-fuzz and libFuzzer, each
+# target for SECONDS, and fails if any target crashed. Seeds come from the repository; the growing
+# corpus and any crash inputs are kept outside it, in $FUZZ_DIR. Prints executions per target.
+#
+#   scripts/fuzz.sh SECONDS [TARGET...]      (make fuzz, make fuzz-smoke)
+#
+# cargo-fuzz needs unstable compiler flags (the sanitizer and coverage instrumentation): they are
+# unlocked on the machine's one toolchain with RUSTC_BOOTSTRAP, as for qdrant-edge (ARCHITECTURE.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:?usage: fuzz.sh SECONDS [TARGET...]}
+shift
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(html markdown pdf jsonl text chunker sse)
+FUZZ_DIR=${FUZZ_DIR:-$HOME/.cache/lariat/fuzz}
+CARGO_FUZZ_VERSION=0.13.2
+
+if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+  cargo install --quiet --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+fi
+
+export RUSTC_BOOTSTRAP=1
+# The fuzz crate is a workspace of its own, built apart from the product's target directory.
+export CARGO_TARGET_DIR="$FUZZ_DIR/target"
+cd ingest/parse
+cargo fuzz build --release --debug-assertions
+
+summary=()
+failed=0
+for t in "${targets[@]}"; do
+  corpus="$FUZZ_DIR/corpus/$t"
+  artifacts="$FUZZ_DIR/artifacts/$t/"
+  mkdir -p "$corpus" "$artifacts"
+  log="$FUZZ_DIR/$t.log"
+  # -timeout: one input taking longer is a finding (the worker's time limit contains it in
+  # production, but a parser that hangs is still a bug to know of); -rss_limit_mb likewise.
+  if cargo fuzz run --release --debug-assertions "$t" "$corpus" "fuzz/seeds/$t" -- \
+      -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=65536 \
+      -artifact_prefix="$artifacts" -print_final_stats=1 >"$log" 2>&1; then
+    status=ok
+  else
+    status=CRASH
+    failed=1
+  fi
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  summary+=("$(printf '%-9s %-6s %12s executions in %ss' "$t" "$status" "$runs" "$seconds")")
+  if [ "$status" = CRASH ]; then
+    echo "== $t crashed; the input is in $artifacts; the end of its log:"
+    tail -40 "$log"
+  fi
+done
+printf '%s\n' "${summary[@]}"
+exit $failed
