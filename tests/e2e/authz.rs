@@ -1,6 +1,7 @@
-//! Who may call what: every documented REST and `/v1` route × every kind of caller → the expected
-//! answer, in one table. A route in /openapi.json without a row (or a reason it is tested
-//! elsewhere) fails the test.
+//! Who may call what: every documented REST and `/v1` route, and every MCP tool and resource
+//! method at `/mcp`, × every kind of caller → the expected answer, in one table each. A route in
+//! /openapi.json or a tool in `tools/list` without a row (or a reason it is tested elsewhere)
+//! fails the test.
 
 use std::collections::BTreeMap;
 
@@ -246,4 +247,149 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         missing.is_empty(),
         "routes without a row in the table: {missing:?}"
     );
+
+    // MCP at /mcp: the same callers, the private collection's document, passage and resource
+    let (_, docs) = api
+        .get("/api/collections/secret/documents", Some(&admin))
+        .await;
+    let doc = docs["documents"][0]["id"].as_str().unwrap().to_owned();
+    let (_, found) = api
+        .get("/api/search?q=Thunderclap&collection=secret", Some(&admin))
+        .await;
+    let chunk = found["hits"][0]["chunk_id"].as_str().unwrap().to_owned();
+    let tool = |name: &str, args: Value| json!({"name": name, "arguments": args});
+    let secret_uri = json!({"uri": format!("lariat://documents/{doc}")});
+    let nf = "not_found";
+    let rnf = "rpc:-32002";
+    let ok = "ok";
+    // what each caller sees of the private collection: members read it, to the others it is missing
+    let private =
+        |missing: &'static str| ["401", missing, missing, ok, ok, missing, ok, "401", missing];
+    let everyone = ["401", ok, ok, ok, ok, ok, ok, "401", ok];
+    #[rustfmt::skip]
+    let mcp_table: Vec<(&str, Value, [&str; 9])> = vec![
+        ("tools/call", tool("search", json!({"query": "rope", "collection": "secret"})), private(nf)),
+        ("tools/call", tool("search", json!({"query": "rope", "collection": "rodeo"})), everyone),
+        ("tools/call", tool("ask", json!({"question": "Who retires?", "collection": "secret"})), private(nf)),
+        ("tools/call", tool("list_collections", json!({})), everyone),
+        ("tools/call", tool("get_document", json!({"id": doc})), private(nf)),
+        ("tools/call", tool("get_passage", json!({"id": chunk})), private(nf)),
+        ("resources/list", json!({}), everyone),
+        ("resources/read", secret_uri, private(rnf)),
+    ];
+    let mut sessions = BTreeMap::new();
+    for who in CALLERS {
+        sessions.insert(who, Mcp::open(&api, tokens[who].as_deref()).await);
+    }
+    for (method, params, expected) in &mcp_table {
+        for (who, want) in CALLERS.iter().zip(expected) {
+            let got = match &sessions[who] {
+                Err(status) => status.to_string(),
+                Ok(session) => session.outcome(method, params.clone()).await,
+            };
+            if got != *want {
+                wrong.push(format!(
+                    "MCP {method} {params} as {who}: {got}, expected {want}"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // every tool the server lists has a row
+    let listed = sessions["admin"]
+        .as_ref()
+        .unwrap()
+        .call("tools/list", json!({}))
+        .await;
+    for t in listed["result"]["tools"].as_array().unwrap() {
+        let name = &t["name"];
+        assert!(
+            mcp_table.iter().any(|(_, p, _)| p["name"] == *name),
+            "MCP tool {name} has no row in the table"
+        );
+    }
+}
+
+/// A session at `/mcp` as one caller, speaking JSON-RPC over Streamable HTTP.
+struct Mcp {
+    api: Api,
+    token: String,
+    session: String,
+}
+
+impl Mcp {
+    /// Initializes a session, or the HTTP status the server refused it with.
+    async fn open(api: &Api, token: Option<&str>) -> Result<Self, u16> {
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "authz", "version": "1"}}});
+        let mut req = api
+            .client
+            .post(format!("{}/mcp", api.base))
+            .header("accept", "application/json, text/event-stream")
+            .json(&init);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        if resp.status() != 200 {
+            return Err(resp.status().as_u16());
+        }
+        let session = resp.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let mcp = Self {
+            api: api.clone(),
+            token: token.unwrap().to_owned(),
+            session,
+        };
+        let status = mcp
+            .post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await
+            .status();
+        assert_eq!(status, 202);
+        Ok(mcp)
+    }
+
+    async fn post(&self, message: Value) -> reqwest::Response {
+        self.api
+            .client
+            .post(format!("{}/mcp", self.api.base))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .bearer_auth(&self.token)
+            .json(&message)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The JSON-RPC response to one request.
+    async fn call(&self, method: &str, params: Value) -> Value {
+        let resp = self
+            .post(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .await;
+        let text = resp.text().await.unwrap();
+        crate::chat::parse_sse(&text)
+            .into_iter()
+            .map(|(_, v)| v)
+            .chain(serde_json::from_str(&text).ok())
+            .find(|v| v["id"] == 1)
+            .unwrap_or_else(|| panic!("no response to {method}: {text}"))
+    }
+
+    /// `ok`, a tool error's code, or `rpc:<code>` for a protocol error.
+    async fn outcome(&self, method: &str, params: Value) -> String {
+        let reply = self.call(method, params).await;
+        if let Some(code) = reply["error"]["code"].as_i64() {
+            return format!("rpc:{code}");
+        }
+        if reply["result"]["isError"] == true {
+            let text = reply["result"]["content"][0]["text"].as_str().unwrap_or("");
+            return text.split(':').next().unwrap_or(text).to_owned();
+        }
+        "ok".into()
+    }
 }
