@@ -25,10 +25,11 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# Python packages the tests use as reference implementations (pytrec_eval is trec_eval's own code),
+# Python packages the tests use as reference implementations (pytrec_eval is trec_eval's own code;
+# schemathesis tests the API against its OpenAPI document),
 # and the MCP conformance suite (npm, on Node from PyPI).
 test-deps:
-	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11 openai==3.54.0 mcp==2.3.0
+	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11 openai==3.54.0 mcp==2.3.0 schemathesis==4.32.5
 	bash scripts/conformance-deps.sh
 
 test: setup test-deps lint

@@ -9,6 +9,7 @@ mod authz;
 mod bad_input;
 mod chat;
 mod conformance;
+mod contract;
 mod crash;
 mod eval;
 mod fake_llm;
