@@ -328,14 +328,15 @@ fn print_results(results: &SearchResults) {
         println!("no passages match {:?}", results.query);
     }
     for h in &results.hits {
-        let location = if h.location.is_empty() {
+        let p = &h.passage;
+        let location = if p.location.is_empty() {
             String::new()
         } else {
-            format!(" ({})", h.location)
+            format!(" ({})", p.location)
         };
-        println!("{:>2}. [{:.4}] {}{location}", h.rank, h.score, h.title);
-        println!("    {}", h.source);
-        let snippet: String = h.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        println!("{:>2}. [{:.4}] {}{location}", h.rank, h.score, p.title);
+        println!("    {}", p.source);
+        let snippet: String = p.text.split_whitespace().collect::<Vec<_>>().join(" ");
         let snippet: String = snippet.chars().take(300).collect();
         println!("    {snippet}\n");
     }

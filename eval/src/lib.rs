@@ -212,7 +212,7 @@ pub async fn run(
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
             let mut best: HashMap<String, f64> = HashMap::new();
             for hit in results.hits {
-                let Some(doc) = record_id(&hit.source) else {
+                let Some(doc) = record_id(&hit.passage.source) else {
                     continue;
                 };
                 // Scores are kept at the precision the run file prints, so trec_eval reading the

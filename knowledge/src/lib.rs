@@ -27,8 +27,6 @@ mod service;
 
 pub use config::Config;
 pub use error::{Error, ErrorCode, Result};
-pub use knowledge::{
-    CheckReport, DocumentView, Knowledge, Parts, PassageView, RecoveryReport, SearchRequest,
-};
+pub use knowledge::{CheckReport, DocumentView, Knowledge, Parts, RecoveryReport, SearchRequest};
 pub use service::Service;
 pub use types::*;

@@ -341,19 +341,29 @@ pub struct Collection {
     pub chunks: i64,
 }
 
-/// One ranked passage.
-#[derive(Debug, Clone, Serialize)]
-pub struct Hit {
-    pub rank: usize,
-    pub score: f32,
+/// A passage as every surface shows it (search hits, citations, documents, MCP results): its
+/// text, the document and collection it belongs to, and where in the source it is.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Passage {
     pub chunk_id: String,
     pub document_id: String,
     pub collection: String,
     pub title: String,
+    /// The source as shown to readers (relative to what was ingested).
     pub source: String,
+    /// Page range or heading path in the source, as text.
     pub location: String,
     pub location_detail: Location,
     pub text: String,
+}
+
+/// One ranked passage.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Hit {
+    pub rank: usize,
+    pub score: f32,
+    #[serde(flatten)]
+    pub passage: Passage,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use knowledge::accounts::Principal;
 use knowledge::chat::ChatRequest;
+use knowledge::chat::answer::Citation;
 use knowledge::chat::answer::CitationCheck;
-use knowledge::{CollectionName, DocumentView, PassageView, SearchRequest, Service};
+use knowledge::{CollectionName, DocumentView, Hit, Passage, SearchRequest, Service};
 use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -49,18 +50,10 @@ pub struct SearchArgs {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct SearchHit {
-    pub rank: usize,
-    pub score: f32,
-    #[serde(flatten)]
-    pub passage: Passage,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
 pub struct SearchOutput {
     pub query: String,
     pub mode: String,
-    pub hits: Vec<SearchHit>,
+    pub hits: Vec<Hit>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -74,21 +67,10 @@ pub struct AskArgs {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct Source {
-    /// The number the answer cites as [n].
-    pub n: usize,
-    pub title: String,
-    pub source: String,
-    pub location: String,
-    pub chunk_id: String,
-    pub snippet: String,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
 pub struct AskOutput {
     pub answer: String,
     /// The sources the answer cites.
-    pub citations: Vec<Source>,
+    pub citations: Vec<Citation>,
     pub conversation_id: Option<String>,
     /// Whether the answer is the passages' own sentences (no language model configured).
     pub extractive: bool,
@@ -111,53 +93,6 @@ pub struct CollectionsOutput {
 pub struct IdArgs {
     /// The id, as returned by search (document_id or chunk_id).
     pub id: String,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Passage {
-    pub chunk_id: String,
-    pub document_id: String,
-    pub collection: String,
-    pub title: String,
-    pub source: String,
-    /// Page range or heading path in the source.
-    pub location: String,
-    pub text: String,
-}
-
-impl From<PassageView> for Passage {
-    fn from(p: PassageView) -> Self {
-        Self {
-            chunk_id: p.chunk_id,
-            document_id: p.document_id,
-            collection: p.collection,
-            title: p.title,
-            source: p.source,
-            location: p.location,
-            text: p.text,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Document {
-    pub id: String,
-    pub collection: String,
-    pub title: String,
-    pub source: String,
-    pub passages: Vec<Passage>,
-}
-
-impl From<DocumentView> for Document {
-    fn from(d: DocumentView) -> Self {
-        Self {
-            id: d.id,
-            collection: d.collection,
-            title: d.title,
-            source: d.source,
-            passages: d.passages.into_iter().map(Passage::from).collect(),
-        }
-    }
 }
 
 /// A tool error's text: the domain error's code and message.
@@ -211,23 +146,7 @@ impl KnowledgeServer {
         Ok(Json(SearchOutput {
             query: results.query,
             mode: results.mode.as_str().to_owned(),
-            hits: results
-                .hits
-                .into_iter()
-                .map(|h| SearchHit {
-                    rank: h.rank,
-                    score: h.score,
-                    passage: Passage {
-                        chunk_id: h.chunk_id,
-                        document_id: h.document_id,
-                        collection: h.collection,
-                        title: h.title,
-                        source: h.source,
-                        location: h.location,
-                        text: h.text,
-                    },
-                })
-                .collect(),
+            hits: results.hits,
         }))
     }
 
@@ -260,18 +179,7 @@ impl KnowledgeServer {
         let check: CitationCheck = answer.done.citation_check;
         Ok(Json(AskOutput {
             answer: answer.text,
-            citations: answer
-                .cited
-                .into_iter()
-                .map(|c| Source {
-                    n: c.n,
-                    title: c.title,
-                    source: c.source,
-                    location: c.location,
-                    chunk_id: c.chunk_id,
-                    snippet: c.snippet,
-                })
-                .collect(),
+            citations: answer.cited,
             conversation_id: answer.meta.conversation_id,
             extractive: answer.meta.extractive,
             unsupported_sentences: check.unsupported.into_iter().map(|u| u.sentence).collect(),
@@ -314,7 +222,7 @@ impl KnowledgeServer {
         &self,
         Parameters(args): Parameters<IdArgs>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<Document>, String> {
+    ) -> Result<Json<DocumentView>, String> {
         let principal = self.caller(&ctx)?;
         let doc = self
             .service
@@ -322,7 +230,7 @@ impl KnowledgeServer {
             .document(&principal, args.id.trim())
             .await
             .map_err(tool_error)?;
-        Ok(Json(doc.into()))
+        Ok(Json(doc))
     }
 
     /// One passage (by chunk_id) with its title, source and location.
@@ -342,7 +250,7 @@ impl KnowledgeServer {
             .passage(&principal, args.id.trim())
             .await
             .map_err(tool_error)?;
-        Ok(Json(passage.into()))
+        Ok(Json(passage))
     }
 }
 

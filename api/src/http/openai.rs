@@ -88,10 +88,11 @@ fn references(citations: &[Citation], cited: &[usize]) -> String {
         .iter()
         .filter(|c| cited.contains(&c.n))
         .map(|c| {
-            if c.location.is_empty() {
-                format!("[{}] {} ({})", c.n, c.title, c.source)
+            let p = &c.passage;
+            if p.location.is_empty() {
+                format!("[{}] {} ({})", c.n, p.title, p.source)
             } else {
-                format!("[{}] {}, {} ({})", c.n, c.title, c.location, c.source)
+                format!("[{}] {}, {} ({})", c.n, p.title, p.location, p.source)
             }
         })
         .collect();

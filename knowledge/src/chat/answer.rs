@@ -8,24 +8,18 @@ use serde::Serialize;
 
 use super::TokenUsage;
 use super::provider::{Prompt, Turn};
+use crate::types::Passage;
 
-/// A source sent to the model, numbered from 1.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// A source sent to the model, numbered from 1: the passage, its retrieval score and the start
+/// of its text for a citation card.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Citation {
+    /// The number the answer cites as [n].
     pub n: usize,
-    pub title: String,
-    pub source: String,
-    /// Where in the source: page range or heading path, as text.
-    pub location: String,
-    pub location_detail: crate::types::Location,
-    pub snippet: String,
-    pub chunk_id: String,
-    pub document_id: String,
-    pub collection: String,
     pub score: f32,
-    /// The whole passage (kept for the support check; not sent to clients).
-    #[serde(skip)]
-    pub text: String,
+    pub snippet: String,
+    #[serde(flatten)]
+    pub passage: Passage,
 }
 
 /// A rough token count (about four characters per token for English), used to fit the history
@@ -266,8 +260,9 @@ pub fn check_citations(
         let support = cited
             .iter()
             .map(|n| {
-                let passage: HashSet<String> =
-                    content_words(&sources[n - 1].text).into_iter().collect();
+                let passage: HashSet<String> = content_words(&sources[n - 1].passage.text)
+                    .into_iter()
+                    .collect();
                 words.iter().filter(|w| passage.contains(*w)).count() as f32 / words.len() as f32
             })
             .fold(0.0f32, f32::max);
@@ -303,7 +298,7 @@ pub fn extractive_answer(question: &str, sources: &[Citation]) -> String {
     let query: HashSet<String> = content_words(question).into_iter().collect();
     let mut scored: Vec<(f32, usize, usize, String)> = Vec::new();
     for (rank, source) in sources.iter().enumerate().take(4) {
-        for (position, sentence) in sentences(&source.text).into_iter().enumerate() {
+        for (position, sentence) in sentences(&source.passage.text).into_iter().enumerate() {
             let words: HashSet<String> = content_words(&sentence).into_iter().collect();
             if words.len() < 3 {
                 continue;
@@ -454,13 +449,13 @@ pub fn answer_prompt(
         system.push('\n');
     }
     for s in sources {
-        let heading = crate::types::passage_heading(&s.title, &s.location_detail);
+        let heading = crate::types::passage_heading(&s.passage.title, &s.passage.location_detail);
         // A source cannot close its own element early, in any spelling.
-        let text = escape_source_tags(&s.text);
+        let text = escape_source_tags(&s.passage.text);
         system.push_str(&format!(
             "<source id=\"{}\" collection=\"{}\" title=\"{}\">\n{}\n</source>\n",
             s.n,
-            s.collection,
+            s.passage.collection,
             escape_source_tags(&heading.replace('"', "'")),
             text
         ));
@@ -510,16 +505,18 @@ mod tests {
     fn source(n: usize, text: &str) -> Citation {
         Citation {
             n,
-            title: format!("Doc {n}"),
-            source: format!("doc{n}.md"),
-            location: String::new(),
-            location_detail: Default::default(),
-            snippet: text.chars().take(40).collect(),
-            chunk_id: format!("c{n}"),
-            document_id: format!("d{n}"),
-            collection: "rodeo".into(),
             score: 1.0,
-            text: text.into(),
+            snippet: text.chars().take(40).collect(),
+            passage: Passage {
+                chunk_id: format!("c{n}"),
+                document_id: format!("d{n}"),
+                collection: "rodeo".into(),
+                title: format!("Doc {n}"),
+                source: format!("doc{n}.md"),
+                location: String::new(),
+                location_detail: Default::default(),
+                text: text.into(),
+            },
         }
     }
 

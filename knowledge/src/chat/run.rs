@@ -358,16 +358,9 @@ impl Chat {
             .enumerate()
             .map(|(i, h)| Citation {
                 n: i + 1,
-                snippet: h.text.chars().take(SNIPPET_CHARS).collect(),
-                title: h.title,
-                source: h.source,
-                location: h.location,
-                location_detail: h.location_detail,
-                chunk_id: h.chunk_id,
-                document_id: h.document_id,
-                collection: h.collection,
                 score: h.score,
-                text: h.text,
+                snippet: h.passage.text.chars().take(SNIPPET_CHARS).collect(),
+                passage: h.passage,
             })
             .collect())
     }
@@ -434,7 +427,10 @@ impl Chat {
 
     /// The domain instructions of the collections the sources come from, by collection.
     async fn instructions(&self, citations: &[Citation]) -> Result<Vec<(String, String)>> {
-        let mut names: Vec<&str> = citations.iter().map(|c| c.collection.as_str()).collect();
+        let mut names: Vec<&str> = citations
+            .iter()
+            .map(|c| c.passage.collection.as_str())
+            .collect();
         names.sort_unstable();
         names.dedup();
         let mut out = Vec::new();

@@ -95,7 +95,7 @@ impl Knowledge {
     }
 
     /// A passage by chunk id, if `principal` may read its collection (else "not found").
-    pub async fn passage(&self, principal: &Principal, chunk_id: &str) -> Result<PassageView> {
+    pub async fn passage(&self, principal: &Principal, chunk_id: &str) -> Result<Passage> {
         let view = self
             .store
             .chunk_views(&[chunk_id.to_owned()])
@@ -104,7 +104,7 @@ impl Knowledge {
             .ok_or_else(|| Error::NotFound(format!("no passage {chunk_id}")))?;
         self.require_readable(principal, &view.collection, &format!("passage {chunk_id}"))
             .await?;
-        Ok(passage_view(view))
+        Ok(Passage::from(view))
     }
 
     /// A document and its passages, if `principal` may read its collection (else "not found").
@@ -123,10 +123,10 @@ impl Knowledge {
             .into_iter()
             .map(|v| (v.chunk_id.clone(), v))
             .collect();
-        let passages: Vec<PassageView> = ids
+        let passages: Vec<Passage> = ids
             .iter()
             .filter_map(|c| views.remove(c))
-            .map(passage_view)
+            .map(Passage::from)
             .collect();
         let head = passages
             .first()

@@ -24,25 +24,27 @@ use crate::rerank::{HttpReranker, Reranker};
 use crate::retrieval::fuse;
 use crate::store::{ChunkView, CollectionHead, DocumentState, SqlStore, Store};
 use crate::types::{
-    Collection, CollectionName, DocumentSummary, DocumentWrite, Hit, MemberRole, QueryText,
-    RerankOutcome, SearchMode, SearchResults, StoredChunk, TopK, Visibility, embedding_input,
-    passage_heading,
+    Collection, CollectionName, DocumentSummary, DocumentWrite, Hit, MemberRole, Passage,
+    QueryText, RerankOutcome, SearchMode, SearchResults, StoredChunk, TopK, Visibility,
+    embedding_input, passage_heading,
 };
 use crate::vector::{EdgeVectorStore, VectorPoint, VectorStore};
 
 /// Chunks read from SQL per page when rebuilding the derived indexes.
 const REBUILD_PAGE: usize = 512;
 
-fn passage_view(v: ChunkView) -> PassageView {
-    PassageView {
-        chunk_id: v.chunk_id,
-        document_id: v.document_id,
-        collection: v.collection,
-        title: v.title,
-        source: v.source,
-        location: v.location.to_string(),
-        location_detail: v.location,
-        text: v.text,
+impl From<ChunkView> for Passage {
+    fn from(v: ChunkView) -> Self {
+        Passage {
+            chunk_id: v.chunk_id,
+            document_id: v.document_id,
+            collection: v.collection,
+            title: v.title,
+            source: v.source,
+            location: v.location.to_string(),
+            location_detail: v.location,
+            text: v.text,
+        }
     }
 }
 
@@ -51,27 +53,14 @@ fn reader_of(principal: &Principal) -> Option<&str> {
     (!principal.is_admin()).then_some(principal.user.id.as_str())
 }
 
-/// One passage with where it comes from.
-#[derive(Debug, Clone, Serialize)]
-pub struct PassageView {
-    pub chunk_id: String,
-    pub document_id: String,
-    pub collection: String,
-    pub title: String,
-    pub source: String,
-    pub location: String,
-    pub location_detail: crate::types::Location,
-    pub text: String,
-}
-
 /// A document with its passages in order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DocumentView {
     pub id: String,
     pub collection: String,
     pub title: String,
     pub source: String,
-    pub passages: Vec<PassageView>,
+    pub passages: Vec<Passage>,
 }
 
 /// A parsed search.

@@ -182,14 +182,7 @@ impl Knowledge {
             .map(|(i, (v, score))| Hit {
                 rank: i + 1,
                 score,
-                chunk_id: v.chunk_id,
-                document_id: v.document_id,
-                collection: v.collection,
-                title: v.title,
-                source: v.source,
-                location: v.location.to_string(),
-                location_detail: v.location,
-                text: v.text,
+                passage: Passage::from(v),
             })
             .collect();
         Ok(SearchResults {
