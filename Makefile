@@ -62,4 +62,4 @@ fuzz: setup
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 fuzz-smoke: setup
-	bash scripts/fuzz.sh 15
+	bash scripts/fuzz.sh --smoke 15

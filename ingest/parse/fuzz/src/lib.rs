@@ -8,18 +8,19 @@ use parse::loaders::{
 
 /// Panics the loaders catch themselves (pdf-extract's, around which `pdf_pages` has
 /// `catch_unwind`) are handled behaviour, not findings: libFuzzer's hook would abort on them, so
-/// the default hook is restored and only a panic that escapes the loader reaches the fuzzer.
-pub fn quiet_caught_panics() {
+/// the standard hook (which only prints) is put back, and only a panic that escapes the loader
+/// reaches the fuzzer, its message in the log.
+pub fn allow_caught_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        // take_hook puts the standard hook back in place of libFuzzer's
         let _ = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
     });
 }
 
 /// Loads `data` as a file of `format` and checks what every loaded document promises.
 pub fn load_and_check(name: &str, format: Format, data: &[u8]) -> Vec<LoadedDocument> {
-    quiet_caught_panics();
+    allow_caught_panics();
     let Ok(docs) = loaders::load(Path::new(name), format, data) else {
         return Vec::new();
     };
