@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod rerank;
 mod retrieval;
+pub mod sites;
 pub mod store;
 pub mod types;
 pub mod vector;
