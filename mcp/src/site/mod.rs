@@ -4,10 +4,10 @@
 
 mod forms;
 mod http;
-pub mod layout;
-mod robots;
 mod server;
 mod transport;
+
+pub use parse::site::{layout, robots};
 
 pub use http::HttpSite;
 pub use knowledge::sites::{

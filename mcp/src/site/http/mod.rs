@@ -16,6 +16,8 @@ use tokio::sync::Mutex;
 mod scrape;
 mod session;
 
+pub(super) use parse::site::scrape::{cap, text_of};
+
 use super::forms::HtmlForm;
 use super::layout::{Field, FormPage, Layout, ListPage, Rows};
 use super::transport::{Page, Transport};
@@ -33,28 +35,7 @@ pub struct HttpSite {
 }
 
 pub(super) fn selector(s: &str) -> Result<Selector> {
-    // checked when the layout was loaded
-    Selector::parse(s).map_err(|e| layout_not_understood(format!("selector {s:?}: {e}")))
-}
-
-/// The element's text with whitespace collapsed.
-pub(super) fn text_of(el: ElementRef<'_>) -> String {
-    el.text()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Scraped text is untrusted and capped.
-fn cap(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let mut t: String = s.chars().take(max).collect();
-    t.push('…');
-    t
+    parse::site::scrape::selector(s).map_err(layout_not_understood)
 }
 
 impl HttpSite {

@@ -1,5 +1,5 @@
-//! Scraping: rows and fields read through the layout's selectors, list pages followed through
-//! their next links (never off the site).
+//! Scraping: rows and fields read through the layout's selectors (`parse::site::scrape`), list
+//! pages followed through their next links (never off the site).
 
 use super::*;
 
@@ -11,12 +11,8 @@ impl HttpSite {
         rows: &Rows,
         what: &str,
     ) -> Result<Vec<BTreeMap<String, String>>> {
-        let row = selector(&rows.row)?;
-        let mut out = Vec::new();
-        for (i, el) in doc.select(&row).enumerate() {
-            out.push(self.fields(el, &rows.fields, &format!("{what} row {}", i + 1))?);
-        }
-        Ok(out)
+        parse::site::scrape::rows(doc, rows, self.layout.max_text_chars, what)
+            .map_err(layout_not_understood)
     }
 
     pub(super) fn fields(
@@ -25,32 +21,8 @@ impl HttpSite {
         fields: &BTreeMap<String, Field>,
         what: &str,
     ) -> Result<BTreeMap<String, String>> {
-        let mut map = BTreeMap::new();
-        for (name, field) in fields {
-            let found = el.select(&selector(field.selector())?).next();
-            let raw = found.and_then(|f| match field.attr() {
-                Some(a) => f.value().attr(a).map(str::to_owned),
-                None => Some(text_of(f)),
-            });
-            let value = raw
-                .as_deref()
-                .and_then(|r| field.extract(r))
-                .map(|v| cap(v.trim(), self.layout.max_text_chars))
-                .filter(|v| !v.is_empty());
-            match value {
-                Some(v) => {
-                    map.insert(name.clone(), v);
-                }
-                None if field.optional() => {}
-                None => {
-                    return Err(layout_not_understood(format!(
-                        "{what} has no `{name}` ({:?})",
-                        field.selector()
-                    )));
-                }
-            }
-        }
-        Ok(map)
+        parse::site::scrape::fields(el, fields, self.layout.max_text_chars, what)
+            .map_err(layout_not_understood)
     }
 
     /// A list page, following its next links up to `limit` items or `max_pages` pages.

@@ -280,7 +280,7 @@ mod tests {
     #[test]
     fn the_shipped_layout_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../deploy/domains/rodeo/sites/example-association.toml");
+            .join("../../deploy/domains/rodeo/sites/example-association.toml");
         let layout = Layout::load(&path).unwrap();
         assert!(layout.events.rows.fields.contains_key("id"));
     }
@@ -288,7 +288,7 @@ mod tests {
     #[test]
     fn bad_layouts_name_the_key() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../deploy/domains/rodeo/sites/example-association.toml");
+            .join("../../deploy/domains/rodeo/sites/example-association.toml");
         let good = std::fs::read_to_string(path).unwrap();
         let bad_selector = good.replacen("row = \"table.events tbody tr\"", "row = \"tr[[\"", 1);
         let e = Layout::parse(&bad_selector).unwrap_err();
