@@ -37,14 +37,17 @@ summary=()
 failed=0
 for t in "${targets[@]}"; do
   corpus="$FUZZ_DIR/corpus/$t"
+  log="$FUZZ_DIR/$t.log"
   extra=()
   if $smoke; then
     corpus=$(mktemp -d)
     extra=(-seed=1)
+    # apart from a long run's logs, which may be open at the same time
+    log="$FUZZ_DIR/smoke/$t.log"
+    mkdir -p "$FUZZ_DIR/smoke"
   fi
   artifacts="$FUZZ_DIR/artifacts/$t/"
   mkdir -p "$corpus" "$artifacts"
-  log="$FUZZ_DIR/$t.log"
   # -timeout: one input taking longer is a finding (the worker's time limit contains it in
   # production, but a parser that hangs is still a bug to know of); -rss_limit_mb likewise.
   if cargo fuzz run --release --debug-assertions "$t" "$corpus" "fuzz/seeds/$t" -- \
@@ -58,8 +61,8 @@ for t in "${targets[@]}"; do
   if $smoke; then
     rm -rf "$corpus"
   fi
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-  summary+=("$(printf '%-9s %-6s %12s executions in %ss' "$t" "$status" "$runs" "$seconds")")
+  runs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  summary+=("$(printf '%-11s %-6s %12s executions in %ss' "$t" "$status" "$runs" "$seconds")")
   if [ "$status" = CRASH ]; then
     echo "== $t crashed; the input is in $artifacts; the end of its log:"
     tail -40 "$log"
