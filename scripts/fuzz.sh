@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of untrusted bytes (ingest/parse/fuzz) with cargo-fuzz and libFuzzer, each
-# target for SECONDS, and fails if any target crashed. Seeds come from the repository; the growing
+# target for SECONDS, and fails if any target crashed. Seeds come from the repository (fuzz/seeds,
+# the sample corpus and site layouts); the growing
 # corpus and any crash inputs are kept outside it, in $FUZZ_DIR. Prints executions per target.
 #
 #   scripts/fuzz.sh SECONDS [TARGET...]            (make fuzz)
@@ -46,11 +47,18 @@ for t in "${targets[@]}"; do
     log="$FUZZ_DIR/smoke/$t.log"
     mkdir -p "$FUZZ_DIR/smoke"
   fi
+  # seeds: the target's own, and the sample corpus and site layouts the repository already has
+  seeds=()
+  [ -d "fuzz/seeds/$t" ] && seeds+=("fuzz/seeds/$t")
+  case $t in
+    html | markdown | pdf | text) seeds+=(../../deploy/domains/rodeo/corpus) ;;
+    site_layout) seeds+=(../../deploy/domains/rodeo/sites) ;;
+  esac
   artifacts="$FUZZ_DIR/artifacts/$t/"
   mkdir -p "$corpus" "$artifacts"
   # -timeout: one input taking longer is a finding (the worker's time limit contains it in
   # production, but a parser that hangs is still a bug to know of); -rss_limit_mb likewise.
-  if cargo fuzz run --release --debug-assertions "$t" "$corpus" "fuzz/seeds/$t" -- \
+  if cargo fuzz run --release --debug-assertions "$t" "$corpus" "${seeds[@]}" -- \
       -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=65536 \
       -artifact_prefix="$artifacts" -print_final_stats=1 "${extra[@]}" >"$log" 2>&1; then
     status=ok

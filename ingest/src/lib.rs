@@ -5,7 +5,7 @@
 pub mod pipeline;
 pub mod sandbox;
 
-pub use parse::{Chunker, chunker, loaders};
+pub use parse::{Chunker, loaders};
 pub use pipeline::{
     Failure, IngestOptions, IngestReport, Input, Progress, ingest_inputs, ingest_paths,
 };
