@@ -27,13 +27,13 @@ pub struct IngestOptions {
     pub limits: IngestConfig,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Failure {
     pub path: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, schemars::JsonSchema)]
 pub struct IngestReport {
     pub collection: String,
     pub added: usize,

@@ -19,7 +19,9 @@ use crate::types::{content_hash, now_ms};
 
 /// What a user may do beyond reading: curators ingest into collections they curate, admins
 /// manage users, plans and every collection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
@@ -48,7 +50,7 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -66,7 +68,7 @@ pub struct NewUser {
 }
 
 /// An admin's change to a user; `None` keeps the field.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     pub role: Option<Role>,
@@ -74,7 +76,7 @@ pub struct UserUpdate {
     pub disabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ApiKeyInfo {
     pub id: String,
     pub name: String,
@@ -85,14 +87,14 @@ pub struct ApiKeyInfo {
 }
 
 /// A new key: the only time its secret is visible.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CreatedApiKey {
     #[serde(flatten)]
     pub info: ApiKeyInfo,
     pub key: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,

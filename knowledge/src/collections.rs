@@ -22,7 +22,7 @@ use crate::types::{CollectionName, DocumentSummary, MemberRole, Visibility};
 pub const MAX_INSTRUCTIONS_CHARS: usize = 20_000;
 
 /// A change to a collection's settings; `None` keeps the field.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionUpdate {
     pub visibility: Option<Visibility>,

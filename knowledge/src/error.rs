@@ -3,8 +3,10 @@
 
 use std::fmt;
 
-/// What kind of failure happened, independent of any transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What kind of failure happened, independent of any transport. Serialised as the stable string
+/// `as_str` gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The caller sent something malformed or out of range.
     InvalidInput,
@@ -23,6 +25,7 @@ pub enum ErrorCode {
     /// The plan's allowance for the period is used up.
     QuotaExceeded,
     /// Every configured language-model provider failed.
+    #[serde(rename = "upstream_error")]
     Upstream,
     /// Anything else: a bug or an I/O failure underneath.
     Internal,
@@ -42,13 +45,6 @@ impl ErrorCode {
             ErrorCode::Upstream => "upstream_error",
             ErrorCode::Internal => "internal",
         }
-    }
-}
-
-/// Serialised as its stable string, the same one `as_str` gives.
-impl serde::Serialize for ErrorCode {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
     }
 }
 
@@ -209,5 +205,24 @@ mod tests {
         }
         let mine = Error::NotFound("no conversation 7".into());
         assert_eq!(mine.public_message(), "no conversation 7");
+    }
+
+    #[test]
+    fn codes_serialise_as_their_stable_strings() {
+        use ErrorCode::*;
+        for code in [
+            InvalidInput,
+            NotFound,
+            Conflict,
+            Unavailable,
+            Unauthorized,
+            Forbidden,
+            RateLimited,
+            QuotaExceeded,
+            Upstream,
+            Internal,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
     }
 }

@@ -14,7 +14,7 @@ use crate::store::AccountStore;
 use crate::types::now_ms;
 
 /// What a user has used this period and what remains.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Usage {
     pub plan: String,
     /// Start of the period (the first day of the UTC month), ms since the epoch.

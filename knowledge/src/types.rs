@@ -107,7 +107,9 @@ impl QueryText {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
     Bm25,
@@ -159,7 +161,9 @@ pub fn now_ms() -> i64 {
 }
 
 /// Who may read a collection: every signed-in user, or only its members.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
     #[default]
@@ -188,7 +192,9 @@ impl Visibility {
 
 /// A member's standing in a collection: readers read it (when it is private), curators also
 /// ingest into it and delete from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberRole {
     Reader,
@@ -319,7 +325,7 @@ pub struct StoredChunk {
 }
 
 /// What the stores know of one document, for listings.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DocumentSummary {
     pub id: String,
     pub collection: String,
@@ -330,7 +336,7 @@ pub struct DocumentSummary {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Collection {
     pub name: String,
     pub model: String,
@@ -366,7 +372,7 @@ pub struct Hit {
     pub passage: Passage,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SearchResults {
     pub query: String,
     pub mode: SearchMode,
@@ -377,7 +383,7 @@ pub struct SearchResults {
 }
 
 /// Whether reranking reordered the hits, or why the hybrid order was kept.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RerankOutcome {
     pub applied: bool,
     pub candidates: usize,

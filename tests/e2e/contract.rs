@@ -1,7 +1,8 @@
 //! The API against its own served OpenAPI document: schemathesis (PyPI) generates requests from
 //! /openapi.json — examples, edge cases, random data and stateful sequences — signed in as a user
-//! and as an admin, bounded in examples. No answer may be a 5xx, and every status and content type
-//! must be one the document declares.
+//! and as an admin, bounded in examples. No 5xx; every status, content type, header, body and
+//! server-sent event is one the document declares; data the document forbids is refused; routes
+//! that need credentials refuse requests without; a deleted resource is gone.
 
 use crate::serve::{Api, Server, create_admin};
 use crate::support::{Lariat, corpus_dir};
@@ -25,9 +26,13 @@ async fn schemathesis_finds_no_server_error_as_a_user_or_an_admin() {
             .arg("--header")
             .arg(format!("Authorization: Bearer {token}"))
             .args(["--max-examples", "25", "--workers", "1"])
+            // every check but "schema-valid data is accepted": some rules are not a schema's to
+            // say (a password's strength, a reranker being configured, a collection existing)
             .args([
                 "--checks",
-                "not_a_server_error,status_code_conformance,content_type_conformance",
+                "all",
+                "--exclude-checks",
+                "positive_data_acceptance",
             ])
             // signing out would end the session the rest of the run uses (tested in accounts)
             .args(["--exclude-path", "/api/auth/signout"])

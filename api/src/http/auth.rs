@@ -1,42 +1,89 @@
 //! Accounts over HTTP: sign-up, sign-in, token refresh and sign-out, API keys, administration of
 //! users, and collection access (visibility, members).
 
+use aide::axum::ApiRouter;
+use aide::axum::routing::{delete_with, get_with, patch_with, post_with, put_with};
+use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
-use axum::routing::{delete, get, patch, post, put};
-use axum::{Json, Router};
-use knowledge::accounts::{TokenPair, UserUpdate};
+use axum::response::NoContent;
+use knowledge::accounts::{ApiKeyInfo, CreatedApiKey, TokenPair, User, UserUpdate};
 use knowledge::collections::CollectionUpdate;
+use knowledge::limits::Usage;
 use knowledge::{CollectionName, MemberRole};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState, Auth, Body, ClientAddr};
+use super::openapi::Created;
+use super::{ApiError, AppState, Auth, Body, ClientAddr, IdPath, NamePath};
 
 /// Largest body of a sign-up, sign-in or refresh: credentials are short.
 const CREDENTIALS_BODY_LIMIT: usize = 16 * 1024;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/signup", post(signup))
-        .route("/api/auth/signin", post(signin))
-        .route("/api/auth/refresh", post(refresh))
+pub fn routes() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/api/auth/signup",
+            post_with(signup, |op| op.summary("Create an account")),
+        )
+        .api_route(
+            "/api/auth/signin",
+            post_with(signin, |op| {
+                op.summary("Sign in: access and refresh tokens")
+            }),
+        )
+        .api_route(
+            "/api/auth/refresh",
+            post_with(refresh, |op| {
+                op.summary("Trade a refresh token for a new pair (rotation)")
+            }),
+        )
         .route_layer(DefaultBodyLimit::max(CREDENTIALS_BODY_LIMIT))
-        .route("/api/auth/signout", post(signout))
-        .route("/api/auth/me", get(me))
-        .route("/api/keys", post(create_key).get(list_keys))
-        .route("/api/keys/{id}", delete(delete_key))
-        .route("/api/usage", get(usage))
-        .route("/api/admin/users", get(users))
-        .route("/api/admin/users/{id}", patch(update_user))
-        .route("/api/collections/{name}", patch(update_collection))
-        .route(
+        .api_route(
+            "/api/auth/signout",
+            post_with(signout, |op| op.summary("Revoke the current session")),
+        )
+        .api_route("/api/auth/me", get_with(me, |op| op.summary("The caller")))
+        .api_route(
+            "/api/keys",
+            post_with(create_key, |op| {
+                op.summary("Create an API key (shown once)")
+            })
+            .get_with(list_keys, |op| op.summary("The caller's API keys")),
+        )
+        .api_route(
+            "/api/keys/{id}",
+            delete_with(delete_key, |op| op.summary("Revoke an API key")),
+        )
+        .api_route(
+            "/api/usage",
+            get_with(usage, |op| {
+                op.summary("This month's usage and what remains of the plan")
+            }),
+        )
+        .api_route(
+            "/api/admin/users",
+            get_with(users, |op| op.summary("All users (admins)")),
+        )
+        .api_route(
+            "/api/admin/users/{id}",
+            patch_with(update_user, |op| {
+                op.summary("Change a user's role, plan or disabled flag (admins)")
+            }),
+        )
+        .api_route(
+            "/api/collections/{name}",
+            patch_with(update_collection, |op| {
+                op.summary("Change visibility or instructions (curators, admins)")
+            }),
+        )
+        .api_route(
             "/api/collections/{name}/members/{user_id}",
-            put(set_member).delete(remove_member),
+            put_with(set_member, |op| op.summary("Add or change a member"))
+                .delete_with(remove_member, |op| op.summary("Remove a member")),
         )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Credentials {
     email: String,
@@ -47,13 +94,13 @@ async fn signup(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     Body(c): Body<Credentials>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Created<User>, ApiError> {
     let user = state
         .service
         .accounts
         .signup(&c.email, &c.password, addr)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!(user))))
+    Ok(Created(user))
 }
 
 async fn signin(
@@ -70,7 +117,7 @@ async fn signin(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshBody {
     refresh_token: String,
@@ -88,21 +135,29 @@ async fn refresh(
 async fn signout(
     State(state): State<AppState>,
     Auth(principal): Auth,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     state.service.accounts.signout(&principal).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
-async fn me(Auth(principal): Auth) -> Json<Value> {
-    Json(json!({
-        "user": principal.user,
-        "api_key_id": principal.api_key_id,
-    }))
+#[derive(Serialize, JsonSchema)]
+struct Me {
+    user: User,
+    /// Set when the caller used an API key.
+    api_key_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+async fn me(Auth(principal): Auth) -> Json<Me> {
+    Json(Me {
+        user: principal.user,
+        api_key_id: principal.api_key_id,
+    })
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct NewKey {
+    #[schemars(pattern(r"\S"))]
     name: String,
 }
 
@@ -110,113 +165,130 @@ async fn create_key(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Body(b): Body<NewKey>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Created<CreatedApiKey>, ApiError> {
     let key = state
         .service
         .accounts
         .create_api_key(&principal, &b.name)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!(key))))
+    Ok(Created(key))
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Keys {
+    keys: Vec<ApiKeyInfo>,
 }
 
 async fn list_keys(
     State(state): State<AppState>,
     Auth(principal): Auth,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Keys>, ApiError> {
     let keys = state.service.accounts.api_keys(&principal).await?;
-    Ok(Json(json!({ "keys": keys })))
+    Ok(Json(Keys { keys }))
 }
 
 async fn delete_key(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+    Path(IdPath { id }): Path<IdPath>,
+) -> Result<NoContent, ApiError> {
     state
         .service
         .accounts
         .delete_api_key(&principal, &id)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 async fn usage(
     State(state): State<AppState>,
     Auth(principal): Auth,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.service.limits.usage(&principal).await?)))
+) -> Result<Json<Usage>, ApiError> {
+    Ok(Json(state.service.limits.usage(&principal).await?))
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Users {
+    users: Vec<User>,
 }
 
 async fn users(
     State(state): State<AppState>,
     Auth(principal): Auth,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Users>, ApiError> {
     let users = state.service.accounts.users(&principal).await?;
-    Ok(Json(json!({ "users": users })))
+    Ok(Json(Users { users }))
 }
 
 async fn update_user(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     Body(update): Body<UserUpdate>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<User>, ApiError> {
     let user = state
         .service
         .accounts
         .update_user(&principal, &id, &update)
         .await?;
-    Ok(Json(json!(user)))
+    Ok(Json(user))
 }
 
 /// Curators of the collection and admins change its visibility and domain instructions.
 async fn update_collection(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(name): Path<String>,
+    Path(NamePath { name }): Path<NamePath>,
     Body(update): Body<CollectionUpdate>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let name = CollectionName::parse(&name)?;
     state
         .service
         .collections
         .update(&principal, &name, &update)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Membership {
     role: MemberRole,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct MemberPath {
+    #[schemars(pattern(r"^[a-z0-9][a-z0-9_-]{0,63}$"))]
+    name: String,
+    user_id: String,
 }
 
 /// Admins add members; a collection's curators add readers.
 async fn set_member(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path((name, user_id)): Path<(String, String)>,
+    Path(p): Path<MemberPath>,
     Body(m): Body<Membership>,
-) -> Result<StatusCode, ApiError> {
-    let name = CollectionName::parse(&name)?;
+) -> Result<NoContent, ApiError> {
+    let name = CollectionName::parse(&p.name)?;
     state
         .service
         .collections
-        .set_member(&principal, &name, &user_id, Some(m.role))
+        .set_member(&principal, &name, &p.user_id, Some(m.role))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 async fn remove_member(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path((name, user_id)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    let name = CollectionName::parse(&name)?;
+    Path(p): Path<MemberPath>,
+) -> Result<NoContent, ApiError> {
+    let name = CollectionName::parse(&p.name)?;
     state
         .service
         .collections
-        .set_member(&principal, &name, &user_id, None)
+        .set_member(&principal, &name, &p.user_id, None)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

@@ -4,35 +4,61 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use aide::axum::ApiRouter;
+use aide::axum::routing::{get_with, post_with};
+use axum::Json;
+use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::response::{IntoResponse, NoContent, Response};
 use futures::Stream;
-use knowledge::chat::{ChatEvent, ChatRequest};
+use knowledge::chat::{ChatEvent, ChatRequest, Conversation};
+use knowledge::store::ConversationSummary;
 use knowledge::{CollectionName, Result as KResult};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{ApiError, AppState, Auth, Body, invalid};
+use super::openapi::event_stream as sse_doc;
+use super::{ApiError, AppState, Auth, Body, IdPath, Params};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/chat", post(chat))
-        .route("/api/conversations", get(list))
-        .route("/api/conversations/search", get(search))
-        .route(
+pub fn routes() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/api/chat",
+            post_with(chat, |op| {
+                sse_doc(
+                    op.summary("Answer a question as server-sent events"),
+                    "meta, citations, delta…, then done or error",
+                    &["meta", "citations", "delta", "done", "error"],
+                )
+            }),
+        )
+        .api_route(
+            "/api/conversations",
+            get_with(list, |op| {
+                op.summary("The caller's conversations, newest first")
+            }),
+        )
+        .api_route(
+            "/api/conversations/search",
+            get_with(search, |op| {
+                op.summary("Conversations whose title or messages contain q")
+            }),
+        )
+        .api_route(
             "/api/conversations/{id}",
-            get(show).patch(rename).delete(remove),
+            get_with(show, |op| op.summary("A conversation with its messages"))
+                .patch_with(rename, |op| op.summary("Rename"))
+                .delete_with(remove, |op| op.summary("Delete")),
         )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ChatBody {
+    /// The question.
+    #[schemars(pattern(r"\S"))]
     message: String,
     conversation_id: Option<String>,
     collections: Option<Vec<String>>,
@@ -91,92 +117,104 @@ async fn chat(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct Page {
-    limit: Option<String>,
-    offset: Option<String>,
+    /// How many (default 20).
+    #[schemars(range(min = 1, max = 100))]
+    limit: Option<usize>,
+    /// How many to skip.
+    #[schemars(range(max = knowledge::chat::MAX_OFFSET))]
+    offset: Option<usize>,
 }
 
-fn number(raw: Option<&str>, name: &str, default: usize) -> Result<usize, ApiError> {
-    match raw {
-        None | Some("") => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| invalid(format!("{name} must be a non-negative integer, got {v:?}"))),
-    }
+#[derive(Serialize, JsonSchema)]
+struct ConversationPage {
+    conversations: Vec<ConversationSummary>,
+    limit: usize,
+    offset: usize,
+    /// The offset of the next page, while there may be one.
+    next_offset: Option<usize>,
 }
 
 async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
-    let limit = number(page.limit.as_deref(), "limit", 20)?;
-    let offset = number(page.offset.as_deref(), "offset", 0)?;
-    let items = state
+    Params(page): Params<Page>,
+) -> Result<Json<ConversationPage>, ApiError> {
+    let limit = page.limit.unwrap_or(20);
+    let offset = page.offset.unwrap_or(0);
+    let conversations = state
         .service
         .chat
         .conversations(&principal, limit, offset)
         .await?;
-    let next = (items.len() == limit).then_some(offset + limit);
-    Ok(Json(
-        json!({ "conversations": items, "limit": limit, "offset": offset, "next_offset": next }),
-    ))
+    let next_offset = (conversations.len() == limit).then_some(offset + limit);
+    Ok(Json(ConversationPage {
+        conversations,
+        limit,
+        offset,
+        next_offset,
+    }))
 }
 
-#[derive(Deserialize)]
-struct SearchParams {
-    q: Option<String>,
-    limit: Option<String>,
+#[derive(Deserialize, JsonSchema)]
+struct ConversationQuery {
+    /// Words to find in titles and messages.
+    #[schemars(pattern(r"\S"))]
+    q: String,
+    /// How many (default 20; at most 100).
+    #[schemars(range(min = 1, max = 100))]
+    limit: Option<usize>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Found {
+    conversations: Vec<ConversationSummary>,
 }
 
 async fn search(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Query(p): Query<SearchParams>,
-) -> Result<Json<Value>, ApiError> {
-    let q =
-        p.q.ok_or_else(|| invalid("the query parameter q is required"))?;
-    let limit = number(p.limit.as_deref(), "limit", 20)?;
-    let items = state.service.chat.search(&principal, &q, limit).await?;
-    Ok(Json(json!({ "conversations": items })))
+    Params(p): Params<ConversationQuery>,
+) -> Result<Json<Found>, ApiError> {
+    let limit = p.limit.unwrap_or(20);
+    let conversations = state.service.chat.search(&principal, &p.q, limit).await?;
+    Ok(Json(Found { conversations }))
 }
 
 async fn show(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(
-        state.service.chat.conversation(&principal, &id).await?
-    )))
+    Path(IdPath { id }): Path<IdPath>,
+) -> Result<Json<Conversation>, ApiError> {
+    Ok(Json(
+        state.service.chat.conversation(&principal, &id).await?,
+    ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Rename {
+    #[schemars(pattern(r"\S"))]
     title: String,
 }
 
 async fn rename(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     Body(b): Body<Rename>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationSummary>, ApiError> {
     let chat = &state.service.chat;
     chat.rename(&principal, &id, &b.title).await?;
-    Ok(Json(json!(
-        chat.conversation(&principal, &id).await?.summary
-    )))
+    Ok(Json(chat.conversation(&principal, &id).await?.summary))
 }
 
 async fn remove(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+    Path(IdPath { id }): Path<IdPath>,
+) -> Result<NoContent, ApiError> {
     state.service.chat.delete(&principal, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

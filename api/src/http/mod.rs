@@ -10,6 +10,8 @@ mod openapi;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use aide::axum::ApiRouter;
+use aide::axum::routing::get_with;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{
     DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Query, Request, State,
@@ -22,8 +24,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use knowledge::accounts::Principal;
 use knowledge::{ErrorCode, Service};
-use serde::Deserialize;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Largest request body accepted.
@@ -75,10 +78,13 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.0.code();
-        // `type` mirrors `code` for clients written against OpenAI's error shape.
-        let body = json!({
-            "error": { "code": code, "type": code, "message": public_message(&self.0) }
-        });
+        let body = openapi::ErrorBody {
+            error: openapi::ErrorDetail {
+                code,
+                kind: code,
+                message: public_message(&self.0),
+            },
+        };
         let mut response = (status_of(code), Json(body)).into_response();
         if let Some(secs) = self.0.retry_after()
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
@@ -98,15 +104,20 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError(knowledge::Error::InvalidInput(message.into()))
 }
 
-/// A JSON body whose problems (bad JSON, wrong fields, too large) answer with our error shape.
+/// A JSON object body whose problems (bad JSON, not an object, wrong fields, too large) answer
+/// with our error shape. (serde would otherwise read a struct from an array of its fields.)
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Body(v)),
+        let object = Json::<serde_json::Value>::from_request(req, state).await;
+        match object {
+            Ok(Json(v @ serde_json::Value::Object(_))) => serde_json::from_value(v)
+                .map(Body)
+                .map_err(|e| invalid(format!("invalid JSON body: {e}"))),
+            Ok(Json(_)) => Err(invalid("the body must be a JSON object")),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(invalid(
                 "send the body as JSON with Content-Type: application/json",
             )),
@@ -114,6 +125,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 Err(invalid("the request body is too large for this endpoint"))
             }
             Err(e) => Err(invalid(format!("invalid JSON body: {}", e.body_text()))),
+        }
+    }
+}
+
+/// A route's `{id}`.
+#[derive(Deserialize, JsonSchema)]
+pub struct IdPath {
+    pub id: String,
+}
+
+/// A route's collection `{name}`.
+#[derive(Deserialize, JsonSchema)]
+pub struct NamePath {
+    #[schemars(pattern(r"^[a-z0-9][a-z0-9_-]{0,63}$"))]
+    pub name: String,
+}
+
+/// Query parameters whose problems answer with our error shape.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Params(v)),
+            Err(e) => Err(invalid(format!("invalid query: {}", e.body_text()))),
         }
     }
 }
@@ -237,17 +275,54 @@ pub fn router(
         state.clone(),
         mcp_auth,
     ));
-    let router = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
-        .route("/api/search", get(search))
-        .route("/api/collections", get(collections))
+    let mut api = openapi::base();
+    let documented = ApiRouter::new()
+        .api_route(
+            "/healthz",
+            get_with(healthz, |op| {
+                op.summary("Liveness and configuration summary")
+            }),
+        )
+        .api_route(
+            "/readyz",
+            get_with(readyz, |op| {
+                op.summary("Readiness: the store answers")
+                    .response::<200, Json<Ready>>()
+                    .response_with::<503, Json<Ready>, _>(|r| r.description("not ready"))
+            }),
+        )
+        .api_route(
+            "/metrics",
+            get_with(metrics, |op| {
+                openapi::metrics_text(
+                    op.summary(
+                        "Prometheus metrics (with server.metrics_token set, for its bearer only)",
+                    )
+                    .default_response::<ApiError>(),
+                )
+            }),
+        )
+        .api_route(
+            "/api/search",
+            get_with(search, |op| {
+                op.summary("Ranked passages from readable collections")
+            }),
+        )
+        .api_route(
+            "/api/collections",
+            get_with(collections, |op| op.summary("Readable collections")),
+        )
         .merge(auth::routes())
         .merge(chat::routes())
         .merge(openai::routes())
-        .merge(documents::routes(max_upload))
+        .merge(documents::routes(max_upload));
+    let router = documented.finish_api(&mut api);
+    let api = Arc::new(api);
+    let router = router
+        .route(
+            "/openapi.json",
+            get(move || std::future::ready(Json(api.clone()))),
+        )
         .route(
             "/.well-known/oauth-protected-resource",
             get(protected_resource),
@@ -458,58 +533,73 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
         .into_response()
 }
 
-async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+#[derive(Serialize, JsonSchema)]
+struct Health {
+    status: &'static str,
+    /// The store backend (sqlite or postgres).
+    store: &'static str,
+    /// The embedding model.
+    model: String,
+    /// Whether a language model is configured (otherwise answers are extractive).
+    llm: bool,
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let k = &state.service.knowledge;
-    Json(json!({
-        "status": "ok",
-        "store": k.store_backend(),
-        "model": k.embedder().model().name,
-        "llm": state.service.chat.has_model(),
-    }))
+    Json(Health {
+        status: "ok",
+        store: k.store_backend(),
+        model: k.embedder().model().name.clone(),
+        llm: state.service.chat.has_model(),
+    })
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Ready {
+    /// `ready`, or `not ready` (with 503).
+    status: &'static str,
 }
 
 /// Ready when the store answers a query. Says nothing of what the store holds.
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.service.knowledge.collections().await {
-        Ok(_) => Json(json!({"status": "ready"})).into_response(),
+        Ok(_) => Json(Ready { status: "ready" }).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            let body = json!({"status": "not ready"});
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+            let body = Json(Ready {
+                status: "not ready",
+            });
+            (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
         }
     }
 }
 
-/// Every field optional so a missing or malformed one gets our error, not a generic rejection.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct SearchParams {
-    q: Option<String>,
+    /// What to look for (at most 4096 bytes).
+    #[schemars(length(min = 1))]
+    q: String,
+    /// Collections to search, comma-separated (default: every readable one).
     collection: Option<String>,
-    mode: Option<String>,
-    k: Option<String>,
+    mode: Option<knowledge::SearchMode>,
+    /// How many passages (default 10).
+    #[schemars(range(min = 1, max = 1000))]
+    k: Option<i64>,
 }
 
 async fn search(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Query(p): Query<SearchParams>,
+    Params(p): Params<SearchParams>,
 ) -> Result<Json<knowledge::SearchResults>, ApiError> {
-    let q =
-        p.q.ok_or_else(|| invalid("the query parameter q is required"))?;
-    let k = match p.k.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(raw) => Some(
-            raw.parse::<i64>()
-                .map_err(|_| invalid(format!("k must be a positive integer, got {raw:?}")))?,
-        ),
-    };
     let collections: Vec<String> = p
         .collection
         .iter()
         .flat_map(|c| c.split(','))
         .map(str::to_owned)
         .collect();
-    let request = knowledge::SearchRequest::parse(&q, &collections, p.mode.as_deref(), k)?;
+    let mode = p.mode.map(knowledge::SearchMode::as_str);
+    let request = knowledge::SearchRequest::parse(&p.q, &collections, mode, p.k)?;
     Ok(Json(
         state
             .service
@@ -519,17 +609,22 @@ async fn search(
     ))
 }
 
+#[derive(Serialize, JsonSchema)]
+struct Collections {
+    collections: Vec<knowledge::store::CollectionHead>,
+}
+
 /// The collections the caller may read.
 async fn collections(
     State(state): State<AppState>,
     Auth(principal): Auth,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let list = state
+) -> Result<Json<Collections>, ApiError> {
+    let collections = state
         .service
         .knowledge
         .readable_collections(&principal)
         .await?;
-    Ok(Json(json!({ "collections": list })))
+    Ok(Json(Collections { collections }))
 }
 
 /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests and streams finish.

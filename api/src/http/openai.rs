@@ -2,64 +2,109 @@
 //! `POST /v1/chat/completions` (streamed or not), answering through the same chat path with the
 //! citations kept as numbered references in the text and a structured `citations` field.
 
+use aide::axum::ApiRouter;
+use aide::axum::routing::{get_with, post_with};
+use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use futures::StreamExt;
-use knowledge::chat::answer::Citation;
+use knowledge::chat::answer::{Citation, CitationCheck};
 use knowledge::chat::provider::Turn;
 use knowledge::chat::{ChatEvent, ChatRequest, TokenUsage};
 use knowledge::types::now_ms;
 use knowledge::{CollectionName, Error};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::chat::event_stream;
+use super::openapi::event_stream as sse_doc;
 use super::{ApiError, AppState, Auth, Body, invalid};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/models", get(models))
-        .route("/v1/chat/completions", post(completions))
+pub fn routes() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/v1/models",
+            get_with(models, |op| {
+                op.summary("OpenAI-compatible: one model per readable collection")
+            }),
+        )
+        .api_route(
+            "/v1/chat/completions",
+            post_with(completions, |op| {
+                sse_doc(
+                    op.summary(
+                        "OpenAI-compatible chat completions (stream or not), with citations",
+                    )
+                    .response::<200, Json<ChatCompletion>>(),
+                    "with stream: chat.completion.chunk objects, then [DONE]",
+                    &[],
+                )
+            }),
+        )
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Model {
+    /// The collection's name.
+    id: String,
+    object: &'static str,
+    created: i64,
+    owned_by: &'static str,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Models {
+    object: &'static str,
+    data: Vec<Model>,
 }
 
 async fn models(
     State(state): State<AppState>,
     Auth(principal): Auth,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Models>, ApiError> {
     let collections = state
         .service
         .knowledge
         .readable_collections(&principal)
         .await?;
-    let data: Vec<Value> = collections
-        .iter()
-        .map(|c| json!({"id": c.name, "object": "model", "created": 0, "owned_by": "lariat"}))
+    let data = collections
+        .into_iter()
+        .map(|c| Model {
+            id: c.name,
+            object: "model",
+            created: 0,
+            owned_by: "lariat",
+        })
         .collect();
-    Ok(Json(json!({ "object": "list", "data": data })))
+    Ok(Json(Models {
+        object: "list",
+        data,
+    }))
 }
 
 /// The request as OpenAI clients send it; unknown fields (temperature, top_p, …) are accepted
 /// and ignored.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct CompletionRequest {
+    /// A collection's name (see /v1/models).
     model: String,
     messages: Vec<Message>,
     #[serde(default)]
     stream: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct Message {
+    /// `user` and `assistant` messages count; others (system, tool) are ignored.
     role: String,
     #[serde(default)]
     content: Content,
 }
 
 /// A message's content: a string, or a list of parts of which the text ones count.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(untagged)]
 enum Content {
     Text(String),
@@ -103,12 +148,31 @@ fn references(citations: &[Citation], cited: &[usize]) -> String {
     }
 }
 
-fn usage_json(u: &TokenUsage) -> Value {
-    json!({
-        "prompt_tokens": u.prompt_tokens,
-        "completion_tokens": u.completion_tokens,
-        "total_tokens": u.total_tokens,
-    })
+/// A whole answer, as OpenAI's `chat.completion`, with the cited sources beside it.
+#[derive(Serialize, JsonSchema)]
+struct ChatCompletion {
+    id: String,
+    object: &'static str,
+    created: i64,
+    model: String,
+    choices: Vec<Choice>,
+    usage: TokenUsage,
+    /// The sources the answer cites.
+    citations: Vec<Citation>,
+    citation_check: CitationCheck,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Choice {
+    index: u32,
+    message: AssistantMessage,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct AssistantMessage {
+    role: &'static str,
+    content: String,
 }
 
 async fn completions(
@@ -207,10 +271,7 @@ fn stream_response(
             out.push(chunk(
                 json!({}),
                 Some("stop"),
-                &[
-                    ("usage", usage_json(&done.usage)),
-                    ("citations", json!(cited)),
-                ],
+                &[("usage", json!(done.usage)), ("citations", json!(cited))],
             ));
             out.push(Event::default().data("[DONE]"));
             out
@@ -240,19 +301,22 @@ async fn complete_response(
     let answer = knowledge::chat::collect(rx).await?;
     let cited_ns = &answer.done.citation_check.cited;
     let text = answer.text.clone() + &references(&answer.cited, cited_ns);
-    Ok(Json(json!({
-        "id": id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": text},
-            "finish_reason": "stop",
+    Ok(Json(ChatCompletion {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices: vec![Choice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant",
+                content: text,
+            },
+            finish_reason: "stop",
         }],
-        "usage": usage_json(&answer.done.usage),
-        "citations": answer.cited,
-        "citation_check": answer.done.citation_check,
-    }))
+        usage: answer.done.usage,
+        citations: answer.cited,
+        citation_check: answer.done.citation_check,
+    })
     .into_response())
 }

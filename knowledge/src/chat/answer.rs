@@ -208,7 +208,7 @@ impl MarkerFilter {
 }
 
 /// A cited sentence whose words are mostly absent from the passage it cites.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Unsupported {
     pub sentence: String,
     pub cited: Vec<usize>,
@@ -216,7 +216,7 @@ pub struct Unsupported {
     pub support: f32,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct CitationCheck {
     /// Sources the answer cites, in order of first use.
     pub cited: Vec<usize>,

@@ -12,9 +12,7 @@ impl Chat {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<ConversationSummary>> {
-        if !(1..=100).contains(&limit) {
-            return Err(Error::InvalidInput("limit must be 1-100".into()));
-        }
+        check_limit(limit)?;
         if offset > MAX_OFFSET {
             return Err(Error::InvalidInput(format!(
                 "offset must be at most {MAX_OFFSET}"
@@ -80,8 +78,18 @@ impl Chat {
         if query.is_empty() {
             return Err(Error::InvalidInput("the search text q is empty".into()));
         }
+        check_limit(limit)?;
         self.conversations
-            .search_conversations(&principal.user.id, query, limit.clamp(1, 100))
+            .search_conversations(&principal.user.id, query, limit)
             .await
+    }
+}
+
+/// Pages of conversations hold 1-100.
+fn check_limit(limit: usize) -> Result<()> {
+    if (1..=100).contains(&limit) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput("limit must be 1-100".into()))
     }
 }

@@ -71,7 +71,7 @@ pub struct Meta {
     pub cached: bool,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, schemars::JsonSchema)]
 pub struct TokenUsage {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
@@ -165,7 +165,7 @@ fn cost(provider: Option<&ProviderConfig>, usage: TokenUsage) -> f64 {
 }
 
 /// A conversation with its messages.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Conversation {
     #[serde(flatten)]
     pub summary: ConversationSummary,

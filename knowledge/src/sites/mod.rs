@@ -1,16 +1,20 @@
 //! External sites agents act on, the domain's association website first. A [`SiteAdapter`] reads a
-//! site (events, standings, the member's entries) and writes to it (entries, withdrawals); the
-//! HTTP adapter lives with the MCP site server. [`Site`] is the one service every surface uses for
-//! a domain: who may use it, and the write protocol (preview → signed confirm token → claim →
-//! send once → outcome kept).
+//! site (events, standings, the member's entries) and writes to it (entries, withdrawals);
+//! [`HttpSite`] is that adapter over HTTP, driven by a layout file. [`Site`] is the one service
+//! every surface uses for a domain: who may use it, and the write protocol (preview → signed
+//! confirm token → claim → send once → outcome kept).
 
+mod http;
 mod writes;
 
+pub use http::HttpSite;
 pub use writes::{PlannedWrite, Preview, Site, WriteResult, is_date};
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::Result;
+use crate::config::Config;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -178,4 +182,32 @@ impl std::fmt::Display for WriteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.error().fmt(f)
     }
+}
+
+/// "The page no longer looks like the layout says": the error every scrape gives rather than
+/// returning garbage.
+pub fn layout_not_understood(what: impl std::fmt::Display) -> crate::Error {
+    crate::Error::Upstream(format!(
+        "layout not understood: {what}; the site may have changed its pages (update the site \
+         layout file)"
+    ))
+}
+
+/// The adapter for `domain`'s site, or what configuration is missing.
+pub fn open_site(
+    domain: &str,
+    config: &Config,
+) -> std::result::Result<Arc<dyn SiteAdapter>, String> {
+    let settings = config.sites.get(domain).cloned().unwrap_or_default();
+    let Some(layout) = &settings.layout else {
+        return Err(format!(
+            "the {domain} site is not configured: set sites.{domain}.layout to its layout file \
+             (e.g. deploy/domains/{domain}/sites/example-association.toml), plus \
+             sites.{domain}.username and sites.{domain}.password for member pages \
+             (or LARIAT_SITES__{up}__LAYOUT, __USERNAME, __PASSWORD)",
+            up = domain.to_ascii_uppercase()
+        ));
+    };
+    let layout = parse::site::layout::Layout::load(layout)?;
+    Ok(Arc::new(HttpSite::new(layout, settings)?))
 }

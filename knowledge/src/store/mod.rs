@@ -101,7 +101,7 @@ pub trait Store: Send + Sync {
 }
 
 /// What search needs to know of a collection.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct CollectionHead {
     pub name: String,
     pub model: String,
@@ -180,7 +180,7 @@ pub trait AccountStore: Send + Sync {
 }
 
 /// A conversation as lists show it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct ConversationSummary {
     pub id: String,
     pub title: String,
@@ -191,7 +191,7 @@ pub struct ConversationSummary {
 }
 
 /// One message of a conversation, with what produced it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct StoredMessage {
     pub id: String,
     pub seq: i64,

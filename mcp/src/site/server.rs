@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use knowledge::accounts::Principal;
 use knowledge::config::Config;
-use knowledge::sites::{Preview, Site, WriteResult, is_date};
+use knowledge::sites::{Preview, Site, SiteAdapter, WriteResult, is_date, open_site};
 use knowledge::{Error, Service};
 use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -17,27 +17,11 @@ use rmcp::{Json, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{EventDetail, EventQuery, EventSummary, HttpSite, SiteAdapter, Standing};
+use super::{EventDetail, EventQuery, EventSummary, Standing};
 use crate::{caller, tool_error};
 
 /// The domains that have site tools.
 pub const DOMAINS: &[&str] = &["rodeo"];
-
-/// The adapter for `domain`'s site, or what configuration is missing.
-pub fn open_site(domain: &str, config: &Config) -> Result<Arc<dyn SiteAdapter>, String> {
-    let settings = config.sites.get(domain).cloned().unwrap_or_default();
-    let Some(layout) = &settings.layout else {
-        return Err(format!(
-            "the {domain} site is not configured: set sites.{domain}.layout to its layout file \
-             (e.g. deploy/domains/{domain}/sites/example-association.toml), plus \
-             sites.{domain}.username and sites.{domain}.password for member pages \
-             (or LARIAT_SITES__{up}__LAYOUT, __USERNAME, __PASSWORD)",
-            up = domain.to_ascii_uppercase()
-        ));
-    };
-    let layout = super::layout::Layout::load(layout)?;
-    Ok(Arc::new(HttpSite::new(layout, settings)?))
-}
 
 #[derive(Clone)]
 pub struct SiteServer {

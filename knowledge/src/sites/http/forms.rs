@@ -4,13 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use knowledge::{Error, Result};
+use crate::{Error, Result};
 use reqwest::{Method, Url};
 use scraper::{Html, Selector};
 
-use super::http::{selector, text_of};
-use super::layout_not_understood;
 use super::transport::Page;
+use super::{layout_not_understood, selector, text_of};
 
 /// A form as a browser would submit it.
 pub(super) struct HtmlForm {

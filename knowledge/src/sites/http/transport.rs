@@ -8,13 +8,13 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::SiteSettings;
+use crate::{Error, Result};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use knowledge::config::SiteSettings;
-use knowledge::{Error, Result};
 use reqwest::{Method, StatusCode, Url};
 use tokio::sync::Mutex;
 
-use super::robots::Robots;
+use parse::site::robots::Robots;
 
 /// Largest page read.
 const MAX_PAGE_BYTES: usize = 2 * 1024 * 1024;

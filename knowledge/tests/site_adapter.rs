@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use knowledge::ErrorCode;
 use knowledge::config::{Secret, SiteSettings};
+use knowledge::sites::{EntryRequest, EventQuery, HttpSite, SiteAdapter, WriteError, WriteOutcome};
 use lariat_tests::rodeo_site::{PASSWORD, RodeoSite, USERNAME};
-use mcp::site::layout::Layout;
-use mcp::site::{EntryRequest, EventQuery, HttpSite, SiteAdapter, WriteError, WriteOutcome};
+use parse::site::layout::Layout;
 
 fn layout_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

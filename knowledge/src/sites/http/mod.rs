@@ -6,25 +6,27 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::SiteSettings;
+use crate::{Error, Result};
 use async_trait::async_trait;
-use knowledge::config::SiteSettings;
-use knowledge::{Error, Result};
 use reqwest::{Method, StatusCode, Url};
 use scraper::{ElementRef, Html, Selector};
 use tokio::sync::Mutex;
 
+mod forms;
 mod scrape;
 mod session;
+mod transport;
 
-pub(super) use parse::site::scrape::{cap, text_of};
+use parse::site::scrape::{cap, text_of};
 
-use super::forms::HtmlForm;
-use super::layout::{Field, FormPage, Layout, ListPage, Rows};
-use super::transport::{Page, Transport};
 use super::{
     DisciplineFee, Entry, EntryRequest, EventDetail, EventQuery, EventSummary, SentRequest,
     SiteAdapter, Standing, WriteError, WriteOutcome, layout_not_understood,
 };
+use forms::HtmlForm;
+use parse::site::layout::{Field, FormPage, Layout, ListPage, Rows};
+use transport::{Page, Transport};
 
 pub struct HttpSite {
     layout: Layout,
@@ -34,7 +36,7 @@ pub struct HttpSite {
     signin: Mutex<u64>,
 }
 
-pub(super) fn selector(s: &str) -> Result<Selector> {
+fn selector(s: &str) -> Result<Selector> {
     parse::site::scrape::selector(s).map_err(layout_not_understood)
 }
 
@@ -55,11 +57,11 @@ impl HttpSite {
         })
     }
 
-    pub(super) fn url(&self, path: &str, id: Option<&str>) -> Result<Url> {
+    fn url(&self, path: &str, id: Option<&str>) -> Result<Url> {
         self.transport.url(path, id)
     }
 
-    pub(super) async fn send(
+    async fn send(
         &self,
         method: Method,
         url: Url,
