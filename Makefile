@@ -8,7 +8,7 @@ DEMO_ADMIN ?= admin@example.com
 DEMO_PASSWORD ?= lariat-demo-password
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: setup build demo test test-deps lint eval-gate bench bench-chat bench-abuse fuzz fuzz-smoke
+.PHONY: setup build build-bin demo test test-deps lint eval-gate bench bench-chat bench-abuse fuzz fuzz-smoke
 
 setup:
 	bash scripts/setup-assets.sh
@@ -16,7 +16,11 @@ setup:
 build:
 	cargo build --workspace --all-targets
 
-demo: setup build
+# Only the binary, for the demo: a fresh machine serves the app without compiling any test.
+build-bin:
+	cargo build -p lariat-api --bin lariat
+
+demo: setup build-bin
 	$(LARIAT) --data-dir $(DEMO_DIR) ingest deploy/domains/rodeo/corpus --collection rodeo
 	LARIAT_ADMIN_PASSWORD='$(DEMO_PASSWORD)' $(LARIAT) --data-dir $(DEMO_DIR) admin create --reset-password $(DEMO_ADMIN)
 	$(LARIAT) --data-dir $(DEMO_DIR) serve --addr $(ADDR)

@@ -6,6 +6,7 @@ mod bench_chat;
 mod cli;
 mod eval_cmd;
 mod http;
+mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

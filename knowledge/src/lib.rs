@@ -28,6 +28,8 @@ mod service;
 
 pub use config::Config;
 pub use error::{Error, ErrorCode, Result};
-pub use knowledge::{CheckReport, DocumentView, Knowledge, Parts, RecoveryReport, SearchRequest};
+pub use knowledge::{
+    CheckReport, DocumentView, Knowledge, Parts, PassageInContext, RecoveryReport, SearchRequest,
+};
 pub use service::Service;
 pub use types::*;

@@ -34,11 +34,13 @@ const BODY_LIMIT: usize = 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
-    service: Arc<Service>,
+    pub service: Arc<Service>,
     uploads: Arc<Uploads>,
     /// Peers whose `X-Forwarded-For` is believed.
     trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     metrics_token: Option<knowledge::config::Secret>,
+    /// How long a browser session's cookies last.
+    pub refresh_ttl_secs: u64,
 }
 
 /// Equal bytes, compared in time that depends only on the lengths.
@@ -171,15 +173,27 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError(knowledge::Error::Unauthorized(
-                    "sign in: send Authorization: Bearer <access token or API key>".into(),
-                ))
-            })?;
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            // the web app's session cookie, for requests from the app's own pages only
+            let token = crate::web::session::cookie(&parts.headers, crate::web::session::ACCESS)
+                .ok_or_else(|| {
+                    ApiError(knowledge::Error::Unauthorized(
+                        "sign in: send Authorization: Bearer <access token or API key>".into(),
+                    ))
+                })?;
+            if !crate::web::session::is_same_origin(parts) {
+                return Err(ApiError(knowledge::Error::Forbidden(
+                    "a request carried by the session cookie must come from this site's pages"
+                        .into(),
+                )));
+            }
+            return Ok(Auth(state.service.authenticate(token).await?));
+        };
+        let value = value.to_str().map_err(|_| {
+            ApiError(knowledge::Error::Unauthorized(
+                "the Authorization header must be `Bearer <token>`".into(),
+            ))
+        })?;
         let token = bearer(value).ok_or_else(|| {
             ApiError(knowledge::Error::Unauthorized(
                 "the Authorization header must be `Bearer <token>`".into(),
@@ -249,6 +263,7 @@ pub fn router(
         uploads: Arc::new(uploads),
         trusted_proxies: Arc::new(config.server.trusted_proxy_nets()?),
         metrics_token: config.server.metrics_token.clone(),
+        refresh_ttl_secs: config.auth.refresh_ttl_secs,
     };
     let guard = mcp::HttpGuard {
         allowed_hosts: config.server.mcp_allowed_hosts.clone(),
@@ -332,6 +347,7 @@ pub fn router(
             get(protected_resource),
         )
         .merge(mcp)
+        .merge(crate::web::routes())
         .route_layer(axum::middleware::from_fn(label_route))
         .fallback(|| async { ApiError(knowledge::Error::NotFound("no such endpoint".into())) })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

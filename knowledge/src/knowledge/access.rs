@@ -107,6 +107,34 @@ impl Knowledge {
         Ok(Passage::from(view))
     }
 
+    /// A passage inside its document, with up to `around` neighbouring passages on each side,
+    /// for showing a citation where it sits; same access rule as [`Knowledge::passage`].
+    pub async fn passage_in_context(
+        &self,
+        principal: &Principal,
+        chunk_id: &str,
+        around: usize,
+    ) -> Result<PassageInContext> {
+        let passage = self.passage(principal, chunk_id).await?;
+        let mut document = self.document(principal, &passage.document_id).await?;
+        let at = document
+            .passages
+            .iter()
+            .position(|p| p.chunk_id == chunk_id)
+            .ok_or_else(|| Error::NotFound(format!("no passage {chunk_id}")))?;
+        let start = at.saturating_sub(around);
+        let end = (at + around + 1).min(document.passages.len());
+        let total = document.passages.len();
+        document.passages.truncate(end);
+        document.passages.drain(..start);
+        Ok(PassageInContext {
+            document,
+            cited: at - start,
+            ordinal: at,
+            total,
+        })
+    }
+
     /// A document and its passages, if `principal` may read its collection (else "not found").
     pub async fn document(&self, principal: &Principal, id: &str) -> Result<DocumentView> {
         let chunks = self.store.chunks_of_documents(&[id.to_owned()]).await?;

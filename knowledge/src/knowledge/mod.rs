@@ -63,6 +63,17 @@ pub struct DocumentView {
     pub passages: Vec<Passage>,
 }
 
+/// A passage among its neighbours: `document.passages` holds only the window around it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct PassageInContext {
+    pub document: DocumentView,
+    /// The cited passage's index in `document.passages`.
+    pub cited: usize,
+    /// Its index among all the document's passages, and how many there are.
+    pub ordinal: usize,
+    pub total: usize,
+}
+
 /// A parsed search.
 #[derive(Debug, Clone)]
 pub struct SearchRequest {

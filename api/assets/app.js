@@ -1,0 +1,179 @@
+// Lariat's one hand-written module. The chat is a POST, so its server-sent events are read from
+// fetch's stream (EventSource can only GET). Streamed text is inserted as text, never as HTML; when
+// the answer is done the server's rendering of it (sanitised Markdown, citation chips) replaces it.
+
+const form = document.getElementById("ask");
+
+/** Splits a stream of server-sent events into {event, data} objects (WHATWG rules, simplified:
+ * the server sends LF line ends and one data line per event). */
+async function* readEvents(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) yield { event, data: data.join("\n") };
+    }
+  }
+}
+
+function element(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function chat(form) {
+  const messages = document.getElementById("messages");
+  const box = document.getElementById("message");
+  const send = document.getElementById("send");
+  const stop = document.getElementById("stop");
+  const problem = document.getElementById("ask-error");
+  let controller = null;
+
+  function busy(on) {
+    send.disabled = on;
+    stop.hidden = !on;
+  }
+
+  function fail(text, retry) {
+    problem.hidden = false;
+    problem.replaceChildren(element("span", "", text + " "));
+    if (retry) {
+      const again = element("button", "retry", "Retry");
+      again.type = "button";
+      again.addEventListener("click", () => {
+        problem.hidden = true;
+        ask(retry);
+      });
+      problem.append(again);
+    }
+  }
+
+  async function ask(question) {
+    problem.hidden = true;
+    const mine = element("li", "msg user");
+    mine.append(element("p", "text", question));
+    const answer = element("li", "msg assistant streaming");
+    const text = element("div", "text answer");
+    answer.append(text);
+    messages.append(mine, answer);
+    const body = { message: question };
+    if (form.dataset.conversation) body.conversation_id = form.dataset.conversation;
+    const picked = form.querySelector("#collection");
+    if (picked && picked.value) body.collections = [picked.value];
+    controller = new AbortController();
+    busy(true);
+    let conversation = form.dataset.conversation;
+    let messageId = null;
+    try {
+      const response = await fetch("/api/chat", {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "text/event-stream" },
+        body: JSON.stringify(body),
+        signal: controller.signal,
+        credentials: "same-origin",
+      });
+      if (response.status === 401) {
+        location.assign("/session/renew?next=" + encodeURIComponent(location.pathname));
+        return;
+      }
+      if (!response.ok) {
+        const error = await response.json().catch(() => null);
+        answer.remove();
+        fail(error?.error?.message ?? `The server answered ${response.status}.`, question);
+        return;
+      }
+      for await (const { event, data } of readEvents(response)) {
+        const payload = JSON.parse(data);
+        if (event === "meta") {
+          conversation = payload.conversation_id;
+          messageId = payload.message_id;
+        } else if (event === "delta") {
+          text.append(document.createTextNode(payload.text));
+        } else if (event === "error") {
+          answer.classList.remove("streaming");
+          fail(payload.message, question);
+        } else if (event === "done") {
+          messageId = payload.message_id;
+        }
+      }
+    } catch (e) {
+      if (e.name !== "AbortError") fail("The connection was lost.", question);
+    } finally {
+      busy(false);
+      controller = null;
+    }
+    if (conversation && conversation !== form.dataset.conversation) {
+      form.dataset.conversation = conversation;
+      history.replaceState(null, "", "/chat/" + encodeURIComponent(conversation));
+      form.querySelector("label[for=collection]")?.remove();
+      form.querySelector("#collection")?.remove();
+      window.htmx?.ajax("GET", "/chat/list?current=" + encodeURIComponent(conversation), "#conv-list");
+    }
+    if (conversation && messageId) {
+      const fragment = await fetch(
+        `/chat/${encodeURIComponent(conversation)}/messages/${encodeURIComponent(messageId)}`,
+        { credentials: "same-origin" },
+      );
+      if (fragment.ok) {
+        const holder = document.createElement("template");
+        holder.innerHTML = await fragment.text();
+        const rendered = holder.content.firstElementChild;
+        if (rendered) {
+          answer.replaceWith(rendered);
+          window.htmx?.process(rendered);
+        }
+      }
+    }
+  }
+
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const question = box.value.trim();
+    if (!question || controller) return;
+    box.value = "";
+    ask(question);
+  });
+  box.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      form.requestSubmit();
+    } else if (e.key === "Escape" && controller) {
+      controller.abort();
+    }
+  });
+  stop.addEventListener("click", () => controller?.abort());
+}
+
+// A citation chip opens its source in the side panel, as the source's own button does.
+document.addEventListener("click", (e) => {
+  const chip = e.target.closest(".cite");
+  if (chip) {
+    const message = chip.closest(".msg");
+    message?.querySelector(`.source[data-n="${chip.dataset.n}"]`)?.click();
+    return;
+  }
+  if (e.target.closest("[data-close-panel]")) {
+    document.getElementById("panel")?.replaceChildren();
+  }
+});
+
+// The side panel scrolls to the cited passage when it arrives.
+document.addEventListener("htmx:afterSwap", (e) => {
+  if (e.target.id === "panel") e.target.querySelector(".cited")?.focus();
+});
+
+if (form) chat(form);

@@ -1,0 +1,74 @@
+//! The web app, served by `lariat serve` at `/` beside the API: server-rendered pages (askama
+//! templates, checked at compile time), htmx for partial updates and one ES module that streams
+//! the chat. Pages parse, call the same services as the API and render; the browser's session is a
+//! pair of cookies (see [`session`]); every page carries a strict Content-Security-Policy.
+
+pub mod assets;
+mod pages;
+mod render;
+pub mod session;
+#[cfg(test)]
+mod tests;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::http::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/signin", get(pages::signin_page).post(pages::signin))
+        .route("/signup", get(pages::signup_page).post(pages::signup))
+        .route("/signout", post(pages::signout))
+        .route(session::RENEW_PATH, get(pages::renew))
+        .route("/chat", get(pages::chat))
+        .route("/chat/list", get(pages::conversation_list))
+        .route("/chat/{id}", get(pages::chat))
+        .route("/chat/{id}/messages/{message}", get(pages::message))
+        .route("/passages/{chunk_id}", get(pages::passage))
+        .route("/search", get(pages::search))
+        .layer(axum::middleware::from_fn(page_headers))
+        .route("/assets/{hash}/{*name}", get(assets::serve))
+        .layer(axum::middleware::from_fn(same_origin_only))
+        .layer(tower_http::compression::CompressionLayer::new())
+}
+
+/// Forms posted to the pages (sign-in included: no logging in a victim as someone else) must
+/// come from the pages themselves.
+async fn same_origin_only(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    if !session::is_same_origin(&parts) {
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            "a form posted from another site is refused",
+        )
+            .into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// The policy every page is served under: no inline script or style, nothing from elsewhere,
+/// never framed.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; \
+                   frame-ancestors 'none'";
+
+async fn page_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}

@@ -1,0 +1,548 @@
+//! The pages: each parses what it was sent, calls the services the API calls, and renders a
+//! template. Everything a user or a document supplied reaches the page escaped, except answers,
+//! which are sanitised HTML (see [`super::render`]).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::FromRequestParts;
+use axum::extract::{Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use knowledge::accounts::{Principal, User};
+use knowledge::store::{CollectionHead, ConversationSummary, StoredMessage};
+use knowledge::{Error, PassageInContext};
+use serde::Deserialize;
+
+use super::{assets, render, session};
+use crate::http::{AppState, ClientAddr, public_message, status_of};
+
+/// What every page's frame needs.
+pub struct Layout {
+    pub user: Option<User>,
+}
+
+impl Layout {
+    pub fn asset(&self, name: &str) -> String {
+        assets::url(name)
+    }
+}
+
+fn page(template: &impl Template, status: StatusCode) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page failed to render",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    heading: &'static str,
+    message: String,
+}
+
+/// A failed call as a page with the error's status; its message is the public one.
+fn error_page(user: Option<User>, e: &Error) -> Response {
+    let status = status_of(e.code());
+    let heading = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::TOO_MANY_REQUESTS => "Too many requests",
+        s if s.is_server_error() => "Something went wrong",
+        _ => "That did not work",
+    };
+    page(
+        &ErrorPage {
+            layout: Layout { user },
+            heading,
+            message: public_message(e),
+        },
+        status,
+    )
+}
+
+/// The signed-in user of a page; without one the browser is sent to renewal when it holds an
+/// expired or revoked session, to sign-in when it holds none, and brought back afterwards.
+pub struct Viewer(Principal);
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let next = parts
+            .uri
+            .path_and_query()
+            .map_or("/chat".to_owned(), |p| p.to_string());
+        let Some(token) = session::cookie(&parts.headers, session::ACCESS) else {
+            return Err(Redirect::to(&format!("/signin?next={}", encode(&next))).into_response());
+        };
+        match state.service.authenticate(token).await {
+            Ok(principal) => Ok(Viewer(principal)),
+            Err(e) if e.code() == knowledge::ErrorCode::Unauthorized => Err(Redirect::to(
+                &format!("{}?next={}", session::RENEW_PATH, encode(&next)),
+            )
+            .into_response()),
+            Err(e) => Err(error_page(None, &e)),
+        }
+    }
+}
+
+fn encode(s: &str) -> String {
+    askama::filters::urlencode_strict(s)
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+}
+
+pub async fn home(_: Viewer) -> Redirect {
+    Redirect::to("/chat")
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SigninPage {
+    layout: Layout,
+    signup: bool,
+    error: Option<String>,
+    email: String,
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub struct Next {
+    next: Option<String>,
+}
+
+fn signin_form(signup: bool, next: Option<&str>) -> Response {
+    page(
+        &SigninPage {
+            layout: Layout { user: None },
+            signup,
+            error: None,
+            email: String::new(),
+            next: session::local_path(next),
+        },
+        StatusCode::OK,
+    )
+}
+
+pub async fn signin_page(Query(q): Query<Next>) -> Response {
+    signin_form(false, q.next.as_deref())
+}
+
+pub async fn signup_page(Query(q): Query<Next>) -> Response {
+    signin_form(true, q.next.as_deref())
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// Signs in (after signing up, for a new account) and starts the browser session.
+async fn start_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    addr: Option<std::net::IpAddr>,
+    form: Credentials,
+    signup: bool,
+) -> Response {
+    let accounts = &state.service.accounts;
+    let result = async {
+        if signup {
+            accounts.signup(&form.email, &form.password, addr).await?;
+        }
+        accounts.signin(&form.email, &form.password, addr).await
+    }
+    .await;
+    let next = session::local_path(form.next.as_deref());
+    match result {
+        Ok(pair) => {
+            let mut response = Redirect::to(&next).into_response();
+            for cookie in session::start(&pair, state.refresh_ttl_secs, session::is_https(headers))
+            {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(e) => page(
+            &SigninPage {
+                layout: Layout { user: None },
+                signup,
+                error: Some(public_message(&e)),
+                email: form.email.chars().take(320).collect(),
+                next,
+            },
+            status_of(e.code()),
+        ),
+    }
+}
+
+pub async fn signin(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    Form(form): Form<Credentials>,
+) -> Response {
+    start_session(&state, &headers, addr, form, false).await
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    Form(form): Form<Credentials>,
+) -> Response {
+    start_session(&state, &headers, addr, form, true).await
+}
+
+fn ended(to: &str) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    for cookie in session::end() {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// Revokes the session (as the API's sign-out does) and forgets its cookies.
+pub async fn signout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = session::cookie(&headers, session::ACCESS)
+        && let Ok(principal) = state.service.authenticate(token).await
+        && let Err(e) = state.service.accounts.signout(&principal).await
+    {
+        return error_page(Some(principal.user), &e);
+    }
+    ended("/signin")
+}
+
+/// Trades the refresh cookie for a new pair (rotation), then goes back where the browser was.
+pub async fn renew(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Next>,
+) -> Response {
+    let next = session::local_path(q.next.as_deref());
+    let Some(refresh) = session::cookie(&headers, session::REFRESH) else {
+        return ended(&format!("/signin?next={}", encode(&next)));
+    };
+    match state.service.accounts.refresh(refresh).await {
+        Ok(pair) => {
+            let mut response = Redirect::to(&next).into_response();
+            for cookie in session::start(&pair, state.refresh_ttl_secs, session::is_https(&headers))
+            {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(e) if e.code() == knowledge::ErrorCode::Unauthorized => {
+            ended(&format!("/signin?next={}", encode(&next)))
+        }
+        Err(e) => error_page(None, &e),
+    }
+}
+
+/// A citation as a message shows it.
+#[derive(Deserialize)]
+pub struct Source {
+    n: usize,
+    chunk_id: String,
+    title: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    snippet: String,
+}
+
+/// A stored message, ready for its template.
+pub struct MessageView {
+    id: String,
+    role: String,
+    text: String,
+    html: String,
+    extractive: bool,
+    status: String,
+    citations: Vec<Source>,
+}
+
+impl From<StoredMessage> for MessageView {
+    fn from(m: StoredMessage) -> Self {
+        let citations: Vec<Source> = serde_json::from_value(m.citations).unwrap_or_default();
+        let numbers: Vec<usize> = citations.iter().map(|c| c.n).collect();
+        let html = if m.role == "assistant" {
+            render::answer_html(&m.content, &numbers)
+        } else {
+            String::new()
+        };
+        MessageView {
+            id: m.id,
+            extractive: m.role == "assistant" && m.model.as_deref() == Some("extractive"),
+            role: m.role,
+            text: m.content,
+            html,
+            status: m.status,
+            citations,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "conversations.html")]
+struct ConversationList<'a> {
+    conversations: &'a [ConversationSummary],
+    current: &'a str,
+    searched: bool,
+}
+
+#[derive(Template)]
+#[template(path = "chat.html")]
+struct ChatPage {
+    layout: Layout,
+    title: String,
+    conversation_id: String,
+    list: String,
+    messages: Vec<MessageView>,
+    collections: Vec<CollectionHead>,
+}
+
+/// The chat: the caller's conversations, the open one's messages, the box to ask in.
+pub async fn chat(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    id: Option<Path<String>>,
+) -> Response {
+    let chat = &state.service.chat;
+    let result = async {
+        let conversations = chat.conversations(&principal, 50, 0).await?;
+        let open = match &id {
+            Some(Path(id)) => Some(chat.conversation(&principal, id).await?),
+            None => None,
+        };
+        let collections = state
+            .service
+            .knowledge
+            .readable_collections(&principal)
+            .await?;
+        Ok::<_, Error>((conversations, open, collections))
+    }
+    .await;
+    let (conversations, open, collections) = match result {
+        Ok(r) => r,
+        Err(e) => return error_page(Some(principal.user), &e),
+    };
+    let conversation_id = open
+        .as_ref()
+        .map(|c| c.summary.id.clone())
+        .unwrap_or_default();
+    let list = ConversationList {
+        conversations: &conversations,
+        current: &conversation_id,
+        searched: false,
+    }
+    .render()
+    .unwrap_or_default();
+    let (title, messages) = match open {
+        Some(c) => (
+            c.summary.title,
+            c.messages.into_iter().map(MessageView::from).collect(),
+        ),
+        None => ("New conversation".to_owned(), Vec::new()),
+    };
+    page(
+        &ChatPage {
+            layout: Layout {
+                user: Some(principal.user),
+            },
+            title,
+            conversation_id,
+            list,
+            messages,
+            collections,
+        },
+        StatusCode::OK,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    current: Option<String>,
+}
+
+/// The conversation list (htmx fragment), all of it or those matching `q`.
+pub async fn conversation_list(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let chat = &state.service.chat;
+    let query = q.q.as_deref().map(str::trim).unwrap_or_default();
+    let result = if query.is_empty() {
+        chat.conversations(&principal, 50, 0).await
+    } else {
+        chat.search(&principal, query, 50).await
+    };
+    match result {
+        Ok(conversations) => page(
+            &ConversationList {
+                conversations: &conversations,
+                current: q.current.as_deref().unwrap_or_default(),
+                searched: !query.is_empty(),
+            },
+            StatusCode::OK,
+        ),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessageFragment {
+    m: MessageView,
+}
+
+/// One stored message (htmx fragment): the chat swaps a streamed answer for it when it is done.
+pub async fn message(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path((id, message)): Path<(String, String)>,
+) -> Response {
+    let found = state
+        .service
+        .chat
+        .conversation(&principal, &id)
+        .await
+        .and_then(|c| {
+            c.messages
+                .into_iter()
+                .find(|m| m.id == message)
+                .ok_or_else(|| Error::NotFound(format!("no message {message}")))
+        });
+    match found {
+        Ok(m) => page(&MessageFragment { m: m.into() }, StatusCode::OK),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "passage.html")]
+struct PassagePanel {
+    view: PassageInContext,
+}
+
+/// A cited passage among its neighbours (htmx fragment for the side panel).
+pub async fn passage(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path(chunk_id): Path<String>,
+) -> Response {
+    match state
+        .service
+        .knowledge
+        .passage_in_context(&principal, &chunk_id, 2)
+        .await
+    {
+        Ok(view) => page(&PassagePanel { view }, StatusCode::OK),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+    collection: Option<String>,
+    mode: Option<String>,
+}
+
+/// A hit as the search page shows it: the passage's text escaped, the query's words marked.
+pub struct HitView {
+    title: String,
+    collection: String,
+    source: String,
+    location: String,
+    html: String,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchPage {
+    layout: Layout,
+    q: String,
+    collection: String,
+    mode: String,
+    modes: &'static [&'static str],
+    collections: Vec<CollectionHead>,
+    hits: Vec<HitView>,
+    error: Option<String>,
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Query(p): Query<SearchQuery>,
+) -> Response {
+    let knowledge = &state.service.knowledge;
+    let collections = match knowledge.readable_collections(&principal).await {
+        Ok(c) => c,
+        Err(e) => return error_page(Some(principal.user), &e),
+    };
+    let q = p.q.unwrap_or_default();
+    let collection = p.collection.unwrap_or_default();
+    let mode = p.mode.unwrap_or_else(|| "hybrid".to_owned());
+    let mut hits = Vec::new();
+    let mut error = None;
+    let mut status = StatusCode::OK;
+    if !q.trim().is_empty() {
+        let chosen: Vec<String> = Some(collection.clone())
+            .filter(|c| !c.is_empty())
+            .into_iter()
+            .collect();
+        let found = match knowledge::SearchRequest::parse(&q, &chosen, Some(&mode), None) {
+            Ok(request) => knowledge.search_as(&principal, &request).await,
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(results) => {
+                hits = results
+                    .hits
+                    .into_iter()
+                    .map(|h| HitView {
+                        html: render::highlight(&h.passage.text, &q),
+                        title: h.passage.title,
+                        collection: h.passage.collection,
+                        source: h.passage.source,
+                        location: h.passage.location,
+                    })
+                    .collect();
+            }
+            Err(e) => {
+                status = status_of(e.code());
+                error = Some(public_message(&e));
+            }
+        }
+    }
+    page(
+        &SearchPage {
+            layout: Layout {
+                user: Some(principal.user),
+            },
+            q,
+            collection,
+            mode,
+            modes: &["hybrid", "bm25", "dense"],
+            collections,
+            hits,
+            error,
+        },
+        status,
+    )
+}

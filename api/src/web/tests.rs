@@ -1,0 +1,311 @@
+//! Every page rendered in-process (the whole router, `oneshot`) over a real store and model, with
+//! a document whose title and text are hostile HTML: it must reach every page as text. Also the
+//! session's rules: pages need it, cross-site writes are refused, every page has its policy.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use knowledge::config::Config;
+use knowledge::types::{DocumentWrite, NewChunk};
+use knowledge::{CollectionName, Location, Service};
+use tower::ServiceExt;
+
+const TITLE: &str = "<script>alert('title')</script> Bareback rules";
+const TEXT: &str =
+    "The bareback rider holds a rigging <img src=x onerror=alert('text')> with one hand.";
+const EMAIL: &str = "rider@example.com";
+const PASSWORD: &str = "a fine long password";
+
+struct App {
+    router: Router,
+    service: Arc<Service>,
+    cookie: String,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    async fn new() -> App {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::load(dir.path(), None, Vec::<(String, String)>::new()).unwrap();
+        let service = Arc::new(Service::open(&config).await.unwrap());
+        let k = &service.knowledge;
+        let embedding = k
+            .embedder()
+            .embed_passages(vec![TEXT.to_owned()])
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        k.write_documents(vec![DocumentWrite {
+            collection: CollectionName::parse("rodeo").unwrap(),
+            source: "upload:hostile.md".into(),
+            title: TITLE.into(),
+            content_hash: "h1".into(),
+            metadata: serde_json::json!({}),
+            chunks: vec![NewChunk {
+                text: TEXT.into(),
+                location: Location {
+                    pages: None,
+                    headings: vec!["<b>Equipment</b>".into()],
+                },
+                token_count: 20,
+                embedding,
+            }],
+        }])
+        .await
+        .unwrap();
+        service
+            .accounts
+            .signup(EMAIL, PASSWORD, None)
+            .await
+            .unwrap();
+        let pair = service
+            .accounts
+            .signin(EMAIL, PASSWORD, None)
+            .await
+            .unwrap();
+        let uploads = crate::http::Uploads {
+            chunker: crate::cli::chunker(&config).unwrap(),
+            limits: config.ingest.clone(),
+        };
+        let router = crate::http::router(
+            service.clone(),
+            uploads,
+            &config,
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .unwrap();
+        App {
+            router,
+            service,
+            cookie: format!("lariat_access={}", pair.access_token),
+            _dir: dir,
+        }
+    }
+
+    async fn send(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    async fn page(&self, path: &str) -> (StatusCode, String) {
+        let req = Request::get(path)
+            .header(header::HOST, "lariat.test")
+            .header(header::COOKIE, &self.cookie)
+            .body(Body::empty())
+            .unwrap();
+        let (status, headers, body) = self.send(req).await;
+        if status == StatusCode::OK {
+            let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+            assert!(
+                csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+                "{path}: {csp}"
+            );
+        }
+        (status, body)
+    }
+
+    /// Asks through the API as the page's script does, and returns the conversation's id.
+    async fn ask(&self, question: &str) -> String {
+        let req = Request::post("/api/chat")
+            .header(header::HOST, "lariat.test")
+            .header(header::ORIGIN, "http://lariat.test")
+            .header(header::COOKIE, &self.cookie)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                serde_json::json!({ "message": question }).to_string(),
+            ))
+            .unwrap();
+        let (status, _, events) = self.send(req).await;
+        assert_eq!(status, StatusCode::OK, "{events}");
+        assert!(events.contains("event: done"), "{events}");
+        let meta = events
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("data: ")
+                    .filter(|d| d.contains("conversation_id"))
+            })
+            .unwrap();
+        let meta: serde_json::Value = serde_json::from_str(meta).unwrap();
+        meta["conversation_id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// The hostile title and text appear only escaped (or, in an answer, sanitised away).
+fn assert_inert(what: &str, html: &str) {
+    for live in ["<script>alert", "<img", "<b>Equipment"] {
+        assert!(!html.contains(live), "{what} carries {live:?}:\n{html}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_documents_reach_every_page_as_text() {
+    let app = App::new().await;
+
+    let (status, html) = app.page("/search?q=rigging&mode=hybrid").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"),
+        "{html}"
+    );
+    assert!(html.contains("<mark>rigging</mark>"), "{html}");
+    assert_inert("search", &html);
+
+    let conversation = app.ask("What does the bareback rider hold?").await;
+    let (status, html) = app.page(&format!("/chat/{conversation}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains(r#"class="cite""#),
+        "no citation chip:\n{html}"
+    );
+    assert!(
+        html.contains(r#"class="source""#),
+        "no source list:\n{html}"
+    );
+    assert_inert("chat", &html);
+
+    let chunk = app
+        .service
+        .knowledge
+        .search(&knowledge::SearchRequest::parse("rigging", &[], None, None).unwrap())
+        .await
+        .unwrap()
+        .hits[0]
+        .passage
+        .chunk_id
+        .clone();
+    let (status, html) = app.page(&format!("/passages/{chunk}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("passage cited"), "{html}");
+    assert_inert("side panel", &html);
+
+    let (status, html) = app.page("/chat/list?q=bareback").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&conversation), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_need_a_session_and_writes_must_come_from_the_pages() {
+    let app = App::new().await;
+
+    // no cookie: sign in first, then come back
+    let req = Request::get("/chat?x=1").body(Body::empty()).unwrap();
+    let (status, headers, _) = app.send(req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/signin?next=%2Fchat%3Fx%3D1");
+
+    // a revoked or expired session: renew it (the refresh cookie only goes there)
+    let req = Request::get("/search")
+        .header(header::COOKIE, "lariat_access=forged")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = app.send(req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/session/renew?next=%2Fsearch");
+
+    // the session cookie does not carry a write from another site, to the API or a page
+    for (path, body, kind) in [
+        ("/api/chat", r#"{"message":"hi"}"#, "application/json"),
+        (
+            "/signin",
+            "email=rider%40example.com&password=x",
+            "application/x-www-form-urlencoded",
+        ),
+        ("/signout", "", "application/x-www-form-urlencoded"),
+    ] {
+        let req = Request::post(path)
+            .header(header::HOST, "lariat.test")
+            .header(header::ORIGIN, "https://evil.example")
+            .header(header::COOKIE, &app.cookie)
+            .header(header::CONTENT_TYPE, kind)
+            .body(Body::from(body))
+            .unwrap();
+        let (status, _, text) = app.send(req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {text}");
+    }
+
+    // signing in from the page starts a session; a hostile `next` is not followed
+    let req = Request::post("/signin")
+        .header(header::HOST, "lariat.test")
+        .header(header::ORIGIN, "http://lariat.test")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(
+            "email=rider%40example.com&password=a+fine+long+password&next=%2F%2Fevil.example",
+        ))
+        .unwrap();
+    let (status, headers, _) = app.send(req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/chat");
+    let cookies: Vec<&str> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("lariat_access=")
+            && c.contains("HttpOnly")
+            && c.contains("SameSite=Lax")),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("lariat_refresh=") && c.contains("Path=/session/renew")),
+        "{cookies:?}"
+    );
+
+    // a wrong password is the sign-in page again, with the reason
+    let req = Request::post("/signin")
+        .header(header::HOST, "lariat.test")
+        .header(header::ORIGIN, "http://lariat.test")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("email=rider%40example.com&password=wrong"))
+        .unwrap();
+    let (status, _, html) = app.send(req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(html.contains(r#"role="alert""#), "{html}");
+
+    // the signed-in page signs out, and the session is gone for the API too
+    let req = Request::post("/signout")
+        .header(header::HOST, "lariat.test")
+        .header(header::ORIGIN, "http://lariat.test")
+        .header(header::COOKIE, &app.cookie)
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, _) = app.send(req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let req = Request::get("/api/auth/me")
+        .header(header::COOKIE, &app.cookie)
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, _) = app.send(req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assets_are_served_by_content_hash_with_long_caching() {
+    let app = App::new().await;
+    let url = super::assets::url("app.js");
+    let (status, headers, body) = app
+        .send(Request::get(&url).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("readEvents"));
+    assert_eq!(
+        headers[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    let stale = url.replace("/assets/", "/assets/0000000000000000");
+    let (status, _, _) = app
+        .send(Request::get(&stale).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
