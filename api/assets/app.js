@@ -171,6 +171,45 @@ document.addEventListener("click", (e) => {
   }
 });
 
+// A form that destroys something asks first.
+document.addEventListener("submit", (e) => {
+  const question = e.target.dataset?.confirm;
+  if (question && !window.confirm(question)) e.preventDefault();
+});
+
+// Hovering or focusing a citation chip shows its source's card (title, place, snippet).
+const card = element("div", "hover-card");
+card.setAttribute("role", "tooltip");
+card.id = "hover-card";
+card.hidden = true;
+document.body.append(card);
+
+function showCard(chip) {
+  const source = chip.closest(".msg")?.querySelector(`.source[data-n="${chip.dataset.n}"]`);
+  if (!source) return;
+  card.replaceChildren(
+    element("strong", "", source.textContent.trim()),
+    element("p", "", source.parentElement.querySelector(".snippet")?.textContent ?? ""),
+  );
+  const box = chip.getBoundingClientRect();
+  card.style.left = `${Math.min(box.left + window.scrollX, window.innerWidth - 340 + window.scrollX)}px`;
+  card.style.top = `${box.bottom + window.scrollY + 6}px`;
+  card.hidden = false;
+  chip.setAttribute("aria-describedby", card.id);
+}
+
+for (const kind of ["mouseover", "focusin"]) {
+  document.addEventListener(kind, (e) => {
+    const chip = e.target.closest?.(".cite");
+    if (chip) showCard(chip);
+  });
+}
+for (const kind of ["mouseout", "focusout"]) {
+  document.addEventListener(kind, (e) => {
+    if (e.target.closest?.(".cite")) card.hidden = true;
+  });
+}
+
 // The side panel scrolls to the cited passage when it arrives.
 document.addEventListener("htmx:afterSwap", (e) => {
   if (e.target.id === "panel") e.target.querySelector(".cited")?.focus();

@@ -29,6 +29,8 @@ pub fn routes() -> Router<AppState> {
         .route("/chat", get(pages::chat))
         .route("/chat/list", get(pages::conversation_list))
         .route("/chat/{id}", get(pages::chat))
+        .route("/chat/{id}/rename", post(pages::rename))
+        .route("/chat/{id}/delete", post(pages::delete))
         .route("/chat/{id}/messages/{message}", get(pages::message))
         .route("/passages/{chunk_id}", get(pages::passage))
         .route("/search", get(pages::search))

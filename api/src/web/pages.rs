@@ -373,6 +373,39 @@ pub async fn chat(
 }
 
 #[derive(Deserialize)]
+pub struct Title {
+    title: String,
+}
+
+pub async fn rename(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<Title>,
+) -> Response {
+    match state
+        .service
+        .chat
+        .rename(&principal, &id, &form.title)
+        .await
+    {
+        Ok(()) => Redirect::to(&format!("/chat/{}", encode(&id))).into_response(),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    match state.service.chat.delete(&principal, &id).await {
+        Ok(()) => Redirect::to("/chat").into_response(),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+#[derive(Deserialize)]
 pub struct ListQuery {
     q: Option<String>,
     current: Option<String>,

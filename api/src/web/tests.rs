@@ -96,6 +96,23 @@ impl App {
         )
     }
 
+    /// A form posted from the app's own pages, with the session (or `cookie: None` without).
+    async fn form(
+        &self,
+        path: &str,
+        body: &'static str,
+        cookie: Option<&str>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut req = Request::post(path)
+            .header(header::HOST, "lariat.test")
+            .header(header::ORIGIN, "http://lariat.test")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(cookie) = cookie {
+            req = req.header(header::COOKIE, cookie);
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+
     async fn page(&self, path: &str) -> (StatusCode, String) {
         let req = Request::get(path)
             .header(header::HOST, "lariat.test")
@@ -160,6 +177,15 @@ async fn hostile_documents_reach_every_page_as_text() {
     assert_inert("search", &html);
 
     let conversation = app.ask("What does the bareback rider hold?").await;
+    // a title the user chose is as untrusted as a document's
+    let (status, _, _) = app
+        .form(
+            &format!("/chat/{conversation}/rename"),
+            "title=%3Cimg+src%3Dx+onerror%3Dalert(3)%3E+rigging",
+            Some(&app.cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
     let (status, html) = app.page(&format!("/chat/{conversation}")).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(
@@ -233,15 +259,13 @@ async fn pages_need_a_session_and_writes_must_come_from_the_pages() {
     }
 
     // signing in from the page starts a session; a hostile `next` is not followed
-    let req = Request::post("/signin")
-        .header(header::HOST, "lariat.test")
-        .header(header::ORIGIN, "http://lariat.test")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(
+    let (status, headers, _) = app
+        .form(
+            "/signin",
             "email=rider%40example.com&password=a+fine+long+password&next=%2F%2Fevil.example",
-        ))
-        .unwrap();
-    let (status, headers, _) = app.send(req).await;
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/chat");
     let cookies: Vec<&str> = headers
@@ -263,24 +287,14 @@ async fn pages_need_a_session_and_writes_must_come_from_the_pages() {
     );
 
     // a wrong password is the sign-in page again, with the reason
-    let req = Request::post("/signin")
-        .header(header::HOST, "lariat.test")
-        .header(header::ORIGIN, "http://lariat.test")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from("email=rider%40example.com&password=wrong"))
-        .unwrap();
-    let (status, _, html) = app.send(req).await;
+    let (status, _, html) = app
+        .form("/signin", "email=rider%40example.com&password=wrong", None)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(html.contains(r#"role="alert""#), "{html}");
 
     // the signed-in page signs out, and the session is gone for the API too
-    let req = Request::post("/signout")
-        .header(header::HOST, "lariat.test")
-        .header(header::ORIGIN, "http://lariat.test")
-        .header(header::COOKIE, &app.cookie)
-        .body(Body::empty())
-        .unwrap();
-    let (status, _, _) = app.send(req).await;
+    let (status, _, _) = app.form("/signout", "", Some(&app.cookie)).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let req = Request::get("/api/auth/me")
         .header(header::COOKIE, &app.cookie)
