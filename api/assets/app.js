@@ -121,7 +121,14 @@ function chat(form) {
       history.replaceState(null, "", "/chat/" + encodeURIComponent(conversation));
       form.querySelector("label[for=collection]")?.remove();
       form.querySelector("#collection")?.remove();
-      window.htmx?.ajax("GET", "/chat/list?current=" + encodeURIComponent(conversation), "#conv-list");
+      // the list now holds the new conversation; its title (the server's) heads the thread
+      window.htmx
+        ?.ajax("GET", "/chat/list?current=" + encodeURIComponent(conversation), "#conv-list")
+        .then(() => {
+          const current = document.querySelector("#conv-list [aria-current] a");
+          const heading = document.querySelector(".thread-head h1");
+          if (current && heading) heading.textContent = current.textContent;
+        });
     }
     if (conversation && messageId) {
       const fragment = await fetch(

@@ -83,6 +83,7 @@ class Journeys:
         await expect(page.locator(".msg.assistant .sources")).to_be_visible(timeout=20000)
         await expect(page).to_have_url(re.compile(r"/chat/[0-9a-f-]+$"))
         await expect(page.locator("#conv-list a", has_text="bareback")).to_be_visible()
+        await expect(page.get_by_role("heading", level=1)).to_contain_text("bareback")
         self.conversation_url = page.url
         chip = page.locator(".msg.assistant .cite").first
         await expect(chip).to_be_visible()
