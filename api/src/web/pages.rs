@@ -167,14 +167,10 @@ async fn start_session(
     .await;
     let next = session::local_path(form.next.as_deref());
     match result {
-        Ok(pair) => {
-            let mut response = Redirect::to(&next).into_response();
-            for cookie in session::start(&pair, state.refresh_ttl_secs, session::is_https(headers))
-            {
-                response.headers_mut().append(header::SET_COOKIE, cookie);
-            }
-            response
-        }
+        Ok(pair) => redirect_setting(
+            &next,
+            session::start(&pair, state.refresh_ttl_secs, session::is_https(headers)),
+        ),
         Err(e) => page(
             &SigninPage {
                 layout: Layout { user: None },
@@ -206,12 +202,17 @@ pub async fn signup(
     start_session(&state, &headers, addr, form, true).await
 }
 
-fn ended(to: &str) -> Response {
+/// A redirect that also sets (or clears) the session's cookies.
+fn redirect_setting(to: &str, cookies: [axum::http::HeaderValue; 2]) -> Response {
     let mut response = Redirect::to(to).into_response();
-    for cookie in session::end() {
+    for cookie in cookies {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
+}
+
+fn ended(to: &str) -> Response {
+    redirect_setting(to, session::end())
 }
 
 /// Revokes the session (as the API's sign-out does) and forgets its cookies.
@@ -236,14 +237,10 @@ pub async fn renew(
         return ended(&format!("/signin?next={}", encode(&next)));
     };
     match state.service.accounts.refresh(refresh).await {
-        Ok(pair) => {
-            let mut response = Redirect::to(&next).into_response();
-            for cookie in session::start(&pair, state.refresh_ttl_secs, session::is_https(&headers))
-            {
-                response.headers_mut().append(header::SET_COOKIE, cookie);
-            }
-            response
-        }
+        Ok(pair) => redirect_setting(
+            &next,
+            session::start(&pair, state.refresh_ttl_secs, session::is_https(&headers)),
+        ),
         Err(e) if e.code() == knowledge::ErrorCode::Unauthorized => {
             ended(&format!("/signin?next={}", encode(&next)))
         }
