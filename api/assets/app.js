@@ -163,7 +163,31 @@ function chat(form) {
     }
   });
   stop.addEventListener("click", () => controller?.abort());
+  // Regenerate asks the answer's question again; the new answer follows in the conversation.
+  messages.addEventListener("click", (e) => {
+    if (!e.target.closest("[data-regenerate]") || controller) return;
+    let asked = e.target.closest(".msg")?.previousElementSibling;
+    while (asked && !asked.classList.contains("user")) asked = asked.previousElementSibling;
+    const question = asked?.querySelector(".text")?.textContent.trim();
+    if (question) ask(question);
+  });
 }
+
+// Copy puts an answer's text (without its citation chips' numbers) on the clipboard.
+document.addEventListener("click", async (e) => {
+  const button = e.target.closest("[data-copy-answer]");
+  if (!button) return;
+  const answer = button.closest(".msg")?.querySelector(".answer")?.cloneNode(true);
+  if (!answer) return;
+  for (const chip of answer.querySelectorAll(".cite")) chip.replaceWith(`[${chip.dataset.n}]`);
+  try {
+    await navigator.clipboard.writeText(answer.textContent.trim());
+    button.textContent = "Copied";
+  } catch {
+    button.textContent = "Copy failed";
+  }
+  setTimeout(() => (button.textContent = "Copy"), 2000);
+});
 
 // A citation chip opens its source in the side panel, as the source's own button does.
 document.addEventListener("click", (e) => {
@@ -223,3 +247,116 @@ document.addEventListener("htmx:afterSwap", (e) => {
 });
 
 if (form) chat(form);
+
+// A copy button copies the text of the field it names.
+document.addEventListener("click", async (e) => {
+  const button = e.target.closest("[data-copy]");
+  if (!button) return;
+  const field = document.querySelector(button.dataset.copy);
+  if (!field) return;
+  try {
+    await navigator.clipboard.writeText(field.value);
+    button.textContent = "Copied";
+  } catch {
+    field.select();
+    button.textContent = "Press Ctrl+C to copy";
+  }
+});
+
+/** Posts one file to the collection's upload route, reporting the upload's progress; resolves
+ * with the server's status and parsed answer once the file is indexed (or refused). */
+function uploadOne(collection, file, onProgress, onSent) {
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    const url = `/api/collections/${encodeURIComponent(collection)}/documents?filename=${encodeURIComponent(file.name)}`;
+    xhr.open("POST", url);
+    xhr.setRequestHeader("content-type", "application/octet-stream");
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) onProgress(e.loaded / e.total);
+    });
+    xhr.upload.addEventListener("load", onSent);
+    xhr.addEventListener("load", () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {}
+      resolve({ status: xhr.status, body });
+    });
+    xhr.addEventListener("error", () => resolve({ status: 0, body: null }));
+    xhr.send(file);
+  });
+}
+
+function uploads(form) {
+  const input = form.querySelector("input[type=file]");
+  const drop = form.querySelector(".drop");
+  const list = document.getElementById("uploads");
+  const collection = form.dataset.collection;
+  const maxBytes = Number(form.dataset.maxBytes);
+
+  async function send(files) {
+    const rows = files.map((file) => {
+      const row = element("li", "upload");
+      const name = element("span", "file", file.name);
+      const bar = element("progress");
+      bar.max = 100;
+      bar.value = 0;
+      bar.setAttribute("aria-label", `Upload of ${file.name}`);
+      const state = element("span", "state", "Waiting");
+      row.append(name, bar, state);
+      list.append(row);
+      return { file, row, bar, state };
+    });
+    for (const { file, row, bar, state } of rows) {
+      if (file.size > maxBytes) {
+        row.classList.add("failed");
+        state.textContent = `Failed: larger than ${Math.round(maxBytes / 1048576)} MB`;
+        continue;
+      }
+      state.textContent = "Uploading";
+      const { status, body } = await uploadOne(
+        collection,
+        file,
+        (part) => (bar.value = Math.round(part * 100)),
+        () => {
+          bar.value = 100;
+          state.textContent = "Indexing";
+        },
+      );
+      if (status === 200 || status === 201) {
+        row.classList.add("done");
+        const changed = body?.added + body?.updated > 0;
+        state.textContent = changed ? `Indexed: ${body.chunks} passages` : "Already indexed, unchanged";
+      } else if (status === 401) {
+        location.assign("/session/renew?next=" + encodeURIComponent(location.pathname));
+        return;
+      } else {
+        row.classList.add("failed");
+        state.textContent = `Failed: ${body?.error?.message ?? (status ? `the server answered ${status}` : "the connection was lost")}`;
+      }
+    }
+    window.htmx?.ajax("GET", `/collections/${encodeURIComponent(collection)}/documents`, {
+      target: "#documents",
+      swap: "outerHTML",
+    });
+  }
+
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (input.files.length) send([...input.files]);
+    input.value = "";
+  });
+  drop.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    if (e.dataTransfer.files.length) send([...e.dataTransfer.files]);
+  });
+}
+
+const upload = document.getElementById("upload");
+if (upload) uploads(upload);

@@ -208,7 +208,16 @@ fn load_input(
             }
             Ok(docs)
         }
-        Input::Upload { bytes, .. } => sandbox.load(path, format, bytes),
+        Input::Upload { bytes, .. } => {
+            let mut docs = sandbox.load(path, format, bytes)?;
+            // an upload is named `upload:file.md`: a title taken from that name drops the marker
+            for doc in &mut docs {
+                if let Some(title) = doc.title.strip_prefix("upload:") {
+                    doc.title = title.to_owned();
+                }
+            }
+            Ok(docs)
+        }
     }
 }
 

@@ -204,6 +204,16 @@ pub fn random_hex(n: usize) -> Result<String> {
 }
 
 /// Lower-cased, trimmed and checked for the shape of an address.
+/// The user with this email ("not found" when none has it).
+pub(crate) async fn user_by_email(store: &dyn AccountStore, email: &str) -> Result<User> {
+    let email = normalize_email(email)?;
+    store
+        .user_credentials(&email)
+        .await?
+        .map(|(u, _)| u)
+        .ok_or_else(|| Error::NotFound(format!("no user {email}")))
+}
+
 pub fn normalize_email(raw: &str) -> Result<String> {
     if raw.len() > MAX_EMAIL_INPUT {
         return Err(Error::InvalidInput(
@@ -770,12 +780,20 @@ impl Accounts {
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<User> {
-        let email = normalize_email(email)?;
-        self.store
-            .user_credentials(&email)
-            .await?
-            .map(|(u, _)| u)
-            .ok_or_else(|| Error::NotFound(format!("no user {email}")))
+        user_by_email(self.store.as_ref(), email).await
+    }
+
+    /// The users whose email contains `query` (ignoring case), all of them for an empty one.
+    pub async fn search_users(&self, principal: &Principal, query: &str) -> Result<Vec<User>> {
+        let needle = query.trim().to_lowercase();
+        let mut users = self.users(principal).await?;
+        users.retain(|u| u.email.contains(&needle));
+        Ok(users)
+    }
+
+    /// The plans a user may be put on.
+    pub fn plans(&self) -> &[String] {
+        &self.plans
     }
 
     pub async fn update_user(
@@ -788,6 +806,11 @@ impl Accounts {
         if id == principal.user.id && update.role.is_some_and(|r| r != Role::Admin) {
             return Err(Error::Conflict(
                 "an admin cannot demote themselves; ask another admin".into(),
+            ));
+        }
+        if id == principal.user.id && update.disabled == Some(true) {
+            return Err(Error::Conflict(
+                "an admin cannot disable themselves; ask another admin".into(),
             ));
         }
         self.set_user(id, update).await

@@ -10,13 +10,13 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::accounts::{Principal, Role};
+use crate::accounts::{Principal, Role, user_by_email};
 use crate::error::{Error, Result};
 use crate::knowledge::Knowledge;
-use crate::store::AccountStore;
-use crate::types::{CollectionName, DocumentSummary, MemberRole, Visibility};
+use crate::store::{AccountStore, Member};
+use crate::types::{Collection, CollectionName, DocumentSummary, MemberRole, Visibility};
 
 /// Longest domain instructions, in characters.
 pub const MAX_INSTRUCTIONS_CHARS: usize = 20_000;
@@ -27,6 +27,25 @@ pub const MAX_INSTRUCTIONS_CHARS: usize = 20_000;
 pub struct CollectionUpdate {
     pub visibility: Option<Visibility>,
     pub instructions: Option<String>,
+}
+
+/// A collection as a reader sees it: its counts, and whether they curate it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct CollectionView {
+    #[serde(flatten)]
+    pub collection: Collection,
+    pub curates: bool,
+}
+
+/// One page of a collection's documents, those whose title or shown source holds a filter.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct DocumentPage {
+    pub documents: Vec<DocumentSummary>,
+    /// How many documents match in all.
+    pub total: usize,
+    /// This page, from 1.
+    pub page: usize,
+    pub pages: usize,
 }
 
 /// What a caller may do to a collection they asked to write into.
@@ -169,6 +188,120 @@ impl Collections {
     ) -> Result<Vec<DocumentSummary>> {
         self.require_readable(principal, name).await?;
         self.knowledge.documents(Some(name)).await
+    }
+
+    /// The collections `principal` may read, with their counts, by name.
+    pub async fn readable(&self, principal: &Principal) -> Result<Vec<CollectionView>> {
+        let readable = self.knowledge.readable_collections(principal).await?;
+        let mut views = Vec::with_capacity(readable.len());
+        for collection in self.knowledge.collections().await? {
+            if readable.iter().any(|c| c.name == collection.name) {
+                let name = CollectionName::parse(&collection.name)?;
+                views.push(CollectionView {
+                    curates: self.curates(principal, &name).await?,
+                    collection,
+                });
+            }
+        }
+        views.sort_by(|a, b| a.collection.name.cmp(&b.collection.name));
+        Ok(views)
+    }
+
+    /// One collection `principal` may read ("unknown" otherwise, as for one that does not exist).
+    pub async fn view(
+        &self,
+        principal: &Principal,
+        name: &CollectionName,
+    ) -> Result<CollectionView> {
+        self.readable(principal)
+            .await?
+            .into_iter()
+            .find(|v| v.collection.name == name.as_str())
+            .ok_or_else(|| unknown(name))
+    }
+
+    async fn curates(&self, principal: &Principal, name: &CollectionName) -> Result<bool> {
+        match self.require_curator(principal, name).await {
+            Ok(()) => Ok(true),
+            Err(Error::Forbidden(_) | Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The domain instructions of a collection the caller curates.
+    pub async fn instructions(
+        &self,
+        principal: &Principal,
+        name: &CollectionName,
+    ) -> Result<String> {
+        self.require_curator(principal, name).await?;
+        self.knowledge.instructions(name.as_str()).await
+    }
+
+    /// Page `page` (from 1) of the documents whose title or shown source contains `filter`
+    /// (ignoring case), `per_page` to a page, by source.
+    pub async fn document_page(
+        &self,
+        principal: &Principal,
+        name: &CollectionName,
+        filter: &str,
+        page: usize,
+        per_page: usize,
+    ) -> Result<DocumentPage> {
+        if per_page == 0 || per_page > 500 {
+            return Err(Error::InvalidInput(
+                "a page holds 1 to 500 documents".into(),
+            ));
+        }
+        let needle = filter.trim().to_lowercase();
+        let matching: Vec<DocumentSummary> = self
+            .documents(principal, name)
+            .await?
+            .into_iter()
+            .filter(|d| {
+                needle.is_empty()
+                    || d.title.to_lowercase().contains(&needle)
+                    || d.source.to_lowercase().contains(&needle)
+            })
+            .collect();
+        let total = matching.len();
+        let pages = total.div_ceil(per_page).max(1);
+        let page = page.clamp(1, pages);
+        let documents = matching
+            .into_iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .collect();
+        Ok(DocumentPage {
+            documents,
+            total,
+            page,
+            pages,
+        })
+    }
+
+    /// The members of a collection the caller curates.
+    pub async fn members(
+        &self,
+        principal: &Principal,
+        name: &CollectionName,
+    ) -> Result<Vec<Member>> {
+        self.require_curator(principal, name).await?;
+        self.knowledge.members(name).await
+    }
+
+    /// [`Self::set_member`] for the user with this email. Only curators of the collection learn
+    /// whether an email has an account.
+    pub async fn set_member_by_email(
+        &self,
+        principal: &Principal,
+        name: &CollectionName,
+        email: &str,
+        role: Option<MemberRole>,
+    ) -> Result<()> {
+        self.require_curator(principal, name).await?;
+        let user = user_by_email(self.accounts.as_ref(), email).await?;
+        self.set_member(principal, name, &user.id, role).await
     }
 
     /// Deletes one document of a collection the caller curates.

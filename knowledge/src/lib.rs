@@ -31,5 +31,5 @@ pub use error::{Error, ErrorCode, Result};
 pub use knowledge::{
     CheckReport, DocumentView, Knowledge, Parts, PassageInContext, RecoveryReport, SearchRequest,
 };
-pub use service::Service;
+pub use service::{Service, SystemStatus};
 pub use types::*;

@@ -10,7 +10,7 @@ use crate::accounts::Principal;
 use crate::config::{Config, PlanConfig};
 use crate::error::{Error, Result};
 use crate::ratelimit::{KeyedLimit, per_minute};
-use crate::store::AccountStore;
+use crate::store::{AccountStore, DailyUsage};
 use crate::types::now_ms;
 
 /// What a user has used this period and what remains.
@@ -141,6 +141,13 @@ impl Limits {
             remaining_tokens: (plan.monthly_tokens as i64 - used.tokens).max(0),
             limits: plan,
         })
+    }
+
+    /// This period's use, per day that saw any.
+    pub async fn daily_usage(&self, principal: &Principal) -> Result<Vec<DailyUsage>> {
+        self.store
+            .usage_by_day(&principal.user.id, month_start(now_ms()))
+            .await
     }
 
     /// Refuses when the period's messages or tokens are used up.

@@ -3,15 +3,18 @@
 
 use std::sync::Arc;
 
-use crate::accounts::{Accounts, Principal};
+use serde::Serialize;
+
+use crate::accounts::{Accounts, Principal, Role};
 use crate::chat::Chat;
 use crate::chat::provider::Llm;
 use crate::collections::Collections;
 use crate::config::Config;
 use crate::error::Result;
-use crate::knowledge::Knowledge;
+use crate::knowledge::{CheckReport, Knowledge};
 use crate::limits::Limits;
 use crate::store::{SiteActionStore, SqlStore};
+use crate::types::Collection;
 
 pub struct Service {
     pub knowledge: Arc<Knowledge>,
@@ -30,6 +33,22 @@ impl std::fmt::Debug for Service {
             .field("knowledge", &self.knowledge)
             .finish_non_exhaustive()
     }
+}
+
+/// The system as its admins see it: what it runs on, what it holds, whether its stores agree.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct SystemStatus {
+    /// The store backend (sqlite or postgres).
+    pub store: &'static str,
+    /// The embedding model and its dimension.
+    pub model: String,
+    pub dimension: usize,
+    /// Whether a language model is configured (otherwise answers are extractive).
+    pub llm: bool,
+    pub collections: Vec<Collection>,
+    /// Chunk counts of each store and every disagreement between them.
+    pub check: CheckReport,
+    pub consistent: bool,
 }
 
 impl Service {
@@ -65,6 +84,22 @@ impl Service {
             limits,
             chat,
             site_actions: sql,
+        })
+    }
+
+    /// The system's status (admins).
+    pub async fn status(&self, principal: &Principal) -> Result<SystemStatus> {
+        principal.require(Role::Admin)?;
+        let model = self.knowledge.embedder().model();
+        let check = self.knowledge.check().await?;
+        Ok(SystemStatus {
+            store: self.knowledge.store_backend(),
+            model: model.name.clone(),
+            dimension: model.dimension,
+            llm: self.chat.has_model(),
+            collections: self.knowledge.collections().await?,
+            consistent: check.is_consistent(),
+            check,
         })
     }
 

@@ -184,6 +184,11 @@ fn message(role: &str, content: &str) -> StoredMessage {
         role: role.into(),
         content: content.into(),
         citations: serde_json::json!([{"n": 1}]),
+        unsupported: vec![knowledge::chat::answer::Unsupported {
+            sentence: "Bulls fly [1].".into(),
+            cited: vec![1],
+            support: 0.25,
+        }],
         standalone_query: None,
         model: Some("m".into()),
         prompt_tokens: 3,
@@ -319,6 +324,18 @@ async fn accounts_suite(store: &SqlStore) {
     let totals = store.usage_since(&ann.user.id, 0).await.unwrap();
     assert_eq!((totals.messages, totals.tokens), (2, 120));
     assert!((totals.cost_usd - 0.75).abs() < 1e-9);
+    let days = store.usage_by_day(&ann.user.id, 0).await.unwrap();
+    assert_eq!(days.len(), 1, "{days:?}");
+    assert_eq!((days[0].messages, days[0].tokens), (2, 120));
+    assert_eq!(days[0].day % 86_400_000, 0, "a day starts at midnight UTC");
+    assert!(days[0].day <= knowledge::now_ms() && knowledge::now_ms() - days[0].day < 86_400_000);
+    assert!(
+        store
+            .usage_by_day(&ann.user.id, i64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let none = store.usage_since(&ann.user.id, i64::MAX).await.unwrap();
     assert_eq!((none.messages, none.tokens, none.cost_usd), (0, 0, 0.0));
 
@@ -357,6 +374,14 @@ async fn accounts_suite(store: &SqlStore) {
             .unwrap(),
         Some(MemberRole::Curator)
     );
+    let members = store.members("closed").await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        (members[0].user_id.as_str(), members[0].role),
+        ("id-bob@example.com", MemberRole::Curator)
+    );
+    assert!(members[0].email.contains("bob"), "{members:?}");
+    assert!(store.members("open").await.unwrap().is_empty());
     assert!(
         names(
             store

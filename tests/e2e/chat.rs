@@ -9,7 +9,7 @@ use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::fake_llm::{self, FakeLlm};
+use crate::fake_llm::{self, write_providers};
 use crate::serve::{Api, Server};
 use crate::support::{Lariat, corpus_dir};
 
@@ -283,23 +283,6 @@ async fn extractive_answers_and_conversations_on_postgres() {
     db.drop_db().await;
 }
 
-fn write_providers(l: &Lariat, fake: &FakeLlm, providers: &[(&str, &str, &str)], extra: &str) {
-    let mut toml = format!(
-        "[llm]\nretries = 1\nbackoff_ms = 20\nfirst_token_timeout_ms = 1000\n\
-         breaker_failures = 2\nbreaker_cooldown_ms = 60000\n{extra}\n"
-    );
-    for (name, api, model) in providers {
-        toml.push_str(&format!(
-            "[[llm.providers]]\nname = \"{name}\"\napi = \"{api}\"\nbase_url = \"{}\"\n\
-             api_key = \"sk-test\"\nmodel = \"{model}\"\ninput_price_per_mtok = 1.0\n\
-             output_price_per_mtok = 2.0\n",
-            fake.base
-        ));
-    }
-    std::fs::create_dir_all(l.data_dir()).unwrap();
-    std::fs::write(l.data_dir().join("lariat.toml"), toml).unwrap();
-}
-
 #[tokio::test]
 async fn model_answers_stream_with_checked_citations() {
     let fake = fake_llm::start().await;
@@ -361,6 +344,36 @@ async fn model_answers_stream_with_checked_citations() {
     );
     assert_eq!(turns[1]["content"], "How long is a heading rope?");
     assert_eq!(turns[3]["content"], "And for heeling?");
+
+    // the check's verdict is kept with each answer, as the done event gave it
+    let (_, full) = api
+        .get(
+            &format!("/api/conversations/{}", conversation.as_str().unwrap()),
+            Some(&ann),
+        )
+        .await;
+    let answers: Vec<&Value> = full["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .collect();
+    let kept = answers[1]["unsupported"].as_array().unwrap();
+    let checked = one(&events, "done")["citation_check"]["unsupported"].clone();
+    let checked = checked.as_array().unwrap();
+    assert_eq!(kept.len(), checked.len(), "{full}");
+    assert!(
+        !kept.is_empty(),
+        "the heel passage does not support the heading-rope sentence"
+    );
+    for (k, c) in kept.iter().zip(checked) {
+        assert_eq!((&k["sentence"], &k["cited"]), (&c["sentence"], &c["cited"]));
+        let (k, c) = (
+            k["support"].as_f64().unwrap(),
+            c["support"].as_f64().unwrap(),
+        );
+        assert!((k - c).abs() < 1e-6, "{k} {c}");
+    }
 
     // the condensing call's tokens count too: 150 for the first answer, 150 + 150 for the second
     assert_eq!(one(&events, "done")["usage"]["total_tokens"], 300);

@@ -3,7 +3,8 @@
 //! `good` and `claude-good` answer, `flaky` answers 429 once then answers, `down` answers 500,
 //! `hang` never sends headers, `midfail` breaks the stream after one token, `slow` trickles
 //! tokens and records when the client hung up, `toolong` refuses every request with 400 as a
-//! model does when the prompt exceeds its context.
+//! model does when the prompt exceeds its context, and `switch` answers at once unless
+//! `POST /control/down` switched it off (500) until `POST /control/up`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -32,6 +33,8 @@ pub struct FakeState {
     pub calls: Mutex<HashMap<String, usize>>,
     pub requests: Mutex<Vec<Value>>,
     pub slow_dropped: AtomicBool,
+    /// Whether `switch` is down.
+    pub down: AtomicBool,
 }
 
 impl FakeState {
@@ -50,6 +53,7 @@ pub async fn start() -> FakeLlm {
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(openai))
         .route("/v1/messages", post(anthropic))
+        .route("/control/{state}", post(control))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -60,6 +64,43 @@ pub async fn start() -> FakeLlm {
         base: format!("http://{addr}/v1"),
         state,
     }
+}
+
+/// Switches `switch` down or up.
+async fn control(
+    State(state): State<Arc<FakeState>>,
+    axum::extract::Path(to): axum::extract::Path<String>,
+) -> StatusCode {
+    match to.as_str() {
+        "down" => state.down.store(true, Ordering::SeqCst),
+        "up" => state.down.store(false, Ordering::SeqCst),
+        _ => return StatusCode::NOT_FOUND,
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// Writes the data dir's `lariat.toml` naming these providers (name, api, model) on the fake,
+/// with short retries; `extra` is appended to the `[llm]` table.
+pub fn write_providers(
+    l: &crate::support::Lariat,
+    fake: &FakeLlm,
+    providers: &[(&str, &str, &str)],
+    extra: &str,
+) {
+    let mut toml = format!(
+        "[llm]\nretries = 1\nbackoff_ms = 20\nfirst_token_timeout_ms = 1000\n\
+         breaker_failures = 2\nbreaker_cooldown_ms = 60000\n{extra}\n"
+    );
+    for (name, api, model) in providers {
+        toml.push_str(&format!(
+            "[[llm.providers]]\nname = \"{name}\"\napi = \"{api}\"\nbase_url = \"{}\"\n\
+             api_key = \"sk-test\"\nmodel = \"{model}\"\ninput_price_per_mtok = 1.0\n\
+             output_price_per_mtok = 2.0\n",
+            fake.base
+        ));
+    }
+    std::fs::create_dir_all(l.data_dir()).unwrap();
+    std::fs::write(l.data_dir().join("lariat.toml"), toml).unwrap();
 }
 
 /// Sets a flag when the response body is dropped before its end (the client hung up).
@@ -107,6 +148,9 @@ fn before(state: &FakeState, body: &Value) -> Result<String, (StatusCode, &'stat
             "This model's maximum context length is 16385 tokens (context_length_exceeded)",
         )),
         "flaky" if n == 1 => Err((StatusCode::TOO_MANY_REQUESTS, "slow down")),
+        "switch" if state.down.load(Ordering::SeqCst) => {
+            Err((StatusCode::INTERNAL_SERVER_ERROR, "switched off"))
+        }
         _ => Ok(model),
     }
 }
@@ -158,13 +202,18 @@ async fn openai(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) ->
     }
     let mut events: Vec<String> = answer_parts(&body).iter().map(|p| chunk(p)).collect();
     let fail_after = (model == "midfail").then_some(1);
+    let delay = if model == "switch" {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(20)
+    };
     events.push(sse(
         &json!({"choices": [], "usage": {"prompt_tokens": 120, "completion_tokens": 30}}),
     ));
     events.push("data: [DONE]\n\n".into());
     Response::builder()
         .header("content-type", "text/event-stream")
-        .body(sse_body(events, Duration::from_millis(20), fail_after))
+        .body(sse_body(events, delay, fail_after))
         .unwrap()
 }
 

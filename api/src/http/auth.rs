@@ -65,6 +65,12 @@ pub fn routes() -> ApiRouter<AppState> {
             get_with(users, |op| op.summary("All users (admins)")),
         )
         .api_route(
+            "/api/admin/status",
+            get_with(status, |op| {
+                op.summary("Store, models, collections and the stores' consistency (admins)")
+            }),
+        )
+        .api_route(
             "/api/admin/users/{id}",
             patch_with(update_user, |op| {
                 op.summary("Change a user's role, plan or disabled flag (admins)")
@@ -205,6 +211,13 @@ async fn usage(
     Auth(principal): Auth,
 ) -> Result<Json<Usage>, ApiError> {
     Ok(Json(state.service.limits.usage(&principal).await?))
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<knowledge::SystemStatus>, ApiError> {
+    Ok(Json(state.service.status(&principal).await?))
 }
 
 #[derive(Serialize, JsonSchema)]

@@ -35,7 +35,7 @@ const BODY_LIMIT: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<Service>,
-    uploads: Arc<Uploads>,
+    pub(crate) uploads: Arc<Uploads>,
     /// Peers whose `X-Forwarded-For` is believed.
     trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     metrics_token: Option<knowledge::config::Secret>,

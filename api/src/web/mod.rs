@@ -3,7 +3,9 @@
 //! the chat. Pages parse, call the same services as the API and render; the browser's session is a
 //! pair of cookies (see [`session`]); every page carries a strict Content-Security-Policy.
 
+mod account;
 pub mod assets;
+mod collections;
 mod pages;
 mod render;
 pub mod session;
@@ -34,6 +36,25 @@ pub fn routes() -> Router<AppState> {
         .route("/chat/{id}/messages/{message}", get(pages::message))
         .route("/passages/{chunk_id}", get(pages::passage))
         .route("/search", get(pages::search))
+        .route("/collections", get(collections::list))
+        .route("/collections/{name}", get(collections::show))
+        .route("/collections/{name}/documents", get(collections::documents))
+        .route(
+            "/collections/{name}/documents/{id}/delete",
+            post(collections::delete_document),
+        )
+        .route("/collections/{name}/settings", post(collections::settings))
+        .route("/collections/{name}/members", post(collections::add_member))
+        .route(
+            "/collections/{name}/members/{user_id}/remove",
+            post(collections::remove_member),
+        )
+        .route("/documents/{id}", get(collections::document))
+        .route("/account", get(account::account))
+        .route("/account/keys", post(account::create_key))
+        .route("/account/keys/{id}/revoke", post(account::revoke_key))
+        .route("/admin", get(account::admin))
+        .route("/admin/users/{id}", post(account::update_user))
         .layer(axum::middleware::from_fn(page_headers))
         .route("/assets/{hash}/{*name}", get(assets::serve))
         .layer(axum::middleware::from_fn(same_origin_only))

@@ -23,12 +23,24 @@ pub struct Layout {
 }
 
 impl Layout {
+    pub fn of(principal: &Principal) -> Self {
+        Layout {
+            user: Some(principal.user.clone()),
+        }
+    }
+
     pub fn asset(&self, name: &str) -> String {
         assets::url(name)
     }
+
+    pub fn is_admin(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| u.role == knowledge::accounts::Role::Admin)
+    }
 }
 
-fn page(template: &impl Template, status: StatusCode) -> Response {
+pub(super) fn page(template: &impl Template, status: StatusCode) -> Response {
     match template.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -51,7 +63,7 @@ struct ErrorPage {
 }
 
 /// A failed call as a page with the error's status; its message is the public one.
-fn error_page(user: Option<User>, e: &Error) -> Response {
+pub(super) fn error_page(user: Option<User>, e: &Error) -> Response {
     let status = status_of(e.code());
     let heading = match status {
         StatusCode::NOT_FOUND => "Not found",
@@ -72,7 +84,7 @@ fn error_page(user: Option<User>, e: &Error) -> Response {
 
 /// The signed-in user of a page; without one the browser is sent to renewal when it holds an
 /// expired or revoked session, to sign-in when it holds none, and brought back afterwards.
-pub struct Viewer(Principal);
+pub struct Viewer(pub Principal);
 
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
@@ -96,7 +108,7 @@ impl FromRequestParts<AppState> for Viewer {
     }
 }
 
-fn encode(s: &str) -> String {
+pub(super) fn encode(s: &str) -> String {
     askama::filters::urlencode_strict(s)
         .map(|e| e.to_string())
         .unwrap_or_default()
@@ -269,6 +281,7 @@ pub struct MessageView {
     extractive: bool,
     status: String,
     citations: Vec<Source>,
+    unsupported: usize,
 }
 
 impl From<StoredMessage> for MessageView {
@@ -276,7 +289,9 @@ impl From<StoredMessage> for MessageView {
         let citations: Vec<Source> = serde_json::from_value(m.citations).unwrap_or_default();
         let numbers: Vec<usize> = citations.iter().map(|c| c.n).collect();
         let html = if m.role == "assistant" {
-            render::answer_html(&m.content, &numbers)
+            let unsupported: Vec<&str> =
+                m.unsupported.iter().map(|u| u.sentence.as_str()).collect();
+            render::answer_html(&m.content, &numbers, &unsupported)
         } else {
             String::new()
         };
@@ -288,6 +303,7 @@ impl From<StoredMessage> for MessageView {
             html,
             status: m.status,
             citations,
+            unsupported: m.unsupported.len(),
         }
     }
 }
@@ -467,6 +483,17 @@ pub async fn message(
 #[template(path = "passage.html")]
 struct PassagePanel {
     view: PassageInContext,
+}
+
+impl PassagePanel {
+    /// The cited passage's chunk id, the anchor of its place in the whole document.
+    fn cited_id(&self) -> &str {
+        self.view
+            .document
+            .passages
+            .get(self.view.cited)
+            .map_or("", |p| p.chunk_id.as_str())
+    }
 }
 
 /// A cited passage among its neighbours (htmx fragment for the side panel).

@@ -5,10 +5,24 @@ use std::fmt::Write;
 
 use askama::filters::Escaper;
 
+/// Private-use characters that bracket an unsupported sentence through rendering and sanitising.
+const OPEN: char = '\u{E000}';
+const CLOSE: char = '\u{E001}';
+
 /// An answer's Markdown as sanitised HTML (no script, style, event handler or foreign frame can
-/// survive `ammonia`), with each `[n]` that names one of `cited` as a button for source `n`.
-pub fn answer_html(markdown: &str, cited: &[usize]) -> String {
-    let parser = pulldown_cmark::Parser::new_ext(markdown, pulldown_cmark::Options::ENABLE_TABLES);
+/// survive `ammonia`), with each `[n]` that names one of `cited` as a button for source `n`, and
+/// each of the `unsupported` sentences inside `<mark class=unsupported>`.
+pub fn answer_html(markdown: &str, cited: &[usize], unsupported: &[&str]) -> String {
+    let is_sentinel = |c: char| c == OPEN || c == CLOSE;
+    let mut source: String = markdown.chars().filter(|c| !is_sentinel(*c)).collect();
+    for sentence in unsupported {
+        let sentence: String = sentence.chars().filter(|c| !is_sentinel(*c)).collect();
+        if let Some(at) = source.find(&sentence).filter(|_| !sentence.is_empty()) {
+            source.insert(at + sentence.len(), CLOSE);
+            source.insert(at, OPEN);
+        }
+    }
+    let parser = pulldown_cmark::Parser::new_ext(&source, pulldown_cmark::Options::ENABLE_TABLES);
     let mut raw = String::new();
     pulldown_cmark::html::push_html(&mut raw, parser);
     // no images either: an answer that quotes a document's <img> must not fetch anything
@@ -17,7 +31,38 @@ pub fn answer_html(markdown: &str, cited: &[usize]) -> String {
         .link_rel(Some("noopener noreferrer nofollow"))
         .clean(&raw)
         .to_string();
-    chips(&clean, cited)
+    marks(&chips(&clean, cited))
+}
+
+/// Each sentinel pair as a `<mark>` when it brackets inline content only (a sentence the
+/// Markdown split across blocks loses its mark rather than unbalance the page). The tag has no
+/// quote, so even a pair that landed inside an attribute's value cannot end it.
+fn marks(html: &str) -> String {
+    const BLOCKS: [&str; 12] = [
+        "<p", "</p", "<li", "</li", "<h", "</h", "<t", "</t", "<ul", "</ul", "<ol", "</ol",
+    ];
+    let mut out = String::with_capacity(html.len() + 64);
+    let mut rest = html;
+    while let Some(start) = rest.find(OPEN) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + OPEN.len_utf8()..];
+        match after.find(CLOSE) {
+            Some(end) if !after[..end].contains(OPEN) => {
+                let inner = &after[..end];
+                if BLOCKS.iter().any(|b| inner.contains(b)) {
+                    out.push_str(inner);
+                } else {
+                    out.push_str("<mark class=unsupported>");
+                    out.push_str(inner);
+                    out.push_str("</mark>");
+                }
+                rest = &after[end + CLOSE.len_utf8()..];
+            }
+            _ => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out.replace(CLOSE, "")
 }
 
 /// `[n]` → a chip, for the numbers in `cited`; other brackets stay as they are.
@@ -83,6 +128,12 @@ pub fn highlight(text: &str, query: &str) -> String {
     out
 }
 
+/// A time (ms since the epoch) as its UTC date, `2026-12-02`.
+pub fn date(ms: &i64) -> String {
+    let (y, m, d) = knowledge::limits::civil_from_days(ms.div_euclid(86_400_000));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +144,7 @@ mod tests {
             "**Bareback** riders hold a rigging [1]. <script>alert(1)</script>\n\n\
              <img src=x onerror=alert(2)> [2] [9] [x]",
             &[1, 2],
+            &[],
         );
         assert!(html.contains("<strong>Bareback</strong>"), "{html}");
         assert!(
@@ -113,5 +165,40 @@ mod tests {
             out,
             "&#60;b&#62;<mark>Rigging</mark>&#60;/b&#62; &#38; <mark>riggings</mark>"
         );
+    }
+
+    #[test]
+    fn unsupported_sentences_are_marked_only_when_the_mark_stays_inline() {
+        let answer = "Riders hold a **rigging** [1]. Bulls can fly [2].\n\n- one\n- two [1]";
+        let html = answer_html(
+            answer,
+            &[1, 2],
+            &["Bulls can fly [2].", "one\n- two [1]", "absent"],
+        );
+        assert!(
+            html.contains(r#"<mark class=unsupported>Bulls can fly <button"#),
+            "{html}"
+        );
+        assert_eq!(html.matches("<mark").count(), 1, "{html}");
+        assert!(
+            !html.contains('\u{E000}') && !html.contains('\u{E001}'),
+            "{html}"
+        );
+        // a model that writes the sentinels itself gets no mark and no stray character
+        let html = answer_html("A \u{E000}<b>x</b>\u{E001} b\u{E001}", &[], &[]);
+        assert!(
+            !html.contains("<mark") && !html.contains('\u{E000}'),
+            "{html}"
+        );
+        assert!(!html.contains('\u{E001}'), "{html}");
+        // inside a link's address the mark cannot end the attribute
+        let html = answer_html(
+            "See [x](http://a.test/p?q=1) now.",
+            &[],
+            &["http://a.test/p?q=1"],
+        );
+        for value in html.split('"').skip(1).step_by(2) {
+            assert!(!value.contains('<'), "a tag inside an attribute: {html}");
+        }
     }
 }

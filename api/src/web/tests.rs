@@ -113,10 +113,28 @@ impl App {
         self.send(req.body(Body::from(body)).unwrap()).await
     }
 
+    /// A session cookie for a new admin.
+    async fn admin_cookie(&self) -> String {
+        let accounts = &self.service.accounts;
+        accounts
+            .create_admin("boss@example.com", PASSWORD, false)
+            .await
+            .unwrap();
+        let pair = accounts
+            .signin("boss@example.com", PASSWORD, None)
+            .await
+            .unwrap();
+        format!("lariat_access={}", pair.access_token)
+    }
+
     async fn page(&self, path: &str) -> (StatusCode, String) {
+        self.page_as(path, &self.cookie).await
+    }
+
+    async fn page_as(&self, path: &str, cookie: &str) -> (StatusCode, String) {
         let req = Request::get(path)
             .header(header::HOST, "lariat.test")
-            .header(header::COOKIE, &self.cookie)
+            .header(header::COOKIE, cookie)
             .body(Body::empty())
             .unwrap();
         let (status, headers, body) = self.send(req).await;
@@ -212,6 +230,19 @@ async fn hostile_documents_reach_every_page_as_text() {
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("passage cited"), "{html}");
     assert_inert("side panel", &html);
+    let id = app.service.knowledge.documents(None).await.unwrap()[0]
+        .id
+        .clone();
+    assert!(
+        html.contains(&format!("/documents/{id}#p-{chunk}")),
+        "{html}"
+    );
+    let (status, html) = app.page(&format!("/documents/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&format!(r#"id="p-{chunk}""#)), "{html}");
+    assert_inert("document", &html);
+    let (status, _) = app.page("/documents/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     let (status, html) = app.page("/chat/list?q=bareback").await;
     assert_eq!(status, StatusCode::OK, "{html}");
@@ -322,4 +353,210 @@ async fn assets_are_served_by_content_hash_with_long_caching() {
         .send(Request::get(&stale).body(Body::empty()).unwrap())
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn collection_pages_show_hostile_documents_as_text_and_controls_only_to_curators() {
+    let app = App::new().await;
+    let admin = app.admin_cookie().await;
+
+    let (status, html) = app.page("/collections").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(r#"href="/collections/rodeo""#), "{html}");
+
+    // a reader sees the documents, escaped, and no curator control
+    let (status, html) = app.page("/collections/rodeo").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Bareback rules"), "{html}");
+    assert_inert("documents list", &html);
+    for control in ["Add documents", "Save settings", "Add member", "/delete"] {
+        assert!(!html.contains(control), "a reader sees {control:?}");
+    }
+    // the filter narrows the list (the fragment htmx swaps in)
+    let (status, html) = app.page("/collections/rodeo/documents?q=BAREBACK").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("1 documents match"), "{html}");
+    let (_, html) = app.page("/collections/rodeo/documents?q=steer").await;
+    assert!(html.contains("0 documents match"), "{html}");
+
+    // reaching a curator's forms by URL is refused as the API refuses it
+    let id = app.service.knowledge.documents(None).await.unwrap()[0]
+        .id
+        .clone();
+    for (path, body) in [
+        (format!("/collections/rodeo/documents/{id}/delete"), ""),
+        (
+            "/collections/rodeo/settings".to_owned(),
+            "visibility=private&instructions=x",
+        ),
+        (
+            "/collections/rodeo/members".to_owned(),
+            "email=rider%40example.com&role=reader",
+        ),
+    ] {
+        let (status, _, html) = app.form(&path, body, Some(&app.cookie)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {html}");
+    }
+    for path in [
+        "/collections/nope",
+        "/collections/..%2Fetc",
+        "/collections/nope/documents",
+    ] {
+        let (status, _) = app.page(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (status, _) = app.page("/admin").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // an admin curates it: upload, settings, members, and a delete that asks first
+    let (status, html) = app.page_as("/collections/rodeo", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    for control in [
+        "Add documents",
+        "Save settings",
+        "Add member",
+        "data-confirm",
+    ] {
+        assert!(html.contains(control), "an admin lacks {control:?}");
+    }
+    assert_inert("curator's documents list", &html);
+    let (status, headers, html) = app
+        .form(
+            "/collections/rodeo/settings",
+            "visibility=private&instructions=Answer+briefly.%0D%0AQuote+rules.",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    assert_eq!(
+        headers[header::LOCATION],
+        "/collections/rodeo?done=settings"
+    );
+    assert_eq!(
+        app.service.knowledge.instructions("rodeo").await.unwrap(),
+        "Answer briefly.\nQuote rules."
+    );
+    // now private: the plain user no longer reads it, and hears it does not exist
+    let (status, _) = app.page("/collections/rodeo").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = app
+        .form(
+            "/collections/rodeo/members",
+            "email=rider%40example.com&role=reader",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, html) = app.page_as("/collections/rodeo?done=member", &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("rider@example.com · reader"), "{html}");
+    assert!(html.contains("The members were updated."), "{html}");
+    let (status, _) = app.page("/collections/rodeo").await;
+    assert_eq!(status, StatusCode::OK, "a member reads it again");
+    let (status, _, html) = app
+        .form(
+            "/collections/rodeo/members",
+            "email=nobody%40example.com&role=reader",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{html}");
+    let (status, _, _) = app
+        .form(
+            &format!("/collections/rodeo/documents/{id}/delete"),
+            "",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        app.service
+            .knowledge
+            .documents(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_keys_are_shown_once_and_admins_manage_users() {
+    let app = App::new().await;
+    let (status, _, html) = app
+        .form(
+            "/account/keys",
+            "name=%3Cb%3Ereports%3C%2Fb%3E",
+            Some(&app.cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{html}");
+    assert_inert("account", &html);
+    let key = html
+        .split(r#"id="new-key" readonly value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the new key is on the page")
+        .to_owned();
+    assert!(app.service.authenticate(&key).await.is_ok());
+    let (status, html) = app.page("/account").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains(&key), "the secret is shown only once");
+    assert!(html.contains("Messages: 0 of"), "{html}");
+    let principal = app
+        .service
+        .accounts
+        .authenticate(app.cookie.trim_start_matches("lariat_access="))
+        .await
+        .unwrap();
+    let id = app.service.accounts.api_keys(&principal).await.unwrap()[0]
+        .id
+        .clone();
+    let (status, headers, _) = app
+        .form(&format!("/account/keys/{id}/revoke"), "", Some(&app.cookie))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/account?done=revoked");
+    assert!(app.service.authenticate(&key).await.is_err());
+
+    // the admin page: status, users; a plain user's page refuses it above
+    let admin = app.admin_cookie().await;
+    let (status, html) = app.page_as("/admin?q=RIDER", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("consistent"), "{html}");
+    // the filter keeps the rider; the admin (in the header, not the list) is filtered out
+    assert!(
+        html.contains("rider@example.com") && !html.contains("(you)"),
+        "{html}"
+    );
+    let rider = app.service.accounts.user_by_email(EMAIL).await.unwrap();
+    let (status, _, html) = app
+        .form(
+            &format!("/admin/users/{}", rider.id),
+            "role=curator&plan=free&disabled=on",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    let rider = app.service.accounts.user_by_email(EMAIL).await.unwrap();
+    assert!(rider.disabled && rider.role == knowledge::accounts::Role::Curator);
+    // disabling signed the rider out everywhere
+    let (status, _) = app.page("/account").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // an admin cannot lock themselves out, and a made-up role is refused
+    let boss = app
+        .service
+        .accounts
+        .user_by_email("boss@example.com")
+        .await
+        .unwrap();
+    for (body, want) in [
+        ("role=admin&plan=free&disabled=on", StatusCode::CONFLICT),
+        ("role=king&plan=free", StatusCode::BAD_REQUEST),
+        ("role=admin&plan=platinum", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, _, html) = app
+            .form(&format!("/admin/users/{}", boss.id), body, Some(&admin))
+            .await;
+        assert_eq!(status, want, "{body}: {html}");
+    }
 }

@@ -208,7 +208,7 @@ impl MarkerFilter {
 }
 
 /// A cited sentence whose words are mostly absent from the passage it cites.
-#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Unsupported {
     pub sentence: String,
     pub cited: Vec<usize>,

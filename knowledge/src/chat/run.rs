@@ -281,6 +281,7 @@ impl Chat {
             let reply = StoredMessage {
                 id: message_id.clone(),
                 citations: serde_json::to_value(&cited).unwrap_or_default(),
+                unsupported: check.unsupported.clone(),
                 model: Some(outcome.model.clone()),
                 prompt_tokens: outcome.usage.prompt_tokens,
                 completion_tokens: outcome.usage.completion_tokens,

@@ -55,6 +55,13 @@ impl Knowledge {
             .await
     }
 
+    /// The collection's members (who may see them is decided by
+    /// [`crate::collections::Collections`]).
+    pub(crate) async fn members(&self, name: &CollectionName) -> Result<Vec<Member>> {
+        self.require_collection(name).await?;
+        self.store.members(name.as_str()).await
+    }
+
     /// The role of `user_id` in the collection, if a member.
     pub async fn member_role(
         &self,

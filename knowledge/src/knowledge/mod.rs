@@ -22,7 +22,7 @@ use crate::error::{Error, Result, blocking};
 use crate::lexical::{LexicalDoc, LexicalIndex, TantivyIndex};
 use crate::rerank::{HttpReranker, Reranker};
 use crate::retrieval::fuse;
-use crate::store::{ChunkView, CollectionHead, DocumentState, SqlStore, Store};
+use crate::store::{ChunkView, CollectionHead, DocumentState, Member, SqlStore, Store};
 use crate::types::{
     Collection, CollectionName, DocumentSummary, DocumentWrite, Hit, MemberRole, Passage,
     QueryText, RerankOutcome, SearchMode, SearchResults, StoredChunk, TopK, Visibility,
@@ -96,7 +96,7 @@ pub struct Parts {
 }
 
 /// Whether the three stores agree, chunk for chunk.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, schemars::JsonSchema)]
 pub struct CheckReport {
     pub sql_chunks: usize,
     pub vector_chunks: usize,

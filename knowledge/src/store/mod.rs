@@ -98,6 +98,16 @@ pub trait Store: Send + Sync {
     /// The collection's domain instructions for the assistant's prompt.
     async fn instructions(&self, collection: &str) -> Result<String>;
     async fn set_instructions(&self, collection: &str, instructions: &str) -> Result<()>;
+    /// The collection's members with their emails, curators first, then by email.
+    async fn members(&self, collection: &str) -> Result<Vec<Member>>;
+}
+
+/// A member of a collection.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct Member {
+    pub user_id: String,
+    pub email: String,
+    pub role: MemberRole,
 }
 
 /// What search needs to know of a collection.
@@ -125,6 +135,15 @@ pub struct UsageTotals {
     pub messages: i64,
     pub tokens: i64,
     pub cost_usd: f64,
+}
+
+/// One UTC day's use of the assistant by one user.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, schemars::JsonSchema)]
+pub struct DailyUsage {
+    /// The day's start, ms since the epoch.
+    pub day: i64,
+    pub messages: i64,
+    pub tokens: i64,
 }
 
 /// Users, sessions, refresh tokens, API keys and usage. Tokens and keys arrive hashed.
@@ -177,6 +196,8 @@ pub trait AccountStore: Send + Sync {
         cost_usd: f64,
     ) -> Result<()>;
     async fn usage_since(&self, user_id: &str, since_ms: i64) -> Result<UsageTotals>;
+    /// The same, per UTC day that saw any use, oldest first.
+    async fn usage_by_day(&self, user_id: &str, since_ms: i64) -> Result<Vec<DailyUsage>>;
 }
 
 /// A conversation as lists show it.
@@ -200,6 +221,9 @@ pub struct StoredMessage {
     pub content: String,
     /// The sources an assistant message cites (JSON array).
     pub citations: serde_json::Value,
+    /// Cited sentences the citation check found unsupported by their passages.
+    #[serde(default)]
+    pub unsupported: Vec<crate::chat::answer::Unsupported>,
     /// The query retrieval ran for this turn (the question condensed with the history).
     pub standalone_query: Option<String>,
     pub model: Option<String>,
@@ -222,6 +246,7 @@ impl StoredMessage {
             role: role.into(),
             content: content.into(),
             citations: serde_json::Value::Array(Vec::new()),
+            unsupported: Vec::new(),
             standalone_query: None,
             model: None,
             prompt_tokens: 0,

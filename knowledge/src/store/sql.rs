@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
-use super::{ChunkView, CollectionHead, DocumentState, Store};
+use super::{ChunkView, CollectionHead, DocumentState, Member, Store};
 use crate::error::{Error, Result};
 use crate::types::{
     Collection, CollectionName, DocumentSummary, DocumentWrite, Location, MemberRole, StoredChunk,
@@ -654,5 +654,26 @@ impl Store for SqlStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn members(&self, collection: &str) -> Result<Vec<Member>> {
+        let rows = sqlx::query(
+            "SELECT m.user_id, u.email, m.role FROM collection_members m \
+             JOIN users u ON u.id = m.user_id WHERE m.collection = $1 \
+             ORDER BY CASE m.role WHEN 'curator' THEN 0 ELSE 1 END, u.email",
+        )
+        .bind(collection)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.try_get("role")?;
+                Ok(Member {
+                    user_id: r.try_get("user_id")?,
+                    email: r.try_get("email")?,
+                    role: MemberRole::parse(&role)?,
+                })
+            })
+            .collect()
     }
 }

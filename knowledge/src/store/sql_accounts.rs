@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{AccountStore, RefreshOutcome, SqlStore, UsageTotals};
+use super::{AccountStore, DailyUsage, RefreshOutcome, SqlStore, UsageTotals};
 use crate::accounts::{ApiKeyInfo, NewUser, Role, User, UserUpdate};
 use crate::error::{Error, Result};
 use crate::types::now_ms;
@@ -364,5 +364,27 @@ impl AccountStore for SqlStore {
             tokens: row.try_get("tokens")?,
             cost_usd: row.try_get("cost")?,
         })
+    }
+
+    async fn usage_by_day(&self, user_id: &str, since_ms: i64) -> Result<Vec<DailyUsage>> {
+        let rows = sqlx::query(
+            "SELECT CAST(created_at / 86400000 AS BIGINT) AS day, COUNT(*) AS messages, \
+             CAST(COALESCE(SUM(tokens), 0) AS BIGINT) AS tokens \
+             FROM usage_events WHERE user_id = $1 AND created_at >= $2 \
+             GROUP BY CAST(created_at / 86400000 AS BIGINT) ORDER BY day",
+        )
+        .bind(user_id)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DailyUsage {
+                    day: r.try_get::<i64, _>("day")? * 86_400_000,
+                    messages: r.try_get("messages")?,
+                    tokens: r.try_get("tokens")?,
+                })
+            })
+            .collect()
     }
 }

@@ -24,12 +24,14 @@ fn conversation_from_row(row: &AnyRow) -> Result<ConversationSummary> {
 
 fn message_from_row(row: &AnyRow) -> Result<StoredMessage> {
     let citations: String = row.try_get("citations")?;
+    let unsupported: String = row.try_get("unsupported")?;
     Ok(StoredMessage {
         id: row.try_get("id")?,
         seq: row.try_get("seq")?,
         role: row.try_get("role")?,
         content: row.try_get("content")?,
         citations: serde_json::from_str(&citations).unwrap_or(serde_json::Value::Null),
+        unsupported: serde_json::from_str(&unsupported).unwrap_or_default(),
         standalone_query: row.try_get("standalone_query")?,
         model: row.try_get("model")?,
         prompt_tokens: row.try_get("prompt_tokens")?,
@@ -106,8 +108,8 @@ impl ConversationStore for SqlStore {
 
     async fn messages(&self, conversation_id: &str) -> Result<Vec<StoredMessage>> {
         let rows = sqlx::query(
-            "SELECT id, seq, role, content, citations, standalone_query, model, prompt_tokens, \
-             completion_tokens, cost_usd, latency_ms, status, created_at FROM messages \
+            "SELECT id, seq, role, content, citations, unsupported, standalone_query, model, \
+             prompt_tokens, completion_tokens, cost_usd, latency_ms, status, created_at FROM messages \
              WHERE conversation_id = $1 ORDER BY seq",
         )
         .bind(conversation_id)
@@ -206,8 +208,8 @@ impl ConversationStore for SqlStore {
             sqlx::query(
                 "INSERT INTO messages (id, conversation_id, seq, role, content, citations, \
                  standalone_query, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, \
-                 status, created_at, content_folded) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 status, created_at, content_folded, unsupported) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(&m.id)
             .bind(conversation_id)
@@ -224,6 +226,7 @@ impl ConversationStore for SqlStore {
             .bind(&m.status)
             .bind(m.created_at)
             .bind(m.content.to_lowercase())
+            .bind(serde_json::to_string(&m.unsupported).unwrap_or_else(|_| "[]".into()))
             .execute(&mut *tx)
             .await?;
         }

@@ -1,0 +1,269 @@
+//! The account page (profile, API keys, this month's usage) and the admin page (users,
+//! collections, the system's status). Both call the services the API calls; the admin page's
+//! service calls refuse anyone but admins, exactly as the API's do.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use knowledge::Error;
+use knowledge::SystemStatus;
+use knowledge::accounts::{ApiKeyInfo, CreatedApiKey, Principal, Role, User, UserUpdate};
+use knowledge::limits::Usage;
+use knowledge::store::DailyUsage;
+use serde::Deserialize;
+
+use super::pages::{Layout, Viewer, error_page, page};
+use crate::http::AppState;
+
+/// One bar of the usage chart, in the SVG's units.
+pub struct Bar {
+    x: u32,
+    y: u32,
+    height: u32,
+    label: String,
+}
+
+/// Messages per day of this month, as bars (a day without use has none).
+pub struct Chart {
+    width: u32,
+    bars: Vec<Bar>,
+    peak: i64,
+}
+
+const CHART_HEIGHT: u32 = 80;
+const BAR_STEP: u32 = 10;
+
+impl Chart {
+    fn of(days: &[DailyUsage], period_start: i64) -> Self {
+        let day_of = |ms: i64| ((ms - period_start).max(0) / 86_400_000) as u32;
+        // a slot for each day a month can have, so a bar keeps its width all month
+        let width = 31 * BAR_STEP;
+        let peak = days.iter().map(|d| d.messages).max().unwrap_or(0);
+        let bars = days
+            .iter()
+            .filter(|d| d.messages > 0)
+            .map(|d| {
+                let height = ((d.messages * i64::from(CHART_HEIGHT)) / peak.max(1)).max(2) as u32;
+                Bar {
+                    x: day_of(d.day) * BAR_STEP,
+                    y: CHART_HEIGHT - height,
+                    height,
+                    label: format!(
+                        "{}: {} messages, {} tokens",
+                        super::render::date(&d.day),
+                        d.messages,
+                        d.tokens
+                    ),
+                }
+            })
+            .collect();
+        Chart { width, bars, peak }
+    }
+
+    /// What the chart shows, for those who cannot see it.
+    fn summary(&self) -> String {
+        match self.bars.len() {
+            0 => "No messages this month yet.".to_owned(),
+            n => format!(
+                "Messages per day this month: {n} days with use, at most {} in a day.",
+                self.peak
+            ),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    layout: Layout,
+    user: User,
+    keys: Vec<ApiKeyInfo>,
+    created: Option<CreatedApiKey>,
+    usage: Usage,
+    chart: Chart,
+    notice: Option<&'static str>,
+}
+
+impl AccountPage {
+    fn percent(used: &i64, limit: &u64) -> u64 {
+        if *limit == 0 {
+            100
+        } else {
+            ((*used).max(0) as u64 * 100 / limit).min(100)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+async fn account_page(
+    state: &AppState,
+    principal: &Principal,
+    created: Option<CreatedApiKey>,
+    notice: Option<&'static str>,
+    status: StatusCode,
+) -> Response {
+    let result = async {
+        let keys = state.service.accounts.api_keys(principal).await?;
+        let usage = state.service.limits.usage(principal).await?;
+        let days = state.service.limits.daily_usage(principal).await?;
+        Ok::<_, Error>((keys, usage, days))
+    }
+    .await;
+    match result {
+        Ok((keys, usage, days)) => page(
+            &AccountPage {
+                layout: Layout::of(principal),
+                user: principal.user.clone(),
+                keys,
+                created,
+                chart: Chart::of(&days, usage.period_start),
+                usage,
+                notice,
+            },
+            status,
+        ),
+        Err(e) => error_page(Some(principal.user.clone()), &e),
+    }
+}
+
+pub async fn account(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Query(q): Query<Done>,
+) -> Response {
+    let notice = match q.done.as_deref() {
+        Some("revoked") => Some("The key was revoked: it no longer works."),
+        _ => None,
+    };
+    account_page(&state, &principal, None, notice, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct NewKey {
+    name: String,
+}
+
+/// Creates a key and shows its secret on this one page (it is never shown again).
+pub async fn create_key(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Form(form): Form<NewKey>,
+) -> Response {
+    match state
+        .service
+        .accounts
+        .create_api_key(&principal, &form.name)
+        .await
+    {
+        Ok(created) => {
+            account_page(&state, &principal, Some(created), None, StatusCode::CREATED).await
+        }
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    match state.service.accounts.delete_api_key(&principal, &id).await {
+        Ok(()) => Redirect::to("/account?done=revoked").into_response(),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    layout: Layout,
+    q: String,
+    users: Vec<User>,
+    roles: [Role; 3],
+    plans: Vec<String>,
+    status: SystemStatus,
+    me: String,
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct AdminQuery {
+    #[serde(default)]
+    q: String,
+    done: Option<String>,
+}
+
+pub async fn admin(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Query(query): Query<AdminQuery>,
+) -> Response {
+    let result = async {
+        let status = state.service.status(&principal).await?;
+        let users = state
+            .service
+            .accounts
+            .search_users(&principal, &query.q)
+            .await?;
+        Ok::<_, Error>((status, users))
+    }
+    .await;
+    match result {
+        Ok((status, users)) => page(
+            &AdminPage {
+                layout: Layout::of(&principal),
+                q: query.q,
+                users,
+                roles: [Role::User, Role::Curator, Role::Admin],
+                plans: state.service.accounts.plans().to_vec(),
+                status,
+                me: principal.user.id.clone(),
+                notice: match query.done.as_deref() {
+                    Some("user") => Some("The user was updated."),
+                    _ => None,
+                },
+            },
+            StatusCode::OK,
+        ),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UserForm {
+    role: String,
+    plan: String,
+    /// A checkbox: present when ticked.
+    disabled: Option<String>,
+}
+
+pub async fn update_user(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<UserForm>,
+) -> Response {
+    let result = async {
+        let update = UserUpdate {
+            role: Some(Role::parse(&form.role)?),
+            plan: Some(form.plan),
+            disabled: Some(form.disabled.is_some()),
+        };
+        state
+            .service
+            .accounts
+            .update_user(&principal, &id, &update)
+            .await
+    }
+    .await;
+    match result {
+        Ok(_) => Redirect::to("/admin?done=user").into_response(),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
