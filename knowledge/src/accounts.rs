@@ -14,7 +14,7 @@ use crate::config::{AuthConfig, Config, SignupPolicy};
 use crate::error::{Error, Result};
 use crate::hashing::HashPool;
 use crate::ratelimit::{GlobalLimit, KeyedLimit, per_hour, per_minute};
-use crate::store::{AccountStore, RefreshOutcome};
+use crate::store::{AccountStore, RefreshOutcome, StoredSession};
 use crate::types::{content_hash, now_ms};
 
 /// What a user may do beyond reading: curators ingest into collections they curate, admins
@@ -322,6 +322,43 @@ fn jwt_secret(config: &Config) -> Result<Vec<u8>> {
     Ok(secret.into_bytes())
 }
 
+fn wrong_current_password() -> Error {
+    Error::InvalidInput("the current password is wrong".into())
+}
+
+/// Where a sign-in comes from, as its session remembers it.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub address: Option<IpAddr>,
+    /// The `User-Agent` the client sent (see [`Client::new`]).
+    pub user_agent: String,
+}
+
+impl Client {
+    /// Keeps at most 200 printable characters of the user agent.
+    pub fn new(address: Option<IpAddr>, user_agent: Option<&str>) -> Self {
+        let user_agent = user_agent
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        Client {
+            address,
+            user_agent,
+        }
+    }
+}
+
+/// A live session as its owner sees it.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+pub struct SessionInfo {
+    #[serde(flatten)]
+    pub session: StoredSession,
+    /// Whether the request came with this session.
+    pub current: bool,
+}
+
 /// API keys are managed from a signed-in session: a key (possibly leaked) cannot mint, list or
 /// revoke keys.
 fn require_session(principal: &Principal) -> Result<()> {
@@ -519,13 +556,8 @@ impl Accounts {
 
     /// Checks the password and opens a session. Attempts are limited per account and per
     /// client address; a wrong email and a wrong password get the same answer.
-    pub async fn signin(
-        &self,
-        email: &str,
-        password: &str,
-        address: Option<IpAddr>,
-    ) -> Result<TokenPair> {
-        if let Some(ip) = address {
+    pub async fn signin(&self, email: &str, password: &str, client: &Client) -> Result<TokenPair> {
+        if let Some(ip) = client.address {
             self.signin_by_address.check(&ip)?;
         }
         // No account has an address or a password that long: answer as for a wrong password, without a
@@ -536,20 +568,11 @@ impl Accounts {
         let email = email.trim().to_lowercase();
         self.signin_by_account.check(&email)?;
         let found = self.store.user_credentials(&email).await?;
-        let hash = found.as_ref().map(|(_, h)| h.clone());
-        let password = password.to_owned();
-        // The dummy hash is computed (once) on a hashing thread too: argon2 is CPU work.
         let ok = self
-            .hashing
-            .run(move || {
-                Ok(verify_password(
-                    &password,
-                    hash.as_deref().unwrap_or_else(|| dummy_hash()),
-                ))
-            })
+            .verify(password, found.as_ref().map(|(_, h)| h.clone()))
             .await?;
         match found {
-            Some((user, _)) if ok && !user.disabled => self.open_session(&user).await,
+            Some((user, _)) if ok && !user.disabled => self.open_session(&user, client).await,
             Some((user, _)) if ok && user.disabled => {
                 Err(Error::Unauthorized("this account is disabled".into()))
             }
@@ -557,18 +580,102 @@ impl Accounts {
         }
     }
 
-    async fn open_session(&self, user: &User) -> Result<TokenPair> {
-        let session_id = uuid::Uuid::new_v4().to_string();
+    /// Whether `password` matches `hash` (a dummy hash when there is none, so an unknown account
+    /// takes as long), on a hashing thread: argon2 is CPU work.
+    async fn verify(&self, password: &str, hash: Option<String>) -> Result<bool> {
+        let password = password.to_owned();
+        self.hashing
+            .run(move || {
+                Ok(verify_password(
+                    &password,
+                    hash.as_deref().unwrap_or_else(|| dummy_hash()),
+                ))
+            })
+            .await
+    }
+
+    async fn open_session(&self, user: &User, client: &Client) -> Result<TokenPair> {
+        let now = now_ms();
+        let session = StoredSession {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user.id.clone(),
+            user_agent: client.user_agent.clone(),
+            address: client.address.map(|a| a.to_string()).unwrap_or_default(),
+            created_at: now,
+            last_used_at: Some(now),
+            expires_at: Some(now + (self.config.session_max_age_secs as i64) * 1000),
+        };
         let refresh = format!("{REFRESH_PREFIX}{}", random_hex(32)?);
         self.store
             .create_session(
-                &session_id,
-                &user.id,
+                &session,
                 &content_hash(refresh.as_bytes()),
                 self.refresh_expiry(),
             )
             .await?;
-        self.token_pair(&user.id, &session_id, refresh)
+        self.token_pair(&user.id, &session.id, refresh)
+    }
+
+    /// The caller's live sessions, most recently used first, the one they call from marked.
+    pub async fn sessions(&self, principal: &Principal) -> Result<Vec<SessionInfo>> {
+        require_session(principal)?;
+        Ok(self
+            .store
+            .sessions(&principal.user.id)
+            .await?
+            .into_iter()
+            .map(|session| SessionInfo {
+                current: principal.session_id.as_deref() == Some(session.id.as_str()),
+                session,
+            })
+            .collect())
+    }
+
+    /// Signs one of the caller's sessions out; another user's is "not found".
+    pub async fn revoke_session(&self, principal: &Principal, id: &str) -> Result<()> {
+        require_session(principal)?;
+        if self
+            .store
+            .revoke_sessions(&principal.user.id, Some(id), None)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("no session {id}")))
+        }
+    }
+
+    /// Signs every session of the caller out, this one included.
+    pub async fn signout_everywhere(&self, principal: &Principal) -> Result<()> {
+        require_session(principal)?;
+        self.store
+            .revoke_sessions(&principal.user.id, None, None)
+            .await?;
+        Ok(())
+    }
+
+    /// Changes the caller's password once they prove they know the current one; every other
+    /// session is signed out (this one stays, and API keys are kept).
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
+        require_session(principal)?;
+        let email = &principal.user.email;
+        self.signin_by_account.check(email)?;
+        if current.len() > MAX_PASSWORD_LEN {
+            return Err(wrong_current_password());
+        }
+        let hash = self.store.user_credentials(email).await?.map(|(_, h)| h);
+        if !self.verify(current, hash).await? {
+            return Err(wrong_current_password());
+        }
+        let hash = self.checked_hash(new, email).await?;
+        self.store
+            .change_password(&principal.user.id, &hash, principal.session_id.as_deref())
+            .await
     }
 
     fn refresh_expiry(&self) -> i64 {

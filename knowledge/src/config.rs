@@ -114,6 +114,8 @@ pub struct AuthConfig {
     pub jwt_secret: Option<Secret>,
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
+    /// A session ends this long after sign-in, however often its tokens are renewed.
+    pub session_max_age_secs: u64,
     pub min_password_len: usize,
     /// Sign-in attempts per minute, per account and per client address.
     pub signin_per_minute_account: u32,
@@ -144,6 +146,7 @@ impl Default for AuthConfig {
             jwt_secret: None,
             access_ttl_secs: 15 * 60,
             refresh_ttl_secs: 30 * 24 * 3600,
+            session_max_age_secs: 90 * 24 * 3600,
             min_password_len: 10,
             signin_per_minute_account: 10,
             signin_per_minute_address: 30,
@@ -638,6 +641,7 @@ impl Config {
         let a = &self.auth;
         if a.access_ttl_secs == 0
             || a.refresh_ttl_secs == 0
+            || a.session_max_age_secs == 0
             || a.signin_per_minute_account == 0
             || a.signin_per_minute_address == 0
             || a.signup_per_hour_address == 0

@@ -4,7 +4,7 @@
 use knowledge::accounts::{ApiKeyInfo, NewUser, Role, User, UserUpdate};
 use knowledge::store::{
     AccountStore, ConversationStore, ConversationSummary, RefreshOutcome, SqlStore, Store,
-    StoredMessage,
+    StoredMessage, StoredSession,
 };
 use knowledge::{
     CollectionName, DocumentWrite, ErrorCode, Location, MemberRole, NewChunk, Visibility,
@@ -177,6 +177,18 @@ fn user(email: &str) -> NewUser {
     }
 }
 
+fn session(id: &str, user_id: &str, expires_at: Option<i64>) -> StoredSession {
+    StoredSession {
+        id: id.into(),
+        user_id: user_id.into(),
+        user_agent: "Firefox/130".into(),
+        address: "192.0.2.7".into(),
+        created_at: 10,
+        last_used_at: Some(10),
+        expires_at,
+    }
+}
+
 fn message(role: &str, content: &str) -> StoredMessage {
     StoredMessage {
         id: uuid::Uuid::new_v4().to_string(),
@@ -243,7 +255,7 @@ async fn accounts_suite(store: &SqlStore) {
     // sessions and refresh rotation
     let far = i64::MAX / 2;
     store
-        .create_session("s1", &ann.user.id, "r1", far)
+        .create_session(&session("s1", &ann.user.id, None), "r1", far)
         .await
         .unwrap();
     assert!(store.session_user("s1").await.unwrap().is_some());
@@ -273,7 +285,7 @@ async fn accounts_suite(store: &SqlStore) {
         RefreshOutcome::Invalid
     );
     store
-        .create_session("s2", &ann.user.id, "old", 1)
+        .create_session(&session("s2", &ann.user.id, None), "old", 1)
         .await
         .unwrap();
     assert_eq!(
@@ -282,6 +294,86 @@ async fn accounts_suite(store: &SqlStore) {
     );
     store.revoke_session("s2").await.unwrap();
     assert!(store.session_user("s2").await.unwrap().is_none());
+
+    // a session past its absolute end is over, however fresh its refresh token
+    store
+        .create_session(&session("s3", &ann.user.id, Some(1)), "r5", far)
+        .await
+        .unwrap();
+    assert!(store.session_user("s3").await.unwrap().is_none());
+    assert_eq!(
+        store.rotate_refresh("r5", "r6", far).await.unwrap(),
+        RefreshOutcome::Invalid
+    );
+    // listing, revoking one, all but one; a password change keeps only the session it came from
+    for (id, refresh) in [("s4", "r7"), ("s5", "r8"), ("s6", "r9")] {
+        store
+            .create_session(&session(id, &ann.user.id, Some(far)), refresh, far)
+            .await
+            .unwrap();
+    }
+    let live = store.sessions(&ann.user.id).await.unwrap();
+    let ids: Vec<&str> = live.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(
+        ["s4", "s5", "s6"].iter().all(|id| ids.contains(id)),
+        "{ids:?}"
+    );
+    assert_eq!(live[0].user_agent, "Firefox/130");
+    assert_eq!(live[0].address, "192.0.2.7");
+    match store.rotate_refresh("r7", "r10", far).await.unwrap() {
+        RefreshOutcome::Rotated { .. } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.sessions(&ann.user.id).await.unwrap()[0].id,
+        "s4",
+        "a renewal makes the session the most recently used"
+    );
+    assert!(
+        !store
+            .revoke_sessions("id-bob@example.com", Some("s4"), None)
+            .await
+            .unwrap(),
+        "another user's session is not theirs to revoke"
+    );
+    assert!(
+        store
+            .revoke_sessions(&ann.user.id, Some("s4"), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_sessions(&ann.user.id, Some("s4"), None)
+            .await
+            .unwrap()
+    );
+    store
+        .change_password(&ann.user.id, "$argon2id$new", Some("s5"))
+        .await
+        .unwrap();
+    let (_, hash) = store
+        .user_credentials("ann@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hash, "$argon2id$new");
+    let ids: Vec<String> = store
+        .sessions(&ann.user.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, vec!["s5".to_owned()]);
+    assert!(
+        store
+            .revoke_sessions(&ann.user.id, None, None)
+            .await
+            .unwrap()
+    );
+    assert!(store.sessions(&ann.user.id).await.unwrap().is_empty());
 
     // API keys
     let key = ApiKeyInfo {

@@ -829,3 +829,150 @@ async fn first_admin_cannot_be_claimed_and_disabling_revokes() {
     let (_, keys) = api.get("/api/keys", Some(&dee)).await;
     assert_eq!(keys["keys"], json!([]), "revoked keys stay revoked");
 }
+
+/// Signs in as `email` from a client naming itself `agent`; the token pair.
+async fn signin_as(api: &Api, email: &str, password: &str, agent: &str) -> (u16, Value) {
+    let resp = api
+        .client
+        .post(format!("{}/api/auth/signin", api.base))
+        .header("user-agent", agent)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_ended_and_a_password_change_ends_the_others() {
+    let l = Lariat::new();
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let email = "gus@example.com";
+    let creds = json!({"email": email, "password": PASSWORD});
+    assert_eq!(api.post("/api/auth/signup", None, creds).await.0, 201);
+    let token = |pair: &Value| pair["access_token"].as_str().unwrap().to_owned();
+    let laptop = signin_as(&api, email, PASSWORD, "Firefox/130 laptop")
+        .await
+        .1;
+    let phone = signin_as(&api, email, PASSWORD, "Safari\tphone").await.1;
+    let (laptop, phone_refresh, phone) = (
+        token(&laptop),
+        phone["refresh_token"].clone(),
+        token(&phone),
+    );
+
+    // both sessions listed, with what the client said and where it came from; this one marked
+    let (s, list) = api.get("/api/sessions", Some(&laptop)).await;
+    assert_eq!(s, 200, "{list}");
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{list}");
+    let current: Vec<&Value> = sessions.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1, "{list}");
+    assert_eq!(current[0]["user_agent"], "Firefox/130 laptop");
+    assert_eq!(current[0]["address"], "127.0.0.1");
+    let other = sessions.iter().find(|s| s["current"] == false).unwrap();
+    assert_eq!(
+        other["user_agent"], "Safariphone",
+        "control characters are dropped"
+    );
+    assert!(other["expires_at"].as_i64().unwrap() > other["created_at"].as_i64().unwrap());
+    assert!(other.get("user_id").is_none(), "{other}");
+
+    // ending the phone's session from the laptop: its token and its refresh stop working
+    let path = format!("/api/sessions/{}", other["id"].as_str().unwrap());
+    assert_eq!(
+        api.call(Method::DELETE, &path, Some(&laptop), None).await.0,
+        204
+    );
+    assert_eq!(api.get("/api/auth/me", Some(&phone)).await.0, 401);
+    let refresh = json!({"refresh_token": phone_refresh});
+    assert_eq!(api.post("/api/auth/refresh", None, refresh).await.0, 401);
+    assert_eq!(
+        api.call(Method::DELETE, &path, Some(&laptop), None).await.0,
+        404
+    );
+    // another user cannot end (or learn of) this user's sessions
+    let ivy = api.user("ivy@example.com").await;
+    let (_, mine) = api.get("/api/sessions", Some(&laptop)).await;
+    let laptop_session = format!(
+        "/api/sessions/{}",
+        mine["sessions"][0]["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        api.call(Method::DELETE, &laptop_session, Some(&ivy), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(api.get("/api/auth/me", Some(&laptop)).await.0, 200);
+
+    // a password change needs the current password and a good new one; then only this session
+    // stays signed in, and only the new password signs in
+    let tablet = token(&signin_as(&api, email, PASSWORD, "tablet").await.1);
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let new_password = "a brand new passphrase";
+    for (body, want) in [
+        (change("wrong password", new_password), 400),
+        (change(PASSWORD, "short"), 400),
+        (json!({"current_password": PASSWORD}), 400),
+    ] {
+        let (s, b) = api.post("/api/auth/password", Some(&laptop), body).await;
+        assert_eq!(s, want, "{b}");
+    }
+    assert_eq!(
+        api.get("/api/auth/me", Some(&tablet)).await.0,
+        200,
+        "failed changes end nothing"
+    );
+    let (s, b) = api
+        .post(
+            "/api/auth/password",
+            Some(&laptop),
+            change(PASSWORD, new_password),
+        )
+        .await;
+    assert_eq!(s, 204, "{b}");
+    assert_eq!(api.get("/api/auth/me", Some(&tablet)).await.0, 401);
+    assert_eq!(api.get("/api/auth/me", Some(&laptop)).await.0, 200);
+    assert_eq!(signin_as(&api, email, PASSWORD, "x").await.0, 401);
+    let desktop = token(&signin_as(&api, email, new_password, "desktop").await.1);
+
+    // signing out everywhere ends this session too
+    assert_eq!(
+        api.call(Method::DELETE, "/api/sessions", Some(&laptop), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(api.get("/api/auth/me", Some(&laptop)).await.0, 401);
+    assert_eq!(api.get("/api/auth/me", Some(&desktop)).await.0, 401);
+}
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_lifetime_however_it_is_renewed() {
+    let l = Lariat::new().with_env("LARIAT_AUTH__SESSION_MAX_AGE_SECS", "2");
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let creds = json!({"email": "hal@example.com", "password": PASSWORD});
+    assert_eq!(
+        api.post("/api/auth/signup", None, creds.clone()).await.0,
+        201
+    );
+    let (_, pair) = api.post("/api/auth/signin", None, creds).await;
+    let (s, renewed) = api
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": pair["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{renewed}");
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let access = renewed["access_token"].as_str().unwrap();
+    assert_eq!(api.get("/api/auth/me", Some(access)).await.0, 401);
+    let refresh = json!({"refresh_token": renewed["refresh_token"]});
+    assert_eq!(api.post("/api/auth/refresh", None, refresh).await.0, 401);
+}

@@ -147,6 +147,9 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         ("GET", "/api/usage", Method::GET, "/api/usage".into(), None,                         [401, OK,  OK,  OK,  OK,  OK,  OK,  401, OK]),
         ("GET", "/api/keys", Method::GET, "/api/keys".into(), None,                           [401, OK,  OK,  OK,  OK,  OK,  OK,  401, 403]),
         ("POST", "/api/keys", Method::POST, "/api/keys".into(), Some(json!({"name": "x"})),   [401, OK,  OK,  OK,  OK,  OK,  OK,  401, 403]),
+        ("GET", "/api/sessions", Method::GET, "/api/sessions".into(), None,                   [401, OK,  OK,  OK,  OK,  OK,  OK,  401, 403]),
+        ("POST", "/api/auth/password", Method::POST, "/api/auth/password".into(), Some(json!({"current_password": "not it", "new_password": "whatever else 123"})),
+                                                                                              [401, 400, 400, 400, 400, 400, 400, 401, 403]),
         ("GET", "/api/collections", Method::GET, "/api/collections".into(), None,             [401, OK,  OK,  OK,  OK,  OK,  OK,  401, OK]),
         ("GET", "/api/search", Method::GET, "/api/search?q=rope&collection=secret".into(), None,
                                                                                               [401, 404, 404, OK,  OK,  404, OK,  401, 404]),
@@ -222,6 +225,8 @@ async fn every_route_answers_every_caller_as_the_table_says() {
     let elsewhere = [
         ("POST", "/api/auth/signout"),
         ("DELETE", "/api/keys/{id}"),
+        ("DELETE", "/api/sessions"),
+        ("DELETE", "/api/sessions/{id}"),
         ("DELETE", "/api/conversations/{id}"),
         ("DELETE", "/api/collections/{name}/members/{user_id}"),
         ("DELETE", "/api/collections/{name}/documents/{id}"),

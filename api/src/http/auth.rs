@@ -6,7 +6,7 @@ use aide::axum::routing::{delete_with, get_with, patch_with, post_with, put_with
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::NoContent;
-use knowledge::accounts::{ApiKeyInfo, CreatedApiKey, TokenPair, User, UserUpdate};
+use knowledge::accounts::{ApiKeyInfo, CreatedApiKey, SessionInfo, TokenPair, User, UserUpdate};
 use knowledge::collections::CollectionUpdate;
 use knowledge::limits::Usage;
 use knowledge::{CollectionName, MemberRole};
@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::openapi::Created;
-use super::{ApiError, AppState, Auth, Body, ClientAddr, IdPath, NamePath};
+use super::{ApiError, AppState, Auth, Body, ClientAddr, IdPath, NamePath, SigningIn};
 
 /// Largest body of a sign-up, sign-in or refresh: credentials are short.
 const CREDENTIALS_BODY_LIMIT: usize = 16 * 1024;
@@ -37,7 +37,28 @@ pub fn routes() -> ApiRouter<AppState> {
                 op.summary("Trade a refresh token for a new pair (rotation)")
             }),
         )
+        .api_route(
+            "/api/auth/password",
+            post_with(change_password, |op| {
+                op.summary("Change the password (the current one required); other sessions end")
+            }),
+        )
         .route_layer(DefaultBodyLimit::max(CREDENTIALS_BODY_LIMIT))
+        .api_route(
+            "/api/sessions",
+            get_with(sessions, |op| {
+                op.summary("The caller's signed-in sessions, the current one marked")
+            })
+            .delete_with(signout_everywhere, |op| {
+                op.summary("Sign out everywhere: end every session of the caller")
+            }),
+        )
+        .api_route(
+            "/api/sessions/{id}",
+            delete_with(revoke_session, |op| {
+                op.summary("End one of the caller's sessions")
+            }),
+        )
         .api_route(
             "/api/auth/signout",
             post_with(signout, |op| op.summary("Revoke the current session")),
@@ -111,14 +132,14 @@ async fn signup(
 
 async fn signin(
     State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    SigningIn(client): SigningIn,
     Body(c): Body<Credentials>,
 ) -> Result<Json<TokenPair>, ApiError> {
     Ok(Json(
         state
             .service
             .accounts
-            .signin(&c.email, &c.password, addr)
+            .signin(&c.email, &c.password, &client)
             .await?,
     ))
 }
@@ -143,6 +164,64 @@ async fn signout(
     Auth(principal): Auth,
 ) -> Result<NoContent, ApiError> {
     state.service.accounts.signout(&principal).await?;
+    Ok(NoContent)
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Body(c): Body<PasswordChange>,
+) -> Result<NoContent, ApiError> {
+    state
+        .service
+        .accounts
+        .change_password(&principal, &c.current_password, &c.new_password)
+        .await?;
+    Ok(NoContent)
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Sessions {
+    sessions: Vec<SessionInfo>,
+}
+
+async fn sessions(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Sessions>, ApiError> {
+    let sessions = state.service.accounts.sessions(&principal).await?;
+    Ok(Json(Sessions { sessions }))
+}
+
+async fn signout_everywhere(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<NoContent, ApiError> {
+    state
+        .service
+        .accounts
+        .signout_everywhere(&principal)
+        .await?;
+    Ok(NoContent)
+}
+
+async fn revoke_session(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(IdPath { id }): Path<IdPath>,
+) -> Result<NoContent, ApiError> {
+    state
+        .service
+        .accounts
+        .revoke_session(&principal, &id)
+        .await?;
     Ok(NoContent)
 }
 

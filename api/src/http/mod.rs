@@ -250,6 +250,28 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
+/// Who is signing in: the client's address (see [`client_address`]) and its user agent, which
+/// the session remembers.
+pub struct SigningIn(pub knowledge::accounts::Client);
+
+impl FromRequestParts<AppState> for SigningIn {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        let agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        Ok(SigningIn(knowledge::accounts::Client::new(
+            client_address(parts, &state.trusted_proxies),
+            agent,
+        )))
+    }
+}
+
 pub fn router(
     service: Arc<Service>,
     uploads: Uploads,

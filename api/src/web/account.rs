@@ -9,12 +9,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use knowledge::Error;
 use knowledge::SystemStatus;
-use knowledge::accounts::{ApiKeyInfo, CreatedApiKey, Principal, Role, User, UserUpdate};
+use knowledge::accounts::{
+    ApiKeyInfo, CreatedApiKey, Principal, Role, SessionInfo, User, UserUpdate,
+};
 use knowledge::limits::Usage;
 use knowledge::store::DailyUsage;
 use serde::Deserialize;
 
-use super::pages::{Layout, Viewer, error_page, page};
+use super::pages::{Layout, Viewer, ended, error_page, page};
 use crate::http::AppState;
 
 /// One bar of the usage chart, in the SVG's units.
@@ -80,6 +82,7 @@ struct AccountPage {
     layout: Layout,
     user: User,
     keys: Vec<ApiKeyInfo>,
+    sessions: Vec<SessionInfo>,
     created: Option<CreatedApiKey>,
     usage: Usage,
     chart: Chart,
@@ -110,17 +113,19 @@ async fn account_page(
 ) -> Response {
     let result = async {
         let keys = state.service.accounts.api_keys(principal).await?;
+        let sessions = state.service.accounts.sessions(principal).await?;
         let usage = state.service.limits.usage(principal).await?;
         let days = state.service.limits.daily_usage(principal).await?;
-        Ok::<_, Error>((keys, usage, days))
+        Ok::<_, Error>((keys, sessions, usage, days))
     }
     .await;
     match result {
-        Ok((keys, usage, days)) => page(
+        Ok((keys, sessions, usage, days)) => page(
             &AccountPage {
                 layout: Layout::of(principal),
                 user: principal.user.clone(),
                 keys,
+                sessions,
                 created,
                 chart: Chart::of(&days, usage.period_start),
                 usage,
@@ -139,6 +144,8 @@ pub async fn account(
 ) -> Response {
     let notice = match q.done.as_deref() {
         Some("revoked") => Some("The key was revoked: it no longer works."),
+        Some("session") => Some("That session is signed out."),
+        Some("password") => Some("Your password is changed; your other sessions are signed out."),
         _ => None,
     };
     account_page(&state, &principal, None, notice, StatusCode::OK).await
@@ -175,6 +182,50 @@ pub async fn revoke_key(
 ) -> Response {
     match state.service.accounts.delete_api_key(&principal, &id).await {
         Ok(()) => Redirect::to("/account?done=revoked").into_response(),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    match state.service.accounts.revoke_session(&principal, &id).await {
+        Ok(()) => Redirect::to("/account?done=session").into_response(),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+/// Ends every session of the user, this browser's too.
+pub async fn signout_everywhere(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+) -> Response {
+    match state.service.accounts.signout_everywhere(&principal).await {
+        Ok(()) => ended("/signin"),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    match state
+        .service
+        .accounts
+        .change_password(&principal, &form.current_password, &form.new_password)
+        .await
+    {
+        Ok(()) => Redirect::to("/account?done=password").into_response(),
         Err(e) => error_page(Some(principal.user), &e),
     }
 }

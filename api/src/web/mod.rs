@@ -53,6 +53,15 @@ pub fn routes() -> Router<AppState> {
         .route("/account", get(account::account))
         .route("/account/keys", post(account::create_key))
         .route("/account/keys/{id}/revoke", post(account::revoke_key))
+        .route(
+            "/account/sessions/{id}/revoke",
+            post(account::revoke_session),
+        )
+        .route(
+            "/account/signout-everywhere",
+            post(account::signout_everywhere),
+        )
+        .route("/account/password", post(account::change_password))
         .route("/admin", get(account::admin))
         .route("/admin/users/{id}", post(account::update_user))
         .layer(axum::middleware::from_fn(page_headers))

@@ -9,13 +9,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use knowledge::accounts::{Principal, User};
+use knowledge::accounts::{Client, Principal, User};
 use knowledge::store::{CollectionHead, ConversationSummary, StoredMessage};
 use knowledge::{Error, PassageInContext};
 use serde::Deserialize;
 
 use super::{assets, render, session};
-use crate::http::{AppState, ClientAddr, public_message, status_of};
+use crate::http::{AppState, SigningIn, public_message, status_of};
 
 /// What every page's frame needs.
 pub struct Layout {
@@ -165,16 +165,18 @@ pub struct Credentials {
 async fn start_session(
     state: &AppState,
     headers: &HeaderMap,
-    addr: Option<std::net::IpAddr>,
+    client: Client,
     form: Credentials,
     signup: bool,
 ) -> Response {
     let accounts = &state.service.accounts;
     let result = async {
         if signup {
-            accounts.signup(&form.email, &form.password, addr).await?;
+            accounts
+                .signup(&form.email, &form.password, client.address)
+                .await?;
         }
-        accounts.signin(&form.email, &form.password, addr).await
+        accounts.signin(&form.email, &form.password, &client).await
     }
     .await;
     let next = session::local_path(form.next.as_deref());
@@ -198,20 +200,20 @@ async fn start_session(
 
 pub async fn signin(
     State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    SigningIn(client): SigningIn,
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Response {
-    start_session(&state, &headers, addr, form, false).await
+    start_session(&state, &headers, client, form, false).await
 }
 
 pub async fn signup(
     State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    SigningIn(client): SigningIn,
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Response {
-    start_session(&state, &headers, addr, form, true).await
+    start_session(&state, &headers, client, form, true).await
 }
 
 /// A redirect that also sets (or clears) the session's cookies.
@@ -223,7 +225,7 @@ fn redirect_setting(to: &str, cookies: [axum::http::HeaderValue; 2]) -> Response
     response
 }
 
-fn ended(to: &str) -> Response {
+pub(super) fn ended(to: &str) -> Response {
     redirect_setting(to, session::end())
 }
 

@@ -63,7 +63,7 @@ impl App {
             .unwrap();
         let pair = service
             .accounts
-            .signin(EMAIL, PASSWORD, None)
+            .signin(EMAIL, PASSWORD, &Default::default())
             .await
             .unwrap();
         let uploads = crate::http::Uploads {
@@ -121,7 +121,7 @@ impl App {
             .await
             .unwrap();
         let pair = accounts
-            .signin("boss@example.com", PASSWORD, None)
+            .signin("boss@example.com", PASSWORD, &Default::default())
             .await
             .unwrap();
         format!("lariat_access={}", pair.access_token)
@@ -502,6 +502,34 @@ async fn api_keys_are_shown_once_and_admins_manage_users() {
     assert_eq!(status, StatusCode::OK);
     assert!(!html.contains(&key), "the secret is shown only once");
     assert!(html.contains("Messages: 0 of"), "{html}");
+    assert!(
+        html.contains("(this browser)") && html.contains("Sign out everywhere"),
+        "{html}"
+    );
+    let (status, _, _) = app
+        .form(
+            "/account/password",
+            "current_password=wrong&new_password=another+long+password",
+            Some(&app.cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, headers, _) = app
+        .form(
+            "/account/password",
+            "current_password=a+fine+long+password&new_password=another+long+password",
+            Some(&app.cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/account?done=password");
+    let (status, html) = app.page("/account?done=password").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the changing session stays signed in"
+    );
+    assert!(html.contains("Your password is changed"), "{html}");
     let principal = app
         .service
         .accounts

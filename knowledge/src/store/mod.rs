@@ -137,6 +137,23 @@ pub struct UsageTotals {
     pub cost_usd: f64,
 }
 
+/// A signed-in session: where it was opened, when last renewed, when it ends.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct StoredSession {
+    pub id: String,
+    #[serde(skip)]
+    pub user_id: String,
+    /// The browser or program that signed in, as it named itself (capped).
+    pub user_agent: String,
+    /// The address it signed in from (empty when unknown).
+    pub address: String,
+    pub created_at: i64,
+    /// When its tokens were last renewed (or it was opened).
+    pub last_used_at: Option<i64>,
+    /// When it ends whatever its refresh tokens say.
+    pub expires_at: Option<i64>,
+}
+
 /// One UTC day's use of the assistant by one user.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct DailyUsage {
@@ -161,15 +178,34 @@ pub trait AccountStore: Send + Sync {
     /// Sets a new password hash and revokes every session and API key of the user, atomically.
     async fn reset_password(&self, id: &str, password_hash: &str) -> Result<()>;
 
+    /// Opens a session (ending at `session.expires_at` whatever its refresh tokens say) with its
+    /// first refresh token.
     async fn create_session(
         &self,
-        session_id: &str,
-        user_id: &str,
+        session: &StoredSession,
         refresh_hash: &str,
         refresh_expires_at: i64,
     ) -> Result<()>;
-    /// The session's user, if the session exists and is not revoked.
+    /// The session's user, if the session exists, is not revoked and has not reached its end.
     async fn session_user(&self, session_id: &str) -> Result<Option<User>>;
+    /// The user's live sessions, most recently used first.
+    async fn sessions(&self, user_id: &str) -> Result<Vec<StoredSession>>;
+    /// Revokes the user's sessions: one (`Some(id)`; false when the user has no such live
+    /// session) or all of them but `keep`.
+    async fn revoke_sessions(
+        &self,
+        user_id: &str,
+        only: Option<&str>,
+        keep: Option<&str>,
+    ) -> Result<bool>;
+    /// Sets a new password hash and revokes every other session of the user (not its API
+    /// keys), atomically.
+    async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> Result<()>;
     /// Marks the refresh token used and stores its successor, atomically.
     async fn rotate_refresh(
         &self,

@@ -4,12 +4,14 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{AccountStore, DailyUsage, RefreshOutcome, SqlStore, UsageTotals};
+use super::{AccountStore, DailyUsage, RefreshOutcome, SqlStore, StoredSession, UsageTotals};
 use crate::accounts::{ApiKeyInfo, NewUser, Role, User, UserUpdate};
 use crate::error::{Error, Result};
 use crate::types::now_ms;
 
 const USER_COLUMNS: &str = "u.id, u.email, u.role, u.plan, u.disabled, u.created_at";
+/// A session not revoked and not past its absolute end (`$2` is now).
+const LIVE_SESSION: &str = "s.revoked_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > $2)";
 
 pub(super) fn user_from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -158,23 +160,29 @@ impl AccountStore for SqlStore {
 
     async fn create_session(
         &self,
-        session_id: &str,
-        user_id: &str,
+        session: &StoredSession,
         refresh_hash: &str,
         refresh_expires_at: i64,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3)")
-            .bind(session_id)
-            .bind(user_id)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, user_agent, address, last_used_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&session.id)
+        .bind(&session.user_id)
+        .bind(session.created_at)
+        .bind(&session.user_agent)
+        .bind(&session.address)
+        .bind(session.last_used_at)
+        .bind(session.expires_at)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
         )
         .bind(refresh_hash)
-        .bind(session_id)
+        .bind(&session.id)
         .bind(refresh_expires_at)
         .execute(&mut *tx)
         .await?;
@@ -185,12 +193,82 @@ impl AccountStore for SqlStore {
     async fn session_user(&self, session_id: &str) -> Result<Option<User>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id = $1 AND s.revoked_at IS NULL"
+             WHERE s.id = $1 AND {LIVE_SESSION}"
         )))
         .bind(session_id)
+        .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn sessions(&self, user_id: &str) -> Result<Vec<StoredSession>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT s.id, s.user_id, s.user_agent, s.address, s.created_at, s.last_used_at, \
+             s.expires_at FROM sessions s WHERE s.user_id = $1 AND {LIVE_SESSION} \
+             ORDER BY COALESCE(s.last_used_at, s.created_at) DESC, s.id"
+        )))
+        .bind(user_id)
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredSession {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    user_agent: r.try_get("user_agent")?,
+                    address: r.try_get("address")?,
+                    created_at: r.try_get("created_at")?,
+                    last_used_at: r.try_get("last_used_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user_id: &str,
+        only: Option<&str>,
+        keep: Option<&str>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+             AND ($3 = '' OR id = $3) AND id <> $4",
+        )
+        .bind(now_ms())
+        .bind(user_id)
+        .bind(only.unwrap_or_default())
+        .bind(keep.unwrap_or_default())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+             AND id <> $3",
+        )
+        .bind(now_ms())
+        .bind(user_id)
+        .bind(keep_session.unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn rotate_refresh(
@@ -202,7 +280,8 @@ impl AccountStore for SqlStore {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "SELECT r.session_id, r.expires_at, r.used_at, s.revoked_at FROM refresh_tokens r \
+            "SELECT r.session_id, r.expires_at, r.used_at, s.revoked_at, \
+             s.expires_at AS session_expires_at FROM refresh_tokens r \
              JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
         )
         .bind(old_hash)
@@ -215,7 +294,9 @@ impl AccountStore for SqlStore {
         let expires_at: i64 = row.try_get("expires_at")?;
         let used_at: Option<i64> = row.try_get("used_at")?;
         let revoked_at: Option<i64> = row.try_get("revoked_at")?;
-        if revoked_at.is_some() || expires_at <= now {
+        let session_expires_at: Option<i64> = row.try_get("session_expires_at")?;
+        if revoked_at.is_some() || expires_at <= now || session_expires_at.is_some_and(|e| e <= now)
+        {
             return Ok(RefreshOutcome::Invalid);
         }
         // Only one of two concurrent rotations of the same token can flip `used_at`.
@@ -243,9 +324,14 @@ impl AccountStore for SqlStore {
         )
         .bind(new_hash)
         .bind(&session_id)
-        .bind(new_expires_at)
+        .bind(session_expires_at.map_or(new_expires_at, |e| e.min(new_expires_at)))
         .execute(&mut *tx)
         .await?;
+        sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(&session_id)
+            .execute(&mut *tx)
+            .await?;
         let user = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
         )))
