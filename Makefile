@@ -32,11 +32,11 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # Python packages the tests use as reference implementations (pytrec_eval is trec_eval's own code;
-# schemathesis tests the API against its OpenAPI document),
+# schemathesis tests the API against its OpenAPI document; aiosmtpd is the SMTP sink mail goes to),
 # the MCP conformance suite (npm, on Node from PyPI), and the browser suite's Chromium (Debian),
 # Playwright (PyPI) and axe-core (npm).
 test-deps:
-	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11 openai==3.54.0 mcp==2.3.0 schemathesis==4.32.5
+	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11 openai==3.54.0 mcp==2.3.0 schemathesis==4.32.5 aiosmtpd==1.4.6
 	bash scripts/conformance-deps.sh
 	bash scripts/browser-deps.sh
 

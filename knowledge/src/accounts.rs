@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{AuthConfig, Config, SignupPolicy};
 use crate::error::{Error, Result};
 use crate::hashing::HashPool;
+use crate::mail::{Mail, Template};
 use crate::ratelimit::{GlobalLimit, KeyedLimit, per_hour, per_minute};
 use crate::store::{AccountStore, RefreshOutcome, StoredSession};
 use crate::types::{content_hash, now_ms};
@@ -139,6 +140,11 @@ const MAX_PASSWORD_LEN: usize = 256;
 const MAX_EMAIL_INPUT: usize = 320;
 /// The e-mail domain of lariat's own accounts (the local operator); nobody signs up with it.
 const RESERVED_DOMAIN: &str = "lariat.local";
+/// Reset links' tokens start with this; they are kept by hash, for this purpose.
+const RESET_PREFIX: &str = "lrr_";
+const RESET_PURPOSE: &str = "reset";
+/// How long a reset link works.
+const RESET_MINUTES: i64 = 45;
 /// The local operator's password hash: not a PHC string, so no password ever verifies against it.
 const OPERATOR_HASH: &str = "!";
 /// API keys' last-used time is written at most this often.
@@ -186,6 +192,10 @@ pub struct Accounts {
     signin_by_address: KeyedLimit,
     signup_by_address: KeyedLimit,
     signups: GlobalLimit,
+    reset_by_address: KeyedLimit,
+    reset_by_email: KeyedLimit,
+    /// Sends the reset links and notices.
+    mail: Arc<Mail>,
     /// argon2 runs here, a few at a time (see [`HashPool`]).
     hashing: HashPool,
 }
@@ -375,7 +385,7 @@ fn unauthorized() -> Error {
 }
 
 impl Accounts {
-    pub fn new(config: &Config, store: Arc<dyn AccountStore>) -> Result<Self> {
+    pub fn new(config: &Config, store: Arc<dyn AccountStore>, mail: Arc<Mail>) -> Result<Self> {
         let secret = jwt_secret(config)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
@@ -403,6 +413,15 @@ impl Accounts {
                 per_hour(config.auth.signup_per_hour),
                 "too many sign-ups on this server just now",
             ),
+            reset_by_address: KeyedLimit::new(
+                per_hour(config.auth.reset_per_hour_address),
+                "too many password reset requests from this address",
+            ),
+            reset_by_email: KeyedLimit::new(
+                per_hour(config.auth.reset_per_hour_email),
+                "too many password reset requests for this address",
+            ),
+            mail,
             hashing: HashPool::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
             )?,
@@ -654,6 +673,76 @@ impl Accounts {
         Ok(())
     }
 
+    /// Mails a single-use reset link to the account with this address, if there is one that
+    /// may sign in. The answer is the same whether there is or not (but for the rate limits, per
+    /// client address and per e-mail address, which do not depend on it either).
+    pub async fn request_password_reset(&self, email: &str, address: Option<IpAddr>) -> Result<()> {
+        if let Some(ip) = address {
+            self.reset_by_address.check(&ip)?;
+        }
+        let email = normalize_email(email)?;
+        self.reset_by_email.check(&email)?;
+        let Some((user, _)) = self.store.user_credentials(&email).await? else {
+            return Ok(());
+        };
+        if user.disabled || email.ends_with(&format!("@{RESERVED_DOMAIN}")) {
+            return Ok(());
+        }
+        let token = format!("{RESET_PREFIX}{}", random_hex(32)?);
+        self.store
+            .create_token(
+                &content_hash(token.as_bytes()),
+                &user.id,
+                RESET_PURPOSE,
+                now_ms() + RESET_MINUTES * 60_000,
+            )
+            .await?;
+        let link = self.mail.link(&format!("/reset?token={token}"));
+        self.mail
+            .send(
+                &user.email,
+                Template::Reset,
+                &[("link", &link), ("minutes", &RESET_MINUTES.to_string())],
+            )
+            .await
+    }
+
+    /// Sets a new password with a reset link's token, which is used up; every session of the
+    /// account ends and the account's address hears of it. A refused new password leaves the
+    /// link usable.
+    pub async fn reset_password_with(&self, token: &str, new_password: &str) -> Result<()> {
+        let invalid = || {
+            Error::InvalidInput(
+                "this reset link is invalid, used or expired: ask for a new one".into(),
+            )
+        };
+        if !token.starts_with(RESET_PREFIX) || token.len() > 200 {
+            return Err(invalid());
+        }
+        let hash = content_hash(token.as_bytes());
+        let user = self
+            .store
+            .token_user(&hash, RESET_PURPOSE)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or_else(invalid)?;
+        let password_hash = self.checked_hash(new_password, &user.email).await?;
+        if !self.store.consume_token(&hash, RESET_PURPOSE).await? {
+            return Err(invalid());
+        }
+        self.store
+            .change_password(&user.id, &password_hash, None)
+            .await?;
+        self.password_changed_notice(&user.email).await
+    }
+
+    async fn password_changed_notice(&self, email: &str) -> Result<()> {
+        let link = self.mail.link("/forgot");
+        self.mail
+            .send(email, Template::PasswordChanged, &[("link", &link)])
+            .await
+    }
+
     /// Changes the caller's password once they prove they know the current one; every other
     /// session is signed out (this one stays, and API keys are kept).
     pub async fn change_password(
@@ -675,7 +764,8 @@ impl Accounts {
         let hash = self.checked_hash(new, email).await?;
         self.store
             .change_password(&principal.user.id, &hash, principal.session_id.as_deref())
-            .await
+            .await?;
+        self.password_changed_notice(email).await
     }
 
     fn refresh_expiry(&self) -> i64 {

@@ -58,6 +58,50 @@ pub struct Config {
     pub chat: ChatConfig,
     /// External sites agents act on, by domain (`sites.rodeo`): see `lariat mcp site`.
     pub sites: BTreeMap<String, SiteSettings>,
+    pub mail: MailConfig,
+}
+
+/// Outgoing mail (password resets and notices). Without `smtp_host` nothing is sent: `lariat
+/// serve` logs each message instead, links included, clearly marked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    /// `starttls` (upgrade a plain connection), `tls` (TLS from the start) or `none`.
+    pub tls: MailTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// The sender, `Name <address>` or a bare address.
+    pub from: String,
+    /// Where users reach the web app, for the links in mail.
+    pub public_url: String,
+    /// A folder whose `NAME.txt` and `NAME.html` replace the built-in templates (`reset`,
+    /// `password_changed`); `{{link}}`, `{{email}}` and `{{minutes}}` are filled in.
+    pub templates_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MailTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_host: None,
+            smtp_port: 587,
+            tls: MailTls::Starttls,
+            username: None,
+            password: None,
+            from: "Lariat <lariat@localhost>".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            templates_dir: None,
+        }
+    }
 }
 
 /// The operator's settings for one domain's external site. What the site looks like (paths,
@@ -129,6 +173,9 @@ pub struct AuthConfig {
     /// Sign-ups per hour from one client address, and on the whole server.
     pub signup_per_hour_address: u32,
     pub signup_per_hour: u32,
+    /// Password reset requests per hour from one client address, and for one e-mail address.
+    pub reset_per_hour_address: u32,
+    pub reset_per_hour_email: u32,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
@@ -155,6 +202,8 @@ impl Default for AuthConfig {
             signup_domains: Vec::new(),
             signup_per_hour_address: 10,
             signup_per_hour: 1_000,
+            reset_per_hour_address: 20,
+            reset_per_hour_email: 5,
         }
     }
 }
@@ -484,6 +533,7 @@ impl Default for Config {
             llm: LlmConfig::default(),
             chat: ChatConfig::default(),
             sites: BTreeMap::new(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -646,6 +696,8 @@ impl Config {
             || a.signin_per_minute_address == 0
             || a.signup_per_hour_address == 0
             || a.signup_per_hour == 0
+            || a.reset_per_hour_address == 0
+            || a.reset_per_hour_email == 0
         {
             return Err(Error::InvalidInput(
                 "auth: token lifetimes and sign-in and sign-up limits must be positive".into(),

@@ -14,6 +14,7 @@ pub mod files;
 pub mod hashing;
 pub mod lexical;
 pub mod limits;
+pub mod mail;
 pub mod metrics;
 pub mod ratelimit;
 pub mod rerank;

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::knowledge::{CheckReport, Knowledge};
 use crate::limits::Limits;
+use crate::mail::Mail;
 use crate::store::{SiteActionStore, SqlStore};
 use crate::types::Collection;
 
@@ -25,6 +26,8 @@ pub struct Service {
     pub chat: Arc<Chat>,
     /// What agents wrote on external sites (see the MCP site servers).
     pub site_actions: Arc<dyn SiteActionStore>,
+    /// The outbox; `lariat serve` runs its sender ([`Mail::run`]).
+    pub mail: Arc<Mail>,
 }
 
 impl std::fmt::Debug for Service {
@@ -66,7 +69,8 @@ impl Service {
         knowledge: Arc<Knowledge>,
         sql: Arc<SqlStore>,
     ) -> Result<Self> {
-        let accounts = Accounts::new(config, sql.clone())?;
+        let mail = Arc::new(Mail::new(&config.mail, sql.clone())?);
+        let accounts = Accounts::new(config, sql.clone(), mail.clone())?;
         let limits = Arc::new(Limits::new(config, sql.clone()));
         let collections = Collections::new(knowledge.clone(), sql.clone());
         let llm = Llm::new(config.providers(), &config.llm)?;
@@ -84,6 +88,7 @@ impl Service {
             limits,
             chat,
             site_actions: sql,
+            mail,
         })
     }
 

@@ -3,8 +3,8 @@
 
 use knowledge::accounts::{ApiKeyInfo, NewUser, Role, User, UserUpdate};
 use knowledge::store::{
-    AccountStore, ConversationStore, ConversationSummary, RefreshOutcome, SqlStore, Store,
-    StoredMessage, StoredSession,
+    AccountStore, ConversationStore, ConversationSummary, MailStore, QueuedMail, RefreshOutcome,
+    SqlStore, Store, StoredMessage, StoredSession,
 };
 use knowledge::{
     CollectionName, DocumentWrite, ErrorCode, Location, MemberRole, NewChunk, Visibility,
@@ -429,6 +429,57 @@ async fn accounts_suite(store: &SqlStore) {
             .is_empty()
     );
     let none = store.usage_since(&ann.user.id, i64::MAX).await.unwrap();
+
+    // single-use tokens: by purpose, unexpired, used once
+    store
+        .create_token("t1", &ann.user.id, "reset", i64::MAX / 2)
+        .await
+        .unwrap();
+    store
+        .create_token("t2", &ann.user.id, "reset", 1)
+        .await
+        .unwrap();
+    let holder = store.token_user("t1", "reset").await.unwrap().unwrap();
+    assert_eq!(holder.id, ann.user.id);
+    assert!(store.token_user("t1", "verify").await.unwrap().is_none());
+    assert!(
+        store.token_user("t2", "reset").await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(!store.consume_token("t2", "reset").await.unwrap());
+    assert!(!store.consume_token("t1", "verify").await.unwrap());
+    assert!(store.consume_token("t1", "reset").await.unwrap());
+    assert!(
+        !store.consume_token("t1", "reset").await.unwrap(),
+        "used once"
+    );
+    assert!(store.token_user("t1", "reset").await.unwrap().is_none());
+
+    // the mail outbox: due, claimed by one sender, retried, sent
+    let queued = QueuedMail {
+        id: "m1".into(),
+        recipient: "ann@example.com".into(),
+        subject: "s".into(),
+        text_body: "t".into(),
+        html_body: "<p>t</p>".into(),
+        attempts: 0,
+        next_attempt_at: 5,
+    };
+    store.enqueue_mail(&queued).await.unwrap();
+    assert!(store.due_mail(4, 10).await.unwrap().is_empty());
+    let due = store.due_mail(5, 10).await.unwrap();
+    assert_eq!(due, vec![queued.clone()]);
+    assert!(store.claim_mail(&due[0], 1_000).await.unwrap());
+    assert!(
+        !store.claim_mail(&due[0], 1_000).await.unwrap(),
+        "claimed once"
+    );
+    assert!(store.due_mail(999, 10).await.unwrap().is_empty(), "leased");
+    store.mail_failed("m1", "421", Some(2_000)).await.unwrap();
+    let again = store.due_mail(2_000, 10).await.unwrap();
+    assert_eq!((again[0].attempts, again[0].next_attempt_at), (1, 2_000));
+    store.mail_sent("m1").await.unwrap();
+    assert!(store.due_mail(i64::MAX, 10).await.unwrap().is_empty());
     assert_eq!((none.messages, none.tokens, none.cost_usd), (0, 0, 0.0));
 
     // access to collections

@@ -15,6 +15,7 @@ mod crash;
 mod eval;
 mod fake_llm;
 mod ingest_search;
+mod mail;
 mod mcp;
 mod postgres;
 mod rerank;

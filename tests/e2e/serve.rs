@@ -7,6 +7,8 @@ use crate::support::{Lariat, corpus_dir, hits};
 pub struct Server {
     child: Child,
     pub base: String,
+    /// What the server wrote to stderr after its address.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
@@ -25,9 +27,24 @@ impl Server {
             .map_while(Result::ok)
             .find_map(|l| l.split("listening on ").nth(1).map(str::to_owned))
             .expect("serve prints its address");
-        // keep draining stderr so the server never blocks on a full pipe
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, base }
+        // keep draining stderr (so the server never blocks on a full pipe), keeping it
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut kept = kept.lock().unwrap();
+                if kept.len() < 1 << 20 {
+                    kept.push_str(&line);
+                    kept.push('\n');
+                }
+            }
+        });
+        Self { child, base, log }
+    }
+
+    /// The server's log so far (its first megabyte).
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 }
 

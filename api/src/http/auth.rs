@@ -5,6 +5,7 @@ use aide::axum::ApiRouter;
 use aide::axum::routing::{delete_with, get_with, patch_with, post_with, put_with};
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
 use axum::response::NoContent;
 use knowledge::accounts::{ApiKeyInfo, CreatedApiKey, SessionInfo, TokenPair, User, UserUpdate};
 use knowledge::collections::CollectionUpdate;
@@ -35,6 +36,21 @@ pub fn routes() -> ApiRouter<AppState> {
             "/api/auth/refresh",
             post_with(refresh, |op| {
                 op.summary("Trade a refresh token for a new pair (rotation)")
+            }),
+        )
+        .api_route(
+            "/api/auth/password-reset",
+            post_with(request_reset, |op| {
+                op.summary(
+                    "Mail a password reset link (202 whether or not an account uses the address)",
+                )
+                .response_with::<202, (), _>(|r| r.description("the request was accepted"))
+            }),
+        )
+        .api_route(
+            "/api/auth/password-reset/confirm",
+            post_with(confirm_reset, |op| {
+                op.summary("Set a new password with a reset link's token; every session ends")
             }),
         )
         .api_route(
@@ -164,6 +180,45 @@ async fn signout(
     Auth(principal): Auth,
 ) -> Result<NoContent, ApiError> {
     state.service.accounts.signout(&principal).await?;
+    Ok(NoContent)
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ResetRequest {
+    email: String,
+}
+
+async fn request_reset(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Body(r): Body<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .service
+        .accounts
+        .request_password_reset(&r.email, addr)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ResetConfirm {
+    /// The `token` of the link the mail carried.
+    token: String,
+    new_password: String,
+}
+
+async fn confirm_reset(
+    State(state): State<AppState>,
+    Body(r): Body<ResetConfirm>,
+) -> Result<NoContent, ApiError> {
+    state
+        .service
+        .accounts
+        .reset_password_with(&r.token, &r.new_password)
+        .await?;
     Ok(NoContent)
 }
 

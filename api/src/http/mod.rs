@@ -685,6 +685,8 @@ pub async fn serve(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
+    // the outbox's sender, for as long as the server runs
+    let sender = tokio::spawn(service.mail.clone().run());
     eprintln!("lariat listening on http://{local}");
     axum::serve(
         listener,
@@ -696,6 +698,7 @@ pub async fn serve(
         shutdown.cancel();
     })
     .await?;
+    sender.abort();
     service.knowledge.flush().await?;
     Ok(())
 }

@@ -7,6 +7,7 @@ mod account;
 pub mod assets;
 mod collections;
 mod pages;
+mod recovery;
 mod render;
 pub mod session;
 #[cfg(test)]
@@ -28,6 +29,8 @@ pub fn routes() -> Router<AppState> {
         .route("/signup", get(pages::signup_page).post(pages::signup))
         .route("/signout", post(pages::signout))
         .route(session::RENEW_PATH, get(pages::renew))
+        .route("/forgot", get(recovery::forgot_page).post(recovery::forgot))
+        .route("/reset", get(recovery::reset_page).post(recovery::reset))
         .route("/chat", get(pages::chat))
         .route("/chat/list", get(pages::conversation_list))
         .route("/chat/{id}", get(pages::chat))

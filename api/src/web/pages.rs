@@ -123,6 +123,7 @@ pub async fn home(_: Viewer) -> Redirect {
 struct SigninPage {
     layout: Layout,
     signup: bool,
+    reset_done: bool,
     error: Option<String>,
     email: String,
     next: String,
@@ -131,13 +132,17 @@ struct SigninPage {
 #[derive(Deserialize)]
 pub struct Next {
     next: Option<String>,
+    /// `reset` after a password reset.
+    done: Option<String>,
 }
 
-fn signin_form(signup: bool, next: Option<&str>) -> Response {
+fn signin_form(signup: bool, q: &Next) -> Response {
+    let next = q.next.as_deref();
     page(
         &SigninPage {
             layout: Layout { user: None },
             signup,
+            reset_done: q.done.as_deref() == Some("reset"),
             error: None,
             email: String::new(),
             next: session::local_path(next),
@@ -147,11 +152,11 @@ fn signin_form(signup: bool, next: Option<&str>) -> Response {
 }
 
 pub async fn signin_page(Query(q): Query<Next>) -> Response {
-    signin_form(false, q.next.as_deref())
+    signin_form(false, &q)
 }
 
 pub async fn signup_page(Query(q): Query<Next>) -> Response {
-    signin_form(true, q.next.as_deref())
+    signin_form(true, &q)
 }
 
 #[derive(Deserialize)]
@@ -189,6 +194,7 @@ async fn start_session(
             &SigninPage {
                 layout: Layout { user: None },
                 signup,
+                reset_done: false,
                 error: Some(public_message(&e)),
                 email: form.email.chars().take(320).collect(),
                 next,

@@ -588,3 +588,28 @@ async fn api_keys_are_shown_once_and_admins_manage_users() {
         assert_eq!(status, want, "{body}: {html}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recovery_pages_escape_what_they_are_given() {
+    let app = App::new().await;
+    let (status, html) = app.page("/reset?token=%22%3E%3Cimg%20src%3Dx%3E").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_inert("reset page", &html);
+    let (status, _, html) = app
+        .form(
+            "/reset",
+            "token=lrr_forged&new_password=a+long+new+password",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("invalid, used or expired"), "{html}");
+    let (status, _, html) = app
+        .form("/forgot", "email=%3Cimg+src%3Dx%3E%40example.com", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert_inert("forgot page", &html);
+    let (status, html) = app.page("/signin?done=reset").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Your password is changed"), "{html}");
+}

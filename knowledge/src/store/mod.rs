@@ -4,6 +4,7 @@
 mod sql;
 mod sql_accounts;
 mod sql_chat;
+mod sql_mail;
 mod sql_sites;
 
 use std::collections::HashMap;
@@ -154,6 +155,34 @@ pub struct StoredSession {
     pub expires_at: Option<i64>,
 }
 
+/// A message waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMail {
+    pub id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub attempts: i64,
+    /// When it is due; a sender claims it by moving this forward.
+    pub next_attempt_at: i64,
+}
+
+/// The mail outbox: messages are queued in SQL and delivered by a background sender, which
+/// claims each due message before sending it (so several servers never send one twice).
+#[async_trait]
+pub trait MailStore: Send + Sync {
+    async fn enqueue_mail(&self, mail: &QueuedMail) -> Result<()>;
+    /// Unsent, not given up, due at `now`: oldest first, at most `limit`.
+    async fn due_mail(&self, now: i64, limit: usize) -> Result<Vec<QueuedMail>>;
+    /// Claims a due message (still due as `seen` says) until `lease_until`, counting the
+    /// attempt; false when another sender has it.
+    async fn claim_mail(&self, mail: &QueuedMail, lease_until: i64) -> Result<bool>;
+    async fn mail_sent(&self, id: &str) -> Result<()>;
+    /// Records a failed attempt: retried at `retry_at`, or given up when `None`.
+    async fn mail_failed(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<()>;
+}
+
 /// One UTC day's use of the assistant by one user.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct DailyUsage {
@@ -231,6 +260,19 @@ pub trait AccountStore: Send + Sync {
         tokens: i64,
         cost_usd: f64,
     ) -> Result<()>;
+    /// Keeps a single-use token (by hash) for `purpose`, valid until `expires_at`.
+    async fn create_token(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        purpose: &str,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// The user of a token for `purpose` that is unused and unexpired (it stays unused).
+    async fn token_user(&self, token_hash: &str, purpose: &str) -> Result<Option<User>>;
+    /// Marks such a token used; false when it was not usable (one of two racing uses wins).
+    async fn consume_token(&self, token_hash: &str, purpose: &str) -> Result<bool>;
+
     async fn usage_since(&self, user_id: &str, since_ms: i64) -> Result<UsageTotals>;
     /// The same, per UTC day that saw any use, oldest first.
     async fn usage_by_day(&self, user_id: &str, since_ms: i64) -> Result<Vec<DailyUsage>>;

@@ -1,0 +1,438 @@
+//! Outgoing mail: each message is rendered from a template (built in, or the operator's in
+//! `mail.templates_dir`), queued in SQL ([`MailStore`]) and delivered by a background sender
+//! ([`Mail::run`]) over SMTP with retries and backoff. Without SMTP configured the sender logs
+//! each message instead, links included, so a self-hoster without mail can still finish a reset.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::sync::Notify;
+
+use crate::config::{MailConfig, MailTls};
+use crate::error::{Error, Result};
+use crate::store::{MailStore, QueuedMail};
+use crate::types::now_ms;
+
+/// A delivery attempt that fails is retried after 30 s, 1 min, 2 min… (at most an hour apart);
+/// after this many attempts the message is given up.
+const MAX_ATTEMPTS: i64 = 8;
+/// How long a claimed message is left to its sender before another may try it.
+const LEASE_MS: i64 = 60_000;
+
+/// The messages lariat sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    /// A password reset link (`{{link}}`, valid `{{minutes}}` minutes).
+    Reset,
+    /// A notice that the account's password was changed.
+    PasswordChanged,
+}
+
+impl Template {
+    fn name(self) -> &'static str {
+        match self {
+            Template::Reset => "reset",
+            Template::PasswordChanged => "password_changed",
+        }
+    }
+
+    fn subject(self) -> &'static str {
+        match self {
+            Template::Reset => "Reset your Lariat password",
+            Template::PasswordChanged => "Your Lariat password was changed",
+        }
+    }
+
+    fn built_in(self) -> (&'static str, &'static str) {
+        match self {
+            Template::Reset => (
+                "Someone (we hope you) asked to reset the password of the Lariat account \
+                 {{email}}.\n\nOpen this link within {{minutes}} minutes to choose a new one:\n\n\
+                 {{link}}\n\nThe link works once. If you did not ask, ignore this message: your \
+                 password stays as it is.\n",
+                "<p>Someone (we hope you) asked to reset the password of the Lariat account \
+                 {{email}}.</p><p><a href=\"{{link}}\">Choose a new password</a> within \
+                 {{minutes}} minutes (the link works once).</p><p>If you did not ask, ignore \
+                 this message: your password stays as it is.</p>",
+            ),
+            Template::PasswordChanged => (
+                "The password of the Lariat account {{email}} was just changed, and every \
+                 session signed in with the old one was signed out.\n\nIf this was not you, \
+                 reset your password now: {{link}}\n",
+                "<p>The password of the Lariat account {{email}} was just changed, and every \
+                 session signed in with the old one was signed out.</p><p>If this was not you, \
+                 <a href=\"{{link}}\">reset your password now</a>.</p>",
+            ),
+        }
+    }
+
+    const ALL: [Template; 2] = [Template::Reset, Template::PasswordChanged];
+}
+
+/// Hands a message to whatever delivers it.
+#[async_trait]
+trait Transport: Send + Sync {
+    async fn send(&self, mail: &QueuedMail) -> Result<()>;
+}
+
+/// SMTP, through lettre (its connection pool, rustls).
+struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+#[async_trait]
+impl Transport for Smtp {
+    async fn send(&self, mail: &QueuedMail) -> Result<()> {
+        let to: Mailbox = mail
+            .recipient
+            .parse()
+            .map_err(|e| Error::InvalidInput(format!("recipient {}: {e}", mail.recipient)))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&mail.subject)
+            .multipart(MultiPart::alternative_plain_html(
+                mail.text_body.clone(),
+                mail.html_body.clone(),
+            ))
+            .map_err(|e| Error::Internal(format!("building a message: {e}")))?;
+        self.transport
+            .send(message)
+            .await
+            .map_err(|e| Error::Upstream(format!("the mail server refused: {e}")))?;
+        Ok(())
+    }
+}
+
+/// No SMTP configured: the message is logged, clearly marked, links and all.
+struct LogOnly;
+
+#[async_trait]
+impl Transport for LogOnly {
+    async fn send(&self, mail: &QueuedMail) -> Result<()> {
+        tracing::warn!(
+            to = %mail.recipient,
+            subject = %mail.subject,
+            "MAIL NOT SENT (no [mail] smtp_host configured); its text follows:\n{}",
+            mail.text_body
+        );
+        Ok(())
+    }
+}
+
+pub struct Mail {
+    store: Arc<dyn MailStore>,
+    transport: Box<dyn Transport>,
+    /// Text and HTML bodies by template, the operator's where given.
+    templates: Vec<(Template, String, String)>,
+    public_url: String,
+    wake: Notify,
+}
+
+impl std::fmt::Debug for Mail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mail")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `text` with each `{{name}}` replaced by its value, HTML-escaped when `html`.
+fn fill(text: &str, values: &[(&str, &str)], html: bool) -> String {
+    let mut out = text.to_owned();
+    for (name, value) in values {
+        let value = if html {
+            value
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+                .replace('\'', "&#39;")
+        } else {
+            (*value).to_owned()
+        };
+        out = out.replace(&format!("{{{{{name}}}}}"), &value);
+    }
+    out
+}
+
+impl Mail {
+    pub fn new(config: &MailConfig, store: Arc<dyn MailStore>) -> Result<Self> {
+        let public_url = config.public_url.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(Error::InvalidInput(format!(
+                "mail.public_url must be the http(s):// address users reach the app at, not {public_url:?}"
+            )));
+        }
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e| Error::InvalidInput(format!("mail.from {:?}: {e}", config.from)))?;
+        let transport: Box<dyn Transport> = match &config.smtp_host {
+            None => Box::new(LogOnly),
+            Some(host) => {
+                let builder = match config.tls {
+                    MailTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+                    MailTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+                        .map_err(|e| Error::InvalidInput(format!("mail.smtp_host: {e}")))?,
+                    MailTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
+                        .map_err(|e| Error::InvalidInput(format!("mail.smtp_host: {e}")))?,
+                };
+                let mut builder = builder
+                    .port(config.smtp_port)
+                    .timeout(Some(Duration::from_secs(20)));
+                if let (Some(user), Some(password)) = (&config.username, &config.password) {
+                    builder = builder
+                        .credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+                }
+                Box::new(Smtp {
+                    transport: builder.build(),
+                    from,
+                })
+            }
+        };
+        let mut templates = Vec::new();
+        for template in Template::ALL {
+            let (text, html) = template.built_in();
+            let read = |ext: &str, built_in: &str| -> Result<String> {
+                let Some(dir) = &config.templates_dir else {
+                    return Ok(built_in.to_owned());
+                };
+                let path = dir.join(format!("{}.{ext}", template.name()));
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => Ok(text),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(built_in.to_owned()),
+                    Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+                }
+            };
+            templates.push((template, read("txt", text)?, read("html", html)?));
+        }
+        Ok(Self {
+            store,
+            transport,
+            templates,
+            public_url,
+            wake: Notify::new(),
+        })
+    }
+
+    /// The app's address for `path` (which starts with `/`), for links in mail.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url)
+    }
+
+    /// Renders `template` for `to` and queues it; the sender delivers it soon after.
+    pub async fn send(&self, to: &str, template: Template, values: &[(&str, &str)]) -> Result<()> {
+        let (_, text, html) = self
+            .templates
+            .iter()
+            .find(|(t, ..)| *t == template)
+            .ok_or_else(|| Error::Internal(format!("no template {}", template.name())))?;
+        let mut values = values.to_vec();
+        values.push(("email", to));
+        self.store
+            .enqueue_mail(&QueuedMail {
+                id: uuid::Uuid::new_v4().to_string(),
+                recipient: to.to_owned(),
+                subject: template.subject().to_owned(),
+                text_body: fill(text, &values, false),
+                html_body: fill(html, &values, true),
+                attempts: 0,
+                next_attempt_at: now_ms(),
+            })
+            .await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Delivers the messages due now, each claimed first; returns how many were delivered.
+    pub async fn deliver_due(&self) -> Result<usize> {
+        let now = now_ms();
+        let mut delivered = 0;
+        for mail in self.store.due_mail(now, 20).await? {
+            if !self.store.claim_mail(&mail, now + LEASE_MS).await? {
+                continue;
+            }
+            let attempt = mail.attempts + 1;
+            match self.transport.send(&mail).await {
+                Ok(()) => {
+                    self.store.mail_sent(&mail.id).await?;
+                    delivered += 1;
+                }
+                Err(e) => {
+                    let retry_at = (attempt < MAX_ATTEMPTS).then(|| {
+                        let wait = (30_000i64 << (attempt - 1).min(7)).min(3_600_000);
+                        now_ms() + wait
+                    });
+                    tracing::warn!(
+                        to = %mail.recipient,
+                        attempt,
+                        gave_up = retry_at.is_none(),
+                        error = %e,
+                        "a mail could not be delivered"
+                    );
+                    self.store
+                        .mail_failed(&mail.id, &e.to_string(), retry_at)
+                        .await?;
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// The background sender: delivers what is due whenever a message is queued, and every few
+    /// seconds for retries (and for what other servers queued). Runs until its task is dropped.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.deliver_due().await {
+                tracing::warn!(error = %e, "the mail sender could not read the outbox");
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.wake.notified()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqlStore;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Refuses the first `fail` messages, then accepts; counts every attempt.
+    struct Flaky {
+        fail: usize,
+        attempts: Arc<AtomicUsize>,
+    }
+
+    #[async_trait]
+    impl Transport for Flaky {
+        async fn send(&self, _: &QueuedMail) -> Result<()> {
+            let n = self.attempts.fetch_add(1, Ordering::SeqCst);
+            if n < self.fail {
+                Err(Error::Upstream("421 try again later".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    async fn mail(dir: &std::path::Path, fail: usize) -> (Mail, Arc<SqlStore>, Arc<AtomicUsize>) {
+        let store = Arc::new(SqlStore::open_sqlite(&dir.join("t.db")).await.unwrap());
+        let config = MailConfig {
+            templates_dir: Some(dir.to_owned()),
+            ..MailConfig::default()
+        };
+        std::fs::write(dir.join("reset.txt"), "Yours: {{link}} for {{email}}").unwrap();
+        let mut mail = Mail::new(&config, store.clone()).unwrap();
+        let attempts = Arc::new(AtomicUsize::new(0));
+        mail.transport = Box::new(Flaky {
+            fail,
+            attempts: attempts.clone(),
+        });
+        (mail, store, attempts)
+    }
+
+    #[tokio::test]
+    async fn a_refused_message_is_retried_later_and_templates_can_be_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mail, store, attempts) = mail(dir.path(), 1).await;
+        mail.send(
+            "ann@example.com",
+            Template::Reset,
+            &[("link", "http://x/r?t=<1>")],
+        )
+        .await
+        .unwrap();
+        let queued = store.due_mail(now_ms(), 10).await.unwrap();
+        assert_eq!(
+            queued[0].text_body,
+            "Yours: http://x/r?t=<1> for ann@example.com"
+        );
+        assert!(
+            queued[0].html_body.contains("http://x/r?t=&lt;1&gt;"),
+            "built-in, escaped"
+        );
+
+        // refused: not sent, due again in 30 s, not before
+        assert_eq!(mail.deliver_due().await.unwrap(), 0);
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+        assert!(store.due_mail(now_ms(), 10).await.unwrap().is_empty());
+        let later = store.due_mail(now_ms() + 31_000, 10).await.unwrap();
+        assert_eq!(later.len(), 1);
+        assert_eq!(later[0].attempts, 1);
+
+        // a second sender cannot claim what the first has
+        assert!(
+            store
+                .claim_mail(&later[0], now_ms() + LEASE_MS)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_mail(&later[0], now_ms() + LEASE_MS)
+                .await
+                .unwrap()
+        );
+        store.mail_sent(&later[0].id).await.unwrap();
+        assert!(store.due_mail(i64::MAX, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_message_refused_every_time_is_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mail, store, attempts) = mail(dir.path(), usize::MAX).await;
+        mail.send(
+            "bo@example.com",
+            Template::PasswordChanged,
+            &[("link", "l")],
+        )
+        .await
+        .unwrap();
+        for _ in 0..MAX_ATTEMPTS {
+            // make it due again, as time passing would
+            let due = store.due_mail(i64::MAX, 10).await.unwrap();
+            let Some(m) = due.first() else { break };
+            store
+                .mail_failed(&m.id, "wait over", Some(0))
+                .await
+                .unwrap();
+            mail.deliver_due().await.unwrap();
+        }
+        assert_eq!(attempts.load(Ordering::SeqCst), MAX_ATTEMPTS as usize);
+        assert!(
+            store.due_mail(i64::MAX, 10).await.unwrap().is_empty(),
+            "given up"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_settings_are_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn MailStore> = Arc::new(
+            SqlStore::open_sqlite(&dir.path().join("t.db"))
+                .await
+                .unwrap(),
+        );
+        for config in [
+            MailConfig {
+                public_url: "javascript:alert(1)".into(),
+                ..MailConfig::default()
+            },
+            MailConfig {
+                from: "not an address".into(),
+                ..MailConfig::default()
+            },
+        ] {
+            assert_eq!(
+                Mail::new(&config, store.clone()).unwrap_err().code(),
+                crate::ErrorCode::InvalidInput
+            );
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The mail outbox on the SQL store.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::{MailStore, QueuedMail, SqlStore};
+use crate::error::Result;
+use crate::types::now_ms;
+
+#[async_trait]
+impl MailStore for SqlStore {
+    async fn enqueue_mail(&self, mail: &QueuedMail) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body, created_at, \
+             attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&mail.id)
+        .bind(&mail.recipient)
+        .bind(&mail.subject)
+        .bind(&mail.text_body)
+        .bind(&mail.html_body)
+        .bind(now_ms())
+        .bind(mail.attempts)
+        .bind(mail.next_attempt_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn due_mail(&self, now: i64, limit: usize) -> Result<Vec<QueuedMail>> {
+        let rows = sqlx::query(
+            "SELECT id, recipient, subject, text_body, html_body, attempts, next_attempt_at \
+             FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
+             AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(QueuedMail {
+                    id: r.try_get("id")?,
+                    recipient: r.try_get("recipient")?,
+                    subject: r.try_get("subject")?,
+                    text_body: r.try_get("text_body")?,
+                    html_body: r.try_get("html_body")?,
+                    attempts: r.try_get("attempts")?,
+                    next_attempt_at: r.try_get("next_attempt_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_mail(&self, mail: &QueuedMail, lease_until: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE mail_outbox SET next_attempt_at = $1, attempts = attempts + 1 \
+             WHERE id = $2 AND next_attempt_at = $3 AND sent_at IS NULL AND failed_at IS NULL",
+        )
+        .bind(lease_until)
+        .bind(&mail.id)
+        .bind(mail.next_attempt_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn mail_sent(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE mail_outbox SET sent_at = $1, last_error = '' WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn mail_failed(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<()> {
+        let error: String = error.chars().take(1000).collect();
+        match retry_at {
+            Some(at) => {
+                sqlx::query(
+                    "UPDATE mail_outbox SET next_attempt_at = $1, last_error = $2 WHERE id = $3",
+                )
+                .bind(at)
+                .bind(&error)
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query("UPDATE mail_outbox SET failed_at = $1, last_error = $2 WHERE id = $3")
+                    .bind(now_ms())
+                    .bind(&error)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        Ok(())
+    }
+}
