@@ -688,6 +688,31 @@ impl Accounts {
         if user.disabled || email.ends_with(&format!("@{RESERVED_DOMAIN}")) {
             return Ok(());
         }
+        self.mail_reset_link(&user).await
+    }
+
+    /// An admin mails a user a reset link (the user still chooses the password).
+    pub async fn send_reset_link(&self, principal: &Principal, user_id: &str) -> Result<()> {
+        principal.require(Role::Admin)?;
+        let user = self
+            .store
+            .user(user_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user {user_id}")))?;
+        if user.disabled {
+            return Err(Error::Conflict(
+                "this account is disabled: enable it before sending it a reset link".into(),
+            ));
+        }
+        if user.email.ends_with(&format!("@{RESERVED_DOMAIN}")) {
+            return Err(Error::InvalidInput(
+                "lariat's own accounts have no password to reset".into(),
+            ));
+        }
+        self.mail_reset_link(&user).await
+    }
+
+    async fn mail_reset_link(&self, user: &User) -> Result<()> {
         let token = format!("{RESET_PREFIX}{}", random_hex(32)?);
         self.store
             .create_token(

@@ -166,6 +166,8 @@ async fn every_route_answers_every_caller_as_the_table_says() {
                                                                                               [401, 403, 403, 403, 403, OK,  OK,  401, 403]),
         ("GET", "/api/admin/users", Method::GET, "/api/admin/users".into(), None,             [401, 403, 403, 403, 403, 403, OK,  401, 403]),
         ("GET", "/api/admin/status", Method::GET, "/api/admin/status".into(), None,           [401, 403, 403, 403, 403, 403, OK,  401, 403]),
+        ("POST", "/api/admin/users/{id}/password-reset", Method::POST, format!("{user_admin}/password-reset"), None,
+                                                                                              [401, 403, 403, 403, 403, 403, OK,  401, 403]),
         ("PATCH", "/api/admin/users/{id}", Method::PATCH, user_admin.clone(), Some(json!({"plan": "free"})),
                                                                                               [401, 403, 403, 403, 403, 403, OK,  401, 403]),
         ("GET", "/api/conversations", Method::GET, "/api/conversations".into(), None,         [401, OK,  OK,  OK,  OK,  OK,  OK,  401, OK]),

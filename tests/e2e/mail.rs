@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::serve::{Api, PASSWORD, Server};
+use crate::serve::{Api, PASSWORD, Server, create_admin};
 use crate::support::Lariat;
 
 /// `python3 -m aiosmtpd` delivering into a Maildir, for as long as this lives.
@@ -117,6 +117,7 @@ async fn a_password_is_reset_with_the_link_mailed_once_and_the_old_sessions_end(
         .with_env("LARIAT_MAIL__FROM", "Lariat <noreply@lariat.test>")
         .with_env("LARIAT_MAIL__PUBLIC_URL", "http://lariat.test")
         .with_env("LARIAT_AUTH__RESET_PER_HOUR_EMAIL", "3");
+    create_admin(&l);
     let server = Server::start(&l);
     let api = Api::new(&server);
     let email = "kim@example.com";
@@ -257,6 +258,43 @@ async fn a_password_is_reset_with_the_link_mailed_once_and_the_old_sessions_end(
     );
     let signin = json!({"email": other, "password": new_password});
     assert_eq!(api.post("/api/auth/signin", None, signin).await.0, 200);
+
+    // an admin mails a user a link (only an admin may); the user still chooses the password
+    let admin = api.user("admin@example.com").await;
+    let lee = api.user_id(&admin, other).await;
+    let path = format!("/api/admin/users/{lee}/password-reset");
+    let (s, _) = api
+        .post(
+            &path,
+            Some(&session_of(&api, other, new_password).await),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, b) = api.post(&path, Some(&admin), json!({})).await;
+    assert_eq!(s, 202, "{b}");
+    // (the second was the notice of the reset above)
+    let mail = sink.nth_to(other, 3).await;
+    assert_eq!(mail["subject"], "Reset your Lariat password");
+    let (s, _) = api
+        .post(
+            "/api/admin/users/no-such-user/password-reset",
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 404);
+}
+
+async fn session_of(api: &Api, email: &str, password: &str) -> String {
+    let (_, pair) = api
+        .post(
+            "/api/auth/signin",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await;
+    pair["access_token"].as_str().unwrap().to_owned()
 }
 
 /// Without SMTP the server logs each message, marked, link included.

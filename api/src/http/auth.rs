@@ -108,6 +108,13 @@ pub fn routes() -> ApiRouter<AppState> {
             }),
         )
         .api_route(
+            "/api/admin/users/{id}/password-reset",
+            post_with(admin_reset, |op| {
+                op.summary("Mail a user a password reset link (admins)")
+                    .response_with::<202, (), _>(|r| r.description("the link is on its way"))
+            }),
+        )
+        .api_route(
             "/api/admin/users/{id}",
             patch_with(update_user, |op| {
                 op.summary("Change a user's role, plan or disabled flag (admins)")
@@ -198,6 +205,19 @@ async fn request_reset(
         .service
         .accounts
         .request_password_reset(&r.email, addr)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn admin_reset(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(IdPath { id }): Path<IdPath>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .service
+        .accounts
+        .send_reset_link(&principal, &id)
         .await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -277,11 +277,29 @@ pub async fn admin(
                 me: principal.user.id.clone(),
                 notice: match query.done.as_deref() {
                     Some("user") => Some("The user was updated."),
+                    Some("reset") => Some("A reset link is on its way to the user."),
                     _ => None,
                 },
             },
             StatusCode::OK,
         ),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+/// Mails the user a reset link.
+pub async fn send_reset_link(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    match state
+        .service
+        .accounts
+        .send_reset_link(&principal, &id)
+        .await
+    {
+        Ok(()) => Redirect::to("/admin?done=reset").into_response(),
         Err(e) => error_page(Some(principal.user), &e),
     }
 }

@@ -67,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/password", post(account::change_password))
         .route("/admin", get(account::admin))
         .route("/admin/users/{id}", post(account::update_user))
+        .route("/admin/users/{id}/reset", post(account::send_reset_link))
         .layer(axum::middleware::from_fn(page_headers))
         .route("/assets/{hash}/{*name}", get(assets::serve))
         .layer(axum::middleware::from_fn(same_origin_only))
