@@ -88,19 +88,22 @@ impl Collections {
         name: &CollectionName,
     ) -> Result<()> {
         self.require_readable(principal, name).await?;
-        if principal.is_admin() {
-            return Ok(());
-        }
-        let curates = principal.user.role >= Role::Curator
-            && self.knowledge.member_role(name, &principal.user.id).await?
-                == Some(MemberRole::Curator);
-        if curates {
+        if self.may_curate(principal, name).await? {
             Ok(())
         } else {
             Err(Error::Forbidden(format!(
                 "you do not curate the collection {name}"
             )))
         }
+    }
+
+    /// Whether `principal` curates `name`, a collection they are known to read: admins do, and
+    /// curators it names as curating members.
+    async fn may_curate(&self, principal: &Principal, name: &CollectionName) -> Result<bool> {
+        Ok(principal.is_admin()
+            || (principal.user.role >= Role::Curator
+                && self.knowledge.member_role(name, &principal.user.id).await?
+                    == Some(MemberRole::Curator)))
     }
 
     async fn require_readable(&self, principal: &Principal, name: &CollectionName) -> Result<()> {
@@ -198,7 +201,7 @@ impl Collections {
             if readable.iter().any(|c| c.name == collection.name) {
                 let name = CollectionName::parse(&collection.name)?;
                 views.push(CollectionView {
-                    curates: self.curates(principal, &name).await?,
+                    curates: self.may_curate(principal, &name).await?,
                     collection,
                 });
             }
@@ -213,19 +216,11 @@ impl Collections {
         principal: &Principal,
         name: &CollectionName,
     ) -> Result<CollectionView> {
-        self.readable(principal)
-            .await?
-            .into_iter()
-            .find(|v| v.collection.name == name.as_str())
-            .ok_or_else(|| unknown(name))
-    }
-
-    async fn curates(&self, principal: &Principal, name: &CollectionName) -> Result<bool> {
-        match self.require_curator(principal, name).await {
-            Ok(()) => Ok(true),
-            Err(Error::Forbidden(_) | Error::NotFound(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.require_readable(principal, name).await?;
+        Ok(CollectionView {
+            collection: self.knowledge.require_collection(name).await?,
+            curates: self.may_curate(principal, name).await?,
+        })
     }
 
     /// The domain instructions of a collection the caller curates.

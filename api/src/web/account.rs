@@ -29,19 +29,18 @@ pub struct Bar {
 
 /// Messages per day of this month, as bars (a day without use has none).
 pub struct Chart {
-    width: u32,
     bars: Vec<Bar>,
     peak: i64,
 }
 
 const CHART_HEIGHT: u32 = 80;
 const BAR_STEP: u32 = 10;
+/// A slot for each day a month can have, so a bar keeps its width all month.
+const CHART_WIDTH: u32 = 31 * BAR_STEP;
 
 impl Chart {
     fn of(days: &[DailyUsage], period_start: i64) -> Self {
         let day_of = |ms: i64| ((ms - period_start).max(0) / 86_400_000) as u32;
-        // a slot for each day a month can have, so a bar keeps its width all month
-        let width = 31 * BAR_STEP;
         let peak = days.iter().map(|d| d.messages).max().unwrap_or(0);
         let bars = days
             .iter()
@@ -61,7 +60,7 @@ impl Chart {
                 }
             })
             .collect();
-        Chart { width, bars, peak }
+        Chart { bars, peak }
     }
 
     /// What the chart shows, for those who cannot see it.

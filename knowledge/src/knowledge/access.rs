@@ -75,7 +75,7 @@ impl Knowledge {
         Ok(self.store.collection(name).await?.is_some())
     }
 
-    async fn require_collection(&self, name: &CollectionName) -> Result<Collection> {
+    pub(crate) async fn require_collection(&self, name: &CollectionName) -> Result<Collection> {
         self.store
             .collection(name)
             .await?
