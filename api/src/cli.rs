@@ -496,7 +496,7 @@ async fn admin(config: &Config, cmd: AdminCommand) -> Result<u8> {
                     .map(knowledge::accounts::Role::parse)
                     .transpose()?,
                 plan,
-                disabled: None,
+                ..Default::default()
             };
             let user = service.accounts.set_user(&user.id, &update).await?;
             println!(

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::hashing::HashPool;
 use crate::mail::{Mail, Template};
 use crate::ratelimit::{GlobalLimit, KeyedLimit, per_hour, per_minute};
-use crate::store::{AccountStore, RefreshOutcome, StoredSession};
+use crate::store::{AccountStore, IssuedToken, RefreshOutcome, StoredSession};
 use crate::types::{content_hash, now_ms};
 
 /// What a user may do beyond reading: curators ingest into collections they curate, admins
@@ -55,6 +55,9 @@ impl Role {
 pub struct User {
     pub id: String,
     pub email: String,
+    /// Whether the owner proved the address (a mailed link); admins' accounts and accounts from
+    /// before verification existed count as verified.
+    pub email_verified: bool,
     pub role: Role,
     pub plan: String,
     pub disabled: bool,
@@ -75,6 +78,8 @@ pub struct UserUpdate {
     pub role: Option<Role>,
     pub plan: Option<String>,
     pub disabled: Option<bool>,
+    /// An admin vouches for (or withdraws) the address.
+    pub email_verified: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
@@ -110,9 +115,25 @@ pub struct Principal {
     /// Set when the caller used an API key rather than a session's access token.
     pub api_key_id: Option<String>,
     pub session_id: Option<String>,
+    /// False while the account's address is unverified, when the server lets such accounts
+    /// only read (`auth.unverified_can_chat`).
+    pub may_chat: bool,
 }
 
 impl Principal {
+    /// Refuses to answer an account that must first verify its address.
+    pub fn require_chat(&self) -> Result<()> {
+        if self.may_chat {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "confirm your e-mail address first: open the link we sent to {} (you can ask for \
+                 a new one on your account page, or with POST /api/auth/verify/resend)",
+                self.user.email
+            )))
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.user.role == Role::Admin
     }
@@ -140,11 +161,10 @@ const MAX_PASSWORD_LEN: usize = 256;
 const MAX_EMAIL_INPUT: usize = 320;
 /// The e-mail domain of lariat's own accounts (the local operator); nobody signs up with it.
 const RESERVED_DOMAIN: &str = "lariat.local";
-/// Reset links' tokens start with this; they are kept by hash, for this purpose.
-const RESET_PREFIX: &str = "lrr_";
-const RESET_PURPOSE: &str = "reset";
 /// How long a reset link works.
 const RESET_MINUTES: i64 = 45;
+/// How long a verification or e-mail change link works.
+const VERIFY_HOURS: i64 = 48;
 /// The local operator's password hash: not a PHC string, so no password ever verifies against it.
 const OPERATOR_HASH: &str = "!";
 /// API keys' last-used time is written at most this often.
@@ -194,6 +214,8 @@ pub struct Accounts {
     signups: GlobalLimit,
     reset_by_address: KeyedLimit,
     reset_by_email: KeyedLimit,
+    /// Verification mails, and address-change mails, per account (each its own count).
+    verify_by_account: KeyedLimit,
     /// Sends the reset links and notices.
     mail: Arc<Mail>,
     /// argon2 runs here, a few at a time (see [`HashPool`]).
@@ -253,6 +275,15 @@ pub fn normalize_email(raw: &str) -> Result<String> {
             raw.trim()
         )))
     }
+}
+
+fn check_not_reserved(email: &str) -> Result<()> {
+    if email.ends_with(&format!("@{RESERVED_DOMAIN}")) {
+        return Err(Error::InvalidInput(format!(
+            "addresses @{RESERVED_DOMAIN} are reserved for lariat's own accounts"
+        )));
+    }
+    Ok(())
 }
 
 fn check_password(password: &str, email: &str, min_len: usize) -> Result<()> {
@@ -330,6 +361,51 @@ fn jwt_secret(config: &Config) -> Result<Vec<u8>> {
     std::fs::rename(&tmp, &path)
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     Ok(secret.into_bytes())
+}
+
+/// The single-use links lariat mails. Each kind's tokens start with its prefix and are kept by
+/// hash, for its purpose, with what they were issued for (the address being proven).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkKind {
+    Reset,
+    Verify,
+    EmailChange,
+}
+
+impl LinkKind {
+    fn prefix(self) -> &'static str {
+        match self {
+            LinkKind::Reset => "lrr_",
+            LinkKind::Verify => "lrv_",
+            LinkKind::EmailChange => "lre_",
+        }
+    }
+
+    fn purpose(self) -> &'static str {
+        match self {
+            LinkKind::Reset => "reset",
+            LinkKind::Verify => "verify",
+            LinkKind::EmailChange => "email",
+        }
+    }
+
+    fn lifetime_ms(self) -> i64 {
+        match self {
+            LinkKind::Reset => RESET_MINUTES * 60_000,
+            LinkKind::Verify | LinkKind::EmailChange => VERIFY_HOURS * 3_600_000,
+        }
+    }
+
+    fn invalid(self) -> Error {
+        let what = match self {
+            LinkKind::Reset => "reset link",
+            LinkKind::Verify => "verification link",
+            LinkKind::EmailChange => "confirmation link",
+        };
+        Error::InvalidInput(format!(
+            "this {what} is invalid, used or expired: ask for a new one"
+        ))
+    }
 }
 
 fn wrong_current_password() -> Error {
@@ -421,6 +497,10 @@ impl Accounts {
                 per_hour(config.auth.reset_per_hour_email),
                 "too many password reset requests for this address",
             ),
+            verify_by_account: KeyedLimit::new(
+                per_hour(config.auth.verify_per_hour_account),
+                "too many confirmation mails for this account just now",
+            ),
             mail,
             hashing: HashPool::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
@@ -458,25 +538,33 @@ impl Accounts {
                 }
             }
         }
-        self.create_user(&normalized, password, Role::User).await
+        let user = self
+            .create_user(&normalized, password, Role::User, false)
+            .await?;
+        self.mail_verification(&user).await?;
+        Ok(user)
     }
 
-    /// An account an administrator opens for someone (the way in when sign-up is closed).
+    /// An account an administrator opens for someone (the way in when sign-up is closed); the
+    /// administrator vouches for its address.
     pub async fn add_user(&self, email: &str, password: &str, role: Role) -> Result<User> {
-        self.create_user(email, password, role).await
+        self.create_user(email, password, role, true).await
     }
 
-    async fn create_user(&self, email: &str, password: &str, role: Role) -> Result<User> {
+    async fn create_user(
+        &self,
+        email: &str,
+        password: &str,
+        role: Role,
+        email_verified: bool,
+    ) -> Result<User> {
         let email = normalize_email(email)?;
-        if email.ends_with(&format!("@{RESERVED_DOMAIN}")) {
-            return Err(Error::InvalidInput(format!(
-                "addresses @{RESERVED_DOMAIN} are reserved for lariat's own accounts"
-            )));
-        }
+        check_not_reserved(&email)?;
         let password_hash = self.checked_hash(password, &email).await?;
         let user = User {
             id: uuid::Uuid::new_v4().to_string(),
             email,
+            email_verified,
             role,
             plan: self.config.default_plan.clone(),
             disabled: false,
@@ -515,6 +603,7 @@ impl Accounts {
                 let user = User {
                     id: uuid::Uuid::new_v4().to_string(),
                     email: email.clone(),
+                    email_verified: true,
                     role: Role::Admin,
                     plan: self.config.default_plan.clone(),
                     disabled: false,
@@ -542,6 +631,7 @@ impl Accounts {
             user,
             api_key_id: None,
             session_id: None,
+            may_chat: true,
         })
     }
 
@@ -551,7 +641,7 @@ impl Accounts {
     pub async fn create_admin(&self, email: &str, password: &str, reset: bool) -> Result<User> {
         let normalized = normalize_email(email)?;
         let Some((user, _)) = self.store.user_credentials(&normalized).await? else {
-            return self.create_user(email, password, Role::Admin).await;
+            return self.create_user(email, password, Role::Admin, true).await;
         };
         if !reset {
             return Err(Error::Conflict(format!(
@@ -565,6 +655,7 @@ impl Accounts {
         let update = UserUpdate {
             role: Some(Role::Admin),
             disabled: Some(false),
+            email_verified: Some(true),
             ..UserUpdate::default()
         };
         self.store
@@ -713,16 +804,7 @@ impl Accounts {
     }
 
     async fn mail_reset_link(&self, user: &User) -> Result<()> {
-        let token = format!("{RESET_PREFIX}{}", random_hex(32)?);
-        self.store
-            .create_token(
-                &content_hash(token.as_bytes()),
-                &user.id,
-                RESET_PURPOSE,
-                now_ms() + RESET_MINUTES * 60_000,
-            )
-            .await?;
-        let link = self.mail.link(&format!("/reset?token={token}"));
+        let link = self.issue_link(LinkKind::Reset, user, &user.email).await?;
         self.mail
             .send(
                 &user.email,
@@ -732,33 +814,168 @@ impl Accounts {
             .await
     }
 
+    /// A new single-use link of this kind for `user`, issued for `payload`: the app's address
+    /// of the page that takes it.
+    async fn issue_link(&self, kind: LinkKind, user: &User, payload: &str) -> Result<String> {
+        let token = format!("{}{}", kind.prefix(), random_hex(32)?);
+        self.store
+            .create_token(&IssuedToken {
+                hash: content_hash(token.as_bytes()),
+                user_id: user.id.clone(),
+                purpose: kind.purpose(),
+                payload: payload.to_owned(),
+                expires_at: now_ms() + kind.lifetime_ms(),
+            })
+            .await?;
+        let page = match kind {
+            LinkKind::Reset => "reset",
+            LinkKind::Verify => "verify",
+            LinkKind::EmailChange => "confirm-email",
+        };
+        Ok(self.mail.link(&format!("/{page}?token={token}")))
+    }
+
+    /// The user and payload of a usable link token of this kind (left usable), and its hash;
+    /// a disabled account's links do not work.
+    async fn redeemable(&self, kind: LinkKind, token: &str) -> Result<(User, String, String)> {
+        let token = token.trim();
+        if !token.starts_with(kind.prefix()) || token.len() > 200 {
+            return Err(kind.invalid());
+        }
+        let hash = content_hash(token.as_bytes());
+        let (user, payload) = self
+            .store
+            .token_user(&hash, kind.purpose())
+            .await?
+            .filter(|(u, _)| !u.disabled)
+            .ok_or_else(|| kind.invalid())?;
+        Ok((user, payload, hash))
+    }
+
+    /// Uses the token up; of two racing uses only one gets here.
+    async fn consume(&self, kind: LinkKind, hash: &str) -> Result<()> {
+        if self.store.consume_token(hash, kind.purpose()).await? {
+            Ok(())
+        } else {
+            Err(kind.invalid())
+        }
+    }
+
     /// Sets a new password with a reset link's token, which is used up; every session of the
     /// account ends and the account's address hears of it. A refused new password leaves the
     /// link usable.
     pub async fn reset_password_with(&self, token: &str, new_password: &str) -> Result<()> {
-        let invalid = || {
-            Error::InvalidInput(
-                "this reset link is invalid, used or expired: ask for a new one".into(),
-            )
-        };
-        if !token.starts_with(RESET_PREFIX) || token.len() > 200 {
-            return Err(invalid());
-        }
-        let hash = content_hash(token.as_bytes());
-        let user = self
-            .store
-            .token_user(&hash, RESET_PURPOSE)
-            .await?
-            .filter(|u| !u.disabled)
-            .ok_or_else(invalid)?;
+        let (user, _, hash) = self.redeemable(LinkKind::Reset, token).await?;
         let password_hash = self.checked_hash(new_password, &user.email).await?;
-        if !self.store.consume_token(&hash, RESET_PURPOSE).await? {
-            return Err(invalid());
-        }
+        self.consume(LinkKind::Reset, &hash).await?;
         self.store
             .change_password(&user.id, &password_hash, None)
             .await?;
         self.password_changed_notice(&user.email).await
+    }
+
+    async fn mail_verification(&self, user: &User) -> Result<()> {
+        let link = self.issue_link(LinkKind::Verify, user, &user.email).await?;
+        self.mail
+            .send(
+                &user.email,
+                Template::Verify,
+                &[("link", &link), ("hours", &VERIFY_HOURS.to_string())],
+            )
+            .await
+    }
+
+    /// Mails the caller a new verification link (a few an hour).
+    pub async fn resend_verification(&self, principal: &Principal) -> Result<()> {
+        let user = &principal.user;
+        if user.email_verified {
+            return Err(Error::Conflict(format!(
+                "{} is already verified",
+                user.email
+            )));
+        }
+        self.verify_by_account
+            .check(&(LinkKind::Verify.purpose(), &user.id))?;
+        self.mail_verification(user).await
+    }
+
+    /// Marks the address a verification link was sent to as verified, if the account still
+    /// uses it; the link is used up.
+    pub async fn verify_email(&self, token: &str) -> Result<User> {
+        let (user, email, hash) = self.redeemable(LinkKind::Verify, token).await?;
+        if user.email != email {
+            return Err(LinkKind::Verify.invalid());
+        }
+        self.consume(LinkKind::Verify, &hash).await?;
+        if !self.store.verify_email(&user.id, &email).await? {
+            return Err(LinkKind::Verify.invalid());
+        }
+        self.reloaded(&user.id).await
+    }
+
+    async fn reloaded(&self, id: &str) -> Result<User> {
+        self.store
+            .user(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user {id}")))
+    }
+
+    /// Starts moving the caller's account to another address: once they prove they know the
+    /// password, a confirmation link goes to the new address (the account keeps the old one
+    /// until it is followed).
+    pub async fn request_email_change(
+        &self,
+        principal: &Principal,
+        new_email: &str,
+        password: &str,
+    ) -> Result<()> {
+        require_session(principal)?;
+        self.check_current_password(principal, password).await?;
+        let new_email = normalize_email(new_email)?;
+        check_not_reserved(&new_email)?;
+        let user = &principal.user;
+        if new_email == user.email {
+            return Err(Error::InvalidInput(format!(
+                "{new_email} is already this account's address"
+            )));
+        }
+        if self.store.user_credentials(&new_email).await?.is_some() {
+            return Err(Error::Conflict(format!(
+                "an account for {new_email} already exists"
+            )));
+        }
+        self.verify_by_account
+            .check(&(LinkKind::EmailChange.purpose(), &user.id))?;
+        let link = self
+            .issue_link(LinkKind::EmailChange, user, &new_email)
+            .await?;
+        self.mail
+            .send(
+                &new_email,
+                Template::EmailChange,
+                &[
+                    ("link", &link),
+                    ("hours", &VERIFY_HOURS.to_string()),
+                    ("old_email", &user.email),
+                ],
+            )
+            .await
+    }
+
+    /// Moves the account to the address a confirmation link was sent to (now verified), uses the
+    /// link up and tells the old address.
+    pub async fn confirm_email_change(&self, token: &str) -> Result<User> {
+        let (user, new_email, hash) = self.redeemable(LinkKind::EmailChange, token).await?;
+        self.consume(LinkKind::EmailChange, &hash).await?;
+        self.store.change_email(&user.id, &new_email).await?;
+        self.mail
+            .send(
+                &user.email,
+                Template::EmailChanged,
+                &[("new_email", &new_email)],
+            )
+            .await?;
+        self.reloaded(&user.id).await
     }
 
     async fn password_changed_notice(&self, email: &str) -> Result<()> {
@@ -777,20 +994,28 @@ impl Accounts {
         new: &str,
     ) -> Result<()> {
         require_session(principal)?;
+        self.check_current_password(principal, current).await?;
         let email = &principal.user.email;
-        self.signin_by_account.check(email)?;
-        if current.len() > MAX_PASSWORD_LEN {
-            return Err(wrong_current_password());
-        }
-        let hash = self.store.user_credentials(email).await?.map(|(_, h)| h);
-        if !self.verify(current, hash).await? {
-            return Err(wrong_current_password());
-        }
         let hash = self.checked_hash(new, email).await?;
         self.store
             .change_password(&principal.user.id, &hash, principal.session_id.as_deref())
             .await?;
         self.password_changed_notice(email).await
+    }
+
+    /// Refuses unless `password` is the caller's (attempts count against the sign-in limit).
+    async fn check_current_password(&self, principal: &Principal, password: &str) -> Result<()> {
+        let email = &principal.user.email;
+        self.signin_by_account.check(email)?;
+        if password.len() > MAX_PASSWORD_LEN {
+            return Err(wrong_current_password());
+        }
+        let hash = self.store.user_credentials(email).await?.map(|(_, h)| h);
+        if self.verify(password, hash).await? {
+            Ok(())
+        } else {
+            Err(wrong_current_password())
+        }
     }
 
     fn refresh_expiry(&self) -> i64 {
@@ -869,6 +1094,7 @@ impl Accounts {
                 self.store.touch_api_key(&key.id, now).await?;
             }
             return Ok(Principal {
+                may_chat: self.may_chat(&user),
                 user,
                 api_key_id: Some(key.id),
                 session_id: None,
@@ -887,10 +1113,15 @@ impl Accounts {
             .filter(|u| u.id == claims.sub && !u.disabled)
             .ok_or_else(unauthorized)?;
         Ok(Principal {
+            may_chat: self.may_chat(&user),
             user,
             api_key_id: None,
             session_id: Some(claims.sid),
         })
+    }
+
+    fn may_chat(&self, user: &User) -> bool {
+        user.email_verified || self.config.unverified_can_chat
     }
 
     /// A signed, expiring confirmation that `user_id` previewed `action` with `args` on

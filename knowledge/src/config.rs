@@ -176,6 +176,11 @@ pub struct AuthConfig {
     /// Password reset requests per hour from one client address, and for one e-mail address.
     pub reset_per_hour_address: u32,
     pub reset_per_hour_email: u32,
+    /// Whether an account whose address is not yet verified may ask the assistant (it may
+    /// always sign in, search and read).
+    pub unverified_can_chat: bool,
+    /// Verification mails an account may ask for per hour.
+    pub verify_per_hour_account: u32,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
@@ -204,6 +209,8 @@ impl Default for AuthConfig {
             signup_per_hour: 1_000,
             reset_per_hour_address: 20,
             reset_per_hour_email: 5,
+            unverified_can_chat: false,
+            verify_per_hour_account: 5,
         }
     }
 }
@@ -698,6 +705,7 @@ impl Config {
             || a.signup_per_hour == 0
             || a.reset_per_hour_address == 0
             || a.reset_per_hour_email == 0
+            || a.verify_per_hour_account == 0
         {
             return Err(Error::InvalidInput(
                 "auth: token lifetimes and sign-in and sign-up limits must be positive".into(),

@@ -30,6 +30,13 @@ pub enum Template {
     Reset,
     /// A notice that the account's password was changed.
     PasswordChanged,
+    /// A link proving the account's address (`{{link}}`, valid `{{hours}}` hours).
+    Verify,
+    /// A link confirming a new address for the account, sent to that address (`{{link}}`,
+    /// `{{hours}}`, `{{old_email}}`).
+    EmailChange,
+    /// A notice to the old address that the account now uses another (`{{new_email}}`).
+    EmailChanged,
 }
 
 impl Template {
@@ -37,6 +44,9 @@ impl Template {
         match self {
             Template::Reset => "reset",
             Template::PasswordChanged => "password_changed",
+            Template::Verify => "verify",
+            Template::EmailChange => "email_change",
+            Template::EmailChanged => "email_changed",
         }
     }
 
@@ -44,6 +54,9 @@ impl Template {
         match self {
             Template::Reset => "Reset your Lariat password",
             Template::PasswordChanged => "Your Lariat password was changed",
+            Template::Verify => "Confirm your e-mail address for Lariat",
+            Template::EmailChange => "Confirm your new e-mail address for Lariat",
+            Template::EmailChanged => "Your Lariat account's e-mail address was changed",
         }
     }
 
@@ -67,10 +80,40 @@ impl Template {
                  session signed in with the old one was signed out.</p><p>If this was not you, \
                  <a href=\"{{link}}\">reset your password now</a>.</p>",
             ),
+            Template::Verify => (
+                "Welcome to Lariat. Open this link within {{hours}} hours to confirm that \
+                 {{email}} is your address:\n\n{{link}}\n\nIf you did not sign up, ignore this \
+                 message.\n",
+                "<p>Welcome to Lariat.</p><p><a href=\"{{link}}\">Confirm that {{email}} is \
+                 your address</a> within {{hours}} hours.</p><p>If you did not sign up, ignore \
+                 this message.</p>",
+            ),
+            Template::EmailChange => (
+                "The Lariat account {{old_email}} asked to use {{email}} from now on. Open this \
+                 link within {{hours}} hours to confirm:\n\n{{link}}\n\nIf you did not ask, \
+                 ignore this message: nothing changes.\n",
+                "<p>The Lariat account {{old_email}} asked to use {{email}} from now on.</p>\
+                 <p><a href=\"{{link}}\">Confirm the new address</a> within {{hours}} hours.</p>\
+                 <p>If you did not ask, ignore this message: nothing changes.</p>",
+            ),
+            Template::EmailChanged => (
+                "The Lariat account that used {{email}} now uses {{new_email}}; mail about it \
+                 goes there.\n\nIf this was not you, write to the server's administrator at \
+                 once.\n",
+                "<p>The Lariat account that used {{email}} now uses {{new_email}}; mail about it \
+                 goes there.</p><p>If this was not you, write to the server's administrator at \
+                 once.</p>",
+            ),
         }
     }
 
-    const ALL: [Template; 2] = [Template::Reset, Template::PasswordChanged];
+    const ALL: [Template; 5] = [
+        Template::Reset,
+        Template::PasswordChanged,
+        Template::Verify,
+        Template::EmailChange,
+        Template::EmailChanged,
+    ];
 }
 
 /// Hands a message to whatever delivers it.

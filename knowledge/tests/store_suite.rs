@@ -3,8 +3,8 @@
 
 use knowledge::accounts::{ApiKeyInfo, NewUser, Role, User, UserUpdate};
 use knowledge::store::{
-    AccountStore, ConversationStore, ConversationSummary, MailStore, QueuedMail, RefreshOutcome,
-    SqlStore, Store, StoredMessage, StoredSession,
+    AccountStore, ConversationStore, ConversationSummary, IssuedToken, MailStore, QueuedMail,
+    RefreshOutcome, SqlStore, Store, StoredMessage, StoredSession,
 };
 use knowledge::{
     CollectionName, DocumentWrite, ErrorCode, Location, MemberRole, NewChunk, Visibility,
@@ -168,6 +168,7 @@ fn user(email: &str) -> NewUser {
         user: User {
             id: format!("id-{email}"),
             email: email.to_owned(),
+            email_verified: false,
             role: Role::User,
             plan: "free".into(),
             disabled: false,
@@ -239,6 +240,7 @@ async fn accounts_suite(store: &SqlStore) {
         role: Some(Role::Curator),
         plan: Some("pro".into()),
         disabled: Some(true),
+        email_verified: Some(true),
     };
     let changed = store
         .update_user(&ann.user.id, &update)
@@ -246,8 +248,13 @@ async fn accounts_suite(store: &SqlStore) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (changed.role, changed.plan.as_str(), changed.disabled),
-        (Role::Curator, "pro", true)
+        (
+            changed.role,
+            changed.plan.as_str(),
+            changed.disabled,
+            changed.email_verified
+        ),
+        (Role::Curator, "pro", true, true)
     );
     assert!(store.update_user("ghost", &update).await.unwrap().is_none());
     assert_eq!(store.users().await.unwrap().len(), 2);
@@ -431,16 +438,23 @@ async fn accounts_suite(store: &SqlStore) {
     let none = store.usage_since(&ann.user.id, i64::MAX).await.unwrap();
 
     // single-use tokens: by purpose, unexpired, used once
+    let token = |hash: &str, expires_at| IssuedToken {
+        hash: hash.into(),
+        user_id: ann.user.id.clone(),
+        purpose: "reset",
+        payload: "ann@example.com".into(),
+        expires_at,
+    };
     store
-        .create_token("t1", &ann.user.id, "reset", i64::MAX / 2)
+        .create_token(&token("t1", i64::MAX / 2))
         .await
         .unwrap();
-    store
-        .create_token("t2", &ann.user.id, "reset", 1)
-        .await
-        .unwrap();
-    let holder = store.token_user("t1", "reset").await.unwrap().unwrap();
-    assert_eq!(holder.id, ann.user.id);
+    store.create_token(&token("t2", 1)).await.unwrap();
+    let (holder, payload) = store.token_user("t1", "reset").await.unwrap().unwrap();
+    assert_eq!(
+        (holder.id.as_str(), payload.as_str()),
+        (ann.user.id.as_str(), "ann@example.com")
+    );
     assert!(store.token_user("t1", "verify").await.unwrap().is_none());
     assert!(
         store.token_user("t2", "reset").await.unwrap().is_none(),
@@ -454,6 +468,39 @@ async fn accounts_suite(store: &SqlStore) {
         "used once"
     );
     assert!(store.token_user("t1", "reset").await.unwrap().is_none());
+
+    // addresses: verified only while unchanged; a taken address is a conflict
+    let bob = user("bob@example.com");
+    assert!(
+        !store
+            .verify_email(&bob.user.id, "old@example.com")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .verify_email(&bob.user.id, "bob@example.com")
+            .await
+            .unwrap()
+    );
+    let taken = store
+        .change_email(&bob.user.id, "ann@example.com")
+        .await
+        .unwrap_err();
+    assert_eq!(taken.code(), ErrorCode::Conflict);
+    store
+        .change_email(&bob.user.id, "robert@example.com")
+        .await
+        .unwrap();
+    let moved = store.user(&bob.user.id).await.unwrap().unwrap();
+    assert_eq!(
+        (moved.email.as_str(), moved.email_verified),
+        ("robert@example.com", true)
+    );
+    store
+        .change_email(&bob.user.id, "bob@example.com")
+        .await
+        .unwrap();
 
     // the mail outbox: due, claimed by one sender, retried, sent
     let queued = QueuedMail {

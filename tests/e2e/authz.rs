@@ -150,6 +150,10 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         ("GET", "/api/sessions", Method::GET, "/api/sessions".into(), None,                   [401, OK,  OK,  OK,  OK,  OK,  OK,  401, 403]),
         ("POST", "/api/auth/password", Method::POST, "/api/auth/password".into(), Some(json!({"current_password": "not it", "new_password": "whatever else 123"})),
                                                                                               [401, 400, 400, 400, 400, 400, 400, 401, 403]),
+        ("POST", "/api/auth/verify/resend", Method::POST, "/api/auth/verify/resend".into(), None,
+                                                                                              [401, OK,  OK,  OK,  OK,  OK,  409, 401, OK]),
+        ("POST", "/api/auth/email", Method::POST, "/api/auth/email".into(), Some(json!({"new_email": "new@example.com", "password": "not it"})),
+                                                                                              [401, 400, 400, 400, 400, 400, 400, 401, 403]),
         ("GET", "/api/collections", Method::GET, "/api/collections".into(), None,             [401, OK,  OK,  OK,  OK,  OK,  OK,  401, OK]),
         ("GET", "/api/search", Method::GET, "/api/search?q=rope&collection=secret".into(), None,
                                                                                               [401, 404, 404, OK,  OK,  404, OK,  401, 404]),
@@ -220,6 +224,8 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         "/api/auth/refresh",
         "/api/auth/password-reset",
         "/api/auth/password-reset/confirm",
+        "/api/auth/verify",
+        "/api/auth/email/confirm",
     ];
     let covered: Vec<(String, String)> = table
         .iter()

@@ -67,14 +67,15 @@ impl SmtpSink {
             .clone()
     }
 
-    /// Waits (at most 20 s) for the `n`th message (from 1) to `to` and returns it.
-    async fn nth_to(&self, to: &str, n: usize) -> Value {
+    /// Waits (at most 20 s) for the `n`th message (from 1) to `to` with this subject and
+    /// returns it.
+    async fn nth(&self, to: &str, subject: &str, n: usize) -> Value {
         let started = Instant::now();
         loop {
             let messages: Vec<Value> = self
                 .messages()
                 .into_iter()
-                .filter(|m| m["to"] == to)
+                .filter(|m| m["to"] == to && m["subject"] == subject)
                 .collect();
             if messages.len() >= n {
                 return messages[n - 1].clone();
@@ -95,28 +96,43 @@ impl Drop for SmtpSink {
     }
 }
 
-/// The reset token in a message's link to `http://lariat.test/reset?token=…`.
-fn token_in(text: &str) -> String {
+const RESET: &str = "Reset your Lariat password";
+const CHANGED: &str = "Your Lariat password was changed";
+const VERIFY: &str = "Confirm your e-mail address for Lariat";
+const NEW_EMAIL: &str = "Confirm your new e-mail address for Lariat";
+const EMAIL_CHANGED: &str = "Your Lariat account's e-mail address was changed";
+
+/// The token in a message's link to `http://lariat.test/PAGE?token=…`.
+fn link_token(text: &str, page: &str) -> String {
+    let link = format!("http://lariat.test/{page}?token=");
     let start = text
-        .find("http://lariat.test/reset?token=")
-        .unwrap_or_else(|| panic!("no reset link in {text:?}"))
-        + "http://lariat.test/reset?token=".len();
+        .find(&link)
+        .unwrap_or_else(|| panic!("no {page} link in {text:?}"))
+        + link.len();
     text[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect()
 }
 
-#[tokio::test]
-async fn a_password_is_reset_with_the_link_mailed_once_and_the_old_sessions_end() {
-    let sink = SmtpSink::start();
-    let l = Lariat::new()
+fn token_in(text: &str) -> String {
+    link_token(text, "reset")
+}
+
+/// Lariat sending to the sink, links pointing at `http://lariat.test`.
+fn mailing(sink: &SmtpSink) -> Lariat {
+    Lariat::new()
         .with_env("LARIAT_MAIL__SMTP_HOST", "127.0.0.1")
         .with_env("LARIAT_MAIL__SMTP_PORT", &sink.port.to_string())
         .with_env("LARIAT_MAIL__TLS", "none")
         .with_env("LARIAT_MAIL__FROM", "Lariat <noreply@lariat.test>")
         .with_env("LARIAT_MAIL__PUBLIC_URL", "http://lariat.test")
-        .with_env("LARIAT_AUTH__RESET_PER_HOUR_EMAIL", "3");
+}
+
+#[tokio::test]
+async fn a_password_is_reset_with_the_link_mailed_once_and_the_old_sessions_end() {
+    let sink = SmtpSink::start();
+    let l = mailing(&sink).with_env("LARIAT_AUTH__RESET_PER_HOUR_EMAIL", "3");
     create_admin(&l);
     let server = Server::start(&l);
     let api = Api::new(&server);
@@ -138,15 +154,16 @@ async fn a_password_is_reset_with_the_link_mailed_once_and_the_old_sessions_end(
         )
         .await;
     assert_eq!(s, 400);
-    let mail = sink.nth_to(email, 1).await;
+    let mail = sink.nth(email, RESET, 1).await;
     assert_eq!(mail["from"], "Lariat <noreply@lariat.test>");
-    assert_eq!(mail["subject"], "Reset your Lariat password");
     let token = token_in(mail["text"].as_str().unwrap());
     assert_eq!(token_in(mail["html"].as_str().unwrap()), token);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        sink.messages().len(),
-        1,
+    assert!(
+        !sink
+            .messages()
+            .iter()
+            .any(|m| m["to"] == "nobody@example.com"),
         "no mail for an address without an account"
     );
 
@@ -195,8 +212,7 @@ async fn a_password_is_reset_with_the_link_mailed_once_and_the_old_sessions_end(
         )
         .await;
     assert_eq!(s, 400, "a used link: {b}");
-    let notice = sink.nth_to(email, 2).await;
-    assert_eq!(notice["subject"], "Your Lariat password was changed");
+    sink.nth(email, CHANGED, 1).await;
 
     // requests per e-mail address are limited, for an account and for no account alike
     for address in [email, "nobody@example.com"] {
@@ -221,7 +237,7 @@ async fn a_password_is_reset_with_the_link_mailed_once_and_the_old_sessions_end(
     let page = form("/forgot", &[("email", other)]).await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("is on its way"));
-    let mail = sink.nth_to(other, 1).await;
+    let mail = sink.nth(other, RESET, 1).await;
     let token = token_in(mail["text"].as_str().unwrap());
     let page = api
         .client
@@ -273,9 +289,7 @@ async fn a_password_is_reset_with_the_link_mailed_once_and_the_old_sessions_end(
     assert_eq!(s, 403);
     let (s, b) = api.post(&path, Some(&admin), json!({})).await;
     assert_eq!(s, 202, "{b}");
-    // (the second was the notice of the reset above)
-    let mail = sink.nth_to(other, 3).await;
-    assert_eq!(mail["subject"], "Reset your Lariat password");
+    sink.nth(other, RESET, 2).await;
     let (s, _) = api
         .post(
             "/api/admin/users/no-such-user/password-reset",
@@ -315,11 +329,214 @@ async fn without_smtp_the_link_is_logged() {
     let started = Instant::now();
     loop {
         let log = server.log();
-        if log.contains("MAIL NOT SENT") {
-            assert!(log.contains("http://lariat.test/reset?token=lrr_"), "{log}");
+        if log.contains("http://lariat.test/reset?token=lrr_") {
+            assert!(log.contains("MAIL NOT SENT"), "{log}");
+            assert!(
+                log.contains("http://lariat.test/verify?token=lrv_"),
+                "{log}"
+            );
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(20), "{log}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A POST of a page's form, the way the browser sends it (same origin), redirects not followed.
+async fn submit(api: &Api, path: &str, body: &[(&str, &str)]) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}{path}", api.base))
+        .header("origin", &api.base)
+        .form(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_address_is_verified_by_its_link_and_moved_by_a_confirmed_one() {
+    let sink = SmtpSink::start();
+    let l = mailing(&sink)
+        .with_env("LARIAT_AUTH__UNVERIFIED_CAN_CHAT", "false")
+        .with_env("LARIAT_AUTH__VERIFY_PER_HOUR_ACCOUNT", "3");
+    create_admin(&l);
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let email = "jo@example.com";
+    let session = api.user(email).await;
+    let ask = json!({"message": "How long is a heading rope?"});
+
+    // unverified: signed in, may read and search, may not ask
+    let (s, me) = api.get("/api/auth/me", Some(&session)).await;
+    assert_eq!((s, &me["user"]["email_verified"]), (200, &json!(false)));
+    let (s, b) = api.post("/api/chat", Some(&session), ask.clone()).await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("confirm your e-mail address")
+    );
+    assert_eq!(api.get("/api/collections", Some(&session)).await.0, 200);
+
+    // the sign-up's link and a resent one; resends are limited
+    let first = link_token(
+        sink.nth(email, VERIFY, 1).await["text"].as_str().unwrap(),
+        "verify",
+    );
+    assert!(first.starts_with("lrv_"), "{first}");
+    let (s, b) = api
+        .post("/api/auth/verify/resend", Some(&session), json!({}))
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let second = link_token(
+        sink.nth(email, VERIFY, 2).await["text"].as_str().unwrap(),
+        "verify",
+    );
+    assert_ne!(first, second);
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(
+            api.post("/api/auth/verify/resend", Some(&session), json!({}))
+                .await
+                .0,
+        );
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+
+    // forged, malformed and wrong-purpose tokens do nothing
+    for token in [
+        "lrv_00000000000000000000000000000000".to_owned(),
+        "garbage".to_owned(),
+        "lrv_0".repeat(100),
+        first.replace("lrv_", "lre_"),
+    ] {
+        let (s, b) = api
+            .post("/api/auth/verify", None, json!({"token": token}))
+            .await;
+        assert_eq!(s, 400, "{token}: {b}");
+        let (s, _) = api
+            .post("/api/auth/email/confirm", None, json!({"token": token}))
+            .await;
+        assert_eq!(s, 400, "{token}");
+    }
+    let (s, _) = api
+        .post("/api/auth/email/confirm", None, json!({"token": first}))
+        .await;
+    assert_eq!(
+        s, 400,
+        "a verification link does not confirm an address change"
+    );
+
+    // the link's page shows a button (fetching it uses nothing up); the button verifies
+    let page = api
+        .client
+        .get(format!("{}/verify?token={first}", api.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("value=\"{first}\"")), "{page}");
+    let done = submit(&api, "/verify", &[("token", &first)]).await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], "/account?done=verified");
+    let again = submit(&api, "/verify", &[("token", &first)]).await;
+    assert_eq!(again.status(), 400);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("invalid, used or expired")
+    );
+    let (_, me) = api.get("/api/auth/me", Some(&session)).await;
+    assert_eq!(me["user"]["email_verified"], true);
+    assert_eq!(api.post("/api/chat", Some(&session), ask).await.0, 200);
+    let (s, _) = api
+        .post("/api/auth/verify/resend", Some(&session), json!({}))
+        .await;
+    assert_eq!(s, 409, "already verified");
+
+    // moving to another address: the password, a free and valid address, from a session
+    let change = |to: &str, password: &str| json!({"new_email": to, "password": password});
+    let (_, key) = api
+        .post("/api/keys", Some(&session), json!({"name": "k"}))
+        .await;
+    let key = key["key"].as_str().unwrap().to_owned();
+    for (body, token, want) in [
+        (
+            change("jo.new@example.com", "not the password"),
+            &session,
+            400,
+        ),
+        (change("admin@example.com", PASSWORD), &session, 409),
+        (change("not an address", PASSWORD), &session, 400),
+        (change(email, PASSWORD), &session, 400),
+        (change("ops@lariat.local", PASSWORD), &session, 400),
+        (change("jo.new@example.com", PASSWORD), &key, 403),
+    ] {
+        let (s, b) = api.post("/api/auth/email", Some(token), body.clone()).await;
+        assert_eq!(s, want, "{body}: {b}");
+    }
+    let (s, b) = api
+        .post(
+            "/api/auth/email",
+            Some(&session),
+            change("Jo.New@Example.com", PASSWORD),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let new_email = "jo.new@example.com";
+    let mail = sink.nth(new_email, NEW_EMAIL, 1).await;
+    assert!(
+        mail["text"].as_str().unwrap().contains(email),
+        "names the old address"
+    );
+    let token = link_token(mail["text"].as_str().unwrap(), "confirm-email");
+    // nothing changes until the link is followed
+    let signin = |address: &str| json!({"email": address, "password": PASSWORD});
+    assert_eq!(
+        api.post("/api/auth/signin", None, signin(email)).await.0,
+        200
+    );
+    let (s, user) = api
+        .post("/api/auth/email/confirm", None, json!({"token": token}))
+        .await;
+    assert_eq!(s, 200, "{user}");
+    assert_eq!(
+        (user["email"].as_str(), user["email_verified"].as_bool()),
+        (Some(new_email), Some(true))
+    );
+    let (s, _) = api
+        .post("/api/auth/email/confirm", None, json!({"token": token}))
+        .await;
+    assert_eq!(s, 400, "used once");
+    assert!(
+        sink.nth(email, EMAIL_CHANGED, 1).await["text"]
+            .as_str()
+            .unwrap()
+            .contains(new_email)
+    );
+    assert_eq!(
+        api.post("/api/auth/signin", None, signin(email)).await.0,
+        401
+    );
+    assert_eq!(
+        api.post("/api/auth/signin", None, signin(new_email))
+            .await
+            .0,
+        200
+    );
+    // a verification link for the old address no longer verifies anything
+    let (s, _) = api
+        .post("/api/auth/verify", None, json!({"token": second}))
+        .await;
+    assert_eq!(s, 400);
+    let (_, me) = api.get("/api/auth/me", Some(&session)).await;
+    assert_eq!(me["user"]["email"], new_email, "the session goes on");
 }

@@ -59,6 +59,35 @@ pub fn routes() -> ApiRouter<AppState> {
                 op.summary("Change the password (the current one required); other sessions end")
             }),
         )
+        .api_route(
+            "/api/auth/verify",
+            post_with(verify, |op| {
+                op.summary("Verify the account's address with a verification link's token")
+            }),
+        )
+        .api_route(
+            "/api/auth/verify/resend",
+            post_with(resend_verification, |op| {
+                op.summary("Mail the caller a new verification link")
+                    .response_with::<202, (), _>(|r| r.description("the link is on its way"))
+            }),
+        )
+        .api_route(
+            "/api/auth/email",
+            post_with(change_email, |op| {
+                op.summary(
+                    "Move the account to another address (the password required): a link goes \
+                     there to confirm",
+                )
+                .response_with::<202, (), _>(|r| r.description("the link is on its way"))
+            }),
+        )
+        .api_route(
+            "/api/auth/email/confirm",
+            post_with(confirm_email, |op| {
+                op.summary("Confirm a new address with its link's token; the old one is told")
+            }),
+        )
         .route_layer(DefaultBodyLimit::max(CREDENTIALS_BODY_LIMIT))
         .api_route(
             "/api/sessions",
@@ -240,6 +269,66 @@ async fn confirm_reset(
         .reset_password_with(&r.token, &r.new_password)
         .await?;
     Ok(NoContent)
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct LinkToken {
+    /// The `token` of the link the mail carried.
+    token: String,
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    Body(b): Body<LinkToken>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(state.service.accounts.verify_email(&b.token).await?))
+}
+
+async fn resend_verification(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<StatusCode, ApiError> {
+    state
+        .service
+        .accounts
+        .resend_verification(&principal)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct EmailChange {
+    new_email: String,
+    /// The account's current password.
+    password: String,
+}
+
+async fn change_email(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Body(c): Body<EmailChange>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .service
+        .accounts
+        .request_email_change(&principal, &c.new_email, &c.password)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn confirm_email(
+    State(state): State<AppState>,
+    Body(b): Body<LinkToken>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(
+        state
+            .service
+            .accounts
+            .confirm_email_change(&b.token)
+            .await?,
+    ))
 }
 
 #[derive(Deserialize, JsonSchema)]

@@ -80,6 +80,7 @@ impl Chart {
 struct AccountPage {
     layout: Layout,
     user: User,
+    may_chat: bool,
     keys: Vec<ApiKeyInfo>,
     sessions: Vec<SessionInfo>,
     created: Option<CreatedApiKey>,
@@ -123,6 +124,7 @@ async fn account_page(
             &AccountPage {
                 layout: Layout::of(principal),
                 user: principal.user.clone(),
+                may_chat: principal.may_chat,
                 keys,
                 sessions,
                 created,
@@ -145,6 +147,12 @@ pub async fn account(
         Some("revoked") => Some("The key was revoked: it no longer works."),
         Some("session") => Some("That session is signed out."),
         Some("password") => Some("Your password is changed; your other sessions are signed out."),
+        Some("verified") => Some("Your e-mail address is verified."),
+        Some("email") => Some("Your account uses its new e-mail address now."),
+        Some("email-sent") => Some(
+            "A confirmation link is on its way to the new address; until it is followed, nothing changes.",
+        ),
+        Some("verify-sent") => Some("A new verification link is on its way."),
         _ => None,
     };
     account_page(&state, &principal, None, notice, StatusCode::OK).await
@@ -229,6 +237,38 @@ pub async fn change_password(
     }
 }
 
+#[derive(Deserialize)]
+pub struct EmailForm {
+    new_email: String,
+    password: String,
+}
+
+pub async fn change_email(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Form(form): Form<EmailForm>,
+) -> Response {
+    match state
+        .service
+        .accounts
+        .request_email_change(&principal, &form.new_email, &form.password)
+        .await
+    {
+        Ok(()) => Redirect::to("/account?done=email-sent").into_response(),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+) -> Response {
+    match state.service.accounts.resend_verification(&principal).await {
+        Ok(()) => Redirect::to("/account?done=verify-sent").into_response(),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin.html")]
 struct AdminPage {
@@ -307,8 +347,9 @@ pub async fn send_reset_link(
 pub struct UserForm {
     role: String,
     plan: String,
-    /// A checkbox: present when ticked.
+    /// Checkboxes: present when ticked.
     disabled: Option<String>,
+    email_verified: Option<String>,
 }
 
 pub async fn update_user(
@@ -322,6 +363,7 @@ pub async fn update_user(
             role: Some(Role::parse(&form.role)?),
             plan: Some(form.plan),
             disabled: Some(form.disabled.is_some()),
+            email_verified: Some(form.email_verified.is_some()),
         };
         state
             .service

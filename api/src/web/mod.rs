@@ -31,6 +31,11 @@ pub fn routes() -> Router<AppState> {
         .route(session::RENEW_PATH, get(pages::renew))
         .route("/forgot", get(recovery::forgot_page).post(recovery::forgot))
         .route("/reset", get(recovery::reset_page).post(recovery::reset))
+        .route("/verify", get(recovery::verify_page).post(recovery::verify))
+        .route(
+            "/confirm-email",
+            get(recovery::email_page).post(recovery::confirm_email),
+        )
         .route("/chat", get(pages::chat))
         .route("/chat/list", get(pages::conversation_list))
         .route("/chat/{id}", get(pages::chat))
@@ -65,6 +70,8 @@ pub fn routes() -> Router<AppState> {
             post(account::signout_everywhere),
         )
         .route("/account/password", post(account::change_password))
+        .route("/account/email", post(account::change_email))
+        .route("/account/verify", post(account::resend_verification))
         .route("/admin", get(account::admin))
         .route("/admin/users/{id}", post(account::update_user))
         .route("/admin/users/{id}/reset", post(account::send_reset_link))

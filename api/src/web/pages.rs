@@ -20,12 +20,22 @@ use crate::http::{AppState, SigningIn, public_message, status_of};
 /// What every page's frame needs.
 pub struct Layout {
     pub user: Option<User>,
+    /// The signed-in user must verify their address before asking (a banner says so).
+    pub must_verify: bool,
 }
 
 impl Layout {
     pub fn of(principal: &Principal) -> Self {
         Layout {
             user: Some(principal.user.clone()),
+            must_verify: !principal.may_chat,
+        }
+    }
+
+    pub fn anonymous() -> Self {
+        Layout {
+            user: None,
+            must_verify: false,
         }
     }
 
@@ -74,7 +84,10 @@ pub(super) fn error_page(user: Option<User>, e: &Error) -> Response {
     };
     page(
         &ErrorPage {
-            layout: Layout { user },
+            layout: Layout {
+                user,
+                must_verify: false,
+            },
             heading,
             message: public_message(e),
         },
@@ -140,7 +153,7 @@ fn signin_form(signup: bool, q: &Next) -> Response {
     let next = q.next.as_deref();
     page(
         &SigninPage {
-            layout: Layout { user: None },
+            layout: Layout::anonymous(),
             signup,
             reset_done: q.done.as_deref() == Some("reset"),
             error: None,
@@ -192,7 +205,7 @@ async fn start_session(
         ),
         Err(e) => page(
             &SigninPage {
-                layout: Layout { user: None },
+                layout: Layout::anonymous(),
                 signup,
                 reset_done: false,
                 error: Some(public_message(&e)),
@@ -380,9 +393,7 @@ pub async fn chat(
     };
     page(
         &ChatPage {
-            layout: Layout {
-                user: Some(principal.user),
-            },
+            layout: Layout::of(&principal),
             title,
             conversation_id,
             list,
@@ -597,9 +608,7 @@ pub async fn search(
     }
     page(
         &SearchPage {
-            layout: Layout {
-                user: Some(principal.user),
-            },
+            layout: Layout::of(&principal),
             q,
             collection,
             mode,

@@ -1,4 +1,6 @@
-//! Password recovery pages: ask for a reset link by e-mail, then choose a new password with it.
+//! The pages mailed links open: ask for a reset link by e-mail and choose a new password with
+//! it; verify an address; confirm a new one. Each link's page posts its token back, so a mail
+//! scanner that fetches the link uses nothing up.
 
 use askama::Template;
 use axum::Form;
@@ -22,7 +24,7 @@ struct ForgotPage {
 pub async fn forgot_page() -> Response {
     page(
         &ForgotPage {
-            layout: Layout { user: None },
+            layout: Layout::anonymous(),
             email: String::new(),
             sent: false,
             error: None,
@@ -53,7 +55,7 @@ pub async fn forgot(
     };
     page(
         &ForgotPage {
-            layout: Layout { user: None },
+            layout: Layout::anonymous(),
             email: form.email.chars().take(320).collect(),
             sent,
             error,
@@ -79,7 +81,7 @@ pub struct TokenQuery {
 pub async fn reset_page(Query(q): Query<TokenQuery>) -> Response {
     page(
         &ResetPage {
-            layout: Layout { user: None },
+            layout: Layout::anonymous(),
             token: q.token.chars().take(200).collect(),
             error: None,
         },
@@ -103,10 +105,95 @@ pub async fn reset(State(state): State<AppState>, Form(form): Form<ResetForm>) -
         Ok(()) => Redirect::to("/signin?done=reset").into_response(),
         Err(e) => page(
             &ResetPage {
-                layout: Layout { user: None },
+                layout: Layout::anonymous(),
                 token: form.token.chars().take(200).collect(),
                 error: Some(public_message(&e)),
             },
+            status_of(e.code()),
+        ),
+    }
+}
+
+/// A mailed link that one button confirms.
+#[derive(Debug, Clone, Copy)]
+pub enum Link {
+    Verify,
+    NewEmail,
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    layout: Layout,
+    heading: &'static str,
+    explanation: &'static str,
+    action: &'static str,
+    button: &'static str,
+    token: String,
+    error: Option<String>,
+}
+
+impl Link {
+    fn page(self, token: &str, error: Option<String>) -> ConfirmPage {
+        let (heading, explanation, action, button) = match self {
+            Link::Verify => (
+                "Confirm your e-mail address",
+                "Confirm that this address is yours, and the assistant is yours to ask.",
+                "/verify",
+                "Confirm my address",
+            ),
+            Link::NewEmail => (
+                "Confirm your new e-mail address",
+                "Your account will use this address from now on; the old one is told.",
+                "/confirm-email",
+                "Use this address",
+            ),
+        };
+        ConfirmPage {
+            layout: Layout::anonymous(),
+            heading,
+            explanation,
+            action,
+            button,
+            token: token.chars().take(200).collect(),
+            error,
+        }
+    }
+}
+
+pub async fn verify_page(Query(q): Query<TokenQuery>) -> Response {
+    page(&Link::Verify.page(&q.token, None), StatusCode::OK)
+}
+
+pub async fn email_page(Query(q): Query<TokenQuery>) -> Response {
+    page(&Link::NewEmail.page(&q.token, None), StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    token: String,
+}
+
+pub async fn verify(State(state): State<AppState>, Form(form): Form<TokenForm>) -> Response {
+    let result = state.service.accounts.verify_email(&form.token).await;
+    confirmed(Link::Verify, &form.token, result.map(drop), "verified")
+}
+
+pub async fn confirm_email(State(state): State<AppState>, Form(form): Form<TokenForm>) -> Response {
+    let result = state
+        .service
+        .accounts
+        .confirm_email_change(&form.token)
+        .await;
+    confirmed(Link::NewEmail, &form.token, result.map(drop), "email")
+}
+
+/// To the account page with a notice, or the link's page again with the error.
+fn confirmed(link: Link, token: &str, result: knowledge::Result<()>, done: &str) -> Response {
+    match result {
+        Ok(()) => Redirect::to(&format!("/account?done={done}")).into_response(),
+        Err(e) => page(
+            &link.page(token, Some(public_message(&e))),
             status_of(e.code()),
         ),
     }

@@ -56,9 +56,10 @@ impl App {
         }])
         .await
         .unwrap();
+        // an account an admin opened: its address counts as verified
         service
             .accounts
-            .signup(EMAIL, PASSWORD, None)
+            .add_user(EMAIL, PASSWORD, knowledge::accounts::Role::User)
             .await
             .unwrap();
         let pair = service
@@ -612,4 +613,44 @@ async fn recovery_pages_escape_what_they_are_given() {
     let (status, html) = app.page("/signin?done=reset").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Your password is changed"), "{html}");
+    for (page, action) in [("/verify", "/verify"), ("/confirm-email", "/confirm-email")] {
+        let (status, html) = app
+            .page(&format!("{page}?token=%22%3E%3Cimg%20src%3Dx%3E"))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_inert(page, &html);
+        assert!(html.contains(&format!("action=\"{action}\"")), "{html}");
+        let (status, _, html) = app.form(action, "token=%3Cimg+src%3Dx%3E", None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_inert(page, &html);
+        assert!(html.contains("invalid, used or expired"), "{html}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unverified_account_is_told_to_verify_and_may_ask_for_a_new_link() {
+    let app = App::new().await;
+    let accounts = &app.service.accounts;
+    accounts
+        .signup("new@example.com", PASSWORD, None)
+        .await
+        .unwrap();
+    let pair = accounts
+        .signin("new@example.com", PASSWORD, &Default::default())
+        .await
+        .unwrap();
+    let cookie = format!("lariat_access={}", pair.access_token);
+    let (status, html) = app.page_as("/chat", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Verify your e-mail address to ask"), "{html}");
+    let (_, html) = app.page_as("/account", &cookie).await;
+    assert!(html.contains("(not verified)") && html.contains("action=\"/account/verify\""));
+    let (status, headers, _) = app.form("/account/verify", "", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/account?done=verify-sent");
+    // the verified user sees neither
+    let (_, html) = app.page("/chat").await;
+    assert!(!html.contains("Verify your e-mail address"), "{html}");
+    let (_, html) = app.page("/account").await;
+    assert!(html.contains("(verified)") && !html.contains("/account/verify"));
 }

@@ -12,6 +12,7 @@ impl Chat {
         principal: Principal,
         request: ChatRequest,
     ) -> Result<mpsc::Receiver<ChatEvent>> {
+        principal.require_chat()?;
         // Checked as retrieval will check it, before anything is stored: a question that
         // cannot be searched is refused here, not answered with an error after being kept.
         QueryText::parse(&request.message)?;

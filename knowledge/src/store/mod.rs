@@ -192,6 +192,17 @@ pub struct DailyUsage {
     pub tokens: i64,
 }
 
+/// A single-use token as stored: by the sha256 of its value, for one purpose, with what it was
+/// issued for (an address, say).
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub hash: String,
+    pub user_id: String,
+    pub purpose: &'static str,
+    pub payload: String,
+    pub expires_at: i64,
+}
+
 /// Users, sessions, refresh tokens, API keys and usage. Tokens and keys arrive hashed.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -260,16 +271,15 @@ pub trait AccountStore: Send + Sync {
         tokens: i64,
         cost_usd: f64,
     ) -> Result<()>;
-    /// Keeps a single-use token (by hash) for `purpose`, valid until `expires_at`.
-    async fn create_token(
-        &self,
-        token_hash: &str,
-        user_id: &str,
-        purpose: &str,
-        expires_at: i64,
-    ) -> Result<()>;
-    /// The user of a token for `purpose` that is unused and unexpired (it stays unused).
-    async fn token_user(&self, token_hash: &str, purpose: &str) -> Result<Option<User>>;
+    /// Keeps a single-use token (by hash).
+    async fn create_token(&self, token: &IssuedToken) -> Result<()>;
+    /// The user and payload of a token for `purpose` that is unused and unexpired (it stays
+    /// unused).
+    async fn token_user(&self, token_hash: &str, purpose: &str) -> Result<Option<(User, String)>>;
+    /// Marks the user's address verified if it is still `email`; false when it is not.
+    async fn verify_email(&self, user_id: &str, email: &str) -> Result<bool>;
+    /// Gives the user a new (verified) address; a conflict when another account has it.
+    async fn change_email(&self, user_id: &str, email: &str) -> Result<()>;
     /// Marks such a token used; false when it was not usable (one of two racing uses wins).
     async fn consume_token(&self, token_hash: &str, purpose: &str) -> Result<bool>;
 

@@ -4,12 +4,15 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{AccountStore, DailyUsage, RefreshOutcome, SqlStore, StoredSession, UsageTotals};
+use super::{
+    AccountStore, DailyUsage, IssuedToken, RefreshOutcome, SqlStore, StoredSession, UsageTotals,
+};
 use crate::accounts::{ApiKeyInfo, NewUser, Role, User, UserUpdate};
 use crate::error::{Error, Result};
 use crate::types::now_ms;
 
-const USER_COLUMNS: &str = "u.id, u.email, u.role, u.plan, u.disabled, u.created_at";
+const USER_COLUMNS: &str =
+    "u.id, u.email, u.email_verified, u.role, u.plan, u.disabled, u.created_at";
 /// A session not revoked and not past its absolute end (`$2` is now).
 const LIVE_SESSION: &str = "s.revoked_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > $2)";
 
@@ -17,6 +20,7 @@ pub(super) fn user_from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
+        email_verified: row.try_get::<i64, _>("email_verified")? != 0,
         role: Role::parse(&row.try_get::<String, _>("role")?)?,
         plan: row.try_get("plan")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
@@ -55,8 +59,13 @@ async fn revoke_credentials(
     Ok(())
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+/// A unique violation on the users' e-mail is "already exists"; anything else stays as it is.
+fn taken_or(e: sqlx::Error, email: &str) -> Error {
+    if matches!(&e, sqlx::Error::Database(db) if db.is_unique_violation()) {
+        Error::Conflict(format!("an account for {email} already exists"))
+    } else {
+        e.into()
+    }
 }
 
 #[async_trait]
@@ -64,11 +73,12 @@ impl AccountStore for SqlStore {
     async fn create_user(&self, new: &NewUser) -> Result<()> {
         let u = &new.user;
         sqlx::query(
-            "INSERT INTO users (id, email, password_hash, role, plan, disabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO users (id, email, email_verified, password_hash, role, plan, disabled, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&u.id)
         .bind(&u.email)
+        .bind(i64::from(u.email_verified))
         .bind(&new.password_hash)
         .bind(u.role.as_str())
         .bind(&u.plan)
@@ -76,13 +86,7 @@ impl AccountStore for SqlStore {
         .bind(u.created_at)
         .execute(&self.pool)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                Error::Conflict(format!("an account for {} already exists", u.email))
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| taken_or(e, &u.email))?;
         Ok(())
     }
 
@@ -128,6 +132,13 @@ impl AccountStore for SqlStore {
         if let Some(plan) = &update.plan {
             sqlx::query("UPDATE users SET plan = $1 WHERE id = $2")
                 .bind(plan)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(verified) = update.email_verified {
+            sqlx::query("UPDATE users SET email_verified = $1 WHERE id = $2")
+                .bind(i64::from(verified))
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
@@ -452,30 +463,25 @@ impl AccountStore for SqlStore {
         })
     }
 
-    async fn create_token(
-        &self,
-        token_hash: &str,
-        user_id: &str,
-        purpose: &str,
-        expires_at: i64,
-    ) -> Result<()> {
+    async fn create_token(&self, token: &IssuedToken) -> Result<()> {
         sqlx::query(
-            "INSERT INTO auth_tokens (token_hash, user_id, purpose, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO auth_tokens (token_hash, user_id, purpose, payload, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(purpose)
+        .bind(&token.hash)
+        .bind(&token.user_id)
+        .bind(token.purpose)
+        .bind(&token.payload)
         .bind(now_ms())
-        .bind(expires_at)
+        .bind(token.expires_at)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    async fn token_user(&self, token_hash: &str, purpose: &str) -> Result<Option<User>> {
+    async fn token_user(&self, token_hash: &str, purpose: &str) -> Result<Option<(User, String)>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM auth_tokens t JOIN users u ON u.id = t.user_id \
+            "SELECT {USER_COLUMNS}, t.payload FROM auth_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.purpose = $2 AND t.used_at IS NULL AND t.expires_at > $3"
         )))
         .bind(token_hash)
@@ -483,7 +489,27 @@ impl AccountStore for SqlStore {
         .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(user_from_row).transpose()
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get("payload")?)))
+            .transpose()
+    }
+
+    async fn verify_email(&self, user_id: &str, email: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE users SET email_verified = 1 WHERE id = $1 AND email = $2")
+            .bind(user_id)
+            .bind(email)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn change_email(&self, user_id: &str, email: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET email = $1, email_verified = 1 WHERE id = $2")
+            .bind(email)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| taken_or(e, email))?;
+        Ok(())
     }
 
     async fn consume_token(&self, token_hash: &str, purpose: &str) -> Result<bool> {
