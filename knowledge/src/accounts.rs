@@ -82,14 +82,128 @@ pub struct UserUpdate {
     pub email_verified: Option<bool>,
 }
 
+/// What an API key may do. A key does what both its scopes and its owner's role allow; a
+/// signed-in session does everything the role allows.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Search and read the collections the owner may read.
+    Search,
+    /// Ask the assistant; read and manage the owner's conversations.
+    Chat,
+    /// Act as a curator: ingest into and configure the collections the owner curates, write to
+    /// the domain's sites.
+    Ingest,
+    /// Act as an admin (users, status, audit, every collection).
+    Admin,
+    /// Create, list and revoke API keys (with at most this key's scopes).
+    Keys,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Scope::Search,
+        Scope::Chat,
+        Scope::Ingest,
+        Scope::Admin,
+        Scope::Keys,
+    ];
+    /// A new key's scopes when none are asked for.
+    pub const DEFAULT: [Scope; 2] = [Scope::Search, Scope::Chat];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Search => "search",
+            Scope::Chat => "chat",
+            Scope::Ingest => "ingest",
+            Scope::Admin => "admin",
+            Scope::Keys => "keys",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "unknown scope {s:?}: expected search, chat, ingest, admin or keys"
+                ))
+            })
+    }
+
+    /// The least role a key needs to hold this scope.
+    fn role(self) -> Role {
+        match self {
+            Scope::Search | Scope::Chat | Scope::Keys => Role::User,
+            Scope::Ingest => Role::Curator,
+            Scope::Admin => Role::Admin,
+        }
+    }
+
+    /// The scopes a key of a user with this role may have.
+    pub fn allowed_for(role: Role) -> Vec<Scope> {
+        Scope::ALL
+            .into_iter()
+            .filter(|s| role >= s.role())
+            .collect()
+    }
+
+    /// Scopes as stored: comma-separated, in order.
+    pub fn join(scopes: &[Scope]) -> String {
+        scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Stored scopes back (an unknown name is a corrupt row).
+    pub fn split(stored: &str) -> Result<Vec<Scope>> {
+        stored
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(Scope::parse)
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ApiKeyInfo {
     pub id: String,
     pub name: String,
     /// The key's first characters, enough to recognise it in a list.
     pub prefix: String,
+    pub scopes: Vec<Scope>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// When the key stops working (never when absent).
+    pub expires_at: Option<i64>,
+}
+
+/// What a new key is for.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    #[schemars(pattern(r"\S"))]
+    pub name: String,
+    /// Default: search and chat.
+    pub scopes: Option<Vec<Scope>>,
+    /// The key stops working this many days after it is made (1-3650; never when absent).
+    #[schemars(range(min = 1, max = 3650))]
+    pub expires_in_days: Option<u32>,
 }
 
 /// A new key: the only time its secret is visible.
@@ -118,11 +232,43 @@ pub struct Principal {
     /// False while the account's address is unverified, when the server lets such accounts
     /// only read (`auth.unverified_can_chat`).
     pub may_chat: bool,
+    /// An API key's scopes; `None` for a session (everything the role allows).
+    pub scopes: Option<Vec<Scope>>,
 }
 
 impl Principal {
-    /// Refuses to answer an account that must first verify its address.
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.as_ref().is_none_or(|s| s.contains(&scope))
+    }
+
+    /// The role the caller acts with: the user's, capped by an API key's scopes (a key without
+    /// `admin` acts at most as a curator, without `ingest` too as a user).
+    pub fn role(&self) -> Role {
+        if self.has(Scope::Admin) {
+            self.user.role
+        } else if self.has(Scope::Ingest) {
+            self.user.role.min(Role::Curator)
+        } else {
+            Role::User
+        }
+    }
+
+    /// Refuses an API key without `scope`.
+    pub fn require_scope(&self, scope: Scope) -> Result<()> {
+        if self.has(scope) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "this API key lacks the {} scope: make a key with it on your account page",
+                scope.as_str()
+            )))
+        }
+    }
+
+    /// Refuses to answer a key without the `chat` scope, or an account that must first verify
+    /// its address.
     pub fn require_chat(&self) -> Result<()> {
+        self.require_scope(Scope::Chat)?;
         if self.may_chat {
             Ok(())
         } else {
@@ -135,13 +281,20 @@ impl Principal {
     }
 
     pub fn is_admin(&self) -> bool {
-        self.user.role == Role::Admin
+        self.role() == Role::Admin
     }
 
-    /// Refuses callers below `role`.
+    /// Refuses callers below `role` (or whose key's scopes keep them below it).
     pub fn require(&self, role: Role) -> Result<()> {
-        if self.user.role >= role {
+        if self.role() >= role {
             Ok(())
+        } else if self.user.role >= role {
+            let scope = if role == Role::Admin {
+                Scope::Admin
+            } else {
+                Scope::Ingest
+            };
+            self.require_scope(scope)
         } else {
             Err(Error::Forbidden(format!(
                 "this needs the {} role; you are a {}",
@@ -445,12 +598,24 @@ pub struct SessionInfo {
     pub current: bool,
 }
 
-/// API keys are managed from a signed-in session: a key (possibly leaked) cannot mint, list or
-/// revoke keys.
+/// Sessions, passwords and addresses are managed from a signed-in session: a key (possibly
+/// leaked) cannot see or end sessions or take the account over.
 fn require_session(principal: &Principal) -> Result<()> {
     if principal.api_key_id.is_some() {
         return Err(Error::Forbidden(
-            "API keys are managed from a signed-in session, not with an API key".into(),
+            "this is done from a signed-in session, not with an API key".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// API keys are managed from a signed-in session, or with a key scoped to manage keys.
+fn require_key_manager(principal: &Principal) -> Result<()> {
+    if principal.api_key_id.is_some() && !principal.has(Scope::Keys) {
+        return Err(Error::Forbidden(
+            "API keys are managed from a signed-in session, or with a key that has the keys \
+             scope"
+                .into(),
         ));
     }
     Ok(())
@@ -632,6 +797,7 @@ impl Accounts {
             api_key_id: None,
             session_id: None,
             may_chat: true,
+            scopes: None,
         })
     }
 
@@ -1098,6 +1264,7 @@ impl Accounts {
                 user,
                 api_key_id: Some(key.id),
                 session_id: None,
+                scopes: Some(key.scopes),
             });
         }
         let claims = jsonwebtoken::decode::<Claims>(bearer, &self.decoding, &self.validation)
@@ -1117,6 +1284,7 @@ impl Accounts {
             user,
             api_key_id: None,
             session_id: Some(claims.sid),
+            scopes: None,
         })
     }
 
@@ -1184,21 +1352,60 @@ impl Accounts {
         })
     }
 
-    pub async fn create_api_key(&self, principal: &Principal, name: &str) -> Result<CreatedApiKey> {
-        require_session(principal)?;
-        let name = name.trim();
+    /// Makes a key with the scopes asked for (search and chat by default): only scopes the
+    /// owner's role allows, and, made with a key, only scopes that key has.
+    pub async fn create_api_key(
+        &self,
+        principal: &Principal,
+        new: &NewApiKey,
+    ) -> Result<CreatedApiKey> {
+        require_key_manager(principal)?;
+        let name = new.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(Error::InvalidInput(
                 "a key needs a name of 1-100 characters".into(),
             ));
         }
+        let mut scopes = new
+            .scopes
+            .clone()
+            .unwrap_or_else(|| Scope::DEFAULT.to_vec());
+        scopes.sort();
+        scopes.dedup();
+        if scopes.is_empty() {
+            return Err(Error::InvalidInput("a key needs at least one scope".into()));
+        }
+        for scope in &scopes {
+            if principal.user.role < scope.role() {
+                return Err(Error::InvalidInput(format!(
+                    "the {} scope needs the {} role; you are a {}",
+                    scope.as_str(),
+                    scope.role().as_str(),
+                    principal.user.role.as_str()
+                )));
+            }
+            principal.require_scope(*scope)?;
+        }
+        let now = now_ms();
+        let expires_at = match new.expires_in_days {
+            None => None,
+            Some(days @ 1..=3650) => Some(now + i64::from(days) * 86_400_000),
+            Some(_) => {
+                return Err(Error::InvalidInput(
+                    "expires_in_days must be 1-3650 (leave it out for a key that does not expire)"
+                        .into(),
+                ));
+            }
+        };
         let key = format!("{API_KEY_PREFIX}{}", random_hex(24)?);
         let info = ApiKeyInfo {
             id: uuid::Uuid::new_v4().to_string(),
             name: name.to_owned(),
             prefix: key[..VISIBLE_KEY_CHARS].to_owned(),
-            created_at: now_ms(),
+            scopes,
+            created_at: now,
             last_used_at: None,
+            expires_at,
         };
         self.store
             .create_api_key(&principal.user.id, &info, &content_hash(key.as_bytes()))
@@ -1207,13 +1414,13 @@ impl Accounts {
     }
 
     pub async fn api_keys(&self, principal: &Principal) -> Result<Vec<ApiKeyInfo>> {
-        require_session(principal)?;
+        require_key_manager(principal)?;
         self.store.api_keys(&principal.user.id).await
     }
 
     /// Revokes one of the caller's keys; another user's key is "not found".
     pub async fn delete_api_key(&self, principal: &Principal, id: &str) -> Result<()> {
-        require_session(principal)?;
+        require_key_manager(principal)?;
         if self.store.revoke_api_key(&principal.user.id, id).await? {
             Ok(())
         } else {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{Principal, Role, user_by_email};
+use crate::accounts::{Principal, Role, Scope, user_by_email};
 use crate::error::{Error, Result};
 use crate::knowledge::Knowledge;
 use crate::store::{AccountStore, Member};
@@ -101,7 +101,7 @@ impl Collections {
     /// curators it names as curating members.
     async fn may_curate(&self, principal: &Principal, name: &CollectionName) -> Result<bool> {
         Ok(principal.is_admin()
-            || (principal.user.role >= Role::Curator
+            || (principal.role() >= Role::Curator
                 && self.knowledge.member_role(name, &principal.user.id).await?
                     == Some(MemberRole::Curator)))
     }
@@ -189,12 +189,14 @@ impl Collections {
         principal: &Principal,
         name: &CollectionName,
     ) -> Result<Vec<DocumentSummary>> {
+        principal.require_scope(Scope::Search)?;
         self.require_readable(principal, name).await?;
         self.knowledge.documents(Some(name)).await
     }
 
     /// The collections `principal` may read, with their counts, by name.
     pub async fn readable(&self, principal: &Principal) -> Result<Vec<CollectionView>> {
+        principal.require_scope(Scope::Search)?;
         let readable = self.knowledge.readable_collections(principal).await?;
         let mut views = Vec::with_capacity(readable.len());
         for collection in self.knowledge.collections().await? {
@@ -216,6 +218,7 @@ impl Collections {
         principal: &Principal,
         name: &CollectionName,
     ) -> Result<CollectionView> {
+        principal.require_scope(Scope::Search)?;
         self.require_readable(principal, name).await?;
         Ok(CollectionView {
             collection: self.knowledge.require_collection(name).await?,
@@ -243,6 +246,7 @@ impl Collections {
         page: usize,
         per_page: usize,
     ) -> Result<DocumentPage> {
+        principal.require_scope(Scope::Search)?;
         if per_page == 0 || per_page > 500 {
             return Err(Error::InvalidInput(
                 "a page holds 1 to 500 documents".into(),

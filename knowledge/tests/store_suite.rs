@@ -1,7 +1,7 @@
 //! One conformance suite for the SQL store, run on SQLite and on PostgreSQL (a fresh database
 //! per run on the server at LARIAT_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres).
 
-use knowledge::accounts::{ApiKeyInfo, NewUser, Role, User, UserUpdate};
+use knowledge::accounts::{ApiKeyInfo, NewUser, Role, Scope, User, UserUpdate};
 use knowledge::store::{
     AccountStore, ConversationStore, ConversationSummary, IssuedToken, MailStore, QueuedMail,
     RefreshOutcome, SqlStore, Store, StoredMessage, StoredSession,
@@ -387,8 +387,10 @@ async fn accounts_suite(store: &SqlStore) {
         id: "k1".into(),
         name: "laptop".into(),
         prefix: "lrt_abcd1234".into(),
+        scopes: vec![Scope::Search, Scope::Keys],
         created_at: 10,
         last_used_at: None,
+        expires_at: None,
     };
     store
         .create_api_key(&ann.user.id, &key, "kh")
@@ -396,6 +398,30 @@ async fn accounts_suite(store: &SqlStore) {
         .unwrap();
     let (k, u) = store.api_key_user("kh").await.unwrap().unwrap();
     assert_eq!((k.id.as_str(), u.id.as_str()), ("k1", ann.user.id.as_str()));
+    assert_eq!(k.scopes, [Scope::Search, Scope::Keys]);
+    // a key past its end works no more
+    let ended = ApiKeyInfo {
+        id: "k0".into(),
+        expires_at: Some(11),
+        ..key.clone()
+    };
+    store
+        .create_api_key(&ann.user.id, &ended, "kh0")
+        .await
+        .unwrap();
+    assert!(store.api_key_user("kh0").await.unwrap().is_none());
+    let future = ApiKeyInfo {
+        id: "k2".into(),
+        expires_at: Some(i64::MAX / 2),
+        ..key.clone()
+    };
+    store
+        .create_api_key(&ann.user.id, &future, "kh2")
+        .await
+        .unwrap();
+    assert!(store.api_key_user("kh2").await.unwrap().is_some());
+    assert!(store.revoke_api_key(&ann.user.id, "k2").await.unwrap());
+    assert!(store.revoke_api_key(&ann.user.id, "k0").await.unwrap());
     store.touch_api_key("k1", 77).await.unwrap();
     assert_eq!(
         store.api_keys(&ann.user.id).await.unwrap()[0].last_used_at,

@@ -976,3 +976,192 @@ async fn a_session_ends_at_its_absolute_lifetime_however_it_is_renewed() {
     let refresh = json!({"refresh_token": renewed["refresh_token"]});
     assert_eq!(api.post("/api/auth/refresh", None, refresh).await.0, 401);
 }
+
+#[tokio::test]
+async fn api_keys_do_what_both_their_scopes_and_their_owners_role_allow() {
+    let l = Lariat::new().with_env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000");
+    l.expect(
+        0,
+        &["ingest", corpus_dir().to_str().unwrap(), "-c", "rodeo"],
+    );
+    create_admin(&l);
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let admin = api.user("admin@example.com").await;
+    let user = api.user("una@example.com").await;
+    let cura = api.user("cy@example.com").await;
+    let cy = api.user_id(&admin, "cy@example.com").await;
+    let curator = json!({"role": "curator"});
+    let (s, _) = api
+        .call(
+            Method::PATCH,
+            &format!("/api/admin/users/{cy}"),
+            Some(&admin),
+            Some(curator.clone()),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let member = format!("/api/collections/rodeo/members/{cy}");
+    assert_eq!(
+        api.call(Method::PUT, &member, Some(&admin), Some(curator))
+            .await
+            .0,
+        204
+    );
+    let key = |owner: String, scopes: Value| {
+        let api = api.clone();
+        async move {
+            let (s, b) = api
+                .post(
+                    "/api/keys",
+                    Some(&owner),
+                    json!({"name": "k", "scopes": scopes}),
+                )
+                .await;
+            assert_eq!(s, 201, "{b}");
+            b["key"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // a key gets search and chat unless it asks; no more than its owner's role allows
+    let (s, plain) = api
+        .post("/api/keys", Some(&user), json!({"name": "plain"}))
+        .await;
+    assert_eq!((s, &plain["scopes"]), (201, &json!(["search", "chat"])));
+    for (owner, scopes) in [
+        (&user, json!(["ingest"])),
+        (&user, json!(["admin"])),
+        (&cura, json!(["admin"])),
+        (&user, json!([])),
+        (&user, json!(["everything"])),
+    ] {
+        let (s, b) = api
+            .post(
+                "/api/keys",
+                Some(owner),
+                json!({"name": "k", "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(s, 400, "{scopes}: {b}");
+    }
+    for days in [0, 3651] {
+        let body = json!({"name": "k", "expires_in_days": days});
+        assert_eq!(api.post("/api/keys", Some(&user), body).await.0, 400);
+    }
+    let (s, expiring) = api
+        .post(
+            "/api/keys",
+            Some(&user),
+            json!({"name": "e", "expires_in_days": 30}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let ends = expiring["expires_at"].as_i64().unwrap() - expiring["created_at"].as_i64().unwrap();
+    assert_eq!(ends, 30 * 86_400_000);
+
+    // each scope opens its own doors, on REST and on /v1
+    let search = key(user.clone(), json!(["search"])).await;
+    let chat = key(user.clone(), json!(["chat"])).await;
+    let ask = json!({"message": "How long is a heading rope?"});
+    let completion = json!({"model": "rodeo", "messages": [{"role": "user", "content": "rope?"}]});
+    assert_eq!(api.get("/api/search?q=rope", Some(&search)).await.0, 200);
+    let (s, b) = api.get("/api/search?q=rope", Some(&chat)).await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("lacks the search scope")
+    );
+    let (s, b) = api.post("/api/chat", Some(&search), ask.clone()).await;
+    assert_eq!(s, 403, "{b}");
+    assert_eq!(
+        api.post("/v1/chat/completions", Some(&search), completion.clone())
+            .await
+            .0,
+        403
+    );
+    assert_eq!(api.get("/api/conversations", Some(&search)).await.0, 403);
+    assert_eq!(api.post("/api/chat", Some(&chat), ask.clone()).await.0, 200);
+    assert_eq!(api.get("/api/conversations", Some(&chat)).await.0, 200);
+    let (s, b) = api
+        .post("/v1/chat/completions", Some(&chat), completion)
+        .await;
+    assert_eq!(s, 200, "{b}");
+
+    // a curator's key ingests only with the ingest scope
+    let upload = |token: String| {
+        let api = api.clone();
+        async move {
+            api.client
+                .post(format!(
+                    "{}/api/collections/rodeo/documents?filename=k.md",
+                    api.base
+                ))
+                .bearer_auth(token)
+                .body("# Keys\n\nA key opens what its scopes allow.\n")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        upload(key(cura.clone(), json!(["search", "chat"])).await).await,
+        403
+    );
+    assert_eq!(
+        upload(key(cura.clone(), json!(["ingest"])).await).await,
+        201
+    );
+
+    // an admin's key administers only with the admin scope
+    let (s, b) = api
+        .get(
+            "/api/admin/users",
+            Some(&key(admin.clone(), json!(["search"])).await),
+        )
+        .await;
+    assert_eq!(s, 403);
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("lacks the admin scope"),
+        "{b}"
+    );
+    let (s, _) = api
+        .get(
+            "/api/admin/users",
+            Some(&key(admin.clone(), json!(["admin"])).await),
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    // keys manage keys only with the keys scope, and never beyond their own scopes
+    let manager = key(user.clone(), json!(["keys", "search"])).await;
+    assert_eq!(api.get("/api/keys", Some(&search)).await.0, 403);
+    let (s, list) = api.get("/api/keys", Some(&manager)).await;
+    assert_eq!(s, 200, "{list}");
+    let (s, b) = api
+        .post(
+            "/api/keys",
+            Some(&manager),
+            json!({"name": "m", "scopes": ["search"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = api
+        .post(
+            "/api/keys",
+            Some(&manager),
+            json!({"name": "m", "scopes": ["chat"]}),
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    let (_, me) = api.get("/api/auth/me", Some(&manager)).await;
+    assert_eq!(me["scopes"], json!(["search", "keys"]));
+    // sessions stay a session's business
+    assert_eq!(api.get("/api/sessions", Some(&manager)).await.0, 403);
+}

@@ -7,7 +7,9 @@ use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::NoContent;
-use knowledge::accounts::{ApiKeyInfo, CreatedApiKey, SessionInfo, TokenPair, User, UserUpdate};
+use knowledge::accounts::{
+    ApiKeyInfo, CreatedApiKey, NewApiKey, Scope, SessionInfo, TokenPair, User, UserUpdate,
+};
 use knowledge::collections::CollectionUpdate;
 use knowledge::limits::Usage;
 use knowledge::{CollectionName, MemberRole};
@@ -394,31 +396,27 @@ struct Me {
     user: User,
     /// Set when the caller used an API key.
     api_key_id: Option<String>,
+    /// The key's scopes (absent for a session, which may do all its role allows).
+    scopes: Option<Vec<Scope>>,
 }
 
 async fn me(Auth(principal): Auth) -> Json<Me> {
     Json(Me {
         user: principal.user,
         api_key_id: principal.api_key_id,
+        scopes: principal.scopes,
     })
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct NewKey {
-    #[schemars(pattern(r"\S"))]
-    name: String,
 }
 
 async fn create_key(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Body(b): Body<NewKey>,
+    Body(new): Body<NewApiKey>,
 ) -> Result<Created<CreatedApiKey>, ApiError> {
     let key = state
         .service
         .accounts
-        .create_api_key(&principal, &b.name)
+        .create_api_key(&principal, &new)
         .await?;
     Ok(Created(key))
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use knowledge::Error;
 use knowledge::SystemStatus;
 use knowledge::accounts::{
-    ApiKeyInfo, CreatedApiKey, Principal, Role, SessionInfo, User, UserUpdate,
+    ApiKeyInfo, CreatedApiKey, NewApiKey, Principal, Role, Scope, SessionInfo, User, UserUpdate,
 };
 use knowledge::limits::Usage;
 use knowledge::store::DailyUsage;
@@ -81,6 +81,8 @@ struct AccountPage {
     layout: Layout,
     user: User,
     may_chat: bool,
+    /// The scopes the user's role lets a key have.
+    scopes: Vec<Scope>,
     keys: Vec<ApiKeyInfo>,
     sessions: Vec<SessionInfo>,
     created: Option<CreatedApiKey>,
@@ -125,6 +127,7 @@ async fn account_page(
                 layout: Layout::of(principal),
                 user: principal.user.clone(),
                 may_chat: principal.may_chat,
+                scopes: Scope::allowed_for(principal.user.role),
                 keys,
                 sessions,
                 created,
@@ -158,9 +161,47 @@ pub async fn account(
     account_page(&state, &principal, None, notice, StatusCode::OK).await
 }
 
+/// The key form: a checkbox per scope (present when ticked) and a lifetime in days (empty:
+/// none).
 #[derive(Deserialize)]
 pub struct NewKey {
     name: String,
+    search: Option<String>,
+    chat: Option<String>,
+    ingest: Option<String>,
+    admin: Option<String>,
+    keys: Option<String>,
+    #[serde(default)]
+    expires_in_days: String,
+}
+
+impl NewKey {
+    fn parse(self) -> Result<NewApiKey, Error> {
+        let ticked = [
+            (Scope::Search, self.search),
+            (Scope::Chat, self.chat),
+            (Scope::Ingest, self.ingest),
+            (Scope::Admin, self.admin),
+            (Scope::Keys, self.keys),
+        ];
+        let expires_in_days =
+            match self.expires_in_days.trim() {
+                "" => None,
+                days => Some(days.parse().map_err(|_| {
+                    Error::InvalidInput(format!("{days:?} is not a number of days"))
+                })?),
+            };
+        Ok(NewApiKey {
+            name: self.name,
+            scopes: Some(
+                ticked
+                    .into_iter()
+                    .filter_map(|(scope, on)| on.map(|_| scope))
+                    .collect(),
+            ),
+            expires_in_days,
+        })
+    }
 }
 
 /// Creates a key and shows its secret on this one page (it is never shown again).
@@ -169,12 +210,17 @@ pub async fn create_key(
     Viewer(principal): Viewer,
     Form(form): Form<NewKey>,
 ) -> Response {
-    match state
-        .service
-        .accounts
-        .create_api_key(&principal, &form.name)
-        .await
-    {
+    let result = match form.parse() {
+        Ok(new) => {
+            state
+                .service
+                .accounts
+                .create_api_key(&principal, &new)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(created) => {
             account_page(&state, &principal, Some(created), None, StatusCode::CREATED).await
         }

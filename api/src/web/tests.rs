@@ -486,7 +486,7 @@ async fn api_keys_are_shown_once_and_admins_manage_users() {
     let (status, _, html) = app
         .form(
             "/account/keys",
-            "name=%3Cb%3Ereports%3C%2Fb%3E",
+            "name=%3Cb%3Ereports%3C%2Fb%3E&search=on&chat=on&expires_in_days=30",
             Some(&app.cookie),
         )
         .await;
@@ -502,6 +502,19 @@ async fn api_keys_are_shown_once_and_admins_manage_users() {
     let (status, html) = app.page("/account").await;
     assert_eq!(status, StatusCode::OK);
     assert!(!html.contains(&key), "the secret is shown only once");
+    assert!(html.contains("<td>search, chat</td>"), "{html}");
+    assert!(
+        !html.contains(r#"name="ingest""#) && !html.contains(r#"name="admin""#),
+        "a user is offered only the scopes a user may give"
+    );
+    for body in [
+        "name=x&ingest=on",
+        "name=x",
+        "name=x&search=on&expires_in_days=soon",
+    ] {
+        let (status, _, _) = app.form("/account/keys", body, Some(&app.cookie)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
     assert!(html.contains("Messages: 0 of"), "{html}");
     assert!(
         html.contains("(this browser)") && html.contains("Sign out everywhere"),

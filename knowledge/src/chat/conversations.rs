@@ -12,6 +12,7 @@ impl Chat {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<ConversationSummary>> {
+        principal.require_scope(Scope::Chat)?;
         check_limit(limit)?;
         if offset > MAX_OFFSET {
             return Err(Error::InvalidInput(format!(
@@ -28,6 +29,7 @@ impl Chat {
         principal: &Principal,
         id: &str,
     ) -> Result<ConversationSummary> {
+        principal.require_scope(Scope::Chat)?;
         self.conversations
             .conversation(&principal.user.id, id)
             .await?
@@ -41,6 +43,7 @@ impl Chat {
     }
 
     pub async fn rename(&self, principal: &Principal, id: &str, title: &str) -> Result<()> {
+        principal.require_scope(Scope::Chat)?;
         let title = title.trim();
         if title.is_empty() || title.chars().count() > 200 {
             return Err(Error::InvalidInput("a title needs 1-200 characters".into()));
@@ -57,6 +60,7 @@ impl Chat {
     }
 
     pub async fn delete(&self, principal: &Principal, id: &str) -> Result<()> {
+        principal.require_scope(Scope::Chat)?;
         if self
             .conversations
             .delete_conversation(&principal.user.id, id)
@@ -74,6 +78,7 @@ impl Chat {
         query: &str,
         limit: usize,
     ) -> Result<Vec<ConversationSummary>> {
+        principal.require_scope(Scope::Chat)?;
         let query = query.trim();
         if query.is_empty() {
             return Err(Error::InvalidInput("the search text q is empty".into()));

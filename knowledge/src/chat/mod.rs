@@ -25,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use crate::accounts::Principal;
+use crate::accounts::{Principal, Scope};
 use crate::config::{ChatConfig, ProviderConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::knowledge::{Knowledge, SearchRequest};

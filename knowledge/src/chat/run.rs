@@ -344,7 +344,7 @@ impl Chat {
     async fn retrieve(&self, job: &Job, standalone: &str) -> Result<Vec<Citation>> {
         let results = self
             .knowledge
-            .search_as(
+            .sources_for(
                 &job.principal,
                 &SearchRequest {
                     query: QueryText::parse(standalone)?,

@@ -103,6 +103,7 @@ impl Knowledge {
 
     /// A passage by chunk id, if `principal` may read its collection (else "not found").
     pub async fn passage(&self, principal: &Principal, chunk_id: &str) -> Result<Passage> {
+        principal.require_scope(Scope::Search)?;
         let view = self
             .store
             .chunk_views(&[chunk_id.to_owned()])
@@ -144,6 +145,7 @@ impl Knowledge {
 
     /// A document and its passages, if `principal` may read its collection (else "not found").
     pub async fn document(&self, principal: &Principal, id: &str) -> Result<DocumentView> {
+        principal.require_scope(Scope::Search)?;
         let chunks = self.store.chunks_of_documents(&[id.to_owned()]).await?;
         let first = chunks
             .first()

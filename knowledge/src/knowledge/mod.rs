@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::accounts::Principal;
+use crate::accounts::{Principal, Scope};
 use crate::config::{Config, RetrievalConfig};
 use crate::embed::{Embedder, FastEmbedder};
 use crate::error::{Error, Result, blocking};

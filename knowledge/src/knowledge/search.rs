@@ -52,6 +52,17 @@ impl Knowledge {
         principal: &Principal,
         request: &SearchRequest,
     ) -> Result<SearchResults> {
+        principal.require_scope(Scope::Search)?;
+        self.sources_for(principal, request).await
+    }
+
+    /// The same search for an answer to `principal`'s question (which the chat scope allows,
+    /// without the search scope).
+    pub(crate) async fn sources_for(
+        &self,
+        principal: &Principal,
+        request: &SearchRequest,
+    ) -> Result<SearchResults> {
         self.search_in(reader_of(principal), request).await
     }
 

@@ -105,7 +105,7 @@ impl Site {
     /// Whether `principal`'s role may use the site at all: every call acts with the operator's
     /// member account.
     pub fn authorize(&self, principal: &Principal) -> Result<()> {
-        if principal.user.role < self.settings.min_role {
+        if principal.role() < self.settings.min_role {
             return Err(Error::Forbidden(format!(
                 "the {d} site tools act with the association account lariat signs in as, so they \
                  need the {} role or above (sites.{d}.min_role)",

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use super::{
     AccountStore, DailyUsage, IssuedToken, RefreshOutcome, SqlStore, StoredSession, UsageTotals,
 };
-use crate::accounts::{ApiKeyInfo, NewUser, Role, User, UserUpdate};
+use crate::accounts::{ApiKeyInfo, NewUser, Role, Scope, User, UserUpdate};
 use crate::error::{Error, Result};
 use crate::types::now_ms;
 
@@ -33,13 +33,15 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKeyInfo> {
         id: row.try_get("key_id")?,
         name: row.try_get("name")?,
         prefix: row.try_get("prefix")?,
+        scopes: Scope::split(&row.try_get::<String, _>("scopes")?)?,
         created_at: row.try_get("key_created_at")?,
         last_used_at: row.try_get("last_used_at")?,
+        expires_at: row.try_get("key_expires_at")?,
     })
 }
 
-const KEY_COLUMNS: &str = "k.id AS key_id, k.name, k.prefix, k.created_at AS key_created_at, \
-     k.last_used_at";
+const KEY_COLUMNS: &str = "k.id AS key_id, k.name, k.prefix, k.scopes, \
+     k.created_at AS key_created_at, k.last_used_at, k.expires_at AS key_expires_at";
 
 /// Revokes every live session and API key of a user.
 async fn revoke_credentials(
@@ -365,8 +367,8 @@ impl AccountStore for SqlStore {
 
     async fn create_api_key(&self, user_id: &str, key: &ApiKeyInfo, key_hash: &str) -> Result<()> {
         sqlx::query(
-            "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at, scopes, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&key.id)
         .bind(user_id)
@@ -374,6 +376,8 @@ impl AccountStore for SqlStore {
         .bind(&key.prefix)
         .bind(key_hash)
         .bind(key.created_at)
+        .bind(Scope::join(&key.scopes))
+        .bind(key.expires_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -406,9 +410,11 @@ impl AccountStore for SqlStore {
     async fn api_key_user(&self, key_hash: &str) -> Result<Option<(ApiKeyInfo, User)>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {KEY_COLUMNS}, {USER_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.user_id \
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL \
+             AND (k.expires_at IS NULL OR k.expires_at > $2)"
         )))
         .bind(key_hash)
+        .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| Ok((key_from_row(&r)?, user_from_row(&r)?)))
