@@ -118,6 +118,22 @@ pub enum AdminCommand {
         #[arg(long, default_value = "user")]
         role: String,
     },
+    /// The audit log, newest first: sign-ins, resets, keys, role and plan changes…
+    Audit {
+        /// Only this event (signed_in, sign_in_failed, key_created, user_changed, …)
+        #[arg(long)]
+        event: Option<String>,
+        /// Only entries about or by this user
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// The `next` cursor a previous page printed
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Set a user's role (user, curator, admin) and/or plan
     SetUser {
         email: String,
@@ -488,6 +504,50 @@ async fn admin(config: &Config, cmd: AdminCommand) -> Result<u8> {
                 user.id
             );
         }
+        AdminCommand::Audit {
+            event,
+            user,
+            limit,
+            after,
+            json,
+        } => {
+            let query = knowledge::audit::AuditQuery {
+                event: event
+                    .as_deref()
+                    .map(knowledge::audit::AuditEvent::parse)
+                    .transpose()?,
+                user_id: match user {
+                    Some(email) => Some(service.accounts.user_by_email(&email).await?.id),
+                    None => None,
+                },
+                after,
+                limit: Some(limit),
+            };
+            let operator = service.accounts.local_operator().await?;
+            let page = service.audit.page(&operator, &query).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+            } else {
+                for e in &page.entries {
+                    println!(
+                        "{}\t{}\tby {}\ton {}\tfrom {}\t{}",
+                        crate::web::render::datetime(&e.at),
+                        e.event.as_str(),
+                        e.actor_id.as_deref().unwrap_or("-"),
+                        e.subject_id.as_deref().unwrap_or("-"),
+                        if e.address.is_empty() {
+                            "-"
+                        } else {
+                            &e.address
+                        },
+                        e.detail
+                    );
+                }
+                if let Some(next) = &page.next {
+                    eprintln!("more: --after {next}");
+                }
+            }
+        }
         AdminCommand::SetUser { email, role, plan } => {
             let user = service.accounts.user_by_email(&email).await?;
             let update = knowledge::accounts::UserUpdate {
@@ -498,7 +558,7 @@ async fn admin(config: &Config, cmd: AdminCommand) -> Result<u8> {
                 plan,
                 ..Default::default()
             };
-            let user = service.accounts.set_user(&user.id, &update).await?;
+            let user = service.accounts.set_user(None, &user.id, &update).await?;
             println!(
                 "{}: role {}, plan {}",
                 user.email,

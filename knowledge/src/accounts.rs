@@ -9,7 +9,9 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
+use crate::audit::{Audit, AuditEvent};
 use crate::config::{AuthConfig, Config, SignupPolicy};
 use crate::error::{Error, Result};
 use crate::hashing::HashPool;
@@ -72,12 +74,16 @@ pub struct NewUser {
 }
 
 /// An admin's change to a user; `None` keeps the field.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     /// An admin vouches for (or withdraws) the address.
     pub email_verified: Option<bool>,
 }
@@ -234,6 +240,8 @@ pub struct Principal {
     pub may_chat: bool,
     /// An API key's scopes; `None` for a session (everything the role allows).
     pub scopes: Option<Vec<Scope>>,
+    /// Where the request came from, when the transport knows (for the audit log).
+    pub address: Option<IpAddr>,
 }
 
 impl Principal {
@@ -371,6 +379,8 @@ pub struct Accounts {
     verify_by_account: KeyedLimit,
     /// Sends the reset links and notices.
     mail: Arc<Mail>,
+    /// Where security events go.
+    audit: Arc<Audit>,
     /// argon2 runs here, a few at a time (see [`HashPool`]).
     hashing: HashPool,
 }
@@ -626,7 +636,12 @@ fn unauthorized() -> Error {
 }
 
 impl Accounts {
-    pub fn new(config: &Config, store: Arc<dyn AccountStore>, mail: Arc<Mail>) -> Result<Self> {
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn AccountStore>,
+        mail: Arc<Mail>,
+        audit: Arc<Audit>,
+    ) -> Result<Self> {
         let secret = jwt_secret(config)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
@@ -667,6 +682,7 @@ impl Accounts {
                 "too many confirmation mails for this account just now",
             ),
             mail,
+            audit,
             hashing: HashPool::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
             )?,
@@ -706,6 +722,14 @@ impl Accounts {
         let user = self
             .create_user(&normalized, password, Role::User, false)
             .await?;
+        self.record(
+            AuditEvent::SignedUp,
+            Some(&user.id),
+            &user.id,
+            address,
+            json!({}),
+        )
+        .await?;
         self.mail_verification(&user).await?;
         Ok(user)
     }
@@ -798,6 +822,7 @@ impl Accounts {
             session_id: None,
             may_chat: true,
             scopes: None,
+            address: None,
         })
     }
 
@@ -824,10 +849,15 @@ impl Accounts {
             email_verified: Some(true),
             ..UserUpdate::default()
         };
-        self.store
-            .update_user(&user.id, &update)
-            .await?
-            .ok_or_else(|| Error::Internal("the user vanished".into()))
+        self.record(
+            AuditEvent::PasswordChanged,
+            None,
+            &user.id,
+            None,
+            json!({"by": "lariat admin create --reset-password"}),
+        )
+        .await?;
+        self.set_user(None, &user.id, &update).await
     }
 
     /// Checks the password and opens a session. Attempts are limited per account and per
@@ -847,13 +877,38 @@ impl Accounts {
         let ok = self
             .verify(password, found.as_ref().map(|(_, h)| h.clone()))
             .await?;
-        match found {
-            Some((user, _)) if ok && !user.disabled => self.open_session(&user, client).await,
-            Some((user, _)) if ok && user.disabled => {
-                Err(Error::Unauthorized("this account is disabled".into()))
+        let (subject, reason) = match &found {
+            Some((user, _)) if ok && !user.disabled => {
+                let pair = self.open_session(user, client).await?;
+                let detail = json!({"user_agent": client.user_agent});
+                self.record(
+                    AuditEvent::SignedIn,
+                    Some(&user.id),
+                    &user.id,
+                    client.address,
+                    detail,
+                )
+                .await?;
+                return Ok(pair);
             }
-            _ => Err(Error::Unauthorized("wrong email or password".into())),
-        }
+            Some((user, _)) if ok => (Some(user.id.as_str()), "disabled"),
+            Some((user, _)) => (Some(user.id.as_str()), "wrong password"),
+            None => (None, "no such account"),
+        };
+        self.audit
+            .record(
+                AuditEvent::SignInFailed,
+                None,
+                subject,
+                client.address,
+                json!({"reason": reason}),
+            )
+            .await?;
+        Err(Error::Unauthorized(if reason == "disabled" {
+            "this account is disabled".into()
+        } else {
+            "wrong email or password".into()
+        }))
     }
 
     /// Whether `password` matches `hash` (a dummy hash when there is none, so an unknown account
@@ -915,7 +970,12 @@ impl Accounts {
             .revoke_sessions(&principal.user.id, Some(id), None)
             .await?
         {
-            Ok(())
+            self.record_by(
+                principal,
+                AuditEvent::SessionRevoked,
+                json!({"session_id": id}),
+            )
+            .await
         } else {
             Err(Error::NotFound(format!("no session {id}")))
         }
@@ -927,7 +987,8 @@ impl Accounts {
         self.store
             .revoke_sessions(&principal.user.id, None, None)
             .await?;
-        Ok(())
+        self.record_by(principal, AuditEvent::SessionRevoked, json!({"all": true}))
+            .await
     }
 
     /// Mails a single-use reset link to the account with this address, if there is one that
@@ -945,6 +1006,14 @@ impl Accounts {
         if user.disabled || email.ends_with(&format!("@{RESERVED_DOMAIN}")) {
             return Ok(());
         }
+        self.record(
+            AuditEvent::ResetRequested,
+            None,
+            &user.id,
+            address,
+            json!({}),
+        )
+        .await?;
         self.mail_reset_link(&user).await
     }
 
@@ -966,6 +1035,14 @@ impl Accounts {
                 "lariat's own accounts have no password to reset".into(),
             ));
         }
+        self.record(
+            AuditEvent::ResetRequested,
+            Some(&principal.user.id),
+            &user.id,
+            principal.address,
+            json!({"by_admin": true}),
+        )
+        .await?;
         self.mail_reset_link(&user).await
     }
 
@@ -1030,12 +1107,19 @@ impl Accounts {
     /// Sets a new password with a reset link's token, which is used up; every session of the
     /// account ends and the account's address hears of it. A refused new password leaves the
     /// link usable.
-    pub async fn reset_password_with(&self, token: &str, new_password: &str) -> Result<()> {
+    pub async fn reset_password_with(
+        &self,
+        token: &str,
+        new_password: &str,
+        address: Option<IpAddr>,
+    ) -> Result<()> {
         let (user, _, hash) = self.redeemable(LinkKind::Reset, token).await?;
         let password_hash = self.checked_hash(new_password, &user.email).await?;
         self.consume(LinkKind::Reset, &hash).await?;
         self.store
             .change_password(&user.id, &password_hash, None)
+            .await?;
+        self.record(AuditEvent::ResetUsed, None, &user.id, address, json!({}))
             .await?;
         self.password_changed_notice(&user.email).await
     }
@@ -1067,7 +1151,7 @@ impl Accounts {
 
     /// Marks the address a verification link was sent to as verified, if the account still
     /// uses it; the link is used up.
-    pub async fn verify_email(&self, token: &str) -> Result<User> {
+    pub async fn verify_email(&self, token: &str, address: Option<IpAddr>) -> Result<User> {
         let (user, email, hash) = self.redeemable(LinkKind::Verify, token).await?;
         if user.email != email {
             return Err(LinkKind::Verify.invalid());
@@ -1076,6 +1160,14 @@ impl Accounts {
         if !self.store.verify_email(&user.id, &email).await? {
             return Err(LinkKind::Verify.invalid());
         }
+        self.record(
+            AuditEvent::EmailVerified,
+            None,
+            &user.id,
+            address,
+            json!({}),
+        )
+        .await?;
         self.reloaded(&user.id).await
     }
 
@@ -1115,6 +1207,8 @@ impl Accounts {
         let link = self
             .issue_link(LinkKind::EmailChange, user, &new_email)
             .await?;
+        self.record_by(principal, AuditEvent::EmailChangeRequested, json!({}))
+            .await?;
         self.mail
             .send(
                 &new_email,
@@ -1130,10 +1224,12 @@ impl Accounts {
 
     /// Moves the account to the address a confirmation link was sent to (now verified), uses the
     /// link up and tells the old address.
-    pub async fn confirm_email_change(&self, token: &str) -> Result<User> {
+    pub async fn confirm_email_change(&self, token: &str, address: Option<IpAddr>) -> Result<User> {
         let (user, new_email, hash) = self.redeemable(LinkKind::EmailChange, token).await?;
         self.consume(LinkKind::EmailChange, &hash).await?;
         self.store.change_email(&user.id, &new_email).await?;
+        self.record(AuditEvent::EmailChanged, None, &user.id, address, json!({}))
+            .await?;
         self.mail
             .send(
                 &user.email,
@@ -1165,6 +1261,8 @@ impl Accounts {
         let hash = self.checked_hash(new, email).await?;
         self.store
             .change_password(&principal.user.id, &hash, principal.session_id.as_deref())
+            .await?;
+        self.record_by(principal, AuditEvent::PasswordChanged, json!({}))
             .await?;
         self.password_changed_notice(email).await
     }
@@ -1236,7 +1334,11 @@ impl Accounts {
     /// Ends the caller's session: its access and refresh tokens stop working at once.
     pub async fn signout(&self, principal: &Principal) -> Result<()> {
         match &principal.session_id {
-            Some(sid) => self.store.revoke_session(sid).await,
+            Some(sid) => {
+                self.store.revoke_session(sid).await?;
+                self.record_by(principal, AuditEvent::SignedOut, json!({}))
+                    .await
+            }
             None => Err(Error::InvalidInput(
                 "an API key has no session to sign out of; delete the key instead".into(),
             )),
@@ -1265,6 +1367,7 @@ impl Accounts {
                 api_key_id: Some(key.id),
                 session_id: None,
                 scopes: Some(key.scopes),
+                address: None,
             });
         }
         let claims = jsonwebtoken::decode::<Claims>(bearer, &self.decoding, &self.validation)
@@ -1285,6 +1388,7 @@ impl Accounts {
             api_key_id: None,
             session_id: Some(claims.sid),
             scopes: None,
+            address: None,
         })
     }
 
@@ -1410,6 +1514,15 @@ impl Accounts {
         self.store
             .create_api_key(&principal.user.id, &info, &content_hash(key.as_bytes()))
             .await?;
+        let detail = json!({
+            "key_id": info.id,
+            "name": info.name,
+            "scopes": info.scopes,
+            "expires_at": info.expires_at,
+            "by_key": principal.api_key_id,
+        });
+        self.record_by(principal, AuditEvent::KeyCreated, detail)
+            .await?;
         Ok(CreatedApiKey { info, key })
     }
 
@@ -1422,7 +1535,8 @@ impl Accounts {
     pub async fn delete_api_key(&self, principal: &Principal, id: &str) -> Result<()> {
         require_key_manager(principal)?;
         if self.store.revoke_api_key(&principal.user.id, id).await? {
-            Ok(())
+            self.record_by(principal, AuditEvent::KeyRevoked, json!({"key_id": id}))
+                .await
         } else {
             Err(Error::NotFound(format!("no API key {id}")))
         }
@@ -1473,12 +1587,17 @@ impl Accounts {
                 "an admin cannot disable themselves; ask another admin".into(),
             ));
         }
-        self.set_user(id, update).await
+        self.set_user(Some(principal), id, update).await
     }
 
-    /// Changes a user's role, plan or disabled flag (the local operator's path; HTTP callers go
-    /// through [`Accounts::update_user`]).
-    pub async fn set_user(&self, id: &str, update: &UserUpdate) -> Result<User> {
+    /// Changes a user's role, plan or disabled flag: by an admin through
+    /// [`Accounts::update_user`], or by the local operator (`actor` `None`).
+    pub async fn set_user(
+        &self,
+        actor: Option<&Principal>,
+        id: &str,
+        update: &UserUpdate,
+    ) -> Result<User> {
         if let Some(plan) = &update.plan
             && !self.plans.contains(plan)
         {
@@ -1487,10 +1606,47 @@ impl Accounts {
                 self.plans.join(", ")
             )));
         }
-        self.store
+        let user = self
+            .store
             .update_user(id, update)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("no user {id}")))
+            .ok_or_else(|| Error::NotFound(format!("no user {id}")))?;
+        self.audit
+            .record(
+                AuditEvent::UserChanged,
+                actor.map(|a| a.user.id.as_str()),
+                Some(id),
+                actor.and_then(|a| a.address),
+                serde_json::to_value(update).unwrap_or_default(),
+            )
+            .await?;
+        Ok(user)
+    }
+
+    /// Records an event about `subject`.
+    async fn record(
+        &self,
+        event: AuditEvent,
+        actor: Option<&str>,
+        subject: &str,
+        address: Option<IpAddr>,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        self.audit
+            .record(event, actor, Some(subject), address, detail)
+            .await
+    }
+
+    /// Records an event the caller caused on their own account.
+    async fn record_by(
+        &self,
+        principal: &Principal,
+        event: AuditEvent,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let id = &principal.user.id;
+        self.record(event, Some(id), id, principal.address, detail)
+            .await
     }
 }
 

@@ -181,6 +181,8 @@ pub struct AuthConfig {
     pub unverified_can_chat: bool,
     /// Verification mails an account may ask for per hour.
     pub verify_per_hour_account: u32,
+    /// Audit log entries are kept this many days.
+    pub audit_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
@@ -211,6 +213,7 @@ impl Default for AuthConfig {
             reset_per_hour_email: 5,
             unverified_can_chat: false,
             verify_per_hour_account: 5,
+            audit_retention_days: 365,
         }
     }
 }
@@ -706,6 +709,7 @@ impl Config {
             || a.reset_per_hour_address == 0
             || a.reset_per_hour_email == 0
             || a.verify_per_hour_account == 0
+            || a.audit_retention_days == 0
         {
             return Err(Error::InvalidInput(
                 "auth: token lifetimes and sign-in and sign-up limits must be positive".into(),

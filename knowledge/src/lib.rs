@@ -4,6 +4,7 @@
 //! Transports (CLI, HTTP, MCP) call [`Knowledge`], the one façade; this crate knows none of them.
 
 pub mod accounts;
+pub mod audit;
 pub mod chat;
 pub mod collections;
 pub mod config;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::accounts::{Accounts, Principal, Role};
+use crate::audit::Audit;
 use crate::chat::Chat;
 use crate::chat::provider::Llm;
 use crate::collections::Collections;
@@ -28,6 +29,8 @@ pub struct Service {
     pub site_actions: Arc<dyn SiteActionStore>,
     /// The outbox; `lariat serve` runs its sender ([`Mail::run`]).
     pub mail: Arc<Mail>,
+    /// The security events; `lariat serve` purges it ([`Audit::run`]).
+    pub audit: Arc<Audit>,
 }
 
 impl std::fmt::Debug for Service {
@@ -70,7 +73,8 @@ impl Service {
         sql: Arc<SqlStore>,
     ) -> Result<Self> {
         let mail = Arc::new(Mail::new(&config.mail, sql.clone())?);
-        let accounts = Accounts::new(config, sql.clone(), mail.clone())?;
+        let audit = Arc::new(Audit::new(sql.clone(), config.auth.audit_retention_days));
+        let accounts = Accounts::new(config, sql.clone(), mail.clone(), audit.clone())?;
         let limits = Arc::new(Limits::new(config, sql.clone()));
         let collections = Collections::new(knowledge.clone(), sql.clone());
         let llm = Llm::new(config.providers(), &config.llm)?;
@@ -89,6 +93,7 @@ impl Service {
             chat,
             site_actions: sql,
             mail,
+            audit,
         })
     }
 
@@ -108,9 +113,15 @@ impl Service {
         })
     }
 
-    /// The caller a bearer credential names, after its rate limit allowed the request.
-    pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
-        let principal = self.accounts.authenticate(bearer).await?;
+    /// The caller a bearer credential names, calling from `address`, after its rate limit
+    /// allowed the request.
+    pub async fn authenticate(
+        &self,
+        bearer: &str,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<Principal> {
+        let mut principal = self.accounts.authenticate(bearer).await?;
+        principal.address = address;
         self.limits.check_rate(&principal)?;
         Ok(principal)
     }

@@ -2,9 +2,10 @@
 //! per run on the server at LARIAT_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres).
 
 use knowledge::accounts::{ApiKeyInfo, NewUser, Role, Scope, User, UserUpdate};
+use knowledge::audit::{AuditCursor, AuditEntry, AuditEvent};
 use knowledge::store::{
-    AccountStore, ConversationStore, ConversationSummary, IssuedToken, MailStore, QueuedMail,
-    RefreshOutcome, SqlStore, Store, StoredMessage, StoredSession,
+    AccountStore, AuditStore, ConversationStore, ConversationSummary, IssuedToken, MailStore,
+    QueuedMail, RefreshOutcome, SqlStore, Store, StoredMessage, StoredSession,
 };
 use knowledge::{
     CollectionName, DocumentWrite, ErrorCode, Location, MemberRole, NewChunk, Visibility,
@@ -865,6 +866,59 @@ async fn site_actions_suite(store: &SqlStore) {
     assert!(store.site_actions("u2", "rodeo").await.unwrap().is_empty());
 }
 
+/// The audit log: written, read newest first by event and user a page at a time, purged.
+async fn audit_suite(store: &SqlStore) {
+    let entry = |id: &str, at: i64, event: AuditEvent, subject: &str| AuditEntry {
+        id: id.into(),
+        at,
+        event,
+        actor_id: Some("admin".into()),
+        subject_id: Some(subject.into()),
+        address: "192.0.2.1".into(),
+        detail: serde_json::json!({"n": id}),
+    };
+    for e in [
+        entry("a", 100, AuditEvent::SignedIn, "ann"),
+        entry("b", 200, AuditEvent::SignInFailed, "ann"),
+        entry("c", 200, AuditEvent::SignedIn, "bob"),
+        entry("d", 300, AuditEvent::KeyCreated, "ann"),
+    ] {
+        store.record_audit(&e).await.unwrap();
+    }
+    let ids = |entries: Vec<AuditEntry>| entries.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let all = store.audit_entries(None, None, None, 10).await.unwrap();
+    assert_eq!(all[0], entry("d", 300, AuditEvent::KeyCreated, "ann"));
+    assert_eq!(ids(all), ["d", "c", "b", "a"]);
+    // a cursor inside a millisecond shared by two entries loses neither
+    let cursor = AuditCursor {
+        at: 200,
+        id: "c".into(),
+    };
+    let rest = store
+        .audit_entries(None, None, Some(&cursor), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(rest), ["b", "a"]);
+    let signed_in = store
+        .audit_entries(Some(AuditEvent::SignedIn), None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(signed_in), ["c", "a"]);
+    let bob = store
+        .audit_entries(None, Some("bob"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(bob), ["c"]);
+    let by_admin = store
+        .audit_entries(None, Some("admin"), None, 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(by_admin), ["d"]);
+    assert_eq!(store.purge_audit(200).await.unwrap(), 1);
+    let left = store.audit_entries(None, None, None, 10).await.unwrap();
+    assert_eq!(ids(left), ["d", "c", "b"]);
+}
+
 #[tokio::test]
 async fn sqlite_store_passes_the_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -875,6 +929,7 @@ async fn sqlite_store_passes_the_suite() {
     suite(&store).await;
     accounts_suite(&store).await;
     site_actions_suite(&store).await;
+    audit_suite(&store).await;
     store.close().await;
     // reopening keeps the data and does not re-run migrations destructively
     let store = SqlStore::open_sqlite(&dir.path().join("lariat.db"))
@@ -891,6 +946,7 @@ async fn postgres_store_passes_the_suite() {
     suite(&store).await;
     accounts_suite(&store).await;
     site_actions_suite(&store).await;
+    audit_suite(&store).await;
     store.close().await;
     db.drop_db().await;
 }

@@ -1165,3 +1165,134 @@ async fn api_keys_do_what_both_their_scopes_and_their_owners_role_allow() {
     // sessions stay a session's business
     assert_eq!(api.get("/api/sessions", Some(&manager)).await.0, 403);
 }
+
+#[tokio::test]
+async fn the_audit_log_records_security_events_and_admins_read_it() {
+    let l = Lariat::new();
+    create_admin(&l);
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let admin = api.user("admin@example.com").await;
+    let ann = api.user("ann@example.com").await;
+    let ann_id = api.user_id(&admin, "ann@example.com").await;
+    for (email, password) in [("ann@example.com", "not it"), ("nobody@example.com", "x")] {
+        let body = json!({"email": email, "password": password});
+        assert_eq!(api.post("/api/auth/signin", None, body).await.0, 401);
+    }
+    let (_, key) = api
+        .post("/api/keys", Some(&ann), json!({"name": "<b>laptop</b>"}))
+        .await;
+    let key_path = format!("/api/keys/{}", key["id"].as_str().unwrap());
+    assert_eq!(
+        api.call(Method::DELETE, &key_path, Some(&ann), None)
+            .await
+            .0,
+        204
+    );
+    let (s, _) = api
+        .call(
+            Method::PATCH,
+            &format!("/api/admin/users/{ann_id}"),
+            Some(&admin),
+            Some(json!({"plan": "free"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    // everything about ann, newest first, with who did it and from where
+    let (s, page) = api
+        .get(&format!("/api/admin/audit?user_id={ann_id}"), Some(&admin))
+        .await;
+    assert_eq!(s, 200, "{page}");
+    let events: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "user_changed",
+            "key_revoked",
+            "key_created",
+            "sign_in_failed",
+            "signed_in",
+            "signed_up"
+        ]
+    );
+    let changed = &page["entries"][0];
+    assert_eq!(changed["detail"], json!({"plan": "free"}));
+    assert_ne!(changed["actor_id"], json!(ann_id), "the admin did it");
+    assert_eq!(page["entries"][2]["detail"]["name"], "<b>laptop</b>");
+    assert_eq!(page["entries"][2]["address"], "127.0.0.1");
+    let (_, failed) = api
+        .get("/api/admin/audit?event=sign_in_failed", Some(&admin))
+        .await;
+    let reasons: Vec<&str> = failed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["no such account", "wrong password"]);
+    assert!(failed["entries"][0]["subject_id"].is_null());
+
+    // a page at a time, nothing lost or repeated
+    let mut seen = Vec::new();
+    let mut path = "/api/admin/audit?limit=2".to_owned();
+    loop {
+        let (s, page) = api.get(&path, Some(&admin)).await;
+        assert_eq!(s, 200, "{page}");
+        for e in page["entries"].as_array().unwrap() {
+            seen.push(e["id"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/admin/audit?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    let (_, all) = api.get("/api/admin/audit?limit=500", Some(&admin)).await;
+    let every: Vec<String> = all["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seen, every);
+    for bad in [
+        "event=nope",
+        "after=garbage",
+        "after=12_",
+        "limit=0",
+        "limit=501",
+        "surprise=1",
+    ] {
+        let (s, b) = api
+            .get(&format!("/api/admin/audit?{bad}"), Some(&admin))
+            .await;
+        assert_eq!(s, 400, "{bad}: {b}");
+    }
+    drop(server);
+
+    // the operator reads it from the command line
+    let out = l.expect(
+        0,
+        &[
+            "admin",
+            "audit",
+            "--event",
+            "key_created",
+            "--user",
+            "ann@example.com",
+        ],
+    );
+    assert!(
+        out.contains("key_created") && out.contains("laptop"),
+        "{out}"
+    );
+    let page = l.json(&["admin", "audit", "--limit", "1", "--json"]);
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1);
+    assert!(page["next"].is_string());
+    l.expect(2, &["admin", "audit", "--event", "nope"]);
+}

@@ -169,6 +169,7 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         ("PUT", "/api/collections/{name}/members/{user_id}", Method::PUT, member.clone(), Some(json!({"role": "reader"})),
                                                                                               [401, 403, 403, 403, 403, OK,  OK,  401, 403]),
         ("GET", "/api/admin/users", Method::GET, "/api/admin/users".into(), None,             [401, 403, 403, 403, 403, 403, OK,  401, 403]),
+        ("GET", "/api/admin/audit", Method::GET, "/api/admin/audit?limit=5".into(), None,   [401, 403, 403, 403, 403, 403, OK,  401, 403]),
         ("GET", "/api/admin/status", Method::GET, "/api/admin/status".into(), None,           [401, 403, 403, 403, 403, 403, OK,  401, 403]),
         ("POST", "/api/admin/users/{id}/password-reset", Method::POST, format!("{user_admin}/password-reset"), None,
                                                                                               [401, 403, 403, 403, 403, 403, OK,  401, 403]),

@@ -10,6 +10,7 @@ use axum::response::NoContent;
 use knowledge::accounts::{
     ApiKeyInfo, CreatedApiKey, NewApiKey, Scope, SessionInfo, TokenPair, User, UserUpdate,
 };
+use knowledge::audit::{AuditPage, AuditQuery};
 use knowledge::collections::CollectionUpdate;
 use knowledge::limits::Usage;
 use knowledge::{CollectionName, MemberRole};
@@ -17,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::openapi::Created;
-use super::{ApiError, AppState, Auth, Body, ClientAddr, IdPath, NamePath, SigningIn};
+use super::{ApiError, AppState, Auth, Body, ClientAddr, IdPath, NamePath, Params, SigningIn};
 
 /// Largest body of a sign-up, sign-in or refresh: credentials are short.
 const CREDENTIALS_BODY_LIMIT: usize = 16 * 1024;
@@ -136,6 +137,14 @@ pub fn routes() -> ApiRouter<AppState> {
             "/api/admin/status",
             get_with(status, |op| {
                 op.summary("Store, models, collections and the stores' consistency (admins)")
+            }),
+        )
+        .api_route(
+            "/api/admin/audit",
+            get_with(audit, |op| {
+                op.summary(
+                    "The audit log, newest first: by event, by user, a page at a time (admins)",
+                )
             }),
         )
         .api_route(
@@ -263,12 +272,13 @@ struct ResetConfirm {
 
 async fn confirm_reset(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     Body(r): Body<ResetConfirm>,
 ) -> Result<NoContent, ApiError> {
     state
         .service
         .accounts
-        .reset_password_with(&r.token, &r.new_password)
+        .reset_password_with(&r.token, &r.new_password, addr)
         .await?;
     Ok(NoContent)
 }
@@ -282,9 +292,12 @@ struct LinkToken {
 
 async fn verify(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     Body(b): Body<LinkToken>,
 ) -> Result<Json<User>, ApiError> {
-    Ok(Json(state.service.accounts.verify_email(&b.token).await?))
+    Ok(Json(
+        state.service.accounts.verify_email(&b.token, addr).await?,
+    ))
 }
 
 async fn resend_verification(
@@ -322,13 +335,14 @@ async fn change_email(
 
 async fn confirm_email(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     Body(b): Body<LinkToken>,
 ) -> Result<Json<User>, ApiError> {
     Ok(Json(
         state
             .service
             .accounts
-            .confirm_email_change(&b.token)
+            .confirm_email_change(&b.token, addr)
             .await?,
     ))
 }
@@ -452,6 +466,14 @@ async fn usage(
     Auth(principal): Auth,
 ) -> Result<Json<Usage>, ApiError> {
     Ok(Json(state.service.limits.usage(&principal).await?))
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Params(query): Params<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    Ok(Json(state.service.audit.page(&principal, &query).await?))
 }
 
 async fn status(

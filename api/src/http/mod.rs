@@ -37,7 +37,7 @@ pub struct AppState {
     pub service: Arc<Service>,
     pub(crate) uploads: Arc<Uploads>,
     /// Peers whose `X-Forwarded-For` is believed.
-    trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    pub(crate) trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     metrics_token: Option<knowledge::config::Secret>,
     /// How long a browser session's cookies last.
     pub refresh_ttl_secs: u64,
@@ -187,7 +187,8 @@ impl FromRequestParts<AppState> for Auth {
                         .into(),
                 )));
             }
-            return Ok(Auth(state.service.authenticate(token).await?));
+            let address = client_address(parts, &state.trusted_proxies);
+            return Ok(Auth(state.service.authenticate(token, address).await?));
         };
         let value = value.to_str().map_err(|_| {
             ApiError(knowledge::Error::Unauthorized(
@@ -199,13 +200,14 @@ impl FromRequestParts<AppState> for Auth {
                 "the Authorization header must be `Bearer <token>`".into(),
             ))
         })?;
-        Ok(Auth(state.service.authenticate(token).await?))
+        let address = client_address(parts, &state.trusted_proxies);
+        Ok(Auth(state.service.authenticate(token, address).await?))
     }
 }
 
 /// The client's address: the connection's peer, or, when the peer is a trusted proxy, the
 /// nearest address in `X-Forwarded-For` that is not one (proxies append the address they saw).
-fn client_address(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+pub(crate) fn client_address(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
     let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
@@ -687,6 +689,8 @@ pub async fn serve(
     });
     // the outbox's sender, for as long as the server runs
     let sender = tokio::spawn(service.mail.clone().run());
+    // the audit log's retention, applied hourly
+    let purger = tokio::spawn(service.audit.clone().run());
     eprintln!("lariat listening on http://{local}");
     axum::serve(
         listener,
@@ -699,6 +703,7 @@ pub async fn serve(
     })
     .await?;
     sender.abort();
+    purger.abort();
     service.knowledge.flush().await?;
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! collections, the system's status). Both call the services the API calls; the admin page's
 //! service calls refuse anyone but admins, exactly as the API's do.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -12,6 +14,7 @@ use knowledge::SystemStatus;
 use knowledge::accounts::{
     ApiKeyInfo, CreatedApiKey, NewApiKey, Principal, Role, Scope, SessionInfo, User, UserUpdate,
 };
+use knowledge::audit::{AuditEvent, AuditQuery};
 use knowledge::limits::Usage;
 use knowledge::store::DailyUsage;
 use serde::Deserialize;
@@ -370,6 +373,99 @@ pub async fn admin(
         ),
         Err(e) => error_page(Some(principal.user), &e),
     }
+}
+
+/// One line of the audit page, users named by email where they still have one.
+pub struct AuditRow {
+    at: String,
+    event: &'static str,
+    actor: String,
+    subject: String,
+    address: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditView {
+    layout: Layout,
+    events: [AuditEvent; AuditEvent::ALL.len()],
+    event: String,
+    user: String,
+    rows: Vec<AuditRow>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct AuditFilter {
+    #[serde(default)]
+    event: String,
+    #[serde(default)]
+    user: String,
+    after: Option<String>,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Query(filter): Query<AuditFilter>,
+) -> Response {
+    let accounts = &state.service.accounts;
+    let result = async {
+        let users = accounts.users(&principal).await?;
+        let query = AuditQuery {
+            event: match filter.event.as_str() {
+                "" => None,
+                e => Some(AuditEvent::parse(e)?),
+            },
+            user_id: match filter.user.trim() {
+                "" => None,
+                email => Some(accounts.user_by_email(email).await?.id),
+            },
+            after: filter.after.clone(),
+            limit: Some(50),
+        };
+        let page = state.service.audit.page(&principal, &query).await?;
+        Ok::<_, Error>((users, page))
+    }
+    .await;
+    let (users, found) = match result {
+        Ok(found) => found,
+        Err(e) => return error_page(Some(principal.user), &e),
+    };
+    let emails: HashMap<&str, &str> = users
+        .iter()
+        .map(|u| (u.id.as_str(), u.email.as_str()))
+        .collect();
+    let name = |id: &Option<String>| match id {
+        Some(id) => emails
+            .get(id.as_str())
+            .map_or(id.clone(), |e| (*e).to_owned()),
+        None => "-".to_owned(),
+    };
+    let rows = found
+        .entries
+        .iter()
+        .map(|e| AuditRow {
+            at: super::render::datetime(&e.at),
+            event: e.event.as_str(),
+            actor: name(&e.actor_id),
+            subject: name(&e.subject_id),
+            address: e.address.clone(),
+            detail: e.detail.to_string(),
+        })
+        .collect();
+    page(
+        &AuditView {
+            layout: Layout::of(&principal),
+            events: AuditEvent::ALL,
+            event: filter.event,
+            user: filter.user,
+            rows,
+            next: found.next,
+        },
+        StatusCode::OK,
+    )
 }
 
 /// Mails the user a reset link.

@@ -8,7 +8,7 @@ pub mod assets;
 mod collections;
 mod pages;
 mod recovery;
-mod render;
+pub(crate) mod render;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -73,6 +73,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/email", post(account::change_email))
         .route("/account/verify", post(account::resend_verification))
         .route("/admin", get(account::admin))
+        .route("/admin/audit", get(account::audit))
         .route("/admin/users/{id}", post(account::update_user))
         .route("/admin/users/{id}/reset", post(account::send_reset_link))
         .layer(axum::middleware::from_fn(page_headers))

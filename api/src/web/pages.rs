@@ -15,7 +15,7 @@ use knowledge::{Error, PassageInContext};
 use serde::Deserialize;
 
 use super::{assets, render, session};
-use crate::http::{AppState, SigningIn, public_message, status_of};
+use crate::http::{AppState, ClientAddr, SigningIn, public_message, status_of};
 
 /// What every page's frame needs.
 pub struct Layout {
@@ -110,7 +110,8 @@ impl FromRequestParts<AppState> for Viewer {
         let Some(token) = session::cookie(&parts.headers, session::ACCESS) else {
             return Err(Redirect::to(&format!("/signin?next={}", encode(&next))).into_response());
         };
-        match state.service.authenticate(token).await {
+        let address = crate::http::client_address(parts, &state.trusted_proxies);
+        match state.service.authenticate(token, address).await {
             Ok(principal) => Ok(Viewer(principal)),
             Err(e) if e.code() == knowledge::ErrorCode::Unauthorized => Err(Redirect::to(
                 &format!("{}?next={}", session::RENEW_PATH, encode(&next)),
@@ -249,9 +250,13 @@ pub(super) fn ended(to: &str) -> Response {
 }
 
 /// Revokes the session (as the API's sign-out does) and forgets its cookies.
-pub async fn signout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn signout(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+) -> Response {
     if let Some(token) = session::cookie(&headers, session::ACCESS)
-        && let Ok(principal) = state.service.authenticate(token).await
+        && let Ok(principal) = state.service.authenticate(token, addr).await
         && let Err(e) = state.service.accounts.signout(&principal).await
     {
         return error_page(Some(principal.user), &e);

@@ -95,11 +95,15 @@ pub struct ResetForm {
     new_password: String,
 }
 
-pub async fn reset(State(state): State<AppState>, Form(form): Form<ResetForm>) -> Response {
+pub async fn reset(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Form(form): Form<ResetForm>,
+) -> Response {
     match state
         .service
         .accounts
-        .reset_password_with(&form.token, &form.new_password)
+        .reset_password_with(&form.token, &form.new_password, addr)
         .await
     {
         Ok(()) => Redirect::to("/signin?done=reset").into_response(),
@@ -174,16 +178,24 @@ pub struct TokenForm {
     token: String,
 }
 
-pub async fn verify(State(state): State<AppState>, Form(form): Form<TokenForm>) -> Response {
-    let result = state.service.accounts.verify_email(&form.token).await;
+pub async fn verify(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let result = state.service.accounts.verify_email(&form.token, addr).await;
     confirmed(Link::Verify, &form.token, result.map(drop), "verified")
 }
 
-pub async fn confirm_email(State(state): State<AppState>, Form(form): Form<TokenForm>) -> Response {
+pub async fn confirm_email(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Form(form): Form<TokenForm>,
+) -> Response {
     let result = state
         .service
         .accounts
-        .confirm_email_change(&form.token)
+        .confirm_email_change(&form.token, addr)
         .await;
     confirmed(Link::NewEmail, &form.token, result.map(drop), "email")
 }

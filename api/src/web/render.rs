@@ -134,6 +134,18 @@ pub fn date(ms: &i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `2026-12-02 08:47:05` (UTC) for Unix milliseconds.
+pub fn datetime(ms: &i64) -> String {
+    let secs = ms.div_euclid(1000).rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02}:{:02}",
+        date(ms),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

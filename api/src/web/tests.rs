@@ -498,7 +498,7 @@ async fn api_keys_are_shown_once_and_admins_manage_users() {
         .and_then(|rest| rest.split('"').next())
         .expect("the new key is on the page")
         .to_owned();
-    assert!(app.service.authenticate(&key).await.is_ok());
+    assert!(app.service.authenticate(&key, None).await.is_ok());
     let (status, html) = app.page("/account").await;
     assert_eq!(status, StatusCode::OK);
     assert!(!html.contains(&key), "the secret is shown only once");
@@ -558,7 +558,7 @@ async fn api_keys_are_shown_once_and_admins_manage_users() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/account?done=revoked");
-    assert!(app.service.authenticate(&key).await.is_err());
+    assert!(app.service.authenticate(&key, None).await.is_err());
 
     // the admin page: status, users; a plain user's page refuses it above
     let admin = app.admin_cookie().await;
@@ -601,6 +601,26 @@ async fn api_keys_are_shown_once_and_admins_manage_users() {
             .await;
         assert_eq!(status, want, "{body}: {html}");
     }
+    // the audit page names the rider, the change and the key, the key's name as text
+    let (status, html) = app
+        .page_as("/admin/audit?user=rider%40example.com", &admin)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    for needle in [
+        "user_changed",
+        "key_created",
+        "rider@example.com",
+        "boss@example.com",
+    ] {
+        assert!(html.contains(needle), "{needle}: {html}");
+    }
+    assert!(!html.contains("<b>reports"), "{html}");
+    let (_, html) = app.page_as("/admin/audit?event=key_created", &admin).await;
+    assert!(!html.contains("user_changed</td>"), "{html}");
+    let (status, _) = app.page_as("/admin/audit?event=nope", &admin).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app.page("/admin/audit").await;
+    assert_ne!(status, StatusCode::OK, "only admins read the log");
 }
 
 #[tokio::test(flavor = "multi_thread")]

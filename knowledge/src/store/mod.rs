@@ -3,6 +3,7 @@
 
 mod sql;
 mod sql_accounts;
+mod sql_audit;
 mod sql_chat;
 mod sql_mail;
 mod sql_sites;
@@ -201,6 +202,23 @@ pub struct IssuedToken {
     pub purpose: &'static str,
     pub payload: String,
     pub expires_at: i64,
+}
+
+/// The audit log, newest first.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn record_audit(&self, entry: &crate::audit::AuditEntry) -> Result<()>;
+    /// At most `limit` entries, newest first: of one event and about (or by) one user when
+    /// given, older than the cursor when given.
+    async fn audit_entries(
+        &self,
+        event: Option<crate::audit::AuditEvent>,
+        user_id: Option<&str>,
+        after: Option<&crate::audit::AuditCursor>,
+        limit: usize,
+    ) -> Result<Vec<crate::audit::AuditEntry>>;
+    /// Deletes the entries older than `before`; how many went.
+    async fn purge_audit(&self, before: i64) -> Result<u64>;
 }
 
 /// Users, sessions, refresh tokens, API keys and usage. Tokens and keys arrive hashed.
