@@ -118,6 +118,8 @@ pub enum AdminCommand {
         #[arg(long, default_value = "user")]
         role: String,
     },
+    /// Erase a user's account and everything held about them (cannot be undone)
+    Erase { email: String },
     /// The audit log, newest first: sign-ins, resets, keys, role and plan changes…
     Audit {
         /// Only this event (signed_in, sign_in_failed, key_created, user_changed, …)
@@ -503,6 +505,12 @@ async fn admin(config: &Config, cmd: AdminCommand) -> Result<u8> {
                 user.role.as_str(),
                 user.id
             );
+        }
+        AdminCommand::Erase { email } => {
+            let user = service.accounts.user_by_email(&email).await?;
+            let operator = service.accounts.local_operator().await?;
+            service.privacy.erase_user(&operator, &user.id).await?;
+            println!("{email} is erased (user id {})", user.id);
         }
         AdminCommand::Audit {
             event,

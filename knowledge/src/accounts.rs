@@ -1267,6 +1267,16 @@ impl Accounts {
         self.password_changed_notice(email).await
     }
 
+    /// Refuses unless `password` is the caller's: the re-authentication before something that
+    /// cannot be undone.
+    pub(crate) async fn confirm_password(
+        &self,
+        principal: &Principal,
+        password: &str,
+    ) -> Result<()> {
+        self.check_current_password(principal, password).await
+    }
+
     /// Refuses unless `password` is the caller's (attempts count against the sign-in limit).
     async fn check_current_password(&self, principal: &Principal, password: &str) -> Result<()> {
         let email = &principal.user.email;

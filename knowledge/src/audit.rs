@@ -202,6 +202,10 @@ impl Audit {
     /// A page of the entries an admin asked for, newest first.
     pub async fn page(&self, principal: &Principal, query: &AuditQuery) -> Result<AuditPage> {
         principal.require(Role::Admin)?;
+        self.read(query).await
+    }
+
+    async fn read(&self, query: &AuditQuery) -> Result<AuditPage> {
         let limit = query.limit.unwrap_or(50);
         if limit == 0 || limit > 500 {
             return Err(Error::InvalidInput("limit must be 1-500".into()));
@@ -224,6 +228,15 @@ impl Audit {
             entries,
             next: next.flatten(),
         })
+    }
+
+    /// A page of the entries about (or by) one user, for their own export.
+    pub(crate) async fn about(&self, user_id: &str, query: &AuditQuery) -> Result<AuditPage> {
+        self.read(&AuditQuery {
+            user_id: Some(user_id.to_owned()),
+            ..query.clone()
+        })
+        .await
     }
 
     /// Deletes what is older than the retention period; how many went.

@@ -17,6 +17,7 @@ pub mod lexical;
 pub mod limits;
 pub mod mail;
 pub mod metrics;
+pub mod privacy;
 pub mod ratelimit;
 pub mod rerank;
 mod retrieval;

@@ -37,6 +37,8 @@ pub enum Template {
     EmailChange,
     /// A notice to the old address that the account now uses another (`{{new_email}}`).
     EmailChanged,
+    /// The user's data export can be downloaded (`{{link}}`, for `{{days}}` days).
+    ExportReady,
 }
 
 impl Template {
@@ -47,6 +49,7 @@ impl Template {
             Template::Verify => "verify",
             Template::EmailChange => "email_change",
             Template::EmailChanged => "email_changed",
+            Template::ExportReady => "export_ready",
         }
     }
 
@@ -57,6 +60,7 @@ impl Template {
             Template::Verify => "Confirm your e-mail address for Lariat",
             Template::EmailChange => "Confirm your new e-mail address for Lariat",
             Template::EmailChanged => "Your Lariat account's e-mail address was changed",
+            Template::ExportReady => "Your Lariat data export is ready",
         }
     }
 
@@ -104,10 +108,18 @@ impl Template {
                  goes there.</p><p>If this was not you, write to the server's administrator at \
                  once.</p>",
             ),
+            Template::ExportReady => (
+                "The export of everything Lariat holds about {{email}} is ready. Download it \
+                 from your account page within {{days}} days:\n\n{{link}}\n",
+                "<p>The export of everything Lariat holds about {{email}} is ready.</p><p>\
+                 <a href=\"{{link}}\">Download it from your account page</a> within {{days}} \
+                 days.</p>",
+            ),
         }
     }
 
-    const ALL: [Template; 5] = [
+    const ALL: [Template; 6] = [
+        Template::ExportReady,
         Template::Reset,
         Template::PasswordChanged,
         Template::Verify,

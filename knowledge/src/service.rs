@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::knowledge::{CheckReport, Knowledge};
 use crate::limits::Limits;
 use crate::mail::Mail;
+use crate::privacy::Privacy;
 use crate::store::{SiteActionStore, SqlStore};
 use crate::types::Collection;
 
@@ -31,6 +32,8 @@ pub struct Service {
     pub mail: Arc<Mail>,
     /// The security events; `lariat serve` purges it ([`Audit::run`]).
     pub audit: Arc<Audit>,
+    /// Users' exports and erasure.
+    pub privacy: Arc<Privacy>,
 }
 
 impl std::fmt::Debug for Service {
@@ -85,6 +88,14 @@ impl Service {
             llm,
             config.chat.clone(),
         ));
+        let privacy = Arc::new(Privacy::new(
+            sql.clone(),
+            sql.clone(),
+            sql.clone(),
+            audit.clone(),
+            chat.clone(),
+            mail.clone(),
+        ));
         Ok(Self {
             knowledge,
             accounts,
@@ -94,6 +105,7 @@ impl Service {
             site_actions: sql,
             mail,
             audit,
+            privacy,
         })
     }
 

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::serve::{Api, PASSWORD, Server, create_admin};
-use crate::support::Lariat;
+use crate::support::{Lariat, corpus_dir};
 
 /// `python3 -m aiosmtpd` delivering into a Maildir, for as long as this lives.
 struct SmtpSink {
@@ -539,4 +539,164 @@ async fn an_address_is_verified_by_its_link_and_moved_by_a_confirmed_one() {
     assert_eq!(s, 400);
     let (_, me) = api.get("/api/auth/me", Some(&session)).await;
     assert_eq!(me["user"]["email"], new_email, "the session goes on");
+}
+
+/// Every file under `dir` that holds `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_holding(&path, needle));
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && bytes.windows(needle.len()).any(|w| w == needle)
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn your_data_is_exported_then_erased_leaving_nothing_of_it_behind() {
+    let sink = SmtpSink::start();
+    let l = mailing(&sink).with_env("LARIAT_CHAT__CACHE_ENABLED", "true");
+    l.expect(
+        0,
+        &["ingest", corpus_dir().to_str().unwrap(), "-c", "rodeo"],
+    );
+    create_admin(&l);
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let admin = api.user("admin@example.com").await;
+    let other = api.user("other@example.com").await;
+    let email = "zed@example.com";
+    let zed = api.user(email).await;
+    let marker = "quokkazebra";
+    let ask = json!({"message": format!("How long is the heading rope {marker} uses?")});
+    let (s, _) = api.post("/api/chat", Some(&zed), ask).await;
+    assert_eq!(s, 200);
+    let (_, key) = api
+        .post(
+            "/api/keys",
+            Some(&zed),
+            json!({"name": format!("{marker} key")}),
+        )
+        .await;
+    let secret = key["key"].as_str().unwrap().to_owned();
+
+    // the export: built in the background, mailed, downloaded once ready, only by its owner
+    let (s, export) = api
+        .post("/api/account/exports", Some(&zed), json!({}))
+        .await;
+    assert_eq!(
+        (s, export["status"].as_str()),
+        (202, Some("building")),
+        "{export}"
+    );
+    let id = export["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        api.post("/api/account/exports", Some(&secret), json!({}))
+            .await
+            .0,
+        403
+    );
+    let started = Instant::now();
+    loop {
+        let (_, list) = api.get("/api/account/exports", Some(&zed)).await;
+        if list["exports"][0]["status"] == "ready" {
+            assert!(list["exports"][0]["size_bytes"].as_i64().unwrap() > 100);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sink.nth(email, "Your Lariat data export is ready", 1).await;
+    let path = format!("/api/account/exports/{id}");
+    assert_eq!(api.get(&path, Some(&other)).await.0, 404);
+    assert_eq!(api.get(&path, Some(&secret)).await.0, 403);
+    let (s, archive) = api.get(&path, Some(&zed)).await;
+    assert_eq!(s, 200);
+    assert_eq!(archive["profile"]["email"], email);
+    let text = archive.to_string();
+    assert!(
+        text.contains(&format!("heading rope {marker}")),
+        "the question"
+    );
+    assert_eq!(archive["api_keys"][0]["name"], format!("{marker} key"));
+    assert!(!text.contains(&secret), "no key's secret");
+    assert!(archive["sessions"].as_array().unwrap().len() == 1);
+    let events: Vec<&str> = archive["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        events.contains(&"signed_in") && events.contains(&"key_created"),
+        "{events:?}"
+    );
+
+    // erasure: the password, from a session; only admins erase others
+    let erase = |password: &str| json!({"password": password});
+    for (token, body, want) in [
+        (&zed, erase("not it"), 400),
+        (&secret, erase(PASSWORD), 403),
+    ] {
+        let (s, b) = api
+            .call(Method::DELETE, "/api/account", Some(token), Some(body))
+            .await;
+        assert_eq!(s, want, "{b}");
+    }
+    let zed_id = api.user_id(&admin, email).await;
+    let other_path = format!("/api/admin/users/{zed_id}/erase");
+    assert_eq!(api.post(&other_path, Some(&other), json!({})).await.0, 403);
+    let (s, b) = api
+        .call(
+            Method::DELETE,
+            "/api/account",
+            Some(&zed),
+            Some(erase(PASSWORD)),
+        )
+        .await;
+    assert_eq!(s, 204, "{b}");
+    assert_eq!(api.get("/api/auth/me", Some(&zed)).await.0, 401);
+    assert_eq!(api.get("/api/auth/me", Some(&secret)).await.0, 401);
+    let signin = json!({"email": email, "password": PASSWORD});
+    assert_eq!(api.post("/api/auth/signin", None, signin).await.0, 401);
+    let (_, log) = api
+        .get(&format!("/api/admin/audit?user_id={zed_id}"), Some(&admin))
+        .await;
+    assert_eq!(log["entries"][0]["event"], "erased");
+    assert!(!log.to_string().contains(email) && !log.to_string().contains(marker));
+    // the address is free again
+    let (s, _) = api
+        .post(
+            "/api/auth/signup",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    // an admin erases another user
+    let other_id = api.user_id(&admin, "other@example.com").await;
+    let (s, _) = api
+        .post(
+            &format!("/api/admin/users/{other_id}/erase"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(api.get("/api/auth/me", Some(&other)).await.0, 401);
+    api.user("third@example.com").await;
+    drop(server);
+    // and the operator, from the command line
+    let out = l.expect(0, &["admin", "erase", "third@example.com"]);
+    assert!(out.contains("is erased"), "{out}");
+    l.expect(3, &["admin", "erase", "nobody@example.com"]);
+
+    // nothing of the question or the key's name is left in any file of the data dir
+    let left = files_holding(&l.data_dir(), marker.as_bytes());
+    assert!(left.is_empty(), "{marker} is still in {left:?}");
 }

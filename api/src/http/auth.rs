@@ -5,7 +5,8 @@ use aide::axum::ApiRouter;
 use aide::axum::routing::{delete_with, get_with, patch_with, post_with, put_with};
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::response::NoContent;
 use knowledge::accounts::{
     ApiKeyInfo, CreatedApiKey, NewApiKey, Scope, SessionInfo, TokenPair, User, UserUpdate,
@@ -13,6 +14,7 @@ use knowledge::accounts::{
 use knowledge::audit::{AuditPage, AuditQuery};
 use knowledge::collections::CollectionUpdate;
 use knowledge::limits::Usage;
+use knowledge::privacy::ExportInfo;
 use knowledge::{CollectionName, MemberRole};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -137,6 +139,42 @@ pub fn routes() -> ApiRouter<AppState> {
             "/api/admin/status",
             get_with(status, |op| {
                 op.summary("Store, models, collections and the stores' consistency (admins)")
+            }),
+        )
+        .api_route(
+            "/api/account/exports",
+            post_with(request_export, |op| {
+                op.summary(
+                    "Export everything held about the caller: built in the background, mailed \
+                     when ready",
+                )
+                .response_with::<202, Json<ExportInfo>, _>(|r| {
+                    r.description("the export is being built")
+                })
+            })
+            .get_with(exports, |op| {
+                op.summary("The caller's exports and where they stand")
+            }),
+        )
+        .api_route(
+            "/api/account/exports/{id}",
+            get_with(download_export, |op| {
+                op.summary("Download a ready export (JSON)")
+            }),
+        )
+        .api_route(
+            "/api/account",
+            delete_with(erase_account, |op| {
+                op.summary(
+                    "Erase the caller's account and everything held about them (the password \
+                     required)",
+                )
+            }),
+        )
+        .api_route(
+            "/api/admin/users/{id}/erase",
+            post_with(erase_user, |op| {
+                op.summary("Erase a user's account and everything held about them (admins)")
             }),
         )
         .api_route(
@@ -466,6 +504,80 @@ async fn usage(
     Auth(principal): Auth,
 ) -> Result<Json<Usage>, ApiError> {
     Ok(Json(state.service.limits.usage(&principal).await?))
+}
+
+async fn request_export(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<(StatusCode, Json<ExportInfo>), ApiError> {
+    let export = state.service.privacy.request_export(&principal).await?;
+    Ok((StatusCode::ACCEPTED, Json(export)))
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Exports {
+    exports: Vec<ExportInfo>,
+}
+
+async fn exports(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Exports>, ApiError> {
+    let exports = state.service.privacy.exports(&principal).await?;
+    Ok(Json(Exports { exports }))
+}
+
+async fn download_export(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(IdPath { id }): Path<IdPath>,
+) -> Result<axum::response::Response, ApiError> {
+    let content = state.service.privacy.download(&principal, &id).await?;
+    Ok(export_download(content))
+}
+
+/// An export as a JSON file to save (the API's download and the account page's link).
+pub(crate) fn export_download(content: String) -> axum::response::Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"lariat-export.json\"",
+            ),
+        ],
+        content,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Erasure {
+    /// The account's password.
+    password: String,
+}
+
+async fn erase_account(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Body(b): Body<Erasure>,
+) -> Result<NoContent, ApiError> {
+    let service = &state.service;
+    service
+        .privacy
+        .erase_account(&service.accounts, &principal, &b.password)
+        .await?;
+    Ok(NoContent)
+}
+
+async fn erase_user(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(IdPath { id }): Path<IdPath>,
+) -> Result<NoContent, ApiError> {
+    state.service.privacy.erase_user(&principal, &id).await?;
+    Ok(NoContent)
 }
 
 async fn audit(

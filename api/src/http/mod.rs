@@ -1,7 +1,7 @@
 //! The HTTP API (axum). Handlers parse, call the core and map the result; errors render as
 //! `{"error": {"code", "message"}}` with a status chosen by the error's code.
 
-mod auth;
+pub(crate) mod auth;
 mod chat;
 mod documents;
 mod openai;

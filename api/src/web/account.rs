@@ -16,6 +16,7 @@ use knowledge::accounts::{
 };
 use knowledge::audit::{AuditEvent, AuditQuery};
 use knowledge::limits::Usage;
+use knowledge::privacy::ExportInfo;
 use knowledge::store::DailyUsage;
 use serde::Deserialize;
 
@@ -83,6 +84,7 @@ impl Chart {
 struct AccountPage {
     layout: Layout,
     user: User,
+    exports: Vec<ExportInfo>,
     may_chat: bool,
     /// The scopes the user's role lets a key have.
     scopes: Vec<Scope>,
@@ -121,14 +123,16 @@ async fn account_page(
         let sessions = state.service.accounts.sessions(principal).await?;
         let usage = state.service.limits.usage(principal).await?;
         let days = state.service.limits.daily_usage(principal).await?;
-        Ok::<_, Error>((keys, sessions, usage, days))
+        let exports = state.service.privacy.exports(principal).await?;
+        Ok::<_, Error>((keys, sessions, usage, days, exports))
     }
     .await;
     match result {
-        Ok((keys, sessions, usage, days)) => page(
+        Ok((keys, sessions, usage, days, exports)) => page(
             &AccountPage {
                 layout: Layout::of(principal),
                 user: principal.user.clone(),
+                exports,
                 may_chat: principal.may_chat,
                 scopes: Scope::allowed_for(principal.user.role),
                 keys,
@@ -159,6 +163,9 @@ pub async fn account(
             "A confirmation link is on its way to the new address; until it is followed, nothing changes.",
         ),
         Some("verify-sent") => Some("A new verification link is on its way."),
+        Some("export") => Some(
+            "Your export is being built; we mail you when it is ready, and it is listed below.",
+        ),
         _ => None,
     };
     account_page(&state, &principal, None, notice, StatusCode::OK).await
@@ -304,6 +311,47 @@ pub async fn change_email(
         .await
     {
         Ok(()) => Redirect::to("/account?done=email-sent").into_response(),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+pub async fn request_export(State(state): State<AppState>, Viewer(principal): Viewer) -> Response {
+    match state.service.privacy.request_export(&principal).await {
+        Ok(_) => Redirect::to("/account?done=export#data-h").into_response(),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+/// The export as a download.
+pub async fn download_export(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    match state.service.privacy.download(&principal, &id).await {
+        Ok(content) => crate::http::auth::export_download(content),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ErasureForm {
+    password: String,
+}
+
+/// Erases the account, then forgets this browser's session.
+pub async fn erase_account(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Form(form): Form<ErasureForm>,
+) -> Response {
+    let service = &state.service;
+    match service
+        .privacy
+        .erase_account(&service.accounts, &principal, &form.password)
+        .await
+    {
+        Ok(()) => ended("/signin?done=erased"),
         Err(e) => error_page(Some(principal.user), &e),
     }
 }

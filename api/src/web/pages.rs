@@ -137,7 +137,8 @@ pub async fn home(_: Viewer) -> Redirect {
 struct SigninPage {
     layout: Layout,
     signup: bool,
-    reset_done: bool,
+    /// What a finished flow that lands here says (a reset password, an erased account).
+    notice: Option<&'static str>,
     error: Option<String>,
     email: String,
     next: String,
@@ -146,7 +147,7 @@ struct SigninPage {
 #[derive(Deserialize)]
 pub struct Next {
     next: Option<String>,
-    /// `reset` after a password reset.
+    /// `reset` after a password reset, `erased` after an erasure.
     done: Option<String>,
 }
 
@@ -156,7 +157,11 @@ fn signin_form(signup: bool, q: &Next) -> Response {
         &SigninPage {
             layout: Layout::anonymous(),
             signup,
-            reset_done: q.done.as_deref() == Some("reset"),
+            notice: match q.done.as_deref() {
+                Some("reset") => Some("Your password is changed: sign in with the new one."),
+                Some("erased") => Some("Your account and everything in it are erased."),
+                _ => None,
+            },
             error: None,
             email: String::new(),
             next: session::local_path(next),
@@ -208,7 +213,7 @@ async fn start_session(
             &SigninPage {
                 layout: Layout::anonymous(),
                 signup,
-                reset_done: false,
+                notice: None,
                 error: Some(public_message(&e)),
                 email: form.email.chars().take(320).collect(),
                 next,

@@ -687,3 +687,51 @@ async fn an_unverified_account_is_told_to_verify_and_may_ask_for_a_new_link() {
     let (_, html) = app.page("/account").await;
     assert!(html.contains("(verified)") && !html.contains("/account/verify"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_account_page_exports_and_erases_your_data() {
+    let app = App::new().await;
+    let (status, headers, _) = app.form("/account/export", "", Some(&app.cookie)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/account?done=export#data-h");
+    let rider = app
+        .service
+        .authenticate(app.cookie.trim_start_matches("lariat_access="), None);
+    let rider = rider.await.unwrap();
+    let started = std::time::Instant::now();
+    let id = loop {
+        let exports = app.service.privacy.exports(&rider).await.unwrap();
+        if exports[0].status == knowledge::privacy::ExportStatus::Ready {
+            break exports[0].id.clone();
+        }
+        assert!(started.elapsed().as_secs() < 20, "{exports:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let (_, html) = app.page("/account").await;
+    assert!(html.contains(&format!("/account/exports/{id}")), "{html}");
+    let (status, archive) = app.page(&format!("/account/exports/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(archive.contains(EMAIL), "{archive}");
+    let (status, _, _) = app
+        .form("/account/delete", "password=not+it", Some(&app.cookie))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, headers, _) = app
+        .form(
+            "/account/delete",
+            "password=a+fine+long+password",
+            Some(&app.cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/signin?done=erased");
+    let (_, html) = app.page("/signin?done=erased").await;
+    assert!(html.contains("are erased"), "{html}");
+    assert!(
+        app.service
+            .accounts
+            .signin(EMAIL, PASSWORD, &Default::default())
+            .await
+            .is_err()
+    );
+}

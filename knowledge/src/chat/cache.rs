@@ -8,6 +8,8 @@ const CACHE_CAPACITY: usize = 1_000;
 #[derive(Debug, Clone)]
 pub(super) struct CachedAnswer {
     pub(super) at: Instant,
+    /// Whose question it answered first (forgotten with them).
+    pub(super) owner: String,
     pub(super) citations: Vec<Citation>,
     pub(super) text: String,
     pub(super) check: CitationCheck,
@@ -22,6 +24,12 @@ impl Chat {
         let ttl = Duration::from_secs(self.config.cache_ttl_secs);
         cache.retain(|_, v| v.at.elapsed() < ttl);
         cache.get(key).cloned()
+    }
+
+    /// Drops the answers a user's questions put in the cache.
+    pub fn forget_user(&self, user_id: &str) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|_, v| v.owner != user_id);
     }
 
     pub(super) fn remember(&self, key: String, answer: CachedAnswer) {

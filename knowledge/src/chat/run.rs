@@ -306,6 +306,7 @@ impl Chat {
                 key,
                 CachedAnswer {
                     at: Instant::now(),
+                    owner: job.principal.user.id.clone(),
                     citations: citations.clone(),
                     text: outcome.text.clone(),
                     check: check.clone(),

@@ -6,6 +6,7 @@ mod sql_accounts;
 mod sql_audit;
 mod sql_chat;
 mod sql_mail;
+mod sql_privacy;
 mod sql_sites;
 
 use std::collections::HashMap;
@@ -202,6 +203,28 @@ pub struct IssuedToken {
     pub purpose: &'static str,
     pub payload: String,
     pub expires_at: i64,
+}
+
+/// Users' exports, and erasure.
+#[async_trait]
+pub trait PrivacyStore: Send + Sync {
+    async fn create_export(&self, user_id: &str, export: &crate::privacy::ExportInfo)
+    -> Result<()>;
+    /// Marks an export ready with its content, or failed with the error.
+    async fn finish_export(&self, id: &str, outcome: std::result::Result<&str, &str>)
+    -> Result<()>;
+    /// The user's exports that have not expired by `now`, newest first.
+    async fn exports(&self, user_id: &str, now: i64) -> Result<Vec<crate::privacy::ExportInfo>>;
+    /// A ready, unexpired export's content, if it is the user's.
+    async fn export_content(&self, user_id: &str, id: &str, now: i64) -> Result<Option<String>>;
+    /// In one transaction: deletes the user's conversations (and messages), sessions (and
+    /// refresh tokens), API keys, tokens, memberships, exports and the mail queued to `email`;
+    /// detaches their usage from keys; blanks the audit entries about them (and the address of
+    /// those by them); gives the row the `placeholder` address and no password, disabled.
+    async fn erase_user(&self, user_id: &str, email: &str, placeholder: &str) -> Result<()>;
+    /// Has the database drop the content of deleted rows from its files (SQLite: a truncating
+    /// checkpoint of the write-ahead log, pages zeroed by `secure_delete`; PostgreSQL: VACUUM).
+    async fn drop_deleted(&self) -> Result<()>;
 }
 
 /// The audit log, newest first.

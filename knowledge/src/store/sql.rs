@@ -66,6 +66,8 @@ impl SqlStore {
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    // deleted content is overwritten, so an erased user's text leaves the file
+                    conn.execute("PRAGMA secure_delete = ON").await?;
                     Ok(())
                 })
             })

@@ -1,0 +1,293 @@
+//! A user's data: taken out as one JSON archive (built in the background, kept a week, the user
+//! told by mail when it is ready) and erased on request from SQL and every derived store and
+//! cache. Usage rows stay, without anything personal, for the plan they were billed to.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::accounts::{Accounts, ApiKeyInfo, Principal, Role, User};
+use crate::audit::{Audit, AuditEntry, AuditEvent, AuditQuery};
+use crate::chat::{Chat, Conversation};
+use crate::error::{Error, Result};
+use crate::mail::{Mail, Template};
+use crate::store::{AccountStore, ConversationStore, DailyUsage, PrivacyStore, StoredSession};
+use crate::types::now_ms;
+
+/// How long a finished export can be downloaded.
+const EXPORT_DAYS: i64 = 7;
+/// Conversations read per query while an export is built.
+const PAGE: usize = 100;
+
+/// Where an export stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportStatus {
+    Building,
+    Ready,
+    Failed,
+}
+
+impl ExportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportStatus::Building => "building",
+            ExportStatus::Ready => "ready",
+            ExportStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "building" => Ok(ExportStatus::Building),
+            "ready" => Ok(ExportStatus::Ready),
+            "failed" => Ok(ExportStatus::Failed),
+            other => Err(Error::Internal(format!("unknown export status {other:?}"))),
+        }
+    }
+}
+
+/// An export as its owner sees it (the archive itself is downloaded separately).
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct ExportInfo {
+    pub id: String,
+    pub status: ExportStatus,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// After this it can no longer be downloaded.
+    pub expires_at: i64,
+    /// The archive's size in bytes, once ready.
+    pub size_bytes: i64,
+}
+
+/// Everything held about a user.
+#[derive(Debug, Serialize)]
+struct Archive {
+    format: &'static str,
+    exported_at: i64,
+    profile: User,
+    sessions: Vec<StoredSession>,
+    /// Without their secrets (only their hashes are kept, and those are not exported).
+    api_keys: Vec<ApiKeyInfo>,
+    conversations: Vec<Conversation>,
+    usage_by_day: Vec<DailyUsage>,
+    audit: Vec<AuditEntry>,
+}
+
+pub struct Privacy {
+    accounts: Arc<dyn AccountStore>,
+    conversations: Arc<dyn ConversationStore>,
+    store: Arc<dyn PrivacyStore>,
+    audit: Arc<Audit>,
+    chat: Arc<Chat>,
+    mail: Arc<Mail>,
+}
+
+impl std::fmt::Debug for Privacy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Privacy").finish_non_exhaustive()
+    }
+}
+
+/// Personal data is taken out and erased from a signed-in session, never with an API key.
+fn require_session(principal: &Principal) -> Result<()> {
+    if principal.api_key_id.is_some() {
+        return Err(Error::Forbidden(
+            "your data is exported or erased from a signed-in session, not with an API key".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Privacy {
+    pub fn new(
+        accounts: Arc<dyn AccountStore>,
+        conversations: Arc<dyn ConversationStore>,
+        store: Arc<dyn PrivacyStore>,
+        audit: Arc<Audit>,
+        chat: Arc<Chat>,
+        mail: Arc<Mail>,
+    ) -> Self {
+        Self {
+            accounts,
+            conversations,
+            store,
+            audit,
+            chat,
+            mail,
+        }
+    }
+
+    /// Starts building an export of everything held about the caller; one at a time.
+    pub async fn request_export(self: &Arc<Self>, principal: &Principal) -> Result<ExportInfo> {
+        require_session(principal)?;
+        let user = principal.user.clone();
+        if self
+            .store
+            .exports(&user.id, now_ms())
+            .await?
+            .iter()
+            .any(|e| e.status == ExportStatus::Building)
+        {
+            return Err(Error::Conflict(
+                "an export is already being built; it will be ready shortly".into(),
+            ));
+        }
+        let now = now_ms();
+        let info = ExportInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            status: ExportStatus::Building,
+            created_at: now,
+            finished_at: None,
+            expires_at: now + EXPORT_DAYS * 86_400_000,
+            size_bytes: 0,
+        };
+        self.store.create_export(&user.id, &info).await?;
+        let this = Arc::clone(self);
+        let id = info.id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.build(&user, &id).await {
+                tracing::warn!(error = %e, export = %id, "an export could not be built");
+                let _ = this.store.finish_export(&id, Err(&e.to_string())).await;
+            }
+        });
+        Ok(info)
+    }
+
+    async fn build(&self, user: &User, id: &str) -> Result<()> {
+        let content = serde_json::to_string_pretty(&self.archive(user).await?)
+            .map_err(|e| Error::Internal(format!("writing an export: {e}")))?;
+        self.store.finish_export(id, Ok(&content)).await?;
+        self.audit
+            .record(
+                AuditEvent::Exported,
+                Some(&user.id),
+                Some(&user.id),
+                None,
+                json!({"export_id": id}),
+            )
+            .await?;
+        self.mail
+            .send(
+                &user.email,
+                Template::ExportReady,
+                &[
+                    ("link", &self.mail.link("/account#data-h")),
+                    ("days", &EXPORT_DAYS.to_string()),
+                ],
+            )
+            .await
+    }
+
+    async fn archive(&self, user: &User) -> Result<Archive> {
+        let mut conversations = Vec::new();
+        loop {
+            let page = self
+                .conversations
+                .conversations(&user.id, PAGE, conversations.len())
+                .await?;
+            let done = page.len() < PAGE;
+            for summary in page {
+                let messages = self.conversations.messages(&summary.id).await?;
+                conversations.push(Conversation { summary, messages });
+            }
+            if done {
+                break;
+            }
+        }
+        let mut audit = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .audit
+                .about(
+                    &user.id,
+                    &AuditQuery {
+                        after,
+                        limit: Some(500),
+                        ..AuditQuery::default()
+                    },
+                )
+                .await?;
+            audit.extend(page.entries);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok(Archive {
+            format: "lariat-export/1",
+            exported_at: now_ms(),
+            profile: user.clone(),
+            sessions: self.accounts.sessions(&user.id).await?,
+            api_keys: self.accounts.api_keys(&user.id).await?,
+            conversations,
+            usage_by_day: self.accounts.usage_by_day(&user.id, 0).await?,
+            audit,
+        })
+    }
+
+    /// The caller's exports that have not expired, newest first.
+    pub async fn exports(&self, principal: &Principal) -> Result<Vec<ExportInfo>> {
+        require_session(principal)?;
+        self.store.exports(&principal.user.id, now_ms()).await
+    }
+
+    /// A ready export of the caller's, as JSON; anyone else's, or an expired one, is "not found".
+    pub async fn download(&self, principal: &Principal, id: &str) -> Result<String> {
+        require_session(principal)?;
+        self.store
+            .export_content(&principal.user.id, id, now_ms())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no ready export {id}")))
+    }
+
+    /// Erases the caller's account once they prove they know its password.
+    pub async fn erase_account(
+        &self,
+        accounts: &Accounts,
+        principal: &Principal,
+        password: &str,
+    ) -> Result<()> {
+        require_session(principal)?;
+        accounts.confirm_password(principal, password).await?;
+        self.erase(&principal.user, Some(&principal.user.id)).await
+    }
+
+    /// An admin erases another user's account.
+    pub async fn erase_user(&self, principal: &Principal, user_id: &str) -> Result<()> {
+        principal.require(Role::Admin)?;
+        if user_id == principal.user.id {
+            return Err(Error::Conflict(
+                "erase your own account from your account page, with your password".into(),
+            ));
+        }
+        let user = self
+            .accounts
+            .user(user_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user {user_id}")))?;
+        self.erase(&user, Some(&principal.user.id)).await
+    }
+
+    /// Removes the user's conversations, sessions, keys, tokens, memberships, exports and queued
+    /// mail, blanks their row and what the audit log holds about them, forgets their cached
+    /// answers, and has the database drop what it deleted; the erasure is audited by id only.
+    async fn erase(&self, user: &User, actor: Option<&str>) -> Result<()> {
+        if user.email.ends_with("@lariat.local") {
+            return Err(Error::InvalidInput(
+                "lariat's own accounts cannot be erased".into(),
+            ));
+        }
+        let placeholder = format!("erased-{}@erased.invalid", user.id);
+        self.store
+            .erase_user(&user.id, &user.email, &placeholder)
+            .await?;
+        self.chat.forget_user(&user.id);
+        self.audit
+            .record(AuditEvent::Erased, actor, Some(&user.id), None, json!({}))
+            .await?;
+        self.store.drop_deleted().await
+    }
+}
