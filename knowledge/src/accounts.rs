@@ -261,6 +261,18 @@ impl Principal {
         }
     }
 
+    /// Refuses API keys: sessions, passwords, addresses and personal data are managed from a
+    /// signed-in session, so a key (possibly leaked) cannot see or end sessions, take the account
+    /// over, or take its data out.
+    pub(crate) fn require_session(&self) -> Result<()> {
+        if self.api_key_id.is_some() {
+            return Err(Error::Forbidden(
+                "this is done from a signed-in session, not with an API key".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses an API key without `scope`.
     pub fn require_scope(&self, scope: Scope) -> Result<()> {
         if self.has(scope) {
@@ -440,8 +452,15 @@ pub fn normalize_email(raw: &str) -> Result<String> {
     }
 }
 
+/// Whether an address is at lariat's own domain (the local operator's).
+pub(crate) fn is_reserved(email: &str) -> bool {
+    email
+        .rsplit_once('@')
+        .is_some_and(|(_, domain)| domain == RESERVED_DOMAIN)
+}
+
 fn check_not_reserved(email: &str) -> Result<()> {
-    if email.ends_with(&format!("@{RESERVED_DOMAIN}")) {
+    if is_reserved(email) {
         return Err(Error::InvalidInput(format!(
             "addresses @{RESERVED_DOMAIN} are reserved for lariat's own accounts"
         )));
@@ -606,17 +625,6 @@ pub struct SessionInfo {
     pub session: StoredSession,
     /// Whether the request came with this session.
     pub current: bool,
-}
-
-/// Sessions, passwords and addresses are managed from a signed-in session: a key (possibly
-/// leaked) cannot see or end sessions or take the account over.
-fn require_session(principal: &Principal) -> Result<()> {
-    if principal.api_key_id.is_some() {
-        return Err(Error::Forbidden(
-            "this is done from a signed-in session, not with an API key".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// API keys are managed from a signed-in session, or with a key scoped to manage keys.
@@ -949,7 +957,7 @@ impl Accounts {
 
     /// The caller's live sessions, most recently used first, the one they call from marked.
     pub async fn sessions(&self, principal: &Principal) -> Result<Vec<SessionInfo>> {
-        require_session(principal)?;
+        principal.require_session()?;
         Ok(self
             .store
             .sessions(&principal.user.id)
@@ -964,7 +972,7 @@ impl Accounts {
 
     /// Signs one of the caller's sessions out; another user's is "not found".
     pub async fn revoke_session(&self, principal: &Principal, id: &str) -> Result<()> {
-        require_session(principal)?;
+        principal.require_session()?;
         if self
             .store
             .revoke_sessions(&principal.user.id, Some(id), None)
@@ -983,7 +991,7 @@ impl Accounts {
 
     /// Signs every session of the caller out, this one included.
     pub async fn signout_everywhere(&self, principal: &Principal) -> Result<()> {
-        require_session(principal)?;
+        principal.require_session()?;
         self.store
             .revoke_sessions(&principal.user.id, None, None)
             .await?;
@@ -1003,7 +1011,7 @@ impl Accounts {
         let Some((user, _)) = self.store.user_credentials(&email).await? else {
             return Ok(());
         };
-        if user.disabled || email.ends_with(&format!("@{RESERVED_DOMAIN}")) {
+        if user.disabled || is_reserved(&email) {
             return Ok(());
         }
         self.record(
@@ -1030,7 +1038,7 @@ impl Accounts {
                 "this account is disabled: enable it before sending it a reset link".into(),
             ));
         }
-        if user.email.ends_with(&format!("@{RESERVED_DOMAIN}")) {
+        if is_reserved(&user.email) {
             return Err(Error::InvalidInput(
                 "lariat's own accounts have no password to reset".into(),
             ));
@@ -1187,7 +1195,7 @@ impl Accounts {
         new_email: &str,
         password: &str,
     ) -> Result<()> {
-        require_session(principal)?;
+        principal.require_session()?;
         self.check_current_password(principal, password).await?;
         let new_email = normalize_email(new_email)?;
         check_not_reserved(&new_email)?;
@@ -1255,7 +1263,7 @@ impl Accounts {
         current: &str,
         new: &str,
     ) -> Result<()> {
-        require_session(principal)?;
+        principal.require_session()?;
         self.check_current_password(principal, current).await?;
         let email = &principal.user.email;
         let hash = self.checked_hash(new, email).await?;
@@ -1267,18 +1275,13 @@ impl Accounts {
         self.password_changed_notice(email).await
     }
 
-    /// Refuses unless `password` is the caller's: the re-authentication before something that
-    /// cannot be undone.
-    pub(crate) async fn confirm_password(
+    /// Refuses unless `password` is the caller's (attempts count against the sign-in limit): the
+    /// re-authentication before a change of password or address, or an erasure.
+    pub(crate) async fn check_current_password(
         &self,
         principal: &Principal,
         password: &str,
     ) -> Result<()> {
-        self.check_current_password(principal, password).await
-    }
-
-    /// Refuses unless `password` is the caller's (attempts count against the sign-in limit).
-    async fn check_current_password(&self, principal: &Principal, password: &str) -> Result<()> {
         let email = &principal.user.email;
         self.signin_by_account.check(email)?;
         if password.len() > MAX_PASSWORD_LEN {

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::accounts::{Accounts, ApiKeyInfo, Principal, Role, User};
+use crate::accounts::{Accounts, ApiKeyInfo, Principal, Role, User, is_reserved};
 use crate::audit::{Audit, AuditEntry, AuditEvent, AuditQuery};
 use crate::chat::{Chat, Conversation};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, blocking};
 use crate::mail::{Mail, Template};
 use crate::store::{AccountStore, ConversationStore, DailyUsage, PrivacyStore, StoredSession};
 use crate::types::now_ms;
@@ -90,16 +90,6 @@ impl std::fmt::Debug for Privacy {
     }
 }
 
-/// Personal data is taken out and erased from a signed-in session, never with an API key.
-fn require_session(principal: &Principal) -> Result<()> {
-    if principal.api_key_id.is_some() {
-        return Err(Error::Forbidden(
-            "your data is exported or erased from a signed-in session, not with an API key".into(),
-        ));
-    }
-    Ok(())
-}
-
 impl Privacy {
     pub fn new(
         accounts: Arc<dyn AccountStore>,
@@ -121,7 +111,7 @@ impl Privacy {
 
     /// Starts building an export of everything held about the caller; one at a time.
     pub async fn request_export(self: &Arc<Self>, principal: &Principal) -> Result<ExportInfo> {
-        require_session(principal)?;
+        principal.require_session()?;
         let user = principal.user.clone();
         if self
             .store
@@ -156,8 +146,13 @@ impl Privacy {
     }
 
     async fn build(&self, user: &User, id: &str) -> Result<()> {
-        let content = serde_json::to_string_pretty(&self.archive(user).await?)
-            .map_err(|e| Error::Internal(format!("writing an export: {e}")))?;
+        let archive = self.archive(user).await?;
+        // a long history makes a large file: written on a blocking thread
+        let content = blocking(move || {
+            serde_json::to_string_pretty(&archive)
+                .map_err(|e| Error::Internal(format!("writing an export: {e}")))
+        })
+        .await?;
         self.store.finish_export(id, Ok(&content)).await?;
         self.audit
             .record(
@@ -230,13 +225,13 @@ impl Privacy {
 
     /// The caller's exports that have not expired, newest first.
     pub async fn exports(&self, principal: &Principal) -> Result<Vec<ExportInfo>> {
-        require_session(principal)?;
+        principal.require_session()?;
         self.store.exports(&principal.user.id, now_ms()).await
     }
 
     /// A ready export of the caller's, as JSON; anyone else's, or an expired one, is "not found".
     pub async fn download(&self, principal: &Principal, id: &str) -> Result<String> {
-        require_session(principal)?;
+        principal.require_session()?;
         self.store
             .export_content(&principal.user.id, id, now_ms())
             .await?
@@ -250,8 +245,8 @@ impl Privacy {
         principal: &Principal,
         password: &str,
     ) -> Result<()> {
-        require_session(principal)?;
-        accounts.confirm_password(principal, password).await?;
+        principal.require_session()?;
+        accounts.check_current_password(principal, password).await?;
         self.erase(&principal.user, Some(&principal.user.id)).await
     }
 
@@ -275,7 +270,7 @@ impl Privacy {
     /// mail, blanks their row and what the audit log holds about them, forgets their cached
     /// answers, and has the database drop what it deleted; the erasure is audited by id only.
     async fn erase(&self, user: &User, actor: Option<&str>) -> Result<()> {
-        if user.email.ends_with("@lariat.local") {
+        if is_reserved(&user.email) {
             return Err(Error::InvalidInput(
                 "lariat's own accounts cannot be erased".into(),
             ));
