@@ -33,10 +33,12 @@ pub enum AuditEvent {
     UserChanged,
     Exported,
     Erased,
+    IdentityLinked,
+    IdentityUnlinked,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 16] = [
+    pub const ALL: [AuditEvent; 18] = [
         AuditEvent::SignedUp,
         AuditEvent::SignedIn,
         AuditEvent::SignInFailed,
@@ -53,6 +55,8 @@ impl AuditEvent {
         AuditEvent::UserChanged,
         AuditEvent::Exported,
         AuditEvent::Erased,
+        AuditEvent::IdentityLinked,
+        AuditEvent::IdentityUnlinked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +77,8 @@ impl AuditEvent {
             AuditEvent::UserChanged => "user_changed",
             AuditEvent::Exported => "exported",
             AuditEvent::Erased => "erased",
+            AuditEvent::IdentityLinked => "identity_linked",
+            AuditEvent::IdentityUnlinked => "identity_unlinked",
         }
     }
 

@@ -183,6 +183,84 @@ pub struct AuthConfig {
     pub verify_per_hour_account: u32,
     /// Audit log entries are kept this many days.
     pub audit_retention_days: u32,
+    /// OpenID Connect providers users may sign in with, by name (`[auth.oidc.google]`); the
+    /// name is in the callback URL, `{mail.public_url}/auth/oidc/NAME/callback`.
+    pub oidc: BTreeMap<String, OidcProviderConfig>,
+    /// How long a started single sign-on may take before its callback is refused.
+    pub oidc_state_ttl_secs: u64,
+    /// An account without a password confirms an erasure by having signed in (through its
+    /// provider) this recently.
+    pub reauth_window_secs: u64,
+}
+
+/// One OpenID Connect provider. `preset = "google"` fills in Google's issuer and name; any
+/// other provider needs its `issuer` (discovery reads `ISSUER/.well-known/openid-configuration`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcProviderConfig {
+    pub preset: Option<OidcPreset>,
+    pub issuer: Option<String>,
+    /// What the sign-in button says ("Sign in with NAME").
+    pub display_name: Option<String>,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    /// Requested besides `openid`; `email` is needed to match or open accounts.
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OidcPreset {
+    Google,
+}
+
+impl OidcPreset {
+    fn issuer(self) -> &'static str {
+        match self {
+            OidcPreset::Google => "https://accounts.google.com",
+        }
+    }
+
+    fn display_name(self) -> &'static str {
+        match self {
+            OidcPreset::Google => "Google",
+        }
+    }
+}
+
+impl OidcProviderConfig {
+    /// The issuer URL, the preset's when none is set.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer
+            .as_deref()
+            .or(self.preset.map(OidcPreset::issuer))
+    }
+
+    /// The name on the button: the configured one, the preset's, or the config key.
+    pub fn display_name(&self, key: &str) -> String {
+        self.display_name
+            .clone()
+            .or(self.preset.map(|p| p.display_name().to_owned()))
+            .unwrap_or_else(|| key.to_owned())
+    }
+
+    /// `openid` and the configured scopes (`email profile` by default), each once.
+    pub fn scopes(&self) -> Vec<String> {
+        let mut scopes = vec!["openid".to_owned()];
+        let configured: &[String] = &self.scopes;
+        let defaults = ["email".to_owned(), "profile".to_owned()];
+        let chosen = if configured.is_empty() {
+            &defaults[..]
+        } else {
+            configured
+        };
+        for scope in chosen {
+            if !scopes.contains(scope) {
+                scopes.push(scope.clone());
+            }
+        }
+        scopes
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
@@ -214,6 +292,9 @@ impl Default for AuthConfig {
             unverified_can_chat: false,
             verify_per_hour_account: 5,
             audit_retention_days: 365,
+            oidc: BTreeMap::new(),
+            oidc_state_ttl_secs: 600,
+            reauth_window_secs: 600,
         }
     }
 }
@@ -710,6 +791,8 @@ impl Config {
             || a.reset_per_hour_email == 0
             || a.verify_per_hour_account == 0
             || a.audit_retention_days == 0
+            || a.oidc_state_ttl_secs == 0
+            || a.reauth_window_secs == 0
         {
             return Err(Error::InvalidInput(
                 "auth: token lifetimes and sign-in and sign-up limits must be positive".into(),
@@ -726,6 +809,9 @@ impl Config {
                  [\"example.com\"]"
                     .into(),
             ));
+        }
+        for (name, provider) in &a.oidc {
+            validate_oidc(name, provider)?;
         }
         self.server.trusted_proxy_nets()?;
         let l = &self.llm;
@@ -775,6 +861,38 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn validate_oidc(name: &str, provider: &OidcProviderConfig) -> Result<()> {
+    let bad = |why: &str| Err(Error::InvalidInput(format!("auth.oidc.{name}: {why}")));
+    if name.is_empty()
+        || name.len() > 32
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return bad(
+            "a provider's name is 1-32 of a-z, 0-9, '-' and '_' (it is in the callback URL)",
+        );
+    }
+    match provider.issuer() {
+        None => return bad("set issuer (the provider's URL) or preset = \"google\""),
+        Some(issuer) if !(issuer.starts_with("https://") || issuer.starts_with("http://")) => {
+            return bad("issuer must be an http(s) URL");
+        }
+        Some(_) => {}
+    }
+    if provider.client_id.trim().is_empty() {
+        return bad("client_id is required (from the provider's console)");
+    }
+    if provider
+        .scopes
+        .iter()
+        .any(|s| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return bad("scopes are single words such as \"email\"");
+    }
+    Ok(())
 }
 
 fn parse_env_value(raw: &str) -> toml::Value {
@@ -859,6 +977,63 @@ mod tests {
             !format!("{c:?}").contains("pw"),
             "secrets must not be printed"
         );
+    }
+
+    #[test]
+    fn sign_on_providers_have_presets_defaults_and_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(
+            dir.path(),
+            None,
+            env(&[
+                ("LARIAT_AUTH__OIDC__GOOGLE__PRESET", "google"),
+                (
+                    "LARIAT_AUTH__OIDC__GOOGLE__CLIENT_ID",
+                    "123.apps.googleusercontent.com",
+                ),
+                ("LARIAT_AUTH__OIDC__GOOGLE__CLIENT_SECRET", "very-secret"),
+                (
+                    "LARIAT_AUTH__OIDC__CORP__ISSUER",
+                    "https://sso.corp.example/realms/x",
+                ),
+                ("LARIAT_AUTH__OIDC__CORP__CLIENT_ID", "lariat"),
+                (
+                    "LARIAT_AUTH__OIDC__CORP__SCOPES",
+                    "[\"email\", \"groups\", \"openid\"]",
+                ),
+            ]),
+        )
+        .unwrap();
+        let google = &c.auth.oidc["google"];
+        assert_eq!(google.issuer(), Some("https://accounts.google.com"));
+        assert_eq!(google.display_name("google"), "Google");
+        assert_eq!(google.scopes(), ["openid", "email", "profile"]);
+        let corp = &c.auth.oidc["corp"];
+        assert_eq!(corp.display_name("corp"), "corp");
+        assert_eq!(corp.scopes(), ["openid", "email", "groups"]);
+        assert!(!format!("{c:?}").contains("very-secret"));
+        for bad in [
+            vec![("LARIAT_AUTH__OIDC__X__CLIENT_ID", "id")],
+            vec![
+                ("LARIAT_AUTH__OIDC__X__ISSUER", "ftp://x.example"),
+                ("LARIAT_AUTH__OIDC__X__CLIENT_ID", "id"),
+            ],
+            vec![("LARIAT_AUTH__OIDC__X__PRESET", "google")],
+            vec![
+                ("LARIAT_AUTH__OIDC__X__PRESET", "google"),
+                ("LARIAT_AUTH__OIDC__X__CLIENT_ID", "id"),
+                ("LARIAT_AUTH__OIDC__X__SCOPES", "[\"a b\"]"),
+            ],
+            vec![
+                ("LARIAT_AUTH__OIDC__A.B__PRESET", "google"),
+                ("LARIAT_AUTH__OIDC__A.B__CLIENT_ID", "id"),
+            ],
+            vec![("LARIAT_AUTH__OIDC__X__PRESET", "facebook")],
+        ] {
+            let err = Config::load(dir.path(), None, env(&bad)).unwrap_err();
+            assert_eq!(err.code(), crate::ErrorCode::InvalidInput, "{bad:?}");
+            assert!(err.to_string().contains("oidc"), "{err}");
+        }
     }
 
     #[test]

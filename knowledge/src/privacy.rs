@@ -7,12 +7,15 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::accounts::sso::Identity;
 use crate::accounts::{Accounts, ApiKeyInfo, Principal, Role, User, is_reserved};
 use crate::audit::{Audit, AuditEntry, AuditEvent, AuditQuery};
 use crate::chat::{Chat, Conversation};
 use crate::error::{Error, Result, blocking};
 use crate::mail::{Mail, Template};
-use crate::store::{AccountStore, ConversationStore, DailyUsage, PrivacyStore, StoredSession};
+use crate::store::{
+    AccountStore, ConversationStore, DailyUsage, IdentityStore, PrivacyStore, StoredSession,
+};
 use crate::types::now_ms;
 
 /// How long a finished export can be downloaded.
@@ -70,6 +73,8 @@ struct Archive {
     sessions: Vec<StoredSession>,
     /// Without their secrets (only their hashes are kept, and those are not exported).
     api_keys: Vec<ApiKeyInfo>,
+    /// The single-sign-on accounts linked to this one.
+    identities: Vec<Identity>,
     conversations: Vec<Conversation>,
     usage_by_day: Vec<DailyUsage>,
     audit: Vec<AuditEntry>,
@@ -77,6 +82,7 @@ struct Archive {
 
 pub struct Privacy {
     accounts: Arc<dyn AccountStore>,
+    identities: Arc<dyn IdentityStore>,
     conversations: Arc<dyn ConversationStore>,
     store: Arc<dyn PrivacyStore>,
     audit: Arc<Audit>,
@@ -93,6 +99,7 @@ impl std::fmt::Debug for Privacy {
 impl Privacy {
     pub fn new(
         accounts: Arc<dyn AccountStore>,
+        identities: Arc<dyn IdentityStore>,
         conversations: Arc<dyn ConversationStore>,
         store: Arc<dyn PrivacyStore>,
         audit: Arc<Audit>,
@@ -101,6 +108,7 @@ impl Privacy {
     ) -> Self {
         Self {
             accounts,
+            identities,
             conversations,
             store,
             audit,
@@ -217,6 +225,7 @@ impl Privacy {
             profile: user.clone(),
             sessions: self.accounts.sessions(&user.id).await?,
             api_keys: self.accounts.api_keys(&user.id).await?,
+            identities: self.identities.identities(&user.id).await?,
             conversations,
             usage_by_day: self.accounts.usage_by_day(&user.id, 0).await?,
             audit,
@@ -238,15 +247,15 @@ impl Privacy {
             .ok_or_else(|| Error::NotFound(format!("no ready export {id}")))
     }
 
-    /// Erases the caller's account once they prove they know its password.
+    /// Erases the caller's account once they prove it is theirs: its password, or for an account
+    /// without one, a fresh sign-in through its provider (see [`Accounts::reauthenticate`]).
     pub async fn erase_account(
         &self,
         accounts: &Accounts,
         principal: &Principal,
-        password: &str,
+        password: Option<&str>,
     ) -> Result<()> {
-        principal.require_session()?;
-        accounts.check_current_password(principal, password).await?;
+        accounts.reauthenticate(principal, password).await?;
         self.erase(&principal.user, Some(&principal.user.id)).await
     }
 

@@ -77,7 +77,13 @@ impl Service {
     ) -> Result<Self> {
         let mail = Arc::new(Mail::new(&config.mail, sql.clone())?);
         let audit = Arc::new(Audit::new(sql.clone(), config.auth.audit_retention_days));
-        let accounts = Accounts::new(config, sql.clone(), mail.clone(), audit.clone())?;
+        let accounts = Accounts::new(
+            config,
+            sql.clone(),
+            sql.clone(),
+            mail.clone(),
+            audit.clone(),
+        )?;
         let limits = Arc::new(Limits::new(config, sql.clone()));
         let collections = Collections::new(knowledge.clone(), sql.clone());
         let llm = Llm::new(config.providers(), &config.llm)?;
@@ -89,6 +95,7 @@ impl Service {
             config.chat.clone(),
         ));
         let privacy = Arc::new(Privacy::new(
+            sql.clone(),
             sql.clone(),
             sql.clone(),
             sql.clone(),

@@ -1,11 +1,13 @@
 //! One conformance suite for the SQL store, run on SQLite and on PostgreSQL (a fresh database
 //! per run on the server at LARIAT_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres).
 
+use knowledge::accounts::sso::Identity;
 use knowledge::accounts::{ApiKeyInfo, NewUser, Role, Scope, User, UserUpdate};
 use knowledge::audit::{AuditCursor, AuditEntry, AuditEvent};
 use knowledge::store::{
-    AccountStore, AuditStore, ConversationStore, ConversationSummary, IssuedToken, MailStore,
-    QueuedMail, RefreshOutcome, SqlStore, Store, StoredMessage, StoredSession,
+    AccountStore, AuditStore, ConversationStore, ConversationSummary, IdentityStore, IssuedToken,
+    MailStore, QueuedMail, RefreshOutcome, SqlStore, SsoState, Store, StoredMessage, StoredSession,
+    Unlinked,
 };
 use knowledge::{
     CollectionName, DocumentWrite, ErrorCode, Location, MemberRole, NewChunk, Visibility,
@@ -919,6 +921,121 @@ async fn audit_suite(store: &SqlStore) {
     assert_eq!(ids(left), ["d", "c", "b"]);
 }
 
+/// Identities and single sign-ons in progress: states taken once, identities unique by issuer
+/// and subject, and the last way into an account never unlinked.
+async fn identity_suite(store: &SqlStore) {
+    let state = |hash: &str, expires_at: i64| SsoState {
+        state_hash: hash.into(),
+        provider: "google".into(),
+        nonce: "n".into(),
+        pkce_verifier: "v".into(),
+        user_id: None,
+        next_path: "/chat".into(),
+        created_at: 1,
+        expires_at,
+    };
+    let live = state("live", i64::MAX);
+    store.save_sso_state(&live).await.unwrap();
+    store.save_sso_state(&state("stale", 2)).await.unwrap();
+    // a new attempt clears the expired ones
+    store
+        .save_sso_state(&state("newer", i64::MAX))
+        .await
+        .unwrap();
+    assert_eq!(store.take_sso_state("stale").await.unwrap(), None);
+    assert_eq!(store.take_sso_state("live").await.unwrap(), Some(live));
+    assert_eq!(store.take_sso_state("live").await.unwrap(), None);
+
+    let identity = |id: &str, user_id: &str, subject: &str| Identity {
+        id: id.into(),
+        user_id: user_id.into(),
+        provider: "google".into(),
+        issuer: "https://accounts.google.com".into(),
+        subject: subject.into(),
+        email: format!("{subject}@example.com"),
+        created_at: 5,
+        last_used_at: None,
+    };
+    // an account opened by sign-on, without a password, with its identity, both or neither
+    let mut gil = user("gil@example.com");
+    gil.password_hash = "!sso".into();
+    store
+        .create_user_with_identity(&gil, &identity("i1", &gil.user.id, "gil"))
+        .await
+        .unwrap();
+    let mut twin = user("gil.twin@example.com");
+    twin.password_hash = "!sso".into();
+    let err = store
+        .create_user_with_identity(&twin, &identity("i2", &twin.user.id, "gil"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict);
+    assert!(store.user(&twin.user.id).await.unwrap().is_none());
+    let found = store
+        .identity("https://accounts.google.com", "gil")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, identity("i1", &gil.user.id, "gil"));
+    store
+        .touch_identity("i1", "gil@new.example", 9)
+        .await
+        .unwrap();
+    let listed = store.identities(&gil.user.id).await.unwrap();
+    assert_eq!(
+        (listed[0].email.as_str(), listed[0].last_used_at),
+        ("gil@new.example", Some(9))
+    );
+    // the only way in stays; with a second identity either may go, then not the last
+    assert_eq!(
+        store.unlink_identity(&gil.user.id, "i1").await.unwrap(),
+        Unlinked::LastWayIn
+    );
+    store
+        .link_identity(&identity("i3", &gil.user.id, "gil-work"))
+        .await
+        .unwrap();
+    let err = store
+        .link_identity(&identity("i4", "id-ann@example.com", "gil-work"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict);
+    assert_eq!(
+        store
+            .unlink_identity("id-ann@example.com", "i3")
+            .await
+            .unwrap(),
+        Unlinked::NotFound
+    );
+    assert_eq!(
+        store.unlink_identity(&gil.user.id, "i1").await.unwrap(),
+        Unlinked::Done
+    );
+    assert_eq!(
+        store.unlink_identity(&gil.user.id, "i3").await.unwrap(),
+        Unlinked::LastWayIn
+    );
+    // an account with a password may unlink its every identity
+    store
+        .link_identity(&identity("i5", "id-ann@example.com", "ann"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .unlink_identity("id-ann@example.com", "i5")
+            .await
+            .unwrap(),
+        Unlinked::Done
+    );
+    assert!(
+        store
+            .identities("id-ann@example.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[tokio::test]
 async fn sqlite_store_passes_the_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -930,6 +1047,7 @@ async fn sqlite_store_passes_the_suite() {
     accounts_suite(&store).await;
     site_actions_suite(&store).await;
     audit_suite(&store).await;
+    identity_suite(&store).await;
     store.close().await;
     // reopening keeps the data and does not re-run migrations destructively
     let store = SqlStore::open_sqlite(&dir.path().join("lariat.db"))
@@ -947,6 +1065,7 @@ async fn postgres_store_passes_the_suite() {
     accounts_suite(&store).await;
     site_actions_suite(&store).await;
     audit_suite(&store).await;
+    identity_suite(&store).await;
     store.close().await;
     db.drop_db().await;
 }

@@ -148,6 +148,9 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         ("GET", "/api/keys", Method::GET, "/api/keys".into(), None,                           [401, OK,  OK,  OK,  OK,  OK,  OK,  401, 403]),
         ("POST", "/api/keys", Method::POST, "/api/keys".into(), Some(json!({"name": "x"})),   [401, OK,  OK,  OK,  OK,  OK,  OK,  401, 403]),
         ("GET", "/api/sessions", Method::GET, "/api/sessions".into(), None,                   [401, OK,  OK,  OK,  OK,  OK,  OK,  401, 403]),
+        ("GET", "/api/auth/identities", Method::GET, "/api/auth/identities".into(), None,     [401, OK,  OK,  OK,  OK,  OK,  OK,  401, 403]),
+        ("DELETE", "/api/auth/identities/{id}", Method::DELETE, "/api/auth/identities/nope".into(), None,
+                                                                                              [401, 404, 404, 404, 404, 404, 404, 401, 403]),
         ("POST", "/api/auth/password", Method::POST, "/api/auth/password".into(), Some(json!({"current_password": "not it", "new_password": "whatever else 123"})),
                                                                                               [401, 400, 400, 400, 400, 400, 400, 401, 403]),
         ("POST", "/api/auth/verify/resend", Method::POST, "/api/auth/verify/resend".into(), None,
@@ -233,6 +236,7 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         "/api/auth/refresh",
         "/api/auth/password-reset",
         "/api/auth/password-reset/confirm",
+        "/api/auth/providers",
         "/api/auth/verify",
         "/api/auth/email/confirm",
     ];

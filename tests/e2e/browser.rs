@@ -11,14 +11,10 @@ use std::path::{Path, PathBuf};
 
 use crate::fake_llm::{self, write_providers};
 use crate::serve::{Api, PASSWORD, Server, create_admin};
-use crate::support::{Lariat, corpus_dir};
+use crate::support::{Lariat, corpus_dir, npm_dir};
 
 fn axe_script() -> PathBuf {
-    let dir = std::env::var("LARIAT_TEST_AXE_DIR").map_or_else(
-        |_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/lariat/axe"),
-        PathBuf::from,
-    );
-    let script = dir.join("node_modules/axe-core/axe.min.js");
+    let script = npm_dir("LARIAT_TEST_AXE_DIR", "axe").join("node_modules/axe-core/axe.min.js");
     assert!(
         script.exists(),
         "axe-core is missing at {}: run `make test-deps`",

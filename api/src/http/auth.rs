@@ -8,6 +8,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::response::NoContent;
+use knowledge::accounts::sso::{Identity, SsoProvider};
 use knowledge::accounts::{
     ApiKeyInfo, CreatedApiKey, NewApiKey, Scope, SessionInfo, TokenPair, User, UserUpdate,
 };
@@ -114,6 +115,27 @@ pub fn routes() -> ApiRouter<AppState> {
             post_with(signout, |op| op.summary("Revoke the current session")),
         )
         .api_route("/api/auth/me", get_with(me, |op| op.summary("The caller")))
+        .api_route(
+            "/api/auth/providers",
+            get_with(sso_providers, |op| {
+                op.summary(
+                    "The single-sign-on providers; a browser signs in with one at \
+                     /auth/oidc/{name}/start",
+                )
+            }),
+        )
+        .api_route(
+            "/api/auth/identities",
+            get_with(identities, |op| {
+                op.summary("The single-sign-on accounts linked to the caller's")
+            }),
+        )
+        .api_route(
+            "/api/auth/identities/{id}",
+            delete_with(unlink_identity, |op| {
+                op.summary("Unlink one, unless it is the account's last way to sign in")
+            }),
+        )
         .api_route(
             "/api/keys",
             post_with(create_key, |op| {
@@ -444,20 +466,61 @@ async fn revoke_session(
 }
 
 #[derive(Serialize, JsonSchema)]
+struct Providers {
+    providers: Vec<SsoProvider>,
+}
+
+async fn sso_providers(State(state): State<AppState>) -> Json<Providers> {
+    Json(Providers {
+        providers: state.service.accounts.sso_providers(),
+    })
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Identities {
+    identities: Vec<Identity>,
+}
+
+async fn identities(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Identities>, ApiError> {
+    let identities = state.service.accounts.identities(&principal).await?;
+    Ok(Json(Identities { identities }))
+}
+
+async fn unlink_identity(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(IdPath { id }): Path<IdPath>,
+) -> Result<NoContent, ApiError> {
+    state
+        .service
+        .accounts
+        .unlink_identity(&principal, &id)
+        .await?;
+    Ok(NoContent)
+}
+
+#[derive(Serialize, JsonSchema)]
 struct Me {
     user: User,
     /// Set when the caller used an API key.
     api_key_id: Option<String>,
     /// The key's scopes (absent for a session, which may do all its role allows).
     scopes: Option<Vec<Scope>>,
+    /// False for an account opened by single sign-on that has not set a password.
+    has_password: bool,
 }
 
-async fn me(Auth(principal): Auth) -> Json<Me> {
-    Json(Me {
+async fn me(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json<Me>, ApiError> {
+    let has_password = state.service.accounts.has_password(&principal).await?;
+    Ok(Json(Me {
         user: principal.user,
         api_key_id: principal.api_key_id,
         scopes: principal.scopes,
-    })
+        has_password,
+    }))
 }
 
 async fn create_key(
@@ -554,8 +617,9 @@ pub(crate) fn export_download(content: String) -> axum::response::Response {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Erasure {
-    /// The account's password.
-    password: String,
+    /// The account's password. An account without one (opened by single sign-on) leaves it
+    /// out and must have signed in through its provider within the last few minutes.
+    password: Option<String>,
 }
 
 async fn erase_account(
@@ -566,7 +630,7 @@ async fn erase_account(
     let service = &state.service;
     service
         .privacy
-        .erase_account(&service.accounts, &principal, &b.password)
+        .erase_account(&service.accounts, &principal, b.password.as_deref())
         .await?;
     Ok(NoContent)
 }

@@ -371,7 +371,7 @@ pub fn router(
             get(protected_resource),
         )
         .merge(mcp)
-        .merge(crate::web::routes())
+        .merge(crate::web::routes(&service.accounts.sso_origins()))
         .route_layer(axum::middleware::from_fn(label_route))
         .fallback(|| async { ApiError(knowledge::Error::NotFound("no such endpoint".into())) })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use knowledge::Error;
 use knowledge::SystemStatus;
+use knowledge::accounts::sso::{Identity, SsoProvider};
 use knowledge::accounts::{
     ApiKeyInfo, CreatedApiKey, NewApiKey, Principal, Role, Scope, SessionInfo, User, UserUpdate,
 };
@@ -94,9 +95,22 @@ struct AccountPage {
     usage: Usage,
     chart: Chart,
     notice: Option<&'static str>,
+    identities: Vec<Identity>,
+    /// The providers an identity can be linked from.
+    providers: Vec<SsoProvider>,
+    /// The providers of the linked identities (to sign in again with, before an erasure).
+    reauth: Vec<SsoProvider>,
+    has_password: bool,
 }
 
 impl AccountPage {
+    fn provider_name(&self, name: &str) -> String {
+        self.providers
+            .iter()
+            .find(|p| p.name == name)
+            .map_or_else(|| name.to_owned(), |p| p.display_name.clone())
+    }
+
     fn percent(used: &i64, limit: &u64) -> u64 {
         if *limit == 0 {
             100
@@ -124,11 +138,22 @@ async fn account_page(
         let usage = state.service.limits.usage(principal).await?;
         let days = state.service.limits.daily_usage(principal).await?;
         let exports = state.service.privacy.exports(principal).await?;
-        Ok::<_, Error>((keys, sessions, usage, days, exports))
+        let identities = state.service.accounts.identities(principal).await?;
+        let has_password = state.service.accounts.has_password(principal).await?;
+        Ok::<_, Error>((
+            keys,
+            sessions,
+            usage,
+            days,
+            exports,
+            identities,
+            has_password,
+        ))
     }
     .await;
+    let providers = state.service.accounts.sso_providers();
     match result {
-        Ok((keys, sessions, usage, days, exports)) => page(
+        Ok((keys, sessions, usage, days, exports, identities, has_password)) => page(
             &AccountPage {
                 layout: Layout::of(principal),
                 user: principal.user.clone(),
@@ -141,6 +166,14 @@ async fn account_page(
                 chart: Chart::of(&days, usage.period_start),
                 usage,
                 notice,
+                reauth: providers
+                    .iter()
+                    .filter(|p| identities.iter().any(|i| i.provider == p.name))
+                    .cloned()
+                    .collect(),
+                identities,
+                providers,
+                has_password,
             },
             status,
         ),
@@ -163,6 +196,8 @@ pub async fn account(
             "A confirmation link is on its way to the new address; until it is followed, nothing changes.",
         ),
         Some("verify-sent") => Some("A new verification link is on its way."),
+        Some("linked") => Some("Linked: you can sign in with it now."),
+        Some("unlinked") => Some("Unlinked: it no longer signs you in."),
         Some("export") => Some(
             "Your export is being built; we mail you when it is ready, and it is listed below.",
         ),
@@ -336,7 +371,8 @@ pub async fn download_export(
 
 #[derive(Deserialize)]
 pub struct ErasureForm {
-    password: String,
+    /// Absent for an account without a password.
+    password: Option<String>,
 }
 
 /// Erases the account, then forgets this browser's session.
@@ -348,7 +384,7 @@ pub async fn erase_account(
     let service = &state.service;
     match service
         .privacy
-        .erase_account(&service.accounts, &principal, &form.password)
+        .erase_account(&service.accounts, &principal, form.password.as_deref())
         .await
     {
         Ok(()) => ended("/signin?done=erased"),

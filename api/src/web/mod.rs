@@ -10,11 +10,12 @@ mod pages;
 mod recovery;
 pub(crate) mod render;
 pub mod session;
+mod sso;
 #[cfg(test)]
 mod tests;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -22,12 +23,17 @@ use axum::routing::{get, post};
 
 use crate::http::AppState;
 
-pub fn routes() -> Router<AppState> {
+/// The pages; `form_origins` are the sign-in providers' origins a form may be redirected to.
+pub fn routes(form_origins: &[String]) -> Router<AppState> {
     Router::new()
         .route("/", get(pages::home))
         .route("/signin", get(pages::signin_page).post(pages::signin))
         .route("/signup", get(pages::signup_page).post(pages::signup))
         .route("/signout", post(pages::signout))
+        .route("/auth/oidc/{provider}/start", post(sso::start))
+        .route("/auth/oidc/{provider}/callback", get(sso::callback))
+        .route("/account/identities/{provider}/link", post(sso::link))
+        .route("/account/identities/{id}/unlink", post(sso::unlink))
         .route(session::RENEW_PATH, get(pages::renew))
         .route("/forgot", get(recovery::forgot_page).post(recovery::forgot))
         .route("/reset", get(recovery::reset_page).post(recovery::reset))
@@ -79,7 +85,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/audit", get(account::audit))
         .route("/admin/users/{id}", post(account::update_user))
         .route("/admin/users/{id}/reset", post(account::send_reset_link))
-        .layer(axum::middleware::from_fn(page_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            csp(form_origins),
+            page_headers,
+        ))
         .route("/assets/{hash}/{*name}", get(assets::serve))
         .layer(axum::middleware::from_fn(same_origin_only))
         .layer(tower_http::compression::CompressionLayer::new())
@@ -100,16 +109,27 @@ async fn same_origin_only(req: Request, next: Next) -> Response {
 }
 
 /// The policy every page is served under: no inline script or style, nothing from elsewhere,
-/// never framed.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; \
-                   frame-ancestors 'none'";
+/// never framed; forms go to this site, or (a sign-on button's redirect) to a sign-in
+/// provider's origin.
+fn csp(form_origins: &[String]) -> HeaderValue {
+    let mut form_action = String::from("'self'");
+    for origin in form_origins {
+        form_action.push(' ');
+        form_action.push_str(origin);
+    }
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; font-src 'self'; form-action {form_action}; base-uri 'none'; \
+         frame-ancestors 'none'"
+    ))
+    .expect("origins are ASCII")
+}
 
-async fn page_headers(req: Request, next: Next) -> Response {
+async fn page_headers(State(csp): State<HeaderValue>, req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, CSP),
         (header::REFERRER_POLICY, "same-origin"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use knowledge::accounts::sso::SsoProvider;
 use knowledge::accounts::{Client, Principal, User};
 use knowledge::store::{CollectionHead, ConversationSummary, StoredMessage};
 use knowledge::{Error, PassageInContext};
@@ -142,6 +143,8 @@ struct SigninPage {
     error: Option<String>,
     email: String,
     next: String,
+    /// The single-sign-on buttons.
+    providers: Vec<SsoProvider>,
 }
 
 #[derive(Deserialize)]
@@ -151,7 +154,7 @@ pub struct Next {
     done: Option<String>,
 }
 
-fn signin_form(signup: bool, q: &Next) -> Response {
+fn signin_form(state: &AppState, signup: bool, q: &Next) -> Response {
     let next = q.next.as_deref();
     page(
         &SigninPage {
@@ -165,17 +168,40 @@ fn signin_form(signup: bool, q: &Next) -> Response {
             error: None,
             email: String::new(),
             next: session::local_path(next),
+            providers: state.service.accounts.sso_providers(),
         },
         StatusCode::OK,
     )
 }
 
-pub async fn signin_page(Query(q): Query<Next>) -> Response {
-    signin_form(false, &q)
+pub async fn signin_page(State(state): State<AppState>, Query(q): Query<Next>) -> Response {
+    signin_form(&state, false, &q)
 }
 
-pub async fn signup_page(Query(q): Query<Next>) -> Response {
-    signin_form(true, &q)
+pub async fn signup_page(State(state): State<AppState>, Query(q): Query<Next>) -> Response {
+    signin_form(&state, true, &q)
+}
+
+/// The sign-in page again, saying why signing in failed.
+pub(super) fn signin_failed(
+    state: &AppState,
+    signup: bool,
+    e: &Error,
+    email: &str,
+    next: String,
+) -> Response {
+    page(
+        &SigninPage {
+            layout: Layout::anonymous(),
+            signup,
+            notice: None,
+            error: Some(public_message(e)),
+            email: email.chars().take(320).collect(),
+            next,
+            providers: state.service.accounts.sso_providers(),
+        },
+        status_of(e.code()),
+    )
 }
 
 #[derive(Deserialize)]
@@ -209,17 +235,7 @@ async fn start_session(
             &next,
             session::start(&pair, state.refresh_ttl_secs, session::is_https(headers)),
         ),
-        Err(e) => page(
-            &SigninPage {
-                layout: Layout::anonymous(),
-                signup,
-                notice: None,
-                error: Some(public_message(&e)),
-                email: form.email.chars().take(320).collect(),
-                next,
-            },
-            status_of(e.code()),
-        ),
+        Err(e) => signin_failed(state, signup, &e, &form.email, next),
     }
 }
 
@@ -241,8 +257,11 @@ pub async fn signup(
     start_session(&state, &headers, client, form, true).await
 }
 
-/// A redirect that also sets (or clears) the session's cookies.
-fn redirect_setting(to: &str, cookies: [axum::http::HeaderValue; 2]) -> Response {
+/// A redirect that also sets (or clears) cookies.
+pub(super) fn redirect_setting(
+    to: &str,
+    cookies: impl IntoIterator<Item = axum::http::HeaderValue>,
+) -> Response {
     let mut response = Redirect::to(to).into_response();
     for cookie in cookies {
         response.headers_mut().append(header::SET_COOKIE, cookie);

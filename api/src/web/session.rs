@@ -62,6 +62,22 @@ pub fn end() -> [HeaderValue; 2] {
     ]
 }
 
+/// The single sign-on in progress: the state this browser must bring back from the provider.
+pub const SSO_STATE: &str = "lariat_sso";
+/// The SSO cookie goes only to the sign-on routes (and the server decides when a state expires).
+const SSO_PATH: &str = "/auth/oidc";
+const SSO_MAX_AGE: u64 = 3600;
+
+/// The `Set-Cookie` that has this browser hold a started sign-on's state.
+pub fn sso_started(state: &str, secure: bool) -> HeaderValue {
+    set_cookie(SSO_STATE, state, SSO_PATH, SSO_MAX_AGE, secure)
+}
+
+/// The `Set-Cookie` that forgets it.
+pub fn sso_finished() -> HeaderValue {
+    set_cookie(SSO_STATE, "", SSO_PATH, 0, false)
+}
+
 /// A request that may change something must name this server as its origin: `Origin` (sent by
 /// browsers on every such request) or, without it, `Sec-Fetch-Site: same-origin`. Reads pass.
 pub fn is_same_origin(parts: &Parts) -> bool {

@@ -5,6 +5,7 @@ mod sql;
 mod sql_accounts;
 mod sql_audit;
 mod sql_chat;
+mod sql_identity;
 mod sql_mail;
 mod sql_privacy;
 mod sql_sites;
@@ -218,13 +219,68 @@ pub trait PrivacyStore: Send + Sync {
     /// A ready, unexpired export's content, if it is the user's.
     async fn export_content(&self, user_id: &str, id: &str, now: i64) -> Result<Option<String>>;
     /// In one transaction: deletes the user's conversations (and messages), sessions (and
-    /// refresh tokens), API keys, tokens, memberships, exports and the mail queued to `email`;
+    /// refresh tokens), API keys, identities, tokens, memberships, exports and the mail queued
+    /// to `email`;
     /// detaches their usage from keys; blanks the audit entries about them (and the address of
     /// those by them); gives the row the `placeholder` address and no password, disabled.
     async fn erase_user(&self, user_id: &str, email: &str, placeholder: &str) -> Result<()>;
     /// Has the database drop the content of deleted rows from its files (SQLite: a truncating
     /// checkpoint of the write-ahead log, pages zeroed by `secure_delete`; PostgreSQL: VACUUM).
     async fn drop_deleted(&self) -> Result<()>;
+}
+
+/// A single sign-on in progress, kept until its callback takes it or it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoState {
+    /// The sha256 of the `state` sent to the provider (the browser holds the value).
+    pub state_hash: String,
+    pub provider: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    /// The signed-in user linking an identity; `None` for a sign-in.
+    pub user_id: Option<String>,
+    /// Where the browser goes afterwards.
+    pub next_path: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What asking to unlink an identity came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlinked {
+    Done,
+    /// No such identity of this user.
+    NotFound,
+    /// Refused: the account has no password and no other identity.
+    LastWayIn,
+}
+
+/// OpenID identities linked to accounts, and single sign-ons in progress.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// Keeps a started sign-in (dropping expired ones on the way).
+    async fn save_sso_state(&self, state: &SsoState) -> Result<()>;
+    /// Removes and returns the sign-in started with this state: it can be taken once.
+    async fn take_sso_state(&self, state_hash: &str) -> Result<Option<SsoState>>;
+    async fn identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<crate::accounts::sso::Identity>>;
+    /// The user's identities, oldest first.
+    async fn identities(&self, user_id: &str) -> Result<Vec<crate::accounts::sso::Identity>>;
+    /// A conflict when this (issuer, subject) is linked already.
+    async fn link_identity(&self, identity: &crate::accounts::sso::Identity) -> Result<()>;
+    /// Opens an account and links its first identity, both or neither.
+    async fn create_user_with_identity(
+        &self,
+        user: &NewUser,
+        identity: &crate::accounts::sso::Identity,
+    ) -> Result<()>;
+    /// Records a sign-in with the identity, and the address the provider gave this time.
+    async fn touch_identity(&self, id: &str, email: &str, at: i64) -> Result<()>;
+    /// Unlinks the identity unless it is the account's last way to sign in, atomically.
+    async fn unlink_identity(&self, user_id: &str, id: &str) -> Result<Unlinked>;
 }
 
 /// The audit log, newest first.

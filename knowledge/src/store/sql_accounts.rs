@@ -70,26 +70,34 @@ fn taken_or(e: sqlx::Error, email: &str) -> Error {
     }
 }
 
+/// Inserts the user; a taken address is a conflict.
+pub(super) async fn insert_user<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    new: &NewUser,
+) -> Result<()> {
+    let u = &new.user;
+    sqlx::query(
+        "INSERT INTO users (id, email, email_verified, password_hash, role, plan, disabled, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&u.id)
+    .bind(&u.email)
+    .bind(i64::from(u.email_verified))
+    .bind(&new.password_hash)
+    .bind(u.role.as_str())
+    .bind(&u.plan)
+    .bind(i64::from(u.disabled))
+    .bind(u.created_at)
+    .execute(executor)
+    .await
+    .map_err(|e| taken_or(e, &u.email))?;
+    Ok(())
+}
+
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn create_user(&self, new: &NewUser) -> Result<()> {
-        let u = &new.user;
-        sqlx::query(
-            "INSERT INTO users (id, email, email_verified, password_hash, role, plan, disabled, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&u.id)
-        .bind(&u.email)
-        .bind(i64::from(u.email_verified))
-        .bind(&new.password_hash)
-        .bind(u.role.as_str())
-        .bind(&u.plan)
-        .bind(i64::from(u.disabled))
-        .bind(u.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| taken_or(e, &u.email))?;
-        Ok(())
+        insert_user(&self.pool, new).await
     }
 
     async fn user(&self, id: &str) -> Result<Option<User>> {

@@ -93,6 +93,8 @@ impl PrivacyStore for SqlStore {
             "DELETE FROM sessions WHERE user_id = $1",
             "UPDATE usage_events SET api_key_id = NULL WHERE user_id = $1",
             "DELETE FROM api_keys WHERE user_id = $1",
+            "DELETE FROM identities WHERE user_id = $1",
+            "DELETE FROM sso_states WHERE user_id = $1",
             "DELETE FROM auth_tokens WHERE user_id = $1",
             "DELETE FROM collection_members WHERE user_id = $1",
             "DELETE FROM exports WHERE user_id = $1",
@@ -129,7 +131,14 @@ impl PrivacyStore for SqlStore {
                     .await?;
             }
             Dialect::Postgres => {
-                for table in ["messages", "conversations", "sessions", "api_keys", "users"] {
+                for table in [
+                    "messages",
+                    "conversations",
+                    "sessions",
+                    "api_keys",
+                    "identities",
+                    "users",
+                ] {
                     sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM {table}")))
                         .execute(&self.pool)
                         .await?;

@@ -2,6 +2,8 @@
 //! rotating refresh tokens, API keys, roles, and the per-account and per-address sign-in limits.
 //! Every credential is stored hashed; a token or key is shown to its owner once.
 
+pub mod sso;
+
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -17,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::hashing::HashPool;
 use crate::mail::{Mail, Template};
 use crate::ratelimit::{GlobalLimit, KeyedLimit, per_hour, per_minute};
-use crate::store::{AccountStore, IssuedToken, RefreshOutcome, StoredSession};
+use crate::store::{AccountStore, IdentityStore, IssuedToken, RefreshOutcome, StoredSession};
 use crate::types::{content_hash, now_ms};
 
 /// What a user may do beyond reading: curators ingest into collections they curate, admins
@@ -376,6 +378,9 @@ pub struct Intent {
 
 pub struct Accounts {
     store: Arc<dyn AccountStore>,
+    identity_store: Arc<dyn IdentityStore>,
+    /// The single-sign-on providers (see [`sso`]).
+    sso: sso::Providers,
     config: AuthConfig,
     plans: Vec<String>,
     encoding: EncodingKey,
@@ -647,6 +652,7 @@ impl Accounts {
     pub fn new(
         config: &Config,
         store: Arc<dyn AccountStore>,
+        identity_store: Arc<dyn IdentityStore>,
         mail: Arc<Mail>,
         audit: Arc<Audit>,
     ) -> Result<Self> {
@@ -656,6 +662,8 @@ impl Accounts {
         validation.set_required_spec_claims(&["exp", "sub"]);
         Ok(Self {
             store,
+            identity_store,
+            sso: sso::Providers::new(&config.auth, &config.mail.public_url)?,
             config: config.auth.clone(),
             plans: config.plans.keys().cloned().collect(),
             encoding: EncodingKey::from_secret(&secret),
@@ -705,28 +713,8 @@ impl Accounts {
         password: &str,
         address: Option<IpAddr>,
     ) -> Result<User> {
-        if let Some(ip) = address {
-            self.signup_by_address.check(&ip)?;
-        }
-        self.signups.check()?;
         let normalized = normalize_email(email)?;
-        match &self.config.signup {
-            SignupPolicy::Open => {}
-            SignupPolicy::InviteOnly => {
-                return Err(Error::Forbidden(
-                    "sign-up is by invitation only: ask an administrator for an account".into(),
-                ));
-            }
-            SignupPolicy::Domains => {
-                let domain = normalized.rsplit('@').next().unwrap_or_default();
-                if !self.config.signup_domains.iter().any(|d| d == domain) {
-                    return Err(Error::Forbidden(format!(
-                        "sign-up is open to addresses at {} only",
-                        self.config.signup_domains.join(", ")
-                    )));
-                }
-            }
-        }
+        self.check_signup(&normalized, address)?;
         let user = self
             .create_user(&normalized, password, Role::User, false)
             .await?;
@@ -740,6 +728,32 @@ impl Accounts {
         .await?;
         self.mail_verification(&user).await?;
         Ok(user)
+    }
+
+    /// Whether the sign-up policy lets this (normalised) address open an account, within the
+    /// sign-up limits per client address and for the whole server.
+    fn check_signup(&self, normalized: &str, address: Option<IpAddr>) -> Result<()> {
+        if let Some(ip) = address {
+            self.signup_by_address.check(&ip)?;
+        }
+        self.signups.check()?;
+        match &self.config.signup {
+            SignupPolicy::Open => Ok(()),
+            SignupPolicy::InviteOnly => Err(Error::Forbidden(
+                "sign-up is by invitation only: ask an administrator for an account".into(),
+            )),
+            SignupPolicy::Domains => {
+                let domain = normalized.rsplit('@').next().unwrap_or_default();
+                if self.config.signup_domains.iter().any(|d| d == domain) {
+                    Ok(())
+                } else {
+                    Err(Error::Forbidden(format!(
+                        "sign-up is open to addresses at {} only",
+                        self.config.signup_domains.join(", ")
+                    )))
+                }
+            }
+        }
     }
 
     /// An account an administrator opens for someone (the way in when sign-up is closed); the
@@ -887,17 +901,8 @@ impl Accounts {
             .await?;
         let (subject, reason) = match &found {
             Some((user, _)) if ok && !user.disabled => {
-                let pair = self.open_session(user, client).await?;
                 let detail = json!({"user_agent": client.user_agent});
-                self.record(
-                    AuditEvent::SignedIn,
-                    Some(&user.id),
-                    &user.id,
-                    client.address,
-                    detail,
-                )
-                .await?;
-                return Ok(pair);
+                return self.signed_in(user, client, detail).await;
             }
             Some((user, _)) if ok => (Some(user.id.as_str()), "disabled"),
             Some((user, _)) => (Some(user.id.as_str()), "wrong password"),
@@ -931,6 +936,25 @@ impl Accounts {
                 ))
             })
             .await
+    }
+
+    /// Opens a session for a sign-in that passed its checks, and audits it.
+    async fn signed_in(
+        &self,
+        user: &User,
+        client: &Client,
+        detail: serde_json::Value,
+    ) -> Result<TokenPair> {
+        let pair = self.open_session(user, client).await?;
+        self.record(
+            AuditEvent::SignedIn,
+            Some(&user.id),
+            &user.id,
+            client.address,
+            detail,
+        )
+        .await?;
+        Ok(pair)
     }
 
     async fn open_session(&self, user: &User, client: &Client) -> Result<TokenPair> {
@@ -1288,6 +1312,13 @@ impl Accounts {
             return Err(wrong_current_password());
         }
         let hash = self.store.user_credentials(email).await?.map(|(_, h)| h);
+        if hash.as_deref() == Some(sso::NO_PASSWORD_HASH) {
+            return Err(Error::Conflict(
+                "this account has no password yet (it signs in through a provider): set one \
+                 with a reset link from the sign-in page"
+                    .into(),
+            ));
+        }
         if self.verify(password, hash).await? {
             Ok(())
         } else {

@@ -1,0 +1,134 @@
+//! Single sign-on in the browser: a button posts to `start` (or, on the account page, `link`),
+//! which keeps the attempt's state in a cookie scoped to `/auth/oidc` and sends the browser to
+//! the provider; the provider sends it back to `callback`, which hands the query and the cookie to
+//! [`knowledge::accounts::Accounts::sso_finish`] and starts the session (or shows the link).
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use knowledge::accounts::sso::{SsoCallback, SsoOutcome};
+use knowledge::accounts::{Client, Principal};
+use serde::Deserialize;
+
+use super::pages::{Viewer, error_page, redirect_setting, signin_failed};
+use super::session;
+use crate::http::{AppState, SigningIn};
+
+#[derive(Deserialize)]
+pub struct StartForm {
+    next: Option<String>,
+}
+
+/// Sends the browser to the provider, holding the state it must bring back.
+fn to_provider(
+    started: knowledge::Result<knowledge::accounts::sso::SsoStart>,
+    headers: &HeaderMap,
+) -> knowledge::Result<Response> {
+    let started = started?;
+    let mut response = Redirect::to(&started.authorize_url).into_response();
+    response.headers_mut().append(
+        axum::http::header::SET_COOKIE,
+        session::sso_started(&started.state, session::is_https(headers)),
+    );
+    Ok(response)
+}
+
+/// "Sign in with …" on the sign-in and sign-up pages.
+pub async fn start(
+    State(state): State<AppState>,
+    SigningIn(client): SigningIn,
+    headers: HeaderMap,
+    Path(provider): Path<String>,
+    Form(form): Form<StartForm>,
+) -> Response {
+    let next = session::local_path(form.next.as_deref());
+    let started = state
+        .service
+        .accounts
+        .sso_start(&provider, None, &next, client.address)
+        .await;
+    to_provider(started, &headers).unwrap_or_else(|e| signin_failed(&state, false, &e, "", next))
+}
+
+/// "Link …" on the account page: the identity will be linked to the signed-in account.
+pub async fn link(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    headers: HeaderMap,
+    Path(provider): Path<String>,
+) -> Response {
+    let started = state
+        .service
+        .accounts
+        .sso_start(
+            &provider,
+            Some(&principal),
+            "/account?done=linked#signin-h",
+            principal.address,
+        )
+        .await;
+    to_provider(started, &headers).unwrap_or_else(|e| error_page(Some(principal.user), &e))
+}
+
+/// Who the browser is signed in as, if anyone (a link must come back to the same account).
+async fn signed_in(state: &AppState, headers: &HeaderMap, client: &Client) -> Option<Principal> {
+    let token = session::cookie(headers, session::ACCESS)?;
+    state.service.authenticate(token, client.address).await.ok()
+}
+
+/// Where the provider sends the browser back.
+pub async fn callback(
+    State(state): State<AppState>,
+    SigningIn(client): SigningIn,
+    headers: HeaderMap,
+    Path(provider): Path<String>,
+    Query(answer): Query<SsoCallback>,
+) -> Response {
+    let viewer = signed_in(&state, &headers, &client).await;
+    let outcome = state
+        .service
+        .accounts
+        .sso_finish(
+            &provider,
+            &answer,
+            session::cookie(&headers, session::SSO_STATE),
+            viewer.as_ref(),
+            &client,
+        )
+        .await;
+    let mut response = match outcome {
+        Ok(SsoOutcome::SignedIn { tokens, next }) => redirect_setting(
+            &session::local_path(Some(&next)),
+            session::start(&tokens, state.refresh_ttl_secs, session::is_https(&headers)),
+        ),
+        Ok(SsoOutcome::Linked { next, .. }) => {
+            Redirect::to(&session::local_path(Some(&next))).into_response()
+        }
+        Err(e) => match viewer {
+            Some(viewer) => error_page(Some(viewer.user), &e),
+            None => signin_failed(&state, false, &e, "", "/chat".into()),
+        },
+    };
+    response
+        .headers_mut()
+        .append(axum::http::header::SET_COOKIE, session::sso_finished());
+    response
+}
+
+/// Unlinks one of the viewer's identities.
+pub async fn unlink(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    match state
+        .service
+        .accounts
+        .unlink_identity(&principal, &id)
+        .await
+    {
+        Ok(()) => Redirect::to("/account?done=unlinked#signin-h").into_response(),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
