@@ -8,7 +8,7 @@ DEMO_ADMIN ?= admin@example.com
 DEMO_PASSWORD ?= lariat-demo-password
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: setup build build-bin demo test test-deps lint eval-gate bench bench-chat bench-abuse fuzz fuzz-smoke
+.PHONY: setup build build-bin demo test test-deps lint eval-gate eval-baseline bench bench-chat bench-abuse fuzz fuzz-smoke
 
 setup:
 	bash scripts/setup-assets.sh
@@ -44,14 +44,20 @@ test-deps:
 test: setup test-deps lint
 	bash scripts/test.sh
 
-# The retrieval regression gate CI runs: SciFact train split (read from ../shared at run time) against
-# the committed baseline. The ingested corpus is cached outside the clone and reused while corpus,
-# chunker and model are unchanged.
+# The retrieval regression gate CI runs: the development collections (read from ../shared at run
+# time) against the committed baseline. Each ingested corpus is cached outside the clone and reused
+# while corpus, chunker and model are unchanged.
 EVAL_DIR ?= $(HOME)/.cache/lariat/eval-data
+EVAL_SETS ?= ../shared/data/scifact ../shared/data/med ../shared/data/cacm ../shared/data/npl
+EVAL_BASELINE ?= eval/baselines/dev.json
 eval-gate: setup build
-	$(LARIAT) --data-dir $(EVAL_DIR) eval beir ../shared/data/scifact --split train \
-		--modes bm25,dense,hybrid --baseline eval/baselines/scifact-train.json --max-drop 0.01 \
-		--json $(EVAL_DIR)/last-report.json
+	$(LARIAT) --data-dir $(EVAL_DIR) eval beir $(EVAL_SETS) --modes bm25,dense,hybrid \
+		--baseline $(EVAL_BASELINE) --max-drop 0.01 --json $(EVAL_DIR)/last-report.json
+
+# After a deliberate change in quality: the same run, written as the new baseline.
+eval-baseline: setup build
+	$(LARIAT) --data-dir $(EVAL_DIR) eval beir $(EVAL_SETS) --modes bm25,dense,hybrid \
+		--json $(EVAL_BASELINE)
 
 bench: setup build
 	$(LARIAT) bench ../shared/data/scifact

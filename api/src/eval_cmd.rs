@@ -1,5 +1,5 @@
-//! `lariat eval beir`: retrieval quality and speed on a BEIR-layout dataset, with a regression
-//! gate against a baseline report.
+//! `lariat eval beir`: retrieval quality and speed on BEIR-layout datasets (several in one run,
+//! with their mean), with a regression gate against a baseline.
 
 use std::path::{Path, PathBuf};
 
@@ -16,25 +16,30 @@ pub struct EvalArgs {
 
 #[derive(Subcommand, Debug)]
 enum EvalCommand {
-    /// Evaluate a dataset in BEIR layout (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)
+    /// Evaluate datasets in BEIR layout (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)
     Beir(BeirArgs),
 }
 
 #[derive(Args, Debug)]
 struct BeirArgs {
-    dir: PathBuf,
-    #[arg(long, default_value = "test")]
-    split: String,
+    /// One or more dataset folders
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// The judgements to use (qrels/SPLIT.tsv); default: test, or a dataset's only split
+    #[arg(long)]
+    split: Option<String>,
     /// Comma-separated: bm25, dense, hybrid
     #[arg(long, default_value = "bm25,dense,hybrid", value_delimiter = ',')]
     modes: Vec<String>,
-    /// Write the report as JSON
+    /// Write the reports (each dataset's and the means) as JSON
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Write the ranked documents as a TREC run file (one file per mode when several)
+    /// Write the ranked documents as a TREC run file (one file per mode when several; one
+    /// dataset only)
     #[arg(long)]
     run_file: Option<PathBuf>,
-    /// Fail when a metric falls more than --max-drop below this report
+    /// Fail when a metric falls more than --max-drop below this baseline (a report written by
+    /// --json)
     #[arg(long)]
     baseline: Option<PathBuf>,
     #[arg(long, default_value_t = 0.01, requires = "baseline")]
@@ -99,7 +104,25 @@ pub async fn run(config: &Config, args: EvalArgs) -> Result<u8> {
         .map(eval::load_baseline)
         .transpose()
         .map_err(to_knowledge)?;
-    let dataset = Dataset::load(&args.dir, &args.split).map_err(to_knowledge)?;
+    if args.run_file.is_some() && args.dirs.len() > 1 {
+        return Err(knowledge::Error::InvalidInput(
+            "--run-file takes one dataset: run the others separately".into(),
+        )
+        .into());
+    }
+    // every dataset is read (and any malformed one named) before anything is ingested
+    let datasets = args
+        .dirs
+        .iter()
+        .map(|dir| {
+            let split = match &args.split {
+                Some(split) => split.clone(),
+                None => eval::default_split(dir)?,
+            };
+            Dataset::load(dir, &split)
+        })
+        .collect::<Result<Vec<_>, EvalError>>()
+        .map_err(to_knowledge)?;
     let k = crate::cli::open(config).await?;
     let chunker = crate::cli::chunker(config)?;
     let options = EvalOptions {
@@ -108,21 +131,30 @@ pub async fn run(config: &Config, args: EvalArgs) -> Result<u8> {
         concurrency: args.concurrency,
         ingest: config.ingest.clone(),
     };
-    let (report, runs) = eval::run(k, chunker, &dataset, &options)
-        .await
-        .map_err(to_knowledge)?;
-    print!("{}", eval::markdown(&report));
-    if let Some(path) = &args.json {
-        write_atomically(path, &serde_json::to_string_pretty(&report)?)?;
-    }
-    if let Some(base) = &args.run_file {
-        for (mode, run) in &runs {
-            let path = run_file_path(base, *mode, runs.len() > 1);
-            write_atomically(&path, &eval::trec_run(run, &format!("lariat-{mode}")))?;
+    let mut reports = Vec::new();
+    for dataset in &datasets {
+        let (report, runs) = eval::run(k.clone(), chunker.clone(), dataset, &options)
+            .await
+            .map_err(to_knowledge)?;
+        print!("{}", eval::markdown(&report));
+        println!();
+        if let Some(base) = &args.run_file {
+            for (mode, run) in &runs {
+                let path = run_file_path(base, *mode, runs.len() > 1);
+                write_atomically(&path, &eval::trec_run(run, &format!("lariat-{mode}")))?;
+            }
         }
+        reports.push(report);
+    }
+    let suite = eval::Suite::new(reports);
+    if suite.datasets.len() > 1 {
+        print!("{}", eval::suite_markdown(&suite));
+    }
+    if let Some(path) = &args.json {
+        write_atomically(path, &serde_json::to_string_pretty(&suite)?)?;
     }
     if let Some(baseline) = baseline {
-        let regressions = eval::regressions(&report, &baseline, args.max_drop);
+        let regressions = eval::suite_regressions(&suite, &baseline, args.max_drop);
         if !regressions.is_empty() {
             for r in &regressions {
                 eprintln!("regression: {r}");

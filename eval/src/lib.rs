@@ -17,7 +17,7 @@ use knowledge::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use dataset::Dataset;
+pub use dataset::{Dataset, Skipped, default_split};
 pub use metrics::{Metrics, evaluate, trec_order};
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,46 @@ pub struct Report {
     pub config: serde_json::Value,
     pub results: Vec<ModeResult>,
     pub ingest: IngestFigures,
+    /// What the dataset held that could not be evaluated (counted, not refused).
+    #[serde(default)]
+    pub skipped: Skipped,
+}
+
+/// Several datasets evaluated in one run, and each mode's mean nDCG@10 over them (each dataset
+/// weighs the same, whatever its number of queries).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Suite {
+    pub datasets: Vec<Report>,
+    pub mean: Vec<MeanResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MeanResult {
+    pub mode: String,
+    #[serde(rename = "ndcg@10")]
+    pub ndcg_10: f64,
+}
+
+impl Suite {
+    pub fn new(datasets: Vec<Report>) -> Self {
+        let mut mean: Vec<MeanResult> = Vec::new();
+        for report in &datasets {
+            for r in &report.results {
+                if !mean.iter().any(|m| m.mode == r.mode) {
+                    let scores: Vec<f64> = datasets
+                        .iter()
+                        .filter_map(|d| d.results.iter().find(|x| x.mode == r.mode))
+                        .map(|x| x.metrics.ndcg_10)
+                        .collect();
+                    mean.push(MeanResult {
+                        mode: r.mode.clone(),
+                        ndcg_10: scores.iter().sum::<f64>() / scores.len() as f64,
+                    });
+                }
+            }
+        }
+        Suite { datasets, mean }
+    }
 }
 
 /// One mode's ranked documents per query, in trec_eval order.
@@ -262,6 +302,7 @@ pub async fn run(
         }),
         results,
         ingest,
+        skipped: dataset.skipped.clone(),
     };
     Ok((report, runs))
 }
@@ -327,6 +368,17 @@ pub fn markdown(report: &Report) -> String {
             r.qps
         ));
     }
+    let k = &report.skipped;
+    if *k != Skipped::default() {
+        s.push_str(&format!(
+            "\nleft out: {} empty documents, {} judgements for absent documents, {} for absent \
+             queries, {} judged queries without text\n",
+            k.empty_documents,
+            k.judgements_for_absent_documents,
+            k.judgements_for_absent_queries,
+            k.empty_queries
+        ));
+    }
     let i = &report.ingest;
     if i.reused {
         s.push_str(&format!(
@@ -340,6 +392,70 @@ pub fn markdown(report: &Report) -> String {
         ));
     }
     s
+}
+
+/// nDCG@10 of each dataset and mode, and the means, as a Markdown table.
+pub fn suite_markdown(suite: &Suite) -> String {
+    let mut s = String::from("| nDCG@10 |");
+    for m in &suite.mean {
+        s.push_str(&format!(" {} |", m.mode));
+    }
+    s.push_str(&format!("\n|---|{}\n", "---|".repeat(suite.mean.len())));
+    for report in &suite.datasets {
+        s.push_str(&format!("| {} ({}) |", report.dataset, report.split));
+        for m in &suite.mean {
+            match report.results.iter().find(|r| r.mode == m.mode) {
+                Some(r) => s.push_str(&format!(" {:.4} |", r.metrics.ndcg_10)),
+                None => s.push_str(" – |"),
+            }
+        }
+        s.push('\n');
+    }
+    s.push_str("| mean |");
+    for m in &suite.mean {
+        s.push_str(&format!(" {:.4} |", m.ndcg_10));
+    }
+    s.push('\n');
+    s
+}
+
+/// Every metric that fell more than `max_drop` below the baseline, dataset by dataset (matched
+/// by name and split; a dataset the baseline lacks is not gated), and every mean.
+pub fn suite_regressions(suite: &Suite, baseline: &Suite, max_drop: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    for report in &suite.datasets {
+        if let Some(before) = baseline
+            .datasets
+            .iter()
+            .find(|b| b.dataset == report.dataset && b.split == report.split)
+        {
+            out.extend(
+                regressions(report, before, max_drop)
+                    .into_iter()
+                    .map(|r| format!("{} ({}): {r}", report.dataset, report.split)),
+            );
+        }
+    }
+    let gated_all = suite.datasets.len() == baseline.datasets.len()
+        && suite.datasets.iter().all(|r| {
+            baseline
+                .datasets
+                .iter()
+                .any(|b| b.dataset == r.dataset && b.split == r.split)
+        });
+    if gated_all {
+        for before in &baseline.mean {
+            if let Some(now) = suite.mean.iter().find(|m| m.mode == before.mode)
+                && before.ndcg_10 - now.ndcg_10 > max_drop
+            {
+                out.push(format!(
+                    "mean ndcg@10 of mode {} fell from {:.4} to {:.4} (more than {max_drop})",
+                    now.mode, before.ndcg_10, now.ndcg_10
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Every metric of every mode that fell more than `max_drop` below the baseline report.
@@ -365,13 +481,18 @@ pub fn regressions(report: &Report, baseline: &Report, max_drop: f64) -> Vec<Str
     out
 }
 
-pub fn load_baseline(path: &std::path::Path) -> Result<Report, EvalError> {
-    let text = std::fs::read_to_string(path).map_err(|e| EvalError::Baseline {
+/// A baseline: a suite, or one dataset's report (as earlier versions wrote).
+pub fn load_baseline(path: &std::path::Path) -> Result<Suite, EvalError> {
+    let bad = |msg: String| EvalError::Baseline {
         path: path.display().to_string(),
-        msg: e.to_string(),
-    })?;
-    serde_json::from_str(&text).map_err(|e| EvalError::Baseline {
-        path: path.display().to_string(),
-        msg: e.to_string(),
-    })
+        msg,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    if value.get("datasets").is_some() {
+        serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+    } else {
+        let report: Report = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        Ok(Suite::new(vec![report]))
+    }
 }

@@ -1,15 +1,21 @@
 //! BM25 over the chunks with tantivy: an English analyzer (lowercase, ASCII folding, stop words,
 //! Snowball stemming), the title/heading path as a boosted field, and a collection filter applied
-//! inside the query. Derived from SQL; rebuilt by `reindex`.
+//! inside the query. All collections share one index, but a search is scored with the statistics
+//! of the collections it searches (document count, document frequencies, average lengths), so
+//! what one collection holds never changes another's ranking. Derived from SQL; rebuilt by
+//! `reindex`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::query::{
+    Bm25StatisticsProvider, BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, Occur, Query,
+    TermQuery,
+};
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
@@ -17,7 +23,7 @@ use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
     StopWordFilter, TextAnalyzer, TokenStream,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::error::{Error, Result, blocking};
 
@@ -91,6 +97,109 @@ struct Inner {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
+    /// The live documents and tokens of each searched set of collections, for the searcher
+    /// generation they were counted on.
+    sizes: Mutex<(u64, HashMap<Vec<String>, Sizes>)>,
+}
+
+/// How many live documents a set of collections holds, and their tokens per field.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sizes {
+    docs: u64,
+    title_tokens: u64,
+    body_tokens: u64,
+}
+
+/// BM25 statistics of the searched collections alone, as a plain BM25 over an index of just them
+/// would have them (deleted documents not counted).
+struct CollectionStats<'a> {
+    searcher: &'a Searcher,
+    filter: &'a dyn Query,
+    fields: Fields,
+    sizes: Sizes,
+}
+
+impl Bm25StatisticsProvider for CollectionStats<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        Ok(if field == self.fields.title {
+            self.sizes.title_tokens
+        } else if field == self.fields.body {
+            self.sizes.body_tokens
+        } else {
+            0
+        })
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self.sizes.docs)
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        let within = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)),
+            ),
+            (Occur::Must, self.filter.box_clone()),
+        ]);
+        Ok(self.searcher.search(&within, &Count)? as u64)
+    }
+}
+
+/// Counts the live documents `filter` matches and their tokens in the title and body.
+fn sizes(searcher: &Searcher, filter: &dyn Query, f: Fields) -> tantivy::Result<Sizes> {
+    let weight = filter.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let mut sizes = Sizes::default();
+    for reader in searcher.segment_readers() {
+        let (title, body) = (
+            reader.get_fieldnorms_reader(f.title)?,
+            reader.get_fieldnorms_reader(f.body)?,
+        );
+        weight.for_each_no_score(reader, &mut |docs| {
+            for &doc in docs {
+                if !reader.is_deleted(doc) {
+                    sizes.docs += 1;
+                    sizes.title_tokens += u64::from(title.fieldnorm(doc));
+                    sizes.body_tokens += u64::from(body.fieldnorm(doc));
+                }
+            }
+        })?;
+    }
+    Ok(sizes)
+}
+
+impl Inner {
+    /// The sizes of these collections in the searcher's generation, counted once per generation.
+    fn sizes_of(
+        &self,
+        searcher: &Searcher,
+        collections: &[String],
+        filter: &dyn Query,
+    ) -> tantivy::Result<Sizes> {
+        let generation = searcher.generation().generation_id();
+        let mut key = collections.to_vec();
+        key.sort();
+        key.dedup();
+        {
+            let cached = self.sizes.lock().unwrap_or_else(|p| p.into_inner());
+            if cached.0 == generation
+                && let Some(s) = cached.1.get(&key)
+            {
+                return Ok(*s);
+            }
+        }
+        let counted = sizes(searcher, filter, self.fields)?;
+        let mut cached = self.sizes.lock().unwrap_or_else(|p| p.into_inner());
+        if cached.0 != generation {
+            *cached = (generation, HashMap::new());
+        }
+        // bounded: a new generation starts afresh, and few sets of collections are searched
+        if cached.1.len() >= 256 {
+            cached.1.clear();
+        }
+        cached.1.insert(key, counted);
+        Ok(counted)
+    }
 }
 
 impl Inner {
@@ -116,6 +225,7 @@ impl Inner {
             reader,
             writer: Mutex::new(writer),
             fields,
+            sizes: Mutex::new((u64::MAX, HashMap::new())),
         })
     }
 }
@@ -229,18 +339,26 @@ impl LexicalIndex for TantivyIndex {
                     (Occur::Should, q)
                 })
                 .collect();
+            let filter = BooleanQuery::new(in_collections);
             let query = BooleanQuery::new(vec![
                 (Occur::Must, Box::new(BooleanQuery::new(should))),
                 (
                     Occur::Must,
-                    Box::new(ConstScoreQuery::new(
-                        Box::new(BooleanQuery::new(in_collections)),
-                        0.0,
-                    )),
+                    Box::new(ConstScoreQuery::new(Box::new(filter.clone()), 0.0)),
                 ),
             ]);
             let searcher = inner.reader.searcher();
-            let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+            let stats = CollectionStats {
+                searcher: &searcher,
+                filter: &filter,
+                fields: f,
+                sizes: inner.sizes_of(&searcher, &collections, &filter)?,
+            };
+            let top = searcher.search_with_statistics_provider(
+                &query,
+                &TopDocs::with_limit(limit).order_by_score(),
+                &stats,
+            )?;
             top.into_iter()
                 .map(|(score, addr)| {
                     let doc: TantivyDocument = searcher.doc(addr)?;

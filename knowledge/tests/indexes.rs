@@ -109,6 +109,78 @@ fn lex(n: u32, doc: &str, collection: &str, title: &str, text: &str) -> LexicalD
     }
 }
 
+/// A collection is scored as if it were alone in the index: another collection's documents (and
+/// deleted ones) change neither its scores nor its order.
+#[tokio::test]
+async fn tantivy_scores_each_collection_by_its_own_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = TantivyIndex::open(&dir.path().join("lexical")).unwrap();
+    let docs = |collection: &str, offset: u32| {
+        vec![
+            lex(
+                offset + 1,
+                &format!("{collection}1"),
+                collection,
+                "Steer wrestling",
+                "The bulldogger drops onto the steer.",
+            ),
+            lex(
+                offset + 2,
+                &format!("{collection}2"),
+                collection,
+                "Tie-down roping",
+                "The roper ties three legs of the calf.",
+            ),
+            lex(
+                offset + 3,
+                &format!("{collection}3"),
+                collection,
+                "Rules",
+                "A steer must be caught before the roper ties it.",
+            ),
+        ]
+    };
+    index.replace(&[], docs("alone", 0)).await.unwrap();
+    let before = index
+        .search("steer roper", &["alone".into()], 10, 2.0)
+        .await
+        .unwrap();
+    assert_eq!(before.len(), 3);
+    // a crowd of another collection's documents, most of them about steers, and a deletion
+    let crowd: Vec<LexicalDoc> = (0..200)
+        .map(|i| {
+            lex(
+                100 + i,
+                &format!("crowd{i}"),
+                "crowd",
+                "Steers",
+                "steer steer steer roper",
+            )
+        })
+        .collect();
+    index.replace(&[], crowd).await.unwrap();
+    index.replace(&[], docs("gone", 500)).await.unwrap();
+    index
+        .replace(&["gone1".into(), "gone2".into()], vec![])
+        .await
+        .unwrap();
+    let after = index
+        .search("steer roper", &["alone".into()], 10, 2.0)
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    // the same collection under another index holding only it scores the same
+    let other = tempfile::tempdir().unwrap();
+    let solo = TantivyIndex::open(&other.path().join("lexical")).unwrap();
+    solo.replace(&[], docs("alone", 0)).await.unwrap();
+    assert_eq!(
+        solo.search("steer roper", &["alone".into()], 10, 2.0)
+            .await
+            .unwrap(),
+        before
+    );
+}
+
 #[tokio::test]
 async fn tantivy_index_ranks_filters_and_replaces() {
     let dir = tempfile::tempdir().unwrap();

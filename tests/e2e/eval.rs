@@ -75,6 +75,8 @@ fn write_dataset(dir: &Path) {
         corpus.push_str(&serde_json::json!({"_id": format!("{id}-note"), "title": "", "text": format!("A note on {}: see the rulebook, section {i}.", title.to_lowercase())}).to_string());
         corpus.push('\n');
     }
+    // as real collections have: a document with nothing in it (judged below)
+    corpus.push_str("{\"_id\": \"blank\", \"title\": \"\", \"text\": \"\"}\n");
     std::fs::write(dir.join("corpus.jsonl"), corpus).unwrap();
     let queries = [
         ("q1", "how long is a heel rope"),
@@ -91,7 +93,7 @@ fn write_dataset(dir: &Path) {
         .map(|(id, text)| format!("{}\n", serde_json::json!({"_id": id, "text": text})))
         .collect();
     std::fs::write(dir.join("queries.jsonl"), q).unwrap();
-    let qrels = "query-id\tcorpus-id\tscore\nq1\theel\t2\nq1\thead\t1\nq1\theel-note\t1\nq2\tbarrel\t1\nq3\tbull\t2\nq3\tvest\t1\nq4\tentry\t1\nq4\tfees\t1\nq5\tvest\t1\nq6\tambulance\t1\nq7\tbronc\t1\nq7\tbronc-note\t0\n";
+    let qrels = "query-id\tcorpus-id\tscore\nq1\theel\t2\nq1\thead\t1\nq1\theel-note\t1\nq2\tbarrel\t1\nq3\tbull\t2\nq3\tvest\t1\nq4\tentry\t1\nq4\tfees\t1\nq5\tvest\t1\nq6\tambulance\t1\nq7\tbronc\t1\nq7\tbronc-note\t0\nq3\tblank\t1\n";
     std::fs::write(dir.join("qrels/test.tsv"), qrels).unwrap();
 }
 
@@ -117,8 +119,10 @@ fn eval_metrics_equal_pytrec_eval_and_the_collection_is_reused() {
         ],
     );
     assert!(out.contains("| hybrid |"), "{out}");
-    let r: serde_json::Value =
+    let suite: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let r = suite["datasets"][0].clone();
+    assert_eq!(r["skipped"]["empty_documents"], 1, "{r}");
     assert_eq!(
         r["queries"], 7,
         "the query without judgements is skipped: {r}"
@@ -185,10 +189,56 @@ fn eval_metrics_equal_pytrec_eval_and_the_collection_is_reused() {
     );
     let a: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
-    assert_eq!(a["ingest"]["reused"], true);
-    assert_eq!(a["results"][0]["ndcg@10"], r["results"][0]["ndcg@10"]);
+    assert_eq!(a["datasets"][0]["ingest"]["reused"], true);
+    assert_eq!(
+        a["datasets"][0]["results"][0]["ndcg@10"],
+        r["results"][0]["ndcg@10"]
+    );
+
+    // several datasets in one run: each reported, and their mean
+    let copy = l.dir.path().join("mini-copy");
+    std::fs::create_dir_all(copy.join("qrels")).unwrap();
+    for f in ["corpus.jsonl", "queries.jsonl", "qrels/test.tsv"] {
+        std::fs::copy(data.join(f), copy.join(f)).unwrap();
+    }
+    let mut q = std::fs::read_to_string(copy.join("qrels/test.tsv")).unwrap();
+    q.push_str("q2\tghost\t1\nq99\theel\t1\n");
+    std::fs::write(copy.join("qrels/test.tsv"), q).unwrap();
+    let both = l.dir.path().join("both.json");
+    let out = l.expect(
+        0,
+        &[
+            "eval",
+            "beir",
+            data.to_str().unwrap(),
+            copy.to_str().unwrap(),
+            "--modes",
+            "bm25",
+            "--json",
+            both.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("| mean |"), "{out}");
+    let both: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&both).unwrap()).unwrap();
+    let copied = &both["datasets"][1];
+    assert_eq!(copied["dataset"], "mini-copy");
+    assert_eq!(copied["skipped"]["judgements_for_absent_documents"], 1);
+    assert_eq!(copied["skipped"]["judgements_for_absent_queries"], 1);
+    let (first, second) = (
+        both["datasets"][0]["results"][0]["ndcg@10"]
+            .as_f64()
+            .unwrap(),
+        copied["results"][0]["ndcg@10"].as_f64().unwrap(),
+    );
+    assert!(
+        (first - second).abs() < 1e-12,
+        "the ignored judgements change nothing"
+    );
+    assert!((both["mean"][0]["ndcg@10"].as_f64().unwrap() - (first + second) / 2.0).abs() < 1e-12);
 
     // the regression gate: a baseline far above today's numbers fails, naming metric and mode
+    // (a report of one dataset, as earlier versions wrote, is a baseline too)
     let mut inflated = r.clone();
     inflated["results"][2]["ndcg@10"] = serde_json::json!(1.5);
     let baseline = l.dir.path().join("baseline.json");
@@ -243,13 +293,13 @@ fn malformed_datasets_stop_with_the_file_and_line_named() {
             "queries.jsonl:9",
         ),
         (
-            "unknown document",
+            "duplicate document",
             Box::new(|d: &Path| {
-                let mut c = std::fs::read_to_string(d.join("qrels/test.tsv")).unwrap();
-                c.push_str("q1\tghost\t1\n");
-                std::fs::write(d.join("qrels/test.tsv"), c).unwrap();
+                let mut c = std::fs::read_to_string(d.join("corpus.jsonl")).unwrap();
+                c.push_str("{\"_id\": \"heel\", \"text\": \"again\"}\n");
+                std::fs::write(d.join("corpus.jsonl"), c).unwrap();
             }),
-            "\"ghost\" is not in corpus.jsonl",
+            "corpus.jsonl:26: duplicate _id \"heel\"",
         ),
         (
             "empty split",

@@ -1,6 +1,6 @@
 """Recomputes lariat's eval metrics with pytrec_eval (trec_eval's own code) from the run file.
 
-usage: pytrec_check.py QRELS_TSV RUN_FILE REPORT_JSON MODE
+usage: pytrec_check.py QRELS_TSV RUN_FILE REPORT_JSON MODE  (the first dataset of the report)
 Prints the absolute differences and exits 1 if any exceeds 1e-4.
 """
 import json
@@ -36,7 +36,7 @@ def top10(docs):
 
 rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate({q: top10(d) for q, d in run.items()})
 n = len(judged)
-ours = next(r for r in json.load(open(report_path))["results"] if r["mode"] == mode)
+ours = next(r for r in json.load(open(report_path))["datasets"][0]["results"] if r["mode"] == mode)
 
 
 def mean(results, measure):

@@ -554,14 +554,17 @@ struct JsonlRecord {
     #[serde(rename = "_id")]
     id: serde_json::Value,
     #[serde(default)]
-    title: String,
-    text: String,
+    title: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
     #[serde(default)]
     metadata: serde_json::Value,
 }
 
 /// One document per line: `{"_id", "title", "text"}` (BEIR and most exported corpora). A
 /// malformed line fails the whole file, naming the line, so nothing is half-ingested silently.
+/// A record with neither title nor text (real collections have some) has nothing to find and is
+/// left out; a file of nothing else has no records.
 pub fn jsonl_documents(source: &str, text: &str) -> Result<Vec<LoadedDocument>, LoadError> {
     let mut docs = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -584,20 +587,22 @@ pub fn jsonl_documents(source: &str, text: &str) -> Result<Vec<LoadedDocument>, 
         if !seen.insert(id.clone()) {
             return fail(format!("line {}: duplicate _id {id:?}", i + 1));
         }
-        if record.text.trim().is_empty() && record.title.trim().is_empty() {
-            return fail(format!("line {}: record {id:?} has no text", i + 1));
+        let title = record.title.unwrap_or_default();
+        let body = record.text.unwrap_or_default();
+        if body.trim().is_empty() && title.trim().is_empty() {
+            continue;
         }
-        let content = format!("{}\0{}", record.title, record.text).into_bytes();
+        let content = format!("{title}\0{body}").into_bytes();
         // a record with a title and no text is found by its title (found by fuzzing: it used to
         // become a document with no passage at all)
-        let text = if record.text.trim().is_empty() {
-            record.title.clone()
+        let text = if body.trim().is_empty() {
+            title.clone()
         } else {
-            record.text
+            body
         };
         docs.push(LoadedDocument {
             source: format!("{source}#{id}"),
-            title: cap_title(&record.title),
+            title: cap_title(&title),
             sections: vec![Section {
                 location: Location::default(),
                 text,
@@ -793,6 +798,18 @@ mod tests {
                 .unwrap_err()
                 .0
                 .starts_with("line 2:")
+        );
+        // records with nothing in them are left out (a null or missing text is none)
+        let empty = "{\"_id\": \"a\", \"title\": \"\", \"text\": \"\"}\n{\"_id\": \"b\", \"text\": null}\n\
+                     {\"_id\": \"c\"}\n{\"_id\": \"d\", \"text\": \"kept\"}\n";
+        let docs = jsonl_documents("c.jsonl", empty).unwrap();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].source, "c.jsonl#d");
+        assert_eq!(
+            jsonl_documents("c.jsonl", "{\"_id\": \"a\", \"text\": \" \"}\n")
+                .unwrap_err()
+                .0,
+            "no records"
         );
         let dup = "{\"_id\": \"a\", \"text\": \"x\"}\n{\"_id\": \"a\", \"text\": \"y\"}\n";
         assert!(
