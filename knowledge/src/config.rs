@@ -492,9 +492,21 @@ pub struct RetrievalConfig {
     pub candidates: usize,
     /// BM25 boost of the title/heading field over the body.
     pub title_boost: f32,
+    /// BM25's term-frequency saturation (k1) and length normalisation (b).
+    pub bm25_k1: f32,
+    pub bm25_b: f32,
     /// Below this many vectors dense search is exact; above it HNSW with `hnsw_ef`.
     pub exact_search_below: usize,
     pub hnsw_ef: usize,
+}
+
+impl RetrievalConfig {
+    pub fn bm25(&self) -> crate::lexical::Bm25 {
+        crate::lexical::Bm25 {
+            k1: self.bm25_k1,
+            b: self.bm25_b,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -653,6 +665,8 @@ impl Default for RetrievalConfig {
             dense_weight: 1.0,
             candidates: 100,
             title_boost: 0.5,
+            bm25_k1: 1.2,
+            bm25_b: 0.55,
             exact_search_below: 20_000,
             hnsw_ef: 256,
         }
@@ -760,6 +774,11 @@ impl Config {
         if r.candidates == 0 || r.rrf_k < 0.0 || r.bm25_weight < 0.0 || r.dense_weight < 0.0 {
             return Err(Error::InvalidInput(
                 "retrieval: candidates must be positive and rrf_k and weights not negative".into(),
+            ));
+        }
+        if !(0.0..=10.0).contains(&r.bm25_k1) || !(0.0..=1.0).contains(&r.bm25_b) {
+            return Err(Error::InvalidInput(
+                "retrieval: bm25_k1 must be 0-10 and bm25_b 0-1".into(),
             ));
         }
         if self.rerank.depth == 0 || self.rerank.depth > 1000 || self.rerank.timeout_ms == 0 {

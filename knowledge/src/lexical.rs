@@ -12,9 +12,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
+use tantivy::fieldnorm::FieldNormReader;
+use tantivy::postings::{Postings, SegmentPostings};
 use tantivy::query::{
-    Bm25StatisticsProvider, BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, Occur, Query,
-    TermQuery,
+    Bm25StatisticsProvider, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyScorer, EnableScoring,
+    Explanation, Occur, Query, Scorer, TermQuery, Weight,
 };
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
@@ -23,7 +25,10 @@ use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
     StopWordFilter, TextAnalyzer, TokenStream,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{
+    DocId, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentReader,
+    TantivyDocument, Term,
+};
 
 use crate::error::{Error, Result, blocking};
 
@@ -52,6 +57,7 @@ pub trait LexicalIndex: Send + Sync {
         collections: &[String],
         limit: usize,
         title_boost: f32,
+        bm25: Bm25,
     ) -> Result<Vec<(String, f32)>>;
     async fn chunk_ids(&self) -> Result<Vec<String>>;
     async fn reset(&self) -> Result<()>;
@@ -143,6 +149,120 @@ impl Bm25StatisticsProvider for CollectionStats<'_> {
             (Occur::Must, self.filter.box_clone()),
         ]);
         Ok(self.searcher.search(&within, &Count)? as u64)
+    }
+}
+
+/// BM25's two parameters: term-frequency saturation and length normalisation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bm25 {
+    pub k1: f32,
+    pub b: f32,
+}
+
+/// One term scored by BM25 with chosen `k1` and `b` (tantivy's own term query fixes them at 1.2
+/// and 0.75): `idf · tf·(k1+1) / (tf + k1·(1 − b + b·len/avglen))`, idf `ln(1 + (N − df + ½)/(df
+/// + ½))`, with the statistics the search is given.
+#[derive(Debug, Clone)]
+struct Bm25Term {
+    term: Term,
+    params: Bm25,
+}
+
+impl Query for Bm25Term {
+    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        let (idf, average_length) = match scoring {
+            EnableScoring::Enabled {
+                statistics_provider: stats,
+                ..
+            } => {
+                let docs = stats.total_num_docs()? as f32;
+                let df = stats.doc_freq(&self.term)? as f32;
+                let tokens = stats.total_num_tokens(self.term.field())? as f32;
+                (
+                    (1.0 + (docs - df + 0.5) / (df + 0.5)).ln(),
+                    if docs > 0.0 { tokens / docs } else { 1.0 },
+                )
+            }
+            EnableScoring::Disabled { .. } => (1.0, 1.0),
+        };
+        Ok(Box::new(Bm25TermWeight {
+            term: self.term.clone(),
+            params: self.params,
+            idf,
+            average_length: average_length.max(f32::EPSILON),
+        }))
+    }
+}
+
+struct Bm25TermWeight {
+    term: Term,
+    params: Bm25,
+    idf: f32,
+    average_length: f32,
+}
+
+impl Weight for Bm25TermWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let field = self.term.field();
+        let Some(postings) = reader
+            .inverted_index(field)?
+            .read_postings(&self.term, IndexRecordOption::WithFreqs)?
+        else {
+            return Ok(Box::new(EmptyScorer));
+        };
+        Ok(Box::new(Bm25TermScorer {
+            postings,
+            lengths: reader.get_fieldnorms_reader(field)?,
+            weight: boost * self.idf * (self.params.k1 + 1.0),
+            params: self.params,
+            average_length: self.average_length,
+        }))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut scorer = self.scorer(reader, 1.0)?;
+        if scorer.seek(doc) != doc {
+            return Err(tantivy::TantivyError::InvalidArgument(format!(
+                "document {doc} does not match"
+            )));
+        }
+        Ok(Explanation::new("bm25", scorer.score()))
+    }
+}
+
+struct Bm25TermScorer {
+    postings: SegmentPostings,
+    lengths: FieldNormReader,
+    /// `boost · idf · (k1 + 1)`.
+    weight: f32,
+    params: Bm25,
+    average_length: f32,
+}
+
+impl DocSet for Bm25TermScorer {
+    fn advance(&mut self) -> DocId {
+        self.postings.advance()
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        self.postings.seek(target)
+    }
+
+    fn doc(&self) -> DocId {
+        self.postings.doc()
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.postings.size_hint()
+    }
+}
+
+impl Scorer for Bm25TermScorer {
+    fn score(&mut self) -> Score {
+        let tf = self.postings.term_freq() as f32;
+        let length = self.lengths.fieldnorm(self.postings.doc()) as f32;
+        let Bm25 { k1, b } = self.params;
+        self.weight * tf / (tf + k1 * (1.0 - b + b * length / self.average_length))
     }
 }
 
@@ -305,6 +425,7 @@ impl LexicalIndex for TantivyIndex {
         collections: &[String],
         limit: usize,
         title_boost: f32,
+        bm25: Bm25,
     ) -> Result<Vec<(String, f32)>> {
         let inner = self.inner();
         let terms = query_terms(query);
@@ -316,17 +437,17 @@ impl LexicalIndex for TantivyIndex {
             let f = inner.fields;
             let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             for t in &terms {
-                let title: Box<dyn Query> = Box::new(TermQuery::new(
-                    Term::from_field_text(f.title, t),
-                    IndexRecordOption::WithFreqs,
-                ));
+                let title: Box<dyn Query> = Box::new(Bm25Term {
+                    term: Term::from_field_text(f.title, t),
+                    params: bm25,
+                });
                 should.push((Occur::Should, Box::new(BoostQuery::new(title, title_boost))));
                 should.push((
                     Occur::Should,
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(f.body, t),
-                        IndexRecordOption::WithFreqs,
-                    )),
+                    Box::new(Bm25Term {
+                        term: Term::from_field_text(f.body, t),
+                        params: bm25,
+                    }),
                 ));
             }
             let in_collections: Vec<(Occur, Box<dyn Query>)> = collections
@@ -420,5 +541,93 @@ mod tests {
     fn the_analyzer_stems_and_drops_stop_words() {
         assert_eq!(query_terms("The Ropers are roping"), vec!["roper", "rope"]);
         assert!(query_terms("the and of").is_empty());
+    }
+
+    /// Each document's score for one term, by `query`, best first, with its number (its
+    /// chunk id).
+    fn scores(searcher: &Searcher, query: &dyn Query) -> Vec<(f32, u32)> {
+        let f = schema().1;
+        let mut top: Vec<(f32, u32)> = searcher
+            .search(query, &TopDocs::with_limit(50).order_by_score())
+            .unwrap()
+            .into_iter()
+            .map(|(score, addr)| {
+                let doc: TantivyDocument = searcher.doc(addr).unwrap();
+                let n = doc.get_first(f.chunk_id).and_then(|v| v.as_str()).unwrap();
+                (score, n.parse().unwrap())
+            })
+            .collect();
+        top.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        top
+    }
+
+    #[test]
+    fn bm25_equals_tantivys_own_at_its_parameters_and_follows_k1_and_b() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = Inner::open(dir.path()).unwrap();
+        let f = inner.fields;
+        {
+            let mut writer = inner.writer.lock().unwrap();
+            for (n, body) in [
+                "rope",
+                "rope rope rope",
+                "a heel rope is longer than a head rope",
+                "the barrel pattern is a cloverleaf around three barrels in the arena, with no rope",
+                "rope burns, rope tricks and rope horns: everything about the rope",
+            ]
+            .iter()
+            .enumerate()
+            {
+                let mut doc = TantivyDocument::default();
+                doc.add_text(f.chunk_id, n.to_string());
+                doc.add_text(f.body, body);
+                writer.add_document(doc).unwrap();
+            }
+            writer.commit().unwrap();
+        }
+        inner.reader.reload().unwrap();
+        let searcher = inner.reader.searcher();
+        let term = Term::from_field_text(f.body, "rope");
+        let theirs = scores(
+            &searcher,
+            &TermQuery::new(term.clone(), IndexRecordOption::WithFreqs),
+        );
+        let plain = Bm25Term {
+            term: term.clone(),
+            params: Bm25 { k1: 1.2, b: 0.75 },
+        };
+        let ours = scores(&searcher, &plain);
+        assert_eq!(ours.len(), 5);
+        for ((a, da), (b, db)) in theirs.iter().zip(&ours) {
+            assert_eq!(da, db);
+            assert!((a - b).abs() < 1e-5 * a.abs().max(1.0), "{a} vs {b}");
+        }
+        // without length normalisation a single mention scores the same in a short and a long
+        // document; without saturation (k1 large) repetition counts almost linearly
+        let flat = scores(
+            &searcher,
+            &Bm25Term {
+                term: term.clone(),
+                params: Bm25 { k1: 1.2, b: 0.0 },
+            },
+        );
+        let of = |list: &[(f32, u32)], d: u32| list.iter().find(|(_, x)| *x == d).unwrap().0;
+        assert!((of(&flat, 0) - of(&flat, 3)).abs() < 1e-6, "{flat:?}");
+        assert!(
+            of(&ours, 0) > of(&ours, 3),
+            "the short one wins with b: {ours:?}"
+        );
+        assert!(of(&flat, 2) > of(&flat, 0), "two mentions beat one");
+        let linear = scores(
+            &searcher,
+            &Bm25Term {
+                term,
+                params: Bm25 { k1: 100.0, b: 0.0 },
+            },
+        );
+        assert!(
+            (of(&linear, 1) / of(&linear, 0) - 3.0).abs() < 0.1,
+            "{linear:?}"
+        );
     }
 }

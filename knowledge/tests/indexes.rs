@@ -2,7 +2,10 @@
 
 use knowledge::ErrorCode;
 use knowledge::config::RetrievalConfig;
-use knowledge::lexical::{LexicalDoc, LexicalIndex, TantivyIndex};
+use knowledge::lexical::{Bm25, LexicalDoc, LexicalIndex, TantivyIndex};
+
+/// BM25 as most engines default it.
+const PLAIN: Bm25 = Bm25 { k1: 1.2, b: 0.75 };
 use knowledge::vector::{EdgeVectorStore, VectorPoint, VectorStore};
 
 fn unit(v: [f32; 3]) -> Vec<f32> {
@@ -142,7 +145,7 @@ async fn tantivy_scores_each_collection_by_its_own_statistics() {
     };
     index.replace(&[], docs("alone", 0)).await.unwrap();
     let before = index
-        .search("steer roper", &["alone".into()], 10, 2.0)
+        .search("steer roper", &["alone".into()], 10, 2.0, PLAIN)
         .await
         .unwrap();
     assert_eq!(before.len(), 3);
@@ -165,7 +168,7 @@ async fn tantivy_scores_each_collection_by_its_own_statistics() {
         .await
         .unwrap();
     let after = index
-        .search("steer roper", &["alone".into()], 10, 2.0)
+        .search("steer roper", &["alone".into()], 10, 2.0, PLAIN)
         .await
         .unwrap();
     assert_eq!(after, before);
@@ -174,7 +177,7 @@ async fn tantivy_scores_each_collection_by_its_own_statistics() {
     let solo = TantivyIndex::open(&other.path().join("lexical")).unwrap();
     solo.replace(&[], docs("alone", 0)).await.unwrap();
     assert_eq!(
-        solo.search("steer roper", &["alone".into()], 10, 2.0)
+        solo.search("steer roper", &["alone".into()], 10, 2.0, PLAIN)
             .await
             .unwrap(),
         before
@@ -217,7 +220,7 @@ async fn tantivy_index_ranks_filters_and_replaces() {
         .await
         .unwrap();
     let hits = index
-        .search("heeling ropes", &["a".into()], 10, 2.0)
+        .search("heeling ropes", &["a".into()], 10, 2.0, PLAIN)
         .await
         .unwrap();
     assert_eq!(
@@ -226,20 +229,20 @@ async fn tantivy_index_ranks_filters_and_replaces() {
         "stemmed match, b filtered"
     );
     let hits = index
-        .search("heel ropes", &["a".into(), "b".into()], 10, 2.0)
+        .search("heel ropes", &["a".into(), "b".into()], 10, 2.0, PLAIN)
         .await
         .unwrap();
     assert_eq!(hits[0].0, "c3", "title matches are boosted");
     assert!(
         index
-            .search("the of and", &["a".into()], 10, 2.0)
+            .search("the of and", &["a".into()], 10, 2.0, PLAIN)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         index
-            .search("ropes", &[], 10, 2.0)
+            .search("ropes", &[], 10, 2.0, PLAIN)
             .await
             .unwrap()
             .is_empty()
@@ -247,7 +250,7 @@ async fn tantivy_index_ranks_filters_and_replaces() {
     // punctuation and query syntax are plain text, never errors
     assert!(
         index
-            .search("AND OR (\"barrels:", &["a".into()], 10, 2.0)
+            .search("AND OR (\"barrels:", &["a".into()], 10, 2.0, PLAIN)
             .await
             .is_ok()
     );

@@ -127,7 +127,11 @@ impl Knowledge {
         let depth = r.candidates.max(k);
         let query = request.query.as_str();
         let ranked = match request.mode {
-            SearchMode::Bm25 => self.lexical.search(query, &names, k, r.title_boost).await?,
+            SearchMode::Bm25 => {
+                self.lexical
+                    .search(query, &names, k, r.title_boost, r.bm25())
+                    .await?
+            }
             SearchMode::Dense => {
                 let t = std::time::Instant::now();
                 let v = self.embedder.embed_query(query).await?;
@@ -146,7 +150,8 @@ impl Knowledge {
                     self.vectors.search(v, &names, depth).await
                 };
                 let (lexical, dense) = tokio::join!(
-                    self.lexical.search(query, &names, depth, r.title_boost),
+                    self.lexical
+                        .search(query, &names, depth, r.title_boost, r.bm25()),
                     dense
                 );
                 let (lexical, dense) = (lexical?, dense?);
