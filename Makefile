@@ -50,14 +50,13 @@ test: setup test-deps lint
 EVAL_DIR ?= $(HOME)/.cache/lariat/eval-data
 EVAL_SETS ?= ../shared/data/scifact ../shared/data/med ../shared/data/cacm ../shared/data/npl
 EVAL_BASELINE ?= eval/baselines/dev.json
+EVAL := $(LARIAT) --data-dir $(EVAL_DIR) eval beir $(EVAL_SETS) --modes bm25,dense,hybrid
 eval-gate: setup build
-	$(LARIAT) --data-dir $(EVAL_DIR) eval beir $(EVAL_SETS) --modes bm25,dense,hybrid \
-		--baseline $(EVAL_BASELINE) --max-drop 0.01 --json $(EVAL_DIR)/last-report.json
+	$(EVAL) --baseline $(EVAL_BASELINE) --max-drop 0.01 --json $(EVAL_DIR)/last-report.json
 
 # After a deliberate change in quality: the same run, written as the new baseline.
 eval-baseline: setup build
-	$(LARIAT) --data-dir $(EVAL_DIR) eval beir $(EVAL_SETS) --modes bm25,dense,hybrid \
-		--json $(EVAL_BASELINE)
+	$(EVAL) --json $(EVAL_BASELINE)
 
 bench: setup build
 	$(LARIAT) bench ../shared/data/scifact

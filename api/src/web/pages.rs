@@ -273,14 +273,23 @@ pub(super) fn ended(to: &str) -> Response {
     redirect_setting(to, session::end())
 }
 
+/// Who the browser is signed in as, if anyone (for routes open to both).
+pub(super) async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    address: Option<std::net::IpAddr>,
+) -> Option<Principal> {
+    let token = session::cookie(headers, session::ACCESS)?;
+    state.service.authenticate(token, address).await.ok()
+}
+
 /// Revokes the session (as the API's sign-out does) and forgets its cookies.
 pub async fn signout(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(token) = session::cookie(&headers, session::ACCESS)
-        && let Ok(principal) = state.service.authenticate(token, addr).await
+    if let Some(principal) = signed_in(&state, &headers, addr).await
         && let Err(e) = state.service.accounts.signout(&principal).await
     {
         return error_page(Some(principal.user), &e);

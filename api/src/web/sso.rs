@@ -8,10 +8,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use knowledge::accounts::sso::{SsoCallback, SsoOutcome};
-use knowledge::accounts::{Client, Principal};
 use serde::Deserialize;
 
-use super::pages::{Viewer, error_page, redirect_setting, signin_failed};
+use super::pages::{Viewer, error_page, redirect_setting, signed_in, signin_failed};
 use super::session;
 use crate::http::{AppState, SigningIn};
 
@@ -71,12 +70,6 @@ pub async fn link(
     to_provider(started, &headers).unwrap_or_else(|e| error_page(Some(principal.user), &e))
 }
 
-/// Who the browser is signed in as, if anyone (a link must come back to the same account).
-async fn signed_in(state: &AppState, headers: &HeaderMap, client: &Client) -> Option<Principal> {
-    let token = session::cookie(headers, session::ACCESS)?;
-    state.service.authenticate(token, client.address).await.ok()
-}
-
 /// Where the provider sends the browser back.
 pub async fn callback(
     State(state): State<AppState>,
@@ -85,7 +78,8 @@ pub async fn callback(
     Path(provider): Path<String>,
     Query(answer): Query<SsoCallback>,
 ) -> Response {
-    let viewer = signed_in(&state, &headers, &client).await;
+    // a link must come back to the account that started it
+    let viewer = signed_in(&state, &headers, client.address).await;
     let outcome = state
         .service
         .accounts

@@ -342,6 +342,12 @@ const RESET_MINUTES: i64 = 45;
 const VERIFY_HOURS: i64 = 48;
 /// The local operator's password hash: not a PHC string, so no password ever verifies against it.
 const OPERATOR_HASH: &str = "!";
+
+/// Whether a stored hash is a password: the accounts without one (the local operator, an erased
+/// account, one opened by single sign-on) hold a marker beginning with `!` instead.
+pub(crate) fn is_password_hash(hash: &str) -> bool {
+    !hash.starts_with('!')
+}
 /// API keys' last-used time is written at most this often.
 const TOUCH_EVERY_MS: i64 = 60_000;
 

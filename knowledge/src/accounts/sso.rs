@@ -683,7 +683,7 @@ impl Accounts {
             .store
             .user_credentials(&principal.user.email)
             .await?
-            .is_some_and(|(_, hash)| !hash.starts_with('!')))
+            .is_some_and(|(_, hash)| super::is_password_hash(&hash)))
     }
 
     /// The re-authentication before an erasure: the password, or, for an account without one,

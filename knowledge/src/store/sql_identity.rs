@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 
 use super::sql_accounts::insert_user;
 use super::{IdentityStore, SqlStore, SsoState, Unlinked};
-use crate::accounts::NewUser;
 use crate::accounts::sso::Identity;
+use crate::accounts::{NewUser, is_password_hash};
 use crate::error::{Error, Result};
 use crate::types::now_ms;
 
@@ -161,7 +161,7 @@ impl IdentityStore for SqlStore {
         else {
             return Ok(Unlinked::NotFound);
         };
-        let has_password = !row.try_get::<String, _>("password_hash")?.starts_with('!');
+        let has_password = is_password_hash(&row.try_get::<String, _>("password_hash")?);
         let others: i64 =
             sqlx::query("SELECT COUNT(*) AS n FROM identities WHERE user_id = $1 AND id <> $2")
                 .bind(user_id)
