@@ -8,7 +8,7 @@ DEMO_ADMIN ?= admin@example.com
 DEMO_PASSWORD ?= lariat-demo-password
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: setup build build-bin demo test test-deps lint eval-gate eval-baseline bench bench-chat bench-abuse fuzz fuzz-smoke
+.PHONY: setup build build-bin demo test test-deps lint eval-gate eval-baseline peers bench bench-chat bench-abuse fuzz fuzz-smoke
 
 setup:
 	bash scripts/setup-assets.sh
@@ -57,6 +57,11 @@ eval-gate: setup build
 # After a deliberate change in quality: the same run, written as the new baseline.
 eval-baseline: setup build
 	$(EVAL) --json $(EVAL_BASELINE)
+
+# The plain peers of each mode (bm25s, whole-document MiniLM, naive RRF) on the same datasets.
+peers: setup
+	python3 -m pip install --quiet --disable-pip-version-check bm25s==0.2.14 PyStemmer==2.2.0.3 onnxruntime==1.31.1 tokenizers==0.23.3 pytrec-eval-terrier==0.5.11
+	python3 scripts/peers.py $(EVAL_SETS)
 
 bench: setup build
 	$(LARIAT) bench ../shared/data/scifact

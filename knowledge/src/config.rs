@@ -495,6 +495,8 @@ pub struct RetrievalConfig {
     /// BM25's term-frequency saturation (k1) and length normalisation (b).
     pub bm25_k1: f32,
     pub bm25_b: f32,
+    /// How much a word said again in the query counts: 0 once, large as often as said.
+    pub bm25_k3: f32,
     /// Below this many vectors dense search is exact; above it HNSW with `hnsw_ef`.
     pub exact_search_below: usize,
     pub hnsw_ef: usize,
@@ -505,6 +507,7 @@ impl RetrievalConfig {
         crate::lexical::Bm25 {
             k1: self.bm25_k1,
             b: self.bm25_b,
+            k3: self.bm25_k3,
         }
     }
 }
@@ -664,9 +667,10 @@ impl Default for RetrievalConfig {
             bm25_weight: 1.0,
             dense_weight: 1.0,
             candidates: 100,
-            title_boost: 0.5,
+            title_boost: 0.25,
             bm25_k1: 1.2,
             bm25_b: 0.55,
+            bm25_k3: 1.0,
             exact_search_below: 20_000,
             hnsw_ef: 256,
         }

@@ -5,7 +5,11 @@ use knowledge::config::RetrievalConfig;
 use knowledge::lexical::{Bm25, LexicalDoc, LexicalIndex, TantivyIndex};
 
 /// BM25 as most engines default it.
-const PLAIN: Bm25 = Bm25 { k1: 1.2, b: 0.75 };
+const PLAIN: Bm25 = Bm25 {
+    k1: 1.2,
+    b: 0.75,
+    k3: 0.0,
+};
 use knowledge::vector::{EdgeVectorStore, VectorPoint, VectorStore};
 
 fn unit(v: [f32; 3]) -> Vec<f32> {

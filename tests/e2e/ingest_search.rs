@@ -298,3 +298,40 @@ fn a_collection_built_with_another_model_is_refused_until_reindex() {
     );
     l.assert_consistent();
 }
+
+#[test]
+fn a_lexical_index_from_another_analyzer_is_rebuilt_when_opened() {
+    let l = Lariat::new();
+    let corpus = corpus_dir();
+    l.expect(
+        0,
+        &[
+            "ingest",
+            corpus.join("steer-wrestling.md").to_str().unwrap(),
+            "-c",
+            "rodeo",
+        ],
+    );
+    let lexical = l.data_dir().join("lexical");
+    let version = lexical.join("analyzer");
+    assert!(version.exists(), "the analyzer is recorded with the index");
+    // an index an earlier build wrote: other terms (here, none at all) and an older version
+    let store = l.data_dir().join("lexical-new");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::remove_dir_all(&lexical).unwrap();
+    std::fs::rename(&store, &lexical).unwrap();
+    std::fs::write(&version, "lariat_en/1\n").unwrap();
+    let r = l.json(&["search", "hazer", "--mode", "bm25", "--json"]);
+    assert!(
+        hits(&r)[0]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("steer-wrestling.md"),
+        "{r}"
+    );
+    assert_ne!(
+        std::fs::read_to_string(&version).unwrap().trim(),
+        "lariat_en/1"
+    );
+    l.assert_consistent();
+}

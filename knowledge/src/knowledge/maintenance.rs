@@ -32,16 +32,35 @@ impl Knowledge {
     /// Rebuilds the vector and lexical indexes from SQL. Collections embedded with another
     /// model are re-embedded with the configured one first. Returns the chunks indexed.
     pub async fn reindex(&self) -> Result<usize> {
+        self.rebuild(true).await
+    }
+
+    /// Rebuilds the lexical index from SQL when it was built by another analyzer (an upgrade
+    /// that changed how text is cut into terms). Returns the chunks indexed, if it had to.
+    pub(super) async fn rebuild_stale_lexical(&self) -> Result<Option<usize>> {
+        if self.lexical.is_current() {
+            return Ok(None);
+        }
+        self.rebuild(false).await.map(Some)
+    }
+
+    /// The lexical index, and with `vectors` the vector index, rebuilt from SQL.
+    async fn rebuild(&self, vectors: bool) -> Result<usize> {
         let model = self.embedder.model().clone();
-        let stale: HashSet<String> = self
-            .store
-            .collections()
-            .await?
-            .into_iter()
-            .filter(|c| c.model != model.name || c.dimension != model.dimension as i64)
-            .map(|c| c.name)
-            .collect();
-        self.vectors.reset(model.dimension).await?;
+        let stale: HashSet<String> = if vectors {
+            self.store
+                .collections()
+                .await?
+                .into_iter()
+                .filter(|c| c.model != model.name || c.dimension != model.dimension as i64)
+                .map(|c| c.name)
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        if vectors {
+            self.vectors.reset(model.dimension).await?;
+        }
         self.lexical.reset().await?;
         let mut after: Option<String> = None;
         let mut total = 0;
@@ -71,11 +90,21 @@ impl Knowledge {
             total += page.len();
             let (points, lexical) = derived_records(page);
             let (v, l) = tokio::join!(
-                self.vectors.replace(&[], points),
+                async {
+                    if vectors {
+                        self.vectors.replace(&[], points).await
+                    } else {
+                        Ok(())
+                    }
+                },
                 self.lexical.replace(&[], lexical)
             );
             v?;
             l?;
+        }
+        self.lexical.mark_current().await?;
+        if !vectors {
+            return Ok(total);
         }
         for name in &stale {
             warn!(collection = %name, model = %model.name, "collection re-embedded");

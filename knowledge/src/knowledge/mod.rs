@@ -226,6 +226,12 @@ impl Knowledge {
                 "finished the work of an interrupted run"
             );
         }
+        if let Some(chunks) = knowledge.rebuild_stale_lexical().await? {
+            info!(
+                chunks,
+                "rebuilt the lexical index for this version's analyzer"
+            );
+        }
         Ok(knowledge)
     }
 
