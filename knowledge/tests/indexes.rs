@@ -112,6 +112,7 @@ fn lex(n: u32, doc: &str, collection: &str, title: &str, text: &str) -> LexicalD
         document_id: doc.into(),
         collection: collection.into(),
         title: title.into(),
+        heading: title.into(),
         text: text.into(),
     }
 }

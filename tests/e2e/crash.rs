@@ -67,7 +67,13 @@ fn check_detects_and_repair_mends_a_damaged_index() {
     write_docs(&docs, 3);
     l.expect(0, &["ingest", docs.to_str().unwrap()]);
     l.assert_consistent();
-    std::fs::remove_dir_all(l.data_dir().join("lexical")).unwrap();
+    // an index of this build's format that lost its contents (a missing or older one is
+    // rebuilt when opened)
+    let lexical = l.data_dir().join("lexical");
+    let format = std::fs::read(lexical.join("analyzer")).unwrap();
+    std::fs::remove_dir_all(&lexical).unwrap();
+    std::fs::create_dir_all(&lexical).unwrap();
+    std::fs::write(lexical.join("analyzer"), format).unwrap();
     let out = l.expect(7, &["check"]);
     assert!(out.contains("missing from the lexical index"), "{out}");
     l.expect(0, &["check", "--repair"]);

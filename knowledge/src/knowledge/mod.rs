@@ -26,7 +26,7 @@ use crate::store::{ChunkView, CollectionHead, DocumentState, Member, SqlStore, S
 use crate::types::{
     Collection, CollectionName, DocumentSummary, DocumentWrite, Hit, MemberRole, Passage,
     QueryText, RerankOutcome, SearchMode, SearchResults, StoredChunk, TopK, Visibility,
-    embedding_input, passage_heading,
+    embedding_input,
 };
 use crate::vector::{EdgeVectorStore, VectorPoint, VectorStore};
 

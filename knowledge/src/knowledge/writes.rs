@@ -48,13 +48,14 @@ impl Knowledge {
         for doc in docs {
             let id = doc.id();
             for (chunk, chunk_id) in doc.chunks.iter().zip(doc.chunk_ids()) {
-                lexical.push(LexicalDoc {
-                    chunk_id: chunk_id.to_string(),
-                    document_id: id.clone(),
-                    collection: doc.collection.to_string(),
-                    title: passage_heading(&doc.title, &chunk.location),
-                    text: chunk.text.clone(),
-                });
+                lexical.push(LexicalDoc::new(
+                    chunk_id.to_string(),
+                    id.clone(),
+                    doc.collection.to_string(),
+                    &doc.title,
+                    &chunk.location,
+                    chunk.text.clone(),
+                ));
                 points.push(VectorPoint {
                     chunk_id,
                     document_id: id.clone(),
@@ -155,13 +156,14 @@ pub(super) fn derived_records(chunks: Vec<StoredChunk>) -> (Vec<VectorPoint>, Ve
             warn!(chunk = %c.id, "skipping a chunk whose id is not a UUID");
             continue;
         };
-        lexical.push(LexicalDoc {
-            chunk_id: c.id,
-            document_id: c.document_id.clone(),
-            collection: c.collection.clone(),
-            title: passage_heading(&c.title, &c.location),
-            text: c.text,
-        });
+        lexical.push(LexicalDoc::new(
+            c.id,
+            c.document_id.clone(),
+            c.collection.clone(),
+            &c.title,
+            &c.location,
+            c.text,
+        ));
         points.push(VectorPoint {
             chunk_id,
             document_id: c.document_id,
