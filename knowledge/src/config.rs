@@ -780,9 +780,12 @@ impl Config {
                 "retrieval: candidates must be positive and rrf_k and weights not negative".into(),
             ));
         }
-        if !(0.0..=10.0).contains(&r.bm25_k1) || !(0.0..=1.0).contains(&r.bm25_b) {
+        if !(0.0..=10.0).contains(&r.bm25_k1)
+            || !(0.0..=1.0).contains(&r.bm25_b)
+            || !(0.0..=1000.0).contains(&r.bm25_k3)
+        {
             return Err(Error::InvalidInput(
-                "retrieval: bm25_k1 must be 0-10 and bm25_b 0-1".into(),
+                "retrieval: bm25_k1 must be 0-10, bm25_b 0-1 and bm25_k3 0-1000".into(),
             ));
         }
         if self.rerank.depth == 0 || self.rerank.depth > 1000 || self.rerank.timeout_ms == 0 {
@@ -1083,6 +1086,8 @@ mod tests {
         for (key, value) in [
             ("LARIAT_LLM__RETRIES", "4000000000"),
             ("LARIAT_LLM__RETRIES", "40"),
+            ("LARIAT_RETRIEVAL__BM25_K3", "-1"),
+            ("LARIAT_RETRIEVAL__BM25_B", "1.5"),
             ("LARIAT_LLM__TOTAL_TIMEOUT_MS", "0"),
             ("LARIAT_LLM__FIRST_TOKEN_TIMEOUT_MS", "18446744073709551615"),
             ("LARIAT_AUTH__SIGNUP", "domains"),

@@ -139,18 +139,22 @@ const INDEX_FORMAT: &str =
     "lariat_en/2: simple, long>40, lower, ascii, stop+letters, snowball; body = own heading + text";
 const VERSION_FILE: &str = "analyzer";
 
+/// The analyzer, built once (its stop-word set is shared by every clone).
 fn analyzer() -> TextAnalyzer {
-    let stop_words = STOP_WORDS
-        .iter()
-        .map(|w| (*w).to_owned())
-        .chain(('a'..='z').map(String::from));
-    TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .filter(AsciiFoldingFilter)
-        .filter(StopWordFilter::remove(stop_words))
-        .filter(Stemmer::new(Language::English))
-        .build()
+    static ANALYZER: std::sync::LazyLock<TextAnalyzer> = std::sync::LazyLock::new(|| {
+        let stop_words = STOP_WORDS
+            .iter()
+            .map(|w| (*w).to_owned())
+            .chain(('a'..='z').map(String::from));
+        TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(40))
+            .filter(LowerCaser)
+            .filter(AsciiFoldingFilter)
+            .filter(StopWordFilter::remove(stop_words))
+            .filter(Stemmer::new(Language::English))
+            .build()
+    });
+    ANALYZER.clone()
 }
 
 struct Inner {

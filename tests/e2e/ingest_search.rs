@@ -2,6 +2,12 @@ use serde_json::Value;
 
 use crate::support::{Lariat, corpus_dir, hits};
 
+/// Ingests one file of the sample corpus into the collection `rodeo`.
+fn ingest_sample(l: &Lariat, file: &str) {
+    let path = corpus_dir().join(file);
+    l.expect(0, &["ingest", path.to_str().unwrap(), "-c", "rodeo"]);
+}
+
 fn ingest_corpus(l: &Lariat) -> Value {
     let corpus = corpus_dir();
     l.json(&[
@@ -188,16 +194,7 @@ fn a_changed_file_replaces_its_chunks_and_rm_deletes_everywhere() {
 #[test]
 fn search_rejects_bad_requests_with_clear_errors() {
     let l = Lariat::new();
-    let corpus = corpus_dir();
-    l.expect(
-        0,
-        &[
-            "ingest",
-            corpus.join("team-roping.md").to_str().unwrap(),
-            "-c",
-            "rodeo",
-        ],
-    );
+    ingest_sample(&l, "team-roping.md");
     let err = l.stderr_of(2, &["search", "   "]);
     assert!(err.contains("query is empty"), "{err}");
     let err = l.stderr_of(2, &["search", "rope", "-k", "0"]);
@@ -210,7 +207,10 @@ fn search_rejects_bad_requests_with_clear_errors() {
     assert!(err.contains("invalid collection name"), "{err}");
     let err = l.stderr_of(3, &["ls", "--collection", "nope"]);
     assert!(err.contains("unknown collection"), "{err}");
-    let err = l.stderr_of(2, &["ingest", corpus.to_str().unwrap(), "-c", "UPPER"]);
+    let err = l.stderr_of(
+        2,
+        &["ingest", corpus_dir().to_str().unwrap(), "-c", "UPPER"],
+    );
     assert!(err.contains("invalid collection name"), "{err}");
 }
 
@@ -233,16 +233,7 @@ fn missing_model_assets_name_the_command_that_fetches_them() {
 #[test]
 fn a_collection_built_with_another_model_is_refused_until_reindex() {
     let l = Lariat::new();
-    let corpus = corpus_dir();
-    l.expect(
-        0,
-        &[
-            "ingest",
-            corpus.join("steer-wrestling.md").to_str().unwrap(),
-            "-c",
-            "rodeo",
-        ],
-    );
+    ingest_sample(&l, "steer-wrestling.md");
     // the same model files under another name stand in for a different model
     let assets = l.dir.path().join("model-b");
     std::fs::create_dir_all(&assets).unwrap();
@@ -277,6 +268,7 @@ fn a_collection_built_with_another_model_is_refused_until_reindex() {
     };
     let err = l.stderr_of(4, &["search", "hazer", "--mode", "dense"]);
     assert!(err.contains("lariat reindex"), "{err}");
+    let corpus = corpus_dir();
     let err = l.stderr_of(
         4,
         &[
@@ -302,24 +294,13 @@ fn a_collection_built_with_another_model_is_refused_until_reindex() {
 #[test]
 fn a_lexical_index_from_another_analyzer_is_rebuilt_when_opened() {
     let l = Lariat::new();
-    let corpus = corpus_dir();
-    l.expect(
-        0,
-        &[
-            "ingest",
-            corpus.join("steer-wrestling.md").to_str().unwrap(),
-            "-c",
-            "rodeo",
-        ],
-    );
+    ingest_sample(&l, "steer-wrestling.md");
     let lexical = l.data_dir().join("lexical");
     let version = lexical.join("analyzer");
     assert!(version.exists(), "the analyzer is recorded with the index");
     // an index an earlier build wrote: other terms (here, none at all) and an older version
-    let store = l.data_dir().join("lexical-new");
-    std::fs::create_dir_all(&store).unwrap();
     std::fs::remove_dir_all(&lexical).unwrap();
-    std::fs::rename(&store, &lexical).unwrap();
+    std::fs::create_dir_all(&lexical).unwrap();
     std::fs::write(&version, "lariat_en/1\n").unwrap();
     let r = l.json(&["search", "hazer", "--mode", "bm25", "--json"]);
     assert!(
