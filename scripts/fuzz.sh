@@ -25,14 +25,22 @@ FUZZ_DIR=${FUZZ_DIR:-$HOME/.cache/lariat/fuzz}
 CARGO_FUZZ_VERSION=0.13.2
 
 if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
-  cargo install --quiet --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+  # unoptimised: it only drives the build, and compiles in a fraction of the time
+  cargo install --quiet --locked --debug cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
 
 export RUSTC_BOOTSTRAP=1
 # The fuzz crate is a workspace of its own, built apart from the product's target directory.
 export CARGO_TARGET_DIR="$FUZZ_DIR/target"
 cd ingest/parse
-cargo fuzz build --release --debug-assertions
+# A long run is worth an optimised build; the smoke (seeds only, seconds per target) is not: its
+# cold build in the dev profile takes a fraction of the time.
+if $smoke; then
+  profile=(--dev)
+else
+  profile=(--release --debug-assertions)
+fi
+cargo fuzz build "${profile[@]}"
 
 summary=()
 failed=0
@@ -58,7 +66,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$artifacts"
   # -timeout: one input taking longer is a finding (the worker's time limit contains it in
   # production, but a parser that hangs is still a bug to know of); -rss_limit_mb likewise.
-  if cargo fuzz run --release --debug-assertions "$t" "$corpus" "${seeds[@]}" -- \
+  if cargo fuzz run "${profile[@]}" "$t" "$corpus" "${seeds[@]}" -- \
       -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=65536 \
       -artifact_prefix="$artifacts" -print_final_stats=1 "${extra[@]}" >"$log" 2>&1; then
     status=ok
