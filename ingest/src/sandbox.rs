@@ -203,7 +203,15 @@ impl Sandbox {
     fn crash_reason(&self, status: ExitStatus, stderr: &[u8]) -> String {
         let stderr = String::from_utf8_lossy(stderr);
         tracing::warn!(%status, stderr = %stderr.trim(), "the parser worker failed");
-        if stderr.contains("memory allocation of") || stderr.contains("unable to allocate") {
+        // An allocation that aborts, or one std reports as an error (reading the request).
+        if [
+            "memory allocation of",
+            "unable to allocate",
+            "out of memory",
+        ]
+        .iter()
+        .any(|sign| stderr.contains(sign))
+        {
             format!(
                 "parsing needed more than {} MiB of memory and was stopped (ingest.parse_memory_mb)",
                 self.memory_bytes / (1024 * 1024)
@@ -212,6 +220,12 @@ impl Sandbox {
             "the file is nested too deeply to parse (the parser overflowed its stack)".into()
         } else if is_cpu_limit(status) {
             self.over_time()
+        } else if let Some(own) = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("parse-worker: "))
+        {
+            // the worker's own words (never the file's), for a request it could not serve
+            format!("the parser worker failed: {}", own.trim())
         } else {
             format!("the parser crashed on this file ({status})")
         }
@@ -287,5 +301,37 @@ pub fn serve_worker(memory_bytes: u64, cpu_seconds: u64) -> u8 {
             eprintln!("parse-worker: cannot answer: {e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_worker_is_explained_by_its_own_words_only() {
+        let sandbox = Sandbox::new(&IngestConfig {
+            parse_memory_mb: 64,
+            ..IngestConfig::default()
+        });
+        let exit_1 = ExitStatus::from_raw(1 << 8);
+        let reason = |stderr: &str| sandbox.crash_reason(exit_1, stderr.as_bytes());
+        // std reports a failed allocation while reading the request as an error, not an abort
+        let oom = reason("parse-worker: cannot read the request: out of memory\n");
+        assert!(
+            oom.contains("64 MiB") && oom.contains("parse_memory_mb"),
+            "{oom}"
+        );
+        assert_eq!(
+            reason("parse-worker: the request has no header line\n"),
+            "the parser worker failed: the request has no header line"
+        );
+        // anything else on stderr may quote the file: it is logged, never shown
+        let panic = reason("thread 'main' panicked at <script>alert(1)</script>\n");
+        assert_eq!(panic, "the parser crashed on this file (exit status: 1)");
+        let over = sandbox.crash_reason(ExitStatus::from_raw(24), b"");
+        assert!(over.contains("parse_timeout_secs"), "{over}");
     }
 }
