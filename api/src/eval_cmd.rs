@@ -1,12 +1,14 @@
 //! `lariat eval beir`: retrieval quality and speed on BEIR-layout datasets (several in one run,
-//! with their mean), with a regression gate against a baseline.
+//! with their mean); `lariat eval answers`: answers to a question set, scored. Both with a
+//! regression gate against a baseline.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use eval::answers::AnswerReport;
 use eval::{Dataset, EvalError, EvalOptions};
-use knowledge::{Config, SearchMode};
+use knowledge::{Config, SearchMode, Service};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -18,6 +20,28 @@ pub struct EvalArgs {
 enum EvalCommand {
     /// Evaluate datasets in BEIR layout (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)
     Beir(BeirArgs),
+    /// Ask a question set through the chat path (the configured model, or the extractive answer
+    /// without one) and score the answers: key facts, F1, citations, refusals, latency
+    Answers(AnswersArgs),
+}
+
+#[derive(Args, Debug)]
+struct AnswersArgs {
+    /// The questions, one JSON object a line: id, question, answer (null: none in the corpus),
+    /// facts, sources
+    questions: PathBuf,
+    /// The collection asked (ingested beforehand)
+    #[arg(long, short)]
+    collection: String,
+    /// Write the report as JSON
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Fail when a figure falls more than --max-drop below this baseline (a report written by
+    /// --json)
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    #[arg(long, default_value_t = 0.02, requires = "baseline")]
+    max_drop: f64,
 }
 
 #[derive(Args, Debug)]
@@ -86,7 +110,58 @@ fn write_atomically(path: &Path, contents: &str) -> Result<()> {
 }
 
 pub async fn run(config: &Config, args: EvalArgs) -> Result<u8> {
-    let EvalCommand::Beir(args) = args.command;
+    match args.command {
+        EvalCommand::Beir(args) => beir(config, args).await,
+        EvalCommand::Answers(args) => answers(config, args).await,
+    }
+}
+
+async fn answers(config: &Config, args: AnswersArgs) -> Result<u8> {
+    let collection = knowledge::CollectionName::parse(&args.collection)?;
+    let cases = eval::answers::read_cases(&args.questions).map_err(to_knowledge)?;
+    let baseline: Option<AnswerReport> = match &args.baseline {
+        Some(path) => Some(
+            serde_json::from_str(&std::fs::read_to_string(path)?)
+                .map_err(|e| anyhow::anyhow!("baseline {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let service = Service::open(config).await?;
+    let principal = service.accounts.local_operator().await?;
+    let name = args
+        .questions
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let report = eval::answers::run_answers(&service.chat, &principal, &collection, &name, &cases)
+        .await
+        .map_err(to_knowledge)?;
+    print!("{}", report.markdown());
+    if let Some(path) = &args.json {
+        write_atomically(path, &serde_json::to_string_pretty(&report)?)?;
+    }
+    gate(
+        baseline.map(|b| report.regressions(&b, args.max_drop)),
+        args.max_drop,
+    )
+}
+
+/// The exit code of a gated run: each regression printed, or none found.
+fn gate(regressions: Option<Vec<String>>, max_drop: f64) -> Result<u8> {
+    let Some(regressions) = regressions else {
+        return Ok(0);
+    };
+    if !regressions.is_empty() {
+        for r in &regressions {
+            eprintln!("regression: {r}");
+        }
+        return Ok(EXIT_REGRESSION);
+    }
+    eprintln!("no metric fell more than {max_drop} below the baseline");
+    Ok(0)
+}
+
+async fn beir(config: &Config, args: BeirArgs) -> Result<u8> {
     let modes: Vec<SearchMode> = args
         .modes
         .iter()
@@ -153,18 +228,8 @@ pub async fn run(config: &Config, args: EvalArgs) -> Result<u8> {
     if let Some(path) = &args.json {
         write_atomically(path, &serde_json::to_string_pretty(&suite)?)?;
     }
-    if let Some(baseline) = baseline {
-        let regressions = eval::suite_regressions(&suite, &baseline, args.max_drop);
-        if !regressions.is_empty() {
-            for r in &regressions {
-                eprintln!("regression: {r}");
-            }
-            return Ok(EXIT_REGRESSION);
-        }
-        eprintln!(
-            "no metric fell more than {} below the baseline",
-            args.max_drop
-        );
-    }
-    Ok(0)
+    gate(
+        baseline.map(|b| eval::suite_regressions(&suite, &b, args.max_drop)),
+        args.max_drop,
+    )
 }

@@ -3,6 +3,7 @@
 //! every judged query is searched in each mode, passages are aggregated into document scores
 //! (max), and trec_eval-exact metrics, latency and a TREC run file come out.
 
+pub mod answers;
 pub mod dataset;
 pub mod metrics;
 

@@ -342,6 +342,8 @@ pub enum LlmApi {
     Openai,
     /// `POST {base_url}/messages` (Anthropic Messages API), streamed.
     Anthropic,
+    /// A GGUF model (`model_path`) run in-process by llama.cpp: see `[llm.local]`.
+    Llama,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -350,10 +352,19 @@ pub struct ProviderConfig {
     /// A name for logs, metrics and the message record.
     pub name: String,
     pub api: LlmApi,
-    /// e.g. `https://api.openai.com/v1` or `https://api.anthropic.com/v1`.
+    /// e.g. `https://api.openai.com/v1` or `https://api.anthropic.com/v1` (not for `llama`).
+    #[serde(default)]
     pub base_url: String,
     pub api_key: Option<Secret>,
     pub model: String,
+    /// The GGUF file of an `llama` provider.
+    #[serde(default)]
+    pub model_path: Option<PathBuf>,
+    /// This provider's own first-token and total timeouts (default: `[llm]`'s).
+    #[serde(default)]
+    pub first_token_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub total_timeout_ms: Option<u64>,
     /// US dollars per million tokens, for the cost recorded with each message.
     #[serde(default)]
     pub input_price_per_mtok: f64,
@@ -387,6 +398,73 @@ pub struct LlmConfig {
     /// Consecutive failures that open a provider's circuit, and how long it stays open.
     pub breaker_failures: u32,
     pub breaker_cooldown_ms: u64,
+    pub local: LocalLlmConfig,
+}
+
+/// The in-process model (providers with `api = "llama"`, and the one `make setup-llm` installs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalLlmConfig {
+    /// With no provider configured, answer with the model `make setup-llm` installed in the
+    /// assets dir (`llm/NAME/model.gguf`), if there is one.
+    pub auto: bool,
+    /// Which installed model `auto` answers with (one of `make setup-llm`'s names); unset: the
+    /// best installed.
+    pub model: Option<String>,
+    /// Threads for prompt processing and generation (0: every core).
+    pub threads: usize,
+    /// Prompt tokens processed per step.
+    pub batch_tokens: usize,
+    /// Answers that may wait while the model generates another; more are turned away.
+    pub max_waiting: usize,
+    /// The installed model's context and longest answer, in its own tokens.
+    pub context_tokens: usize,
+    pub max_output_tokens: usize,
+}
+
+impl Default for LocalLlmConfig {
+    fn default() -> Self {
+        Self {
+            auto: true,
+            model: None,
+            threads: 0,
+            batch_tokens: 512,
+            max_waiting: 8,
+            context_tokens: 4096,
+            max_output_tokens: 512,
+        }
+    }
+}
+
+/// The models `make setup-llm` installs, best first.
+const LOCAL_MODELS: &[&str] = &["qwen2.5-coder-1.5b", "smollm2-135m"];
+
+impl LocalLlmConfig {
+    /// The provider for the chosen (else the best) installed local model, if any.
+    pub fn installed(&self, assets: &Path) -> Option<ProviderConfig> {
+        let mut chosen = LOCAL_MODELS
+            .iter()
+            .filter(|name| self.model.as_deref().is_none_or(|m| m == **name));
+        let (name, path) = chosen.find_map(|name| {
+            let path = assets.join("llm").join(name).join("model.gguf");
+            path.is_file().then_some((*name, path))
+        })?;
+        Some(ProviderConfig {
+            name: "local".into(),
+            api: LlmApi::Llama,
+            base_url: String::new(),
+            api_key: None,
+            model: name.into(),
+            model_path: Some(path),
+            input_price_per_mtok: 0.0,
+            output_price_per_mtok: 0.0,
+            context_tokens: self.context_tokens,
+            max_output_tokens: self.max_output_tokens,
+            // prompt processing on a small machine takes seconds, and answers wait their turn
+            first_token_timeout_ms: Some(600_000),
+            total_timeout_ms: Some(900_000),
+        })
+    }
 }
 
 impl Default for LlmConfig {
@@ -400,6 +478,7 @@ impl Default for LlmConfig {
             backoff_ms: 200,
             breaker_failures: 5,
             breaker_cooldown_ms: 30_000,
+            local: LocalLlmConfig::default(),
         }
     }
 }
@@ -428,7 +507,8 @@ impl Default for ChatConfig {
 }
 
 impl Config {
-    /// The providers in fallback order (the environment's single provider first).
+    /// The providers in fallback order (the environment's single provider first); with none
+    /// configured, the installed local model (see [`LocalLlmConfig::auto`]).
     pub fn providers(&self) -> Vec<ProviderConfig> {
         let mut out = Vec::new();
         if let Some(base_url) = &self.llm_base_url {
@@ -445,9 +525,18 @@ impl Config {
                 output_price_per_mtok: 0.0,
                 context_tokens: default_context_tokens(),
                 max_output_tokens: default_max_output_tokens(),
+                model_path: None,
+                first_token_timeout_ms: None,
+                total_timeout_ms: None,
             });
         }
         out.extend(self.llm.providers.iter().cloned());
+        if out.is_empty()
+            && self.llm.local.auto
+            && let Some(local) = self.llm.local.installed(&default_assets_dir())
+        {
+            out.push(local);
+        }
         out
     }
 }
@@ -767,6 +856,42 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
+        let l = &self.llm.local;
+        if l.threads > 1024
+            || !(1..=8192).contains(&l.batch_tokens)
+            || l.max_waiting > 100_000
+            || !(256..=1_048_576).contains(&l.context_tokens)
+            || l.max_output_tokens == 0
+            || l.max_output_tokens >= l.context_tokens
+        {
+            return Err(Error::InvalidInput(
+                "llm.local: threads 0-1024, batch_tokens 1-8192, max_waiting up to 100000, \
+                 context_tokens 256-1048576 and max_output_tokens positive and below it"
+                    .into(),
+            ));
+        }
+        if let Some(model) = &l.model
+            && !LOCAL_MODELS.contains(&model.as_str())
+        {
+            return Err(Error::InvalidInput(format!(
+                "llm.local.model: {model:?} is not one of {}",
+                LOCAL_MODELS.join(", ")
+            )));
+        }
+        for p in &self.llm.providers {
+            if (p.api == LlmApi::Llama) != p.model_path.is_some() {
+                return Err(Error::InvalidInput(format!(
+                    "llm provider {}: model_path is for api = \"llama\", which needs it",
+                    p.name
+                )));
+            }
+            if p.max_output_tokens == 0 || p.max_output_tokens >= p.context_tokens {
+                return Err(Error::InvalidInput(format!(
+                    "llm provider {}: max_output_tokens must be positive and below context_tokens",
+                    p.name
+                )));
+            }
+        }
         let c = &self.chunking;
         if c.max_tokens < 16 || c.overlap_tokens >= c.max_tokens {
             return Err(Error::InvalidInput(format!(
@@ -1093,6 +1218,10 @@ mod tests {
             ("LARIAT_AUTH__SIGNUP", "domains"),
             ("LARIAT_AUTH__SIGNUP", "whoever"),
             ("LARIAT_SERVER__TRUSTED_PROXIES", "[\"10.0.0.0/33\"]"),
+            ("LARIAT_LLM__LOCAL__MODEL", "../../etc/passwd"),
+            ("LARIAT_LLM__LOCAL__BATCH_TOKENS", "0"),
+            ("LARIAT_LLM__LOCAL__MAX_OUTPUT_TOKENS", "4096"),
+            ("LARIAT_LLM__LOCAL__CONTEXT_TOKENS", "100"),
         ] {
             let err = Config::load(dir.path(), None, env(&[(key, value)])).unwrap_err();
             assert_eq!(err.code(), crate::ErrorCode::InvalidInput, "{key}={value}");

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::fake_llm::{self, write_providers};
+use crate::fake_llm::{self, FakeLlm, write_providers};
 use crate::serve::{Api, Server};
 use crate::support::{Lariat, corpus_dir};
 
@@ -75,9 +75,31 @@ fn one<'a>(events: &'a [(String, Value)], name: &str) -> &'a Value {
     found[0]
 }
 
+/// The conversation an answer's events belong to, as the API returns it.
+async fn conversation_of(api: &Api, token: &str, events: &[(String, Value)]) -> Value {
+    let id = one(events, "meta")["conversation_id"].as_str().unwrap();
+    api.get(&format!("/api/conversations/{id}"), Some(token))
+        .await
+        .1
+}
+
 fn ingest_corpus(l: &Lariat) {
     let corpus = corpus_dir();
     l.expect(0, &["ingest", corpus.to_str().unwrap(), "-c", "rodeo"]);
+}
+
+/// The sample corpus served with one fake model (`behaviour`, see `fake_llm`) as its only
+/// provider, and a signed-in user, Ann. Bind every part: the fake, the data and the server live as
+/// long as their bindings.
+async fn one_model(provider: &str, behaviour: &str) -> (FakeLlm, Lariat, Server, Api, String) {
+    let fake = fake_llm::start().await;
+    let l = Lariat::new();
+    ingest_corpus(&l);
+    write_providers(&l, &fake, &[(provider, "openai", behaviour)], "");
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let ann = api.user("ann@example.com").await;
+    (fake, l, server, api, ann)
 }
 
 async fn extractive_suite(l: Lariat) {
@@ -285,13 +307,7 @@ async fn extractive_answers_and_conversations_on_postgres() {
 
 #[tokio::test]
 async fn model_answers_stream_with_checked_citations() {
-    let fake = fake_llm::start().await;
-    let l = Lariat::new();
-    ingest_corpus(&l);
-    write_providers(&l, &fake, &[("main", "openai", "good")], "");
-    let server = Server::start(&l);
-    let api = Api::new(&server);
-    let ann = api.user("ann@example.com").await;
+    let (fake, _lariat, _server, api, ann) = one_model("main", "good").await;
 
     let (s, events) = chat(
         &api,
@@ -362,10 +378,16 @@ async fn model_answers_stream_with_checked_citations() {
     let checked = one(&events, "done")["citation_check"]["unsupported"].clone();
     let checked = checked.as_array().unwrap();
     assert_eq!(kept.len(), checked.len(), "{full}");
+    // the heel passage cited as [1] does not hold the heading-rope sentence: the source that
+    // does is cited instead, and the conversation keeps the corrected answer
+    let done = one(&events, "done");
+    let moved = done["citation_check"]["reassigned"].as_array().unwrap();
     assert!(
-        !kept.is_empty(),
-        "the heel passage does not support the heading-rope sentence"
+        moved.iter().any(|r| r["from"] == json!([1])
+            && r["sentence"] == "A heading rope is usually about 35 feet long."),
+        "{done}"
     );
+    assert_eq!(answers[1]["content"], done["text"]);
     for (k, c) in kept.iter().zip(checked) {
         assert_eq!((&k["sentence"], &k["cited"]), (&c["sentence"], &c["cited"]));
         let (k, c) = (
@@ -382,18 +404,126 @@ async fn model_answers_stream_with_checked_citations() {
     assert_eq!(usage["tokens"], 450);
 }
 
+/// With no provider configured and a local model installed (the small one `make test-deps` sets
+/// up), answers come from it in-process: streamed, counted by the model's own tokenizer, free.
+#[tokio::test]
+async fn the_installed_local_model_answers_when_no_provider_is_configured() {
+    let l = Lariat::new()
+        .with_env("LARIAT_LLM__LOCAL__AUTO", "true")
+        .with_env("LARIAT_LLM__LOCAL__MODEL", "smollm2-135m")
+        .with_env("LARIAT_LLM__LOCAL__CONTEXT_TOKENS", "2048")
+        .with_env("LARIAT_LLM__LOCAL__MAX_OUTPUT_TOKENS", "48");
+    ingest_corpus(&l);
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let ann = api.user("ann@example.com").await;
+    let (s, events) = chat(&api, &ann, json!({"message": "How long is a heel rope?"})).await;
+    assert_eq!(s, 200, "{events:?}");
+    assert_eq!(one(&events, "meta")["extractive"], false);
+    assert!(named(&events, "delta").len() > 1, "{events:?}");
+    assert!(!text_of(&events).trim().is_empty());
+    let done = one(&events, "done");
+    assert_eq!(done["provider"], "local", "{done}");
+    assert_eq!(done["model"], "smollm2-135m");
+    let usage = &done["usage"];
+    assert!(
+        usage["prompt_tokens"].as_i64().unwrap() > 200,
+        "the sources: {usage}"
+    );
+    assert!(
+        usage["completion_tokens"].as_i64().unwrap() <= 48,
+        "{usage}"
+    );
+    assert_eq!(done["cost_usd"], 0.0);
+}
+
+/// A small model's citations are put right after generation: a sentence cited to the wrong
+/// source gets the source that holds it, an uncited one gets its source. The stream carries the
+/// model's own text; the done event, the conversation and the whole-answer surfaces the
+/// corrected one.
+#[tokio::test]
+async fn citations_a_model_gets_wrong_are_assigned_after_generation() {
+    let (_fake, _lariat, _server, api, ann) = one_model("main", "miscite").await;
+
+    let question = "How long is a heading rope?";
+    let (s, events) = chat(&api, &ann, json!({ "message": question })).await;
+    assert_eq!(s, 200, "{events:?}");
+    let sources = one(&events, "citations")["citations"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(sources.len() > 2, "{sources:?}");
+    let streamed = text_of(&events);
+    assert!(
+        streamed.contains(&format!(" [{}]. ", sources.len())),
+        "{streamed}"
+    );
+    let done = one(&events, "done");
+    let check = &done["citation_check"];
+    let reassigned = check["reassigned"].as_array().unwrap();
+    assert_eq!(reassigned.len(), 2, "{done}");
+    assert_eq!(reassigned[0]["from"], json!([sources.len()]));
+    assert_eq!(reassigned[1]["from"], json!([]));
+    for r in reassigned {
+        // the source given holds the sentence
+        let to = r["to"].as_u64().unwrap() as usize;
+        let sentence = r["sentence"].as_str().unwrap().trim_end_matches('.');
+        let text = sources[to - 1]["text"].as_str().unwrap();
+        assert!(
+            text.contains(sentence),
+            "[{to}] {text:?} lacks {sentence:?}"
+        );
+    }
+    let corrected = done["text"].as_str().expect("the corrected answer");
+    assert_ne!(corrected, streamed);
+    assert!(
+        !corrected.contains(&format!("[{}]", sources.len())),
+        "{corrected}"
+    );
+    assert_eq!(check["unsupported"], json!([]), "{check}");
+    assert_eq!(
+        check["cited"].as_array().unwrap().len(),
+        2 - usize::from(reassigned[0]["to"] == reassigned[1]["to"])
+    );
+
+    // the conversation keeps the corrected answer
+    let full = conversation_of(&api, &ann, &events).await;
+    let reply = full["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "assistant")
+        .cloned()
+        .unwrap();
+    assert_eq!(reply["content"], corrected, "{full}");
+    assert_eq!(reply["unsupported"], json!([]));
+
+    // a whole answer (the OpenAI-compatible endpoint, not streamed) is the corrected one too
+    let (s, body) = api
+        .post(
+            "/v1/chat/completions",
+            Some(&ann),
+            json!({"model": "rodeo", "messages": [{"role": "user", "content": question}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(content.starts_with(corrected), "{content}");
+    assert_eq!(
+        body["citation_check"]["reassigned"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
 /// A request the provider refuses for its own content (400: too long for the context) fails that
 /// answer only: it is not retried and never opens the provider's circuit for everyone else. A
 /// question too long to search is refused before anything is stored.
 #[tokio::test]
 async fn request_errors_do_not_open_the_circuit_and_unsearchable_questions_are_not_kept() {
-    let fake = fake_llm::start().await;
-    let l = Lariat::new();
-    ingest_corpus(&l);
-    write_providers(&l, &fake, &[("main", "openai", "toolong")], "");
-    let server = Server::start(&l);
-    let api = Api::new(&server);
-    let ann = api.user("ann@example.com").await;
+    let (fake, _lariat, _server, api, ann) = one_model("main", "toolong").await;
     let question = json!({"message": "What does a bullfighter do?", "collections": ["rodeo"]});
     for n in 1..=4 {
         let (s, events) = chat(&api, &ann, question.clone()).await;
@@ -474,13 +604,7 @@ async fn providers_retry_fall_back_time_out_and_cancel() {
     assert!(named(&events, "done").is_empty());
     assert!(!text_of(&events).is_empty(), "the first token was streamed");
     // …and what was said before the failure is kept, marked as failed
-    let conversation = one(&events, "meta")["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (_, full) = api
-        .get(&format!("/api/conversations/{conversation}"), Some(&ann))
-        .await;
+    let full = conversation_of(&api, &ann, &events).await;
     assert_eq!(full["messages"][1]["status"], "error", "{full}");
     assert_eq!(full["messages"][1]["content"], "A heading rope is ");
 
@@ -679,13 +803,7 @@ async fn identical_questions_are_served_from_the_cache_when_enabled() {
 /// streamed.
 #[tokio::test]
 async fn usage_counts_when_the_conversation_is_deleted_mid_answer() {
-    let fake = fake_llm::start().await;
-    let l = Lariat::new();
-    ingest_corpus(&l);
-    write_providers(&l, &fake, &[("slow", "openai", "slow")], "");
-    let server = Server::start(&l);
-    let api = Api::new(&server);
-    let ann = api.user("ann@example.com").await;
+    let (_fake, _lariat, _server, api, ann) = one_model("slow", "slow").await;
     let resp = api
         .client
         .post(format!("{}/api/chat", api.base))

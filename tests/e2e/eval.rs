@@ -350,3 +350,103 @@ fn malformed_datasets_stop_with_the_file_and_line_named() {
     );
     assert!(err.contains("unknown search mode"), "{err}");
 }
+
+/// `lariat eval answers` on the sample corpus and its hand-built question set, as CI runs it:
+/// extractive answers (no model configured) are scored, the report is written, the committed
+/// baseline holds, and a baseline set higher than the run fails the gate. Malformed sets and an
+/// unknown collection are refused before anything is asked.
+#[test]
+fn the_answer_benchmark_scores_the_sample_question_set() {
+    let l = Lariat::new();
+    let corpus = crate::support::corpus_dir();
+    l.expect(0, &["ingest", corpus.to_str().unwrap(), "-c", "rodeo"]);
+    let questions = corpus.join("../../../../eval/answers/rodeo.jsonl");
+    let questions = questions.to_str().unwrap();
+    let report_path = l.dir.path().join("answers.json");
+    let out = l.expect(
+        0,
+        &[
+            "eval",
+            "answers",
+            questions,
+            "-c",
+            "rodeo",
+            "--json",
+            report_path.to_str().unwrap(),
+            "--baseline",
+            corpus
+                .join("../../../../eval/baselines/answers-extractive.json")
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    assert!(out.contains("| heel-rope-length |"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(report["model"], "extractive");
+    assert_eq!(
+        (
+            report["answerable"].as_u64(),
+            report["unanswerable"].as_u64()
+        ),
+        (Some(24), Some(5))
+    );
+    assert_eq!(report["cases"].as_array().unwrap().len(), 29);
+    // the extractive answer quotes the sources: its citations hold, and it never declines
+    assert!(report["fact_recall"].as_f64().unwrap() > 0.5, "{report}");
+    assert!(
+        report["citation_precision"].as_f64().unwrap() > 0.9,
+        "{report}"
+    );
+    assert_eq!(report["refusal_rate"], 0.0);
+    let heel = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "heel-rope-length")
+        .unwrap();
+    assert_eq!(heel["facts_found"], 1, "{heel}");
+    assert_eq!(heel["reference_sources_cited"], 1, "{heel}");
+
+    // a baseline above the run fails the gate, naming the figure
+    let mut higher = report.clone();
+    higher["fact_recall"] = serde_json::json!(1.0);
+    let higher_path = l.dir.path().join("higher.json");
+    std::fs::write(&higher_path, higher.to_string()).unwrap();
+    let err = l.stderr_of(
+        8,
+        &[
+            "eval",
+            "answers",
+            questions,
+            "-c",
+            "rodeo",
+            "--baseline",
+            higher_path.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        err.contains("regression: fact_recall fell from 1.0000"),
+        "{err}"
+    );
+
+    // refused before anything is asked
+    let bad = l.dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"id\": \"a\", \"question\": \"q?\", \"answer\": \"x\", \"facts\": []}\n",
+    )
+    .unwrap();
+    let err = l.stderr_of(
+        2,
+        &["eval", "answers", bad.to_str().unwrap(), "-c", "rodeo"],
+    );
+    assert!(
+        err.contains("bad.jsonl:1: an answerable question needs key facts"),
+        "{err}"
+    );
+    let err = l.stderr_of(2, &["eval", "answers", "/nonexistent.jsonl", "-c", "rodeo"]);
+    assert!(err.contains("/nonexistent.jsonl"), "{err}");
+    let err = l.stderr_of(2, &["eval", "answers", questions, "-c", "Bad Name!"]);
+    assert!(err.contains("collection"), "{err}");
+}

@@ -3,8 +3,9 @@
 //! `good` and `claude-good` answer, `flaky` answers 429 once then answers, `down` answers 500,
 //! `hang` never sends headers, `midfail` breaks the stream after one token, `slow` trickles
 //! tokens and records when the client hung up, `toolong` refuses every request with 400 as a
-//! model does when the prompt exceeds its context, and `switch` answers at once unless
-//! `POST /control/down` switched it off (500) until `POST /control/up`.
+//! model does when the prompt exceeds its context, `miscite` cites the wrong source and leaves a
+//! sentence uncited, and `switch` answers at once unless `POST /control/down` switched it off
+//! (500) until `POST /control/up`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -162,9 +163,33 @@ fn is_condense(body: &Value) -> bool {
 fn answer_parts(body: &Value) -> Vec<String> {
     if is_condense(body) {
         vec!["How long is a heeling rope?".to_owned()]
+    } else if body["model"] == "miscite" {
+        miscited(body)
     } else {
         GOOD_ANSWER.iter().map(|s| s.to_string()).collect()
     }
+}
+
+/// `miscite`'s answer, as a small model writes one: the longest sentence of source 1 cited as
+/// the last source, then the longest of source 2 with no citation.
+fn miscited(body: &Value) -> Vec<String> {
+    let system = body["messages"][0]["content"].as_str().unwrap_or_default();
+    let sources = system.matches("<source id=").count();
+    let longest = |n: usize| -> String {
+        let open = format!("<source id=\"{n}\"");
+        let text = system.split(&open).nth(1).unwrap_or_default();
+        let text = text.split_once('\n').map_or("", |(_, t)| t);
+        let text = text.split("</source>").next().unwrap_or_default();
+        text.split(['.', '\n'])
+            .map(str::trim)
+            .max_by_key(|s| s.len())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    vec![
+        format!("{} [{sources}]. ", longest(1)),
+        format!("{}.", longest(2)),
+    ]
 }
 
 async fn openai(State(state): State<Arc<FakeState>>, Json(body): Json<Value>) -> Response {

@@ -32,7 +32,9 @@ pub struct Lariat {
 impl Lariat {
     /// Sign-ups per address are opened wide: every test signs its users up from 127.0.0.1
     /// (the limit's own test sets it back). Tests sign users up and ask at once, so unverified
-    /// accounts may chat (the verification tests set that back).
+    /// accounts may chat (the verification tests set that back). The local model the tests
+    /// install is not picked up on its own: answers are extractive unless a test configures a
+    /// provider (the local model's tests turn `llm.local.auto` back on).
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
@@ -42,6 +44,7 @@ impl Lariat {
                     "100000".into(),
                 ),
                 ("LARIAT_AUTH__UNVERIFIED_CAN_CHAT".into(), "true".into()),
+                ("LARIAT_LLM__LOCAL__AUTO".into(), "false".into()),
             ],
         }
     }

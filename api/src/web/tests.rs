@@ -28,7 +28,9 @@ struct App {
 impl App {
     async fn new() -> App {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config::load(dir.path(), None, Vec::<(String, String)>::new()).unwrap();
+        // the extractive answer, whatever local model this machine has installed
+        let env = [("LARIAT_LLM__LOCAL__AUTO".to_owned(), "false".to_owned())];
+        let config = Config::load(dir.path(), None, env).unwrap();
         let service = Arc::new(Service::open(&config).await.unwrap());
         let k = &service.knowledge;
         let embedding = k

@@ -3,6 +3,7 @@
 //! check that each cited sentence is supported by its passage.
 
 use std::collections::HashSet;
+use std::ops::Range;
 
 use serde::Serialize;
 
@@ -84,35 +85,78 @@ pub fn content_words(text: &str) -> Vec<String> {
 }
 
 /// Splits text into sentences at `.`, `!` or `?` followed by whitespace (and at blank lines).
+/// Citation markers right after the full stop ("… feet. [1] Next …") stay with their sentence.
 pub fn sentences(text: &str) -> Vec<String> {
+    sentence_spans(text)
+        .into_iter()
+        .map(|r| text[r].to_owned())
+        .collect()
+}
+
+/// The byte ranges of [`sentences`], trimmed.
+fn sentence_spans(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
-    let mut current = String::new();
-    let chars: Vec<char> = text.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        current.push(c);
-        let next = chars.get(i + 1).copied();
-        let end = (matches!(c, '.' | '!' | '?') && next.is_none_or(char::is_whitespace))
+    let mut push = |range: Range<usize>| {
+        let piece = &text[range.clone()];
+        let lead = piece.len() - piece.trim_start().len();
+        let trimmed = piece.trim();
+        if !trimmed.is_empty() {
+            let begin = range.start + lead;
+            out.push(begin..begin + trimmed.len());
+        }
+    };
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let after = i + c.len_utf8();
+        let next = chars.peek().map(|&(_, n)| n);
+        let full_stop = matches!(c, '.' | '!' | '?');
+        let markers = if full_stop {
+            trailing_markers(&text[after..])
+        } else {
+            None
+        };
+        let end = (full_stop && (next.is_none_or(char::is_whitespace) || markers.is_some()))
             || (c == '\n' && next == Some('\n'));
         if end {
-            // Keep citation markers that follow the full stop with their sentence.
-            let trimmed = current.trim();
-            if !trimmed.is_empty() {
-                out.push(trimmed.to_owned());
+            let stop = after + markers.unwrap_or(0);
+            push(start..stop);
+            start = stop;
+            while chars.peek().is_some_and(|&(j, _)| j < stop) {
+                chars.next();
             }
-            current.clear();
         }
     }
-    let rest = current.trim();
-    if !rest.is_empty() {
-        if rest.starts_with('[') && rest.len() < 12 && !out.is_empty() {
-            let last = out.len() - 1;
-            out[last].push(' ');
-            out[last].push_str(rest);
-        } else {
-            out.push(rest.to_owned());
-        }
-    }
+    push(start..text.len());
     out
+}
+
+/// The length of the citation markers (`[1]`, `[2, 3]`, spaces between) that open `text`.
+fn trailing_markers(text: &str) -> Option<usize> {
+    let mut end = None;
+    let mut at = 0;
+    loop {
+        at += text[at..].len() - text[at..].trim_start_matches([' ', '\t']).len();
+        match marker_len(&text[at..]) {
+            Some(len) => {
+                at += len;
+                end = Some(at);
+            }
+            None => return end,
+        }
+    }
+}
+
+/// The length of the one citation marker (`[1]`, `[2, 3]`) that opens `text`.
+fn marker_len(text: &str) -> Option<usize> {
+    let rest = text.strip_prefix('[')?;
+    let close = rest.find(']')?;
+    let inner = &rest[..close];
+    (close <= MAX_MARKER
+        && inner
+            .split(',')
+            .all(|p| !p.trim().is_empty() && p.trim().bytes().all(|b| b.is_ascii_digit())))
+    .then_some(close + 2)
 }
 
 /// The `[n]` markers in a text, in order.
@@ -224,6 +268,8 @@ pub struct CitationCheck {
     pub removed_markers: Vec<String>,
     pub checked_sentences: usize,
     pub unsupported: Vec<Unsupported>,
+    /// Sentences whose citation was assigned after generation (a model's answers only).
+    pub reassigned: Vec<Reassigned>,
 }
 
 /// Checks each cited sentence against its passages.
@@ -259,12 +305,7 @@ pub fn check_citations(
         check.checked_sentences += 1;
         let support = cited
             .iter()
-            .map(|n| {
-                let passage: HashSet<String> = content_words(&sources[n - 1].passage.text)
-                    .into_iter()
-                    .collect();
-                words.iter().filter(|w| passage.contains(*w)).count() as f32 / words.len() as f32
-            })
+            .map(|n| support(&words, &passage_words(&sources[n - 1])))
             .fold(0.0f32, f32::max);
         if support < threshold {
             check.unsupported.push(Unsupported {
@@ -275,6 +316,142 @@ pub fn check_citations(
         }
     }
     check
+}
+
+/// The content words of a source's passage.
+fn passage_words(source: &Citation) -> HashSet<String> {
+    content_words(&source.passage.text).into_iter().collect()
+}
+
+/// The share of a sentence's content words that a passage holds.
+fn support(sentence: &HashSet<String>, passage: &HashSet<String>) -> f32 {
+    sentence.iter().filter(|w| passage.contains(*w)).count() as f32 / sentence.len() as f32
+}
+
+/// A sentence whose citation was put right after generation.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+pub struct Reassigned {
+    pub sentence: String,
+    /// What the model cited (empty: nothing).
+    pub from: Vec<usize>,
+    /// The source that holds the sentence.
+    pub to: usize,
+    /// Share of the sentence's content words found in that source.
+    pub support: f32,
+}
+
+/// An answer with its citations assigned after generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assigned {
+    pub text: String,
+    pub reassigned: Vec<Reassigned>,
+}
+
+/// Content words a sentence needs before its citation is judged: fewer ("I don't know.",
+/// "In short:") say too little to map to a passage.
+const MIN_ASSIGN_WORDS: usize = 3;
+
+/// Maps each sentence of a model's answer to the source that supports it, so that the
+/// citations shown are right even when the model's markers are not (small models cite badly).
+/// A sentence keeps its markers when a cited source holds at least `threshold` of its content
+/// words; otherwise they are replaced by the source that holds the most, if that one reaches the
+/// threshold. An uncited sentence that a source supports gets that source's marker. A sentence
+/// that no source supports keeps what it has, for the check to flag.
+pub fn assign_citations(answer: &str, sources: &[Citation], threshold: f32) -> Assigned {
+    let passages: Vec<HashSet<String>> = sources.iter().map(passage_words).collect();
+    let mut text = String::with_capacity(answer.len() + 16);
+    let mut reassigned = Vec::new();
+    let mut copied = 0;
+    for span in sentence_spans(answer) {
+        let sentence = &answer[span.clone()];
+        let words: HashSet<String> = content_words(&strip_markers(sentence))
+            .into_iter()
+            .collect();
+        if words.len() < MIN_ASSIGN_WORDS {
+            continue;
+        }
+        let mut cited: Vec<usize> = Vec::new();
+        for n in markers(sentence) {
+            if n >= 1 && n <= sources.len() && !cited.contains(&n) {
+                cited.push(n);
+            }
+        }
+        let support_of = |n: usize| support(&words, &passages[n - 1]);
+        let cited_best = cited.iter().map(|&n| support_of(n)).fold(0.0f32, f32::max);
+        if !cited.is_empty() && cited_best >= threshold {
+            continue;
+        }
+        // the first best: sources are in retrieval order
+        let Some((to, best)) = (1..=sources.len()).map(|n| (n, support_of(n))).fold(
+            None,
+            |acc: Option<(usize, f32)>, (n, s)| match acc {
+                Some((_, b)) if b >= s => acc,
+                _ => Some((n, s)),
+            },
+        ) else {
+            continue;
+        };
+        if best < threshold || best <= cited_best {
+            continue;
+        }
+        text.push_str(&answer[copied..span.start]);
+        text.push_str(&with_marker(sentence, to));
+        copied = span.end;
+        reassigned.push(Reassigned {
+            sentence: without_markers(sentence),
+            from: cited,
+            to,
+            support: best,
+        });
+    }
+    text.push_str(&answer[copied..]);
+    Assigned { text, reassigned }
+}
+
+/// The sentence with its markers replaced by `[n]`: where the first marker stood (the others
+/// dropped with the space before them), or before the closing full stop when it had none.
+fn with_marker(sentence: &str, n: usize) -> String {
+    let marker = format!("[{n}]");
+    let mut out = String::with_capacity(sentence.len() + marker.len() + 1);
+    let mut placed = false;
+    let mut rest = sentence;
+    while let Some(open) = rest.find('[') {
+        match marker_len(&rest[open..]) {
+            Some(len) if placed => {
+                out.push_str(rest[..open].strip_suffix(' ').unwrap_or(&rest[..open]));
+                rest = &rest[open + len..];
+            }
+            Some(len) => {
+                out.push_str(&rest[..open]);
+                out.push_str(&marker);
+                placed = true;
+                rest = &rest[open + len..];
+            }
+            None => {
+                out.push_str(&rest[..=open]);
+                rest = &rest[open + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    if placed {
+        return out;
+    }
+    let body = out.trim_end_matches(['.', '!', '?']);
+    let stop = &out[body.len()..];
+    format!("{} {marker}{stop}", body.trim_end())
+}
+
+/// A sentence as read without its markers: "… of nylon [2]." is "… of nylon.".
+fn without_markers(sentence: &str) -> String {
+    let flat = strip_markers(sentence)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match flat.char_indices().last() {
+        Some((i, stop @ ('.' | '!' | '?'))) => format!("{}{stop}", flat[..i].trim_end()),
+        _ => flat,
+    }
 }
 
 fn strip_markers(text: &str) -> String {
@@ -562,6 +739,70 @@ mod tests {
     }
 
     #[test]
+    fn markers_after_a_full_stop_stay_with_their_sentence() {
+        assert_eq!(
+            sentences("Ropes are long. [1] Barrels are three.[2, 3]\n\nDone! Yes"),
+            vec![
+                "Ropes are long. [1]",
+                "Barrels are three.[2, 3]",
+                "Done!",
+                "Yes"
+            ]
+        );
+        // not markers: a bracketed word, a decimal
+        assert_eq!(
+            sentences("It is 3.5 m. [sic] And more."),
+            vec!["It is 3.5 m.", "[sic] And more."]
+        );
+    }
+
+    #[test]
+    fn citations_are_assigned_to_the_passage_that_holds_the_sentence() {
+        let sources = vec![
+            source(
+                1,
+                "A heading rope is usually 35 feet long and made of nylon.",
+            ),
+            source(
+                2,
+                "Barrel racers run a cloverleaf pattern around three barrels.",
+            ),
+        ];
+        // a wrong marker, none, a right one, a claim no source holds, too short to judge
+        let answer = "Heading ropes are 35 feet of nylon [2][2, 9]. Barrel racers run a \
+                      cloverleaf pattern. Barrels number three [2]. Bulls fly over the moon [1]. \
+                      I am not sure.";
+        let a = assign_citations(answer, &sources, 0.5);
+        assert_eq!(
+            a.text,
+            "Heading ropes are 35 feet of nylon [1]. Barrel racers run a cloverleaf pattern [2]. \
+             Barrels number three [2]. Bulls fly over the moon [1]. I am not sure."
+        );
+        assert_eq!(a.reassigned.len(), 2, "{:?}", a.reassigned);
+        assert_eq!(
+            (a.reassigned[0].from.clone(), a.reassigned[0].to),
+            (vec![2], 1)
+        );
+        assert_eq!(
+            a.reassigned[0].sentence,
+            "Heading ropes are 35 feet of nylon."
+        );
+        assert_eq!(
+            (a.reassigned[1].from.clone(), a.reassigned[1].to),
+            (vec![], 2)
+        );
+        // the corrected answer passes the check but for the claim no source holds
+        let check = check_citations(&a.text, &sources, 0.5, vec![]);
+        assert_eq!(check.unsupported.len(), 1);
+        assert!(check.unsupported[0].sentence.starts_with("Bulls"));
+        // an answer whose citations are right is left alone, byte for byte
+        let right = "Heading ropes are 35 feet of nylon [1].\n\n- Barrels: three [2].";
+        assert_eq!(assign_citations(right, &sources, 0.5).text, right);
+        assert!(assign_citations("", &sources, 0.5).text.is_empty());
+        assert_eq!(assign_citations(answer, &[], 0.5).text, answer);
+    }
+
+    #[test]
     fn extractive_answer_cites_the_best_sentences() {
         let sources = vec![
             source(
@@ -576,6 +817,10 @@ mod tests {
         let answer = extractive_answer("what does the heeler rope", &sources);
         assert!(answer.contains("hind legs of the steer. [1]"), "{answer}");
         assert!(markers(&answer).iter().all(|n| *n == 1 || *n == 2));
+        // each sentence is checked against the source it names, not the next sentence's
+        let check = check_citations(&answer, &sources, 0.5, vec![]);
+        assert!(check.unsupported.is_empty(), "{answer}: {check:?}");
+        assert_eq!(check.checked_sentences, sentences(&answer).len());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod answer;
 mod cache;
 mod conversations;
+mod local;
 pub mod provider;
 mod run;
 mod stream;
@@ -103,6 +104,10 @@ pub struct Done {
     pub provider: Option<String>,
     pub extractive: bool,
     pub cached: bool,
+    /// The answer as kept, when it differs from what streamed: citations the passages did not
+    /// bear out were assigned after generation (`citation_check.reassigned` says which).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     pub usage: TokenUsage,
     pub cost_usd: f64,
     pub timings: Timings,

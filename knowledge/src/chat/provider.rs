@@ -408,7 +408,9 @@ impl Llm {
         let providers = providers
             .into_iter()
             .map(|p| {
-                if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+                if p.api != LlmApi::Llama
+                    && !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://"))
+                {
                     return Err(Error::InvalidInput(format!(
                         "provider {}: base_url must be an http(s) URL, got {:?}",
                         p.name, p.base_url
@@ -423,6 +425,7 @@ impl Llm {
                         client: client.clone(),
                         config: p,
                     }),
+                    LlmApi::Llama => Box::new(super::local::LocalProvider::load(p, &config.local)?),
                 };
                 let breaker = Breaker::new(
                     config.breaker_failures,
@@ -478,10 +481,21 @@ impl Llm {
     /// Starts the answer on the first provider that produces a first event in time: each is
     /// retried with exponential backoff on retryable failures, skipped while its circuit is open.
     pub async fn start(&self, prompt: &Prompt, model: Option<&str>) -> Result<Started> {
-        let first_token = Duration::from_millis(self.config.first_token_timeout_ms);
         let mut failures = Vec::new();
         for (provider, breaker) in self.ordered(model) {
             let name = &provider.config().name;
+            let first_token = Duration::from_millis(
+                provider
+                    .config()
+                    .first_token_timeout_ms
+                    .unwrap_or(self.config.first_token_timeout_ms),
+            );
+            let total = Duration::from_millis(
+                provider
+                    .config()
+                    .total_timeout_ms
+                    .unwrap_or(self.config.total_timeout_ms),
+            );
             if !breaker.allows() {
                 failures.push(format!("{name}: circuit open after repeated failures"));
                 continue;
@@ -516,8 +530,7 @@ impl Llm {
                         return Ok(Started {
                             provider: provider.config().clone(),
                             events,
-                            deadline: tokio::time::Instant::now()
-                                + Duration::from_millis(self.config.total_timeout_ms),
+                            deadline: tokio::time::Instant::now() + total,
                         });
                     }
                     Err(e) => {

@@ -255,12 +255,28 @@ impl Chat {
 
         let mut outcome = outcome;
         outcome.usage = outcome.usage.plus(condense_usage);
-        let check = answer::check_citations(
-            &outcome.text,
-            &citations,
-            self.config.support_threshold,
-            outcome.removed.clone(),
-        );
+        // A model's citations are put right where its passages say otherwise; what is kept
+        // (and shown once the answer is done) is the corrected text.
+        let mut corrected = None;
+        let mut reassigned = Vec::new();
+        if outcome.provider.is_some() {
+            let assigned =
+                answer::assign_citations(&outcome.text, &citations, self.config.support_threshold);
+            if !assigned.reassigned.is_empty() {
+                outcome.text = assigned.text;
+                corrected = Some(outcome.text.clone());
+                reassigned = assigned.reassigned;
+            }
+        }
+        let check = CitationCheck {
+            reassigned,
+            ..answer::check_citations(
+                &outcome.text,
+                &citations,
+                self.config.support_threshold,
+                outcome.removed.clone(),
+            )
+        };
         let cost_usd = cost(outcome.provider.as_ref(), outcome.usage);
         let tokens = &crate::metrics::Metrics::get().tokens;
         tokens
@@ -325,6 +341,7 @@ impl Chat {
                 .or_else(|| hit.as_ref().and_then(|h| h.provider.clone())),
             extractive,
             cached: hit.is_some(),
+            text: corrected,
             usage: outcome.usage,
             cost_usd,
             timings: Timings {

@@ -23,7 +23,7 @@ pub async fn collect(mut rx: mpsc::Receiver<ChatEvent>) -> Result<Answer> {
                     .collect();
                 return Ok(Answer {
                     meta,
-                    text,
+                    text: done.text.clone().unwrap_or(text),
                     cited,
                     done: *done,
                 });
