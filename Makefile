@@ -24,10 +24,13 @@ build:
 	cargo build --workspace --all-targets
 
 # Only the binary, for the demo, in the `demo` profile (unoptimised, no debug info): a fresh
-# machine serves the app without compiling any test or optimising any dependency.
+# machine serves the app without compiling any test or optimising any dependency. llama.cpp is
+# built (optimised) only when a local model is installed to run on it (`make setup-llm`).
 DEMO_LARIAT := $(CARGO_TARGET_DIR)/demo/lariat
+ASSETS_DIR ?= $(or $(LARIAT_ASSETS_DIR),$(HOME)/.cache/lariat/assets)
+DEMO_FEATURES = $(if $(wildcard $(ASSETS_DIR)/llm/*/model.gguf),,--no-default-features)
 build-bin:
-	cargo build --profile demo -p lariat-api --bin lariat
+	cargo build --profile demo -p lariat-api --bin lariat $(DEMO_FEATURES)
 
 demo: setup build-bin
 	$(DEMO_LARIAT) --data-dir $(DEMO_DIR) ingest deploy/domains/rodeo/corpus --collection rodeo
@@ -37,6 +40,8 @@ demo: setup build-bin
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	# the demo's build when no local model is installed
+	cargo clippy -p lariat-api --no-default-features -- -D warnings
 
 # Python packages the tests use as reference implementations (pytrec_eval is trec_eval's own code;
 # schemathesis tests the API against its OpenAPI document; aiosmtpd is the SMTP sink mail goes to),

@@ -531,7 +531,9 @@ impl Config {
             });
         }
         out.extend(self.llm.providers.iter().cloned());
+        // a build without the local model never picks one up
         if out.is_empty()
+            && cfg!(feature = "local-llm")
             && self.llm.local.auto
             && let Some(local) = self.llm.local.installed(&default_assets_dir())
         {

@@ -692,6 +692,18 @@ pub async fn serve(
     // the audit log's retention, applied hourly
     let purger = tokio::spawn(service.audit.clone().run());
     eprintln!("lariat listening on http://{local}");
+    let answering: Vec<String> = config
+        .providers()
+        .iter()
+        .map(|p| format!("{} ({})", p.model, p.name))
+        .collect();
+    if answering.is_empty() {
+        eprintln!(
+            "answers are extractive: no model is configured (`make setup-llm` installs a local one)"
+        );
+    } else {
+        eprintln!("answers by {}", answering.join(", else "));
+    }
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

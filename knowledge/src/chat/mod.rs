@@ -9,6 +9,7 @@
 pub mod answer;
 mod cache;
 mod conversations;
+#[cfg(feature = "local-llm")]
 mod local;
 pub mod provider;
 mod run;

@@ -395,6 +395,29 @@ impl std::fmt::Debug for Llm {
     }
 }
 
+/// The in-process provider, in a build that has it.
+#[cfg(feature = "local-llm")]
+fn local(
+    config: ProviderConfig,
+    settings: &crate::config::LocalLlmConfig,
+) -> Result<Box<dyn LlmProvider>> {
+    Ok(Box::new(super::local::LocalProvider::load(
+        config, settings,
+    )?))
+}
+
+#[cfg(not(feature = "local-llm"))]
+fn local(
+    config: ProviderConfig,
+    _: &crate::config::LocalLlmConfig,
+) -> Result<Box<dyn LlmProvider>> {
+    Err(Error::InvalidInput(format!(
+        "llm provider {}: this lariat was built without the local model (cargo feature \
+         `local-llm`)",
+        config.name
+    )))
+}
+
 impl Llm {
     /// `None` when no provider is configured (answers are then extractive).
     pub fn new(providers: Vec<ProviderConfig>, config: &LlmConfig) -> Result<Option<Self>> {
@@ -425,7 +448,7 @@ impl Llm {
                         client: client.clone(),
                         config: p,
                     }),
-                    LlmApi::Llama => Box::new(super::local::LocalProvider::load(p, &config.local)?),
+                    LlmApi::Llama => local(p, &config.local)?,
                 };
                 let breaker = Breaker::new(
                     config.breaker_failures,
