@@ -87,11 +87,11 @@ eval-answers-baseline: setup build
 	$(ANSWERS_INGEST)
 	LARIAT_LLM__LOCAL__AUTO=false $(ANSWERS) --json $(ANSWERS_BASELINE)
 
-# The same questions answered by the installed local model (the best `make setup-llm` installed;
-# CI installs only the small one, so its figures are a smoke test of the path, not of quality).
+# The same questions answered by the local model LLM (`make setup-llm LLM=…` installs it; CI runs
+# the small one, so its figures are a smoke test of the path, not of quality).
 eval-answers-local: setup build
 	$(ANSWERS_INGEST)
-	LARIAT_LLM__LOCAL__AUTO=true $(ANSWERS) --json $(ANSWERS_DIR)/local.json
+	LARIAT_LLM__LOCAL__AUTO=true LARIAT_LLM__LOCAL__MODEL=$(LLM) $(ANSWERS) --json $(ANSWERS_DIR)/local-$(LLM).json
 
 # The plain peers of each mode (bm25s, whole-document MiniLM, naive RRF) on the same datasets.
 peers: setup
