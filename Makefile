@@ -78,7 +78,9 @@ eval-baseline: setup build
 ANSWERS_DIR ?= $(HOME)/.cache/lariat/answers-data
 ANSWERS_BASELINE ?= eval/baselines/answers-extractive.json
 ANSWERS := $(LARIAT) --data-dir $(ANSWERS_DIR) eval answers eval/answers/rodeo.jsonl -c rodeo
-ANSWERS_INGEST := $(LARIAT) --data-dir $(ANSWERS_DIR) ingest deploy/domains/rodeo/corpus -c rodeo
+# A fresh data dir each run: the corpus is small, and a clone elsewhere would add its documents
+# again beside an earlier clone's (a document's identity includes its absolute path).
+ANSWERS_INGEST := rm -rf $(ANSWERS_DIR) && $(LARIAT) --data-dir $(ANSWERS_DIR) ingest deploy/domains/rodeo/corpus -c rodeo
 eval-answers: setup build
 	$(ANSWERS_INGEST)
 	LARIAT_LLM__LOCAL__AUTO=false $(ANSWERS) --baseline $(ANSWERS_BASELINE) --json $(ANSWERS_DIR)/extractive.json
