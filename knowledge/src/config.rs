@@ -59,6 +59,53 @@ pub struct Config {
     /// External sites agents act on, by domain (`sites.rodeo`): see `lariat mcp site`.
     pub sites: BTreeMap<String, SiteSettings>,
     pub mail: MailConfig,
+    /// Paid plans through Stripe; without `stripe_secret_key` plans are set by admins only.
+    pub billing: BillingConfig,
+}
+
+/// Stripe billing. Each paid plan names its Stripe prices; a subscription's price decides its
+/// user's plan.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingConfig {
+    /// `sk_live_…` / `sk_test_…`: turns billing on.
+    pub stripe_secret_key: Option<Secret>,
+    /// The webhook endpoint's signing secrets (`whsec_…`); several while one is rotated out.
+    pub webhook_secrets: Vec<Secret>,
+    /// Stripe's API (a test server in the tests).
+    pub api_base: String,
+    /// Per paid plan: its monthly and yearly price ids.
+    pub prices: BTreeMap<String, PlanPrices>,
+    /// The plan users fall back to (no or ended subscription).
+    pub free_plan: String,
+    /// How long a subscription whose payment failed (`past_due`) keeps its plan.
+    pub grace_days: u32,
+    /// Each Stripe call's timeout; calls are tried up to three times.
+    pub timeout_secs: u64,
+    /// How far a webhook's signed timestamp may be from now.
+    pub tolerance_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlanPrices {
+    pub monthly: Option<String>,
+    pub yearly: Option<String>,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            stripe_secret_key: None,
+            webhook_secrets: Vec::new(),
+            api_base: "https://api.stripe.com".into(),
+            prices: BTreeMap::new(),
+            free_plan: "free".into(),
+            grace_days: 7,
+            timeout_secs: 20,
+            tolerance_secs: 300,
+        }
+    }
 }
 
 /// Outgoing mail (password resets and notices). Without `smtp_host` nothing is sent: `lariat
@@ -731,6 +778,7 @@ impl Default for Config {
             chat: ChatConfig::default(),
             sites: BTreeMap::new(),
             mail: MailConfig::default(),
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -858,6 +906,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
+        self.validate_billing()?;
         let l = &self.llm.local;
         if l.threads > 1024
             || !(1..=8192).contains(&l.batch_tokens)
@@ -1011,6 +1060,48 @@ impl Config {
             return Err(Error::InvalidInput(
                 "ingest.parse_memory_mb must be 32-1048576".into(),
             ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_billing(&self) -> Result<()> {
+        let b = &self.billing;
+        let bad = |why: String| Err(Error::InvalidInput(format!("billing: {why}")));
+        if !self.plans.contains_key(&b.free_plan) {
+            return bad(format!(
+                "free_plan {:?} is not one of the plans",
+                b.free_plan
+            ));
+        }
+        if !(b.api_base.starts_with("https://") || b.api_base.starts_with("http://")) {
+            return bad("api_base must be an http(s) URL".into());
+        }
+        if b.timeout_secs == 0 || b.tolerance_secs == 0 {
+            return bad("timeout_secs and tolerance_secs must be positive".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (plan, prices) in &b.prices {
+            if !self.plans.contains_key(plan) || *plan == b.free_plan {
+                return bad(format!("prices.{plan}: not a paid plan of [plans]"));
+            }
+            for price in prices.monthly.iter().chain(&prices.yearly) {
+                if !price.starts_with("price_") || !seen.insert(price.clone()) {
+                    return bad(format!(
+                        "prices.{plan}: {price:?} is not a price id (price_…) or names two plans"
+                    ));
+                }
+            }
+        }
+        if b.stripe_secret_key.is_some() && b.webhook_secrets.is_empty() {
+            return bad("webhook_secrets: Stripe's events cannot be checked without one".into());
+        }
+        if b.webhook_secrets
+            .iter()
+            .any(|s| s.expose().trim().is_empty())
+        {
+            return bad("webhook_secrets: an empty secret".into());
         }
         Ok(())
     }

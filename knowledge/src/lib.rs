@@ -4,7 +4,9 @@
 //! Transports (CLI, HTTP, MCP) call [`Knowledge`], the one façade; this crate knows none of them.
 
 pub mod accounts;
+pub mod analytics;
 pub mod audit;
+pub mod billing;
 pub mod chat;
 pub mod collections;
 pub mod config;

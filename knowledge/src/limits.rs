@@ -10,7 +10,7 @@ use crate::accounts::Principal;
 use crate::config::{Config, PlanConfig};
 use crate::error::{Error, Result};
 use crate::ratelimit::{KeyedLimit, per_minute};
-use crate::store::{AccountStore, DailyUsage};
+use crate::store::{AccountStore, DailyUsage, UsageRecord};
 use crate::types::now_ms;
 
 /// What a user has used this period and what remains.
@@ -43,7 +43,7 @@ impl std::fmt::Debug for Limits {
 }
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -167,15 +167,8 @@ impl Limits {
     }
 
     /// Counts one answer against the caller's plan.
-    pub async fn record(&self, principal: &Principal, tokens: i64, cost_usd: f64) -> Result<()> {
-        self.store
-            .record_usage(
-                &principal.user.id,
-                principal.api_key_id.as_deref(),
-                tokens,
-                cost_usd,
-            )
-            .await
+    pub async fn record(&self, usage: &UsageRecord) -> Result<()> {
+        self.store.record_usage(usage).await
     }
 }
 

@@ -39,6 +39,9 @@ pub enum Template {
     EmailChanged,
     /// The user's data export can be downloaded (`{{link}}`, for `{{days}}` days).
     ExportReady,
+    /// A subscription's payment failed (`{{plan}}`, `{{amount}}`, `{{link}}` to the billing
+    /// page, `{{days}}` of grace).
+    PaymentFailed,
 }
 
 impl Template {
@@ -50,6 +53,7 @@ impl Template {
             Template::EmailChange => "email_change",
             Template::EmailChanged => "email_changed",
             Template::ExportReady => "export_ready",
+            Template::PaymentFailed => "payment_failed",
         }
     }
 
@@ -61,6 +65,7 @@ impl Template {
             Template::EmailChange => "Confirm your new e-mail address for Lariat",
             Template::EmailChanged => "Your Lariat account's e-mail address was changed",
             Template::ExportReady => "Your Lariat data export is ready",
+            Template::PaymentFailed => "Your Lariat payment failed",
         }
     }
 
@@ -115,10 +120,19 @@ impl Template {
                  <a href=\"{{link}}\">Download it from your account page</a> within {{days}} \
                  days.</p>",
             ),
+            Template::PaymentFailed => (
+                "The payment of {{amount}} for the {{plan}} plan of the Lariat account {{email}} \
+                 failed. The plan stays for {{days}} days while the card is retried; update the \
+                 payment method on the billing page to keep it:\n\n{{link}}\n",
+                "<p>The payment of {{amount}} for the {{plan}} plan of the Lariat account \
+                 {{email}} failed. The plan stays for {{days}} days while the card is retried.\
+                 </p><p><a href=\"{{link}}\">Update the payment method</a> to keep it.</p>",
+            ),
         }
     }
 
-    const ALL: [Template; 6] = [
+    const ALL: [Template; 7] = [
+        Template::PaymentFailed,
         Template::ExportReady,
         Template::Reset,
         Template::PasswordChanged,

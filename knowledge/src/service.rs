@@ -6,7 +6,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::accounts::{Accounts, Principal, Role};
+use crate::analytics::Analytics;
 use crate::audit::Audit;
+use crate::billing::Billing;
 use crate::chat::Chat;
 use crate::chat::provider::Llm;
 use crate::collections::Collections;
@@ -34,6 +36,10 @@ pub struct Service {
     pub audit: Arc<Audit>,
     /// Users' exports and erasure.
     pub privacy: Arc<Privacy>,
+    /// Paid plans through Stripe; `lariat serve` applies ended periods ([`Billing::run`]).
+    pub billing: Arc<Billing>,
+    /// Usage and revenue reports.
+    pub analytics: Analytics,
 }
 
 impl std::fmt::Debug for Service {
@@ -103,7 +109,10 @@ impl Service {
             chat.clone(),
             mail.clone(),
         ));
+        let billing = Arc::new(Billing::new(config, sql.clone(), mail.clone())?);
         Ok(Self {
+            billing,
+            analytics: Analytics::new(sql.clone()),
             knowledge,
             accounts,
             collections,

@@ -3,11 +3,13 @@
 
 use knowledge::accounts::sso::Identity;
 use knowledge::accounts::{ApiKeyInfo, NewUser, Role, Scope, User, UserUpdate};
+use knowledge::analytics::{DayRange, UsageGroup};
 use knowledge::audit::{AuditCursor, AuditEntry, AuditEvent};
+use knowledge::billing::{Applied, Effect, EventRecord, Invoice, PlanRule, SubscriptionRow};
 use knowledge::store::{
-    AccountStore, AuditStore, ConversationStore, ConversationSummary, IdentityStore, IssuedToken,
-    MailStore, QueuedMail, RefreshOutcome, SqlStore, SsoState, Store, StoredMessage, StoredSession,
-    Unlinked,
+    AccountStore, AnalyticsStore, AuditStore, BillingStore, ConversationStore, ConversationSummary,
+    IdentityStore, IssuedToken, MailStore, QueuedMail, RefreshOutcome, SqlStore, SsoState, Store,
+    StoredMessage, StoredSession, Unlinked, UsageRecord,
 };
 use knowledge::{
     CollectionName, DocumentWrite, ErrorCode, Location, MemberRole, NewChunk, Visibility,
@@ -441,14 +443,63 @@ async fn accounts_suite(store: &SqlStore) {
     assert!(store.api_keys(&ann.user.id).await.unwrap().is_empty());
 
     // usage
+    let used =
+        |key: Option<&str>, prompt, completion, cost, model: &str, outcome: &str| UsageRecord {
+            user_id: ann.user.id.clone(),
+            api_key_id: key.map(str::to_owned),
+            plan: "free".into(),
+            model: model.into(),
+            collection: "docs".into(),
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            cost_usd: cost,
+            latency_ms: 40,
+            outcome: outcome.into(),
+            fallback: model == "backup",
+        };
     store
-        .record_usage(&ann.user.id, Some("k1"), 100, 0.5)
+        .record_usage(&used(Some("k1"), 80, 20, 0.5, "gpt", "complete"))
         .await
         .unwrap();
     store
-        .record_usage(&ann.user.id, None, 20, 0.25)
+        .record_usage(&used(None, 15, 5, 0.25, "backup", "error"))
         .await
         .unwrap();
+    // the rollups sum the same events, per group
+    let today = DayRange::parse(None, None).unwrap();
+    let by_model = store
+        .usage_rows(Some(&ann.user.id), today, Some(UsageGroup::Model), None)
+        .await
+        .unwrap();
+    assert_eq!(by_model.len(), 2, "{by_model:?}");
+    assert_eq!(
+        (
+            by_model[0].key.as_str(),
+            by_model[0].tokens,
+            by_model[0].avg_latency_ms
+        ),
+        ("backup", 20, 40)
+    );
+    assert_eq!((by_model[0].errors, by_model[0].fallbacks), (1, 1));
+    let total = store.usage_rows(None, today, None, None).await.unwrap();
+    assert_eq!(total.len(), 1);
+    assert_eq!(
+        (total[0].messages, total[0].prompt_tokens, total[0].users),
+        (2, 95, 1)
+    );
+    let by_day = store
+        .usage_rows(Some("nobody"), today, Some(UsageGroup::Day), None)
+        .await
+        .unwrap();
+    assert!(by_day.is_empty());
+    let past = DayRange::parse(Some("2020-01-01"), Some("2020-01-02")).unwrap();
+    assert!(
+        store
+            .usage_rows(None, past, None, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let totals = store.usage_since(&ann.user.id, 0).await.unwrap();
     assert_eq!((totals.messages, totals.tokens), (2, 120));
     assert!((totals.cost_usd - 0.75).abs() < 1e-9);
@@ -1036,6 +1087,148 @@ async fn identity_suite(store: &SqlStore) {
     );
 }
 
+async fn billing_suite(store: &SqlStore) {
+    store.create_user(&user("payer@example.com")).await.unwrap();
+    let uid = "id-payer@example.com";
+    assert_eq!(store.billing_customer(uid).await.unwrap(), None);
+    store.link_billing_customer(uid, "cus_1").await.unwrap();
+    // a user keeps the first customer linked
+    store.link_billing_customer(uid, "cus_2").await.unwrap();
+    assert_eq!(
+        store.billing_customer(uid).await.unwrap().as_deref(),
+        Some("cus_1")
+    );
+    assert_eq!(
+        store
+            .billing_customer_user("cus_1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(uid)
+    );
+    assert_eq!(store.billing_customer_user("cus_2").await.unwrap(), None);
+
+    let rule = |now| PlanRule {
+        free_plan: "free".into(),
+        grace_ms: 1_000,
+        now,
+    };
+    let now = knowledge::now_ms();
+    let row = |status: &str, at: i64| SubscriptionRow {
+        id: "sub_1".into(),
+        user_id: uid.into(),
+        customer_id: "cus_1".into(),
+        status: status.into(),
+        price_id: "price_pro".into(),
+        plan: "pro".into(),
+        interval: "month".into(),
+        current_period_end: Some(now + 86_400_000),
+        cancel_at_period_end: false,
+        past_due_since: (status == "past_due").then_some(now),
+        last_event_at: at,
+        applied_plan: String::new(),
+    };
+    let ev = |id: &str, created| EventRecord {
+        id: id.into(),
+        kind: "customer.subscription.updated".into(),
+        created,
+    };
+    let plan = || async { store.user(uid).await.unwrap().unwrap().plan };
+    let apply = |id: &'static str, status: &'static str, at: i64| {
+        let effect = Effect::Subscription(row(status, at));
+        async move {
+            store
+                .apply_billing_event(&ev(id, at), &effect, &rule(now))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(apply("evt_1", "active", 10).await, Applied::Applied);
+    assert_eq!(plan().await, "pro");
+    assert_eq!(apply("evt_1", "canceled", 99).await, Applied::Duplicate);
+    assert_eq!(apply("evt_2", "incomplete", 9).await, Applied::Stale);
+    assert_eq!(plan().await, "pro");
+    assert_eq!(store.subscription_stamp("sub_1").await.unwrap(), Some(10));
+    // past due: the first day it became so is kept while it stays so
+    assert_eq!(apply("evt_3", "past_due", 11).await, Applied::Applied);
+    let since = store.subscriptions(uid).await.unwrap()[0].past_due_since;
+    assert_eq!(since, Some(now));
+    assert_eq!(plan().await, "pro", "in its grace");
+    // time passes: the grace runs out, the sweep applies it once
+    assert_eq!(store.refresh_plans(&rule(now + 5_000)).await.unwrap(), 1);
+    assert_eq!(plan().await, "free");
+    assert_eq!(store.refresh_plans(&rule(now + 6_000)).await.unwrap(), 0);
+    // an admin's choice is not undone by a sweep with nothing new to apply
+    store
+        .update_user(
+            uid,
+            &UserUpdate {
+                plan: Some("team".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.refresh_plans(&rule(now + 7_000)).await.unwrap(), 0);
+    assert_eq!(plan().await, "team");
+    assert_eq!(apply("evt_4", "active", 12).await, Applied::Applied);
+    assert_eq!(plan().await, "pro");
+
+    // invoices: a payment made is final
+    let invoice = |status: &str| Invoice {
+        id: "in_1".into(),
+        user_id: uid.into(),
+        subscription_id: "sub_1".into(),
+        status: status.into(),
+        plan: "pro".into(),
+        amount_due: 2900,
+        amount_paid: if status == "paid" { 2900 } else { 0 },
+        currency: "usd".into(),
+        hosted_invoice_url: String::new(),
+        created: now,
+    };
+    let inv = |id: &'static str, status: &'static str| {
+        let effect = Effect::Invoice(invoice(status));
+        async move {
+            store
+                .apply_billing_event(&ev(id, 20), &effect, &rule(now))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(inv("evt_5", "payment_failed").await, Applied::Applied);
+    assert_eq!(
+        store.invoices(uid, 5).await.unwrap()[0].status,
+        "payment_failed"
+    );
+    assert_eq!(inv("evt_6", "paid").await, Applied::Applied);
+    assert_eq!(inv("evt_7", "payment_failed").await, Applied::Applied);
+    let invoices = store.invoices(uid, 5).await.unwrap();
+    assert_eq!((invoices.len(), invoices[0].status.as_str()), (1, "paid"));
+    let today = DayRange::parse(None, None).unwrap();
+    let revenue = store.revenue_rows(today, UsageGroup::Plan).await.unwrap();
+    assert_eq!(revenue.len(), 1);
+    assert_eq!(
+        (
+            revenue[0].key.as_str(),
+            revenue[0].amount,
+            revenue[0].invoices
+        ),
+        ("pro", 2900, 1)
+    );
+    let nothing = Effect::Nothing("not ours".into());
+    let outcome = store
+        .apply_billing_event(&ev("evt_8", 1), &nothing, &rule(now))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Applied::Ignored);
+    let outcome = store
+        .apply_billing_event(&ev("evt_8", 1), &nothing, &rule(now))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Applied::Duplicate);
+}
+
 #[tokio::test]
 async fn sqlite_store_passes_the_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -1048,6 +1241,7 @@ async fn sqlite_store_passes_the_suite() {
     site_actions_suite(&store).await;
     audit_suite(&store).await;
     identity_suite(&store).await;
+    billing_suite(&store).await;
     store.close().await;
     // reopening keeps the data and does not re-run migrations destructively
     let store = SqlStore::open_sqlite(&dir.path().join("lariat.db"))
@@ -1066,6 +1260,7 @@ async fn postgres_store_passes_the_suite() {
     site_actions_suite(&store).await;
     audit_suite(&store).await;
     identity_suite(&store).await;
+    billing_suite(&store).await;
     store.close().await;
     db.drop_db().await;
 }

@@ -145,6 +145,11 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         //                                                                                    none user othr rdr  cEls cur  adm  dis  key
         ("GET", "/api/auth/me", Method::GET, "/api/auth/me".into(), None,                     [401, OK,  OK,  OK,  OK,  OK,  OK,  401, OK]),
         ("GET", "/api/usage", Method::GET, "/api/usage".into(), None,                         [401, OK,  OK,  OK,  OK,  OK,  OK,  401, OK]),
+        ("GET", "/api/billing", Method::GET, "/api/billing".into(), None,                     [401, OK,  OK,  OK,  OK,  OK,  OK,  401, OK]),
+        // this server sells no plans; a key never buys
+        ("POST", "/api/billing/checkout", Method::POST, "/api/billing/checkout".into(), Some(json!({"plan": "pro"})), [401, 404, 404, 404, 404, 404, 404, 401, 403]),
+        ("POST", "/api/billing/portal", Method::POST, "/api/billing/portal".into(), Some(json!({})), [401, 404, 404, 404, 404, 404, 404, 401, 403]),
+        ("GET", "/api/admin/analytics", Method::GET, "/api/admin/analytics".into(), None,     [401, 403, 403, 403, 403, 403, OK,  401, 403]),
         ("GET", "/api/keys", Method::GET, "/api/keys".into(), None,                           [401, OK,  OK,  OK,  OK,  OK,  OK,  401, 403]),
         ("POST", "/api/keys", Method::POST, "/api/keys".into(), Some(json!({"name": "x"})),   [401, OK,  OK,  OK,  OK,  OK,  OK,  401, 403]),
         ("GET", "/api/sessions", Method::GET, "/api/sessions".into(), None,                   [401, OK,  OK,  OK,  OK,  OK,  OK,  401, 403]),
@@ -239,6 +244,8 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         "/api/auth/providers",
         "/api/auth/verify",
         "/api/auth/email/confirm",
+        // Stripe signs it instead
+        "/api/billing/webhook",
     ];
     let covered: Vec<(String, String)> = table
         .iter()

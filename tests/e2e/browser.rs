@@ -23,6 +23,29 @@ fn axe_script() -> PathBuf {
     script
 }
 
+/// Runs a Playwright script of tests/e2e against the server, signed in as the test admin where
+/// it needs one, photographing into tests/screenshots.
+async fn journey(script: &str, api: &Api, args: &[&str]) -> std::process::Output {
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    tokio::process::Command::new("python3")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("e2e")
+                .join(script),
+        )
+        .args(["--base", &api.base])
+        .arg("--shots")
+        .arg(&shots)
+        .arg("--axe")
+        .arg(axe_script())
+        .args(["--admin", "admin@example.com", "--admin-password", PASSWORD])
+        .args(args)
+        .output()
+        .await
+        .expect("python3 with playwright (make test-deps)")
+}
+
 #[tokio::test]
 async fn journeys_pass_in_chromium_with_no_serious_accessibility_violation() {
     assert!(
@@ -43,21 +66,13 @@ async fn journeys_pass_in_chromium_with_no_serious_accessibility_violation() {
     create_admin(&l);
     let server = Server::start(&l);
     let api = Api::new(&server);
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let out = tokio::process::Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/browser_journeys.py"))
-        .args(["--base", &api.base])
-        .arg("--shots")
-        .arg(&shots)
-        .arg("--axe")
-        .arg(axe_script())
-        .args(["--admin", "admin@example.com", "--admin-password", PASSWORD])
-        .arg("--provider-control")
-        .arg(fake.base.replace("/v1", "/control"))
-        .output()
-        .await
-        .expect("python3 with playwright (make test-deps)");
+    let control = fake.base.replace("/v1", "/control");
+    let out = journey(
+        "browser_journeys.py",
+        &api,
+        &["--provider-control", &control],
+    )
+    .await;
     let figures = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -66,4 +81,53 @@ async fn journeys_pass_in_chromium_with_no_serious_accessibility_violation() {
     );
     // the page weight and Enter-to-first-word, for the record (`--no-capture` shows them)
     println!("browser figures: {figures}");
+}
+
+#[tokio::test]
+async fn billing_upgrades_through_checkout_and_downgrades_through_the_portal_in_chromium() {
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is missing: run `make test-deps` (scripts/browser-deps.sh)"
+    );
+    let stripe = lariat_tests::fake_stripe::FakeStripe::start().await;
+    // the app's own address is in Checkout's return links: choose the port first
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut l = Lariat::new().with_env(
+        "LARIAT_MAIL__PUBLIC_URL",
+        &format!("http://127.0.0.1:{port}"),
+    );
+    l.env.extend(stripe.env());
+    create_admin(&l);
+    let server = Server::start_on(&l, &format!("127.0.0.1:{port}"));
+    stripe.send_events_to(&format!("{}/api/billing/webhook", server.base));
+    let api = Api::new(&server);
+    let probe = api.user("probe@example.com").await;
+    let (_, billing) = api.get("/api/billing", Some(&probe)).await;
+    let messages = |plan: &str| {
+        billing["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == plan)
+            .unwrap()["limits"]["monthly_messages"]
+            .to_string()
+    };
+    let (pro, free) = (messages("pro"), messages("free"));
+    let out = journey(
+        "browser_billing.py",
+        &api,
+        &["--pro-messages", &pro, "--free-messages", &free],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
 }

@@ -7,6 +7,7 @@ mod abuse;
 mod accounts;
 mod authz;
 mod bad_input;
+mod billing;
 mod browser;
 mod chat;
 mod conformance;

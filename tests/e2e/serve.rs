@@ -13,9 +13,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(l: &Lariat) -> Self {
+        Self::start_on(l, "127.0.0.1:0")
+    }
+
+    /// On a given address (`127.0.0.1:0`: any free port).
+    pub fn start_on(l: &Lariat, addr: &str) -> Self {
         let mut child = l
             .command()
-            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(["serve", "--addr", addr])
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -159,6 +164,14 @@ pub fn create_admin(l: &Lariat) {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // a failing test shows what its server said
+        if std::thread::panicking() {
+            eprintln!(
+                "--- log of lariat serve at {} ---\n{}",
+                self.base,
+                self.log()
+            );
+        }
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

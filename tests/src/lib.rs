@@ -50,4 +50,5 @@ impl PgDatabase {
     }
 }
 
+pub mod fake_stripe;
 pub mod rodeo_site;

@@ -14,7 +14,6 @@ use knowledge::accounts::{
 };
 use knowledge::audit::{AuditPage, AuditQuery};
 use knowledge::collections::CollectionUpdate;
-use knowledge::limits::Usage;
 use knowledge::privacy::ExportInfo;
 use knowledge::{CollectionName, MemberRole};
 use schemars::JsonSchema;
@@ -146,12 +145,6 @@ pub fn routes() -> ApiRouter<AppState> {
         .api_route(
             "/api/keys/{id}",
             delete_with(delete_key, |op| op.summary("Revoke an API key")),
-        )
-        .api_route(
-            "/api/usage",
-            get_with(usage, |op| {
-                op.summary("This month's usage and what remains of the plan")
-            }),
         )
         .api_route(
             "/api/admin/users",
@@ -560,13 +553,6 @@ async fn delete_key(
         .delete_api_key(&principal, &id)
         .await?;
     Ok(NoContent)
-}
-
-async fn usage(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-) -> Result<Json<Usage>, ApiError> {
-    Ok(Json(state.service.limits.usage(&principal).await?))
 }
 
 async fn request_export(

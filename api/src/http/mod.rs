@@ -2,10 +2,12 @@
 //! `{"error": {"code", "message"}}` with a status chosen by the error's code.
 
 pub(crate) mod auth;
+mod billing;
 mod chat;
 mod documents;
 mod openai;
 mod openapi;
+mod usage;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -314,6 +316,9 @@ pub fn router(
         state.clone(),
         mcp_auth,
     ));
+    // where the pages' forms may lead: sign-in providers, Stripe's hosted pages
+    let mut form_origins = service.accounts.sso_origins();
+    form_origins.extend(service.billing.page_origins());
     let mut api = openapi::base();
     let documented = ApiRouter::new()
         .api_route(
@@ -353,6 +358,8 @@ pub fn router(
         )
         .merge(auth::routes())
         .merge(chat::routes())
+        .merge(billing::routes())
+        .merge(usage::routes())
         .merge(openai::routes())
         .merge(documents::routes(max_upload));
     let router = documented.finish_api(&mut api);
@@ -371,7 +378,7 @@ pub fn router(
             get(protected_resource),
         )
         .merge(mcp)
-        .merge(crate::web::routes(&service.accounts.sso_origins()))
+        .merge(crate::web::routes(&form_origins))
         .route_layer(axum::middleware::from_fn(label_route))
         .fallback(|| async { ApiError(knowledge::Error::NotFound("no such endpoint".into())) })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -691,6 +698,8 @@ pub async fn serve(
     let sender = tokio::spawn(service.mail.clone().run());
     // the audit log's retention, applied hourly
     let purger = tokio::spawn(service.audit.clone().run());
+    // subscriptions whose grace or paid period ended fall back to the free plan
+    let billing = tokio::spawn(service.billing.clone().run());
     eprintln!("lariat listening on http://{local}");
     let answering: Vec<String> = config
         .providers()
@@ -716,6 +725,7 @@ pub async fn serve(
     .await?;
     sender.abort();
     purger.abort();
+    billing.abort();
     service.knowledge.flush().await?;
     Ok(())
 }

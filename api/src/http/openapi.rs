@@ -212,6 +212,16 @@ pub fn metrics_text(op: TransformOperation<'_>) -> TransformOperation<'_> {
     )
 }
 
+/// A report that is also served as CSV (`format=csv`).
+pub fn with_csv(op: TransformOperation<'_>) -> TransformOperation<'_> {
+    text_response(
+        op,
+        "text/csv",
+        "with format=csv: the table as CSV (RFC 4180)",
+        schemars::json_schema!({"type": "string"}),
+    )
+}
+
 /// Server-sent events, each a JSON object in `data`; `names` are the events' names (none: the
 /// events are unnamed, as OpenAI's stream).
 pub fn event_stream<'t>(

@@ -15,6 +15,7 @@ use knowledge::accounts::sso::{Identity, SsoProvider};
 use knowledge::accounts::{
     ApiKeyInfo, CreatedApiKey, NewApiKey, Principal, Role, Scope, SessionInfo, User, UserUpdate,
 };
+use knowledge::analytics::{DayRange, UsageGroup, UsageReport};
 use knowledge::audit::{AuditEvent, AuditQuery};
 use knowledge::limits::Usage;
 use knowledge::privacy::ExportInfo;
@@ -24,59 +25,80 @@ use serde::Deserialize;
 use super::pages::{Layout, Viewer, ended, error_page, page};
 use crate::http::AppState;
 
-/// One bar of the usage chart, in the SVG's units.
+/// One bar of a chart, in the SVG's units.
 pub struct Bar {
-    x: u32,
-    y: u32,
-    height: u32,
-    label: String,
+    pub x: u32,
+    pub y: u32,
+    pub height: u32,
+    pub label: String,
 }
 
-/// Messages per day of this month, as bars (a day without use has none).
+/// Counts per slot (a day) as bars; a slot without any has none.
 pub struct Chart {
-    bars: Vec<Bar>,
-    peak: i64,
+    pub bars: Vec<Bar>,
+    /// The SVG's width: a slot for each day the chart can show, so bars keep their width.
+    pub width: u32,
+    summary: String,
 }
 
 const CHART_HEIGHT: u32 = 80;
 const BAR_STEP: u32 = 10;
-/// A slot for each day a month can have, so a bar keeps its width all month.
-const CHART_WIDTH: u32 = 31 * BAR_STEP;
 
 impl Chart {
-    fn of(days: &[DailyUsage], period_start: i64) -> Self {
-        let day_of = |ms: i64| ((ms - period_start).max(0) / 86_400_000) as u32;
-        let peak = days.iter().map(|d| d.messages).max().unwrap_or(0);
-        let bars = days
+    /// `points`: (slot, count, label) of `slots`; `summary` says what it shows in words.
+    pub fn new(points: &[(u32, i64, String)], slots: u32, summary: String) -> Self {
+        let peak = points.iter().map(|p| p.1).max().unwrap_or(0);
+        let bars = points
             .iter()
-            .filter(|d| d.messages > 0)
-            .map(|d| {
-                let height = ((d.messages * i64::from(CHART_HEIGHT)) / peak.max(1)).max(2) as u32;
+            .filter(|p| p.1 > 0)
+            .map(|(slot, value, label)| {
+                let height = ((value * i64::from(CHART_HEIGHT)) / peak.max(1)).max(2) as u32;
                 Bar {
-                    x: day_of(d.day) * BAR_STEP,
+                    x: slot * BAR_STEP,
                     y: CHART_HEIGHT - height,
                     height,
-                    label: format!(
+                    label: label.clone(),
+                }
+            })
+            .collect();
+        Chart {
+            bars,
+            width: slots.max(1) * BAR_STEP,
+            summary,
+        }
+    }
+
+    /// Messages per day of this month.
+    fn of(days: &[DailyUsage], period_start: i64) -> Self {
+        let points: Vec<_> = days
+            .iter()
+            .map(|d| {
+                (
+                    ((d.day - period_start).max(0) / 86_400_000) as u32,
+                    d.messages,
+                    format!(
                         "{}: {} messages, {} tokens",
                         super::render::date(&d.day),
                         d.messages,
                         d.tokens
                     ),
-                }
+                )
             })
             .collect();
-        Chart { bars, peak }
+        let used = points.iter().filter(|p| p.1 > 0).count();
+        let peak = points.iter().map(|p| p.1).max().unwrap_or(0);
+        let summary = match used {
+            0 => "No messages this month yet.".to_owned(),
+            n => {
+                format!("Messages per day this month: {n} days with use, at most {peak} in a day.")
+            }
+        };
+        Chart::new(&points, 31, summary)
     }
 
     /// What the chart shows, for those who cannot see it.
-    fn summary(&self) -> String {
-        match self.bars.len() {
-            0 => "No messages this month yet.".to_owned(),
-            n => format!(
-                "Messages per day this month: {n} days with use, at most {} in a day.",
-                self.peak
-            ),
-        }
+    pub fn summary(&self) -> &str {
+        &self.summary
     }
 }
 
@@ -94,6 +116,9 @@ struct AccountPage {
     created: Option<CreatedApiKey>,
     usage: Usage,
     chart: Chart,
+    /// This month's use per model and per collection.
+    by_model: UsageReport,
+    by_collection: UsageReport,
     notice: Option<&'static str>,
     identities: Vec<Identity>,
     /// The providers an identity can be linked from.
@@ -109,6 +134,10 @@ impl AccountPage {
             .iter()
             .find(|p| p.name == name)
             .map_or_else(|| name.to_owned(), |p| p.display_name.clone())
+    }
+
+    fn breakdowns(&self) -> [&UsageReport; 2] {
+        [&self.by_model, &self.by_collection]
     }
 
     fn percent(used: &i64, limit: &u64) -> u64 {
@@ -140,6 +169,12 @@ async fn account_page(
         let exports = state.service.privacy.exports(principal).await?;
         let identities = state.service.accounts.identities(principal).await?;
         let has_password = state.service.accounts.has_password(principal).await?;
+        let month = DayRange::parse(None, None)?;
+        let by = |group| state.service.analytics.usage(principal, month, group);
+        let breakdown = (
+            by(UsageGroup::Model).await?,
+            by(UsageGroup::Collection).await?,
+        );
         Ok::<_, Error>((
             keys,
             sessions,
@@ -148,14 +183,24 @@ async fn account_page(
             exports,
             identities,
             has_password,
+            breakdown,
         ))
     }
     .await;
     let providers = state.service.accounts.sso_providers();
     match result {
-        Ok((keys, sessions, usage, days, exports, identities, has_password)) => page(
+        Ok((
+            keys,
+            sessions,
+            usage,
+            days,
+            exports,
+            identities,
+            has_password,
+            (by_model, by_collection),
+        )) => page(
             &AccountPage {
-                layout: Layout::of(principal),
+                layout: Layout::of(state, principal).await,
                 user: principal.user.clone(),
                 exports,
                 may_chat: principal.may_chat,
@@ -165,6 +210,8 @@ async fn account_page(
                 created,
                 chart: Chart::of(&days, usage.period_start),
                 usage,
+                by_model,
+                by_collection,
                 notice,
                 reauth: providers
                     .iter()
@@ -440,7 +487,7 @@ pub async fn admin(
     match result {
         Ok((status, users)) => page(
             &AdminPage {
-                layout: Layout::of(&principal),
+                layout: Layout::of(&state, &principal).await,
                 q: query.q,
                 users,
                 roles: [Role::User, Role::Curator, Role::Admin],
@@ -541,7 +588,7 @@ pub async fn audit(
         .collect();
     page(
         &AuditView {
-            layout: Layout::of(&principal),
+            layout: Layout::of(&state, &principal).await,
             events: AuditEvent::ALL,
             event: filter.event,
             user: filter.user,

@@ -30,7 +30,7 @@ pub async fn list(State(state): State<AppState>, Viewer(principal): Viewer) -> R
     match state.service.collections.readable(&principal).await {
         Ok(collections) => page(
             &CollectionsPage {
-                layout: Layout::of(&principal),
+                layout: Layout::of(&state, &principal).await,
                 collections,
             },
             StatusCode::OK,
@@ -129,7 +129,7 @@ pub async fn show(
     match result {
         Ok((name, view, docs, instructions, members)) => page(
             &CollectionPage {
-                layout: Layout::of(&principal),
+                layout: Layout::of(&state, &principal).await,
                 name: name.as_str().to_owned(),
                 curates: view.curates,
                 view,
@@ -279,7 +279,7 @@ pub async fn document(
     match state.service.knowledge.document(&principal, &id).await {
         Ok(document) => page(
             &DocumentPageView {
-                layout: Layout::of(&principal),
+                layout: Layout::of(&state, &principal).await,
                 document,
             },
             StatusCode::OK,

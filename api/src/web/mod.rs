@@ -5,6 +5,7 @@
 
 mod account;
 pub mod assets;
+mod billing;
 mod collections;
 mod pages;
 mod recovery;
@@ -81,6 +82,10 @@ pub fn routes(form_origins: &[String]) -> Router<AppState> {
         .route("/account/exports/{id}", get(account::download_export))
         .route("/account/delete", post(account::erase_account))
         .route("/account/verify", post(account::resend_verification))
+        .route("/billing", get(billing::billing))
+        .route("/billing/checkout", post(billing::checkout))
+        .route("/billing/portal", post(billing::portal))
+        .route("/admin/analytics", get(billing::analytics))
         .route("/admin", get(account::admin))
         .route("/admin/audit", get(account::audit))
         .route("/admin/users/{id}", post(account::update_user))

@@ -23,13 +23,28 @@ pub struct Layout {
     pub user: Option<User>,
     /// The signed-in user must verify their address before asking (a banner says so).
     pub must_verify: bool,
+    /// A payment failed and is not made good (a banner says so).
+    pub payment_problem: bool,
 }
 
 impl Layout {
-    pub fn of(principal: &Principal) -> Self {
+    pub async fn of(state: &AppState, principal: &Principal) -> Self {
+        let payment_problem = match state
+            .service
+            .billing
+            .payment_problem(&principal.user.id)
+            .await
+        {
+            Ok(problem) => problem,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the billing state for the banner");
+                false
+            }
+        };
         Layout {
             user: Some(principal.user.clone()),
             must_verify: !principal.may_chat,
+            payment_problem,
         }
     }
 
@@ -37,6 +52,7 @@ impl Layout {
         Layout {
             user: None,
             must_verify: false,
+            payment_problem: false,
         }
     }
 
@@ -87,7 +103,7 @@ pub(super) fn error_page(user: Option<User>, e: &Error) -> Response {
         &ErrorPage {
             layout: Layout {
                 user,
-                must_verify: false,
+                ..Layout::anonymous()
             },
             heading,
             message: public_message(e),
@@ -431,7 +447,7 @@ pub async fn chat(
     };
     page(
         &ChatPage {
-            layout: Layout::of(&principal),
+            layout: Layout::of(&state, &principal).await,
             title,
             conversation_id,
             list,
@@ -646,7 +662,7 @@ pub async fn search(
     }
     page(
         &SearchPage {
-            layout: Layout::of(&principal),
+            layout: Layout::of(&state, &principal).await,
             q,
             collection,
             mode,

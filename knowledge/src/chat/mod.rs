@@ -32,7 +32,7 @@ use crate::config::{ChatConfig, ProviderConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::knowledge::{Knowledge, SearchRequest};
 use crate::limits::Limits;
-use crate::store::{ConversationStore, ConversationSummary, StoredMessage};
+use crate::store::{ConversationStore, ConversationSummary, StoredMessage, UsageRecord};
 use crate::types::{CollectionName, QueryText, SearchMode, TopK, content_hash, now_ms};
 use answer::{Citation, CitationCheck, MarkerFilter};
 use provider::{Llm, LlmEvent, Turn};

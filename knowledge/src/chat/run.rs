@@ -287,8 +287,32 @@ impl Chat {
             .inc_by(outcome.usage.completion_tokens.max(0) as u64);
         let total_ms = started.elapsed().as_millis() as u64;
         // Usage first: what was spent counts even if the conversation is gone by now.
+        let first_provider = self.llm.as_ref().map(|l| l.primary().name.as_str());
+        let cited_first = citations
+            .iter()
+            .find(|c| check.cited.contains(&c.n))
+            .or(citations.first());
         self.limits
-            .record(&job.principal, outcome.usage.total_tokens, cost_usd)
+            .record(&UsageRecord {
+                user_id: job.principal.user.id.clone(),
+                api_key_id: job.principal.api_key_id.clone(),
+                plan: job.principal.user.plan.clone(),
+                model: if outcome.model.is_empty() {
+                    "extractive".into()
+                } else {
+                    outcome.model.clone()
+                },
+                collection: cited_first.map_or_else(String::new, |c| c.passage.collection.clone()),
+                prompt_tokens: outcome.usage.prompt_tokens,
+                completion_tokens: outcome.usage.completion_tokens,
+                cost_usd,
+                latency_ms: total_ms as i64,
+                outcome: outcome.status.to_owned(),
+                fallback: outcome
+                    .provider
+                    .as_ref()
+                    .is_some_and(|p| Some(p.name.as_str()) != first_provider),
+            })
             .await?;
         if let Some(id) = &conversation_id {
             let cited: Vec<&Citation> = citations

@@ -5,7 +5,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    AccountStore, DailyUsage, IssuedToken, RefreshOutcome, SqlStore, StoredSession, UsageTotals,
+    AccountStore, DailyUsage, IssuedToken, RefreshOutcome, SqlStore, StoredSession, UsageRecord,
+    UsageTotals,
 };
 use crate::accounts::{ApiKeyInfo, NewUser, Role, Scope, User, UserUpdate};
 use crate::error::{Error, Result};
@@ -438,25 +439,61 @@ impl AccountStore for SqlStore {
         Ok(())
     }
 
-    async fn record_usage(
-        &self,
-        user_id: &str,
-        api_key_id: Option<&str>,
-        tokens: i64,
-        cost_usd: f64,
-    ) -> Result<()> {
+    async fn record_usage(&self, u: &UsageRecord) -> Result<()> {
+        let now = now_ms();
+        let tokens = u.prompt_tokens + u.completion_tokens;
+        let error = i64::from(u.outcome == "error");
+        let mut tx = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO usage_events (id, user_id, api_key_id, tokens, cost_usd, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO usage_events (id, user_id, api_key_id, tokens, cost_usd, created_at, \
+             plan, model, collection, prompt_tokens, completion_tokens, latency_ms, outcome, \
+             fallback) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(uuid::Uuid::new_v4().to_string())
-        .bind(user_id)
-        .bind(api_key_id)
+        .bind(&u.user_id)
+        .bind(u.api_key_id.as_deref())
         .bind(tokens)
-        .bind(cost_usd)
-        .bind(now_ms())
-        .execute(&self.pool)
+        .bind(u.cost_usd)
+        .bind(now)
+        .bind(&u.plan)
+        .bind(&u.model)
+        .bind(&u.collection)
+        .bind(u.prompt_tokens)
+        .bind(u.completion_tokens)
+        .bind(u.latency_ms)
+        .bind(&u.outcome)
+        .bind(i64::from(u.fallback))
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "INSERT INTO usage_daily (day, user_id, plan, model, collection, messages, \
+             prompt_tokens, completion_tokens, tokens, cost_usd, latency_ms, errors, fallbacks) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (day, user_id, plan, model, collection) DO UPDATE SET \
+             messages = usage_daily.messages + 1, \
+             prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens, \
+             completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens, \
+             tokens = usage_daily.tokens + excluded.tokens, \
+             cost_usd = usage_daily.cost_usd + excluded.cost_usd, \
+             latency_ms = usage_daily.latency_ms + excluded.latency_ms, \
+             errors = usage_daily.errors + excluded.errors, \
+             fallbacks = usage_daily.fallbacks + excluded.fallbacks",
+        )
+        .bind(now.div_euclid(86_400_000))
+        .bind(&u.user_id)
+        .bind(&u.plan)
+        .bind(&u.model)
+        .bind(&u.collection)
+        .bind(u.prompt_tokens)
+        .bind(u.completion_tokens)
+        .bind(tokens)
+        .bind(u.cost_usd)
+        .bind(u.latency_ms)
+        .bind(error)
+        .bind(i64::from(u.fallback))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -98,6 +98,8 @@ impl PrivacyStore for SqlStore {
             "DELETE FROM auth_tokens WHERE user_id = $1",
             "DELETE FROM collection_members WHERE user_id = $1",
             "DELETE FROM exports WHERE user_id = $1",
+            // invoices stay (the books need them); the link to the payment account goes
+            "DELETE FROM billing_customers WHERE user_id = $1",
             "UPDATE audit_log SET detail = '{}', address = '' WHERE subject_id = $1",
             "UPDATE audit_log SET address = '' WHERE actor_id = $1",
         ] {
