@@ -279,7 +279,14 @@ async fn stripe_unreachable_or_unconfigured_answers_clearly() {
     let (s, b) = api
         .post("/api/billing/webhook", None, json!({"id": "evt_1"}))
         .await;
-    assert_eq!(s, 404, "{b}");
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no webhook secret"),
+        "{b}"
+    );
 }
 
 #[tokio::test]
