@@ -183,17 +183,11 @@ fn csv_field(value: &str) -> String {
     }
 }
 
-fn money(rows: &[RevenueRow], key: &str) -> String {
+/// The revenue of one group, each currency's sum: `29.00 USD + 5.00 EUR`.
+pub fn revenue_of(rows: &[RevenueRow], key: &str) -> String {
     rows.iter()
         .filter(|r| r.key == key)
-        .map(|r| {
-            format!(
-                "{}.{:02} {}",
-                r.amount / 100,
-                r.amount % 100,
-                r.currency.to_uppercase()
-            )
-        })
+        .map(|r| crate::billing::format_money(r.amount, &r.currency))
         .collect::<Vec<_>>()
         .join(" + ")
 }
@@ -234,7 +228,7 @@ fn usage_csv(group: UsageGroup, rows: &[UsageRow], revenue: Option<&[RevenueRow]
         ));
         if let Some(revenue) = revenue {
             out.push(',');
-            out.push_str(&csv_field(&money(revenue, &r.key)));
+            out.push_str(&csv_field(&revenue_of(revenue, &r.key)));
         }
         out.push_str("\r\n");
     }

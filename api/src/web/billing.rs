@@ -34,14 +34,9 @@ impl BillingPage {
     }
 }
 
-/// Cents as money: `29.00 USD`.
+/// Cents as money: `29.00 USD` (for the templates, which pass references).
 pub fn money(amount: &i64, currency: &str) -> String {
-    format!(
-        "{}.{:02} {}",
-        amount / 100,
-        amount % 100,
-        currency.to_uppercase()
-    )
+    knowledge::billing::format_money(*amount, currency)
 }
 
 #[derive(Deserialize)]
@@ -115,11 +110,7 @@ struct AnalyticsPage {
 
 impl AnalyticsPage {
     fn revenue(rows: &[RevenueRow], key: &str) -> String {
-        rows.iter()
-            .filter(|r| r.key == key)
-            .map(|r| money(&r.amount, &r.currency))
-            .collect::<Vec<_>>()
-            .join(" + ")
+        knowledge::analytics::revenue_of(rows, key)
     }
 
     /// Revenue of plans nobody used in the range (their rows are not in `by_plan`).

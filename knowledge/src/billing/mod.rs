@@ -217,13 +217,21 @@ fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
     value.pointer(pointer).and_then(Value::as_str)
 }
 
-/// An id field that may be a bare id or the expanded object.
+/// An id field at `pointer`: a bare id or the expanded object.
 fn id_at(value: &Value, pointer: &str) -> Option<String> {
-    match value.pointer(pointer)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Object(o) => o.get("id").and_then(Value::as_str).map(str::to_owned),
-        _ => None,
-    }
+    value.pointer(pointer).and_then(stripe::id_of)
+}
+
+/// An amount in a currency's smallest unit, as people read it: `29.00 USD`.
+pub fn format_money(amount: i64, currency: &str) -> String {
+    let sign = if amount < 0 { "-" } else { "" };
+    let cents = amount.unsigned_abs();
+    format!(
+        "{sign}{}.{:02} {}",
+        cents / 100,
+        cents % 100,
+        currency.to_uppercase()
+    )
 }
 
 impl Billing {
@@ -555,12 +563,7 @@ impl Billing {
         let Ok(Some(email)) = self.store.billing_user_email(&invoice.user_id).await else {
             return;
         };
-        let amount = format!(
-            "{}.{:02} {}",
-            invoice.amount_due / 100,
-            invoice.amount_due % 100,
-            invoice.currency.to_uppercase()
-        );
+        let amount = format_money(invoice.amount_due, &invoice.currency);
         let days = self.config.grace_days.to_string();
         let link = self.mail.link("/billing");
         let values = [

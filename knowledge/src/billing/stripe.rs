@@ -42,7 +42,7 @@ pub struct Subscription {
 }
 
 /// An id field that may be a bare id or the expanded object.
-fn id_of(value: &Value) -> Option<String> {
+pub(super) fn id_of(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Object(o) => o.get("id").and_then(Value::as_str).map(str::to_owned),
