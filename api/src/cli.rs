@@ -98,6 +98,21 @@ enum McpServer {
     },
 }
 
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// The conversation's id (as the API and the web app's address show it)
+    conversation: String,
+    /// pdf, md or json
+    #[arg(long, short = 'f', default_value = "pdf")]
+    format: String,
+    /// Where to write it ("-": standard output) [default: a file named after the title, here]
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    /// Replace the output file if it exists
+    #[arg(long)]
+    force: bool,
+}
+
 #[derive(clap::Subcommand, Debug)]
 pub enum AdminCommand {
     /// Create an admin account. The password is read from LARIAT_ADMIN_PASSWORD or, if unset,
@@ -144,6 +159,30 @@ pub enum AdminCommand {
         #[arg(long)]
         plan: Option<String>,
     },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum JobsCommand {
+    /// The jobs, their schedules, next runs and how their last runs went
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Past runs, newest first
+    History {
+        /// Only this job's
+        name: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a job now, outside its schedule (for setups without `lariat serve`); exits 1 if it
+    /// failed
+    Run { name: String },
+    /// Run the scheduled jobs without serving (another runner on the same database is fine:
+    /// each occurrence runs once)
+    Worker,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -225,10 +264,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 .into());
             }
             let service = Arc::new(Service::open(&config).await?);
-            let principal = match std::env::var("LARIAT_API_KEY") {
-                Ok(key) if !key.trim().is_empty() => service.accounts.authenticate(&key).await?,
-                _ => service.accounts.local_operator().await?,
-            };
+            let principal = acting_user(&service).await?;
             match args.server {
                 None => {
                     mcp::serve_stdio(mcp::KnowledgeServer::new(service.clone(), Some(principal)))
@@ -248,6 +284,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Collection(cmd) => collection(&config, cmd).await,
+        Command::Export(args) => export(&config, args).await,
+        Command::Jobs(cmd) => jobs(&config, cmd).await,
         Command::Bench(args) => crate::bench::run(&config, args).await,
         Command::BenchChat(args) => crate::bench_chat::run(&config.data_dir, args).await,
         Command::Eval(args) => crate::eval_cmd::run(&config, args).await,
@@ -255,6 +293,129 @@ pub async fn run(cli: Cli) -> Result<u8> {
             unreachable!("main serves the parser worker before the runtime starts")
         }
     }
+}
+
+/// `lariat jobs …`.
+async fn jobs(config: &Config, cmd: JobsCommand) -> Result<u8> {
+    let service = Service::open(config).await?;
+    let jobs = service.jobs.clone();
+    let time = |ms: Option<i64>| ms.map_or("-".to_owned(), knowledge::format_time);
+    let print_runs = |runs: &[knowledge::store::JobRun]| {
+        for r in runs {
+            let detail = if r.error.is_empty() {
+                r.outcome.to_string()
+            } else {
+                r.error.clone()
+            };
+            println!(
+                "{}\t{}\t{}\tattempt {}\t{} ms\t{}\t{}",
+                r.job,
+                time(Some(r.slot)),
+                r.status,
+                r.attempt,
+                r.duration_ms.unwrap_or(0),
+                r.owner,
+                detail
+            );
+        }
+    };
+    match cmd {
+        JobsCommand::Ls { json } => {
+            let list = jobs.list().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            }
+            for j in list.iter().filter(|_| !json) {
+                let last = j.last_run.as_ref().map_or("never run".to_owned(), |r| {
+                    format!("last {} {} ({})", time(Some(r.slot)), r.status, r.trigger)
+                });
+                println!(
+                    "{}\t{}\tnext {}\t{last}",
+                    j.name,
+                    j.schedule,
+                    time(j.next_run)
+                );
+            }
+        }
+        JobsCommand::History { name, limit, json } => {
+            let runs = jobs.history(name.as_deref(), limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                print_runs(&runs);
+            }
+        }
+        JobsCommand::Run { name } => {
+            let run = jobs.run_now(&name).await?;
+            print_runs(std::slice::from_ref(&run));
+            service.knowledge.flush().await?;
+            return Ok(if run.status == "succeeded" { 0 } else { 1 });
+        }
+        JobsCommand::Worker => {
+            eprintln!("lariat job runner {} started", jobs.owner());
+            tokio::select! {
+                result = jobs.run() => result?,
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            service.knowledge.flush().await?;
+        }
+    }
+    Ok(0)
+}
+
+/// Whom the CLI acts for where an account matters: the user of `LARIAT_API_KEY`, or the local
+/// operator when it is unset.
+async fn acting_user(service: &Service) -> Result<knowledge::accounts::Principal> {
+    Ok(match std::env::var("LARIAT_API_KEY") {
+        Ok(key) if !key.trim().is_empty() => service.accounts.authenticate(&key).await?,
+        _ => service.accounts.local_operator().await?,
+    })
+}
+
+/// `lariat export`: a conversation of `LARIAT_API_KEY`'s user written to a file.
+async fn export(config: &Config, args: ExportArgs) -> Result<u8> {
+    let format = knowledge::export::ExportFormat::parse(&args.format)?;
+    let service = Service::open(config).await?;
+    let principal = acting_user(&service).await?;
+    let file = service
+        .chat
+        .export(&principal, &args.conversation, format)
+        .await
+        .with_context(|| {
+            format!(
+                "export as {} (conversations are their owner's: set LARIAT_API_KEY to a key of \
+                 theirs)",
+                principal.user.email
+            )
+        })?;
+    let path = args.output.unwrap_or_else(|| PathBuf::from(&file.filename));
+    if path.as_os_str() == "-" {
+        use std::io::Write;
+        std::io::stdout().write_all(&file.bytes)?;
+        return Ok(0);
+    }
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true);
+    if args.force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut out = options.open(&path).await.with_context(|| {
+        format!(
+            "cannot write {}{}",
+            path.display(),
+            if args.force {
+                ""
+            } else {
+                " (use --force to replace it)"
+            }
+        )
+    })?;
+    tokio::io::AsyncWriteExt::write_all(&mut out, &file.bytes).await?;
+    tokio::io::AsyncWriteExt::flush(&mut out).await?;
+    eprintln!("wrote {} ({} bytes)", path.display(), file.bytes.len());
+    Ok(0)
 }
 
 struct Bar(ProgressBar);

@@ -62,6 +62,11 @@ enum Command {
     /// Manage collections (visibility, instructions, members)
     #[command(subcommand)]
     Collection(cli::CollectionCommand),
+    /// Write a conversation (of LARIAT_API_KEY's user) as PDF, Markdown or JSON
+    Export(cli::ExportArgs),
+    /// Scheduled jobs: list them, their history, run one now, or run them without serving
+    #[command(subcommand)]
+    Jobs(cli::JobsCommand),
     /// Evaluate retrieval quality and speed on a labelled dataset
     Eval(eval_cmd::EvalArgs),
     /// Measure ingestion and search speed on a BEIR-layout corpus (e.g. ../shared/data/scifact)

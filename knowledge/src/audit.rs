@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -249,15 +248,5 @@ impl Audit {
     pub async fn purge(&self) -> Result<u64> {
         let cutoff = now_ms() - i64::from(self.retention_days) * 86_400_000;
         self.store.purge_audit(cutoff).await
-    }
-
-    /// Purges hourly until its task is dropped.
-    pub async fn run(self: Arc<Self>) {
-        loop {
-            if let Err(e) = self.purge().await {
-                tracing::warn!(error = %e, "the audit log could not be purged");
-            }
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-        }
     }
 }

@@ -61,6 +61,45 @@ pub struct Config {
     pub mail: MailConfig,
     /// Paid plans through Stripe; without `stripe_secret_key` plans are set by admins only.
     pub billing: BillingConfig,
+    /// Scheduled jobs (retention, mail, billing, source syncs): see `lariat jobs`.
+    pub jobs: JobsConfig,
+}
+
+/// The job runner. Every server sharing a database may run it: each occurrence of a job runs
+/// once among them.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Whether `lariat serve` runs jobs (a replica that only serves may leave them to others).
+    pub enabled: bool,
+    /// How long a run is held without a renewal before another runner takes it over (the
+    /// holder renews every third of it).
+    pub lease_secs: u64,
+    /// Attempts per occurrence before it is recorded as failed.
+    pub max_attempts: u32,
+    /// The first retry's delay; each next one doubles, up to an hour.
+    pub retry_base_secs: u64,
+    /// How often a runner looks for due work.
+    pub tick_secs: u64,
+    /// Days finished runs are kept.
+    pub history_days: u32,
+    /// Schedules by job name, replacing the defaults: cron, 5 fields (minute hour day month
+    /// weekday) or 6 (seconds first), in UTC.
+    pub schedules: BTreeMap<String, String>,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            lease_secs: 60,
+            max_attempts: 3,
+            retry_base_secs: 30,
+            tick_secs: 1,
+            history_days: 30,
+            schedules: BTreeMap::new(),
+        }
+    }
 }
 
 /// Stripe billing. Each paid plan names its Stripe prices; a subscription's price decides its
@@ -355,6 +394,9 @@ pub struct PlanConfig {
     pub monthly_tokens: u64,
     /// Requests per minute, per user and per API key.
     pub requests_per_minute: u32,
+    /// Days a conversation is kept after its last message (0: kept until its user deletes it);
+    /// the retention job deletes older ones.
+    pub conversation_retention_days: u32,
 }
 
 impl Default for PlanConfig {
@@ -363,6 +405,7 @@ impl Default for PlanConfig {
             monthly_messages: 200,
             monthly_tokens: 400_000,
             requests_per_minute: 20,
+            conversation_retention_days: 0,
         }
     }
 }
@@ -372,6 +415,7 @@ fn default_plans() -> BTreeMap<String, PlanConfig> {
         monthly_messages,
         monthly_tokens,
         requests_per_minute,
+        conversation_retention_days: 0,
     };
     BTreeMap::from([
         ("free".to_owned(), plan(200, 400_000, 20)),
@@ -779,6 +823,7 @@ impl Default for Config {
             sites: BTreeMap::new(),
             mail: MailConfig::default(),
             billing: BillingConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -907,6 +952,13 @@ impl Config {
 
     fn validate(&self) -> Result<()> {
         self.validate_billing()?;
+        let j = &self.jobs;
+        if j.lease_secs == 0 || j.max_attempts == 0 || j.tick_secs == 0 || j.history_days == 0 {
+            return Err(Error::InvalidInput(
+                "jobs: lease_secs, max_attempts, tick_secs and history_days must be at least 1"
+                    .into(),
+            ));
+        }
         let l = &self.llm.local;
         if l.threads > 1024
             || !(1..=8192).contains(&l.batch_tokens)

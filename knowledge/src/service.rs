@@ -14,6 +14,7 @@ use crate::chat::provider::Llm;
 use crate::collections::Collections;
 use crate::config::Config;
 use crate::error::Result;
+use crate::jobs::{BillingSweep, JobSpec, Jobs, MailSweep, Retention, Schedule, Task};
 use crate::knowledge::{CheckReport, Knowledge};
 use crate::limits::Limits;
 use crate::mail::Mail;
@@ -32,14 +33,16 @@ pub struct Service {
     pub site_actions: Arc<dyn SiteActionStore>,
     /// The outbox; `lariat serve` runs its sender ([`Mail::run`]).
     pub mail: Arc<Mail>,
-    /// The security events; `lariat serve` purges it ([`Audit::run`]).
+    /// The security events; the retention job purges it.
     pub audit: Arc<Audit>,
     /// Users' exports and erasure.
     pub privacy: Arc<Privacy>,
-    /// Paid plans through Stripe; `lariat serve` applies ended periods ([`Billing::run`]).
+    /// Paid plans through Stripe; the billing job applies ended periods.
     pub billing: Arc<Billing>,
     /// Usage and revenue reports.
     pub analytics: Analytics,
+    /// Scheduled jobs; `lariat serve` and `lariat jobs worker` run them ([`Jobs::run`]).
+    pub jobs: Arc<Jobs>,
 }
 
 impl std::fmt::Debug for Service {
@@ -110,7 +113,9 @@ impl Service {
             mail.clone(),
         ));
         let billing = Arc::new(Billing::new(config, sql.clone(), mail.clone())?);
+        let jobs = Arc::new(Self::jobs(config, &sql, &audit, &chat, &mail, &billing)?);
         Ok(Self {
+            jobs,
             billing,
             analytics: Analytics::new(sql.clone()),
             knowledge,
@@ -123,6 +128,61 @@ impl Service {
             audit,
             privacy,
         })
+    }
+
+    /// The built-in jobs on their schedules (defaults, or `jobs.schedules`).
+    fn jobs(
+        config: &Config,
+        sql: &Arc<SqlStore>,
+        audit: &Arc<Audit>,
+        chat: &Arc<Chat>,
+        mail: &Arc<Mail>,
+        billing: &Arc<Billing>,
+    ) -> Result<Jobs> {
+        let retention = Retention {
+            store: sql.clone(),
+            runs: sql.clone(),
+            audit: audit.clone(),
+            chat: chat.clone(),
+            plans: config
+                .plans
+                .iter()
+                .map(|(name, plan)| (name.clone(), plan.conversation_retention_days))
+                .collect(),
+            history_days: config.jobs.history_days,
+        };
+        let builtin: [(&str, &str, Arc<dyn Task>); 3] = [
+            ("retention", "0 15 3 * * *", Arc::new(retention)),
+            ("mail", "0 * * * * *", Arc::new(MailSweep(mail.clone()))),
+            (
+                "billing",
+                "30 * * * * *",
+                Arc::new(BillingSweep(billing.clone())),
+            ),
+        ];
+        let schedules = &config.jobs.schedules;
+        if let Some(unknown) = schedules
+            .keys()
+            .find(|name| !builtin.iter().any(|(n, ..)| n == name))
+        {
+            return Err(crate::Error::InvalidInput(format!(
+                "jobs.schedules.{unknown}: no such job (there are retention, mail, billing)"
+            )));
+        }
+        let specs = builtin
+            .into_iter()
+            .map(|(name, default, task)| {
+                let text = schedules.get(name).map_or(default, String::as_str);
+                Ok(JobSpec {
+                    name: name.to_owned(),
+                    schedule: Schedule::parse(text).map_err(|e| {
+                        crate::Error::InvalidInput(format!("jobs.schedules.{name}: {e}"))
+                    })?,
+                    task,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Jobs::new(sql.clone(), config.jobs.clone(), specs)
     }
 
     /// The system's status (admins).

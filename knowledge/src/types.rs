@@ -160,6 +160,19 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// `YYYY-MM-DD HH:MM UTC` of a time in milliseconds.
+pub fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let day = secs.div_euclid(86_400);
+    let in_day = secs.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02} UTC",
+        crate::analytics::format_day(day),
+        in_day / 3600,
+        in_day % 3600 / 60
+    )
+}
+
 /// Who may read a collection: every signed-in user, or only its members.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
@@ -406,6 +419,12 @@ pub fn decode_embedding(bytes: &[u8]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_as_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(1_796_300_000_000), "2026-12-03 12:13 UTC");
+    }
 
     #[test]
     fn sources_are_shown_without_the_servers_path() {

@@ -8,18 +8,20 @@ pub mod site;
 
 use std::sync::Arc;
 
+use base64::Engine as _;
 use knowledge::accounts::Principal;
 use knowledge::chat::ChatRequest;
 use knowledge::chat::answer::Citation;
 use knowledge::chat::answer::CitationCheck;
+use knowledge::export::ExportFormat;
 use knowledge::{CollectionName, DocumentView, Hit, Passage, SearchRequest, Service};
 use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    Implementation, ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities,
-    ServerConfig,
+    CallToolResult, ContentBlock, Implementation, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -87,6 +89,14 @@ pub struct CollectionInfo {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct CollectionsOutput {
     pub collections: Vec<CollectionInfo>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ExportArgs {
+    /// The conversation's id (ask's conversation_id).
+    pub conversation_id: String,
+    /// pdf (default), md or json.
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -251,6 +261,48 @@ impl KnowledgeServer {
             .await
             .map_err(tool_error)?;
         Ok(Json(passage))
+    }
+
+    /// One of the caller's conversations as a file: a PDF (with its cited passages in an
+    /// appendix), Markdown or JSON, returned as an embedded resource (PDF as base64).
+    #[tool(
+        name = "export_conversation",
+        annotations(title = "Export a conversation", read_only_hint = true)
+    )]
+    async fn export_conversation(
+        &self,
+        Parameters(args): Parameters<ExportArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, String> {
+        let principal = self.caller(&ctx)?;
+        let format =
+            ExportFormat::parse(args.format.as_deref().unwrap_or("pdf")).map_err(tool_error)?;
+        let id = args.conversation_id.trim();
+        let file = self
+            .service
+            .chat
+            .export(&principal, id, format)
+            .await
+            .map_err(tool_error)?;
+        let uri = format!("lariat://conversations/{id}/{}", file.filename);
+        let mime_type = Some(format.content_type().to_owned());
+        let contents = match format {
+            ExportFormat::Pdf => ResourceContents::BlobResourceContents {
+                uri,
+                mime_type,
+                blob: base64::engine::general_purpose::STANDARD.encode(&file.bytes),
+                meta: None,
+            },
+            ExportFormat::Md | ExportFormat::Json => ResourceContents::TextResourceContents {
+                uri,
+                mime_type,
+                text: String::from_utf8(file.bytes).map_err(|e| e.to_string())?,
+                meta: None,
+            },
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::resource(
+            contents,
+        )]))
     }
 }
 

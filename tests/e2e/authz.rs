@@ -187,6 +187,7 @@ async fn every_route_answers_every_caller_as_the_table_says() {
                                                                                               [401, 403, 403, 403, 403, 403, 404, 401, 403]),
         ("GET", "/api/admin/audit", Method::GET, "/api/admin/audit?limit=5".into(), None,   [401, 403, 403, 403, 403, 403, OK,  401, 403]),
         ("GET", "/api/admin/status", Method::GET, "/api/admin/status".into(), None,           [401, 403, 403, 403, 403, 403, OK,  401, 403]),
+        ("GET", "/api/admin/jobs", Method::GET, "/api/admin/jobs?limit=5".into(), None,       [401, 403, 403, 403, 403, 403, OK,  401, 403]),
         ("POST", "/api/admin/users/{id}/password-reset", Method::POST, format!("{user_admin}/password-reset"), None,
                                                                                               [401, 403, 403, 403, 403, 403, OK,  401, 403]),
         ("PATCH", "/api/admin/users/{id}", Method::PATCH, user_admin.clone(), Some(json!({"plan": "free"})),
@@ -196,6 +197,8 @@ async fn every_route_answers_every_caller_as_the_table_says() {
                                                                                               [401, OK,  OK,  OK,  OK,  OK,  OK,  401, OK]),
         ("GET", "/api/conversations/{id}", Method::GET, conv.clone(), None,                   [401, OK,  404, 404, 404, 404, 404, 401, OK]),
         ("PATCH", "/api/conversations/{id}", Method::PATCH, conv.clone(), Some(json!({"title": "t"})),
+                                                                                              [401, OK,  404, 404, 404, 404, 404, 401, OK]),
+        ("GET", "/api/conversations/{id}/export", Method::GET, format!("{conv}/export?format=md"), None,
                                                                                               [401, OK,  404, 404, 404, 404, 404, 401, OK]),
         ("GET", "/v1/models", Method::GET, "/v1/models".into(), None,                         [401, OK,  OK,  OK,  OK,  OK,  OK,  401, OK]),
     ];
@@ -314,6 +317,9 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         ("tools/call", tool("list_collections", json!({})), everyone),
         ("tools/call", tool("get_document", json!({"id": doc})), private(nf)),
         ("tools/call", tool("get_passage", json!({"id": chunk})), private(nf)),
+        // a conversation is its owner's alone
+        ("tools/call", tool("export_conversation", json!({"conversation_id": conversation, "format": "md"})),
+                                                   ["401", ok, nf, nf, nf, nf, nf, "401", ok]),
         ("resources/list", json!({}), everyone),
         ("resources/read", secret_uri, private(rnf)),
     ];

@@ -139,13 +139,19 @@ class Journeys:
 
     async def rename_and_delete(self, page):
         await page.goto(self.conversation_url)
-        await page.get_by_text("Rename or delete").click()
+        await page.get_by_text("Export, rename or delete").click()
+        async with page.expect_download() as info:
+            await page.get_by_role("link", name="PDF").click()
+        download = await info.value
+        assert download.suggested_filename.endswith(".pdf"), download.suggested_filename
+        with open(await download.path(), "rb") as pdf:
+            assert pdf.read(5) == b"%PDF-"
         await page.get_by_label("Title").fill("Rigging questions")
         await page.get_by_role("button", name="Rename").click()
         await expect(page.get_by_role("heading", name="Rigging questions")).to_be_visible()
         await expect(page.locator("#conv-list")).to_contain_text("Rigging questions")
         page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
-        await page.get_by_text("Rename or delete").click()
+        await page.get_by_text("Export, rename or delete").click()
         await page.get_by_role("button", name="Delete conversation").click()
         await expect(page).to_have_url(re.compile(r"/chat$"))
         await expect(page.locator("#conv-list")).not_to_contain_text("Rigging questions")

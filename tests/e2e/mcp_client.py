@@ -2,6 +2,7 @@
 error paths, over stdio (`lariat mcp`) or, with MCP_TEST_URL, over Streamable HTTP with a bearer
 token."""
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -14,11 +15,12 @@ from mcp_common import server, structured
 async def main():
     async with Client(server()) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-        assert set(tools) == {"search", "ask", "list_collections", "get_document", "get_passage"}, tools
+        assert set(tools) == {"search", "ask", "list_collections", "get_document", "get_passage", "export_conversation"}, tools
         for t in tools.values():
             assert t.description, t.name
             assert t.annotations.read_only_hint is True, t.name
-            assert t.output_schema, t.name
+            # the export is a resource (a file), every other tool answers structured data
+            assert bool(t.output_schema) == (t.name != "export_conversation"), t.name
         props = tools["search"].input_schema["properties"]
         assert props["query"]["description"] and props["k"]["description"], props
 
@@ -76,6 +78,16 @@ async def main():
         follow = structured(await client.call_tool("ask", {"question": "And for heeling?", "conversation_id": answer["conversation_id"]}))
         assert follow["conversation_id"] == answer["conversation_id"], follow
 
+        # the conversation taken away: Markdown as text, the PDF as a base64 blob
+        md = await client.call_tool("export_conversation", {"conversation_id": answer["conversation_id"], "format": "md"})
+        assert not md.is_error, md
+        resource = md.content[0].resource
+        assert resource.mime_type.startswith("text/markdown") and str(resource.uri).endswith(".md"), resource
+        assert "How long is a heading rope?" in resource.text and "And for heeling?" in resource.text, resource.text
+        assert "## Sources" in resource.text and answer["citations"][0]["chunk_id"] in resource.text, resource.text
+        pdf = (await client.call_tool("export_conversation", {"conversation_id": answer["conversation_id"]})).content[0].resource
+        assert pdf.mime_type == "application/pdf" and base64.b64decode(pdf.blob).startswith(b"%PDF-"), pdf.uri
+
         for name, args, needle in [
             ("search", {"query": "   "}, "invalid_input"),
             ("search", {"query": "rope", "k": -1}, "k must be"),
@@ -83,6 +95,8 @@ async def main():
             ("get_passage", {"id": "nope"}, "not_found"),
             ("get_document", {"id": "nope"}, "not_found"),
             ("ask", {"question": "x", "conversation_id": "nope"}, "not_found"),
+            ("export_conversation", {"conversation_id": "nope"}, "not_found"),
+            ("export_conversation", {"conversation_id": "nope", "format": "docx"}, "unknown export format"),
         ]:
             result = await client.call_tool(name, args)
             assert result.is_error, (name, args, result)

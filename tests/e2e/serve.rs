@@ -108,6 +108,25 @@ impl Api {
             .await
     }
 
+    /// Asks `question` in a new conversation as the holder of `token`; the conversation's id.
+    pub async fn ask(&self, token: &str, question: &str) -> String {
+        let resp = self
+            .client
+            .post(format!("{}/api/chat", self.base))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"message": question}))
+            .send()
+            .await
+            .unwrap();
+        let events = crate::chat::parse_sse(&resp.text().await.unwrap());
+        events
+            .iter()
+            .find(|(e, _)| e == "meta")
+            .and_then(|(_, m)| m["conversation_id"].as_str())
+            .unwrap_or_else(|| panic!("no conversation in {events:?}"))
+            .to_owned()
+    }
+
     /// The id of the user with this email, as an admin (`admin` is the admin's token) sees it.
     pub async fn user_id(&self, admin: &str, email: &str) -> String {
         let (status, users) = self.get("/api/admin/users", Some(admin)).await;

@@ -157,6 +157,15 @@ pub fn routes() -> ApiRouter<AppState> {
             }),
         )
         .api_route(
+            "/api/admin/jobs",
+            get_with(jobs, |op| {
+                op.summary(
+                    "Scheduled jobs: schedule, next run, last run (outcome, duration), and \
+                     recent runs, newest first (admins)",
+                )
+            }),
+        )
+        .api_route(
             "/api/account/exports",
             post_with(request_export, |op| {
                 op.summary(
@@ -643,6 +652,35 @@ async fn status(
     Auth(principal): Auth,
 ) -> Result<Json<knowledge::SystemStatus>, ApiError> {
     Ok(Json(state.service.status(&principal).await?))
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct JobsQuery {
+    /// Only this job's runs.
+    job: Option<String>,
+    /// Runs to list, 1-500 (default 50).
+    limit: Option<usize>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct JobsAnswer {
+    jobs: Vec<knowledge::jobs::JobStatus>,
+    runs: Vec<knowledge::store::JobRun>,
+}
+
+async fn jobs(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Params(q): Params<JobsQuery>,
+) -> Result<Json<JobsAnswer>, ApiError> {
+    let jobs = &state.service.jobs;
+    Ok(Json(JobsAnswer {
+        jobs: jobs.list_as(&principal).await?,
+        runs: jobs
+            .history_as(&principal, q.job.as_deref(), q.limit.unwrap_or(50))
+            .await?,
+    }))
 }
 
 #[derive(Serialize, JsonSchema)]

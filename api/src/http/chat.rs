@@ -8,10 +8,12 @@ use aide::axum::ApiRouter;
 use aide::axum::routing::{get_with, post_with};
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, NoContent, Response};
 use futures::Stream;
 use knowledge::chat::{ChatEvent, ChatRequest, Conversation};
+use knowledge::export::ExportFormat;
 use knowledge::store::ConversationSummary;
 use knowledge::{CollectionName, Result as KResult};
 use schemars::JsonSchema;
@@ -19,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::openapi::event_stream as sse_doc;
+use super::openapi::{event_stream as sse_doc, export_file};
 use super::{ApiError, AppState, Auth, Body, IdPath, Params};
 
 pub fn routes() -> ApiRouter<AppState> {
@@ -51,6 +53,15 @@ pub fn routes() -> ApiRouter<AppState> {
             get_with(show, |op| op.summary("A conversation with its messages"))
                 .patch_with(rename, |op| op.summary("Rename"))
                 .delete_with(remove, |op| op.summary("Delete")),
+        )
+        .api_route(
+            "/api/conversations/{id}/export",
+            get_with(export, |op| {
+                export_file(op.summary(
+                    "The conversation as a file to keep: PDF (with its cited passages in an \
+                     appendix the markers link to), Markdown or JSON",
+                ))
+            }),
         )
 }
 
@@ -217,4 +228,33 @@ async fn remove(
 ) -> Result<NoContent, ApiError> {
     state.service.chat.delete(&principal, &id).await?;
     Ok(NoContent)
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    /// `pdf` (default), `md` or `json`.
+    format: Option<ExportFormat>,
+}
+
+async fn export(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(IdPath { id }): Path<IdPath>,
+    Params(q): Params<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let format = q.format.unwrap_or(ExportFormat::Pdf);
+    let file = state.service.chat.export(&principal, &id, format).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, format.content_type().to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", file.filename),
+            ),
+            (header::CACHE_CONTROL, "private, no-store".to_owned()),
+        ],
+        file.bytes,
+    )
+        .into_response())
 }

@@ -696,10 +696,15 @@ pub async fn serve(
     });
     // the outbox's sender, for as long as the server runs
     let sender = tokio::spawn(service.mail.clone().run());
-    // the audit log's retention, applied hourly
-    let purger = tokio::spawn(service.audit.clone().run());
-    // subscriptions whose grace or paid period ended fall back to the free plan
-    let billing = tokio::spawn(service.billing.clone().run());
+    // scheduled jobs (retention, mail, billing), each occurrence once among the servers
+    let jobs = config.jobs.enabled.then(|| {
+        let jobs = service.jobs.clone();
+        tokio::spawn(async move {
+            if let Err(e) = jobs.run().await {
+                tracing::error!(error = %e, "the job runner stopped");
+            }
+        })
+    });
     eprintln!("lariat listening on http://{local}");
     let answering: Vec<String> = config
         .providers()
@@ -724,8 +729,9 @@ pub async fn serve(
     })
     .await?;
     sender.abort();
-    purger.abort();
-    billing.abort();
+    if let Some(jobs) = jobs {
+        jobs.abort();
+    }
     service.knowledge.flush().await?;
     Ok(())
 }

@@ -212,6 +212,28 @@ pub fn metrics_text(op: TransformOperation<'_>) -> TransformOperation<'_> {
     )
 }
 
+/// A conversation's export: a PDF (binary), Markdown or JSON file, as `format` asks.
+pub fn export_file(op: TransformOperation<'_>) -> TransformOperation<'_> {
+    let op = text_response(
+        op,
+        "application/pdf",
+        "format=pdf (default): the conversation and its sources as a PDF",
+        schemars::json_schema!({"type": "string", "contentMediaType": "application/pdf"}),
+    );
+    let op = text_response(
+        op,
+        "text/markdown",
+        "format=md: the same as Markdown",
+        schemars::json_schema!({"type": "string"}),
+    );
+    text_response(
+        op,
+        "application/json",
+        "format=json: the conversation as GET /api/conversations/{id} returns it",
+        schemars::json_schema!({"type": "object"}),
+    )
+}
+
 /// A report that is also served as CSV (`format=csv`).
 pub fn with_csv(op: TransformOperation<'_>) -> TransformOperation<'_> {
     text_response(

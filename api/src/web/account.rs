@@ -458,8 +458,53 @@ struct AdminPage {
     roles: [Role; 3],
     plans: Vec<String>,
     status: SystemStatus,
+    jobs: Vec<JobRow>,
     me: String,
     notice: Option<&'static str>,
+}
+
+/// A scheduled job as the admin page lists it.
+pub struct JobRow {
+    name: String,
+    schedule: String,
+    next_run: String,
+    last_run: String,
+    status: String,
+    status_class: &'static str,
+    took: String,
+    detail: String,
+}
+
+impl From<knowledge::jobs::JobStatus> for JobRow {
+    fn from(j: knowledge::jobs::JobStatus) -> Self {
+        let time = |ms: Option<i64>| ms.map_or("—".to_owned(), knowledge::format_time);
+        let last = j.last_run;
+        JobRow {
+            name: j.name,
+            schedule: j.schedule,
+            next_run: time(j.next_run),
+            last_run: time(last.as_ref().map(|r| r.slot)),
+            status: last.as_ref().map_or("never run".to_owned(), |r| {
+                format!("{} (attempt {})", r.status, r.attempt)
+            }),
+            status_class: match last.as_ref().map(|r| r.status.as_str()) {
+                Some("succeeded") => "ok",
+                Some("failed" | "retry") => "error",
+                _ => "meta",
+            },
+            took: last
+                .as_ref()
+                .and_then(|r| r.duration_ms)
+                .map_or(String::new(), |ms| format!("{ms} ms")),
+            detail: last.map_or(String::new(), |r| {
+                if r.error.is_empty() {
+                    r.outcome.to_string()
+                } else {
+                    r.error
+                }
+            }),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -481,11 +526,12 @@ pub async fn admin(
             .accounts
             .search_users(&principal, &query.q)
             .await?;
-        Ok::<_, Error>((status, users))
+        let jobs = state.service.jobs.list_as(&principal).await?;
+        Ok::<_, Error>((status, users, jobs))
     }
     .await;
     match result {
-        Ok((status, users)) => page(
+        Ok((status, users, jobs)) => page(
             &AdminPage {
                 layout: Layout::of(&state, &principal).await,
                 q: query.q,
@@ -493,6 +539,7 @@ pub async fn admin(
                 roles: [Role::User, Role::Curator, Role::Admin],
                 plans: state.service.accounts.plans().to_vec(),
                 status,
+                jobs: jobs.into_iter().map(JobRow::from).collect(),
                 me: principal.user.id.clone(),
                 notice: match query.done.as_deref() {
                     Some("user") => Some("The user was updated."),

@@ -7,7 +7,7 @@
 //! subscription event older than the last one applied to that subscription is ignored, and one
 //! as old (Stripe's timestamps are seconds) makes the subscription be fetched and applied as it
 //! is now. Time-driven changes (a grace period running out, a cancelled subscription's period
-//! ending) are applied by [`Billing::run`].
+//! ending) are applied by [`Billing::expire`], which the `billing` job runs every minute.
 
 pub mod signature;
 pub mod stripe;
@@ -718,18 +718,6 @@ impl Billing {
     /// users' plans changed.
     pub async fn expire(&self) -> Result<u64> {
         self.store.refresh_plans(&self.rule()).await
-    }
-
-    /// `expire` every minute (`lariat serve` spawns it).
-    pub async fn run(self: Arc<Self>) {
-        loop {
-            match self.expire().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(users = n, "billing: plans changed as periods ended"),
-                Err(e) => tracing::warn!("billing: applying ended periods failed: {e}"),
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        }
     }
 }
 

@@ -42,6 +42,17 @@ impl Chat {
         Ok(Conversation { summary, messages })
     }
 
+    /// The caller's conversation as a PDF, Markdown or JSON file.
+    pub async fn export(
+        &self,
+        principal: &Principal,
+        id: &str,
+        format: crate::export::ExportFormat,
+    ) -> Result<crate::export::Exported> {
+        let conversation = self.conversation(principal, id).await?;
+        crate::export::render(conversation, format, now_ms()).await
+    }
+
     pub async fn rename(&self, principal: &Principal, id: &str, title: &str) -> Result<()> {
         principal.require_scope(Scope::Chat)?;
         let title = title.trim();

@@ -8,6 +8,7 @@ mod sql_audit;
 mod sql_billing;
 mod sql_chat;
 mod sql_identity;
+mod sql_jobs;
 mod sql_mail;
 mod sql_privacy;
 mod sql_sites;
@@ -241,6 +242,114 @@ pub struct QueuedMail {
     pub attempts: i64,
     /// When it is due; a sender claims it by moving this forward.
     pub next_attempt_at: i64,
+}
+
+/// One occurrence of a job as its holder holds it: the row, and the attempt that fences its
+/// writes (a holder whose lease was taken over writes nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobClaim {
+    pub id: String,
+    pub job: String,
+    pub slot: i64,
+    pub owner: String,
+    pub attempt: i64,
+}
+
+/// How a held run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEnd {
+    Succeeded {
+        outcome: String,
+    },
+    /// Failed; tried again from `at`.
+    Retry {
+        error: String,
+        at: i64,
+    },
+    /// Failed for good.
+    Failed {
+        error: String,
+    },
+}
+
+/// One occurrence of a job as recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct JobRun {
+    pub id: String,
+    pub job: String,
+    /// When it was due (ms): the schedule's occurrence, or the moment it was asked for.
+    pub slot: i64,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+    /// `running`, `retry` (failed, to be tried again at `next_attempt_at`), `succeeded`, `failed`.
+    pub status: String,
+    /// The runner holding or last holding it.
+    pub owner: String,
+    pub attempt: i64,
+    pub lease_until: i64,
+    pub next_attempt_at: Option<i64>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub duration_ms: Option<i64>,
+    /// What it did (JSON, the job's own counts), once it succeeded.
+    pub outcome: serde_json::Value,
+    pub error: String,
+}
+
+/// The runs of scheduled jobs, claimed so each occurrence runs once however many runners share
+/// the database (see `jobs`).
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Claims occurrence `slot` of `job` for `owner` until `lease_until`; `None` when it was
+    /// claimed before (by anyone).
+    async fn claim_job_slot(
+        &self,
+        job: &str,
+        slot: i64,
+        trigger: &str,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<Option<JobClaim>>;
+    /// Takes over runs whose holder's lease ran out before `now` and failed runs whose retry is
+    /// due: each claimed for `owner` until `lease_until` with its attempt counted; at most
+    /// `limit`, oldest first.
+    async fn claim_stalled_jobs(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<JobClaim>>;
+    /// Extends a held lease; false when the run is no longer this claim's.
+    async fn renew_job_lease(&self, claim: &JobClaim, lease_until: i64) -> Result<bool>;
+    /// Records how the run ended; false (nothing written) when it is no longer this claim's.
+    async fn finish_job(&self, claim: &JobClaim, end: &JobEnd, duration_ms: i64) -> Result<bool>;
+    /// Runs, newest first, of one job or all.
+    async fn job_runs(&self, job: Option<&str>, limit: usize) -> Result<Vec<JobRun>>;
+    /// Forgets finished runs created before `before`.
+    async fn purge_job_runs(&self, before: i64) -> Result<u64>;
+}
+
+/// What the retention job removes, counted.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct Purged {
+    pub conversations: u64,
+    pub sessions: u64,
+    pub refresh_tokens: u64,
+    pub auth_tokens: u64,
+    pub sso_states: u64,
+    pub exports: u64,
+}
+
+/// Deletions by age, for the retention job.
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Deletes the conversations (and their messages) of users on `plan` last active before
+    /// `before`; returns the users who lost any, so what is cached of them can go too.
+    async fn purge_conversations(&self, plan: &str, before: i64) -> Result<(u64, Vec<String>)>;
+    /// Deletes what expired before `now`: ended or revoked sessions (with their refresh
+    /// tokens), single-use tokens, sign-on attempts, and users' data exports.
+    async fn purge_expired(&self, now: i64) -> Result<Purged>;
 }
 
 /// The mail outbox: messages are queued in SQL and delivered by a background sender, which

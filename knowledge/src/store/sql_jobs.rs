@@ -1,0 +1,248 @@
+//! Scheduled jobs' runs and the retention job's deletions on the SQL store. A run is claimed by
+//! inserting its (job, slot) row; a takeover or a retry is claimed by a compare-and-set on the
+//! attempt it saw, so of several runners exactly one wins on SQLite and PostgreSQL alike.
+
+use async_trait::async_trait;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{JobClaim, JobEnd, JobRun, JobStore, Purged, RetentionStore, SqlStore};
+use crate::error::Result;
+use crate::types::now_ms;
+
+/// A stalled run: its holder's lease ran out, or its retry is due.
+const STALLED: &str = "((status = 'running' AND lease_until < $1) \
+                       OR (status = 'retry' AND next_attempt_at <= $1))";
+
+const RUN_COLUMNS: &str = "id, job, slot, trigger_kind, status, owner, attempt, lease_until, \
+                           next_attempt_at, started_at, finished_at, duration_ms, outcome, error";
+
+fn run_of(r: &sqlx::any::AnyRow) -> Result<JobRun> {
+    let outcome: String = r.try_get("outcome")?;
+    Ok(JobRun {
+        id: r.try_get("id")?,
+        job: r.try_get("job")?,
+        slot: r.try_get("slot")?,
+        trigger: r.try_get("trigger_kind")?,
+        status: r.try_get("status")?,
+        owner: r.try_get("owner")?,
+        attempt: r.try_get("attempt")?,
+        lease_until: r.try_get("lease_until")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        duration_ms: r.try_get("duration_ms")?,
+        outcome: serde_json::from_str(&outcome).unwrap_or(serde_json::Value::Null),
+        error: r.try_get("error")?,
+    })
+}
+
+#[async_trait]
+impl JobStore for SqlStore {
+    async fn claim_job_slot(
+        &self,
+        job: &str,
+        slot: i64,
+        trigger: &str,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<Option<JobClaim>> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = now_ms();
+        let done = sqlx::query(
+            "INSERT INTO job_runs (id, job, slot, trigger_kind, status, owner, attempt, \
+             lease_until, created_at, started_at) \
+             VALUES ($1, $2, $3, $4, 'running', $5, 1, $6, $7, $7) \
+             ON CONFLICT (job, slot) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(job)
+        .bind(slot)
+        .bind(trigger)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok((done.rows_affected() == 1).then(|| JobClaim {
+            id,
+            job: job.to_owned(),
+            slot,
+            owner: owner.to_owned(),
+            attempt: 1,
+        }))
+    }
+
+    async fn claim_stalled_jobs(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<JobClaim>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, job, slot, attempt FROM job_runs WHERE {STALLED} \
+             ORDER BY slot, id LIMIT $2"
+        )))
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claims = Vec::new();
+        for row in rows {
+            let seen: i64 = row.try_get("attempt")?;
+            let id: String = row.try_get("id")?;
+            // the attempt seen is the fence: of runners racing for the row one moves it on
+            let done = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE job_runs SET status = 'running', owner = $2, attempt = attempt + 1, \
+                 lease_until = $3, next_attempt_at = NULL, started_at = $1 \
+                 WHERE id = $4 AND attempt = $5 AND {STALLED}"
+            )))
+            .bind(now)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(&id)
+            .bind(seen)
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 1 {
+                claims.push(JobClaim {
+                    id,
+                    job: row.try_get("job")?,
+                    slot: row.try_get("slot")?,
+                    owner: owner.to_owned(),
+                    attempt: seen + 1,
+                });
+            }
+        }
+        Ok(claims)
+    }
+
+    async fn renew_job_lease(&self, claim: &JobClaim, lease_until: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE job_runs SET lease_until = $1 \
+             WHERE id = $2 AND owner = $3 AND attempt = $4 AND status = 'running'",
+        )
+        .bind(lease_until)
+        .bind(&claim.id)
+        .bind(&claim.owner)
+        .bind(claim.attempt)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_job(&self, claim: &JobClaim, end: &JobEnd, duration_ms: i64) -> Result<bool> {
+        let (status, outcome, error, retry_at) = match end {
+            JobEnd::Succeeded { outcome } => ("succeeded", outcome.as_str(), "", None),
+            JobEnd::Retry { error, at } => ("retry", "", error.as_str(), Some(*at)),
+            JobEnd::Failed { error } => ("failed", "", error.as_str(), None),
+        };
+        let error: String = error.chars().take(2000).collect();
+        let done = sqlx::query(
+            "UPDATE job_runs SET status = $1, outcome = $2, error = $3, next_attempt_at = $4, \
+             finished_at = $5, duration_ms = $6 \
+             WHERE id = $7 AND owner = $8 AND attempt = $9 AND status = 'running'",
+        )
+        .bind(status)
+        .bind(outcome)
+        .bind(error)
+        .bind(retry_at)
+        .bind(now_ms())
+        .bind(duration_ms)
+        .bind(&claim.id)
+        .bind(&claim.owner)
+        .bind(claim.attempt)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn job_runs(&self, job: Option<&str>, limit: usize) -> Result<Vec<JobRun>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM job_runs WHERE ($1 = '' OR job = $1) \
+             ORDER BY slot DESC, id DESC LIMIT $2"
+        )))
+        .bind(job.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_of).collect()
+    }
+
+    async fn purge_job_runs(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM job_runs WHERE created_at < $1 AND status IN ('succeeded', 'failed')",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl RetentionStore for SqlStore {
+    async fn purge_conversations(&self, plan: &str, before: i64) -> Result<(u64, Vec<String>)> {
+        let mut tx = self.begin_write().await?;
+        let old = "SELECT c.id FROM conversations c JOIN users u ON u.id = c.user_id \
+                   WHERE u.plan = $1 AND c.updated_at < $2";
+        let users: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT DISTINCT user_id FROM conversations WHERE id IN ({old})"
+        )))
+        .bind(plan)
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM messages WHERE conversation_id IN ({old})"
+        )))
+        .bind(plan)
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM conversations WHERE id IN ({old})"
+        )))
+        .bind(plan)
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((done.rows_affected(), users))
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<Purged> {
+        let mut tx = self.begin_write().await?;
+        let mut purged = Purged::default();
+        let ended = "SELECT id FROM sessions WHERE revoked_at < $1 OR expires_at < $1";
+        purged.refresh_tokens = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM refresh_tokens WHERE expires_at < $1 OR session_id IN ({ended})"
+        )))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        purged.sessions = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM sessions WHERE id IN ({ended})"
+        )))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        for (table, count) in [
+            ("auth_tokens", &mut purged.auth_tokens),
+            ("sso_states", &mut purged.sso_states),
+            ("exports", &mut purged.exports),
+        ] {
+            *count = sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE expires_at < $1"
+            )))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(purged)
+    }
+}
