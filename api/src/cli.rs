@@ -17,7 +17,8 @@ use crate::{Cli, Command, EXIT_INCONSISTENT, EXIT_PARTIAL};
 
 #[derive(Args, Debug)]
 pub struct IngestArgs {
-    /// Files and folders (folders are walked recursively)
+    /// Files and folders (folders are walked recursively), and http(s) URLs of pages (fetched
+    /// under [sources]' guard: public addresses only unless allowed, robots.txt honoured)
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     #[arg(long, short, default_value = "default")]
@@ -465,7 +466,22 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<u8> {
         k.set_visibility(&collection, v).await?;
     }
     let options = ingest_options(config, collection);
-    let report = ingest::ingest_paths(k, chunker, &args.paths, &options, &progress).await?;
+    let (urls, paths): (Vec<&PathBuf>, Vec<&PathBuf>) = args.paths.iter().partition(|p| {
+        let p = p.to_string_lossy();
+        p.starts_with("http://") || p.starts_with("https://")
+    });
+    let report = if urls.is_empty() {
+        ingest::ingest_paths(k, chunker, &args.paths, &options, &progress).await?
+    } else {
+        let fetcher = knowledge::sources::Fetcher::new(&config.sources)?;
+        let urls: Vec<String> = urls
+            .iter()
+            .map(|u| u.to_string_lossy().into_owned())
+            .collect();
+        let paths: Vec<PathBuf> = paths.into_iter().cloned().collect();
+        ingest::ingest_urls_and_paths(k, chunker, &fetcher, &urls, &paths, &options, &progress)
+            .await?
+    };
     progress.0.finish_and_clear();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

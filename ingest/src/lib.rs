@@ -7,5 +7,6 @@ pub mod sandbox;
 
 pub use parse::{Chunker, loaders};
 pub use pipeline::{
-    Failure, IngestOptions, IngestReport, Input, Progress, ingest_inputs, ingest_paths,
+    Failure, IngestOptions, IngestReport, Input, Progress, fetch_input, ingest_inputs,
+    ingest_paths, ingest_urls_and_paths,
 };

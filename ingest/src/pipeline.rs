@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use knowledge::config::IngestConfig;
+use knowledge::sources::{Fetched, Fetcher};
 use knowledge::{
     CollectionName, DocumentWrite, Knowledge, NewChunk, Result, content_hash, embedding_input,
 };
@@ -160,6 +161,12 @@ pub enum Input {
         name: String,
         bytes: Vec<u8>,
     },
+    /// A web page: its URL (the document's source) and what it was served as.
+    Fetched {
+        url: String,
+        format: Format,
+        bytes: Vec<u8>,
+    },
 }
 
 impl Input {
@@ -167,6 +174,7 @@ impl Input {
         match self {
             Input::File { shown, .. } => shown.clone(),
             Input::Upload { name, .. } => name.clone(),
+            Input::Fetched { url, .. } => url.clone(),
         }
     }
 }
@@ -179,14 +187,18 @@ fn load_input(
     let path = match input {
         Input::File { path, .. } => path.as_path(),
         Input::Upload { name, .. } => Path::new(name),
+        Input::Fetched { url, .. } => Path::new(url),
     };
-    let format = Format::of(path).ok_or_else(|| match path.extension() {
-        Some(ext) => format!("unsupported file type .{}", ext.to_string_lossy()),
-        None => "unsupported file type (no extension)".to_owned(),
-    })?;
+    let format = match input {
+        Input::Fetched { format, .. } => *format,
+        _ => Format::of(path).ok_or_else(|| match path.extension() {
+            Some(ext) => format!("unsupported file type .{}", ext.to_string_lossy()),
+            None => "unsupported file type (no extension)".to_owned(),
+        })?,
+    };
     let size = match input {
         Input::File { path, .. } => std::fs::metadata(path).map_err(|e| e.to_string())?.len(),
-        Input::Upload { bytes, .. } => bytes.len() as u64,
+        Input::Upload { bytes, .. } | Input::Fetched { bytes, .. } => bytes.len() as u64,
     };
     if size > max_bytes {
         return Err(format!(
@@ -208,6 +220,7 @@ fn load_input(
             }
             Ok(docs)
         }
+        Input::Fetched { bytes, .. } => sandbox.load(path, format, bytes),
         Input::Upload { bytes, .. } => {
             let mut docs = sandbox.load(path, format, bytes)?;
             // an upload is named `upload:file.md`: a title taken from that name drops the marker
@@ -251,6 +264,58 @@ pub async fn ingest_paths(
         .map(|(path, shown)| Input::File { path, shown })
         .collect();
     ingest_inputs(knowledge, chunker, files, failures, options, progress).await
+}
+
+/// Ingests web pages and files and folders together: each URL is fetched under the fetcher's
+/// guard (a page that cannot be fetched, or is not a document Lariat reads, is reported with
+/// its reason like a bad file).
+pub async fn ingest_urls_and_paths(
+    knowledge: Arc<Knowledge>,
+    chunker: Arc<Chunker>,
+    fetcher: &Fetcher,
+    urls: &[String],
+    paths: &[PathBuf],
+    options: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestReport> {
+    let mut failures = Vec::new();
+    let mut inputs: Vec<Input> = collect_files(paths, &mut failures)
+        .into_iter()
+        .map(|(path, shown)| Input::File { path, shown })
+        .collect();
+    for raw in urls {
+        match fetch_input(fetcher, raw).await {
+            Ok(input) => inputs.push(input),
+            Err(reason) => failures.push(Failure {
+                path: raw.clone(),
+                reason,
+            }),
+        }
+    }
+    ingest_inputs(knowledge, chunker, inputs, failures, options, progress).await
+}
+
+/// A web page as an input: fetched, and read as what it was served as.
+pub async fn fetch_input(fetcher: &Fetcher, raw: &str) -> std::result::Result<Input, String> {
+    let url = Fetcher::parse_url(raw).map_err(|e| e.to_string())?;
+    match fetcher.fetch(&url, None).await.map_err(|e| e.to_string())? {
+        Fetched::Page(page) => {
+            let format =
+                Format::of_served(&page.content_type, page.url.path()).ok_or_else(|| {
+                    format!(
+                        "served as {:?}, not a document Lariat reads (HTML, PDF, Markdown, text)",
+                        page.content_type
+                    )
+                })?;
+            Ok(Input::Fetched {
+                url: url.to_string(),
+                format,
+                bytes: page.bytes,
+            })
+        }
+        Fetched::Gone => Err("not found (404 or 410)".to_owned()),
+        Fetched::NotModified => Err("the server answered 304 to a plain request".to_owned()),
+    }
 }
 
 /// Ingests inputs (files or uploads) into `options.collection`; `failures` already found (such

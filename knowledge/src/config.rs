@@ -63,6 +63,37 @@ pub struct Config {
     pub billing: BillingConfig,
     /// Scheduled jobs (retention, mail, billing, source syncs): see `lariat jobs`.
     pub jobs: JobsConfig,
+    /// Web pages fetched for ingestion (`lariat ingest https://…`).
+    pub sources: SourcesConfig,
+}
+
+/// How pages are fetched for ingestion.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// Networks fetched although they are not public (loopback, private, link-local…), as
+    /// addresses or CIDR (`10.0.0.0/8`): an intranet wiki, say. Everything else that is not a
+    /// public address is refused, whatever a host name resolves to.
+    pub allow_networks: Vec<String>,
+    /// A page larger than this is refused.
+    pub max_bytes: u64,
+    /// A whole fetch, redirects included, must end within this.
+    pub timeout_secs: u64,
+    /// A fetch that receives nothing for this long is abandoned.
+    pub stall_secs: u64,
+    pub max_redirects: u32,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        Self {
+            allow_networks: Vec::new(),
+            max_bytes: 20 * 1024 * 1024,
+            timeout_secs: 30,
+            stall_secs: 10,
+            max_redirects: 5,
+        }
+    }
 }
 
 /// The job runner. Every server sharing a database may run it: each occurrence of a job runs
@@ -824,6 +855,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             billing: BillingConfig::default(),
             jobs: JobsConfig::default(),
+            sources: SourcesConfig::default(),
         }
     }
 }

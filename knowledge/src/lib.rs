@@ -26,6 +26,7 @@ pub mod ratelimit;
 pub mod rerank;
 mod retrieval;
 pub mod sites;
+pub mod sources;
 pub mod store;
 pub mod types;
 pub mod vector;

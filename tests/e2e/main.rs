@@ -25,3 +25,4 @@ mod rerank;
 mod serve;
 mod site_mcp;
 mod sso;
+mod web_ingest;

@@ -61,6 +61,23 @@ impl Format {
     }
 }
 
+impl Format {
+    /// The format of a page served as `media_type` (no parameters, lower case), else of the
+    /// extension its URL path ends in (servers label Markdown and text loosely).
+    pub fn of_served(media_type: &str, path: &str) -> Option<Format> {
+        match media_type {
+            "text/html" | "application/xhtml+xml" => Some(Format::Html),
+            "application/pdf" => Some(Format::Pdf),
+            "text/markdown" | "text/x-markdown" => Some(Format::Markdown),
+            _ => match Format::of(Path::new(path)) {
+                Some(Format::Jsonl) | None if media_type == "text/plain" => Some(Format::Text),
+                Some(Format::Jsonl) => None,
+                found => found,
+            },
+        }
+    }
+}
+
 fn file_stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
