@@ -165,8 +165,10 @@ impl Service {
             .keys()
             .find(|name| !builtin.iter().any(|(n, ..)| n == name))
         {
+            let names: Vec<&str> = builtin.iter().map(|(n, ..)| *n).collect();
             return Err(crate::Error::InvalidInput(format!(
-                "jobs.schedules.{unknown}: no such job (there are retention, mail, billing)"
+                "jobs.schedules.{unknown}: no such job (there are {})",
+                names.join(", ")
             )));
         }
         let specs = builtin

@@ -206,20 +206,14 @@ impl Jobs {
                 started.push(tokio::spawn(self.clone().execute(spec.clone(), claim)));
             }
         }
+        let names: Vec<&str> = self.specs.iter().map(|s| s.name.as_str()).collect();
         let stalled = self
             .store
-            .claim_stalled_jobs(&self.owner, now, now + self.lease(), 16)
+            .claim_stalled_jobs(&names, &self.owner, now, now + self.lease(), 16)
             .await?;
         for claim in stalled {
-            match self.spec(&claim.job) {
-                Some(spec) => started.push(tokio::spawn(self.clone().execute(spec, claim))),
-                // a job this build no longer has (renamed, a removed source): recorded, not run
-                None => {
-                    let end = JobEnd::Failed {
-                        error: format!("no job {} on this server", claim.job),
-                    };
-                    self.store.finish_job(&claim, &end, 0).await?;
-                }
+            if let Some(spec) = self.spec(&claim.job) {
+                started.push(tokio::spawn(self.clone().execute(spec, claim)));
             }
         }
         Ok(started)

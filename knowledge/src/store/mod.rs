@@ -310,11 +310,12 @@ pub trait JobStore: Send + Sync {
         owner: &str,
         lease_until: i64,
     ) -> Result<Option<JobClaim>>;
-    /// Takes over runs whose holder's lease ran out before `now` and failed runs whose retry is
-    /// due: each claimed for `owner` until `lease_until` with its attempt counted; at most
-    /// `limit`, oldest first.
+    /// Takes over runs of `jobs` whose holder's lease ran out before `now` and failed runs whose
+    /// retry is due: each claimed for `owner` until `lease_until` with its attempt counted; at
+    /// most `limit`, oldest first. Runs of other jobs wait for a runner that has them.
     async fn claim_stalled_jobs(
         &self,
+        jobs: &[&str],
         owner: &str,
         now: i64,
         lease_until: i64,

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Row};
 
+use super::sql::placeholders;
 use super::{JobClaim, JobEnd, JobRun, JobStore, Purged, RetentionStore, SqlStore};
 use crate::error::Result;
 use crate::types::now_ms;
@@ -74,19 +75,29 @@ impl JobStore for SqlStore {
 
     async fn claim_stalled_jobs(
         &self,
+        jobs: &[&str],
         owner: &str,
         now: i64,
         lease_until: i64,
         limit: usize,
     ) -> Result<Vec<JobClaim>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, job, slot, attempt FROM job_runs WHERE {STALLED} \
-             ORDER BY slot, id LIMIT $2"
-        )))
-        .bind(now)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = jobs
+            .iter()
+            .fold(
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT id, job, slot, attempt FROM job_runs WHERE {STALLED} \
+                     AND job IN ({}) ORDER BY slot, id LIMIT $2",
+                    placeholders(3, jobs.len())
+                )))
+                .bind(now)
+                .bind(limit as i64),
+                |q, job| q.bind(*job),
+            )
+            .fetch_all(&self.pool)
+            .await?;
         let mut claims = Vec::new();
         for row in rows {
             let seen: i64 = row.try_get("attempt")?;
