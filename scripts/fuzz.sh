@@ -20,7 +20,7 @@ fi
 seconds=${1:?usage: fuzz.sh [--smoke] SECONDS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(html markdown pdf jsonl text chunker sse site_layout site_page robots)
+[ ${#targets[@]} -gt 0 ] || targets=(html markdown pdf jsonl text chunker sse site_layout site_page robots sitemap)
 FUZZ_DIR=${FUZZ_DIR:-$HOME/.cache/lariat/fuzz}
 CARGO_FUZZ_VERSION=0.13.2
 

@@ -245,11 +245,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Serve(args) => {
             let addr = args.addr.unwrap_or_else(|| config.server.addr.clone());
-            let service = Arc::new(Service::open(&config).await?);
-            let uploads = crate::http::Uploads {
-                chunker: chunker(&config)?,
-                limits: config.ingest.clone(),
-            };
+            let uploads = pipeline(&config)?;
+            let service = Arc::new(Service::open(&config, uploads.clone()).await?);
             crate::http::serve(service, uploads, &addr, &config).await?;
             Ok(0)
         }
@@ -264,7 +261,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 ))
                 .into());
             }
-            let service = Arc::new(Service::open(&config).await?);
+            let service = Arc::new(open_service(&config).await?);
             let principal = acting_user(&service).await?;
             match args.server {
                 None => {
@@ -287,6 +284,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Collection(cmd) => collection(&config, cmd).await,
         Command::Export(args) => export(&config, args).await,
         Command::Jobs(cmd) => jobs(&config, cmd).await,
+        Command::Source(cmd) => crate::source_cmd::run(&config, cmd).await,
         Command::Bench(args) => crate::bench::run(&config, args).await,
         Command::BenchChat(args) => crate::bench_chat::run(&config.data_dir, args).await,
         Command::Eval(args) => crate::eval_cmd::run(&config, args).await,
@@ -298,28 +296,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
 
 /// `lariat jobs …`.
 async fn jobs(config: &Config, cmd: JobsCommand) -> Result<u8> {
-    let service = Service::open(config).await?;
+    let service = open_service(config).await?;
     let jobs = service.jobs.clone();
     let time = |ms: Option<i64>| ms.map_or("-".to_owned(), knowledge::format_time);
-    let print_runs = |runs: &[knowledge::store::JobRun]| {
-        for r in runs {
-            let detail = if r.error.is_empty() {
-                r.outcome.to_string()
-            } else {
-                r.error.clone()
-            };
-            println!(
-                "{}\t{}\t{}\tattempt {}\t{} ms\t{}\t{}",
-                r.job,
-                time(Some(r.slot)),
-                r.status,
-                r.attempt,
-                r.duration_ms.unwrap_or(0),
-                r.owner,
-                detail
-            );
-        }
-    };
+    let print_runs = |runs: &[knowledge::store::JobRun]| runs.iter().for_each(print_run);
     match cmd {
         JobsCommand::Ls { json } => {
             let list = jobs.list().await?;
@@ -364,9 +344,28 @@ async fn jobs(config: &Config, cmd: JobsCommand) -> Result<u8> {
     Ok(0)
 }
 
+/// One run of a job on a line.
+pub fn print_run(r: &knowledge::store::JobRun) {
+    let detail = if r.error.is_empty() {
+        r.outcome.to_string()
+    } else {
+        r.error.clone()
+    };
+    println!(
+        "{}\t{}\t{}\tattempt {}\t{} ms\t{}\t{}",
+        r.job,
+        knowledge::format_time(r.slot),
+        r.status,
+        r.attempt,
+        r.duration_ms.unwrap_or(0),
+        r.owner,
+        detail
+    );
+}
+
 /// Whom the CLI acts for where an account matters: the user of `LARIAT_API_KEY`, or the local
 /// operator when it is unset.
-async fn acting_user(service: &Service) -> Result<knowledge::accounts::Principal> {
+pub async fn acting_user(service: &Service) -> Result<knowledge::accounts::Principal> {
     Ok(match std::env::var("LARIAT_API_KEY") {
         Ok(key) if !key.trim().is_empty() => service.accounts.authenticate(&key).await?,
         _ => service.accounts.local_operator().await?,
@@ -376,7 +375,7 @@ async fn acting_user(service: &Service) -> Result<knowledge::accounts::Principal
 /// `lariat export`: a conversation of `LARIAT_API_KEY`'s user written to a file.
 async fn export(config: &Config, args: ExportArgs) -> Result<u8> {
     let format = knowledge::export::ExportFormat::parse(&args.format)?;
-    let service = Service::open(config).await?;
+    let service = open_service(config).await?;
     let principal = acting_user(&service).await?;
     let file = service
         .chat
@@ -435,6 +434,19 @@ pub fn chunker(config: &Config) -> Result<Arc<Chunker>> {
         Chunker::load(&config.embedding.model_dir, &config.chunking)
             .map_err(knowledge::Error::Unavailable)?,
     ))
+}
+
+/// The ingest pipeline: uploads and sources' syncs go through it.
+pub fn pipeline(config: &Config) -> Result<Arc<ingest::Pipeline>> {
+    Ok(Arc::new(ingest::Pipeline {
+        chunker: chunker(config)?,
+        limits: config.ingest.clone(),
+    }))
+}
+
+/// The service, its sources syncing through the ingest pipeline.
+pub async fn open_service(config: &Config) -> Result<Service> {
+    Ok(Service::open(config, pipeline(config)?).await?)
 }
 
 pub fn ingest_options(config: &Config, collection: CollectionName) -> IngestOptions {
@@ -567,7 +579,7 @@ async fn rm(config: &Config, args: RmArgs) -> Result<u8> {
         (Some(id), _) => vec![id.clone()],
         (None, Some(source)) => {
             let abs = std::path::absolute(source).context("resolving the source path")?;
-            k.documents_by_source(&abs.to_string_lossy()).await?
+            k.documents_by_source(None, &abs.to_string_lossy()).await?
         }
         (None, None) => unreachable!("clap requires one of them"),
     };
@@ -659,7 +671,7 @@ fn secret_input(variable: &str, what: &str) -> Result<String> {
 }
 
 async fn admin(config: &Config, cmd: AdminCommand) -> Result<u8> {
-    let service = Service::open(config).await?;
+    let service = open_service(config).await?;
     match cmd {
         AdminCommand::Create {
             email,
@@ -791,7 +803,7 @@ async fn collection(config: &Config, cmd: CollectionCommand) -> Result<u8> {
                 visibility: visibility.as_deref().map(Visibility::parse).transpose()?,
                 instructions,
             };
-            let service = Service::open(config).await?;
+            let service = open_service(config).await?;
             let operator = service.accounts.local_operator().await?;
             service
                 .collections
@@ -805,7 +817,7 @@ async fn collection(config: &Config, cmd: CollectionCommand) -> Result<u8> {
                 "none" => None,
                 r => Some(MemberRole::parse(r)?),
             };
-            let service = Service::open(config).await?;
+            let service = open_service(config).await?;
             let user = service.accounts.user_by_email(&email).await?;
             let operator = service.accounts.local_operator().await?;
             service

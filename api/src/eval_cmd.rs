@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use eval::answers::AnswerReport;
 use eval::{Dataset, EvalError, EvalOptions};
-use knowledge::{Config, SearchMode, Service};
+use knowledge::{Config, SearchMode};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -126,7 +126,7 @@ async fn answers(config: &Config, args: AnswersArgs) -> Result<u8> {
         ),
         None => None,
     };
-    let service = Service::open(config).await?;
+    let service = crate::cli::open_service(config).await?;
     let principal = service.accounts.local_operator().await?;
     let name = args
         .questions

@@ -6,6 +6,7 @@ mod bench_chat;
 mod cli;
 mod eval_cmd;
 mod http;
+mod source_cmd;
 mod web;
 
 use std::path::PathBuf;
@@ -67,6 +68,10 @@ enum Command {
     /// Scheduled jobs: list them, their history, run one now, or run them without serving
     #[command(subcommand)]
     Jobs(cli::JobsCommand),
+    /// A collection's sources (a folder, web pages, a sitemap) synced on a schedule, as the
+    /// user of LARIAT_API_KEY (or as the local operator when it is unset)
+    #[command(subcommand)]
+    Source(source_cmd::SourceCommand),
     /// Evaluate retrieval quality and speed on a labelled dataset
     Eval(eval_cmd::EvalArgs),
     /// Measure ingestion and search speed on a BEIR-layout corpus (e.g. ../shared/data/scifact)

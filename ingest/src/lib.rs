@@ -5,8 +5,9 @@
 pub mod pipeline;
 pub mod sandbox;
 
+pub use knowledge::sources::{Failure, IngestReport, Input};
 pub use parse::{Chunker, loaders};
 pub use pipeline::{
-    Failure, IngestOptions, IngestReport, Input, Progress, fetch_input, ingest_inputs,
-    ingest_paths, ingest_urls_and_paths,
+    IngestOptions, Pipeline, Progress, fetch_input, ingest_inputs, ingest_paths,
+    ingest_urls_and_paths,
 };

@@ -2,17 +2,15 @@
 //! batches → write through the façade, the write of one batch overlapping the embedding of the
 //! next.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use knowledge::config::IngestConfig;
-use knowledge::sources::{Fetched, Fetcher};
+use knowledge::sources::{Failure, Fetched, Fetcher, IngestReport, Ingestor, Input, collect_files};
 use knowledge::{
     CollectionName, DocumentWrite, Knowledge, NewChunk, Result, content_hash, embedding_input,
 };
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::debug;
@@ -26,25 +24,6 @@ pub struct IngestOptions {
     pub collection: CollectionName,
     /// File size, batch and parser limits (`[ingest]` in the configuration).
     pub limits: IngestConfig,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
-pub struct Failure {
-    pub path: String,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Serialize, Default, schemars::JsonSchema)]
-pub struct IngestReport {
-    pub collection: String,
-    pub added: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-    pub failed: usize,
-    pub chunks: usize,
-    pub failures: Vec<Failure>,
-    pub seconds: f64,
-    pub passages_per_s: f64,
 }
 
 /// Progress over documents (a JSONL file adds many once it is read).
@@ -72,111 +51,6 @@ enum Loaded {
     File(usize),
     Document(Prepared),
     Failed(Failure),
-}
-
-/// The name a file is shown under: the folder given and the path below it (`corpus/rules.md`),
-/// or the file's own name when a file was given; never where it lives on the server.
-fn shown_name(root: &Path, file: &Path) -> String {
-    let name = |p: &Path| {
-        p.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    match file.strip_prefix(root) {
-        Ok(below) if !below.as_os_str().is_empty() => {
-            let below = below.to_string_lossy();
-            match name(root) {
-                r if r.is_empty() => below.into_owned(),
-                r => format!("{r}/{below}"),
-            }
-        }
-        _ => name(file),
-    }
-}
-
-/// Lists the files to ingest: files as given, folders recursively (hidden entries skipped),
-/// each resolved to an absolute path so the same file is the same source however it is named,
-/// with the name it is shown under.
-fn collect_files(paths: &[PathBuf], failures: &mut Vec<Failure>) -> Vec<(PathBuf, String)> {
-    let mut files = Vec::new();
-    for path in paths {
-        let display = path.display().to_string();
-        let Ok(abs) = std::path::absolute(path) else {
-            failures.push(Failure {
-                path: display,
-                reason: "invalid path".into(),
-            });
-            continue;
-        };
-        match std::fs::metadata(&abs) {
-            Err(e) => failures.push(Failure {
-                path: display,
-                reason: e.to_string(),
-            }),
-            Ok(m) if m.is_dir() => {
-                let walker = walkdir::WalkDir::new(&abs)
-                    .sort_by_file_name()
-                    .into_iter()
-                    .filter_entry(|e| {
-                        e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
-                    });
-                for entry in walker {
-                    match entry {
-                        Ok(e) if e.file_type().is_file() => {
-                            let shown = shown_name(&abs, e.path());
-                            files.push((e.into_path(), shown));
-                        }
-                        Ok(_) => {}
-                        Err(e) => failures.push(Failure {
-                            path: e
-                                .path()
-                                .map(|p| p.display().to_string())
-                                .unwrap_or(display.clone()),
-                            reason: e.to_string(),
-                        }),
-                    }
-                }
-            }
-            Ok(_) => {
-                let shown = shown_name(&abs, &abs);
-                files.push((abs, shown));
-            }
-        }
-    }
-    let mut seen = HashSet::new();
-    files.retain(|(f, _)| seen.insert(f.clone()));
-    files
-}
-
-/// Reads and parses one file into documents (not yet chunked).
-/// What to ingest: a file on disk, or a document received over the network under a file name.
-#[derive(Debug, Clone)]
-pub enum Input {
-    /// A file on the server, and the name it is shown under (see `shown_name`).
-    File {
-        path: PathBuf,
-        shown: String,
-    },
-    Upload {
-        name: String,
-        bytes: Vec<u8>,
-    },
-    /// A web page: its URL (the document's source) and what it was served as.
-    Fetched {
-        url: String,
-        format: Format,
-        bytes: Vec<u8>,
-    },
-}
-
-impl Input {
-    fn name(&self) -> String {
-        match self {
-            Input::File { shown, .. } => shown.clone(),
-            Input::Upload { name, .. } => name.clone(),
-            Input::Fetched { url, .. } => url.clone(),
-        }
-    }
 }
 
 fn load_input(
@@ -299,22 +173,40 @@ pub async fn ingest_urls_and_paths(
 pub async fn fetch_input(fetcher: &Fetcher, raw: &str) -> std::result::Result<Input, String> {
     let url = Fetcher::parse_url(raw).map_err(|e| e.to_string())?;
     match fetcher.fetch(&url, None).await.map_err(|e| e.to_string())? {
-        Fetched::Page(page) => {
-            let format =
-                Format::of_served(&page.content_type, page.url.path()).ok_or_else(|| {
-                    format!(
-                        "served as {:?}, not a document Lariat reads (HTML, PDF, Markdown, text)",
-                        page.content_type
-                    )
-                })?;
-            Ok(Input::Fetched {
-                url: url.to_string(),
-                format,
-                bytes: page.bytes,
-            })
-        }
+        Fetched::Page(page) => page.into_input(url.as_str()),
         Fetched::Gone => Err("not found (404 or 410)".to_owned()),
         Fetched::NotModified => Err("the server answered 304 to a plain request".to_owned()),
+    }
+}
+
+/// The pipeline as the service's [`Ingestor`]: what sources' syncs and uploads ingest with.
+pub struct Pipeline {
+    pub chunker: Arc<Chunker>,
+    /// File size, batch and parser limits (`[ingest]` in the configuration).
+    pub limits: IngestConfig,
+}
+
+#[async_trait::async_trait]
+impl Ingestor for Pipeline {
+    async fn ingest(
+        &self,
+        knowledge: Arc<Knowledge>,
+        collection: &CollectionName,
+        inputs: Vec<Input>,
+    ) -> Result<IngestReport> {
+        let options = IngestOptions {
+            collection: collection.clone(),
+            limits: self.limits.clone(),
+        };
+        ingest_inputs(
+            knowledge,
+            self.chunker.clone(),
+            inputs,
+            Vec::new(),
+            &options,
+            &(),
+        )
+        .await
     }
 }
 
@@ -505,22 +397,5 @@ impl BatchWriter {
             Some(handle) => handle.await?,
             None => Ok(()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn files_are_shown_below_what_was_ingested() {
-        let root = Path::new("/srv/lariat/corpus");
-        assert_eq!(
-            shown_name(root, Path::new("/srv/lariat/corpus/rules/team.md")),
-            "corpus/rules/team.md"
-        );
-        let file = Path::new("/srv/lariat/corpus/a.md");
-        assert_eq!(shown_name(file, file), "a.md");
-        assert_eq!(shown_name(Path::new("/"), Path::new("/a.md")), "a.md");
     }
 }

@@ -82,6 +82,18 @@ pub struct SourcesConfig {
     /// A fetch that receives nothing for this long is abandoned.
     pub stall_secs: u64,
     pub max_redirects: u32,
+    /// Folders under which curators may add folder sources over the API or the web app (the
+    /// local operator, at the command line, may name any folder). Empty: none.
+    pub folder_roots: Vec<std::path::PathBuf>,
+    /// A source's document is deleted after its file or page was missing from this many
+    /// consecutive syncs (a source may set its own).
+    pub max_misses: u32,
+    /// Pages a URL list or a sitemap may name.
+    pub max_pages: usize,
+    /// Sources per collection.
+    pub max_per_collection: usize,
+    /// The shortest time between two syncs a source's schedule may ask for.
+    pub min_interval_secs: u64,
 }
 
 impl Default for SourcesConfig {
@@ -92,6 +104,11 @@ impl Default for SourcesConfig {
             timeout_secs: 30,
             stall_secs: 10,
             max_redirects: 5,
+            folder_roots: Vec::new(),
+            max_misses: 3,
+            max_pages: 1000,
+            max_per_collection: 50,
+            min_interval_secs: 300,
         }
     }
 }

@@ -19,8 +19,9 @@ use crate::knowledge::{CheckReport, Knowledge};
 use crate::limits::Limits;
 use crate::mail::Mail;
 use crate::privacy::Privacy;
-use crate::store::{SiteActionStore, SqlStore};
-use crate::types::Collection;
+use crate::sources::{Ingestor, Sources};
+use crate::store::{JobRun, SiteActionStore, SqlStore};
+use crate::types::{Collection, CollectionName};
 
 pub struct Service {
     pub knowledge: Arc<Knowledge>,
@@ -43,6 +44,8 @@ pub struct Service {
     pub analytics: Analytics,
     /// Scheduled jobs; `lariat serve` and `lariat jobs worker` run them ([`Jobs::run`]).
     pub jobs: Arc<Jobs>,
+    /// Collections' sources, each synced by its own job.
+    pub sources: Arc<Sources>,
 }
 
 impl std::fmt::Debug for Service {
@@ -70,12 +73,13 @@ pub struct SystemStatus {
 }
 
 impl Service {
-    /// Opens everything under the data dir (or PostgreSQL), taking the data dir's lock.
-    pub async fn open(config: &Config) -> Result<Self> {
+    /// Opens everything under the data dir (or PostgreSQL), taking the data dir's lock; sources
+    /// ingest with `ingestor`.
+    pub async fn open(config: &Config, ingestor: Arc<dyn Ingestor>) -> Result<Self> {
         let lock = Knowledge::lock(config)?;
         let sql = Arc::new(SqlStore::open_config(config).await?);
         let knowledge = Arc::new(Knowledge::open_locked(config, sql.clone(), lock).await?);
-        Self::assemble(config, knowledge, sql)
+        Self::assemble(config, knowledge, sql, ingestor)
     }
 
     /// Puts the parts together on an already open knowledge façade and its SQL store.
@@ -83,6 +87,7 @@ impl Service {
         config: &Config,
         knowledge: Arc<Knowledge>,
         sql: Arc<SqlStore>,
+        ingestor: Arc<dyn Ingestor>,
     ) -> Result<Self> {
         let mail = Arc::new(Mail::new(&config.mail, sql.clone())?);
         let audit = Arc::new(Audit::new(sql.clone(), config.auth.audit_retention_days));
@@ -113,9 +118,20 @@ impl Service {
             mail.clone(),
         ));
         let billing = Arc::new(Billing::new(config, sql.clone(), mail.clone())?);
-        let jobs = Arc::new(Self::jobs(config, &sql, &audit, &chat, &mail, &billing)?);
+        let sources = Arc::new(Sources::new(
+            knowledge.clone(),
+            sql.clone(),
+            sql.clone(),
+            sql.clone(),
+            &config.sources,
+            ingestor,
+        )?);
+        let jobs = Arc::new(Self::jobs(
+            config, &sql, &audit, &chat, &mail, &billing, &sources,
+        )?);
         Ok(Self {
             jobs,
+            sources,
             billing,
             analytics: Analytics::new(sql.clone()),
             knowledge,
@@ -138,6 +154,7 @@ impl Service {
         chat: &Arc<Chat>,
         mail: &Arc<Mail>,
         billing: &Arc<Billing>,
+        sources: &Arc<Sources>,
     ) -> Result<Jobs> {
         let retention = Retention {
             store: sql.clone(),
@@ -184,7 +201,33 @@ impl Service {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Jobs::new(sql.clone(), config.jobs.clone(), specs)
+        Jobs::new(
+            sql.clone(),
+            config.jobs.clone(),
+            specs,
+            vec![sources.clone()],
+        )
+    }
+
+    /// Syncs a source of a collection `principal` curates now, through the job runner (so it
+    /// runs once, and is recorded with the scheduled ones). With `wait`, returns the finished
+    /// run; otherwise the run as started.
+    pub async fn sync_source(
+        &self,
+        principal: &Principal,
+        collection: &CollectionName,
+        id: &str,
+        wait: bool,
+    ) -> Result<JobRun> {
+        let job = self
+            .sources
+            .authorize_sync(principal, collection, id)
+            .await?;
+        if wait {
+            self.jobs.run_now(&job).await
+        } else {
+            Ok(self.jobs.start_now(&job).await?.0)
+        }
     }
 
     /// The system's status (admins).

@@ -111,6 +111,7 @@ fn fetcher(allow: &[&str]) -> Fetcher {
         timeout_secs: 20,
         stall_secs: 1,
         max_redirects: 3,
+        ..SourcesConfig::default()
     })
     .unwrap()
 }

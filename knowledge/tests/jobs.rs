@@ -70,7 +70,7 @@ fn runner(
         schedule: Schedule::parse(every).unwrap(),
         task,
     };
-    Arc::new(Jobs::new(store, config, vec![spec]).unwrap())
+    Arc::new(Jobs::new(store, config, vec![spec], Vec::new()).unwrap())
 }
 
 /// Ticks every runner every 100 ms for `secs`, waiting for the runs each claimed.

@@ -109,14 +109,31 @@ async fn suite(store: &dyn Store) {
     assert_eq!(docs.len(), 2);
     assert_eq!(docs.iter().map(|d| d.chunks).sum::<i64>(), 2);
     assert_eq!(
-        store.documents_by_source("/x/b.jsonl").await.unwrap(),
+        store.documents_by_source(None, "/x/b.jsonl").await.unwrap(),
         vec![b.id()]
     );
     assert_eq!(
-        store.documents_by_source("/x/a.md").await.unwrap(),
+        store
+            .documents_by_source(Some(&c), "/x/a.md")
+            .await
+            .unwrap(),
         vec![a.id()]
     );
-    assert!(store.documents_by_source("/x/a").await.unwrap().is_empty());
+    assert!(
+        store
+            .documents_by_source(None, "/x/a")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let other = CollectionName::parse("elsewhere").unwrap();
+    assert!(
+        store
+            .documents_by_source(Some(&other), "/x/a.md")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // paging through every chunk
     let first = store.chunk_page(None, 1).await.unwrap();
@@ -1229,6 +1246,65 @@ async fn billing_suite(store: &SqlStore) {
     assert_eq!(outcome, Applied::Duplicate);
 }
 
+/// Sources and their items (the suite's collection `docs` exists).
+async fn sources_suite(store: &SqlStore) {
+    use knowledge::sources::{Source, SourceKind};
+    use knowledge::store::{SourceItem, SourceStore};
+    let mut source = Source {
+        id: "s1".into(),
+        collection: "docs".into(),
+        kind: SourceKind::Urls,
+        targets: vec![
+            "https://example.org/a".into(),
+            "https://example.org/b".into(),
+        ],
+        schedule: "0 * * * *".into(),
+        max_misses: 3,
+        created_by: "cat@example.com".into(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.insert_source(&source).await.unwrap();
+    // a source of a collection that does not exist is refused
+    let orphan = Source {
+        id: "s2".into(),
+        collection: "nope".into(),
+        ..source.clone()
+    };
+    assert!(store.insert_source(&orphan).await.is_err());
+    let stored = store.source("s1").await.unwrap().unwrap();
+    assert_eq!((stored.kind, stored.targets.len()), (SourceKind::Urls, 2));
+    assert_eq!(store.sources(Some("docs")).await.unwrap().len(), 1);
+    assert!(store.sources(Some("other")).await.unwrap().is_empty());
+    source.schedule = "*/5 * * * *".into();
+    source.max_misses = 7;
+    assert!(store.update_source(&source).await.unwrap());
+    assert_eq!(store.source("s1").await.unwrap().unwrap().max_misses, 7);
+    let item = |name: &str, misses: u32| SourceItem {
+        item: name.into(),
+        document_source: name.into(),
+        etag: Some("\"v1\"".into()),
+        last_modified: None,
+        misses,
+        seen_at: 5,
+    };
+    let items = vec![
+        item("https://example.org/a", 0),
+        item("https://example.org/b", 2),
+    ];
+    assert!(store.save_source_items("s1", &items).await.unwrap());
+    assert_eq!(store.source_items("s1").await.unwrap(), items);
+    // saving replaces the whole set
+    assert!(store.save_source_items("s1", &items[..1]).await.unwrap());
+    assert_eq!(store.source_items("s1").await.unwrap().len(), 1);
+    assert!(store.delete_source("s1").await.unwrap());
+    assert!(!store.delete_source("s1").await.unwrap());
+    assert!(store.source_items("s1").await.unwrap().is_empty());
+    // a sync that outlived its source writes nothing
+    assert!(!store.save_source_items("s1", &items).await.unwrap());
+    assert!(store.source_items("s1").await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn sqlite_store_passes_the_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -1242,6 +1318,7 @@ async fn sqlite_store_passes_the_suite() {
     audit_suite(&store).await;
     identity_suite(&store).await;
     billing_suite(&store).await;
+    sources_suite(&store).await;
     store.close().await;
     // reopening keeps the data and does not re-run migrations destructively
     let store = SqlStore::open_sqlite(&dir.path().join("lariat.db"))
@@ -1261,6 +1338,7 @@ async fn postgres_store_passes_the_suite() {
     audit_suite(&store).await;
     identity_suite(&store).await;
     billing_suite(&store).await;
+    sources_suite(&store).await;
     store.close().await;
     db.drop_db().await;
 }

@@ -139,6 +139,20 @@ async fn every_route_answers_every_caller_as_the_table_says() {
     let member = format!("/api/collections/rodeo/members/{reader_id}");
     let user_admin = format!("/api/admin/users/{user_id}");
     let upload = "/api/collections/secret/documents?filename=note.md";
+    let new_source =
+        json!({"kind": "urls", "targets": ["https://example.org/rules"], "schedule": "0 3 * * *"});
+    let (s, source) = api
+        .post(
+            "/api/collections/secret/sources",
+            Some(&admin),
+            new_source.clone(),
+        )
+        .await;
+    assert_eq!(s, 201, "{source}");
+    let source = format!(
+        "/api/collections/secret/sources/{}",
+        source["id"].as_str().unwrap()
+    );
     // route (method, path as documented), the request to send, expectations by CALLERS order
     #[rustfmt::skip]
     let table: Vec<Row> = vec![
@@ -170,6 +184,15 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         ("GET", "/api/collections/{name}/documents", Method::GET, "/api/collections/secret/documents".into(), None,
                                                                                               [401, 404, 404, OK,  OK,  404, OK,  401, 404]),
         ("POST", "/api/collections/{name}/documents", Method::POST, upload.into(), None,      [401, 404, 404, 403, OK,  404, OK,  401, 404]),
+        ("GET", "/api/collections/{name}/sources", Method::GET, "/api/collections/secret/sources".into(), None,
+                                                                                              [401, 404, 404, 403, OK,  404, OK,  401, 404]),
+        ("POST", "/api/collections/{name}/sources", Method::POST, "/api/collections/secret/sources".into(), Some(new_source.clone()),
+                                                                                              [401, 404, 404, 403, OK,  404, OK,  401, 404]),
+        ("GET", "/api/collections/{name}/sources/{id}", Method::GET, source.clone(), None,   [401, 404, 404, 403, OK,  404, OK,  401, 404]),
+        ("PATCH", "/api/collections/{name}/sources/{id}", Method::PATCH, source.clone(), Some(json!({"schedule": "0 4 * * *"})),
+                                                                                              [401, 404, 404, 403, OK,  404, OK,  401, 404]),
+        ("POST", "/api/collections/{name}/sources/{id}/sync", Method::POST, format!("{source}/sync"), None,
+                                                                                              [401, 404, 404, 403, OK,  404, OK,  401, 404]),
         ("PATCH", "/api/collections/{name}", Method::PATCH, "/api/collections/secret".into(), Some(json!({"instructions": ""})),
                                                                                               [401, 404, 404, 403, OK,  404, OK,  401, 404]),
         ("PATCH", "/api/collections/{name}", Method::PATCH, "/api/collections/rodeo".into(), Some(json!({"instructions": ""})),
@@ -263,6 +286,8 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         ("DELETE", "/api/conversations/{id}"),
         ("DELETE", "/api/collections/{name}/members/{user_id}"),
         ("DELETE", "/api/collections/{name}/documents/{id}"),
+        // tested in sources.rs (a curator removes; readers and other paths cannot)
+        ("DELETE", "/api/collections/{name}/sources/{id}"),
         ("POST", "/api/chat"),
         ("POST", "/v1/chat/completions"),
     ];

@@ -24,5 +24,6 @@ mod postgres;
 mod rerank;
 mod serve;
 mod site_mcp;
+mod sources;
 mod sso;
 mod web_ingest;

@@ -10,7 +10,8 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, NoContent, Response};
-use ingest::{IngestOptions, IngestReport, Input};
+use ingest::{IngestReport, Input};
+use knowledge::sources::Ingestor;
 use knowledge::{CollectionName, DocumentSummary};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -114,24 +115,14 @@ async fn upload(
         .collections
         .authorize_write(&principal, &name)
         .await?;
-    let k = state.service.knowledge.clone();
-    let options = IngestOptions {
-        collection: name,
-        limits: state.uploads.limits.clone(),
-    };
     let input = Input::Upload {
         name: format!("upload:{}", filename),
         bytes: body.to_vec(),
     };
-    let report = ingest::ingest_inputs(
-        k,
-        state.uploads.chunker.clone(),
-        vec![input],
-        Vec::new(),
-        &options,
-        &(),
-    )
-    .await?;
+    let report = state
+        .uploads
+        .ingest(state.service.knowledge.clone(), &name, vec![input])
+        .await?;
     if let Some(f) = report.failures.first() {
         return Err(invalid(format!("{}: {}", filename, f.reason)));
     }

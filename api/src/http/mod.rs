@@ -7,6 +7,7 @@ mod chat;
 mod documents;
 mod openai;
 mod openapi;
+mod sources;
 mod usage;
 
 use std::net::{IpAddr, SocketAddr};
@@ -37,7 +38,8 @@ const BODY_LIMIT: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<Service>,
-    pub(crate) uploads: Arc<Uploads>,
+    /// The ingest pipeline uploads go through (the service's sources sync with it too).
+    pub(crate) uploads: Arc<ingest::Pipeline>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub(crate) trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     metrics_token: Option<knowledge::config::Secret>,
@@ -48,12 +50,6 @@ pub struct AppState {
 /// Equal bytes, compared in time that depends only on the lengths.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// What document uploads need beyond the service: the chunker and the ingest limits.
-pub struct Uploads {
-    pub chunker: Arc<ingest::Chunker>,
-    pub limits: knowledge::config::IngestConfig,
 }
 
 pub struct ApiError(knowledge::Error);
@@ -278,7 +274,7 @@ impl FromRequestParts<AppState> for SigningIn {
 
 pub fn router(
     service: Arc<Service>,
-    uploads: Uploads,
+    uploads: Arc<ingest::Pipeline>,
     config: &knowledge::Config,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<Router> {
@@ -286,7 +282,7 @@ pub fn router(
     let max_upload = usize::try_from(uploads.limits.max_file_bytes).unwrap_or(usize::MAX);
     let state = AppState {
         service: service.clone(),
-        uploads: Arc::new(uploads),
+        uploads,
         trusted_proxies: Arc::new(config.server.trusted_proxy_nets()?),
         metrics_token: config.server.metrics_token.clone(),
         refresh_ttl_secs: config.auth.refresh_ttl_secs,
@@ -361,7 +357,8 @@ pub fn router(
         .merge(billing::routes())
         .merge(usage::routes())
         .merge(openai::routes())
-        .merge(documents::routes(max_upload));
+        .merge(documents::routes(max_upload))
+        .merge(sources::routes());
     let router = documented.finish_api(&mut api);
     let api = Arc::new(api);
     let router = router
@@ -677,7 +674,7 @@ async fn collections(
 /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests and streams finish.
 pub async fn serve(
     service: Arc<Service>,
-    uploads: Uploads,
+    uploads: Arc<ingest::Pipeline>,
     addr: &str,
     config: &knowledge::Config,
 ) -> anyhow::Result<()> {

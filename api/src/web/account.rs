@@ -465,14 +465,14 @@ struct AdminPage {
 
 /// A scheduled job as the admin page lists it.
 pub struct JobRow {
-    name: String,
-    schedule: String,
-    next_run: String,
-    last_run: String,
-    status: String,
-    status_class: &'static str,
-    took: String,
-    detail: String,
+    pub(super) name: String,
+    pub(super) schedule: String,
+    pub(super) next_run: String,
+    pub(super) last_run: String,
+    pub(super) status: String,
+    pub(super) status_class: &'static str,
+    pub(super) took: String,
+    pub(super) detail: String,
 }
 
 impl From<knowledge::jobs::JobStatus> for JobRow {

@@ -9,10 +9,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use knowledge::accounts::Principal;
 use knowledge::collections::{CollectionUpdate, CollectionView, DocumentPage};
+use knowledge::jobs::JobStatus;
+use knowledge::sources::{NewSource, SourceKind, SourceUpdate, SourceView, SyncReport};
 use knowledge::store::Member;
 use knowledge::{CollectionName, Error, MemberRole, Visibility};
 use serde::Deserialize;
 
+use super::account::JobRow;
 use super::pages::{Layout, Viewer, encode, error_page, page};
 use crate::http::AppState;
 
@@ -54,6 +57,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "deleted" => "The document was deleted.",
         "settings" => "The settings were saved.",
         "member" => "The members were updated.",
+        "source" => "The sources were updated.",
+        "sync" => "The sync started; its outcome shows under Sources when it ends.",
         _ => return None,
     })
 }
@@ -80,7 +85,52 @@ struct CollectionPage {
     notice: Option<&'static str>,
     instructions: String,
     members: Vec<Member>,
+    sources: Vec<SourceRow>,
     max_upload_mb: u64,
+}
+
+/// A source on its collection's page.
+struct SourceRow {
+    id: String,
+    kind: &'static str,
+    /// One per line, as the edit form shows them.
+    targets: String,
+    schedule: String,
+    max_misses: u32,
+    sync: JobRow,
+}
+
+impl From<SourceView> for SourceRow {
+    fn from(v: SourceView) -> Self {
+        let mut sync = JobRow::from(JobStatus {
+            name: v.job,
+            schedule: v.source.schedule.clone(),
+            next_run: v.next_sync,
+            last_run: v.last_sync.clone(),
+        });
+        // a finished sync's counts, in words
+        if let Some(r) = v
+            .last_sync
+            .and_then(|run| serde_json::from_value::<SyncReport>(run.outcome).ok())
+        {
+            let mut detail = format!(
+                "{} checked, {} not modified, {} added, {} updated, {} missing, {} deleted, {} failed",
+                r.checked, r.not_modified, r.added, r.updated, r.missing, r.deleted, r.failed
+            );
+            for f in r.failures.iter().take(5) {
+                detail.push_str(&format!("; {}: {}", f.path, f.reason));
+            }
+            sync.detail = detail;
+        }
+        SourceRow {
+            id: v.source.id,
+            kind: v.source.kind.as_str(),
+            targets: v.source.targets.join("\n"),
+            schedule: v.source.schedule,
+            max_misses: v.source.max_misses,
+            sync,
+        }
+    }
 }
 
 /// The collection's name from its path: one that cannot exist is as unknown as any other.
@@ -115,19 +165,20 @@ pub async fn show(
     let collections = &state.service.collections;
     let result = async {
         let (name, view, docs) = documents_of(&state, &principal, &raw, &query).await?;
-        let (instructions, members) = if view.curates {
+        let (instructions, members, sources) = if view.curates {
             (
                 collections.instructions(&principal, &name).await?,
                 collections.members(&principal, &name).await?,
+                state.service.sources.list(&principal, &name).await?,
             )
         } else {
-            (String::new(), Vec::new())
+            (String::new(), Vec::new(), Vec::new())
         };
-        Ok::<_, Error>((name, view, docs, instructions, members))
+        Ok::<_, Error>((name, view, docs, instructions, members, sources))
     }
     .await;
     match result {
-        Ok((name, view, docs, instructions, members)) => page(
+        Ok((name, view, docs, instructions, members, sources)) => page(
             &CollectionPage {
                 layout: Layout::of(&state, &principal).await,
                 name: name.as_str().to_owned(),
@@ -138,6 +189,7 @@ pub async fn show(
                 notice: notice(query.done.as_deref()),
                 instructions,
                 members,
+                sources: sources.into_iter().map(SourceRow::from).collect(),
                 max_upload_mb: state.uploads.limits.max_file_bytes / (1024 * 1024),
             },
             StatusCode::OK,
@@ -259,6 +311,88 @@ pub async fn remove_member(
         collections
             .set_member(&principal, name, &user_id, None)
             .await
+    })
+    .await
+}
+
+/// A source as the add and edit forms send it: targets one per line.
+#[derive(Deserialize)]
+pub struct SourceForm {
+    kind: Option<String>,
+    targets: String,
+    schedule: String,
+    max_misses: Option<u32>,
+}
+
+impl SourceForm {
+    fn targets(&self) -> Vec<String> {
+        self.targets.lines().map(str::to_owned).collect()
+    }
+}
+
+pub async fn add_source(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path(raw): Path<String>,
+    Form(form): Form<SourceForm>,
+) -> Response {
+    let sources = &state.service.sources;
+    act(&principal, &raw, "source", async |name| {
+        let new = NewSource {
+            kind: SourceKind::parse(form.kind.as_deref().unwrap_or_default())?,
+            targets: form.targets(),
+            schedule: form.schedule.clone(),
+            max_misses: form.max_misses,
+        };
+        sources.add(&principal, name, &new).await.map(drop)
+    })
+    .await
+}
+
+pub async fn update_source(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path((raw, id)): Path<(String, String)>,
+    Form(form): Form<SourceForm>,
+) -> Response {
+    let sources = &state.service.sources;
+    act(&principal, &raw, "source", async |name| {
+        let update = SourceUpdate {
+            targets: Some(form.targets()),
+            schedule: Some(form.schedule.clone()),
+            max_misses: form.max_misses,
+        };
+        sources
+            .update(&principal, name, &id, &update)
+            .await
+            .map(drop)
+    })
+    .await
+}
+
+pub async fn remove_source(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path((raw, id)): Path<(String, String)>,
+) -> Response {
+    let sources = &state.service.sources;
+    act(&principal, &raw, "source", async |name| {
+        sources.remove(&principal, name, &id, false).await.map(drop)
+    })
+    .await
+}
+
+pub async fn sync_source(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path((raw, id)): Path<(String, String)>,
+) -> Response {
+    let service = &state.service;
+    act(&principal, &raw, "sync", async |name| {
+        service
+            .sync_source(&principal, name, &id, false)
+            .await
+            .map(drop)
     })
     .await
 }

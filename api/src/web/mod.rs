@@ -60,6 +60,19 @@ pub fn routes(form_origins: &[String]) -> Router<AppState> {
         )
         .route("/collections/{name}/settings", post(collections::settings))
         .route("/collections/{name}/members", post(collections::add_member))
+        .route("/collections/{name}/sources", post(collections::add_source))
+        .route(
+            "/collections/{name}/sources/{id}",
+            post(collections::update_source),
+        )
+        .route(
+            "/collections/{name}/sources/{id}/sync",
+            post(collections::sync_source),
+        )
+        .route(
+            "/collections/{name}/sources/{id}/remove",
+            post(collections::remove_source),
+        )
         .route(
             "/collections/{name}/members/{user_id}/remove",
             post(collections::remove_member),

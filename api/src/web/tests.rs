@@ -31,7 +31,8 @@ impl App {
         // the extractive answer, whatever local model this machine has installed
         let env = [("LARIAT_LLM__LOCAL__AUTO".to_owned(), "false".to_owned())];
         let config = Config::load(dir.path(), None, env).unwrap();
-        let service = Arc::new(Service::open(&config).await.unwrap());
+        let uploads = crate::cli::pipeline(&config).unwrap();
+        let service = Arc::new(Service::open(&config, uploads.clone()).await.unwrap());
         let k = &service.knowledge;
         let embedding = k
             .embedder()
@@ -69,10 +70,6 @@ impl App {
             .signin(EMAIL, PASSWORD, &Default::default())
             .await
             .unwrap();
-        let uploads = crate::http::Uploads {
-            chunker: crate::cli::chunker(&config).unwrap(),
-            limits: config.ingest.clone(),
-        };
         let router = crate::http::router(
             service.clone(),
             uploads,
@@ -735,5 +732,114 @@ async fn the_account_page_exports_and_erases_your_data() {
             .signin(EMAIL, PASSWORD, &Default::default())
             .await
             .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn curators_manage_sources_on_the_collection_page() {
+    let app = App::new().await;
+    let admin = app.admin_cookie().await;
+    // a reader sees no sources and cannot add one by URL
+    let (_, html) = app.page("/collections/rodeo").await;
+    assert!(!html.contains("Add source"), "a reader sees the sources");
+    let add = "kind=urls&targets=https%3A%2F%2Fexample.org%2Frules%3Fq%3D%22%3E%3Cscript%3E%0D%0Ahttps%3A%2F%2Fexample.org%2Fentries&schedule=0+3+*+*+*";
+    let (status, _, html) = app
+        .form("/collections/rodeo/sources", add, Some(&app.cookie))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+
+    // an admin adds pages, one per line
+    let (status, headers, html) = app
+        .form("/collections/rodeo/sources", add, Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    assert_eq!(headers[header::LOCATION], "/collections/rodeo?done=source");
+    let principal = app.service.accounts.local_operator().await.unwrap();
+    let rodeo = CollectionName::parse("rodeo").unwrap();
+    let listed = app.service.sources.list(&principal, &rodeo).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let id = listed[0].source.id.clone();
+    assert_eq!(listed[0].source.targets.len(), 2);
+    let (status, html) = app.page_as("/collections/rodeo?done=source", &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        "The sources were updated.",
+        "https://example.org/entries",
+        "Sync now",
+        "never run",
+        "Save source",
+    ] {
+        assert!(html.contains(shown), "{shown:?} missing");
+    }
+    assert!(
+        !html.contains("<script>"),
+        "a target reached the page as markup"
+    );
+
+    // edited; a bad schedule and a folder outside the roots are refused with their reason
+    let (status, _, _) = app
+        .form(
+            &format!("/collections/rodeo/sources/{id}"),
+            "targets=https%3A%2F%2Fexample.org%2Fentries&schedule=30+4+*+*+*&max_misses=5",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let view = app
+        .service
+        .sources
+        .get(&principal, &rodeo, &id)
+        .await
+        .unwrap();
+    assert_eq!(view.source.schedule, "30 4 * * *");
+    assert_eq!(view.source.max_misses, 5);
+    assert_eq!(view.source.targets, ["https://example.org/entries"]);
+    let (status, _, html) = app
+        .form(
+            &format!("/collections/rodeo/sources/{id}"),
+            "targets=https%3A%2F%2Fexample.org%2Fentries&schedule=sometimes",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("not a cron schedule"), "{html}");
+    let (status, _, _) = app
+        .form(
+            "/collections/rodeo/sources",
+            "kind=folder&targets=%2Fetc&schedule=0+3+*+*+*",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = app
+        .form(
+            "/collections/rodeo/sources",
+            "kind=ftp&targets=x&schedule=0+3+*+*+*",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // the plain user cannot sync or remove it; the admin removes it
+    for action in ["sync", "remove"] {
+        let path = format!("/collections/rodeo/sources/{id}/{action}");
+        let (status, _, _) = app.form(&path, "", Some(&app.cookie)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let (status, _, _) = app
+        .form(
+            &format!("/collections/rodeo/sources/{id}/remove"),
+            "",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        app.service
+            .sources
+            .list(&principal, &rodeo)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

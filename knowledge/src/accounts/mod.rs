@@ -306,6 +306,15 @@ impl Principal {
         self.role() == Role::Admin
     }
 
+    /// Whether the caller is the operator at the server's own command line (no session, no
+    /// key: nobody can sign in as that account), who may already read the server's files.
+    pub fn is_local_operator(&self) -> bool {
+        self.session_id.is_none()
+            && self.api_key_id.is_none()
+            && self.user.role == Role::Admin
+            && self.user.email == format!("operator@{RESERVED_DOMAIN}")
+    }
+
     /// Refuses callers below `role` (or whose key's scopes keep them below it).
     pub fn require(&self, role: Role) -> Result<()> {
         if self.role() >= role {

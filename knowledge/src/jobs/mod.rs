@@ -107,6 +107,12 @@ pub trait Task: Send + Sync {
     async fn run(&self) -> Result<serde_json::Value>;
 }
 
+/// Jobs that come and go (collections' sources), looked up at every tick.
+#[async_trait]
+pub trait JobCatalog: Send + Sync {
+    async fn jobs(self: Arc<Self>) -> Result<Vec<JobSpec>>;
+}
+
 /// A named job on a schedule.
 pub struct JobSpec {
     pub name: String,
@@ -130,12 +136,19 @@ pub struct Jobs {
     owner: String,
     config: JobsConfig,
     specs: Vec<Arc<JobSpec>>,
+    catalogs: Vec<Arc<dyn JobCatalog>>,
     /// The latest slot this runner tried to claim, per job (so a tick only asks once a slot).
     tried: Mutex<HashMap<String, i64>>,
 }
 
 impl Jobs {
-    pub fn new(store: Arc<dyn JobStore>, config: JobsConfig, specs: Vec<JobSpec>) -> Result<Self> {
+    /// A runner of `specs`, and of the jobs `catalogs` hold at each tick.
+    pub fn new(
+        store: Arc<dyn JobStore>,
+        config: JobsConfig,
+        specs: Vec<JobSpec>,
+        catalogs: Vec<Arc<dyn JobCatalog>>,
+    ) -> Result<Self> {
         let mut names = std::collections::HashSet::new();
         for spec in &specs {
             if !names.insert(spec.name.clone()) {
@@ -158,6 +171,7 @@ impl Jobs {
             owner,
             config,
             specs: specs.into_iter().map(Arc::new).collect(),
+            catalogs,
             tried: Mutex::new(HashMap::new()),
         })
     }
@@ -171,8 +185,25 @@ impl Jobs {
         self.config.lease_secs as i64 * 1000
     }
 
-    fn spec(&self, name: &str) -> Option<Arc<JobSpec>> {
-        self.specs.iter().find(|s| s.name == name).cloned()
+    /// Every job: the fixed ones, then the catalogs' (a catalog's own names never shadow a
+    /// fixed job's).
+    async fn specs(&self) -> Result<Vec<Arc<JobSpec>>> {
+        let mut all = self.specs.clone();
+        for catalog in &self.catalogs {
+            for spec in catalog.clone().jobs().await? {
+                if !all.iter().any(|s| s.name == spec.name) {
+                    all.push(Arc::new(spec));
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    async fn spec(&self, name: &str) -> Result<Option<Arc<JobSpec>>> {
+        if let Some(spec) = self.specs.iter().find(|s| s.name == name) {
+            return Ok(Some(spec.clone()));
+        }
+        Ok(self.specs().await?.into_iter().find(|s| s.name == name))
     }
 
     /// One look for due work: each job's latest occurrence (if this runner has not tried it
@@ -180,8 +211,9 @@ impl Jobs {
     /// on its own task; their handles are returned.
     pub async fn tick(self: &Arc<Self>) -> Result<Vec<JoinHandle<()>>> {
         let now = now_ms();
+        let specs = self.specs().await?;
         let mut started = Vec::new();
-        for spec in &self.specs {
+        for spec in &specs {
             let Some(slot) = spec.schedule.latest(now) else {
                 continue;
             };
@@ -206,13 +238,13 @@ impl Jobs {
                 started.push(tokio::spawn(self.clone().execute(spec.clone(), claim)));
             }
         }
-        let names: Vec<&str> = self.specs.iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         let stalled = self
             .store
             .claim_stalled_jobs(&names, &self.owner, now, now + self.lease(), 16)
             .await?;
         for claim in stalled {
-            if let Some(spec) = self.spec(&claim.job) {
+            if let Some(spec) = specs.iter().find(|s| s.name == claim.job).cloned() {
                 started.push(tokio::spawn(self.clone().execute(spec, claim)));
             }
         }
@@ -284,17 +316,28 @@ impl Jobs {
         }
     }
 
-    /// Runs `name` now, outside its schedule (`lariat jobs run`), and returns the run.
-    pub async fn run_now(self: &Arc<Self>, name: &str) -> Result<JobRun> {
-        let spec = self.spec(name).ok_or_else(|| self.unknown(name))?;
+    /// Starts `name` now, outside its schedule, on a task of its own; returns the run as
+    /// claimed and the task.
+    pub async fn start_now(self: &Arc<Self>, name: &str) -> Result<(JobRun, JoinHandle<()>)> {
+        let spec = self.spec(name).await?.ok_or_else(|| self.unknown(name))?;
         let now = now_ms();
         let claim = self
             .store
             .claim_job_slot(name, now, "manual", &self.owner, now + self.lease())
             .await?
             .ok_or_else(|| Error::Conflict(format!("{name} was started this very moment")))?;
-        let id = claim.id.clone();
-        self.clone().execute(spec, claim).await;
+        let run = self.find_run(name, &claim.id).await?;
+        Ok((run, tokio::spawn(self.clone().execute(spec, claim))))
+    }
+
+    /// Runs `name` now, outside its schedule (`lariat jobs run`), and returns the run.
+    pub async fn run_now(self: &Arc<Self>, name: &str) -> Result<JobRun> {
+        let (run, task) = self.start_now(name).await?;
+        task.await?;
+        self.find_run(name, &run.id).await
+    }
+
+    async fn find_run(&self, name: &str, id: &str) -> Result<JobRun> {
         self.store
             .job_runs(Some(name), 50)
             .await?
@@ -305,14 +348,17 @@ impl Jobs {
 
     fn unknown(&self, name: &str) -> Error {
         let names: Vec<&str> = self.specs.iter().map(|s| s.name.as_str()).collect();
-        Error::NotFound(format!("no job {name:?}; there are: {}", names.join(", ")))
+        Error::NotFound(format!(
+            "no job {name:?}; there are: {} (and each source's, source:<id>)",
+            names.join(", ")
+        ))
     }
 
     /// Every job with its next and last run.
     pub async fn list(&self) -> Result<Vec<JobStatus>> {
         let now = now_ms();
         let mut out = Vec::new();
-        for spec in &self.specs {
+        for spec in self.specs().await? {
             out.push(JobStatus {
                 name: spec.name.clone(),
                 schedule: spec.schedule.as_str().to_owned(),
@@ -329,7 +375,7 @@ impl Jobs {
             return Err(Error::InvalidInput("limit must be 1-500".into()));
         }
         if let Some(name) = name
-            && self.spec(name).is_none()
+            && self.spec(name).await?.is_none()
         {
             return Err(self.unknown(name));
         }

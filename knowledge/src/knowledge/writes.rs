@@ -125,9 +125,14 @@ impl Knowledge {
         guards
     }
 
-    /// Document ids stored for a source path (and the records inside it).
-    pub async fn documents_by_source(&self, source: &str) -> Result<Vec<String>> {
-        self.store.documents_by_source(source).await
+    /// Document ids stored for a source path (and the records inside it), in one collection
+    /// or any.
+    pub async fn documents_by_source(
+        &self,
+        collection: Option<&CollectionName>,
+        source: &str,
+    ) -> Result<Vec<String>> {
+        self.store.documents_by_source(collection, source).await
     }
 
     /// Re-indexes documents left pending and clears deletions left half-done by a crash.

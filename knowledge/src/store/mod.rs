@@ -12,6 +12,7 @@ mod sql_jobs;
 mod sql_mail;
 mod sql_privacy;
 mod sql_sites;
+mod sql_sources;
 
 use std::collections::HashMap;
 
@@ -21,6 +22,7 @@ pub use sql::SqlStore;
 
 use crate::accounts::{ApiKeyInfo, NewUser, User, UserUpdate};
 use crate::error::Result;
+use crate::sources::Source;
 use crate::types::{
     Collection, CollectionName, DocumentSummary, DocumentWrite, Location, MemberRole, StoredChunk,
     Visibility,
@@ -75,8 +77,13 @@ pub trait Store: Send + Sync {
     async fn clear_tombstones(&self, ids: &[String]) -> Result<()>;
 
     async fn documents(&self, collection: Option<&CollectionName>) -> Result<Vec<DocumentSummary>>;
-    /// Documents whose source is `source`, or a record inside it (`source#id` for JSONL lines).
-    async fn documents_by_source(&self, source: &str) -> Result<Vec<String>>;
+    /// Documents whose source is `source`, or a record inside it (`source#id` for JSONL lines),
+    /// in one collection or any.
+    async fn documents_by_source(
+        &self,
+        collection: Option<&CollectionName>,
+        source: &str,
+    ) -> Result<Vec<String>>;
     async fn chunks_of_documents(&self, ids: &[String]) -> Result<Vec<StoredChunk>>;
     /// One page of all chunks ordered by id, for rebuilding the derived indexes.
     async fn chunk_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<StoredChunk>>;
@@ -329,6 +336,37 @@ pub trait JobStore: Send + Sync {
     async fn job_runs(&self, job: Option<&str>, limit: usize) -> Result<Vec<JobRun>>;
     /// Forgets finished runs created before `before`.
     async fn purge_job_runs(&self, before: i64) -> Result<u64>;
+}
+
+/// A page or file a source's syncs found, with what makes its next check cheap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceItem {
+    /// The page's URL, or the file's path.
+    pub item: String,
+    /// The source its documents are stored under (records inside it as `source#record`).
+    pub document_source: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Consecutive syncs that did not find it.
+    pub misses: u32,
+    pub seen_at: i64,
+}
+
+/// Collections' sources and what their syncs found.
+#[async_trait]
+pub trait SourceStore: Send + Sync {
+    async fn insert_source(&self, source: &Source) -> Result<()>;
+    /// Sources of one collection, or every source, oldest first.
+    async fn sources(&self, collection: Option<&str>) -> Result<Vec<Source>>;
+    async fn source(&self, id: &str) -> Result<Option<Source>>;
+    /// Writes targets, schedule and max_misses; false when it is gone.
+    async fn update_source(&self, source: &Source) -> Result<bool>;
+    /// Removes a source and its items; false when it was not there.
+    async fn delete_source(&self, id: &str) -> Result<bool>;
+    async fn source_items(&self, id: &str) -> Result<Vec<SourceItem>>;
+    /// Replaces a source's items with `items`, in one transaction; false when the source is
+    /// gone (removed while it synced), in which case nothing is written.
+    async fn save_source_items(&self, id: &str, items: &[SourceItem]) -> Result<bool>;
 }
 
 /// What the retention job removes, counted.

@@ -467,15 +467,21 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn documents_by_source(&self, source: &str) -> Result<Vec<String>> {
+    async fn documents_by_source(
+        &self,
+        collection: Option<&CollectionName>,
+        source: &str,
+    ) -> Result<Vec<String>> {
         // Records inside a file (JSONL lines) are stored as `file#record`.
         let prefix = format!("{source}#");
         let rows = sqlx::query(
-            "SELECT id FROM documents WHERE source = $1 OR substr(source, 1, CAST($2 AS INTEGER)) = $3 ORDER BY id",
+            "SELECT id FROM documents WHERE (source = $1 OR substr(source, 1, CAST($2 AS INTEGER)) = $3) \
+             AND ($4 = '' OR collection = $4) ORDER BY id",
         )
         .bind(source)
         .bind(prefix.chars().count() as i64)
         .bind(&prefix)
+        .bind(collection.map_or("", |c| c.as_str()))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
