@@ -460,24 +460,7 @@ async fn curators_upload_and_delete_documents_over_http() {
     let admin = api.user("admin@example.com").await;
     let ann = api.user("ann@example.com").await;
     let bob = api.user("bob@example.com").await;
-    let bob_id = api.user_id(&admin, "bob@example.com").await;
-    let role = json!({"role": "curator"});
-    let (s, _) = api
-        .call(
-            Method::PATCH,
-            &format!("/api/admin/users/{bob_id}"),
-            Some(&admin),
-            Some(role.clone()),
-        )
-        .await;
-    assert_eq!(s, 200);
-    let member = format!("/api/collections/rodeo/members/{bob_id}");
-    assert_eq!(
-        api.call(Method::PUT, &member, Some(&admin), Some(role))
-            .await
-            .0,
-        204
-    );
+    let bob_id = api.make_curator(&admin, "bob@example.com", "rodeo").await;
 
     let upload = |token: String,
                   collection: &'static str,
@@ -602,33 +585,10 @@ async fn curators_upload_and_delete_documents_over_http() {
 
     // curators manage readers, never other curators: only admins make, demote or remove them
     let carl = api.user("carl@example.com").await;
-    let carl_id = api.user_id(&admin, "carl@example.com").await;
+    let carl_id = api.make_curator(&admin, "carl@example.com", "rodeo").await;
     let ann_id = api.user_id(&admin, "ann@example.com").await;
     let promote = json!({"role": "curator"});
-    let carl_user = format!("/api/admin/users/{carl_id}");
-    assert_eq!(
-        api.call(
-            Method::PATCH,
-            &carl_user,
-            Some(&admin),
-            Some(promote.clone())
-        )
-        .await
-        .0,
-        200
-    );
     let carl_member = format!("/api/collections/rodeo/members/{carl_id}");
-    assert_eq!(
-        api.call(
-            Method::PUT,
-            &carl_member,
-            Some(&admin),
-            Some(promote.clone())
-        )
-        .await
-        .0,
-        204
-    );
     let reader = json!({"role": "reader"});
     for (method, body) in [(Method::PUT, Some(reader.clone())), (Method::DELETE, None)] {
         let (s, b) = api
@@ -990,24 +950,7 @@ async fn api_keys_do_what_both_their_scopes_and_their_owners_role_allow() {
     let admin = api.user("admin@example.com").await;
     let user = api.user("una@example.com").await;
     let cura = api.user("cy@example.com").await;
-    let cy = api.user_id(&admin, "cy@example.com").await;
-    let curator = json!({"role": "curator"});
-    let (s, _) = api
-        .call(
-            Method::PATCH,
-            &format!("/api/admin/users/{cy}"),
-            Some(&admin),
-            Some(curator.clone()),
-        )
-        .await;
-    assert_eq!(s, 200);
-    let member = format!("/api/collections/rodeo/members/{cy}");
-    assert_eq!(
-        api.call(Method::PUT, &member, Some(&admin), Some(curator))
-            .await
-            .0,
-        204
-    );
+    api.make_curator(&admin, "cy@example.com", "rodeo").await;
     let key = |owner: String, scopes: Value| {
         let api = api.clone();
         async move {

@@ -80,21 +80,8 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         }
     };
     for (who, collection) in [("curator_elsewhere", "secret"), ("curator", "rodeo")] {
-        let uid = id(who).await;
-        let (s, _) = api
-            .call(
-                Method::PATCH,
-                &format!("/api/admin/users/{uid}"),
-                Some(&admin),
-                Some(json!({"role": "curator"})),
-            )
+        api.make_curator(&admin, &format!("{who}@example.com"), collection)
             .await;
-        assert_eq!(s, 200);
-        set(
-            format!("/api/collections/{collection}/members/{uid}"),
-            json!({"role": "curator"}),
-        )
-        .await;
     }
     set(
         format!("/api/collections/secret/members/{reader_id}"),

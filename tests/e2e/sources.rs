@@ -183,6 +183,14 @@ async fn pages_are_followed_conditionally_and_deleted_after_their_misses() {
         "--json",
     ]);
     let id = added["id"].as_str().unwrap().to_owned();
+    // the source now follows exactly these pages
+    let follow = |pages: &[&str]| {
+        let mut args = vec!["source", "edit", "web", id.as_str()];
+        for page in pages {
+            args.extend(["--url", page]);
+        }
+        l.expect(0, &args);
+    };
     assert_eq!(added["kind"], "urls");
     assert_eq!(added["schedule"], "0 * * * *");
 
@@ -223,19 +231,7 @@ async fn pages_are_followed_conditionally_and_deleted_after_their_misses() {
             Some("\"v2\""),
         ),
     );
-    l.expect(
-        0,
-        &[
-            "source",
-            "edit",
-            "web",
-            &id,
-            "--url",
-            &url("/rules"),
-            "--url",
-            &url("/notes.md"),
-        ],
-    );
+    follow(&[&url("/rules"), &url("/notes.md")]);
     let r = sync(&l, &id, 0);
     assert_eq!(
         (r["updated"].as_u64(), r["not_modified"].as_u64()),
@@ -259,26 +255,14 @@ async fn pages_are_followed_conditionally_and_deleted_after_their_misses() {
     assert!(!holds(&l, "zebrastripe"));
 
     // a page that trickles fails with its reason; the others keep their documents
-    l.expect(
-        0,
-        &[
-            "source",
-            "edit",
-            "web",
-            &id,
-            "--url",
-            &url("/rules"),
-            "--url",
-            &url("/slow"),
-        ],
-    );
+    follow(&[&url("/rules"), &url("/slow")]);
     let r = sync(&l, &id, 6);
     assert_eq!(r["failures"][0]["path"], url("/slow"), "{r}");
     assert_eq!(r["not_modified"], 1, "{r}");
     assert!(finds(&l, "wallabyweave rein", "wallabyweave"));
 
     // a page taken out of the list goes at the next sync
-    l.expect(0, &["source", "edit", "web", &id, "--url", &url("/slow")]);
+    follow(&[&url("/slow")]);
     let r = sync(&l, &id, 6);
     assert_eq!(r["deleted"], 1, "{r}");
     assert!(!holds(&l, "wallabyweave"));
@@ -500,7 +484,15 @@ fn bad_sources_are_refused_with_their_reason() {
         "no source",
     );
     refused(3, &["rm", "other", id], "unknown collection");
-    // a curator's key (not the local operator) may not name a folder outside sources.folder_roots
+    // the local operator is told what is wrong with a path
+    let file = folder.path().join("notes.md");
+    std::fs::write(&file, "# Notes\n").unwrap();
+    refused(
+        2,
+        &["add", "web", "--folder", file.to_str().unwrap()],
+        "is not a folder",
+    );
+    // the refused edits and removal left the one source as it was
     assert!(
         l.json(&["source", "ls", "web", "--json"])
             .as_array()
@@ -560,24 +552,7 @@ async fn a_curator_adds_a_page_and_a_folder_and_the_collection_follows_on_schedu
     let admin = api.user("admin@example.com").await;
     let ann = api.user("ann@example.com").await;
     let cat = api.user("cat@example.com").await;
-    let cat_id = api.user_id(&admin, "cat@example.com").await;
-    let role = json!({"role": "curator"});
-    let patched = api
-        .call(
-            Method::PATCH,
-            &format!("/api/admin/users/{cat_id}"),
-            Some(&admin),
-            Some(role.clone()),
-        )
-        .await;
-    assert_eq!(patched.0, 200);
-    let member = format!("/api/collections/rodeo/members/{cat_id}");
-    assert_eq!(
-        api.call(Method::PUT, &member, Some(&admin), Some(role))
-            .await
-            .0,
-        204
-    );
+    api.make_curator(&admin, "cat@example.com", "rodeo").await;
     let sources = "/api/collections/rodeo/sources";
     let every_2s = "*/2 * * * * *";
 
@@ -590,8 +565,8 @@ async fn a_curator_adds_a_page_and_a_folder_and_the_collection_follows_on_schedu
         403
     );
     assert_eq!(api.post(sources, None, page_source.clone()).await.0, 401);
-    // a folder outside sources.folder_roots is refused, whether or not it exists
-    for outside in ["/etc", "/no/such/dir"] {
+    // a folder outside sources.folder_roots is refused, whether or not it exists or is a folder
+    for outside in ["/etc", "/no/such/dir", "/etc/passwd"] {
         let (s, body) = api
             .post(
                 sources,
@@ -601,6 +576,15 @@ async fn a_curator_adds_a_page_and_a_folder_and_the_collection_follows_on_schedu
             .await;
         assert_eq!(s, 403, "{body}");
     }
+    let (s, body) = api
+        .post(
+            sources,
+            Some(&cat),
+            json!({"kind": "folder", "targets": ["docs/rules"], "schedule": every_2s}),
+        )
+        .await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.to_string().contains("not an absolute path"), "{body}");
     let (s, body) = api
         .post(
             sources,

@@ -267,7 +267,7 @@ impl Sources {
 
     /// Parses a kind's targets: one folder that exists (under `sources.folder_roots` unless the
     /// local operator names it), or http(s) addresses (one for a sitemap).
-    fn targets(
+    async fn targets(
         &self,
         principal: &Principal,
         kind: SourceKind,
@@ -294,7 +294,13 @@ impl Sources {
         match kind {
             SourceKind::Folder => {
                 one("folder")?;
-                Ok(vec![self.folder(principal, Path::new(&targets[0]))?])
+                let (raw, local) = (PathBuf::from(&targets[0]), principal.is_local_operator());
+                let roots = self.config.folder_roots.clone();
+                // canonicalising reads the file system: off the async runtime
+                let folder =
+                    tokio::task::spawn_blocking(move || resolve_folder(&raw, &roots, local))
+                        .await??;
+                Ok(vec![folder])
             }
             SourceKind::Sitemap => {
                 one("sitemap")?;
@@ -319,50 +325,6 @@ impl Sources {
         }
     }
 
-    /// A folder source's target: an existing folder, as its canonical path.
-    fn folder(&self, principal: &Principal, raw: &Path) -> Result<String> {
-        if !raw.is_absolute() {
-            return Err(Error::InvalidInput(format!(
-                "{} is not an absolute path",
-                raw.display()
-            )));
-        }
-        let refused = || {
-            Error::Forbidden(format!(
-                "{} is not under a folder sources may read (sources.folder_roots)",
-                raw.display()
-            ))
-        };
-        let canonical = match std::fs::canonicalize(raw) {
-            Ok(p) if p.is_dir() => p,
-            Ok(_) => {
-                return Err(Error::InvalidInput(format!(
-                    "{} is not a folder",
-                    raw.display()
-                )));
-            }
-            // whether a path outside the roots exists is not told
-            Err(_) if !principal.is_local_operator() => return Err(refused()),
-            Err(e) => {
-                return Err(Error::InvalidInput(format!("{}: {e}", raw.display())));
-            }
-        };
-        let allowed = principal.is_local_operator()
-            || self
-                .config
-                .folder_roots
-                .iter()
-                .filter_map(|root| std::fs::canonicalize(root).ok())
-                .any(|root| canonical.starts_with(root));
-        if !allowed {
-            return Err(refused());
-        }
-        canonical
-            .to_str()
-            .map(str::to_owned)
-            .ok_or_else(|| Error::InvalidInput("the folder's path is not UTF-8".into()))
-    }
-
     /// Adds a source to a collection `principal` curates (or, for admins, a new one).
     pub async fn add(
         &self,
@@ -375,7 +337,7 @@ impl Sources {
             .authorize_write(principal, collection)
             .await?;
         let schedule = self.schedule(&new.schedule)?;
-        let targets = self.targets(principal, new.kind, &new.targets)?;
+        let targets = self.targets(principal, new.kind, &new.targets).await?;
         let max_misses = self.max_misses(new.max_misses)?;
         if self.store.sources(Some(collection.as_str())).await?.len()
             >= self.config.max_per_collection
@@ -459,7 +421,7 @@ impl Sources {
             source.schedule = self.schedule(schedule)?.as_str().to_owned();
         }
         if let Some(targets) = &update.targets {
-            source.targets = self.targets(principal, source.kind, targets)?;
+            source.targets = self.targets(principal, source.kind, targets).await?;
         }
         if update.max_misses.is_some() {
             source.max_misses = self.max_misses(update.max_misses)?;
@@ -880,4 +842,44 @@ impl JobCatalog for Sources {
         }
         Ok(specs)
     }
+}
+
+/// A folder source's target: an existing folder under one of `roots` (anywhere for the local
+/// operator), as its canonical path. Outside the roots, whether the path exists is not told.
+fn resolve_folder(raw: &Path, roots: &[PathBuf], local_operator: bool) -> Result<String> {
+    if !raw.is_absolute() {
+        return Err(Error::InvalidInput(format!(
+            "{} is not an absolute path",
+            raw.display()
+        )));
+    }
+    let refused = || {
+        Error::Forbidden(format!(
+            "{} is not under a folder sources may read (sources.folder_roots)",
+            raw.display()
+        ))
+    };
+    let canonical = match std::fs::canonicalize(raw) {
+        Ok(p) => p,
+        Err(_) if !local_operator => return Err(refused()),
+        Err(e) => return Err(Error::InvalidInput(format!("{}: {e}", raw.display()))),
+    };
+    let allowed = local_operator
+        || roots
+            .iter()
+            .filter_map(|root| std::fs::canonicalize(root).ok())
+            .any(|root| canonical.starts_with(root));
+    if !allowed {
+        return Err(refused());
+    }
+    if !canonical.is_dir() {
+        return Err(Error::InvalidInput(format!(
+            "{} is not a folder",
+            raw.display()
+        )));
+    }
+    canonical
+        .to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::InvalidInput("the folder's path is not UTF-8".into()))
 }
