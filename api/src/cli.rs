@@ -202,6 +202,10 @@ pub enum CollectionCommand {
         /// A text file whose contents open the assistant's prompt for this collection
         #[arg(long)]
         instructions_file: Option<PathBuf>,
+        /// Delete conversations scoped to or citing this collection once untouched for this
+        /// many days (0 keeps them as long as their owners' plans do)
+        #[arg(long, value_name = "DAYS")]
+        conversation_retention_days: Option<u32>,
     },
     /// Make a user a reader or curator of a collection, or (with --role none) remove them
     Member {
@@ -475,7 +479,11 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<u8> {
     if let Some(v) = &args.visibility {
         let v = Visibility::parse(v)?;
         k.ensure_collection(&collection).await?;
-        k.set_visibility(&collection, v).await?;
+        let update = knowledge::types::CollectionUpdate {
+            visibility: Some(v),
+            ..Default::default()
+        };
+        k.update_collection(&collection, &update).await?;
     }
     let options = ingest_options(config, collection);
     let (urls, paths): (Vec<&PathBuf>, Vec<&PathBuf>) = args.paths.iter().partition(|p| {
@@ -791,6 +799,7 @@ async fn collection(config: &Config, cmd: CollectionCommand) -> Result<u8> {
             name,
             visibility,
             instructions_file,
+            conversation_retention_days,
         } => {
             let name = CollectionName::parse(&name)?;
             let instructions = instructions_file
@@ -799,9 +808,10 @@ async fn collection(config: &Config, cmd: CollectionCommand) -> Result<u8> {
                         .with_context(|| format!("reading {}", path.display()))
                 })
                 .transpose()?;
-            let update = knowledge::collections::CollectionUpdate {
+            let update = knowledge::types::CollectionUpdate {
                 visibility: visibility.as_deref().map(Visibility::parse).transpose()?,
                 instructions,
+                conversation_retention_days,
             };
             let service = open_service(config).await?;
             let operator = service.accounts.local_operator().await?;

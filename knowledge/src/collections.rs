@@ -1,33 +1,26 @@
-//! Collection administration: visibility, domain instructions, members and documents, with
-//! their limits and the rules of who may change what. The CLI (as the local operator), REST and
-//! MCP all go through [`Collections`], so no transport decides access itself.
+//! Collection administration: visibility, domain instructions, conversation retention, members
+//! and documents, with their limits and the rules of who may change what. The CLI (as the local
+//! operator), REST and MCP all go through [`Collections`], so no transport decides access itself.
 //!
 //! The rules:
 //! - a collection the caller may not read is reported exactly like one that does not exist;
 //! - its curators (curating members with at least the curator role) and admins change its
-//!   visibility and instructions, add readers and remove readers;
+//!   visibility, instructions and retention, add readers and remove readers;
 //! - only admins make, demote or remove curators, and only admins create collections.
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::accounts::{Principal, Role, Scope, user_by_email};
 use crate::error::{Error, Result};
 use crate::knowledge::Knowledge;
 use crate::store::{AccountStore, Member};
-use crate::types::{Collection, CollectionName, DocumentSummary, MemberRole, Visibility};
+pub use crate::types::CollectionUpdate;
+use crate::types::{Collection, CollectionName, DocumentSummary, MAX_RETENTION_DAYS, MemberRole};
 
 /// Longest domain instructions, in characters.
 pub const MAX_INSTRUCTIONS_CHARS: usize = 20_000;
-
-/// A change to a collection's settings; `None` keeps the field.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CollectionUpdate {
-    pub visibility: Option<Visibility>,
-    pub instructions: Option<String>,
-}
 
 /// A collection as a reader sees it: its counts, and whether they curate it.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -135,7 +128,7 @@ impl Collections {
         }
     }
 
-    /// Changes visibility and/or instructions (curators and admins).
+    /// Changes visibility, instructions and/or retention (curators and admins).
     pub async fn update(
         &self,
         principal: &Principal,
@@ -149,14 +142,16 @@ impl Collections {
                 "instructions are limited to {MAX_INSTRUCTIONS_CHARS} characters"
             )));
         }
+        if update
+            .conversation_retention_days
+            .is_some_and(|d| d > MAX_RETENTION_DAYS)
+        {
+            return Err(Error::InvalidInput(format!(
+                "conversation_retention_days is at most {MAX_RETENTION_DAYS} (0 keeps conversations)"
+            )));
+        }
         self.require_curator(principal, name).await?;
-        if let Some(v) = update.visibility {
-            self.knowledge.set_visibility(name, v).await?;
-        }
-        if let Some(text) = &update.instructions {
-            self.knowledge.set_instructions(name, text).await?;
-        }
-        Ok(())
+        self.knowledge.update_collection(name, update).await
     }
 
     /// Adds, changes or (with `None`) removes a member. Curators manage readers; only admins

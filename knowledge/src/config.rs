@@ -1082,6 +1082,16 @@ impl Config {
                 "plans.{name}.requests_per_minute must be positive"
             )));
         }
+        if let Some((name, _)) = self
+            .plans
+            .iter()
+            .find(|(_, p)| p.conversation_retention_days > crate::types::MAX_RETENTION_DAYS)
+        {
+            return Err(Error::InvalidInput(format!(
+                "plans.{name}.conversation_retention_days is at most {}",
+                crate::types::MAX_RETENTION_DAYS
+            )));
+        }
         let a = &self.auth;
         if a.access_ttl_secs == 0
             || a.refresh_ttl_secs == 0

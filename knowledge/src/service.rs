@@ -126,8 +126,21 @@ impl Service {
             &config.sources,
             ingestor,
         )?);
+        let retention = Retention {
+            store: sql.clone(),
+            runs: sql.clone(),
+            audit: audit.clone(),
+            chat: chat.clone(),
+            knowledge: knowledge.clone(),
+            plans: config
+                .plans
+                .iter()
+                .map(|(name, plan)| (name.clone(), plan.conversation_retention_days))
+                .collect(),
+            history_days: config.jobs.history_days,
+        };
         let jobs = Arc::new(Self::jobs(
-            config, &sql, &audit, &chat, &mail, &billing, &sources,
+            config, &sql, retention, &mail, &billing, &sources,
         )?);
         Ok(Self {
             jobs,
@@ -150,24 +163,11 @@ impl Service {
     fn jobs(
         config: &Config,
         sql: &Arc<SqlStore>,
-        audit: &Arc<Audit>,
-        chat: &Arc<Chat>,
+        retention: Retention,
         mail: &Arc<Mail>,
         billing: &Arc<Billing>,
         sources: &Arc<Sources>,
     ) -> Result<Jobs> {
-        let retention = Retention {
-            store: sql.clone(),
-            runs: sql.clone(),
-            audit: audit.clone(),
-            chat: chat.clone(),
-            plans: config
-                .plans
-                .iter()
-                .map(|(name, plan)| (name.clone(), plan.conversation_retention_days))
-                .collect(),
-            history_days: config.jobs.history_days,
-        };
         let builtin: [(&str, &str, Arc<dyn Task>); 3] = [
             ("retention", "0 15 3 * * *", Arc::new(retention)),
             ("mail", "0 * * * * *", Arc::new(MailSweep(mail.clone()))),

@@ -356,8 +356,24 @@ pub struct Collection {
     pub dimension: i64,
     pub version: i64,
     pub visibility: Visibility,
+    /// Days a conversation scoped to or citing this collection is kept once untouched (0:
+    /// as long as its owner's plan keeps it).
+    pub conversation_retention_days: u32,
     pub documents: i64,
     pub chunks: i64,
+}
+
+/// The longest retention a collection or plan may set, in days (a hundred years).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+/// A change to a collection's settings; `None` keeps the field.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionUpdate {
+    pub visibility: Option<Visibility>,
+    pub instructions: Option<String>,
+    /// 0 keeps conversations as long as their owners' plans do.
+    pub conversation_retention_days: Option<u32>,
 }
 
 /// A passage as every surface shows it (search hits, citations, documents, MCP results): its

@@ -11,6 +11,7 @@ use knowledge::store::{
     IdentityStore, IssuedToken, MailStore, QueuedMail, RefreshOutcome, SqlStore, SsoState, Store,
     StoredMessage, StoredSession, Unlinked, UsageRecord,
 };
+use knowledge::types::CollectionUpdate;
 use knowledge::{
     CollectionName, DocumentWrite, ErrorCode, Location, MemberRole, NewChunk, Visibility,
 };
@@ -631,10 +632,11 @@ async fn accounts_suite(store: &SqlStore) {
     let closed = CollectionName::parse("closed").unwrap();
     store.ensure_collection(&open, "m", 3).await.unwrap();
     store.ensure_collection(&closed, "m", 3).await.unwrap();
-    store
-        .set_visibility("closed", Visibility::Private)
-        .await
-        .unwrap();
+    let private = CollectionUpdate {
+        visibility: Some(Visibility::Private),
+        ..Default::default()
+    };
+    store.update_collection("closed", &private).await.unwrap();
     let names = |v: Vec<knowledge::store::CollectionHead>| -> Vec<String> {
         v.into_iter().map(|c| c.name).collect()
     };
@@ -689,13 +691,24 @@ async fn accounts_suite(store: &SqlStore) {
             .unwrap(),
         None
     );
-    store
-        .set_instructions("closed", "Answer like a cowboy.")
-        .await
-        .unwrap();
+    let settings = CollectionUpdate {
+        instructions: Some("Answer like a cowboy.".into()),
+        conversation_retention_days: Some(30),
+        ..Default::default()
+    };
+    store.update_collection("closed", &settings).await.unwrap();
     assert_eq!(
         store.instructions("closed").await.unwrap(),
         "Answer like a cowboy."
+    );
+    // what the update left out is kept
+    let closed_now = store.collection(&closed).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            closed_now.visibility,
+            closed_now.conversation_retention_days
+        ),
+        (Visibility::Private, 30)
     );
     assert_eq!(store.instructions("nope").await.unwrap(), "");
 
@@ -1305,6 +1318,91 @@ async fn sources_suite(store: &SqlStore) {
     assert!(store.source_items("s1").await.unwrap().is_empty());
 }
 
+/// Retention: conversations go by their owner's plan, or by a collection they are limited to or
+/// cite, once untouched long enough; nothing else goes.
+async fn retention_suite(store: &SqlStore) {
+    use knowledge::store::RetentionStore;
+    let mut team_user = user("rita@example.com");
+    team_user.user.plan = "team".into();
+    store.create_user(&team_user).await.unwrap();
+    let rita = "id-rita@example.com";
+    let cited = |collection: &str, text: &str| StoredMessage {
+        citations: serde_json::json!([{"n": 1, "collection": collection, "text": text}]),
+        ..message("assistant", "Eight seconds [1].")
+    };
+    // (id, scope, what its answer cites)
+    let conversations: [(&str, &[&str], Option<StoredMessage>); 6] = [
+        ("scoped", &["rodeo_x"], None),
+        ("citing", &[], Some(cited("rodeo_x", "eight seconds"))),
+        // with `_` unescaped, the pattern would match this other collection
+        ("lookalike", &["rodeoax"], Some(cited("rodeoax", "x"))),
+        ("longer-name", &["rodeo_x2"], Some(cited("rodeo_x2", "x"))),
+        // a passage quoting the JSON of a citation is not a citation
+        (
+            "quoting",
+            &["other"],
+            Some(cited("other", r#"{"collection":"rodeo_x"} and "rodeo_x""#)),
+        ),
+        ("recent", &["rodeo_x"], None),
+    ];
+    for (id, scope, answer) in &conversations {
+        let summary = ConversationSummary {
+            id: (*id).into(),
+            title: (*id).into(),
+            collections: scope.iter().map(|c| c.to_string()).collect(),
+            created_at: 1,
+            updated_at: if *id == "recent" { i64::MAX / 2 } else { 1 },
+        };
+        store.create_conversation(rita, &summary).await.unwrap();
+        if let Some(answer) = answer {
+            store
+                .append_messages(id, std::slice::from_ref(answer))
+                .await
+                .unwrap();
+        }
+    }
+    let ids = async || -> Vec<String> {
+        let mut ids: Vec<String> = store
+            .conversations(rita, 100, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let before = knowledge::types::now_ms() + 60_000;
+    assert_eq!(
+        store
+            .purge_conversations_of("rodeo_x", before)
+            .await
+            .unwrap(),
+        (2, vec![rita.to_owned()])
+    );
+    assert_eq!(
+        ids().await,
+        ["longer-name", "lookalike", "quoting", "recent"]
+    );
+    assert!(store.messages("citing").await.unwrap().is_empty());
+    assert_eq!(store.messages("quoting").await.unwrap().len(), 1);
+    // nothing is old enough for a collection's shorter clock
+    assert_eq!(
+        store.purge_conversations_of("rodeoax", 0).await.unwrap(),
+        (0, vec![])
+    );
+    // another plan's retention leaves rita's alone; her own takes all but the recent one
+    assert_eq!(
+        store.purge_conversations("nobodys", before).await.unwrap(),
+        (0, vec![])
+    );
+    assert_eq!(
+        store.purge_conversations("team", before).await.unwrap(),
+        (3, vec![rita.to_owned()])
+    );
+    assert_eq!(ids().await, ["recent"]);
+}
+
 #[tokio::test]
 async fn sqlite_store_passes_the_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -1319,6 +1417,7 @@ async fn sqlite_store_passes_the_suite() {
     identity_suite(&store).await;
     billing_suite(&store).await;
     sources_suite(&store).await;
+    retention_suite(&store).await;
     store.close().await;
     // reopening keeps the data and does not re-run migrations destructively
     let store = SqlStore::open_sqlite(&dir.path().join("lariat.db"))
@@ -1339,6 +1438,7 @@ async fn postgres_store_passes_the_suite() {
     identity_suite(&store).await;
     billing_suite(&store).await;
     sources_suite(&store).await;
+    retention_suite(&store).await;
     store.close().await;
     db.drop_db().await;
 }

@@ -18,6 +18,52 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// Makes conversations last active `days` ago, as if time had passed.
+async fn backdate(l: &Lariat, ids: &[&str], days: i64) {
+    let db = l.data_dir().join("lariat.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    for id in ids {
+        sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
+            .bind(now_ms() - days * 86_400_000)
+            .bind(id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+/// What the retention runs deleted, summed, as their outcomes count it at `pointer`.
+fn deleted(runs: &[Value], pointer: &str) -> i64 {
+    runs.iter()
+        .filter_map(|r| r["outcome"].pointer(pointer).and_then(Value::as_i64))
+        .sum()
+}
+
+/// Asserts that a conversation of `token`'s user is still there.
+async fn kept(api: &Api, token: &str, id: &str) {
+    let (s, body) = api
+        .get(&format!("/api/conversations/{id}"), Some(token))
+        .await;
+    assert_eq!(s, 200, "{id} is kept: {body}");
+}
+
+/// Waits (10 s at most) for the retention job to delete a conversation of `token`'s user.
+async fn wait_gone(api: &Api, token: &str, id: &str) {
+    for _ in 0..50 {
+        let (s, _) = api
+            .get(&format!("/api/conversations/{id}"), Some(token))
+            .await;
+        if s == 404 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("retention did not delete the conversation {id}");
+}
+
 #[tokio::test]
 async fn retention_runs_on_schedule_and_deletes_only_what_is_old() {
     let l = Lariat::new()
@@ -49,47 +95,11 @@ async fn retention_runs_on_schedule_and_deletes_only_what_is_old() {
     let (_, before) = api.get("/api/admin/status", Some(&admin)).await;
 
     // ann's first and bob's conversations were last active 31 days ago
-    let month_ago = now_ms() - 31 * 86_400_000;
-    let db = l.data_dir().join("lariat.db");
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    for id in [&old, &bobs] {
-        sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
-            .bind(month_ago)
-            .bind(id)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-    conn.close().await.unwrap();
-
-    // within a few runs of the job, ann's old conversation is gone
-    let mut gone = false;
-    for _ in 0..50 {
-        let (s, _) = api
-            .get(&format!("/api/conversations/{old}"), Some(&ann))
-            .await;
-        if s == 404 {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(gone, "retention did not delete the old conversation");
+    backdate(&l, &[&old, &bobs], 31).await;
+    wait_gone(&api, &ann, &old).await;
     // the recent one, and bob's (his plan keeps them), stay; the knowledge base is untouched
-    assert_eq!(
-        api.get(&format!("/api/conversations/{recent}"), Some(&ann))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        api.get(&format!("/api/conversations/{bobs}"), Some(&bob))
-            .await
-            .0,
-        200
-    );
+    kept(&api, &ann, &recent).await;
+    kept(&api, &bob, &bobs).await;
     let (_, after) = api.get("/api/admin/status", Some(&admin)).await;
     assert_eq!(after["check"], before["check"]);
     assert_eq!(after["consistent"], true);
@@ -123,15 +133,7 @@ async fn retention_runs_on_schedule_and_deletes_only_what_is_old() {
             .all(|r| r["job"] == "retention" && r["status"] == "succeeded"),
         "{runs:?}"
     );
-    let deleted: i64 = runs
-        .iter()
-        .map(|r| {
-            r["outcome"]["conversations_by_plan"]["free"]
-                .as_i64()
-                .unwrap_or(0)
-        })
-        .sum();
-    assert_eq!(deleted, 1, "{runs:?}");
+    assert_eq!(deleted(runs, "/conversations_by_plan/free"), 1, "{runs:?}");
     for bad in [
         "/api/admin/jobs?limit=0",
         "/api/admin/jobs?job=nope",
@@ -187,4 +189,162 @@ async fn retention_runs_on_schedule_and_deletes_only_what_is_old() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("jobs.schedules.mail"));
+}
+
+/// A collection's conversation retention as `token`'s user reads it in the list.
+async fn retention_of(api: &Api, token: &str, name: &str) -> i64 {
+    let (s, list) = api.get("/api/collections", Some(token)).await;
+    assert_eq!(s, 200, "{list}");
+    list["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {list}"))["conversation_retention_days"]
+        .as_i64()
+        .unwrap()
+}
+
+/// A collection keeps conversations that use it (limited to it or citing it) for its own number
+/// of days, shorter than the plan's; others are not touched. Curators set it at the CLI, over
+/// REST and on the collection page, within bounds.
+#[tokio::test]
+async fn a_collection_retention_deletes_the_conversations_that_use_it() {
+    let l = Lariat::new().with_env("LARIAT_JOBS__SCHEDULES__RETENTION", "*/2 * * * * *");
+    l.expect(
+        0,
+        &["ingest", corpus_dir().to_str().unwrap(), "-c", "rodeo"],
+    );
+    crate::accounts::ingest_private(&l);
+    l.expect(
+        0,
+        &[
+            "collection",
+            "set",
+            "rodeo",
+            "--conversation-retention-days",
+            "7",
+        ],
+    );
+    for bad in ["36501", "-1", "seven"] {
+        l.expect(
+            2,
+            &[
+                "collection",
+                "set",
+                "rodeo",
+                "--conversation-retention-days",
+                bad,
+            ],
+        );
+    }
+    let listed: Value =
+        serde_json::from_str(&l.expect(0, &["collection", "ls", "--json"])).unwrap();
+    let days = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["conversation_retention_days"]
+            .clone()
+    };
+    assert_eq!((days("rodeo"), days("secret")), (json!(7), json!(0)));
+    create_admin(&l);
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let admin = api.user("admin@example.com").await;
+    let ann = api.user("ann@example.com").await;
+
+    // over REST: bounds, then who may
+    for (body, status) in [
+        (json!({"conversation_retention_days": 36501}), 400),
+        (json!({"conversation_retention_days": -1}), 400),
+        (json!({"conversation_retention_days": "7"}), 400),
+    ] {
+        let (s, answer) = api
+            .call(
+                Method::PATCH,
+                "/api/collections/rodeo",
+                Some(&admin),
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, status, "{answer}");
+    }
+    let (s, _) = api
+        .call(
+            Method::PATCH,
+            "/api/collections/rodeo",
+            Some(&ann),
+            Some(json!({"conversation_retention_days": 0})),
+        )
+        .await;
+    assert_eq!(s, 403, "a reader does not set retention");
+    assert_eq!(retention_of(&api, &ann, "rodeo").await, 7);
+
+    let cites_rodeo = api.ask(&ann, "How long is a heading rope?").await;
+    let recent = api.ask(&ann, "What is a barrel race?").await;
+    let secret_only = api
+        .ask_in(&admin, "When does Thunderclap retire?", Some(&["secret"]))
+        .await;
+    let (_, convo) = api
+        .get(&format!("/api/conversations/{cites_rodeo}"), Some(&ann))
+        .await;
+    assert!(
+        convo.to_string().contains(r#""collection":"rodeo""#),
+        "the answer cites rodeo: {convo}"
+    );
+    backdate(&l, &[&cites_rodeo, &secret_only], 8).await;
+    wait_gone(&api, &ann, &cites_rodeo).await;
+    // the recent one and the one using only another collection stay
+    kept(&api, &ann, &recent).await;
+    kept(&api, &admin, &secret_only).await;
+    let (_, jobs) = api
+        .get("/api/admin/jobs?job=retention&limit=50", Some(&admin))
+        .await;
+    assert_eq!(
+        deleted(
+            jobs["runs"].as_array().unwrap(),
+            "/conversations_by_collection/rodeo"
+        ),
+        1,
+        "{jobs}"
+    );
+
+    // the collection page shows it and saves it; a bad number is refused with its reason
+    let form = |days: &str| {
+        let days = days.to_owned();
+        let (api, admin) = (&api, &admin);
+        async move {
+            api.client
+                .post(format!("{}/collections/rodeo/settings", api.base))
+                .header("cookie", format!("lariat_access={admin}"))
+                .header("origin", api.base.as_str())
+                .form(&[
+                    ("visibility", "public"),
+                    ("instructions", ""),
+                    ("conversation_retention_days", days.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let page = |resp: reqwest::Response| async move {
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    };
+    let (s, body) = page(form("3").await).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains("conversations using it are kept 3 days")
+            && body.contains(r#"name="conversation_retention_days""#),
+        "{body}"
+    );
+    for bad in ["", "x", "36501", "-2"] {
+        let (s, body) = page(form(bad).await).await;
+        assert_eq!(s, 400, "{bad:?}: {body}");
+        assert!(body.contains("days"), "{body}");
+    }
+    assert_eq!(retention_of(&api, &ann, "rodeo").await, 3);
 }

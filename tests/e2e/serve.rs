@@ -110,11 +110,22 @@ impl Api {
 
     /// Asks `question` in a new conversation as the holder of `token`; the conversation's id.
     pub async fn ask(&self, token: &str, question: &str) -> String {
+        self.ask_in(token, question, None).await
+    }
+
+    /// Asks in a new conversation limited to `collections` (`None`: every readable one) and
+    /// returns the conversation's id.
+    pub async fn ask_in(
+        &self,
+        token: &str,
+        question: &str,
+        collections: Option<&[&str]>,
+    ) -> String {
         let resp = self
             .client
             .post(format!("{}/api/chat", self.base))
             .bearer_auth(token)
-            .json(&serde_json::json!({"message": question}))
+            .json(&serde_json::json!({"message": question, "collections": collections}))
             .send()
             .await
             .unwrap();
@@ -125,6 +136,32 @@ impl Api {
             .and_then(|(_, m)| m["conversation_id"].as_str())
             .unwrap_or_else(|| panic!("no conversation in {events:?}"))
             .to_owned()
+    }
+
+    /// Makes the user with this email a curator, and a curating member of `collection`, as the
+    /// admin whose token is `admin`; returns the user's id.
+    pub async fn make_curator(&self, admin: &str, email: &str, collection: &str) -> String {
+        let id = self.user_id(admin, email).await;
+        let curator = serde_json::json!({"role": "curator"});
+        let (s, body) = self
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/api/admin/users/{id}"),
+                Some(admin),
+                Some(curator.clone()),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        let (s, body) = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/collections/{collection}/members/{id}"),
+                Some(admin),
+                Some(curator),
+            )
+            .await;
+        assert_eq!(s, 204, "{body}");
+        id
     }
 
     /// The id of the user with this email, as an admin (`admin` is the admin's token) sees it.

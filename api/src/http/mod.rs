@@ -350,7 +350,11 @@ pub fn router(
         )
         .api_route(
             "/api/collections",
-            get_with(collections, |op| op.summary("Readable collections")),
+            get_with(collections, |op| {
+                op.summary(
+                    "Readable collections: counts, visibility, retention, whether you curate each",
+                )
+            }),
         )
         .merge(auth::routes())
         .merge(chat::routes())
@@ -655,7 +659,7 @@ async fn search(
 
 #[derive(Serialize, JsonSchema)]
 struct Collections {
-    collections: Vec<knowledge::store::CollectionHead>,
+    collections: Vec<knowledge::collections::CollectionView>,
 }
 
 /// The collections the caller may read.
@@ -663,11 +667,7 @@ async fn collections(
     State(state): State<AppState>,
     Auth(principal): Auth,
 ) -> Result<Json<Collections>, ApiError> {
-    let collections = state
-        .service
-        .knowledge
-        .readable_collections(&principal)
-        .await?;
+    let collections = state.service.collections.readable(&principal).await?;
     Ok(Json(Collections { collections }))
 }
 

@@ -259,6 +259,8 @@ pub async fn delete_document(
 pub struct Settings {
     visibility: String,
     instructions: String,
+    /// Absent: kept as it is.
+    conversation_retention_days: Option<String>,
 }
 
 pub async fn settings(
@@ -273,6 +275,18 @@ pub async fn settings(
             visibility: Some(Visibility::parse(&form.visibility)?),
             // browsers send CRLF line ends; the prompt reads LF
             instructions: Some(form.instructions.replace("\r\n", "\n")),
+            conversation_retention_days: form
+                .conversation_retention_days
+                .as_deref()
+                .map(|days| {
+                    days.trim().parse().map_err(|_| {
+                        Error::InvalidInput(
+                            "the retention is a whole number of days (0 keeps conversations)"
+                                .into(),
+                        )
+                    })
+                })
+                .transpose()?,
         };
         collections.update(&principal, name, &update).await
     })

@@ -1,4 +1,5 @@
-//! The built-in jobs: retention (old conversations per plan, expired credentials and exports,
+//! The built-in jobs: retention (old conversations per plan and per collection, expired
+//! credentials and exports,
 //! old audit rows, old job runs), the mail queue's sweep, and billing's ended periods.
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use crate::audit::Audit;
 use crate::billing::Billing;
 use crate::chat::Chat;
 use crate::error::Result;
+use crate::knowledge::Knowledge;
 use crate::mail::Mail;
 use crate::store::{JobStore, RetentionStore};
 use crate::types::now_ms;
@@ -19,7 +21,8 @@ use crate::types::now_ms;
 const DAY_MS: i64 = 86_400_000;
 
 /// Deletes what is kept no longer: each plan's conversations untouched for its
-/// `conversation_retention_days` (0 keeps them), with what the answer cache holds of their
+/// `conversation_retention_days` and each collection's (those scoped to it or citing it) for its
+/// own (0 keeps them; the shortest that applies wins), with what the answer cache holds of their
 /// users; expired sessions, single-use tokens, sign-on attempts and data exports; audit rows
 /// past their retention; finished job runs past `jobs.history_days`.
 pub struct Retention {
@@ -27,6 +30,7 @@ pub struct Retention {
     pub runs: Arc<dyn JobStore>,
     pub audit: Arc<Audit>,
     pub chat: Arc<Chat>,
+    pub knowledge: Arc<Knowledge>,
     /// Days each plan keeps conversations (0: forever).
     pub plans: BTreeMap<String, u32>,
     pub history_days: u32,
@@ -36,16 +40,24 @@ pub struct Retention {
 impl Task for Retention {
     async fn run(&self) -> Result<serde_json::Value> {
         let now = now_ms();
-        let mut conversations = BTreeMap::new();
+        let mut by_plan = BTreeMap::new();
         for (plan, days) in self.plans.iter().filter(|(_, d)| **d > 0) {
-            let (n, users) = self
+            let purged = self
                 .store
                 .purge_conversations(plan, now - i64::from(*days) * DAY_MS)
                 .await?;
-            for user in users {
-                self.chat.forget_user(&user);
+            by_plan.insert(plan.clone(), self.forget(purged));
+        }
+        let mut by_collection = BTreeMap::new();
+        for c in self.knowledge.collections().await? {
+            let days = c.conversation_retention_days;
+            if days > 0 {
+                let purged = self
+                    .store
+                    .purge_conversations_of(&c.name, now - i64::from(days) * DAY_MS)
+                    .await?;
+                by_collection.insert(c.name, self.forget(purged));
             }
-            conversations.insert(plan.clone(), n);
         }
         let expired = self.store.purge_expired(now).await?;
         let audit_rows = self.audit.purge().await?;
@@ -54,11 +66,22 @@ impl Task for Retention {
             .purge_job_runs(now - i64::from(self.history_days) * DAY_MS)
             .await?;
         Ok(json!({
-            "conversations_by_plan": conversations,
+            "conversations_by_plan": by_plan,
+            "conversations_by_collection": by_collection,
             "expired": expired,
             "audit_rows": audit_rows,
             "job_runs": job_runs,
         }))
+    }
+}
+
+impl Retention {
+    /// Drops what the answer cache holds of the users who lost conversations; how many went.
+    fn forget(&self, (purged, users): (u64, Vec<String>)) -> u64 {
+        for user in users {
+            self.chat.forget_user(&user);
+        }
+        purged
     }
 }
 

@@ -17,14 +17,15 @@ impl Knowledge {
         self.store.documents(collection).await
     }
 
-    /// Makes a collection public (readable by every signed-in user) or private (members only).
-    pub async fn set_visibility(
+    /// Writes a collection's settings (who may is decided by
+    /// [`crate::collections::Collections`]).
+    pub async fn update_collection(
         &self,
         name: &CollectionName,
-        visibility: Visibility,
+        update: &CollectionUpdate,
     ) -> Result<()> {
         self.require_collection(name).await?;
-        self.store.set_visibility(name.as_str(), visibility).await
+        self.store.update_collection(name.as_str(), update).await
     }
 
     /// Adds, changes or (with `None`) removes a member of a collection (who may is decided by
@@ -42,17 +43,6 @@ impl Knowledge {
     /// The collection's domain instructions, which open the assistant's prompt.
     pub async fn instructions(&self, name: &str) -> Result<String> {
         self.store.instructions(name).await
-    }
-
-    pub(crate) async fn set_instructions(
-        &self,
-        name: &CollectionName,
-        instructions: &str,
-    ) -> Result<()> {
-        self.require_collection(name).await?;
-        self.store
-            .set_instructions(name.as_str(), instructions)
-            .await
     }
 
     /// The collection's members (who may see them is decided by

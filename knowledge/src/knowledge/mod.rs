@@ -24,8 +24,8 @@ use crate::rerank::{HttpReranker, Reranker};
 use crate::retrieval::fuse;
 use crate::store::{ChunkView, CollectionHead, DocumentState, Member, SqlStore, Store};
 use crate::types::{
-    Collection, CollectionName, DocumentSummary, DocumentWrite, Hit, MemberRole, Passage,
-    QueryText, RerankOutcome, SearchMode, SearchResults, StoredChunk, TopK, Visibility,
+    Collection, CollectionName, CollectionUpdate, DocumentSummary, DocumentWrite, Hit, MemberRole,
+    Passage, QueryText, RerankOutcome, SearchMode, SearchResults, StoredChunk, TopK,
     embedding_input,
 };
 use crate::vector::{EdgeVectorStore, VectorPoint, VectorStore};

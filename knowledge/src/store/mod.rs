@@ -24,8 +24,8 @@ use crate::accounts::{ApiKeyInfo, NewUser, User, UserUpdate};
 use crate::error::Result;
 use crate::sources::Source;
 use crate::types::{
-    Collection, CollectionName, DocumentSummary, DocumentWrite, Location, MemberRole, StoredChunk,
-    Visibility,
+    Collection, CollectionName, CollectionUpdate, DocumentSummary, DocumentWrite, Location,
+    MemberRole, StoredChunk,
 };
 
 /// A document's stored hash and whether the derived indexes are known to hold it.
@@ -108,10 +108,10 @@ pub trait Store: Send + Sync {
         user_id: &str,
         role: Option<MemberRole>,
     ) -> Result<()>;
-    async fn set_visibility(&self, collection: &str, visibility: Visibility) -> Result<()>;
+    /// Writes the settings `update` gives, keeping the others, in one statement.
+    async fn update_collection(&self, collection: &str, update: &CollectionUpdate) -> Result<()>;
     /// The collection's domain instructions for the assistant's prompt.
     async fn instructions(&self, collection: &str) -> Result<String>;
-    async fn set_instructions(&self, collection: &str, instructions: &str) -> Result<()>;
     /// The collection's members with their emails, curators first, then by email.
     async fn members(&self, collection: &str) -> Result<Vec<Member>>;
 }
@@ -386,6 +386,13 @@ pub trait RetentionStore: Send + Sync {
     /// Deletes the conversations (and their messages) of users on `plan` last active before
     /// `before`; returns the users who lost any, so what is cached of them can go too.
     async fn purge_conversations(&self, plan: &str, before: i64) -> Result<(u64, Vec<String>)>;
+    /// Deletes the conversations (and their messages) scoped to `collection` or citing it,
+    /// last active before `before`; returns the users who lost any.
+    async fn purge_conversations_of(
+        &self,
+        collection: &str,
+        before: i64,
+    ) -> Result<(u64, Vec<String>)>;
     /// Deletes what expired before `now`: ended or revoked sessions (with their refresh
     /// tokens), single-use tokens, sign-on attempts, and users' data exports.
     async fn purge_expired(&self, now: i64) -> Result<Purged>;

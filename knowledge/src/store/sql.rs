@@ -11,8 +11,8 @@ use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 use super::{ChunkView, CollectionHead, DocumentState, Member, Store};
 use crate::error::{Error, Result};
 use crate::types::{
-    Collection, CollectionName, DocumentSummary, DocumentWrite, Location, MemberRole, StoredChunk,
-    Visibility, content_hash, decode_embedding, encode_embedding, now_ms,
+    Collection, CollectionName, CollectionUpdate, DocumentSummary, DocumentWrite, Location,
+    MemberRole, StoredChunk, Visibility, content_hash, decode_embedding, encode_embedding, now_ms,
 };
 
 /// Rows per `IN (…)` list, well under both databases' parameter limits.
@@ -168,6 +168,10 @@ fn collection_from_row(row: &AnyRow) -> Result<Collection> {
         dimension: row.try_get("dimension")?,
         version: row.try_get("version")?,
         visibility: Visibility::parse(&row.try_get::<String, _>("visibility")?)?,
+        conversation_retention_days: u32::try_from(
+            row.try_get::<i64, _>("conversation_retention_days")?,
+        )
+        .unwrap_or(0),
         documents: row.try_get("documents")?,
         chunks: row.try_get("chunks")?,
     })
@@ -201,6 +205,7 @@ fn stored_chunk_from_row(row: &AnyRow) -> Result<StoredChunk> {
 }
 
 const COLLECTION_SELECT: &str = "SELECT c.name, c.model, c.dimension, c.version, c.visibility, \
+     c.conversation_retention_days, \
      (SELECT COUNT(*) FROM documents d WHERE d.collection = c.name) AS documents, \
      (SELECT COUNT(*) FROM chunks k WHERE k.collection = c.name) AS chunks \
      FROM collections c";
@@ -635,13 +640,20 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn set_visibility(&self, collection: &str, visibility: Visibility) -> Result<()> {
-        sqlx::query("UPDATE collections SET visibility = $1, updated_at = $2 WHERE name = $3")
-            .bind(visibility.as_str())
-            .bind(now_ms())
-            .bind(collection)
-            .execute(&self.pool)
-            .await?;
+    async fn update_collection(&self, collection: &str, update: &CollectionUpdate) -> Result<()> {
+        sqlx::query(
+            "UPDATE collections SET visibility = COALESCE($1, visibility), \
+             instructions = COALESCE($2, instructions), \
+             conversation_retention_days = COALESCE($3, conversation_retention_days), \
+             updated_at = $4 WHERE name = $5",
+        )
+        .bind(update.visibility.map(|v| v.as_str()))
+        .bind(update.instructions.as_deref())
+        .bind(update.conversation_retention_days.map(i64::from))
+        .bind(now_ms())
+        .bind(collection)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -652,16 +664,6 @@ impl Store for SqlStore {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(text.unwrap_or_default())
-    }
-
-    async fn set_instructions(&self, collection: &str, instructions: &str) -> Result<()> {
-        sqlx::query("UPDATE collections SET instructions = $1, updated_at = $2 WHERE name = $3")
-            .bind(instructions)
-            .bind(now_ms())
-            .bind(collection)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     async fn members(&self, collection: &str) -> Result<Vec<Member>> {

@@ -43,16 +43,20 @@ fn message_from_row(row: &AnyRow) -> Result<StoredMessage> {
     })
 }
 
-/// `%query%` for LIKE, with the wildcard characters of the query escaped (`\` escapes).
+/// `%query%` for LIKE, lowercased, with the wildcard characters of the query escaped.
 fn like_pattern(query: &str) -> String {
-    let mut p = String::from("%");
-    for c in query.to_lowercase().chars() {
+    format!("%{}%", like_escaped(&query.to_lowercase()))
+}
+
+/// `text` for a LIKE pattern: its wildcard characters escaped (with `ESCAPE '\'`).
+pub(super) fn like_escaped(text: &str) -> String {
+    let mut p = String::with_capacity(text.len());
+    for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
             p.push('\\');
         }
         p.push(c);
     }
-    p.push('%');
     p
 }
 

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::sql::placeholders;
+use super::sql_chat::like_escaped;
 use super::{JobClaim, JobEnd, JobRun, JobStore, Purged, RetentionStore, SqlStore};
 use crate::error::Result;
 use crate::types::now_ms;
@@ -194,32 +195,32 @@ impl JobStore for SqlStore {
 #[async_trait]
 impl RetentionStore for SqlStore {
     async fn purge_conversations(&self, plan: &str, before: i64) -> Result<(u64, Vec<String>)> {
-        let mut tx = self.begin_write().await?;
-        let old = "SELECT c.id FROM conversations c JOIN users u ON u.id = c.user_id \
-                   WHERE u.plan = $1 AND c.updated_at < $2";
-        let users: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT DISTINCT user_id FROM conversations WHERE id IN ({old})"
-        )))
-        .bind(plan)
-        .bind(before)
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM messages WHERE conversation_id IN ({old})"
-        )))
-        .bind(plan)
-        .bind(before)
-        .execute(&mut *tx)
-        .await?;
-        let done = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM conversations WHERE id IN ({old})"
-        )))
-        .bind(plan)
-        .bind(before)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok((done.rows_affected(), users))
+        self.purge_conversations_in(
+            "SELECT c.id FROM conversations c JOIN users u ON u.id = c.user_id \
+             WHERE c.updated_at < $1 AND u.plan = $2",
+            before,
+            plan,
+        )
+        .await
+    }
+
+    async fn purge_conversations_of(
+        &self,
+        collection: &str,
+        before: i64,
+    ) -> Result<(u64, Vec<String>)> {
+        // `collections` is the scope as a JSON array of names and each citation names its
+        // collection as `"collection":"<name>"` (a quote inside a passage's text is escaped, so
+        // text never matches); names hold no quote or backslash.
+        self.purge_conversations_in(
+            "SELECT c.id FROM conversations c WHERE c.updated_at < $1 AND \
+             (c.collections LIKE '%\"' || $2 || '\"%' ESCAPE '\\' OR EXISTS (SELECT 1 FROM \
+             messages m WHERE m.conversation_id = c.id AND \
+             m.citations LIKE '%\"collection\":\"' || $2 || '\"%' ESCAPE '\\'))",
+            before,
+            &like_escaped(collection),
+        )
+        .await
     }
 
     async fn purge_expired(&self, now: i64) -> Result<Purged> {
@@ -255,5 +256,49 @@ impl RetentionStore for SqlStore {
         }
         tx.commit().await?;
         Ok(purged)
+    }
+}
+
+impl SqlStore {
+    /// Deletes the conversations `old` selects (binding `$1` to `before` and `$2` to `key`),
+    /// with their messages, in one transaction; returns how many and the users who lost any.
+    /// The selection is read once, first: it may look at the messages it deletes.
+    async fn purge_conversations_in(
+        &self,
+        old: &str,
+        before: i64,
+        key: &str,
+    ) -> Result<(u64, Vec<String>)> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, user_id FROM conversations WHERE id IN ({old})"
+        )))
+        .bind(before)
+        .bind(key)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut users = Vec::new();
+        for row in &rows {
+            ids.push(row.try_get::<String, _>("id")?);
+            let user: String = row.try_get("user_id")?;
+            if !users.contains(&user) {
+                users.push(user);
+            }
+        }
+        for batch in ids.chunks(500) {
+            let list = placeholders(1, batch.len());
+            for table_and_key in ["messages WHERE conversation_id", "conversations WHERE id"] {
+                let mut delete = sqlx::query(AssertSqlSafe(format!(
+                    "DELETE FROM {table_and_key} IN ({list})"
+                )));
+                for id in batch {
+                    delete = delete.bind(id);
+                }
+                delete.execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok((ids.len() as u64, users))
     }
 }
