@@ -189,9 +189,9 @@ impl Collections {
         self.knowledge.documents(Some(name)).await
     }
 
-    /// The collections `principal` may read, with their counts, by name.
+    /// The collections `principal` may read, with their counts, by name (for a key of any
+    /// scope: a chat or ingest client names collections too).
     pub async fn readable(&self, principal: &Principal) -> Result<Vec<CollectionView>> {
-        principal.require_scope(Scope::Search)?;
         let readable = self.knowledge.readable_collections(principal).await?;
         let mut views = Vec::with_capacity(readable.len());
         for collection in self.knowledge.collections().await? {

@@ -1027,6 +1027,15 @@ async fn api_keys_do_what_both_their_scopes_and_their_owners_role_allow() {
     assert_eq!(api.get("/api/conversations", Some(&search)).await.0, 403);
     assert_eq!(api.post("/api/chat", Some(&chat), ask.clone()).await.0, 200);
     assert_eq!(api.get("/api/conversations", Some(&chat)).await.0, 200);
+    // any key names the collections it may choose from
+    for k in [&search, &chat] {
+        let (s, b) = api.get("/api/collections", Some(k)).await;
+        assert_eq!(
+            (s, &b["collections"][0]["name"]),
+            (200, &json!("rodeo")),
+            "{b}"
+        );
+    }
     let (s, b) = api
         .post("/v1/chat/completions", Some(&chat), completion)
         .await;
