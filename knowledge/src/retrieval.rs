@@ -9,7 +9,28 @@ pub fn fuse(lists: &[(&[(String, f32)], f32)], fusion: Fusion, rrf_k: f32) -> Ve
     match fusion {
         Fusion::Rrf => reciprocal_rank_fusion(lists, rrf_k),
         Fusion::Convex => convex_combination(lists),
+        Fusion::Blend => blend(lists, rrf_k),
     }
+}
+
+/// The mean of the convex combination and reciprocal rank fusion, each scaled to [0, 1]: scores
+/// where one list is confident, ranks where the scales mislead.
+pub fn blend(lists: &[(&[(String, f32)], f32)], k: f32) -> Vec<(String, f32)> {
+    let total: f32 = lists.iter().map(|(_, w)| w).sum::<f32>().max(f32::EPSILON);
+    let mut scores: HashMap<&str, (f32, usize)> = HashMap::new();
+    let mut order = 0;
+    let convex = convex_combination(lists);
+    let rrf = reciprocal_rank_fusion(lists, k);
+    for (fused, scale) in [(&convex, 1.0 / total), (&rrf, (k + 1.0) / total)] {
+        for (id, score) in fused {
+            let entry = scores.entry(id.as_str()).or_insert_with(|| {
+                order += 1;
+                (0.0, order)
+            });
+            entry.0 += 0.5 * score * scale;
+        }
+    }
+    sorted(scores)
 }
 
 /// Weighted sum of min-max normalised scores: each list's scores are mapped to [0, 1] over its
@@ -102,6 +123,37 @@ mod tests {
         assert!((got[0].1 - 1.25).abs() < 1e-6);
         assert_eq!((got[1].0, got[2].0, got[3].0), ("a", "c", "d"));
         assert_eq!(fuse(&[(&bm25, 1.0)], Fusion::Rrf, 60.0)[0].0, "a");
+    }
+
+    #[test]
+    fn the_blend_is_the_mean_of_convex_and_rrf_each_scaled_to_one() {
+        let bm25 = vec![
+            ("a".to_string(), 8.0),
+            ("b".to_string(), 2.0),
+            ("c".to_string(), 1.0),
+        ];
+        let dense = vec![("c".to_string(), 0.8), ("b".to_string(), 0.6)];
+        let lists = [(bm25.as_slice(), 1.0), (dense.as_slice(), 1.0)];
+        let blended = fuse(&lists, Fusion::Blend, 60.0);
+        let got: Vec<(&str, f32)> = blended.iter().map(|(i, s)| (i.as_str(), *s)).collect();
+        // convex: a 1, b 1/7 + 0, c 0 + 1; rrf: a 1/61, b 1/62 + 1/62, c 1/63 + 1/61
+        let expect = |convex: f32, rrf: f32| 0.5 * convex / 2.0 + 0.5 * rrf * 61.0 / 2.0;
+        let (a, b, c) = (
+            expect(1.0, 1.0 / 61.0),
+            expect(1.0 / 7.0, 2.0 / 62.0),
+            expect(1.0, 1.0 / 63.0 + 1.0 / 61.0),
+        );
+        // b, second in both lists, passes a, first in one of them
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), ["c", "b", "a"]);
+        for ((_, got), want) in got.iter().zip([c, b, a]) {
+            assert!((got - want).abs() < 1e-6, "{got} != {want}");
+        }
+        // one list alone keeps its order
+        let alone = fuse(&[(&bm25, 1.0)], Fusion::Blend, 60.0);
+        assert_eq!(
+            alone.iter().map(|g| g.0.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
     }
 
     #[test]
