@@ -1,6 +1,6 @@
 //! The built-in jobs: retention (old conversations per plan and per collection, expired
-//! credentials and exports,
-//! old audit rows, old job runs), the mail queue's sweep, and billing's ended periods.
+//! credentials and exports, old audit rows, old job runs), the mail queue's sweep, and billing's
+//! ended periods.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -124,7 +124,7 @@ impl SqlStore {
     }
 
     /// `sql_prefix (…ids…) sql_suffix`, bound, once per batch of ids.
-    fn in_queries<'q>(
+    pub(super) fn in_queries<'q>(
         sql_prefix: &str,
         sql_suffix: &str,
         ids: &'q [String],

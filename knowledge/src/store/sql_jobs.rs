@@ -196,7 +196,7 @@ impl JobStore for SqlStore {
 impl RetentionStore for SqlStore {
     async fn purge_conversations(&self, plan: &str, before: i64) -> Result<(u64, Vec<String>)> {
         self.purge_conversations_in(
-            "SELECT c.id FROM conversations c JOIN users u ON u.id = c.user_id \
+            "SELECT c.id, c.user_id FROM conversations c JOIN users u ON u.id = c.user_id \
              WHERE c.updated_at < $1 AND u.plan = $2",
             before,
             plan,
@@ -213,7 +213,7 @@ impl RetentionStore for SqlStore {
         // collection as `"collection":"<name>"` (a quote inside a passage's text is escaped, so
         // text never matches); names hold no quote or backslash.
         self.purge_conversations_in(
-            "SELECT c.id FROM conversations c WHERE c.updated_at < $1 AND \
+            "SELECT c.id, c.user_id FROM conversations c WHERE c.updated_at < $1 AND \
              (c.collections LIKE '%\"' || $2 || '\"%' ESCAPE '\\' OR EXISTS (SELECT 1 FROM \
              messages m WHERE m.conversation_id = c.id AND \
              m.citations LIKE '%\"collection\":\"' || $2 || '\"%' ESCAPE '\\'))",
@@ -260,9 +260,10 @@ impl RetentionStore for SqlStore {
 }
 
 impl SqlStore {
-    /// Deletes the conversations `old` selects (binding `$1` to `before` and `$2` to `key`),
-    /// with their messages, in one transaction; returns how many and the users who lost any.
-    /// The selection is read once, first: it may look at the messages it deletes.
+    /// Deletes the conversations `old` selects (`id` and `user_id`, binding `$1` to `before`
+    /// and `$2` to `key`), with their messages, in one transaction; returns how many and the
+    /// users who lost any. The selection is read once, first: it may look at the messages it
+    /// deletes.
     async fn purge_conversations_in(
         &self,
         old: &str,
@@ -270,35 +271,26 @@ impl SqlStore {
         key: &str,
     ) -> Result<(u64, Vec<String>)> {
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, user_id FROM conversations WHERE id IN ({old})"
-        )))
-        .bind(before)
-        .bind(key)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query(AssertSqlSafe(old.to_owned()))
+            .bind(before)
+            .bind(key)
+            .fetch_all(&mut *tx)
+            .await?;
         let mut ids = Vec::with_capacity(rows.len());
-        let mut users = Vec::new();
+        let mut users = std::collections::BTreeSet::new();
         for row in &rows {
             ids.push(row.try_get::<String, _>("id")?);
-            let user: String = row.try_get("user_id")?;
-            if !users.contains(&user) {
-                users.push(user);
-            }
+            users.insert(row.try_get::<String, _>("user_id")?);
         }
-        for batch in ids.chunks(500) {
-            let list = placeholders(1, batch.len());
-            for table_and_key in ["messages WHERE conversation_id", "conversations WHERE id"] {
-                let mut delete = sqlx::query(AssertSqlSafe(format!(
-                    "DELETE FROM {table_and_key} IN ({list})"
-                )));
-                for id in batch {
-                    delete = delete.bind(id);
-                }
+        for prefix in [
+            "DELETE FROM messages WHERE conversation_id IN",
+            "DELETE FROM conversations WHERE id IN",
+        ] {
+            for delete in Self::in_queries(prefix, "", &ids) {
                 delete.execute(&mut *tx).await?;
             }
         }
         tx.commit().await?;
-        Ok((ids.len() as u64, users))
+        Ok((ids.len() as u64, users.into_iter().collect()))
     }
 }
