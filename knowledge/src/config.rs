@@ -733,6 +733,13 @@ pub struct RetrievalConfig {
     /// Below this many vectors dense search is exact; above it HNSW with `hnsw_ef`.
     pub exact_search_below: usize,
     pub hnsw_ef: usize,
+    /// Dense pseudo-relevance feedback in hybrid search: the query vector moves toward the
+    /// mean vector of this many of the first fusion's top passages, the dense list is searched
+    /// again with it and fused again with the lexical one. 0 turns it off.
+    pub feedback_passages: usize,
+    /// The share of the moved query vector that is the question's own (Rocchio's alpha); the
+    /// rest is the passages' mean.
+    pub feedback_query_weight: f32,
 }
 
 impl RetrievalConfig {
@@ -909,6 +916,8 @@ impl Default for RetrievalConfig {
             bm25_k3: 1.0,
             exact_search_below: 20_000,
             hnsw_ef: 256,
+            feedback_passages: 3,
+            feedback_query_weight: 0.6,
         }
     }
 }
@@ -1067,6 +1076,14 @@ impl Config {
             return Err(Error::InvalidInput(
                 "retrieval: bm25_k1 must be 0-10, bm25_b 0-1 and bm25_k3 0-1000".into(),
             ));
+        }
+        if r.feedback_passages > 100
+            || !(r.feedback_query_weight > 0.0 && r.feedback_query_weight <= 1.0)
+        {
+            return Err(Error::InvalidInput(format!(
+                "retrieval: feedback_passages must be 0-100 and feedback_query_weight above 0 and at most 1 (got {} and {})",
+                r.feedback_passages, r.feedback_query_weight
+            )));
         }
         if self.rerank.depth == 0 || self.rerank.depth > 1000 || self.rerank.timeout_ms == 0 {
             return Err(Error::InvalidInput(
@@ -1420,6 +1437,11 @@ mod tests {
             ("LARIAT_LLM__RETRIES", "40"),
             ("LARIAT_RETRIEVAL__BM25_K3", "-1"),
             ("LARIAT_RETRIEVAL__BM25_B", "1.5"),
+            ("LARIAT_RETRIEVAL__FEEDBACK_PASSAGES", "101"),
+            ("LARIAT_RETRIEVAL__FEEDBACK_PASSAGES", "-1"),
+            ("LARIAT_RETRIEVAL__FEEDBACK_QUERY_WEIGHT", "0"),
+            ("LARIAT_RETRIEVAL__FEEDBACK_QUERY_WEIGHT", "1.5"),
+            ("LARIAT_RETRIEVAL__FEEDBACK_QUERY_WEIGHT", "NaN"),
             ("LARIAT_LLM__TOTAL_TIMEOUT_MS", "0"),
             ("LARIAT_LLM__FIRST_TOKEN_TIMEOUT_MS", "18446744073709551615"),
             ("LARIAT_AUTH__SIGNUP", "domains"),

@@ -85,6 +85,26 @@ pub fn reciprocal_rank_fusion(lists: &[(&[(String, f32)], f32)], k: f32) -> Vec<
     sorted(scores)
 }
 
+/// Rocchio's feedback for a unit-length query vector: `alpha · query + (1 − alpha) · mean of
+/// the passages' vectors`, scaled back to unit length. `None` when no passage has the query's
+/// dimension or the sum has no length.
+pub fn rocchio(query: &[f32], passages: &[Vec<f32>], alpha: f32) -> Option<Vec<f32>> {
+    let same: Vec<&Vec<f32>> = passages.iter().filter(|p| p.len() == query.len()).collect();
+    if same.is_empty() {
+        return None;
+    }
+    let share = (1.0 - alpha) / same.len() as f32;
+    let mut moved: Vec<f32> = query.iter().map(|q| alpha * q).collect();
+    for p in same {
+        for (m, x) in moved.iter_mut().zip(p) {
+            *m += share * x;
+        }
+    }
+    let length = moved.iter().map(|x| x * x).sum::<f32>().sqrt();
+    (length > f32::EPSILON && length.is_finite())
+        .then(|| moved.iter().map(|x| x / length).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +174,25 @@ mod tests {
             alone.iter().map(|g| g.0.as_str()).collect::<Vec<_>>(),
             ["a", "b", "c"]
         );
+    }
+
+    #[test]
+    fn rocchio_moves_the_query_toward_the_passages_mean() {
+        let moved = rocchio(&[1.0, 0.0], &[vec![0.0, 1.0], vec![0.0, 1.0]], 0.5).unwrap();
+        let half = std::f32::consts::FRAC_1_SQRT_2;
+        assert!((moved[0] - half).abs() < 1e-6 && (moved[1] - half).abs() < 1e-6);
+        // the passages' mean, not their sum: two passages weigh as much as one
+        let moved = rocchio(&[1.0, 0.0], &[vec![0.0, 1.0], vec![0.0, 0.0]], 0.5).unwrap();
+        assert!((moved[0] / moved[1] - 2.0).abs() < 1e-5, "{moved:?}");
+        // alpha 1 keeps the query; passages of another dimension are ignored
+        assert_eq!(
+            rocchio(&[0.6, 0.8], &[vec![1.0, 0.0]], 1.0).unwrap(),
+            [0.6, 0.8]
+        );
+        assert_eq!(rocchio(&[1.0, 0.0], &[vec![1.0, 0.0, 0.0]], 0.5), None);
+        assert_eq!(rocchio(&[1.0, 0.0], &[], 0.5), None);
+        // opposite vectors cancel: nothing to search with
+        assert_eq!(rocchio(&[1.0, 0.0], &[vec![-1.0, 0.0]], 0.5), None);
     }
 
     #[test]

@@ -92,6 +92,11 @@ async fn suite(store: &dyn Store) {
         views[0].source, "a.md",
         "views never show the server's path (no shown name was stored: the file's name)"
     );
+    let embeddings = store
+        .chunk_embeddings(&[ids[1].clone(), "missing".into()])
+        .await
+        .unwrap();
+    assert_eq!(embeddings, vec![(ids[1].clone(), vec![1.0, 0.5, -1.0])]);
 
     // rewrite replaces all chunks, no leftovers
     let a2 = doc("docs", "/x/a.md", "h1b", &["alpha new"]);
@@ -180,6 +185,13 @@ async fn suite(store: &dyn Store) {
     assert_eq!(
         page.iter().find(|c| c.id == id).unwrap().embedding,
         vec![9.0, 9.0]
+    );
+    assert_eq!(
+        store
+            .chunk_embeddings(std::slice::from_ref(&id))
+            .await
+            .unwrap(),
+        vec![(id.clone(), vec![9.0, 9.0])]
     );
     store.mark_all_indexed().await.unwrap();
     assert!(store.pending_documents().await.unwrap().is_empty());

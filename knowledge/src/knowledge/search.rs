@@ -147,19 +147,26 @@ impl Knowledge {
             SearchMode::Hybrid | SearchMode::Rerank => {
                 let dense = async {
                     let v = self.embedder.embed_query(query).await?;
-                    self.vectors.search(v, &names, depth).await
+                    let hits = self.vectors.search(v.clone(), &names, depth).await?;
+                    Ok::<_, Error>((v, hits))
                 };
                 let (lexical, dense) = tokio::join!(
                     self.lexical
                         .search(query, &names, depth, r.title_boost, r.bm25()),
                     dense
                 );
-                let (lexical, dense) = (lexical?, dense?);
-                let mut fused = fuse(
-                    &[(&lexical, r.bm25_weight), (&dense, r.dense_weight)],
-                    r.fusion,
-                    r.rrf_k,
-                );
+                let (lexical, (vector, dense)) = (lexical?, dense?);
+                let fuse_with = |dense: &[(String, f32)]| {
+                    fuse(
+                        &[(&lexical, r.bm25_weight), (dense, r.dense_weight)],
+                        r.fusion,
+                        r.rrf_k,
+                    )
+                };
+                let mut fused = fuse_with(&dense);
+                if let Some(moved) = self.feedback_vector(&vector, &fused).await? {
+                    fused = fuse_with(&self.vectors.search(moved, &names, depth).await?);
+                }
                 let keep = match (&self.reranker, request.mode) {
                     (Some((_, depth)), SearchMode::Rerank) => k.max(*depth),
                     _ => k,
@@ -207,6 +214,38 @@ impl Knowledge {
             hits,
             rerank,
         })
+    }
+}
+
+impl Knowledge {
+    /// The query vector moved toward the first fusion's top passages (dense pseudo-relevance
+    /// feedback), or `None` when feedback is off or there is nothing to learn from.
+    async fn feedback_vector(
+        &self,
+        query: &[f32],
+        fused: &[(String, f32)],
+    ) -> Result<Option<Vec<f32>>> {
+        let r = &self.retrieval;
+        let top: Vec<String> = fused
+            .iter()
+            .take(r.feedback_passages)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if top.is_empty() {
+            return Ok(None);
+        }
+        let passages: Vec<Vec<f32>> = self
+            .store
+            .chunk_embeddings(&top)
+            .await?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        Ok(crate::retrieval::rocchio(
+            query,
+            &passages,
+            r.feedback_query_weight,
+        ))
     }
 }
 

@@ -94,6 +94,8 @@ pub trait Store: Send + Sync {
     async fn chunk_ids(&self) -> Result<Vec<String>>;
     /// The chunks with these ids that exist, in no particular order.
     async fn chunk_views(&self, ids: &[String]) -> Result<Vec<ChunkView>>;
+    /// The stored embeddings of the chunks with these ids that exist, in no particular order.
+    async fn chunk_embeddings(&self, ids: &[String]) -> Result<Vec<(String, Vec<f32>)>>;
 
     // ---- access ------------------------------------------------------------------------------
 

@@ -572,6 +572,18 @@ impl Store for SqlStore {
             .collect()
     }
 
+    async fn chunk_embeddings(&self, ids: &[String]) -> Result<Vec<(String, Vec<f32>)>> {
+        let rows = self
+            .fetch_in("SELECT id, embedding FROM chunks WHERE id IN", "", ids)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let embedding: Vec<u8> = row.try_get("embedding")?;
+                Ok((row.try_get("id")?, decode_embedding(&embedding)))
+            })
+            .collect()
+    }
+
     async fn readable_collections(&self, user_id: Option<&str>) -> Result<Vec<CollectionHead>> {
         let select = "SELECT c.name, c.model, c.version FROM collections c";
         let rows = match user_id {
