@@ -113,6 +113,10 @@ mod tests {
         ids.iter().map(|i| (i.to_string(), 0.0)).collect()
     }
 
+    fn scored(pairs: &[(&str, f32)]) -> Vec<(String, f32)> {
+        pairs.iter().map(|(i, s)| (i.to_string(), *s)).collect()
+    }
+
     #[test]
     fn items_in_both_lists_win() {
         let a = list(&["x", "y", "z"]);
@@ -126,16 +130,8 @@ mod tests {
 
     #[test]
     fn convex_combination_normalises_each_list() {
-        let bm25 = vec![
-            ("a".to_string(), 12.0),
-            ("b".to_string(), 8.0),
-            ("c".to_string(), 4.0),
-        ];
-        let dense = vec![
-            ("c".to_string(), 0.9),
-            ("b".to_string(), 0.8),
-            ("d".to_string(), 0.5),
-        ];
+        let bm25 = scored(&[("a", 12.0), ("b", 8.0), ("c", 4.0)]);
+        let dense = scored(&[("c", 0.9), ("b", 0.8), ("d", 0.5)]);
         let fused = convex_combination(&[(&bm25, 1.0), (&dense, 1.0)]);
         let got: Vec<(&str, f32)> = fused.iter().map(|(i, s)| (i.as_str(), *s)).collect();
         // a: 1 + 0; b: 0.5 + 0.75; c: 0 + 1; d: 0 + 0
@@ -147,12 +143,8 @@ mod tests {
 
     #[test]
     fn the_blend_is_the_mean_of_convex_and_rrf_each_scaled_to_one() {
-        let bm25 = vec![
-            ("a".to_string(), 8.0),
-            ("b".to_string(), 2.0),
-            ("c".to_string(), 1.0),
-        ];
-        let dense = vec![("c".to_string(), 0.8), ("b".to_string(), 0.6)];
+        let bm25 = scored(&[("a", 8.0), ("b", 2.0), ("c", 1.0)]);
+        let dense = scored(&[("c", 0.8), ("b", 0.6)]);
         let lists = [(bm25.as_slice(), 1.0), (dense.as_slice(), 1.0)];
         let blended = fuse(&lists, Fusion::Blend, 60.0);
         let got: Vec<(&str, f32)> = blended.iter().map(|(i, s)| (i.as_str(), *s)).collect();

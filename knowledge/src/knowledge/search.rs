@@ -215,9 +215,7 @@ impl Knowledge {
             rerank,
         })
     }
-}
 
-impl Knowledge {
     /// The query vector moved toward the first fusion's top passages (dense pseudo-relevance
     /// feedback), or `None` when feedback is off or there is nothing to learn from.
     async fn feedback_vector(
