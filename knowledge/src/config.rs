@@ -730,6 +730,9 @@ pub struct RetrievalConfig {
     pub bm25_b: f32,
     /// How much a word said again in the query counts: 0 once, large as often as said.
     pub bm25_k3: f32,
+    /// The share of a passage's BM25 score that is its whole document's (scored against the
+    /// other documents), the rest its own (against the other passages). 0 ranks passages alone.
+    pub bm25_document_weight: f32,
     /// Below this many vectors dense search is exact; above it HNSW with `hnsw_ef`.
     pub exact_search_below: usize,
     pub hnsw_ef: usize,
@@ -743,11 +746,16 @@ pub struct RetrievalConfig {
 }
 
 impl RetrievalConfig {
-    pub fn bm25(&self) -> crate::lexical::Bm25 {
-        crate::lexical::Bm25 {
-            k1: self.bm25_k1,
-            b: self.bm25_b,
-            k3: self.bm25_k3,
+    /// How the lexical index ranks passages.
+    pub fn lexical(&self) -> crate::lexical::Ranking {
+        crate::lexical::Ranking {
+            bm25: crate::lexical::Bm25 {
+                k1: self.bm25_k1,
+                b: self.bm25_b,
+                k3: self.bm25_k3,
+            },
+            title_boost: self.title_boost,
+            document_weight: self.bm25_document_weight,
         }
     }
 }
@@ -914,6 +922,7 @@ impl Default for RetrievalConfig {
             bm25_k1: 1.2,
             bm25_b: 0.55,
             bm25_k3: 1.0,
+            bm25_document_weight: 0.5,
             exact_search_below: 20_000,
             hnsw_ef: 256,
             feedback_passages: 3,
@@ -1072,10 +1081,12 @@ impl Config {
         if !(0.0..=10.0).contains(&r.bm25_k1)
             || !(0.0..=1.0).contains(&r.bm25_b)
             || !(0.0..=1000.0).contains(&r.bm25_k3)
+            || !(0.0..=1.0).contains(&r.bm25_document_weight)
         {
-            return Err(Error::InvalidInput(
-                "retrieval: bm25_k1 must be 0-10, bm25_b 0-1 and bm25_k3 0-1000".into(),
-            ));
+            return Err(Error::InvalidInput(format!(
+                "retrieval: bm25_k1 must be 0-10, bm25_b 0-1, bm25_k3 0-1000 and bm25_document_weight 0-1 (got {}, {}, {} and {})",
+                r.bm25_k1, r.bm25_b, r.bm25_k3, r.bm25_document_weight
+            )));
         }
         if r.feedback_passages > 100
             || !(r.feedback_query_weight > 0.0 && r.feedback_query_weight <= 1.0)
@@ -1437,6 +1448,9 @@ mod tests {
             ("LARIAT_LLM__RETRIES", "40"),
             ("LARIAT_RETRIEVAL__BM25_K3", "-1"),
             ("LARIAT_RETRIEVAL__BM25_B", "1.5"),
+            ("LARIAT_RETRIEVAL__BM25_DOCUMENT_WEIGHT", "-0.1"),
+            ("LARIAT_RETRIEVAL__BM25_DOCUMENT_WEIGHT", "1.01"),
+            ("LARIAT_RETRIEVAL__BM25_DOCUMENT_WEIGHT", "NaN"),
             ("LARIAT_RETRIEVAL__FEEDBACK_PASSAGES", "101"),
             ("LARIAT_RETRIEVAL__FEEDBACK_PASSAGES", "-1"),
             ("LARIAT_RETRIEVAL__FEEDBACK_QUERY_WEIGHT", "0"),

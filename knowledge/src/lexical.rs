@@ -1,18 +1,23 @@
 //! BM25 over the chunks with tantivy: an English analyzer (lowercase, ASCII folding, stop words
 //! and single letters, Snowball stemming), a body holding the title/heading path and the text,
 //! the title/heading path again as a boosted field, query words weighted by how often they are
-//! said, and a collection filter applied inside the query. All collections share one index, but
-//! a search is scored with the statistics of the collections it searches (document count,
-//! document frequencies, average lengths), so what one collection holds never changes another's
-//! ranking. Derived from SQL; rebuilt by `reindex`, and when opened if an earlier build wrote it
-//! differently.
+//! said, and a collection filter applied inside the query. Each document is indexed twice: as
+//! its passages, and whole; a passage's score mixes its own BM25 (against the other passages)
+//! with its document's (against the other documents), so a passage of a document that is about
+//! the question as a whole outranks a lone passage that happens to repeat a word. All
+//! collections share one index, but a search is scored with the statistics of the collections
+//! and the kind of entry it searches (entry count, document frequencies, average lengths), so
+//! what one collection holds never changes another's ranking. Derived from SQL; rebuilt by
+//! `reindex`, and when opened if an earlier build wrote it differently.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tantivy::collector::{Count, TopDocs};
+use sha2::{Digest, Sha256};
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::columnar::ColumnValues;
 use tantivy::directory::MmapDirectory;
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::{Postings, SegmentPostings};
@@ -21,15 +26,15 @@ use tantivy::query::{
     Explanation, Occur, Query, Scorer, TermQuery, Weight,
 };
 use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
     StopWordFilter, TextAnalyzer, TokenStream,
 };
 use tantivy::{
-    DocId, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentReader,
-    TantivyDocument, Term,
+    DocId, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal,
+    SegmentReader, TantivyDocument, Term,
 };
 
 use crate::error::{Error, Result, blocking};
@@ -37,12 +42,21 @@ use crate::error::{Error, Result, blocking};
 const ANALYZER: &str = "lariat_en";
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 
-/// What the lexical index holds of a chunk.
+/// What the lexical index holds of a document: each passage as an entry of its own, and the whole
+/// document as one more (document-level BM25 evidence, mixed into each of its passages' scores).
 #[derive(Debug, Clone)]
-pub struct LexicalDoc {
-    pub chunk_id: String,
+pub struct LexicalDocument {
     pub document_id: String,
     pub collection: String,
+    pub title: String,
+    /// In document order.
+    pub passages: Vec<LexicalPassage>,
+}
+
+/// What the lexical index holds of a passage.
+#[derive(Debug, Clone)]
+pub struct LexicalPassage {
+    pub chunk_id: String,
     /// Document title and heading path: the boosted field.
     pub title: String,
     /// The passage's own heading (its section's, else the document title): part of the body.
@@ -52,19 +66,10 @@ pub struct LexicalDoc {
     pub text: String,
 }
 
-impl LexicalDoc {
-    pub fn new(
-        chunk_id: String,
-        document_id: String,
-        collection: String,
-        title: &str,
-        location: &crate::Location,
-        text: String,
-    ) -> Self {
+impl LexicalPassage {
+    pub fn new(chunk_id: String, title: &str, location: &crate::Location, text: String) -> Self {
         Self {
             chunk_id,
-            document_id,
-            collection,
             heading: location
                 .headings
                 .last()
@@ -74,20 +79,71 @@ impl LexicalDoc {
             text,
         }
     }
+
+    /// The body it is scored on: its heading (unless the text starts with it) and its text.
+    fn body(&self) -> impl Iterator<Item = &str> {
+        let heading =
+            (!self.text.trim_start().starts_with(self.heading.trim())).then_some(&*self.heading);
+        heading.into_iter().chain(std::iter::once(&*self.text))
+    }
+}
+
+impl LexicalDocument {
+    /// The whole document's body: each passage's body once, a heading shared with the passage
+    /// before it not repeated, nor the overlap consecutive passages share.
+    fn body(&self) -> Vec<&str> {
+        let mut parts = Vec::new();
+        let mut before: Option<&LexicalPassage> = None;
+        for p in &self.passages {
+            match before {
+                Some(b) if b.heading == p.heading => {
+                    parts.push(after_overlap(&b.text, &p.text));
+                }
+                _ => parts.extend(p.body()),
+            }
+            before = Some(p);
+        }
+        parts
+    }
+}
+
+/// Consecutive passages of a section share up to this many bytes (the chunker's overlap is 20 model
+/// tokens by default; a token is rarely over 20 bytes).
+const MAX_OVERLAP_BYTES: usize = 2048;
+/// A shorter common stretch is taken for chance, not overlap.
+const MIN_OVERLAP_BYTES: usize = 12;
+
+/// `next` without the start it shares with the end of `before`: the longest suffix of `before`
+/// that `next` starts with, when at least [`MIN_OVERLAP_BYTES`] long.
+fn after_overlap<'a>(before: &str, next: &'a str) -> &'a str {
+    let mut from = before.len().saturating_sub(MAX_OVERLAP_BYTES);
+    while !before.is_char_boundary(from) {
+        from += 1;
+    }
+    for (at, _) in before[from..].char_indices() {
+        let shared = &before[from + at..];
+        if shared.len() < MIN_OVERLAP_BYTES {
+            break;
+        }
+        if let Some(rest) = next.strip_prefix(shared) {
+            return rest;
+        }
+    }
+    next
 }
 
 #[async_trait]
 pub trait LexicalIndex: Send + Sync {
-    /// Removes every chunk of `delete_documents` and adds `docs`, committed together.
-    async fn replace(&self, delete_documents: &[String], docs: Vec<LexicalDoc>) -> Result<()>;
-    /// The `limit` best BM25 matches in any of `collections`, as (chunk id, score).
+    /// Removes every entry of `delete_documents` and adds `docs` (each with all its passages),
+    /// committed together.
+    async fn replace(&self, delete_documents: &[String], docs: Vec<LexicalDocument>) -> Result<()>;
+    /// The `limit` best-ranked passages in any of `collections`, as (chunk id, score).
     async fn search(
         &self,
         query: &str,
         collections: &[String],
         limit: usize,
-        title_boost: f32,
-        bm25: Bm25,
+        ranking: Ranking,
     ) -> Result<Vec<(String, f32)>>;
     async fn chunk_ids(&self) -> Result<Vec<String>>;
     async fn reset(&self) -> Result<()>;
@@ -100,11 +156,41 @@ pub trait LexicalIndex: Send + Sync {
 
 #[derive(Clone, Copy)]
 struct Fields {
+    /// Passages only.
     chunk_id: Field,
     document_id: Field,
+    /// [`document_key`] of the document id, a fast field: how a passage finds its document's
+    /// score.
+    document_key: Field,
+    /// [`Kind`].
+    kind: Field,
     collection: Field,
     title: Field,
     body: Field,
+}
+
+/// The two kinds of entries, scored each with its own statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Kind {
+    Passage,
+    Document,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Passage => "passage",
+            Kind::Document => "document",
+        }
+    }
+}
+
+/// A document id as the number its entries carry in a fast field (64 bits of its SHA-256).
+fn document_key(id: &str) -> u64 {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(head)
 }
 
 fn schema() -> (Schema, Fields) {
@@ -117,6 +203,8 @@ fn schema() -> (Schema, Fields) {
     let fields = Fields {
         chunk_id: b.add_text_field("chunk_id", STRING | STORED),
         document_id: b.add_text_field("document_id", STRING),
+        document_key: b.add_u64_field("document_key", FAST),
+        kind: b.add_text_field("kind", STRING),
         collection: b.add_text_field("collection", STRING),
         title: b.add_text_field("title", text.clone()),
         body: b.add_text_field("body", text),
@@ -135,8 +223,8 @@ const STOP_WORDS: &[&str] = &[
 
 /// What the analyzer does and what the fields hold, named: an index an earlier build wrote
 /// differently is rebuilt from SQL when opened (see [`LexicalIndex::is_current`]).
-const INDEX_FORMAT: &str =
-    "lariat_en/2: simple, long>40, lower, ascii, stop+letters, snowball; body = own heading + text";
+const INDEX_FORMAT: &str = "lariat_en/3: simple, long>40, lower, ascii, stop+letters, snowball; \
+     body = own heading + text; a whole-document entry per document";
 const VERSION_FILE: &str = "analyzer";
 
 /// The analyzer, built once (its stop-word set is shared by every clone).
@@ -161,12 +249,15 @@ struct Inner {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
-    /// The live documents and tokens of each searched set of collections, for the searcher
-    /// generation they were counted on.
-    sizes: Mutex<(u64, HashMap<Vec<String>, Sizes>)>,
+    /// The live entries and tokens of each kind in each searched set of collections, for the
+    /// searcher generation they were counted on.
+    sizes: Mutex<(u64, HashMap<SizesKey, Sizes>)>,
 }
 
-/// How many live documents a set of collections holds, and their tokens per field.
+/// The kind of entry and the (sorted) collections a [`Sizes`] was counted for.
+type SizesKey = (Kind, Vec<String>);
+
+/// How many live entries (of one kind) a set of collections holds, and their tokens per field.
 #[derive(Debug, Clone, Copy, Default)]
 struct Sizes {
     docs: u64,
@@ -225,6 +316,144 @@ impl Bm25 {
     fn query_weight(&self, n: u32) -> f32 {
         let n = n as f32;
         (self.k3 + 1.0) * n / (self.k3 + n)
+    }
+}
+
+/// How the lexical index ranks passages.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranking {
+    pub bm25: Bm25,
+    /// The boost of the title field (title and heading path) over the body.
+    pub title_boost: f32,
+    /// The share of a passage's score that is its whole document's BM25 score against the
+    /// other documents (the rest is the passage's own against the other passages); 0 ranks
+    /// passages alone.
+    pub document_weight: f32,
+}
+
+/// The entries of one kind in the searched collections, with their statistics.
+struct Scope<'a> {
+    searcher: &'a Searcher,
+    fields: Fields,
+    filter: BooleanQuery,
+    sizes: Sizes,
+}
+
+impl<'a> Scope<'a> {
+    fn new(
+        inner: &Inner,
+        searcher: &'a Searcher,
+        collections: &[String],
+        kind: Kind,
+    ) -> tantivy::Result<Self> {
+        let f = inner.fields;
+        let term = |field, value: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, value),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let in_collections = BooleanQuery::new(
+            collections
+                .iter()
+                .map(|c| (Occur::Should, term(f.collection, c)))
+                .collect(),
+        );
+        let filter = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(in_collections)),
+            (Occur::Must, term(f.kind, kind.name())),
+        ]);
+        let sizes = inner.sizes_of(searcher, kind, collections, &filter)?;
+        Ok(Self {
+            searcher,
+            fields: f,
+            filter,
+            sizes,
+        })
+    }
+
+    /// The BM25 query of `terms` over these entries, scored with their own statistics, into
+    /// `collector`.
+    fn search<C: Collector>(
+        &self,
+        terms: &[(String, u32)],
+        ranking: Ranking,
+        collector: &C,
+    ) -> tantivy::Result<C::Fruit> {
+        let f = self.fields;
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (t, n) in terms {
+            let weight = ranking.bm25.query_weight(*n);
+            for (field, boost) in [(f.title, ranking.title_boost * weight), (f.body, weight)] {
+                let term: Box<dyn Query> = Box::new(Bm25Term {
+                    term: Term::from_field_text(field, t),
+                    params: ranking.bm25,
+                });
+                should.push((Occur::Should, Box::new(BoostQuery::new(term, boost))));
+            }
+        }
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(BooleanQuery::new(should))),
+            (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(Box::new(self.filter.clone()), 0.0)),
+            ),
+        ]);
+        let stats = CollectionStats {
+            searcher: self.searcher,
+            filter: &self.filter,
+            fields: f,
+            sizes: self.sizes,
+        };
+        self.searcher
+            .search_with_statistics_provider(&query, collector, &stats)
+    }
+}
+
+/// Every match's score by its document key (whole-document entries: one per document).
+struct DocumentScores;
+
+struct SegmentDocumentScores {
+    keys: Arc<dyn ColumnValues<u64>>,
+    scores: Vec<(u64, Score)>,
+}
+
+impl Collector for DocumentScores {
+    type Fruit = HashMap<u64, Score>;
+    type Child = SegmentDocumentScores;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<SegmentDocumentScores> {
+        Ok(SegmentDocumentScores {
+            keys: segment
+                .fast_fields()
+                .u64("document_key")?
+                .first_or_default_col(0),
+            scores: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<(u64, Score)>>) -> tantivy::Result<Self::Fruit> {
+        Ok(fruits.into_iter().flatten().collect())
+    }
+}
+
+impl SegmentCollector for SegmentDocumentScores {
+    type Fruit = Vec<(u64, Score)>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        self.scores.push((self.keys.get_val(doc), score));
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.scores
     }
 }
 
@@ -358,17 +587,20 @@ fn sizes(searcher: &Searcher, filter: &dyn Query, f: Fields) -> tantivy::Result<
 }
 
 impl Inner {
-    /// The sizes of these collections in the searcher's generation, counted once per generation.
+    /// The sizes of these collections' entries of one kind in the searcher's generation, counted
+    /// once per generation.
     fn sizes_of(
         &self,
         searcher: &Searcher,
+        kind: Kind,
         collections: &[String],
         filter: &dyn Query,
     ) -> tantivy::Result<Sizes> {
         let generation = searcher.generation().generation_id();
-        let mut key = collections.to_vec();
-        key.sort();
-        key.dedup();
+        let mut names = collections.to_vec();
+        names.sort();
+        names.dedup();
+        let key = (kind, names);
         {
             let cached = self.sizes.lock().unwrap_or_else(|p| p.into_inner());
             if cached.0 == generation
@@ -471,7 +703,7 @@ fn query_terms(text: &str) -> Vec<(String, u32)> {
 
 #[async_trait]
 impl LexicalIndex for TantivyIndex {
-    async fn replace(&self, delete_documents: &[String], docs: Vec<LexicalDoc>) -> Result<()> {
+    async fn replace(&self, delete_documents: &[String], docs: Vec<LexicalDocument>) -> Result<()> {
         let inner = self.inner();
         let delete = delete_documents.to_vec();
         blocking(move || {
@@ -480,20 +712,35 @@ impl LexicalIndex for TantivyIndex {
             for id in &delete {
                 writer.delete_term(Term::from_field_text(f.document_id, id));
             }
-            for d in docs {
-                let mut doc = TantivyDocument::default();
-                doc.add_text(f.chunk_id, &d.chunk_id);
-                doc.add_text(f.document_id, &d.document_id);
-                doc.add_text(f.collection, &d.collection);
-                doc.add_text(f.title, &d.title);
-                // the body holds the passage's heading too, so a passage is scored as the whole
-                // of what it says; the title field adds a boost on top (+0.011 nDCG@10 on SciFact
-                // and +0.026 on CACM over title and body as separate fields)
-                if !d.text.trim_start().starts_with(d.heading.trim()) {
-                    doc.add_text(f.body, &d.heading);
+            for d in &docs {
+                let entry = |kind: Kind, title: &str, body: &mut dyn Iterator<Item = &str>| {
+                    let mut doc = TantivyDocument::default();
+                    doc.add_text(f.document_id, &d.document_id);
+                    doc.add_u64(f.document_key, document_key(&d.document_id));
+                    doc.add_text(f.kind, kind.name());
+                    doc.add_text(f.collection, &d.collection);
+                    doc.add_text(f.title, title);
+                    // the body holds the passage's heading too, so a passage is scored as the
+                    // whole of what it says; the title field adds a boost on top (+0.011
+                    // nDCG@10 on SciFact and +0.026 on CACM over title and body as separate
+                    // fields)
+                    for part in body {
+                        doc.add_text(f.body, part);
+                    }
+                    doc
+                };
+                for p in &d.passages {
+                    let mut doc = entry(Kind::Passage, &p.title, &mut p.body());
+                    doc.add_text(f.chunk_id, &p.chunk_id);
+                    writer.add_document(doc)?;
                 }
-                doc.add_text(f.body, &d.text);
-                writer.add_document(doc)?;
+                if !d.passages.is_empty() {
+                    writer.add_document(entry(
+                        Kind::Document,
+                        &d.title,
+                        &mut d.body().into_iter(),
+                    ))?;
+                }
             }
             writer.commit()?;
             drop(writer);
@@ -508,58 +755,50 @@ impl LexicalIndex for TantivyIndex {
         query: &str,
         collections: &[String],
         limit: usize,
-        title_boost: f32,
-        bm25: Bm25,
+        ranking: Ranking,
     ) -> Result<Vec<(String, f32)>> {
         let inner = self.inner();
         let terms = query_terms(query);
         let collections = collections.to_vec();
-        if terms.is_empty() || collections.is_empty() {
+        if terms.is_empty() || collections.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
         blocking(move || {
             let f = inner.fields;
-            let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-            for (t, n) in &terms {
-                let weight = bm25.query_weight(*n);
-                for (field, boost) in [(f.title, title_boost * weight), (f.body, weight)] {
-                    let term: Box<dyn Query> = Box::new(Bm25Term {
-                        term: Term::from_field_text(field, t),
-                        params: bm25,
-                    });
-                    should.push((Occur::Should, Box::new(BoostQuery::new(term, boost))));
-                }
-            }
-            let in_collections: Vec<(Occur, Box<dyn Query>)> = collections
-                .iter()
-                .map(|c| {
-                    let q: Box<dyn Query> = Box::new(TermQuery::new(
-                        Term::from_field_text(f.collection, c),
-                        IndexRecordOption::Basic,
-                    ));
-                    (Occur::Should, q)
-                })
-                .collect();
-            let filter = BooleanQuery::new(in_collections);
-            let query = BooleanQuery::new(vec![
-                (Occur::Must, Box::new(BooleanQuery::new(should))),
-                (
-                    Occur::Must,
-                    Box::new(ConstScoreQuery::new(Box::new(filter.clone()), 0.0)),
-                ),
-            ]);
             let searcher = inner.reader.searcher();
-            let stats = CollectionStats {
-                searcher: &searcher,
-                filter: &filter,
-                fields: f,
-                sizes: inner.sizes_of(&searcher, &collections, &filter)?,
+            let scope = |kind| Scope::new(&inner, &searcher, &collections, kind);
+            let passages = scope(Kind::Passage)?;
+            let top = if ranking.document_weight > 0.0 {
+                let documents = scope(Kind::Document)?;
+                let scores = Arc::new(documents.search(&terms, ranking, &DocumentScores)?);
+                let w = ranking.document_weight;
+                passages.search(
+                    &terms,
+                    ranking,
+                    &TopDocs::with_limit(limit).tweak_score(move |segment: &SegmentReader| {
+                        let keys = segment
+                            .fast_fields()
+                            .u64("document_key")
+                            .ok()
+                            .map(|c| c.first_or_default_col(0));
+                        let scores = scores.clone();
+                        move |doc: DocId, score: Score| {
+                            let document = keys
+                                .as_ref()
+                                .and_then(|k| scores.get(&k.get_val(doc)))
+                                .copied()
+                                .unwrap_or(0.0);
+                            (1.0 - w) * score + w * document
+                        }
+                    }),
+                )?
+            } else {
+                passages.search(
+                    &terms,
+                    ranking,
+                    &TopDocs::with_limit(limit).order_by_score(),
+                )?
             };
-            let top = searcher.search_with_statistics_provider(
-                &query,
-                &TopDocs::with_limit(limit).order_by_score(),
-                &stats,
-            )?;
             top.into_iter()
                 .map(|(score, addr)| {
                     let doc: TantivyDocument = searcher.doc(addr)?;
@@ -648,6 +887,61 @@ mod tests {
                 ("1", 1)
             ]
             .map(|(t, n)| (t.to_owned(), n))
+        );
+    }
+
+    #[test]
+    fn consecutive_passages_lose_the_overlap_they_share() {
+        let before = "The hazer rides on the far side of the steer, keeping it straight";
+        let next = "the far side of the steer, keeping it straight. Then the bulldogger drops.";
+        assert_eq!(after_overlap(before, next), ". Then the bulldogger drops.");
+        // a short common stretch is chance, not overlap; nothing shared, nothing removed
+        assert_eq!(
+            after_overlap("roping the calf", "calf roping"),
+            "calf roping"
+        );
+        assert_eq!(after_overlap("alpha", "beta"), "beta");
+        assert_eq!(after_overlap("", "beta"), "beta");
+        // multi-byte text is cut on character boundaries
+        let long = "é".repeat(MAX_OVERLAP_BYTES);
+        assert_eq!(after_overlap(&long, &format!("{}ü", "é".repeat(20))), "ü");
+    }
+
+    #[test]
+    fn a_documents_body_is_its_passages_once() {
+        let passage = |heading: &str, text: &str| LexicalPassage {
+            chunk_id: String::new(),
+            title: heading.into(),
+            heading: heading.into(),
+            text: text.into(),
+        };
+        let doc = LexicalDocument {
+            document_id: "d".into(),
+            collection: "c".into(),
+            title: "Guide".into(),
+            passages: vec![
+                passage(
+                    "Timing",
+                    "The clock starts when the barrier releases the steer",
+                ),
+                passage(
+                    "Timing",
+                    "the barrier releases the steer and stops at the throw.",
+                ),
+                passage("Penalties", "Penalties: ten seconds for a broken barrier."),
+                passage("Scoring", "Each judge scores the ride."),
+            ],
+        };
+        assert_eq!(
+            doc.body(),
+            [
+                "Timing",
+                "The clock starts when the barrier releases the steer",
+                " and stops at the throw.",
+                "Penalties: ten seconds for a broken barrier.",
+                "Scoring",
+                "Each judge scores the ride.",
+            ]
         );
     }
 

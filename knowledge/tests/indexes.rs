@@ -1,14 +1,22 @@
 //! The derived indexes on real qdrant-edge and tantivy: writes, filters, deletes, persistence.
 
+use std::collections::HashMap;
+
 use knowledge::ErrorCode;
 use knowledge::config::RetrievalConfig;
-use knowledge::lexical::{Bm25, LexicalDoc, LexicalIndex, TantivyIndex};
+use knowledge::lexical::{
+    Bm25, LexicalDocument, LexicalIndex, LexicalPassage, Ranking, TantivyIndex,
+};
 
-/// BM25 as most engines default it.
-const PLAIN: Bm25 = Bm25 {
-    k1: 1.2,
-    b: 0.75,
-    k3: 0.0,
+/// BM25 as most engines default it, passages ranked alone, titles doubled.
+const PLAIN: Ranking = Ranking {
+    bm25: Bm25 {
+        k1: 1.2,
+        b: 0.75,
+        k3: 0.0,
+    },
+    title_boost: 2.0,
+    document_weight: 0.0,
 };
 use knowledge::vector::{EdgeVectorStore, VectorPoint, VectorStore};
 
@@ -106,15 +114,33 @@ async fn edge_vector_store_passes_the_suite_and_persists() {
     assert_eq!(err.code(), ErrorCode::Conflict);
 }
 
-fn lex(n: u32, doc: &str, collection: &str, title: &str, text: &str) -> LexicalDoc {
-    LexicalDoc {
-        chunk_id: format!("c{n}"),
+/// A document of passages `texts`, numbered from `n` (chunk ids `c{n}`, `c{n+1}`, …).
+fn lex_passages(
+    n: u32,
+    doc: &str,
+    collection: &str,
+    title: &str,
+    texts: &[&str],
+) -> LexicalDocument {
+    LexicalDocument {
         document_id: doc.into(),
         collection: collection.into(),
         title: title.into(),
-        heading: title.into(),
-        text: text.into(),
+        passages: texts
+            .iter()
+            .zip(n..)
+            .map(|(text, i)| LexicalPassage {
+                chunk_id: format!("c{i}"),
+                title: title.into(),
+                heading: title.into(),
+                text: (*text).into(),
+            })
+            .collect(),
     }
+}
+
+fn lex(n: u32, doc: &str, collection: &str, title: &str, text: &str) -> LexicalDocument {
+    lex_passages(n, doc, collection, title, &[text])
 }
 
 /// A collection is scored as if it were alone in the index: another collection's documents (and
@@ -150,12 +176,12 @@ async fn tantivy_scores_each_collection_by_its_own_statistics() {
     };
     index.replace(&[], docs("alone", 0)).await.unwrap();
     let before = index
-        .search("steer roper", &["alone".into()], 10, 2.0, PLAIN)
+        .search("steer roper", &["alone".into()], 10, PLAIN)
         .await
         .unwrap();
     assert_eq!(before.len(), 3);
     // a crowd of another collection's documents, most of them about steers, and a deletion
-    let crowd: Vec<LexicalDoc> = (0..200)
+    let crowd: Vec<LexicalDocument> = (0..200)
         .map(|i| {
             lex(
                 100 + i,
@@ -173,7 +199,7 @@ async fn tantivy_scores_each_collection_by_its_own_statistics() {
         .await
         .unwrap();
     let after = index
-        .search("steer roper", &["alone".into()], 10, 2.0, PLAIN)
+        .search("steer roper", &["alone".into()], 10, PLAIN)
         .await
         .unwrap();
     assert_eq!(after, before);
@@ -182,7 +208,7 @@ async fn tantivy_scores_each_collection_by_its_own_statistics() {
     let solo = TantivyIndex::open(&other.path().join("lexical")).unwrap();
     solo.replace(&[], docs("alone", 0)).await.unwrap();
     assert_eq!(
-        solo.search("steer roper", &["alone".into()], 10, 2.0, PLAIN)
+        solo.search("steer roper", &["alone".into()], 10, PLAIN)
             .await
             .unwrap(),
         before
@@ -225,7 +251,7 @@ async fn tantivy_index_ranks_filters_and_replaces() {
         .await
         .unwrap();
     let hits = index
-        .search("heeling ropes", &["a".into()], 10, 2.0, PLAIN)
+        .search("heeling ropes", &["a".into()], 10, PLAIN)
         .await
         .unwrap();
     assert_eq!(
@@ -234,20 +260,20 @@ async fn tantivy_index_ranks_filters_and_replaces() {
         "stemmed match, b filtered"
     );
     let hits = index
-        .search("heel ropes", &["a".into(), "b".into()], 10, 2.0, PLAIN)
+        .search("heel ropes", &["a".into(), "b".into()], 10, PLAIN)
         .await
         .unwrap();
     assert_eq!(hits[0].0, "c3", "title matches are boosted");
     assert!(
         index
-            .search("the of and", &["a".into()], 10, 2.0, PLAIN)
+            .search("the of and", &["a".into()], 10, PLAIN)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         index
-            .search("ropes", &[], 10, 2.0, PLAIN)
+            .search("ropes", &[], 10, PLAIN)
             .await
             .unwrap()
             .is_empty()
@@ -255,7 +281,7 @@ async fn tantivy_index_ranks_filters_and_replaces() {
     // punctuation and query syntax are plain text, never errors
     assert!(
         index
-            .search("AND OR (\"barrels:", &["a".into()], 10, 2.0, PLAIN)
+            .search("AND OR (\"barrels:", &["a".into()], 10, PLAIN)
             .await
             .is_ok()
     );
@@ -275,4 +301,100 @@ async fn tantivy_index_ranks_filters_and_replaces() {
     assert_eq!(reopened.chunk_ids().await.unwrap().len(), 4);
     reopened.reset().await.unwrap();
     assert!(reopened.chunk_ids().await.unwrap().is_empty());
+}
+
+/// A passage's score mixes its own BM25 (against the other passages) with its whole document's
+/// (against the other documents), exactly: the document's score is what an index holding each
+/// document as a single passage gives it.
+#[tokio::test]
+async fn tantivy_mixes_each_passage_with_its_whole_documents_score() {
+    let corpus: [(&str, &str, &[&str]); 4] = [
+        (
+            "wrestling",
+            "Steer wrestling",
+            &[
+                "The bulldogger rides alongside the steer.",
+                "He drops from the horse and wrestles it to the ground.",
+                "A hazer keeps the steer running straight.",
+            ],
+        ),
+        (
+            "roping",
+            "Tie-down roping",
+            &[
+                "The roper catches the calf.",
+                "Steer steer steer: the word alone.",
+            ],
+        ),
+        ("barrels", "Barrel racing", &["Three barrels, no steer."]),
+        (
+            "rules",
+            "Rules",
+            &["A steer must be wrestled down within the time."],
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let split = TantivyIndex::open(&dir.path().join("split")).unwrap();
+    let whole = TantivyIndex::open(&dir.path().join("whole")).unwrap();
+    let mut n = 0;
+    for (doc, title, texts) in corpus {
+        split
+            .replace(&[], vec![lex_passages(n, doc, "a", title, texts)])
+            .await
+            .unwrap();
+        whole
+            .replace(&[], vec![lex(n, doc, "a", title, &texts.join(" "))])
+            .await
+            .unwrap();
+        n += 10;
+    }
+    async fn search(index: &TantivyIndex, w: f32) -> HashMap<String, f32> {
+        let ranking = Ranking {
+            document_weight: w,
+            ..PLAIN
+        };
+        let hits = index
+            .search("steer wrestling", &["a".into()], 50, ranking)
+            .await
+            .unwrap();
+        hits.into_iter().collect()
+    }
+    let passages = search(&split, 0.0).await;
+    // the whole index numbers each document by its first passage
+    let documents = search(&whole, 0.0).await;
+    let document_of = |chunk: &str| {
+        let n: u32 = chunk[1..].parse().unwrap();
+        format!("c{}", n / 10 * 10)
+    };
+    for w in [0.3, 0.8, 1.0] {
+        let mixed = search(&split, w).await;
+        assert_eq!(mixed.len(), passages.len(), "the same passages match");
+        for (chunk, score) in &mixed {
+            let expected = (1.0 - w) * passages[chunk] + w * documents[&document_of(chunk)];
+            assert!(
+                (score - expected).abs() < 1e-4 * expected.max(1.0),
+                "{chunk} at {w}: {score} vs {expected}"
+            );
+        }
+    }
+    // every passage of the document about wrestling steers outranks the passage that only
+    // repeats "steer"
+    let mixed = search(&split, 0.8).await;
+    assert!(
+        ["c0", "c1", "c2"].iter().all(|c| mixed[*c] > mixed["c11"]),
+        "{mixed:?}"
+    );
+    // replacing and deleting a document replaces and deletes its whole-document entry too
+    split
+        .replace(
+            &["wrestling".into()],
+            vec![lex(0, "wrestling", "a", "Misc", "Nothing here.")],
+        )
+        .await
+        .unwrap();
+    let after = search(&split, 0.8).await;
+    assert!(after.keys().all(|c| document_of(c) != "c0"), "{after:?}");
+    split.replace(&["roping".into()], vec![]).await.unwrap();
+    let after = search(&split, 0.8).await;
+    assert!(after.keys().all(|c| document_of(c) != "c10"), "{after:?}");
 }

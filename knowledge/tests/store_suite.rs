@@ -141,11 +141,56 @@ async fn suite(store: &dyn Store) {
             .is_empty()
     );
 
-    // paging through every chunk
-    let first = store.chunk_page(None, 1).await.unwrap();
-    let second = store.chunk_page(Some(&first[0].id), 10).await.unwrap();
-    assert_eq!(first.len() + second.len(), 2);
-    assert!(second[0].id > first[0].id);
+    // paging through whole documents: every chunk of each, in document order; a document
+    // without chunks takes no page
+    let long = doc("docs", "/x/c.md", "h3", &["one", "two", "three"]);
+    let empty = doc("docs", "/x/empty.md", "h0", &[]);
+    store
+        .write_documents(&[long.clone(), empty.clone()])
+        .await
+        .unwrap();
+    let mut after: Option<String> = None;
+    let mut pages = Vec::new();
+    loop {
+        let page = store
+            .document_chunks_page(after.as_deref(), 1)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.document_id.clone());
+        pages.push(page);
+    }
+    let mut in_order = vec![a.id(), b.id(), long.id()];
+    in_order.sort();
+    assert_eq!(
+        pages
+            .iter()
+            .map(|p| p[0].document_id.clone())
+            .collect::<Vec<_>>(),
+        in_order
+    );
+    assert!(
+        pages
+            .iter()
+            .all(|p| p.iter().all(|c| c.document_id == p[0].document_id))
+    );
+    let whole = pages
+        .iter()
+        .find(|p| p[0].document_id == long.id())
+        .unwrap();
+    assert_eq!(
+        whole.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(),
+        ["one", "two", "three"]
+    );
+    assert_eq!(store.document_chunks_page(None, 10).await.unwrap().len(), 5);
+    store
+        .delete_documents(&[long.id(), empty.id()])
+        .await
+        .unwrap();
+    store
+        .clear_tombstones(&[long.id(), empty.id()])
+        .await
+        .unwrap();
 
     // deletion leaves tombstones until cleared; a rewrite clears its tombstone
     assert_eq!(
@@ -181,7 +226,7 @@ async fn suite(store: &dyn Store) {
     store.set_collection_model("docs", "m2", 2).await.unwrap();
     let coll = store.collection(&c).await.unwrap().unwrap();
     assert_eq!((coll.model.as_str(), coll.dimension), ("m2", 2));
-    let page = store.chunk_page(None, 10).await.unwrap();
+    let page = store.document_chunks_page(None, 10).await.unwrap();
     assert_eq!(
         page.iter().find(|c| c.id == id).unwrap().embedding,
         vec![9.0, 9.0]

@@ -67,10 +67,10 @@ impl Knowledge {
         loop {
             let mut page = self
                 .store
-                .chunk_page(after.as_deref(), REBUILD_PAGE)
+                .document_chunks_page(after.as_deref(), REBUILD_PAGE)
                 .await?;
             let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
+            after = Some(last.document_id.clone());
             let to_embed: Vec<usize> = (0..page.len())
                 .filter(|&i| stale.contains(&page[i].collection))
                 .collect();

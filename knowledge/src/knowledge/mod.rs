@@ -19,7 +19,7 @@ use crate::accounts::{Principal, Scope};
 use crate::config::{Config, RetrievalConfig};
 use crate::embed::{Embedder, FastEmbedder};
 use crate::error::{Error, Result, blocking};
-use crate::lexical::{LexicalDoc, LexicalIndex, TantivyIndex};
+use crate::lexical::{LexicalDocument, LexicalIndex, LexicalPassage, TantivyIndex};
 use crate::rerank::{HttpReranker, Reranker};
 use crate::retrieval::fuse;
 use crate::store::{ChunkView, CollectionHead, DocumentState, Member, SqlStore, Store};
@@ -30,8 +30,8 @@ use crate::types::{
 };
 use crate::vector::{EdgeVectorStore, VectorPoint, VectorStore};
 
-/// Chunks read from SQL per page when rebuilding the derived indexes.
-const REBUILD_PAGE: usize = 512;
+/// Documents (with all their chunks) read from SQL per page when rebuilding the derived indexes.
+const REBUILD_PAGE: usize = 128;
 
 impl From<ChunkView> for Passage {
     fn from(v: ChunkView) -> Self {

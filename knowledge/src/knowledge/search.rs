@@ -127,11 +127,7 @@ impl Knowledge {
         let depth = r.candidates.max(k);
         let query = request.query.as_str();
         let ranked = match request.mode {
-            SearchMode::Bm25 => {
-                self.lexical
-                    .search(query, &names, k, r.title_boost, r.bm25())
-                    .await?
-            }
+            SearchMode::Bm25 => self.lexical.search(query, &names, k, r.lexical()).await?,
             SearchMode::Dense => {
                 let t = std::time::Instant::now();
                 let v = self.embedder.embed_query(query).await?;
@@ -151,8 +147,7 @@ impl Knowledge {
                     Ok::<_, Error>((v, hits))
                 };
                 let (lexical, dense) = tokio::join!(
-                    self.lexical
-                        .search(query, &names, depth, r.title_boost, r.bm25()),
+                    self.lexical.search(query, &names, depth, r.lexical()),
                     dense
                 );
                 let (lexical, (vector, dense)) = (lexical?, dense?);

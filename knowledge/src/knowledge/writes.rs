@@ -47,11 +47,10 @@ impl Knowledge {
         let mut lexical = Vec::new();
         for doc in docs {
             let id = doc.id();
+            let mut passages = Vec::with_capacity(doc.chunks.len());
             for (chunk, chunk_id) in doc.chunks.iter().zip(doc.chunk_ids()) {
-                lexical.push(LexicalDoc::new(
+                passages.push(LexicalPassage::new(
                     chunk_id.to_string(),
-                    id.clone(),
-                    doc.collection.to_string(),
                     &doc.title,
                     &chunk.location,
                     chunk.text.clone(),
@@ -63,6 +62,12 @@ impl Knowledge {
                     vector: chunk.embedding.clone(),
                 });
             }
+            lexical.push(LexicalDocument {
+                document_id: id,
+                collection: doc.collection.to_string(),
+                title: doc.title,
+                passages,
+            });
         }
         self.index(&ids, points, lexical).await
     }
@@ -71,7 +76,7 @@ impl Knowledge {
         &self,
         document_ids: &[String],
         points: Vec<VectorPoint>,
-        lexical: Vec<LexicalDoc>,
+        lexical: Vec<LexicalDocument>,
     ) -> Result<()> {
         let (v, l) = tokio::join!(
             self.vectors.replace(document_ids, points),
@@ -153,22 +158,29 @@ impl Knowledge {
     }
 }
 
-pub(super) fn derived_records(chunks: Vec<StoredChunk>) -> (Vec<VectorPoint>, Vec<LexicalDoc>) {
+/// The vector points and lexical documents of `chunks`, which hold every chunk of their
+/// documents.
+pub(super) fn derived_records(
+    mut chunks: Vec<StoredChunk>,
+) -> (Vec<VectorPoint>, Vec<LexicalDocument>) {
+    chunks.sort_by(|a, b| (&a.document_id, a.ordinal).cmp(&(&b.document_id, b.ordinal)));
     let mut points = Vec::with_capacity(chunks.len());
-    let mut lexical = Vec::with_capacity(chunks.len());
+    let mut lexical: Vec<LexicalDocument> = Vec::new();
     for c in chunks {
         let Ok(chunk_id) = uuid::Uuid::parse_str(&c.id) else {
             warn!(chunk = %c.id, "skipping a chunk whose id is not a UUID");
             continue;
         };
-        lexical.push(LexicalDoc::new(
-            c.id,
-            c.document_id.clone(),
-            c.collection.clone(),
-            &c.title,
-            &c.location,
-            c.text,
-        ));
+        let passage = LexicalPassage::new(c.id, &c.title, &c.location, c.text);
+        match lexical.last_mut() {
+            Some(d) if d.document_id == c.document_id => d.passages.push(passage),
+            _ => lexical.push(LexicalDocument {
+                document_id: c.document_id.clone(),
+                collection: c.collection.clone(),
+                title: c.title,
+                passages: vec![passage],
+            }),
+        }
         points.push(VectorPoint {
             chunk_id,
             document_id: c.document_id,

@@ -85,8 +85,14 @@ pub trait Store: Send + Sync {
         source: &str,
     ) -> Result<Vec<String>>;
     async fn chunks_of_documents(&self, ids: &[String]) -> Result<Vec<StoredChunk>>;
-    /// One page of all chunks ordered by id, for rebuilding the derived indexes.
-    async fn chunk_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<StoredChunk>>;
+    /// Every chunk of the first `documents` documents (that have chunks) whose ids follow
+    /// `after`, ordered by document id and position: a page of whole documents, for rebuilding
+    /// the derived indexes.
+    async fn document_chunks_page(
+        &self,
+        after: Option<&str>,
+        documents: usize,
+    ) -> Result<Vec<StoredChunk>>;
     /// Replaces stored embeddings (after re-embedding with another model).
     async fn update_embeddings(&self, embeddings: &[(String, Vec<f32>)]) -> Result<()>;
     /// Records that the derived indexes were rebuilt from SQL: nothing pending, no tombstones.

@@ -503,12 +503,18 @@ impl Store for SqlStore {
         rows.iter().map(stored_chunk_from_row).collect()
     }
 
-    async fn chunk_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<StoredChunk>> {
+    async fn document_chunks_page(
+        &self,
+        after: Option<&str>,
+        documents: usize,
+    ) -> Result<Vec<StoredChunk>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "{CHUNK_SELECT} WHERE k.id > $1 ORDER BY k.id LIMIT $2"
+            "{CHUNK_SELECT} WHERE k.document_id IN (SELECT p.id FROM documents p WHERE p.id > $1 \
+             AND EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = p.id) ORDER BY p.id LIMIT $2) \
+             ORDER BY k.document_id, k.ordinal"
         )))
         .bind(after.unwrap_or(""))
-        .bind(limit as i64)
+        .bind(documents as i64)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(stored_chunk_from_row).collect()
