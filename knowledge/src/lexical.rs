@@ -410,6 +410,14 @@ impl<'a> Scope<'a> {
     }
 }
 
+/// The document key of each entry in a segment.
+fn document_keys(segment: &SegmentReader) -> tantivy::Result<Arc<dyn ColumnValues<u64>>> {
+    Ok(segment
+        .fast_fields()
+        .u64("document_key")?
+        .first_or_default_col(0))
+}
+
 /// Every match's score by its document key (whole-document entries: one per document).
 struct DocumentScores;
 
@@ -428,10 +436,7 @@ impl Collector for DocumentScores {
         segment: &SegmentReader,
     ) -> tantivy::Result<SegmentDocumentScores> {
         Ok(SegmentDocumentScores {
-            keys: segment
-                .fast_fields()
-                .u64("document_key")?
-                .first_or_default_col(0),
+            keys: document_keys(segment)?,
             scores: Vec::new(),
         })
     }
@@ -776,11 +781,7 @@ impl LexicalIndex for TantivyIndex {
                     &terms,
                     ranking,
                     &TopDocs::with_limit(limit).tweak_score(move |segment: &SegmentReader| {
-                        let keys = segment
-                            .fast_fields()
-                            .u64("document_key")
-                            .ok()
-                            .map(|c| c.first_or_default_col(0));
+                        let keys = document_keys(segment).ok();
                         let scores = scores.clone();
                         move |doc: DocId, score: Score| {
                             let document = keys

@@ -159,11 +159,10 @@ impl Knowledge {
 }
 
 /// The vector points and lexical documents of `chunks`, which hold every chunk of their
-/// documents.
+/// documents, each document's chunks together and in position order (as the store reads them).
 pub(super) fn derived_records(
-    mut chunks: Vec<StoredChunk>,
+    chunks: Vec<StoredChunk>,
 ) -> (Vec<VectorPoint>, Vec<LexicalDocument>) {
-    chunks.sort_by(|a, b| (&a.document_id, a.ordinal).cmp(&(&b.document_id, b.ordinal)));
     let mut points = Vec::with_capacity(chunks.len());
     let mut lexical: Vec<LexicalDocument> = Vec::new();
     for c in chunks {

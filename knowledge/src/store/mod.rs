@@ -84,6 +84,7 @@ pub trait Store: Send + Sync {
         collection: Option<&CollectionName>,
         source: &str,
     ) -> Result<Vec<String>>;
+    /// Every chunk of these documents, each document's chunks together and in position order.
     async fn chunks_of_documents(&self, ids: &[String]) -> Result<Vec<StoredChunk>>;
     /// Every chunk of the first `documents` documents (that have chunks) whose ids follow
     /// `after`, ordered by document id and position: a page of whole documents, for rebuilding
