@@ -398,3 +398,67 @@ async fn tantivy_mixes_each_passage_with_its_whole_documents_score() {
     let after = search(&split, 0.8).await;
     assert!(after.keys().all(|c| document_of(c) != "c10"), "{after:?}");
 }
+
+/// Statistics a search counts and keeps (entries and tokens per set of collections) hold only for
+/// the index generation they were counted on and their own set: a search after a change scores
+/// exactly as an index that never served the earlier searches.
+#[tokio::test]
+async fn counted_statistics_follow_every_change_and_each_set_of_collections() {
+    let first = || {
+        vec![
+            lex(0, "d0", "a", "Steer", "A steer runs."),
+            lex(
+                10,
+                "d1",
+                "b",
+                "Calf",
+                "The calf and the steer and the steer.",
+            ),
+        ]
+    };
+    let more = || {
+        vec![
+            lex(20, "d2", "a", "Runs", "Steer runs and steer runs again."),
+            lex(30, "d3", "a", "Other", "Nothing of the kind."),
+        ]
+    };
+    let ranking = Ranking {
+        document_weight: 0.5,
+        ..PLAIN
+    };
+    let sets: [Vec<String>; 2] = [vec!["a".into()], vec!["a".into(), "b".into()]];
+    let dir = tempfile::tempdir().unwrap();
+    let warm = TantivyIndex::open(&dir.path().join("warm")).unwrap();
+    warm.replace(&[], first()).await.unwrap();
+    let mut before = Vec::new();
+    for set in &sets {
+        let hits = warm.search("steer runs", set, 10, ranking).await.unwrap();
+        before.push(hits.into_iter().collect::<HashMap<_, _>>());
+    }
+    assert_ne!(
+        before[0]["c0"], before[1]["c0"],
+        "each set of collections is scored with its own statistics"
+    );
+
+    warm.replace(&[], more()).await.unwrap();
+    let cold = TantivyIndex::open(&dir.path().join("cold")).unwrap();
+    cold.replace(&[], first()).await.unwrap();
+    cold.replace(&[], more()).await.unwrap();
+    for (set, before) in sets.iter().zip(&before) {
+        let warm = warm.search("steer runs", set, 10, ranking).await.unwrap();
+        let cold = cold.search("steer runs", set, 10, ranking).await.unwrap();
+        assert_eq!(warm.len(), cold.len(), "{set:?}");
+        for ((w_id, w), (c_id, c)) in warm.iter().zip(&cold) {
+            assert_eq!(w_id, c_id, "{set:?}");
+            assert!(
+                (w - c).abs() < 1e-5 * c.max(1.0),
+                "{set:?} {w_id}: {w} vs {c}"
+            );
+        }
+        let c0 = warm.iter().find(|h| h.0 == "c0").unwrap().1;
+        assert_ne!(
+            c0, before["c0"],
+            "{set:?}: the new documents changed the statistics"
+        );
+    }
+}
