@@ -219,11 +219,30 @@ async fn measure(
 pub struct ServeChild {
     child: std::process::Child,
     pub base: String,
+    /// The bench's own account, opened (verified) before the server started.
+    email: String,
 }
 
+const BENCH_PASSWORD: &str = "bench password 123";
+
 impl ServeChild {
+    /// Opens a fresh bench account with `lariat admin add-user` (an admin vouches for its
+    /// address, so it may make API keys), then starts the server.
     pub async fn start(data_dir: &Path, env: &[(&str, &str)]) -> Result<Self> {
         let exe = std::env::current_exe()?;
+        let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+        let added = tokio::process::Command::new(&exe)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["admin", "add-user", &email])
+            .envs(env.iter().copied())
+            .env("LARIAT_ADMIN_PASSWORD", BENCH_PASSWORD)
+            .stdout(Stdio::null())
+            .status()
+            .await?;
+        if !added.success() {
+            bail!("lariat admin add-user {email} failed ({added})");
+        }
         let mut child = Command::new(exe)
             .arg("--data-dir")
             .arg(data_dir)
@@ -247,6 +266,7 @@ impl ServeChild {
         let mut started = Self {
             child,
             base: String::new(),
+            email,
         };
         started.base = base.context("lariat serve did not start")?;
         Ok(started)
@@ -265,16 +285,9 @@ impl ServeChild {
             .map_or(0.0, |kb| kb / 1024.0)
     }
 
-    /// Signs up a fresh bench account and signs it in: an access token.
+    /// Signs the bench account in: an access token.
     pub async fn token(&self, client: &reqwest::Client) -> Result<String> {
-        let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
-        let creds = json!({"email": email, "password": "bench password 123"});
-        client
-            .post(format!("{}/api/auth/signup", self.base))
-            .json(&creds)
-            .send()
-            .await?
-            .error_for_status()?;
+        let creds = json!({"email": self.email, "password": BENCH_PASSWORD});
         let tokens: serde_json::Value = client
             .post(format!("{}/api/auth/signin", self.base))
             .json(&creds)

@@ -151,8 +151,6 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
                 ("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000000"),
                 ("LARIAT_PLANS__FREE__MONTHLY_MESSAGES", "100000000"),
                 ("LARIAT_PLANS__FREE__MONTHLY_TOKENS", "100000000000"),
-                // the bench's fresh accounts ask without verifying an address
-                ("LARIAT_AUTH__UNVERIFIED_CAN_CHAT", "true"),
             ],
         )
         .await?,

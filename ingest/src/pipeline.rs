@@ -70,18 +70,18 @@ fn load_input(
             None => "unsupported file type (no extension)".to_owned(),
         })?,
     };
-    let size = match input {
-        Input::File { path, .. } => std::fs::metadata(path).map_err(|e| e.to_string())?.len(),
-        Input::Upload { bytes, .. } | Input::Fetched { bytes, .. } => bytes.len() as u64,
-    };
-    if size > max_bytes {
+    if let Input::Upload { bytes, .. } | Input::Fetched { bytes, .. } = input
+        && bytes.len() as u64 > max_bytes
+    {
         return Err(format!(
-            "file is {size} bytes, over the {max_bytes}-byte limit (ingest.max_file_bytes)"
+            "file is {} bytes, over the {max_bytes}-byte limit (ingest.max_file_bytes)",
+            bytes.len()
         ));
     }
     match input {
-        Input::File { path, shown } => {
-            let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+        Input::File { path, shown, root } => {
+            // opened once: its kind and size are the opened file's, the read is capped
+            let bytes = knowledge::sources::read_file(path, root.as_deref(), max_bytes)?;
             let mut docs = sandbox.load(path, format, &bytes)?;
             // the source keeps the server's path (the document's identity); what readers are
             // shown is the name below what was ingested
@@ -135,7 +135,11 @@ pub async fn ingest_paths(
     let mut failures = Vec::new();
     let files = collect_files(paths, &mut failures)
         .into_iter()
-        .map(|(path, shown)| Input::File { path, shown })
+        .map(|(path, shown)| Input::File {
+            path,
+            shown,
+            root: None,
+        })
         .collect();
     ingest_inputs(knowledge, chunker, files, failures, options, progress).await
 }
@@ -155,7 +159,11 @@ pub async fn ingest_urls_and_paths(
     let mut failures = Vec::new();
     let mut inputs: Vec<Input> = collect_files(paths, &mut failures)
         .into_iter()
-        .map(|(path, shown)| Input::File { path, shown })
+        .map(|(path, shown)| Input::File {
+            path,
+            shown,
+            root: None,
+        })
         .collect();
     for raw in urls {
         match fetch_input(fetcher, raw).await {

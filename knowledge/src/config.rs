@@ -75,6 +75,9 @@ pub struct SourcesConfig {
     /// addresses or CIDR (`10.0.0.0/8`): an intranet wiki, say. Everything else that is not a
     /// public address is refused, whatever a host name resolves to.
     pub allow_networks: Vec<String>,
+    /// The ports pages are fetched from: ports (`"8080"`) or ranges (`"8000-8999"`). Anything
+    /// else is refused, whatever the address.
+    pub allowed_ports: Vec<String>,
     /// A page larger than this is refused.
     pub max_bytes: u64,
     /// A whole fetch, redirects included, must end within this.
@@ -82,7 +85,7 @@ pub struct SourcesConfig {
     /// A fetch that receives nothing for this long is abandoned.
     pub stall_secs: u64,
     pub max_redirects: u32,
-    /// Folders under which curators may add folder sources over the API or the web app (the
+    /// Folders under which admins may add folder sources over the API or the web app (the
     /// local operator, at the command line, may name any folder). Empty: none.
     pub folder_roots: Vec<std::path::PathBuf>,
     /// A source's document is deleted after its file or page was missing from this many
@@ -100,6 +103,7 @@ impl Default for SourcesConfig {
     fn default() -> Self {
         Self {
             allow_networks: Vec::new(),
+            allowed_ports: vec!["80".into(), "443".into()],
             max_bytes: 20 * 1024 * 1024,
             timeout_secs: 30,
             stall_secs: 10,
@@ -121,7 +125,7 @@ pub struct JobsConfig {
     /// Whether `lariat serve` runs jobs (a replica that only serves may leave them to others).
     pub enabled: bool,
     /// How long a run is held without a renewal before another runner takes it over (the
-    /// holder renews every third of it).
+    /// holder renews every quarter of it).
     pub lease_secs: u64,
     /// Attempts per occurrence before it is recorded as failed.
     pub max_attempts: u32,
@@ -315,6 +319,10 @@ pub struct AuthConfig {
     pub unverified_can_chat: bool,
     /// Verification mails an account may ask for per hour.
     pub verify_per_hour_account: u32,
+    /// Whether a password reset of a verified account also revokes its API keys (a reset means
+    /// the password may have leaked). The first reset or verification of an account that was
+    /// unverified always revokes every credential made before it.
+    pub reset_revokes_keys: bool,
     /// Audit log entries are kept this many days.
     pub audit_retention_days: u32,
     /// OpenID Connect providers users may sign in with, by name (`[auth.oidc.google]`); the
@@ -340,6 +348,14 @@ pub struct OidcProviderConfig {
     pub client_secret: Option<Secret>,
     /// Requested besides `openid`; `email` is needed to match or open accounts.
     pub scopes: Vec<String>,
+    /// Whether a first sign-in whose address this provider vouches for joins the existing
+    /// account with that (verified) address. Off by default: a provider that lets its users
+    /// choose an address and still calls it verified would hand out other people's accounts.
+    /// Never applies to admins or lariat's own accounts.
+    pub link_by_email: bool,
+    /// With `link_by_email`, only addresses at these (lower-case) domains are linked; empty:
+    /// any.
+    pub allowed_domains: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -425,6 +441,7 @@ impl Default for AuthConfig {
             reset_per_hour_email: 5,
             unverified_can_chat: false,
             verify_per_hour_account: 5,
+            reset_revokes_keys: true,
             audit_retention_days: 365,
             oidc: BTreeMap::new(),
             oidc_state_ttl_secs: 600,

@@ -39,6 +39,11 @@ pub enum Template {
     EmailChanged,
     /// The user's data export can be downloaded (`{{link}}`, for `{{days}}` days).
     ExportReady,
+    /// What a proof of the mailbox or a reset took away from the account (`{{removed}}`, after
+    /// `{{event}}`).
+    AccessRemoved,
+    /// Someone signed up with an address that already has an account (`{{link}}` to reset).
+    SignupTaken,
     /// A subscription's payment failed (`{{plan}}`, `{{amount}}`, `{{link}}` to the billing
     /// page, `{{days}}` of grace).
     PaymentFailed,
@@ -54,6 +59,8 @@ impl Template {
             Template::EmailChanged => "email_changed",
             Template::ExportReady => "export_ready",
             Template::PaymentFailed => "payment_failed",
+            Template::AccessRemoved => "access_removed",
+            Template::SignupTaken => "signup_taken",
         }
     }
 
@@ -66,6 +73,8 @@ impl Template {
             Template::EmailChanged => "Your Lariat account's e-mail address was changed",
             Template::ExportReady => "Your Lariat data export is ready",
             Template::PaymentFailed => "Your Lariat payment failed",
+            Template::AccessRemoved => "Sign-ins removed from your Lariat account",
+            Template::SignupTaken => "Someone tried to sign up to Lariat with your address",
         }
     }
 
@@ -128,10 +137,32 @@ impl Template {
                  {{email}} failed. The plan stays for {{days}} days while the card is retried.\
                  </p><p><a href=\"{{link}}\">Update the payment method</a> to keep it.</p>",
             ),
+            Template::AccessRemoved => (
+                "After {{event}} of the Lariat account {{email}}, everything that could sign in \
+                 to it before was removed: {{removed}}.\n\nIf some of it was yours, sign in and \
+                 make it again. If you did not expect any of it, tell the server's \
+                 administrator.\n",
+                "<p>After {{event}} of the Lariat account {{email}}, everything that could sign \
+                 in to it before was removed: {{removed}}.</p><p>If some of it was yours, sign \
+                 in and make it again. If you did not expect any of it, tell the server's \
+                 administrator.</p>",
+            ),
+            Template::SignupTaken => (
+                "Someone (perhaps you) tried to open a Lariat account with {{email}}, which \
+                 already has one; nothing was changed.\n\nIf it was you, sign in. If you forgot \
+                 the password, choose a new one here:\n\n{{link}}\n\nIf it was not you, ignore \
+                 this message.\n",
+                "<p>Someone (perhaps you) tried to open a Lariat account with {{email}}, which \
+                 already has one; nothing was changed.</p><p>If it was you, sign in. If you \
+                 forgot the password, <a href=\"{{link}}\">choose a new one</a>.</p><p>If it \
+                 was not you, ignore this message.</p>",
+            ),
         }
     }
 
-    const ALL: [Template; 7] = [
+    const ALL: [Template; 9] = [
+        Template::SignupTaken,
+        Template::AccessRemoved,
         Template::PaymentFailed,
         Template::ExportReady,
         Template::Reset,
@@ -295,8 +326,15 @@ impl Mail {
         format!("{}{path}", self.public_url)
     }
 
-    /// Renders `template` for `to` and queues it; the sender delivers it soon after.
-    pub async fn send(&self, to: &str, template: Template, values: &[(&str, &str)]) -> Result<()> {
+    /// Renders `template` for `to`, a message about the account `user_id` (when known), and
+    /// queues it; the sender delivers it soon after.
+    pub async fn send(
+        &self,
+        user_id: Option<&str>,
+        to: &str,
+        template: Template,
+        values: &[(&str, &str)],
+    ) -> Result<()> {
         let (_, text, html) = self
             .templates
             .iter()
@@ -307,6 +345,7 @@ impl Mail {
         self.store
             .enqueue_mail(&QueuedMail {
                 id: uuid::Uuid::new_v4().to_string(),
+                user_id: user_id.map(str::to_owned),
                 recipient: to.to_owned(),
                 subject: template.subject().to_owned(),
                 text_body: fill(text, &values, false),
@@ -411,6 +450,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mail, store, attempts) = mail(dir.path(), 1).await;
         mail.send(
+            None,
             "ann@example.com",
             Template::Reset,
             &[("link", "http://x/r?t=<1>")],
@@ -457,6 +497,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mail, store, attempts) = mail(dir.path(), usize::MAX).await;
         mail.send(
+            None,
             "bo@example.com",
             Template::PasswordChanged,
             &[("link", "l")],

@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::accounts::sso::Identity;
 use crate::accounts::{Accounts, ApiKeyInfo, Principal, Role, User, is_reserved};
 use crate::audit::{Audit, AuditEntry, AuditEvent, AuditQuery};
+use crate::billing::{Billing, Invoice, SubscriptionRow};
 use crate::chat::{Chat, Conversation};
 use crate::error::{Error, Result, blocking};
 use crate::mail::{Mail, Template};
@@ -77,17 +78,24 @@ struct Archive {
     identities: Vec<Identity>,
     conversations: Vec<Conversation>,
     usage_by_day: Vec<DailyUsage>,
+    /// What was paid for, as Lariat keeps it.
+    subscriptions: Vec<SubscriptionRow>,
+    invoices: Vec<Invoice>,
     audit: Vec<AuditEntry>,
 }
 
+/// A user's data taken out and erased. Built from its parts (the stores it reads and erases,
+/// and the services it tells), as `Service` does.
 pub struct Privacy {
-    accounts: Arc<dyn AccountStore>,
-    identities: Arc<dyn IdentityStore>,
-    conversations: Arc<dyn ConversationStore>,
-    store: Arc<dyn PrivacyStore>,
-    audit: Arc<Audit>,
-    chat: Arc<Chat>,
-    mail: Arc<Mail>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub identities: Arc<dyn IdentityStore>,
+    pub conversations: Arc<dyn ConversationStore>,
+    pub store: Arc<dyn PrivacyStore>,
+    pub audit: Arc<Audit>,
+    pub chat: Arc<Chat>,
+    pub mail: Arc<Mail>,
+    /// Told before an erasure (the Stripe side), and read for exports.
+    pub billing: Arc<Billing>,
 }
 
 impl std::fmt::Debug for Privacy {
@@ -97,26 +105,6 @@ impl std::fmt::Debug for Privacy {
 }
 
 impl Privacy {
-    pub fn new(
-        accounts: Arc<dyn AccountStore>,
-        identities: Arc<dyn IdentityStore>,
-        conversations: Arc<dyn ConversationStore>,
-        store: Arc<dyn PrivacyStore>,
-        audit: Arc<Audit>,
-        chat: Arc<Chat>,
-        mail: Arc<Mail>,
-    ) -> Self {
-        Self {
-            accounts,
-            identities,
-            conversations,
-            store,
-            audit,
-            chat,
-            mail,
-        }
-    }
-
     /// Starts building an export of everything held about the caller; one at a time.
     pub async fn request_export(self: &Arc<Self>, principal: &Principal) -> Result<ExportInfo> {
         principal.require_session()?;
@@ -173,6 +161,7 @@ impl Privacy {
             .await?;
         self.mail
             .send(
+                Some(&user.id),
                 &user.email,
                 Template::ExportReady,
                 &[
@@ -219,6 +208,7 @@ impl Privacy {
                 None => break,
             }
         }
+        let (subscriptions, invoices) = self.billing.records(&user.id).await?;
         Ok(Archive {
             format: "lariat-export/1",
             exported_at: now_ms(),
@@ -228,6 +218,8 @@ impl Privacy {
             identities: self.identities.identities(&user.id).await?,
             conversations,
             usage_by_day: self.accounts.usage_by_day(&user.id, 0).await?,
+            subscriptions,
+            invoices,
             audit,
         })
     }
@@ -284,10 +276,10 @@ impl Privacy {
                 "lariat's own accounts cannot be erased".into(),
             ));
         }
+        // first, so a failure leaves the account as it was rather than paying on, erased
+        self.billing.forget_customer(&user.id).await?;
         let placeholder = format!("erased-{}@erased.invalid", user.id);
-        self.store
-            .erase_user(&user.id, &user.email, &placeholder)
-            .await?;
+        self.store.erase_user(&user.id, &placeholder).await?;
         self.chat.forget_user(&user.id);
         self.audit
             .record(AuditEvent::Erased, actor, Some(&user.id), None, json!({}))

@@ -4,6 +4,7 @@
 //! and past `max_keys` live buckets new keys share one overflow bucket instead of growing the map.
 
 use std::hash::{BuildHasher, Hash, RandomState};
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -59,6 +60,18 @@ impl std::fmt::Debug for KeyedLimit {
     }
 }
 
+/// What a client address is limited as: IPv4 (and IPv4 mapped into IPv6) as itself, IPv6 by its
+/// /64.
+pub fn client_network(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
+    }
+}
+
 impl KeyedLimit {
     /// `what` is the error's message when a key is over its limit.
     pub fn new(quota: Quota, what: &'static str) -> Self {
@@ -94,6 +107,13 @@ impl KeyedLimit {
         self.limiter
             .check_key(&hashed)
             .map_err(|wait| rate_limited(self.what, wait))
+    }
+
+    /// Takes one cell from the bucket of the network a client address stands for: an IPv4
+    /// address itself, an IPv6 address its /64 (one subscriber's allocation: a client holds the
+    /// whole of it and may hop between its addresses at will).
+    pub fn check_address(&self, address: IpAddr) -> Result<(), Error> {
+        self.check(&client_network(address))
     }
 
     /// Drops the buckets that are full again (indistinguishable from a new key).
@@ -157,6 +177,28 @@ mod tests {
         assert!(err.retry_after().is_some_and(|s| (1..=60).contains(&s)));
         assert!(limit.check("another").is_ok());
         assert_eq!(limit.len(), 2);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_one_bucket_however_many_addresses_of_its_64_it_uses() {
+        let limit = KeyedLimit::new(per_minute(3), "too many");
+        let addr = |s: &str| s.parse::<IpAddr>().unwrap();
+        for host in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"] {
+            assert!(limit.check_address(addr(host)).is_ok(), "{host}");
+        }
+        let err = limit
+            .check_address(addr("2001:db8:1:2:abcd::1"))
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::RateLimited);
+        // the next /64, and IPv4 clients, have their own
+        assert!(limit.check_address(addr("2001:db8:1:3::1")).is_ok());
+        assert!(limit.check_address(addr("192.0.2.1")).is_ok());
+        // an IPv4 address mapped into IPv6 is that IPv4 client
+        assert_eq!(client_network(addr("::ffff:192.0.2.1")), addr("192.0.2.1"));
+        assert_eq!(
+            client_network(addr("2001:db8:1:2:3:4:5:6")),
+            addr("2001:db8:1:2::")
+        );
     }
 
     #[test]

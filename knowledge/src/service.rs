@@ -25,7 +25,7 @@ use crate::types::{Collection, CollectionName};
 
 pub struct Service {
     pub knowledge: Arc<Knowledge>,
-    pub accounts: Accounts,
+    pub accounts: Arc<Accounts>,
     /// Collection settings, members and documents, with who may change them.
     pub collections: Collections,
     pub limits: Arc<Limits>,
@@ -91,13 +91,13 @@ impl Service {
     ) -> Result<Self> {
         let mail = Arc::new(Mail::new(&config.mail, sql.clone())?);
         let audit = Arc::new(Audit::new(sql.clone(), config.auth.audit_retention_days));
-        let accounts = Accounts::new(
+        let accounts = Arc::new(Accounts::new(
             config,
             sql.clone(),
             sql.clone(),
             mail.clone(),
             audit.clone(),
-        )?;
+        )?);
         let limits = Arc::new(Limits::new(config, sql.clone()));
         let collections = Collections::new(knowledge.clone(), sql.clone());
         let llm = Llm::new(config.providers(), &config.llm)?;
@@ -108,16 +108,17 @@ impl Service {
             llm,
             config.chat.clone(),
         ));
-        let privacy = Arc::new(Privacy::new(
-            sql.clone(),
-            sql.clone(),
-            sql.clone(),
-            sql.clone(),
-            audit.clone(),
-            chat.clone(),
-            mail.clone(),
-        ));
         let billing = Arc::new(Billing::new(config, sql.clone(), mail.clone())?);
+        let privacy = Arc::new(Privacy {
+            accounts: sql.clone(),
+            identities: sql.clone(),
+            conversations: sql.clone(),
+            store: sql.clone(),
+            audit: audit.clone(),
+            chat: chat.clone(),
+            mail: mail.clone(),
+            billing: billing.clone(),
+        });
         let sources = Arc::new(Sources::new(
             knowledge.clone(),
             sql.clone(),

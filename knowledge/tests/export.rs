@@ -305,3 +305,60 @@ async fn markdown_and_json_carry_the_same_content() {
         "chunk-1-12"
     );
 }
+
+#[tokio::test]
+async fn the_markdown_export_carries_no_live_html_or_link_from_ingested_text_or_answers() {
+    use pulldown_cmark::{Event, Options, Parser, Tag};
+    let hostile = "Ropes <img src=x onerror=alert(1)> and [click me](javascript:alert(2)).\n\
+                   <script>alert(3)</script>\n\
+                   See <https://evil.example/a> or ![pixel](https://evil.example/p.png).\n\
+                   [outer [inner](https://evil.example/i)](https://evil.example/o)\n\
+                   [ref]\n\n[ref]: https://evil.example/r";
+    let c = conversation(
+        "Ropes [x](https://evil.example/t) <b>bold</b>",
+        &[
+            ("What about <iframe src=//evil.example>?", vec![]),
+            (
+                "Use a **rope** [1]. <a href=\"https://evil.example/m\">more</a> \
+                 [docs](https://evil.example/d)",
+                vec![source(
+                    1,
+                    "<img src=x> [t](https://evil.example/s)",
+                    hostile,
+                )],
+            ),
+        ],
+    );
+    let md = String::from_utf8(export(&c, ExportFormat::Md).await.bytes).unwrap();
+    // read as a Markdown renderer reads it
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_FOOTNOTES;
+    let mut seen = String::new();
+    for event in Parser::new_ext(&md, options) {
+        match event {
+            Event::Html(h) | Event::InlineHtml(h) => panic!("live HTML {h:?} in\n{md}"),
+            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
+                panic!("a live link to {dest_url} in\n{md}")
+            }
+            Event::Text(t) | Event::Code(t) => seen.push_str(&t),
+            _ => {}
+        }
+    }
+    // the words are all still there for the reader, as text
+    for text in [
+        "<img src=x onerror=alert(1)>",
+        "[click me](javascript:alert(2))",
+        "<script>alert(3)</script>",
+        "<https://evil.example/a>",
+        "[inner](https://evil.example/i)",
+        "<iframe src=//evil.example>",
+        "[docs](https://evil.example/d)",
+        "[x](https://evil.example/t)",
+    ] {
+        assert!(seen.contains(text), "{text:?} missing from {seen:?}");
+    }
+    // what was harmless is left as written
+    assert!(md.contains("Use a **rope** [1]."), "{md}");
+}

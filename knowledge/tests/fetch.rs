@@ -107,6 +107,8 @@ async fn serve() -> Site {
 fn fetcher(allow: &[&str]) -> Fetcher {
     Fetcher::new(&SourcesConfig {
         allow_networks: allow.iter().map(|a| a.to_string()).collect(),
+        // the test site's port is any free one (and a redirect may name 80)
+        allowed_ports: vec!["1-65535".into()],
         max_bytes: 1_000_000,
         timeout_secs: 20,
         stall_secs: 1,
@@ -145,6 +147,28 @@ async fn the_guard_refuses_what_is_not_public_unless_allowed() {
         })
         .is_err()
     );
+    // only ports 80 and 443 unless sources.allowed_ports says otherwise, whatever the address
+    let standard = Fetcher::new(&SourcesConfig {
+        allow_networks: vec!["127.0.0.2/32".into()],
+        ..SourcesConfig::default()
+    })
+    .unwrap();
+    let (c, why) = code(get_page(&standard, &site, "/page").await);
+    assert_eq!(c, ErrorCode::Forbidden, "{why}");
+    assert!(
+        why.contains(&format!(
+            "address not allowed: port {} is not in",
+            site.port
+        )),
+        "{why}"
+    );
+    for bad in ["0", "70000", "443-80", "http"] {
+        let config = SourcesConfig {
+            allowed_ports: vec![bad.into()],
+            ..SourcesConfig::default()
+        };
+        assert!(Fetcher::new(&config).is_err(), "{bad}");
+    }
 
     // allowed explicitly, the page is fetched; redirects are checked hop by hop
     let f = fetcher(&["127.0.0.2/32"]);

@@ -260,6 +260,152 @@ async fn failures_retry_then_give_up(store: Arc<SqlStore>) {
     );
 }
 
+/// A store whose lease renewals fail (the database is out of reach for this runner only).
+struct Unreachable(Arc<SqlStore>);
+
+#[async_trait]
+impl JobStore for Unreachable {
+    async fn claim_job_slot(
+        &self,
+        job: &str,
+        slot: i64,
+        trigger: &str,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<Option<knowledge::store::JobClaim>> {
+        self.0
+            .claim_job_slot(job, slot, trigger, owner, lease_until)
+            .await
+    }
+    async fn claim_stalled_jobs(
+        &self,
+        jobs: &[&str],
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+        max_attempts: i64,
+    ) -> Result<Vec<knowledge::store::JobClaim>> {
+        self.0
+            .claim_stalled_jobs(jobs, owner, now, lease_until, limit, max_attempts)
+            .await
+    }
+    async fn renew_job_lease(
+        &self,
+        _claim: &knowledge::store::JobClaim,
+        _lease_until: i64,
+    ) -> Result<bool> {
+        Err(Error::Unavailable("the database is out of reach".into()))
+    }
+    async fn finish_job(
+        &self,
+        claim: &knowledge::store::JobClaim,
+        end: &JobEnd,
+        duration_ms: i64,
+    ) -> Result<bool> {
+        self.0.finish_job(claim, end, duration_ms).await
+    }
+    async fn job_runs(
+        &self,
+        job: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<knowledge::store::JobRun>> {
+        self.0.job_runs(job, limit).await
+    }
+    async fn purge_job_runs(&self, before: i64) -> Result<u64> {
+        self.0.purge_job_runs(before).await
+    }
+}
+
+/// Runs until dropped, and says when it was stopped.
+struct Endless {
+    stopped: Arc<Mutex<Option<i64>>>,
+}
+
+struct StopWatch(Arc<Mutex<Option<i64>>>);
+
+impl Drop for StopWatch {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() = Some(now_ms());
+    }
+}
+
+#[async_trait]
+impl Task for Endless {
+    async fn run(&self) -> Result<serde_json::Value> {
+        let _watch = StopWatch(self.stopped.clone());
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(json!({}))
+    }
+}
+
+/// A holder that cannot renew its lease stops its work before the lease runs out (so it never
+/// runs beside whoever takes the run over); a run whose holder vanishes on every attempt is
+/// failed after `max_attempts`, not handed to the next server.
+async fn a_holder_that_cannot_renew_stops_and_a_killer_job_gives_up(stores: Vec<Arc<SqlStore>>) {
+    let stopped = Arc::new(Mutex::new(None));
+    let task = Arc::new(Endless {
+        stopped: stopped.clone(),
+    });
+    let cut_off = Arc::new(Unreachable(stores[0].clone()));
+    let spec = JobSpec {
+        name: "cutoff".into(),
+        schedule: Schedule::parse("0 0 0 1 1 *").unwrap(),
+        task,
+    };
+    let a = Arc::new(Jobs::new(cut_off, config(1, 30), vec![spec], Vec::new()).unwrap());
+    let claimed_at = now_ms();
+    let held = a.tick().await.unwrap();
+    assert_eq!(held.len(), 1);
+    for h in held {
+        tokio::time::timeout(Duration::from_secs(5), h)
+            .await
+            .expect("the holder gave up")
+            .unwrap();
+    }
+    let at = stopped.lock().unwrap().expect("the work was stopped");
+    assert!(
+        at < claimed_at + 1000,
+        "stopped {} ms after the claim",
+        at - claimed_at
+    );
+
+    // a job that takes its runner down each time: attempts 1, 2 and 3 vanish, then it fails
+    let killer = Probe::new(Duration::from_secs(30), 0);
+    let runners: Vec<Arc<Jobs>> = stores
+        .iter()
+        .map(|s| {
+            runner(
+                s.clone(),
+                config(1, 30),
+                "killer",
+                "0 0 0 1 1 *",
+                killer.clone(),
+            )
+        })
+        .collect();
+    for (attempt, r) in runners.iter().enumerate() {
+        let held = r.tick().await.unwrap();
+        assert_eq!(held.len(), 1, "attempt {}", attempt + 1);
+        // it starts, and its runner dies
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for h in held {
+            h.abort();
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    for r in &runners {
+        assert!(r.tick().await.unwrap().is_empty(), "never handed on again");
+    }
+    let run = &stores[0].job_runs(Some("killer"), 1).await.unwrap()[0];
+    assert_eq!((run.status.as_str(), run.attempt), ("failed", 3), "{run:?}");
+    assert!(
+        run.error.contains("stopped before the run ended 3 times"),
+        "{run:?}"
+    );
+    assert_eq!(killer.count(), 3);
+}
+
 /// What every backend must do, given a way to open another store on the same database.
 async fn suite<F, Fut>(open: F)
 where
@@ -273,6 +419,7 @@ where
     every_occurrence_runs_once(stores.clone()).await;
     a_dead_holders_run_is_taken_over(stores.clone()).await;
     failures_retry_then_give_up(stores[0].clone()).await;
+    a_holder_that_cannot_renew_stops_and_a_killer_job_gives_up(stores.clone()).await;
     // racing claims of one slot: one wins
     let mut wins = 0;
     let claims = futures::future::join_all(

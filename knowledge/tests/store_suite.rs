@@ -8,8 +8,8 @@ use knowledge::audit::{AuditCursor, AuditEntry, AuditEvent};
 use knowledge::billing::{Applied, Effect, EventRecord, Invoice, PlanRule, SubscriptionRow};
 use knowledge::store::{
     AccountStore, AnalyticsStore, AuditStore, BillingStore, ConversationStore, ConversationSummary,
-    IdentityStore, IssuedToken, MailStore, QueuedMail, RefreshOutcome, SqlStore, SsoState, Store,
-    StoredMessage, StoredSession, Unlinked, UsageRecord,
+    IdentityStore, IssuedToken, MailStore, QueuedMail, RefreshOutcome, Revoked, Securing, SqlStore,
+    SsoState, Store, StoredMessage, StoredSession, Unlinked, UsageRecord,
 };
 use knowledge::types::CollectionUpdate;
 use knowledge::{
@@ -436,10 +436,18 @@ async fn accounts_suite(store: &SqlStore) {
             .await
             .unwrap()
     );
-    store
-        .change_password(&ann.user.id, "$argon2id$new", Some("s5"))
+    let change = Securing {
+        password_hash: Some("$argon2id$new"),
+        keep_session: Some("s5"),
+        ..Securing::default()
+    };
+    let revoked = store
+        .secure_account(&ann.user.id, &change)
         .await
+        .unwrap()
         .unwrap();
+    assert_eq!(revoked.keys, 0, "a password change keeps the keys");
+    assert!(revoked.sessions >= 1, "{revoked:?}");
     let (_, hash) = store
         .user_credentials("ann@example.com")
         .await
@@ -471,6 +479,7 @@ async fn accounts_suite(store: &SqlStore) {
         created_at: 10,
         last_used_at: None,
         expires_at: None,
+        parent_id: None,
     };
     store
         .create_api_key(&ann.user.id, &key, "kh")
@@ -513,8 +522,32 @@ async fn accounts_suite(store: &SqlStore) {
             .await
             .unwrap()
     );
+    // a key made with k1, and one made with that: they go with it
+    for (id, parent, hash) in [("k3", "k1", "kh3"), ("k4", "k3", "kh4")] {
+        let child = ApiKeyInfo {
+            id: id.into(),
+            parent_id: Some(parent.into()),
+            ..key.clone()
+        };
+        store
+            .create_api_key(&ann.user.id, &child, hash)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .api_key_user("kh4")
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .parent_id,
+        Some("k3".into())
+    );
     assert!(store.revoke_api_key(&ann.user.id, "k1").await.unwrap());
-    assert!(store.api_key_user("kh").await.unwrap().is_none());
+    for hash in ["kh", "kh3", "kh4"] {
+        assert!(store.api_key_user(hash).await.unwrap().is_none(), "{hash}");
+    }
     assert!(store.api_keys(&ann.user.id).await.unwrap().is_empty());
 
     // usage
@@ -624,20 +657,102 @@ async fn accounts_suite(store: &SqlStore) {
     );
     assert!(store.token_user("t1", "reset").await.unwrap().is_none());
 
-    // addresses: verified only while unchanged; a taken address is a conflict
+    // addresses: verified only while unchanged (and then nothing else changes either); the
+    // proof removes what was asked, and spends every outstanding reset and address link
     let bob = user("bob@example.com");
+    let proof = |email| Securing {
+        password_hash: Some("$argon2id$bob"),
+        verify: Some(email),
+        revoke_keys: true,
+        remove_identities: true,
+        ..Securing::default()
+    };
+    let bob_key = ApiKeyInfo {
+        id: "kb".into(),
+        name: "bob's".into(),
+        prefix: "lrt_bbbb1234".into(),
+        scopes: vec![Scope::Search],
+        created_at: 10,
+        last_used_at: None,
+        expires_at: None,
+        parent_id: None,
+    };
+    store
+        .create_api_key(&bob.user.id, &bob_key, "khb")
+        .await
+        .unwrap();
+    store
+        .link_identity(&Identity {
+            id: "ib".into(),
+            user_id: bob.user.id.clone(),
+            provider: "test".into(),
+            issuer: "https://id.example".into(),
+            subject: "bob".into(),
+            email: "bob@example.com".into(),
+            created_at: 5,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    let link = |hash: &str, purpose: &'static str| IssuedToken {
+        hash: hash.into(),
+        user_id: bob.user.id.clone(),
+        purpose,
+        payload: "bob@example.com".into(),
+        expires_at: i64::MAX / 2,
+    };
+    for (hash, purpose) in [("br", "reset"), ("be", "email"), ("bv", "verify")] {
+        store.create_token(&link(hash, purpose)).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .secure_account(&bob.user.id, &proof("old@example.com"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.api_key_user("khb").await.unwrap().is_some());
+    assert!(store.token_user("br", "reset").await.unwrap().is_some());
     assert!(
         !store
-            .verify_email(&bob.user.id, "old@example.com")
+            .user(&bob.user.id)
             .await
             .unwrap()
+            .unwrap()
+            .email_verified
+    );
+    let revoked = store
+        .secure_account(&bob.user.id, &proof("bob@example.com"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        revoked,
+        Revoked {
+            sessions: 0,
+            keys: 1,
+            identities: vec!["test".into()]
+        }
     );
     assert!(
         store
-            .verify_email(&bob.user.id, "bob@example.com")
+            .user(&bob.user.id)
             .await
             .unwrap()
+            .unwrap()
+            .email_verified
     );
+    assert!(store.api_key_user("khb").await.unwrap().is_none());
+    assert!(store.identities(&bob.user.id).await.unwrap().is_empty());
+    for (hash, purpose) in [("br", "reset"), ("be", "email")] {
+        assert!(
+            store.token_user(hash, purpose).await.unwrap().is_none(),
+            "{purpose} link outlived the change"
+        );
+    }
+    assert!(store.token_user("bv", "verify").await.unwrap().is_some());
+    // a change of address, a link or an unlink spends them too
+    store.create_token(&link("br2", "reset")).await.unwrap();
     let taken = store
         .change_email(&bob.user.id, "ann@example.com")
         .await
@@ -647,6 +762,7 @@ async fn accounts_suite(store: &SqlStore) {
         .change_email(&bob.user.id, "robert@example.com")
         .await
         .unwrap();
+    assert!(store.token_user("br2", "reset").await.unwrap().is_none());
     let moved = store.user(&bob.user.id).await.unwrap().unwrap();
     assert_eq!(
         (moved.email.as_str(), moved.email_verified),
@@ -660,6 +776,7 @@ async fn accounts_suite(store: &SqlStore) {
     // the mail outbox: due, claimed by one sender, retried, sent
     let queued = QueuedMail {
         id: "m1".into(),
+        user_id: Some(ann.user.id.clone()),
         recipient: "ann@example.com".into(),
         subject: "s".into(),
         text_body: "t".into(),
@@ -1458,6 +1575,37 @@ async fn retention_suite(store: &SqlStore) {
         (3, vec![rita.to_owned()])
     );
     assert_eq!(ids().await, ["recent"]);
+
+    // the outbox keeps a sent or given-up message's envelope a while, never a waiting one
+    let waiting = QueuedMail {
+        id: "m-waiting".into(),
+        user_id: None,
+        recipient: "rita@example.com".into(),
+        subject: "s".into(),
+        text_body: "t".into(),
+        html_body: "<p>t</p>".into(),
+        attempts: 0,
+        next_attempt_at: i64::MAX / 2,
+    };
+    store.enqueue_mail(&waiting).await.unwrap();
+    let later = knowledge::types::now_ms() + knowledge::store::MAIL_KEPT_MS + 60_000;
+    assert_eq!(
+        store
+            .purge_expired(now_ms_minus_a_day())
+            .await
+            .unwrap()
+            .mail,
+        0
+    );
+    assert!(
+        store.purge_expired(later).await.unwrap().mail >= 1,
+        "m1 was sent"
+    );
+    assert_eq!(store.due_mail(i64::MAX, 10).await.unwrap(), vec![waiting]);
+}
+
+fn now_ms_minus_a_day() -> i64 {
+    knowledge::types::now_ms() - 86_400_000
 }
 
 #[tokio::test]

@@ -103,6 +103,24 @@ async fn signups_are_limited_per_address_and_forwarded_for_is_believed_only_from
         );
     }
     assert_eq!(seen, vec![201, 201, 429, 201]);
+    // an IPv6 client is its /64: hopping between its addresses buys no more sign-ups
+    let mut seen = Vec::new();
+    for (i, xff) in [
+        "2001:db8:7:1::1",
+        "2001:db8:7:1::2",
+        "2001:db8:7:1:ffff:ffff:ffff:fffe",
+        "2001:db8:7:2::1",
+    ]
+    .iter()
+    .enumerate()
+    {
+        seen.push(
+            signup(&api, &format!("v6-{i}@example.com"), Some(xff))
+                .await
+                .0,
+        );
+    }
+    assert_eq!(seen, vec![201, 201, 429, 201]);
     // an unreadable header falls back to the peer
     assert_eq!(
         signup(&api, "q1@example.com", Some("not an ip")).await.0,

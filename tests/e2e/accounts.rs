@@ -58,16 +58,18 @@ async fn accounts_suite(l: Lariat) {
         )
         .await;
     assert_eq!(s, 201, "{b}");
-    assert_eq!(b["email"], "ann@example.com");
-    assert_eq!(b["role"], "user");
-    assert_eq!(b["plan"], "free");
-    assert!(b.get("password_hash").is_none());
+    assert_eq!(b, json!({"email": "ann@example.com"}));
+    // a taken address answers exactly the same (its owner is mailed instead), and changes
+    // nothing: the first password still signs in
+    let (s, again) = api
+        .post(
+            "/api/auth/signup",
+            None,
+            json!({"email": "ANN@example.com", "password": "the squatter's password"}),
+        )
+        .await;
+    assert_eq!((s, &again), (201, &b));
     let cases = [
-        (
-            json!({"email": "ann@example.com", "password": PASSWORD}),
-            409,
-            "conflict",
-        ),
         (
             json!({"email": "nope", "password": PASSWORD}),
             400,
@@ -435,7 +437,7 @@ async fn tokens_expire_and_limits_answer_429() {
     assert_eq!(body["error"]["code"], "rate_limited");
 
     // the plan's requests per minute, per user
-    let token = api.user("eve@example.com").await;
+    let token = api.unverified_user("eve@example.com").await;
     let mut statuses = Vec::new();
     for _ in 0..6 {
         statuses.push(api.get("/api/auth/me", Some(&token)).await.0);
@@ -443,7 +445,7 @@ async fn tokens_expire_and_limits_answer_429() {
     assert_eq!(&statuses[..4], &[200, 200, 200, 200], "{statuses:?}");
     assert_eq!(statuses[5], 429, "{statuses:?}");
     // another user has their own bucket
-    let other = api.user("fay@example.com").await;
+    let other = api.unverified_user("fay@example.com").await;
     assert_eq!(api.get("/api/auth/me", Some(&other)).await.0, 200);
 }
 
@@ -695,6 +697,20 @@ async fn first_admin_cannot_be_claimed_and_disabling_revokes() {
             api.post("/api/auth/signup", None, creds.clone()).await.0,
             201
         );
+        let (_, pair) = api.post("/api/auth/signin", None, creds.clone()).await;
+        let session = pair["access_token"].as_str().unwrap().to_owned();
+        // unverified, the squatter makes no key
+        let (s, b) = api
+            .post("/api/keys", Some(&session), json!({"name": "k"}))
+            .await;
+        assert_eq!(s, 403, "{b}");
+        // with the mailbox (the log here), the address is proven, and that session ends
+        let token = api.logged_verification("boss@corp.example").await;
+        let (s, b) = api
+            .post("/api/auth/verify", None, json!({"token": token}))
+            .await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(api.get("/api/auth/me", Some(&session)).await.0, 401);
         let (_, pair) = api.post("/api/auth/signin", None, creds).await;
         let session = pair["access_token"].as_str().unwrap().to_owned();
         let (s, key) = api
@@ -1116,6 +1132,73 @@ async fn api_keys_do_what_both_their_scopes_and_their_owners_role_allow() {
     assert_eq!(me["scopes"], json!(["search", "keys"]));
     // sessions stay a session's business
     assert_eq!(api.get("/api/sessions", Some(&manager)).await.0, 403);
+
+    // a short-lived key mints no eternal one: a child's end is capped at its parent's, it
+    // names its parent, and it goes with it (as do its own children)
+    let (s, parent) = api
+        .post(
+            "/api/keys",
+            Some(&user),
+            json!({"name": "short", "scopes": ["keys", "search"], "expires_in_days": 1}),
+        )
+        .await;
+    assert_eq!(s, 201, "{parent}");
+    let parent_end = parent["expires_at"].as_i64().unwrap();
+    let make = |with: String, body: Value| {
+        let api = api.clone();
+        async move {
+            let (s, b) = api.post("/api/keys", Some(&with), body).await;
+            assert_eq!(s, 201, "{b}");
+            b
+        }
+    };
+    let child = make(
+        parent["key"].as_str().unwrap().to_owned(),
+        json!({"name": "child", "scopes": ["keys", "search"]}),
+    )
+    .await;
+    assert_eq!(child["expires_at"].as_i64(), Some(parent_end), "{child}");
+    assert_eq!(child["parent_id"], parent["id"]);
+    let longer = make(
+        parent["key"].as_str().unwrap().to_owned(),
+        json!({"name": "longer", "scopes": ["search"], "expires_in_days": 30}),
+    )
+    .await;
+    assert_eq!(longer["expires_at"].as_i64(), Some(parent_end));
+    let grandchild = make(
+        child["key"].as_str().unwrap().to_owned(),
+        json!({"name": "grandchild", "scopes": ["search"]}),
+    )
+    .await;
+    assert_eq!(grandchild["parent_id"], child["id"]);
+    for k in [&child, &longer, &grandchild] {
+        assert_eq!(api.get("/api/auth/me", k["key"].as_str()).await.0, 200);
+    }
+    let path = format!("/api/keys/{}", parent["id"].as_str().unwrap());
+    let (s, b) = api
+        .call(reqwest::Method::DELETE, &path, Some(&user), None)
+        .await;
+    assert_eq!(s, 204, "{b}");
+    for k in [&parent, &child, &longer, &grandchild] {
+        assert_eq!(
+            api.get("/api/auth/me", k["key"].as_str()).await.0,
+            401,
+            "{k}"
+        );
+    }
+    let (_, list) = api.get("/api/keys", Some(&user)).await;
+    let names: Vec<&str> = list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| ["short", "child", "longer", "grandchild"].contains(n)),
+        "{names:?}"
+    );
 }
 
 #[tokio::test]
@@ -1169,6 +1252,7 @@ async fn the_audit_log_records_security_events_and_admins_read_it() {
             "key_revoked",
             "key_created",
             "sign_in_failed",
+            "email_verified",
             "signed_in",
             "signed_up"
         ]

@@ -124,6 +124,27 @@ async fn a_user_upgrades_through_checkout_and_downgrades_through_the_portal() {
     assert_eq!(b["invoices"][0]["status"], "paid");
     assert_eq!(b["invoices"][0]["amount_paid"], 2900);
     assert_eq!(b["payment_problem"], false);
+    // invoices (with their hosted links) need a session or a key with the billing scope
+    let key_with = |scopes: Value| {
+        let (api, ann) = (api.clone(), ann.clone());
+        async move {
+            let (s, k) = api
+                .post(
+                    "/api/keys",
+                    Some(&ann),
+                    json!({"name": "k", "scopes": scopes}),
+                )
+                .await;
+            assert_eq!(s, 201, "{k}");
+            k["key"].as_str().unwrap().to_owned()
+        }
+    };
+    let plain = key_with(json!(["search", "chat"])).await;
+    let (s, refused) = api.get("/api/billing", Some(&plain)).await;
+    assert_eq!(s, 403, "{refused}");
+    assert!(refused.to_string().contains("billing scope"), "{refused}");
+    let books = key_with(json!(["billing"])).await;
+    assert_eq!(billing(&api, &books).await["invoices"], b["invoices"]);
     // the quota follows the plan
     assert_eq!(
         limits(&api, &ann).await,
@@ -794,4 +815,109 @@ async fn usage_and_analytics_report_by_group_as_json_and_csv() {
         let (status, body) = api.get(bad, Some(&admin)).await;
         assert_eq!(status, 400, "{bad}: {body}");
     }
+}
+
+/// Erasing an account: Stripe is told first (the subscription cancelled, then the customer
+/// deleted), the export before it holds the invoices and subscriptions, and afterwards no row of
+/// any table names the user, under either address it had; the invoice stays for the books, by
+/// user id only.
+#[tokio::test]
+async fn an_erased_account_stops_paying_and_no_table_names_it() {
+    use reqwest::Method;
+    let (fake, l, server, api) = start(Lariat::new()).await;
+    let old = "ann.erase@example.com";
+    let new = "ann.moved@example.com";
+    let ann = api.user(old).await;
+    let (status, body) = api
+        .post("/api/billing/checkout", Some(&ann), json!({"plan": "pro"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let session = FakeStripe::session_of(body["url"].as_str().unwrap()).to_owned();
+    let customer = fake.customer_of_session(&session);
+    let sub = fake.complete_checkout(&session).await;
+    assert_eq!(
+        billing(&api, &ann).await["invoices"][0]["amount_paid"],
+        2900
+    );
+
+    // the account moves to another address: mail about it went to the old one too
+    let (s, b) = api
+        .post(
+            "/api/auth/email",
+            Some(&ann),
+            json!({"new_email": new, "password": crate::serve::PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let token = api
+        .logged_link(&format!("asked to use {new} from now on"), "confirm-email")
+        .await;
+    let (s, b) = api
+        .post("/api/auth/email/confirm", None, json!({"token": token}))
+        .await;
+    assert_eq!(s, 200, "{b}");
+
+    // the export holds what was paid for
+    let (s, export) = api
+        .post("/api/account/exports", Some(&ann), json!({}))
+        .await;
+    assert_eq!(s, 202, "{export}");
+    let path = format!("/api/account/exports/{}", export["id"].as_str().unwrap());
+    let started = std::time::Instant::now();
+    let archive = loop {
+        let (s, archive) = api.get(&path, Some(&ann)).await;
+        if s == 200 {
+            break archive;
+        }
+        assert!(started.elapsed().as_secs() < 20, "{s} {archive}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(archive["subscriptions"][0]["id"], sub.as_str(), "{archive}");
+    assert_eq!(archive["invoices"][0]["amount_paid"], 2900, "{archive}");
+
+    // Stripe unreachable: the erasure stops before anything is lost
+    fake.fail(100);
+    let erase = json!({"password": crate::serve::PASSWORD});
+    let (s, b) = api
+        .call(
+            Method::DELETE,
+            "/api/account",
+            Some(&ann),
+            Some(erase.clone()),
+        )
+        .await;
+    assert_eq!(s, 502, "{b}");
+    assert_eq!(api.get("/api/auth/me", Some(&ann)).await.0, 200);
+    fake.fail(0);
+
+    let (s, b) = api
+        .call(Method::DELETE, "/api/account", Some(&ann), Some(erase))
+        .await;
+    assert_eq!(s, 204, "{b}");
+    let deletes: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "DELETE")
+        .map(|c| c.path)
+        .collect();
+    assert_eq!(
+        deletes
+            .iter()
+            .rev()
+            .take(2)
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>(),
+        [
+            format!("/v1/subscriptions/{sub}"),
+            format!("/v1/customers/{customer}")
+        ],
+        "{deletes:?}"
+    );
+    assert_eq!(fake.subscription(&sub).unwrap()["status"], "canceled");
+
+    let db = l.data_dir().join("lariat.db");
+    let naming = crate::support::cells_naming(&db, &[old, new, "ann.erase", "ann.moved"]);
+    assert!(naming.is_empty(), "still named in {naming:?}");
+    drop(server);
 }

@@ -235,6 +235,8 @@ class Journeys:
         row = page.locator(".user-row", has_text=self.email)
         await expect(row).to_have_count(1)
         await row.get_by_label("Role").select_option("curator")
+        # the admin vouches for the address (until it is verified the user makes no API key)
+        await row.get_by_label("Address verified").check()
         await row.get_by_role("button", name=f"Save {self.email}").click()
         await expect(page.locator(".notice")).to_contain_text("The user was updated")
         await page.goto(self.base + "/collections/rodeo")

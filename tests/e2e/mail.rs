@@ -101,6 +101,8 @@ const CHANGED: &str = "Your Lariat password was changed";
 const VERIFY: &str = "Confirm your e-mail address for Lariat";
 const NEW_EMAIL: &str = "Confirm your new e-mail address for Lariat";
 const EMAIL_CHANGED: &str = "Your Lariat account's e-mail address was changed";
+const REMOVED: &str = "Sign-ins removed from your Lariat account";
+const TAKEN: &str = "Someone tried to sign up to Lariat with your address";
 
 /// The token in a message's link to `http://lariat.test/PAGE?token=…`.
 fn link_token(text: &str, page: &str) -> String {
@@ -117,6 +119,18 @@ fn link_token(text: &str, page: &str) -> String {
 
 fn token_in(text: &str) -> String {
     link_token(text, "reset")
+}
+
+/// Signs up, follows the verification link mailed to the sink, and signs in: the access token.
+async fn verified_user(api: &Api, sink: &SmtpSink, email: &str) -> String {
+    api.sign_up(email).await;
+    let mail = sink.nth(email, VERIFY, 1).await;
+    let token = link_token(mail["text"].as_str().unwrap(), "verify");
+    let (s, b) = api
+        .post("/api/auth/verify", None, json!({"token": token}))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    api.signin(email).await
 }
 
 /// Lariat sending to the sink, links pointing at `http://lariat.test`.
@@ -137,7 +151,7 @@ async fn a_password_is_reset_with_the_link_mailed_once_and_the_old_sessions_end(
     let server = Server::start(&l);
     let api = Api::new(&server);
     let email = "kim@example.com";
-    let session = api.user(email).await;
+    let session = api.unverified_user(email).await;
 
     // the same answer for an account and for no account; only the account gets mail
     for address in ["nobody@example.com", email] {
@@ -233,7 +247,7 @@ async fn a_password_is_reset_with_the_link_mailed_once_and_the_old_sessions_end(
             .send()
     };
     let other = "lee@example.com";
-    api.user(other).await;
+    api.unverified_user(other).await;
     let page = form("/forgot", &[("email", other)]).await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("is on its way"));
@@ -276,7 +290,7 @@ async fn a_password_is_reset_with_the_link_mailed_once_and_the_old_sessions_end(
     assert_eq!(api.post("/api/auth/signin", None, signin).await.0, 200);
 
     // an admin mails a user a link (only an admin may); the user still chooses the password
-    let admin = api.user("admin@example.com").await;
+    let admin = api.signin("admin@example.com").await;
     let lee = api.user_id(&admin, other).await;
     let path = format!("/api/admin/users/{lee}/password-reset");
     let (s, _) = api
@@ -344,16 +358,26 @@ async fn without_smtp_the_link_is_logged() {
 
 /// A POST of a page's form, the way the browser sends it (same origin), redirects not followed.
 async fn submit(api: &Api, path: &str, body: &[(&str, &str)]) -> reqwest::Response {
-    reqwest::Client::builder()
+    submit_as(api, None, path, body).await
+}
+
+/// The same from a browser signed in with the access token `session`, when given.
+async fn submit_as(
+    api: &Api,
+    session: Option<&str>,
+    path: &str,
+    body: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
         .post(format!("{}{path}", api.base))
-        .header("origin", &api.base)
-        .form(body)
-        .send()
-        .await
-        .unwrap()
+        .header("origin", &api.base);
+    if let Some(token) = session {
+        request = request.header("cookie", format!("lariat_access={token}"));
+    }
+    request.form(body).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -361,12 +385,13 @@ async fn an_address_is_verified_by_its_link_and_moved_by_a_confirmed_one() {
     let sink = SmtpSink::start();
     let l = mailing(&sink)
         .with_env("LARIAT_AUTH__UNVERIFIED_CAN_CHAT", "false")
-        .with_env("LARIAT_AUTH__VERIFY_PER_HOUR_ACCOUNT", "3");
+        .with_env("LARIAT_AUTH__VERIFY_PER_HOUR_ACCOUNT", "3")
+        .with_env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000");
     create_admin(&l);
     let server = Server::start(&l);
     let api = Api::new(&server);
     let email = "jo@example.com";
-    let session = api.user(email).await;
+    let session = api.unverified_user(email).await;
     let ask = json!({"message": "How long is a heading rope?"});
 
     // unverified: signed in, may read and search, may not ask
@@ -381,6 +406,33 @@ async fn an_address_is_verified_by_its_link_and_moved_by_a_confirmed_one() {
             .contains("confirm your e-mail address")
     );
     assert_eq!(api.get("/api/collections", Some(&session)).await.0, 200);
+    // …and may make no API key: whoever signed up may not own the address
+    let (s, b) = api
+        .post("/api/keys", Some(&session), json!({"name": "k"}))
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("confirm your e-mail address before making API keys"),
+        "{b}"
+    );
+    let page = submit_as(
+        &api,
+        Some(&session),
+        "/account/keys",
+        &[("name", "k"), ("search", "on")],
+    )
+    .await;
+    assert_eq!(page.status(), 403);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("confirm your e-mail address before making API keys")
+    );
+    let browser = api.signin(email).await;
 
     // the sign-up's link and a resent one; resends are limited
     let first = link_token(
@@ -442,7 +494,9 @@ async fn an_address_is_verified_by_its_link_and_moved_by_a_confirmed_one() {
         .await
         .unwrap();
     assert!(page.contains(&format!("value=\"{first}\"")), "{page}");
-    let done = submit(&api, "/verify", &[("token", &first)]).await;
+    // followed in a browser signed in to the account: that browser's session stays, every
+    // other one made before the proof ends, and the owner hears of it
+    let done = submit_as(&api, Some(&browser), "/verify", &[("token", &first)]).await;
     assert_eq!(done.status(), 303);
     assert_eq!(done.headers()["location"], "/account?done=verified");
     let again = submit(&api, "/verify", &[("token", &first)]).await;
@@ -454,6 +508,16 @@ async fn an_address_is_verified_by_its_link_and_moved_by_a_confirmed_one() {
             .unwrap()
             .contains("invalid, used or expired")
     );
+    assert_eq!(api.get("/api/auth/me", Some(&session)).await.0, 401);
+    let notice = sink.nth(email, REMOVED, 1).await;
+    assert!(
+        notice["text"]
+            .as_str()
+            .unwrap()
+            .contains("1 session signed out"),
+        "{notice}"
+    );
+    let session = browser;
     let (_, me) = api.get("/api/auth/me", Some(&session)).await;
     assert_eq!(me["user"]["email_verified"], true);
     assert_eq!(api.post("/api/chat", Some(&session), ask).await.0, 200);
@@ -568,10 +632,10 @@ async fn your_data_is_exported_then_erased_leaving_nothing_of_it_behind() {
     create_admin(&l);
     let server = Server::start(&l);
     let api = Api::new(&server);
-    let admin = api.user("admin@example.com").await;
-    let other = api.user("other@example.com").await;
+    let admin = api.signin("admin@example.com").await;
+    let other = api.unverified_user("other@example.com").await;
     let email = "zed@example.com";
-    let zed = api.user(email).await;
+    let zed = verified_user(&api, &sink, email).await;
     let marker = "quokkazebra";
     let ask = json!({"message": format!("How long is the heading rope {marker} uses?")});
     let (s, _) = api.post("/api/chat", Some(&zed), ask).await;
@@ -689,7 +753,7 @@ async fn your_data_is_exported_then_erased_leaving_nothing_of_it_behind() {
         .await;
     assert_eq!(s, 204);
     assert_eq!(api.get("/api/auth/me", Some(&other)).await.0, 401);
-    api.user("third@example.com").await;
+    api.unverified_user("third@example.com").await;
     drop(server);
     // and the operator, from the command line
     let out = l.expect(0, &["admin", "erase", "third@example.com"]);
@@ -699,4 +763,232 @@ async fn your_data_is_exported_then_erased_leaving_nothing_of_it_behind() {
     // nothing of the question or the key's name is left in any file of the data dir
     let left = files_holding(&l.data_dir(), marker.as_bytes());
     assert!(left.is_empty(), "{marker} is still in {left:?}");
+}
+
+/// An admin's change to the user with this address.
+async fn change_user(api: &Api, admin: &str, email: &str, change: Value) {
+    let id = api.user_id(admin, email).await;
+    let (s, b) = api
+        .call(
+            Method::PATCH,
+            &format!("/api/admin/users/{id}"),
+            Some(admin),
+            Some(change),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+}
+
+/// Asks for a reset link for `email` and follows it, choosing `password`.
+async fn reset_by_mail(api: &Api, sink: &SmtpSink, email: &str, n: usize, password: &str) {
+    let (s, b) = api
+        .post("/api/auth/password-reset", None, json!({"email": email}))
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let token = token_in(sink.nth(email, RESET, n).await["text"].as_str().unwrap());
+    let (s, b) = api
+        .post(
+            "/api/auth/password-reset/confirm",
+            None,
+            json!({"token": token, "new_password": password}),
+        )
+        .await;
+    assert_eq!(s, 204, "{b}");
+}
+
+#[tokio::test]
+async fn an_account_cannot_be_claimed_before_its_owner_arrives() {
+    let sink = SmtpSink::start();
+    let l = mailing(&sink);
+    create_admin(&l);
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let admin = api.signin("admin@example.com").await;
+
+    // someone signs up with an address they do not own and stays unverified: no API key
+    let victim = "victim@corp.example";
+    let attacker = api.unverified_user(victim).await;
+    // signing up again answers as for a free address; the address's owner hears of it
+    api.sign_up(victim).await;
+    sink.nth(victim, TAKEN, 1).await;
+    let (s, b) = api
+        .post("/api/keys", Some(&attacker), json!({"name": "backdoor"}))
+        .await;
+    assert_eq!(s, 403, "{b}");
+
+    // credentials made while the address counted as verified (an admin vouched, then withdrew
+    // it) are what a taken-over account would hold from before
+    change_user(&api, &admin, victim, json!({"email_verified": true})).await;
+    let (s, key) = api
+        .post("/api/keys", Some(&attacker), json!({"name": "backdoor"}))
+        .await;
+    assert_eq!(s, 201, "{key}");
+    let key = key["key"].as_str().unwrap().to_owned();
+    change_user(&api, &admin, victim, json!({"email_verified": false})).await;
+    assert_eq!(api.get("/api/auth/me", Some(&key)).await.0, 200);
+
+    // the owner arrives through the mailed reset link: the first proof of the mailbox removes
+    // everything made before it, and the owner is told what
+    let owner_password = "the real owner's passphrase";
+    reset_by_mail(&api, &sink, victim, 1, owner_password).await;
+    assert_eq!(api.get("/api/auth/me", Some(&attacker)).await.0, 401);
+    assert_eq!(api.get("/api/auth/me", Some(&key)).await.0, 401);
+    let notice = sink.nth(victim, REMOVED, 1).await;
+    let text = notice["text"].as_str().unwrap();
+    assert!(text.contains("1 API key revoked"), "{text}");
+    assert!(text.contains("session"), "{text}");
+    let signin = json!({"email": victim, "password": owner_password});
+    let (s, pair) = api.post("/api/auth/signin", None, signin).await;
+    assert_eq!(s, 200, "{pair}");
+    let owner = pair["access_token"].as_str().unwrap().to_owned();
+    let (_, me) = api.get("/api/auth/me", Some(&owner)).await;
+    assert_eq!(me["user"]["email_verified"], true, "the reset proved it");
+
+    // a reset of a verified account: the password may have leaked, so its keys go too
+    let (s, key) = api
+        .post("/api/keys", Some(&owner), json!({"name": "laptop"}))
+        .await;
+    assert_eq!(s, 201, "{key}");
+    let key = key["key"].as_str().unwrap().to_owned();
+    reset_by_mail(&api, &sink, victim, 2, "another owner passphrase").await;
+    assert_eq!(api.get("/api/auth/me", Some(&key)).await.0, 401);
+    assert!(
+        sink.nth(victim, REMOVED, 2).await["text"]
+            .as_str()
+            .unwrap()
+            .contains("1 API key revoked")
+    );
+    let (_, log) = api
+        .get("/api/admin/audit?event=reset_used", Some(&admin))
+        .await;
+    let firsts: Vec<&Value> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["detail"]["first_proof"])
+        .collect();
+    assert_eq!(firsts, [&json!(false), &json!(true)], "{log}");
+
+    // once delivered, no message's body (reset and verification links) stays in the database
+    let started = Instant::now();
+    let bodies = loop {
+        let (waiting, bodies) = outbox(&l);
+        if waiting == 0 {
+            break bodies;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{waiting} unsent"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(bodies.len() >= 6, "{bodies:?}");
+    assert!(bodies.iter().all(String::is_empty), "{bodies:?}");
+}
+
+/// How many outbox messages wait, and the bodies of the others, read from the SQLite file by
+/// Python's own sqlite3 (read-only, beside the running server).
+fn outbox(l: &Lariat) -> (u64, Vec<String>) {
+    let script = "waiting = db.execute('SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NULL \
+        AND failed_at IS NULL').fetchone()[0]\n\
+        done = [t + h for t, h in db.execute('SELECT text_body, html_body FROM mail_outbox \
+        WHERE sent_at IS NOT NULL OR failed_at IS NOT NULL')]\n\
+        print(json.dumps([waiting, done]))";
+    let found = crate::support::sqlite_json(&l.data_dir().join("lariat.db"), script, &[]);
+    serde_json::from_value(found).unwrap()
+}
+
+#[tokio::test]
+async fn an_operator_may_keep_keys_across_a_reset_of_a_verified_account() {
+    let sink = SmtpSink::start();
+    let l = mailing(&sink).with_env("LARIAT_AUTH__RESET_REVOKES_KEYS", "false");
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let email = "kept@example.com";
+    let session = verified_user(&api, &sink, email).await;
+    let (s, key) = api
+        .post("/api/keys", Some(&session), json!({"name": "cron"}))
+        .await;
+    assert_eq!(s, 201, "{key}");
+    let key = key["key"].as_str().unwrap().to_owned();
+    reset_by_mail(&api, &sink, email, 1, "a brand new passphrase").await;
+    assert_eq!(api.get("/api/auth/me", Some(&session)).await.0, 401);
+    assert_eq!(api.get("/api/auth/me", Some(&key)).await.0, 200);
+}
+
+#[tokio::test]
+async fn outstanding_links_stop_working_when_a_credential_changes() {
+    let sink = SmtpSink::start();
+    let l = mailing(&sink);
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let email = "lin@example.com";
+    let session = verified_user(&api, &sink, email).await;
+    let ask_reset = || async {
+        let (s, b) = api
+            .post("/api/auth/password-reset", None, json!({"email": email}))
+            .await;
+        assert_eq!(s, 202, "{b}");
+    };
+    let confirm = |token: String| {
+        let api = api.clone();
+        async move {
+            api.post(
+                "/api/auth/password-reset/confirm",
+                None,
+                json!({"token": token, "new_password": "a reset passphrase"}),
+            )
+            .await
+            .0
+        }
+    };
+
+    // a reset link mailed before the password changed no longer works
+    ask_reset().await;
+    let before = token_in(sink.nth(email, RESET, 1).await["text"].as_str().unwrap());
+    let (s, b) = api
+        .post(
+            "/api/auth/password",
+            Some(&session),
+            json!({"current_password": PASSWORD, "new_password": "a changed passphrase"}),
+        )
+        .await;
+    assert_eq!(s, 204, "{b}");
+    assert_eq!(confirm(before).await, 400);
+
+    // nor one mailed before the address changed
+    ask_reset().await;
+    let before = token_in(sink.nth(email, RESET, 2).await["text"].as_str().unwrap());
+    let (s, b) = api
+        .post(
+            "/api/auth/email",
+            Some(&session),
+            json!({"new_email": "lin.new@example.com", "password": "a changed passphrase"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let mail = sink.nth("lin.new@example.com", NEW_EMAIL, 1).await;
+    let change = link_token(mail["text"].as_str().unwrap(), "confirm-email");
+    let (s, b) = api
+        .post("/api/auth/email/confirm", None, json!({"token": change}))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(confirm(before).await, 400);
+
+    // and an address change still waiting dies with a password reset
+    let (s, _) = api
+        .post(
+            "/api/auth/email",
+            Some(&session),
+            json!({"new_email": "lin.third@example.com", "password": "a changed passphrase"}),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let mail = sink.nth("lin.third@example.com", NEW_EMAIL, 1).await;
+    let pending = link_token(mail["text"].as_str().unwrap(), "confirm-email");
+    reset_by_mail(&api, &sink, "lin.new@example.com", 1, "a reset passphrase").await;
+    let (s, _) = api
+        .post("/api/auth/email/confirm", None, json!({"token": pending}))
+        .await;
+    assert_eq!(s, 400);
 }

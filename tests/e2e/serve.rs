@@ -58,6 +58,8 @@ impl Server {
 pub struct Api {
     pub client: reqwest::Client,
     pub base: String,
+    /// The server's log, where its mail goes when no SMTP server is configured.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Api {
@@ -65,6 +67,44 @@ impl Api {
         Self {
             client: reqwest::Client::new(),
             base: server.base.clone(),
+            log: server.log.clone(),
+        }
+    }
+
+    /// The token of the verification link logged for `email` (the server has no SMTP server),
+    /// waiting up to 20 s for it.
+    pub async fn logged_verification(&self, email: &str) -> String {
+        self.logged_link(&format!("that {email} is your address:"), "verify")
+            .await
+    }
+
+    /// The token of the last link to `/PAGE` logged after `marker` (a phrase of the mail that
+    /// carries it), waiting up to 20 s for it.
+    pub async fn logged_link(&self, marker: &str, page: &str) -> String {
+        let link = format!("/{page}?token=");
+        let started = std::time::Instant::now();
+        loop {
+            let found = {
+                let log = self.log.lock().unwrap();
+                log.rfind(marker).and_then(|at| {
+                    let rest = &log[at..];
+                    let start = rest.find(&link)? + link.len();
+                    Some(
+                        rest[start..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect::<String>(),
+                    )
+                })
+            };
+            if let Some(token) = found {
+                return token;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "no /{page} link after {marker:?} in the log"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 
@@ -179,11 +219,45 @@ impl Api {
             .to_owned()
     }
 
-    /// Signs up (ignoring "already exists") and signs in; returns the access token.
+    /// Signs up (an address already taken answers the same), signs in, and, when the address
+    /// is not yet verified, follows the verification link the server logged (it must have no
+    /// SMTP server) with this session, which stays; returns the access token.
     pub async fn user(&self, email: &str) -> String {
+        self.sign_up(email).await;
+        let token = self.signin(email).await;
+        let (_, me) = self.get("/api/auth/me", Some(&token)).await;
+        if me["user"]["email_verified"] != true {
+            let link = self.logged_verification(email).await;
+            let (s, body) = self
+                .post(
+                    "/api/auth/verify",
+                    Some(&token),
+                    serde_json::json!({"token": link}),
+                )
+                .await;
+            assert_eq!(s, 200, "{body}");
+        }
+        token
+    }
+
+    /// Signs up and signs in, leaving the address unverified; returns the access token.
+    pub async fn unverified_user(&self, email: &str) -> String {
+        self.sign_up(email).await;
+        self.signin(email).await
+    }
+
+    /// Signs up with the test password (a sign-up answers the same whether or not the address
+    /// was free).
+    pub async fn sign_up(&self, email: &str) {
         let creds = serde_json::json!({"email": email, "password": PASSWORD});
-        let (status, body) = self.post("/api/auth/signup", None, creds.clone()).await;
-        assert!(status == 201 || status == 409, "{status} {body}");
+        let (status, body) = self.post("/api/auth/signup", None, creds).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body, serde_json::json!({"email": email}));
+    }
+
+    /// Signs in with the test password; the access token.
+    pub async fn signin(&self, email: &str) -> String {
+        let creds = serde_json::json!({"email": email, "password": PASSWORD});
         let (status, body) = self.post("/api/auth/signin", None, creds).await;
         assert_eq!(status, 200, "{body}");
         body["access_token"].as_str().unwrap().to_owned()

@@ -131,6 +131,7 @@ fn sync(l: &Lariat, id: &str, code: i32) -> Value {
 fn lariat() -> Lariat {
     Lariat::new()
         .with_env("LARIAT_SOURCES__ALLOW_NETWORKS", "[\"127.0.0.2/32\"]")
+        .with_env("LARIAT_SOURCES__ALLOWED_PORTS", "[\"1024-65535\"]")
         .with_env("LARIAT_SOURCES__MIN_INTERVAL_SECS", "2")
         .with_env("LARIAT_SOURCES__MAX_BYTES", "4096")
         .with_env("LARIAT_SOURCES__STALL_SECS", "1")
@@ -514,10 +515,10 @@ async fn eventually<F: AsyncFnMut() -> bool>(secs: u64, what: &str, mut check: F
     panic!("{what} did not happen within {secs} s");
 }
 
-/// The journey: a curator adds a page and a folder as sources over the API, edits them, and the
-/// collection follows on their schedule; nobody else may touch them.
+/// The journey: a curator adds a page (an admin a folder) as sources over the API, edits them,
+/// and the collection follows on their schedule; nobody else may touch them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_curator_adds_a_page_and_a_folder_and_the_collection_follows_on_schedule() {
+async fn a_curator_adds_a_page_an_admin_a_folder_and_the_collection_follows_on_schedule() {
     use crate::serve::{Api, Server, create_admin};
     use crate::support::corpus_dir;
     use reqwest::Method;
@@ -565,12 +566,27 @@ async fn a_curator_adds_a_page_and_a_folder_and_the_collection_follows_on_schedu
         403
     );
     assert_eq!(api.post(sources, None, page_source.clone()).await.0, 401);
-    // a folder outside sources.folder_roots is refused, whether or not it exists or is a folder
+    // a folder is the server's own disk: curators follow one, only admins add it
+    let (s, body) = api
+        .post(
+            sources,
+            Some(&cat),
+            json!({"kind": "folder", "targets": [folder.to_str().unwrap()], "schedule": every_2s}),
+        )
+        .await;
+    assert_eq!(s, 403, "{body}");
+    assert!(
+        body.to_string()
+            .contains("folder sources are added and changed by admins"),
+        "{body}"
+    );
+    // a folder outside sources.folder_roots is refused, even to an admin, whether or not it
+    // exists or is a folder
     for outside in ["/etc", "/no/such/dir", "/etc/passwd"] {
         let (s, body) = api
             .post(
                 sources,
-                Some(&cat),
+                Some(&admin),
                 json!({"kind": "folder", "targets": [outside], "schedule": every_2s}),
             )
             .await;
@@ -579,7 +595,7 @@ async fn a_curator_adds_a_page_and_a_folder_and_the_collection_follows_on_schedu
     let (s, body) = api
         .post(
             sources,
-            Some(&cat),
+            Some(&admin),
             json!({"kind": "folder", "targets": ["docs/rules"], "schedule": every_2s}),
         )
         .await;
@@ -608,7 +624,7 @@ async fn a_curator_adds_a_page_and_a_folder_and_the_collection_follows_on_schedu
     let (s, dir) = api
         .post(
             sources,
-            Some(&cat),
+            Some(&admin),
             json!({"kind": "folder", "targets": [folder.to_str().unwrap()], "schedule": every_2s, "max_misses": 1}),
         )
         .await;
@@ -697,12 +713,32 @@ async fn a_curator_adds_a_page_and_a_folder_and_the_collection_follows_on_schedu
     assert_eq!(view["last_sync"]["status"], "succeeded", "{view}");
     let (s, list) = api.get(sources, Some(&cat)).await;
     assert_eq!((s, list["sources"].as_array().unwrap().len()), (200, 2));
-    // a sync by hand is accepted and runs
-    let (s, run) = api
+    // a sync by hand: once the schedule leaves room, accepted and run; again at once, refused
+    // (a sync runs, or the last began within sources.min_interval_secs)
+    let (s, _) = api
+        .call(
+            Method::PATCH,
+            &one,
+            Some(&cat),
+            Some(json!({"schedule": "0 0 0 1 1 *"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let mut run = Value::Null;
+    eventually(30, "a sync by hand accepted", async || {
+        let (s, body) = api
+            .post(&format!("{one}/sync"), Some(&cat), json!({}))
+            .await;
+        assert!([202, 409, 429].contains(&s), "{s} {body}");
+        run = body;
+        s == 202
+    })
+    .await;
+    assert_eq!(run["job"], format!("source:{web_id}"));
+    let (s, body) = api
         .post(&format!("{one}/sync"), Some(&cat), json!({}))
         .await;
-    assert_eq!(s, 202, "{run}");
-    assert_eq!(run["job"], format!("source:{web_id}"));
+    assert!(s == 409 || s == 429, "{s} {body}");
     // the admin sees the sources' jobs among the others
     let (_, jobs) = api.get("/api/admin/jobs", Some(&admin)).await;
     assert!(
@@ -734,4 +770,129 @@ async fn a_curator_adds_a_page_and_a_folder_and_the_collection_follows_on_schedu
     );
     assert_eq!(api.get(&one, Some(&cat)).await.0, 404);
     assert!(!search("numbatnoose").await);
+}
+
+/// A folder holding links out of it (to the data dir's signing key, to a device, to a whole
+/// other folder) and a FIFO: only its own regular files come in; when the folder itself is
+/// swapped for a link, the sync refuses and the documents stay.
+#[test]
+fn a_folder_source_reads_nothing_outside_its_folder_however_it_is_linked() {
+    use std::os::unix::fs::symlink;
+    let l = lariat();
+    // the data dir holds its signing key once the accounts were opened
+    crate::serve::create_admin(&l);
+    let key = l.data_dir().join("jwt-secret");
+    assert!(key.exists());
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("private.md"),
+        "# Private\n\nThe quokkavault code is 1234.\n",
+    )
+    .unwrap();
+    let place = tempfile::tempdir().unwrap();
+    let root = place.path().join("handbook");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(
+        root.join("gear.md"),
+        "# Gear\n\nEvery roper carries a dingodally halter.\n",
+    )
+    .unwrap();
+    symlink(&key, root.join("key.md")).unwrap();
+    symlink("/dev/zero", root.join("zero.md")).unwrap();
+    symlink(outside.path(), root.join("elsewhere")).unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(root.join("pipe.md"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+
+    let added = l.json(&[
+        "source",
+        "add",
+        "web",
+        "--folder",
+        root.to_str().unwrap(),
+        "--json",
+    ]);
+    let id = added["id"].as_str().unwrap().to_owned();
+    let outcome = sync(&l, &id, 0);
+    assert_eq!(outcome["added"], 1, "{outcome}");
+    let docs = l.json(&["ls", "--collection", "web", "--json"]);
+    let sources: Vec<&str> = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert!(sources[0].ends_with("handbook/gear.md"), "{sources:?}");
+    let secret = std::fs::read_to_string(&key).unwrap();
+    assert!(!holds(&l, &secret[..32]));
+    assert!(!holds(&l, "quokkavault"));
+
+    // the folder swapped for a link to somewhere else: refused, and nothing is deleted
+    std::fs::rename(&root, place.path().join("moved")).unwrap();
+    symlink(outside.path(), &root).unwrap();
+    let out = l.run(&["source", "sync", "web", &id, "--json"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("was replaced"), "{text}");
+    assert!(!holds(&l, "quokkavault"));
+    assert!(holds(&l, "dingodally"), "the folder's documents are kept");
+}
+
+/// A refused fetch target: its curator sees only that the address is not allowed; an admin
+/// sees which rule refused it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curators_see_a_refused_address_as_not_allowed_and_admins_see_why() {
+    use crate::serve::{Api, Server, create_admin};
+    use serde_json::json;
+
+    let l = lariat();
+    let seed = tempfile::tempdir().unwrap();
+    let note = seed.path().join("note.md");
+    std::fs::write(&note, "# Note\n\nThe web collection exists.\n").unwrap();
+    l.expect(0, &["ingest", note.to_str().unwrap(), "-c", "web"]);
+    create_admin(&l);
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let admin = api.user("admin@example.com").await;
+    let cat = api.user("cat@example.com").await;
+    api.make_curator(&admin, "cat@example.com", "web").await;
+    // 127.0.0.3 is loopback and not among sources.allow_networks
+    let (s, source) = api
+        .post(
+            "/api/collections/web/sources",
+            Some(&cat),
+            json!({"kind": "urls", "targets": ["http://127.0.0.3:8080/intranet"], "schedule": "0 0 0 1 1 *"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{source}");
+    let path = format!(
+        "/api/collections/web/sources/{}",
+        source["id"].as_str().unwrap()
+    );
+    let reason = |view: &Value| view["last_sync"]["outcome"]["failures"][0]["reason"].clone();
+    eventually(60, "the source's first sync", async || {
+        !api.get(&path, Some(&admin)).await.1["last_sync"]["outcome"]["failures"][0].is_null()
+    })
+    .await;
+    let (_, as_admin) = api.get(&path, Some(&admin)).await;
+    let why = reason(&as_admin);
+    assert!(
+        why.as_str()
+            .unwrap()
+            .contains("127.0.0.3 is not a public address"),
+        "{as_admin}"
+    );
+    let (s, as_curator) = api.get(&path, Some(&cat)).await;
+    assert_eq!(s, 200, "{as_curator}");
+    assert_eq!(reason(&as_curator), "address not allowed", "{as_curator}");
+    assert!(
+        !as_curator.to_string().contains("127.0.0.3 is not"),
+        "{as_curator}"
+    );
 }

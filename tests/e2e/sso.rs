@@ -271,6 +271,17 @@ impl Browser {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// A page's HTML, as this browser sees it.
+    async fn page(&self, path: &str) -> String {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        resp.text().await.unwrap()
+    }
+
     async fn me(&self) -> (u16, Value) {
         self.api(reqwest::Method::GET, "/api/auth/me", None).await
     }
@@ -502,7 +513,22 @@ async fn single_sign_on_opens_signs_in_and_links_accounts_and_refuses_forgeries(
     )
     .await;
 
-    // a verified address at the provider, but the local account never proved it: not linked
+    // a verified address at the provider and an existing account: never linked by address
+    // unless the operator opted in for this provider; the owner links from the account page
+    refused(
+        mallory.sign_in("bob@example.com").await,
+        409,
+        "sign in with your password and link Test ID from your account page",
+    )
+    .await;
+    refused(
+        mallory.sign_in("admin@example.com").await,
+        409,
+        "sign in with your password",
+    )
+    .await;
+
+    // the local account never proved its address: not linked either
     let (s, _) = api
         .post(
             "/api/auth/signup",
@@ -514,19 +540,30 @@ async fn single_sign_on_opens_signs_in_and_links_accounts_and_refuses_forgeries(
     refused(
         mallory.sign_in("cara@example.com").await,
         409,
-        "sign in with its password",
+        "sign in with your password and link Test ID",
     )
     .await;
 
-    // both sides verified: the identity joins the existing account
+    // bob links from his account page, and then signs in with the provider
     let bob = Browser::new(&server, &provider);
-    let resp = bob.sign_in("bob@example.com").await;
+    let resp = bob
+        .submit(
+            "/signin",
+            &[("email", "bob@example.com"), ("password", PASSWORD)],
+        )
+        .await;
     assert_eq!(resp.status(), 303);
-    let (_, me) = bob.me().await;
+    let resp = bob.submit("/account/identities/test/link", &[]).await;
+    let callback = bob.at_provider(&location(&resp), "bob@example.com").await;
+    assert_eq!(bob.back(&callback).await.status(), 303);
+    let bob_sso = Browser::new(&server, &provider);
+    assert_eq!(bob_sso.sign_in("bob@example.com").await.status(), 303);
+    let (_, me) = bob_sso.me().await;
     assert_eq!(me["user"]["id"], bob_id.as_str());
     assert_eq!(me["has_password"], true);
 
-    // linking from the account page: cara signs in with her password, links another address
+    // linking from the account page: cara signs in with her password; until her address is
+    // verified she may link nothing (whoever signed up may not own it)
     let cara = Browser::new(&server, &provider);
     let resp = cara
         .submit(
@@ -536,6 +573,26 @@ async fn single_sign_on_opens_signs_in_and_links_accounts_and_refuses_forgeries(
         .await;
     assert_eq!(resp.status(), 303);
     let resp = cara.submit("/account/identities/test/link", &[]).await;
+    assert_eq!(resp.status(), 403);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("confirm your e-mail address before linking a sign-in provider")
+    );
+    let account = cara.page("/account").await;
+    assert!(
+        account.contains("Verify your address (above) to link a sign-in provider"),
+        "{account}"
+    );
+    change_user(
+        &api,
+        &admin,
+        "cara@example.com",
+        json!({"email_verified": true}),
+    )
+    .await;
+    let resp = cara.submit("/account/identities/test/link", &[]).await;
     assert_eq!(resp.status(), 303);
     let callback = cara
         .at_provider(&location(&resp), "cara.work@example.com")
@@ -543,15 +600,7 @@ async fn single_sign_on_opens_signs_in_and_links_accounts_and_refuses_forgeries(
     let resp = cara.back(&callback).await;
     assert_eq!(resp.status(), 303);
     assert_eq!(location(&resp), "/account?done=linked#signin-h");
-    let account = cara
-        .client
-        .get(format!("{}/account", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let account = cara.page("/account").await;
     assert!(account.contains("cara.work@example.com"), "{account}");
     // …and now signs in with it
     let cara_sso = Browser::new(&server, &provider);
@@ -639,7 +688,7 @@ async fn single_sign_on_opens_signs_in_and_links_accounts_and_refuses_forgeries(
         .iter()
         .map(|e| e["detail"]["by"].as_str().unwrap())
         .collect();
-    for how in ["sign-up", "verified e-mail address", "account page"] {
+    for how in ["sign-up", "account page"] {
         assert!(by.contains(&how), "{by:?}");
     }
     assert_eq!(events(&api, &admin, "identity_unlinked").await.len(), 1);
@@ -647,6 +696,67 @@ async fn single_sign_on_opens_signs_in_and_links_accounts_and_refuses_forgeries(
     assert!(failed.iter().any(|e| e["detail"]["method"] == "oidc"));
     let signed_in = events(&api, &admin, "signed_in").await;
     assert!(signed_in.iter().any(|e| e["detail"]["provider"] == "test"));
+}
+
+#[tokio::test]
+async fn linking_by_address_is_each_providers_opt_in_and_never_for_admins() {
+    let provider = OidcProvider::start();
+    let l = provider
+        .lariat()
+        .with_env("LARIAT_AUTH__OIDC__TEST__LINK_BY_EMAIL", "true")
+        .with_env(
+            "LARIAT_AUTH__OIDC__TEST__ALLOWED_DOMAINS",
+            "[\"corp.example\"]",
+        );
+    create_admin(&l);
+    let server = Server::start(&l);
+    let api = Api::new(&server);
+    let admin = admin_token(&api).await;
+    let verified = json!({"email_verified": true});
+    let mut ids = Vec::new();
+    for email in [
+        "dee@corp.example",
+        "eve@example.com",
+        "boss@corp.example",
+        "fay@corp.example",
+    ] {
+        api.sign_up(email).await;
+        ids.push(change_user(&api, &admin, email, verified.clone()).await);
+    }
+    change_user(&api, &admin, "boss@corp.example", json!({"role": "admin"})).await;
+    change_user(
+        &api,
+        &admin,
+        "fay@corp.example",
+        json!({"email_verified": false}),
+    )
+    .await;
+
+    // the provider vouches for a verified account's address at an allowed domain: joined
+    let dee = Browser::new(&server, &provider);
+    let resp = dee.sign_in("dee@corp.example").await;
+    assert_eq!(resp.status(), 303);
+    let (_, me) = dee.me().await;
+    assert_eq!(me["user"]["id"], ids[0].as_str());
+    let linked = events(&api, &admin, "identity_linked").await;
+    assert_eq!(linked[0]["detail"]["by"], "verified e-mail address");
+
+    // another domain, an admin, lariat's own admin and an unverified account: never
+    let mallory = Browser::new(&server, &provider);
+    for login in [
+        "eve@example.com",
+        "boss@corp.example",
+        "admin@example.com",
+        "fay@corp.example",
+    ] {
+        refused(
+            mallory.sign_in(login).await,
+            409,
+            "sign in with your password and link Test ID",
+        )
+        .await;
+    }
+    assert_eq!(events(&api, &admin, "identity_linked").await.len(), 1);
 }
 
 #[tokio::test]

@@ -172,3 +172,45 @@ pub fn node_bin() -> PathBuf {
     );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("bin/node")
 }
+
+/// What a Python script prints (as JSON) about the SQLite database at `path`, read by Python's
+/// own sqlite3, read-only (beside a running server): the script finds it open as `db`, with
+/// `json` and `sys` imported and `args` in `sys.argv[2:]`.
+pub fn sqlite_json(path: &Path, script: &str, args: &[&str]) -> Value {
+    let prelude = "import json, sqlite3, sys\n\
+        db = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)\n";
+    let out = Command::new("python3")
+        .args(["-c", &format!("{prelude}{script}")])
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every `table.column` of the SQLite database at `db` with a value holding one of `needles`
+/// (ignoring case), from every table there is.
+pub fn cells_naming(db: &Path, needles: &[&str]) -> Vec<String> {
+    let script = "needles = [n.lower() for n in json.loads(sys.argv[2])]\n\
+        tables = [r[0] for r in db.execute(\"SELECT name FROM sqlite_master WHERE type = 'table'\")]\n\
+        found = []\n\
+        for t in tables:\n\
+        \x20   cur = db.execute('SELECT * FROM \"' + t + '\"')\n\
+        \x20   names = [d[0] for d in cur.description]\n\
+        \x20   for row in cur:\n\
+        \x20       for name, value in zip(names, row):\n\
+        \x20           text = (value.decode('utf-8', 'replace') if isinstance(value, bytes) else str(value)).lower()\n\
+        \x20           if any(n in text for n in needles):\n\
+        \x20               found.append(t + '.' + name)\n\
+        print(json.dumps([len(tables), sorted(set(found))]))";
+    let needles = serde_json::to_string(needles).unwrap();
+    let (tables, found): (usize, Vec<String>) =
+        serde_json::from_value(sqlite_json(db, script, &[&needles])).unwrap();
+    assert!(tables > 20, "{tables} tables: the database was read");
+    found
+}

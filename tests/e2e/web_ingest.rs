@@ -27,8 +27,15 @@ async fn pages_are_ingested_from_urls_and_loopback_needs_allowing() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let base = format!("http://127.0.0.2:{port}");
 
-    // loopback is refused by default: each URL fails with its reason, nothing is written
+    // a port but 80 and 443, and loopback, are refused by default: each URL fails with its
+    // reason, nothing is written
     let l = Lariat::new();
+    let out = l.expect(6, &["ingest", &format!("{base}/rules"), "-c", "web"]);
+    assert!(
+        out.contains(&format!("port {port} is not in sources.allowed_ports")),
+        "{out}"
+    );
+    let l = l.with_env("LARIAT_SOURCES__ALLOWED_PORTS", "[\"1024-65535\"]");
     let out = l.expect(6, &["ingest", &format!("{base}/rules"), "-c", "web"]);
     assert!(out.contains("not a public address"), "{out}");
 

@@ -15,7 +15,7 @@ use axum::Router;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -301,19 +301,24 @@ async fn create_portal(
     axum::Json(portal).into_response()
 }
 
+/// Records a call without a body, and answers for the outage when one is on.
+async fn bodiless(
+    state: &FakeState,
+    method: &str,
+    path: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    record(state, method, path, headers, &HashMap::new());
+    guard(headers, state).await
+}
+
 async fn get_subscription(
     State(state): State<FakeState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    record(
-        &state,
-        "GET",
-        &format!("/v1/subscriptions/{id}"),
-        &headers,
-        &HashMap::new(),
-    );
-    if let Some(r) = guard(&headers, &state).await {
+    let path = format!("/v1/subscriptions/{id}");
+    if let Some(r) = bodiless(&state, "GET", &path, &headers).await {
         return r;
     }
     match state.lock().subscriptions.get(&id) {
@@ -322,6 +327,47 @@ async fn get_subscription(
             StatusCode::NOT_FOUND,
             &format!("No such subscription: '{id}'"),
         ),
+    }
+}
+
+/// `DELETE /v1/subscriptions/{id}`: cancelled at once (Stripe answers the subscription).
+async fn delete_subscription(
+    State(state): State<FakeState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let path = format!("/v1/subscriptions/{id}");
+    if let Some(r) = bodiless(&state, "DELETE", &path, &headers).await {
+        return r;
+    }
+    match state.lock().subscriptions.get_mut(&id) {
+        Some(s) => {
+            s["status"] = json!("canceled");
+            s["ended_at"] = json!(now_secs());
+            axum::Json(s.clone()).into_response()
+        }
+        None => stripe_error(
+            StatusCode::NOT_FOUND,
+            &format!("No such subscription: '{id}'"),
+        ),
+    }
+}
+
+/// `DELETE /v1/customers/{id}`: the customer goes (Stripe answers `deleted: true`).
+async fn delete_customer(
+    State(state): State<FakeState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let path = format!("/v1/customers/{id}");
+    if let Some(r) = bodiless(&state, "DELETE", &path, &headers).await {
+        return r;
+    }
+    match state.lock().customers.remove(&id) {
+        Some(_) => {
+            axum::Json(json!({"id": id, "object": "customer", "deleted": true})).into_response()
+        }
+        None => stripe_error(StatusCode::NOT_FOUND, &format!("No such customer: '{id}'")),
     }
 }
 
@@ -362,9 +408,13 @@ impl FakeStripe {
         let state = FakeState::default();
         let app = Router::new()
             .route("/v1/customers", post(create_customer))
+            .route("/v1/customers/{id}", delete(delete_customer))
             .route("/v1/checkout/sessions", post(create_session))
             .route("/v1/billing_portal/sessions", post(create_portal))
-            .route("/v1/subscriptions/{id}", get(get_subscription))
+            .route(
+                "/v1/subscriptions/{id}",
+                get(get_subscription).delete(delete_subscription),
+            )
             .route("/pay/{id}", get(checkout_page).post(pay))
             .route("/portal/{id}", get(portal_page))
             .route("/portal/{id}/cancel", post(cancel))

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::response::NoContent;
 use knowledge::accounts::sso::{Identity, SsoProvider};
 use knowledge::accounts::{
-    ApiKeyInfo, CreatedApiKey, NewApiKey, Scope, SessionInfo, TokenPair, User, UserUpdate,
+    ApiKeyInfo, CreatedApiKey, NewApiKey, Scope, SessionInfo, SignedUp, TokenPair, User, UserUpdate,
 };
 use knowledge::audit::{AuditPage, AuditQuery};
 use knowledge::collections::CollectionUpdate;
@@ -20,7 +20,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::openapi::Created;
-use super::{ApiError, AppState, Auth, Body, ClientAddr, IdPath, NamePath, Params, SigningIn};
+use super::{
+    ApiError, AppState, Auth, Body, ClientAddr, IdPath, MaybeAuth, NamePath, Params, SigningIn,
+};
 
 /// Largest body of a sign-up, sign-in or refresh: credentials are short.
 const CREDENTIALS_BODY_LIMIT: usize = 16 * 1024;
@@ -246,13 +248,13 @@ async fn signup(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     Body(c): Body<Credentials>,
-) -> Result<Created<User>, ApiError> {
-    let user = state
+) -> Result<Created<SignedUp>, ApiError> {
+    let signed_up = state
         .service
         .accounts
         .signup(&c.email, &c.password, addr)
         .await?;
-    Ok(Created(user))
+    Ok(Created(signed_up))
 }
 
 async fn signin(
@@ -355,10 +357,14 @@ struct LinkToken {
 async fn verify(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
+    MaybeAuth(viewer): MaybeAuth,
     Body(b): Body<LinkToken>,
 ) -> Result<Json<User>, ApiError> {
+    let accounts = &state.service.accounts;
     Ok(Json(
-        state.service.accounts.verify_email(&b.token, addr).await?,
+        accounts
+            .verify_email(&b.token, addr, viewer.as_ref())
+            .await?,
     ))
 }
 

@@ -43,8 +43,8 @@ pub struct AppState {
     /// Peers whose `X-Forwarded-For` is believed.
     pub(crate) trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     metrics_token: Option<knowledge::config::Secret>,
-    /// How long a browser session's cookies last.
-    pub refresh_ttl_secs: u64,
+    /// How the browser session's cookies are named and sent.
+    pub cookies: crate::web::session::Cookies,
 }
 
 /// Equal bytes, compared in time that depends only on the lengths.
@@ -173,7 +173,7 @@ impl FromRequestParts<AppState> for Auth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             // the web app's session cookie, for requests from the app's own pages only
-            let token = crate::web::session::cookie(&parts.headers, crate::web::session::ACCESS)
+            let token = crate::web::session::cookie(&parts.headers, state.cookies.access())
                 .ok_or_else(|| {
                     ApiError(knowledge::Error::Unauthorized(
                         "sign in: send Authorization: Bearer <access token or API key>".into(),
@@ -200,6 +200,23 @@ impl FromRequestParts<AppState> for Auth {
         })?;
         let address = client_address(parts, &state.trusted_proxies);
         Ok(Auth(state.service.authenticate(token, address).await?))
+    }
+}
+
+/// Who the caller is when they send credentials that work, else nobody (for routes open to
+/// both, such as following a mailed link).
+pub struct MaybeAuth(pub Option<Principal>);
+
+impl FromRequestParts<AppState> for MaybeAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(MaybeAuth(
+            Auth::from_request_parts(parts, state)
+                .await
+                .ok()
+                .map(|a| a.0),
+        ))
     }
 }
 
@@ -285,7 +302,10 @@ pub fn router(
         uploads,
         trusted_proxies: Arc::new(config.server.trusted_proxy_nets()?),
         metrics_token: config.server.metrics_token.clone(),
-        refresh_ttl_secs: config.auth.refresh_ttl_secs,
+        cookies: crate::web::session::Cookies::new(
+            &config.mail.public_url,
+            config.auth.refresh_ttl_secs,
+        ),
     };
     let guard = mcp::HttpGuard {
         allowed_hosts: config.server.mcp_allowed_hosts.clone(),

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response as HttpResponse};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{ApiError, Auth, Body, ClientAddr, Params, SigningIn};
+use super::{ApiError, Auth, Body, ClientAddr, MaybeAuth, Params, SigningIn};
 
 /// The error every route may answer with, under the status its code maps to.
 #[derive(Serialize, JsonSchema)]
@@ -89,6 +89,8 @@ impl OperationInput for Auth {
 }
 
 impl OperationInput for ClientAddr {}
+
+impl OperationInput for MaybeAuth {}
 
 impl OperationInput for SigningIn {}
 

@@ -263,6 +263,7 @@ pub struct NewKey {
     ingest: Option<String>,
     admin: Option<String>,
     keys: Option<String>,
+    billing: Option<String>,
     #[serde(default)]
     expires_in_days: String,
 }
@@ -275,6 +276,7 @@ impl NewKey {
             (Scope::Ingest, self.ingest),
             (Scope::Admin, self.admin),
             (Scope::Keys, self.keys),
+            (Scope::Billing, self.billing),
         ];
         let expires_in_days =
             match self.expires_in_days.trim() {
@@ -348,7 +350,7 @@ pub async fn signout_everywhere(
     Viewer(principal): Viewer,
 ) -> Response {
     match state.service.accounts.signout_everywhere(&principal).await {
-        Ok(()) => ended("/signin"),
+        Ok(()) => ended(&state, "/signin"),
         Err(e) => error_page(Some(principal.user), &e),
     }
 }
@@ -434,7 +436,7 @@ pub async fn erase_account(
         .erase_account(&service.accounts, &principal, form.password.as_deref())
         .await
     {
-        Ok(()) => ended("/signin?done=erased"),
+        Ok(()) => ended(&state, "/signin?done=erased"),
         Err(e) => error_page(Some(principal.user), &e),
     }
 }

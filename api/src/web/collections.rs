@@ -87,6 +87,8 @@ struct CollectionPage {
     members: Vec<Member>,
     sources: Vec<SourceRow>,
     max_upload_mb: u64,
+    /// Whether the viewer may add folder sources (admins only).
+    adds_folders: bool,
 }
 
 /// A source on its collection's page.
@@ -191,6 +193,7 @@ pub async fn show(
                 members,
                 sources: sources.into_iter().map(SourceRow::from).collect(),
                 max_upload_mb: state.uploads.limits.max_file_bytes / (1024 * 1024),
+                adds_folders: principal.is_admin(),
             },
             StatusCode::OK,
         ),

@@ -124,7 +124,7 @@ impl FromRequestParts<AppState> for Viewer {
             .uri
             .path_and_query()
             .map_or("/chat".to_owned(), |p| p.to_string());
-        let Some(token) = session::cookie(&parts.headers, session::ACCESS) else {
+        let Some(token) = session::cookie(&parts.headers, state.cookies.access()) else {
             return Err(Redirect::to(&format!("/signin?next={}", encode(&next))).into_response());
         };
         let address = crate::http::client_address(parts, &state.trusted_proxies);
@@ -230,7 +230,6 @@ pub struct Credentials {
 /// Signs in (after signing up, for a new account) and starts the browser session.
 async fn start_session(
     state: &AppState,
-    headers: &HeaderMap,
     client: Client,
     form: Credentials,
     signup: bool,
@@ -247,10 +246,7 @@ async fn start_session(
     .await;
     let next = session::local_path(form.next.as_deref());
     match result {
-        Ok(pair) => redirect_setting(
-            &next,
-            session::start(&pair, state.refresh_ttl_secs, session::is_https(headers)),
-        ),
+        Ok(pair) => redirect_setting(&next, state.cookies.start(&pair)),
         Err(e) => signin_failed(state, signup, &e, &form.email, next),
     }
 }
@@ -258,19 +254,17 @@ async fn start_session(
 pub async fn signin(
     State(state): State<AppState>,
     SigningIn(client): SigningIn,
-    headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Response {
-    start_session(&state, &headers, client, form, false).await
+    start_session(&state, client, form, false).await
 }
 
 pub async fn signup(
     State(state): State<AppState>,
     SigningIn(client): SigningIn,
-    headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Response {
-    start_session(&state, &headers, client, form, true).await
+    start_session(&state, client, form, true).await
 }
 
 /// A redirect that also sets (or clears) cookies.
@@ -285,8 +279,8 @@ pub(super) fn redirect_setting(
     response
 }
 
-pub(super) fn ended(to: &str) -> Response {
-    redirect_setting(to, session::end())
+pub(super) fn ended(state: &AppState, to: &str) -> Response {
+    redirect_setting(to, state.cookies.end())
 }
 
 /// Who the browser is signed in as, if anyone (for routes open to both).
@@ -295,7 +289,7 @@ pub(super) async fn signed_in(
     headers: &HeaderMap,
     address: Option<std::net::IpAddr>,
 ) -> Option<Principal> {
-    let token = session::cookie(headers, session::ACCESS)?;
+    let token = session::cookie(headers, state.cookies.access())?;
     state.service.authenticate(token, address).await.ok()
 }
 
@@ -310,7 +304,7 @@ pub async fn signout(
     {
         return error_page(Some(principal.user), &e);
     }
-    ended("/signin")
+    ended(&state, "/signin")
 }
 
 /// Trades the refresh cookie for a new pair (rotation), then goes back where the browser was.
@@ -320,16 +314,13 @@ pub async fn renew(
     Query(q): Query<Next>,
 ) -> Response {
     let next = session::local_path(q.next.as_deref());
-    let Some(refresh) = session::cookie(&headers, session::REFRESH) else {
-        return ended(&format!("/signin?next={}", encode(&next)));
+    let Some(refresh) = session::cookie(&headers, state.cookies.refresh()) else {
+        return ended(&state, &format!("/signin?next={}", encode(&next)));
     };
     match state.service.accounts.refresh(refresh).await {
-        Ok(pair) => redirect_setting(
-            &next,
-            session::start(&pair, state.refresh_ttl_secs, session::is_https(&headers)),
-        ),
+        Ok(pair) => redirect_setting(&next, state.cookies.start(&pair)),
         Err(e) if e.code() == knowledge::ErrorCode::Unauthorized => {
-            ended(&format!("/signin?next={}", encode(&next)))
+            ended(&state, &format!("/signin?next={}", encode(&next)))
         }
         Err(e) => error_page(None, &e),
     }

@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -178,12 +178,19 @@ pub struct TokenForm {
     token: String,
 }
 
+/// The browser that followed the link keeps its session, if it is signed in to the account.
 pub async fn verify(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let result = state.service.accounts.verify_email(&form.token, addr).await;
+    let viewer = super::pages::signed_in(&state, &headers, addr).await;
+    let result = state
+        .service
+        .accounts
+        .verify_email(&form.token, addr, viewer.as_ref())
+        .await;
     confirmed(Link::Verify, &form.token, result.map(drop), "verified")
 }
 

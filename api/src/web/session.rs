@@ -1,15 +1,22 @@
 //! Browser sessions: the access and refresh tokens of an ordinary sign-in, kept in HttpOnly,
-//! SameSite=Lax cookies (Secure behind an https proxy), so signing out and revocation work as for
-//! any client. A request carried by cookies that changes anything must come from this origin.
+//! SameSite=Lax cookies, so signing out and revocation work as for any client. A request carried
+//! by cookies that changes anything must come from this origin.
+//!
+//! Where the app is served over https (`mail.public_url`), the cookies are `Secure` and carry the
+//! browsers' prefixes: `__Host-` for the session (no `Domain`, path `/`: no other host or path
+//! may set or shadow it) and `__Secure-` for the refresh token and the sign-on state, which keep
+//! their narrow paths. Whether they are secure is the operator's setting, never something a
+//! client says (an `X-Forwarded-Proto` header, say).
 
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use knowledge::accounts::TokenPair;
 
-pub const ACCESS: &str = "lariat_access";
-pub const REFRESH: &str = "lariat_refresh";
 /// The refresh cookie is only ever sent to the renewal route.
 pub const RENEW_PATH: &str = "/session/renew";
+/// The SSO cookie goes only to the sign-on routes (and the server decides when a state expires).
+const SSO_PATH: &str = "/auth/oidc";
+const SSO_MAX_AGE: u64 = 3600;
 
 /// The value of cookie `name`, if the request carries it.
 pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -24,14 +31,6 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter(|v| !v.is_empty())
 }
 
-/// Whether the browser reached us over https (told by the proxy in front, when there is one).
-pub fn is_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
-}
-
 fn set_cookie(name: &str, value: &str, path: &str, max_age: u64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     let cookie =
@@ -39,43 +38,89 @@ fn set_cookie(name: &str, value: &str, path: &str, max_age: u64, secure: bool) -
     HeaderValue::from_str(&cookie).expect("tokens are URL-safe")
 }
 
-/// The `Set-Cookie` values that start (or renew) a browser session.
-pub fn start(pair: &TokenPair, refresh_ttl_secs: u64, secure: bool) -> [HeaderValue; 2] {
-    [
-        // the access token lives as long as the session: an expired one is renewed, not lost
-        set_cookie(ACCESS, &pair.access_token, "/", refresh_ttl_secs, secure),
-        set_cookie(
-            REFRESH,
-            &pair.refresh_token,
-            RENEW_PATH,
-            refresh_ttl_secs,
-            secure,
-        ),
-    ]
+/// How this server's cookies are named and sent: decided once, from the app's public address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cookies {
+    secure: bool,
+    /// How long a browser session's cookies last.
+    ttl_secs: u64,
 }
 
-/// The `Set-Cookie` values that end a browser session.
-pub fn end() -> [HeaderValue; 2] {
-    [
-        set_cookie(ACCESS, "", "/", 0, false),
-        set_cookie(REFRESH, "", RENEW_PATH, 0, false),
-    ]
-}
+impl Cookies {
+    pub fn new(public_url: &str, ttl_secs: u64) -> Self {
+        Cookies {
+            secure: public_url
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://")),
+            ttl_secs,
+        }
+    }
 
-/// The single sign-on in progress: the state this browser must bring back from the provider.
-pub const SSO_STATE: &str = "lariat_sso";
-/// The SSO cookie goes only to the sign-on routes (and the server decides when a state expires).
-const SSO_PATH: &str = "/auth/oidc";
-const SSO_MAX_AGE: u64 = 3600;
+    /// The session's access token.
+    pub fn access(self) -> &'static str {
+        if self.secure {
+            "__Host-lariat_access"
+        } else {
+            "lariat_access"
+        }
+    }
 
-/// The `Set-Cookie` that has this browser hold a started sign-on's state.
-pub fn sso_started(state: &str, secure: bool) -> HeaderValue {
-    set_cookie(SSO_STATE, state, SSO_PATH, SSO_MAX_AGE, secure)
-}
+    /// The session's refresh token (sent to the renewal route only).
+    pub fn refresh(self) -> &'static str {
+        if self.secure {
+            "__Secure-lariat_refresh"
+        } else {
+            "lariat_refresh"
+        }
+    }
 
-/// The `Set-Cookie` that forgets it.
-pub fn sso_finished() -> HeaderValue {
-    set_cookie(SSO_STATE, "", SSO_PATH, 0, false)
+    /// The single sign-on in progress: the state this browser must bring back from the provider.
+    pub fn sso(self) -> &'static str {
+        if self.secure {
+            "__Secure-lariat_sso"
+        } else {
+            "lariat_sso"
+        }
+    }
+
+    /// The `Set-Cookie` values that start (or renew) a browser session.
+    pub fn start(self, pair: &TokenPair) -> [HeaderValue; 2] {
+        [
+            // the access token lives as long as the session: an expired one is renewed, not lost
+            set_cookie(
+                self.access(),
+                &pair.access_token,
+                "/",
+                self.ttl_secs,
+                self.secure,
+            ),
+            set_cookie(
+                self.refresh(),
+                &pair.refresh_token,
+                RENEW_PATH,
+                self.ttl_secs,
+                self.secure,
+            ),
+        ]
+    }
+
+    /// The `Set-Cookie` values that end a browser session.
+    pub fn end(self) -> [HeaderValue; 2] {
+        [
+            set_cookie(self.access(), "", "/", 0, self.secure),
+            set_cookie(self.refresh(), "", RENEW_PATH, 0, self.secure),
+        ]
+    }
+
+    /// The `Set-Cookie` that has this browser hold a started sign-on's state.
+    pub fn sso_started(self, state: &str) -> HeaderValue {
+        set_cookie(self.sso(), state, SSO_PATH, SSO_MAX_AGE, self.secure)
+    }
+
+    /// The `Set-Cookie` that forgets it.
+    pub fn sso_finished(self) -> HeaderValue {
+        set_cookie(self.sso(), "", SSO_PATH, 0, self.secure)
+    }
 }
 
 /// A request that may change something must name this server as its origin: `Origin` (sent by
@@ -168,12 +213,55 @@ mod tests {
 
     #[test]
     fn cookies_are_read_by_exact_name() {
+        let plain = Cookies::new("http://127.0.0.1:8080", 60);
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
             HeaderValue::from_static("xlariat_access=no; lariat_access=yes; other=1"),
         );
-        assert_eq!(cookie(&headers, ACCESS), Some("yes"));
-        assert_eq!(cookie(&headers, REFRESH), None);
+        assert_eq!(cookie(&headers, plain.access()), Some("yes"));
+        assert_eq!(cookie(&headers, plain.refresh()), None);
+        // a server on https reads only its prefixed cookies
+        let secure = Cookies::new("HTTPS://lariat.example", 60);
+        assert_eq!(cookie(&headers, secure.access()), None);
+    }
+
+    #[test]
+    fn on_https_the_cookies_are_secure_and_prefixed() {
+        let pair = TokenPair {
+            access_token: "a".into(),
+            refresh_token: "r".into(),
+            token_type: "Bearer",
+            expires_in: 60,
+        };
+        let secure = Cookies::new("https://lariat.example", 60);
+        let [access, refresh] = secure.start(&pair);
+        let access = access.to_str().unwrap();
+        assert!(
+            access.starts_with("__Host-lariat_access=a; Path=/;"),
+            "{access}"
+        );
+        assert!(
+            access.ends_with("; Secure") && !access.contains("Domain"),
+            "{access}"
+        );
+        let refresh = refresh.to_str().unwrap();
+        assert!(refresh.starts_with("__Secure-lariat_refresh=r; Path=/session/renew;"));
+        assert!(refresh.ends_with("; Secure"), "{refresh}");
+        assert!(
+            secure
+                .sso_started("s")
+                .to_str()
+                .unwrap()
+                .starts_with("__Secure-lariat_sso=s;")
+        );
+        for ended in secure.end() {
+            assert!(ended.to_str().unwrap().ends_with("; Secure"));
+        }
+        // on http: plain names, never Secure (a browser would drop them)
+        let plain = Cookies::new("http://lariat.example", 60);
+        let [access, _] = plain.start(&pair);
+        assert!(access.to_str().unwrap().starts_with("lariat_access=a;"));
+        assert!(!access.to_str().unwrap().contains("Secure"));
     }
 }

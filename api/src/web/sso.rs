@@ -21,14 +21,14 @@ pub struct StartForm {
 
 /// Sends the browser to the provider, holding the state it must bring back.
 fn to_provider(
+    state: &AppState,
     started: knowledge::Result<knowledge::accounts::sso::SsoStart>,
-    headers: &HeaderMap,
 ) -> knowledge::Result<Response> {
     let started = started?;
     let mut response = Redirect::to(&started.authorize_url).into_response();
     response.headers_mut().append(
         axum::http::header::SET_COOKIE,
-        session::sso_started(&started.state, session::is_https(headers)),
+        state.cookies.sso_started(&started.state),
     );
     Ok(response)
 }
@@ -37,7 +37,6 @@ fn to_provider(
 pub async fn start(
     State(state): State<AppState>,
     SigningIn(client): SigningIn,
-    headers: HeaderMap,
     Path(provider): Path<String>,
     Form(form): Form<StartForm>,
 ) -> Response {
@@ -47,14 +46,13 @@ pub async fn start(
         .accounts
         .sso_start(&provider, None, &next, client.address)
         .await;
-    to_provider(started, &headers).unwrap_or_else(|e| signin_failed(&state, false, &e, "", next))
+    to_provider(&state, started).unwrap_or_else(|e| signin_failed(&state, false, &e, "", next))
 }
 
 /// "Link …" on the account page: the identity will be linked to the signed-in account.
 pub async fn link(
     State(state): State<AppState>,
     Viewer(principal): Viewer,
-    headers: HeaderMap,
     Path(provider): Path<String>,
 ) -> Response {
     let started = state
@@ -67,7 +65,7 @@ pub async fn link(
             principal.address,
         )
         .await;
-    to_provider(started, &headers).unwrap_or_else(|e| error_page(Some(principal.user), &e))
+    to_provider(&state, started).unwrap_or_else(|e| error_page(Some(principal.user), &e))
 }
 
 /// Where the provider sends the browser back.
@@ -86,7 +84,7 @@ pub async fn callback(
         .sso_finish(
             &provider,
             &answer,
-            session::cookie(&headers, session::SSO_STATE),
+            session::cookie(&headers, state.cookies.sso()),
             viewer.as_ref(),
             &client,
         )
@@ -94,7 +92,7 @@ pub async fn callback(
     let mut response = match outcome {
         Ok(SsoOutcome::SignedIn { tokens, next }) => redirect_setting(
             &session::local_path(Some(&next)),
-            session::start(&tokens, state.refresh_ttl_secs, session::is_https(&headers)),
+            state.cookies.start(&tokens),
         ),
         Ok(SsoOutcome::Linked { next, .. }) => {
             Redirect::to(&session::local_path(Some(&next))).into_response()
@@ -106,7 +104,7 @@ pub async fn callback(
     };
     response
         .headers_mut()
-        .append(axum::http::header::SET_COOKIE, session::sso_finished());
+        .append(axum::http::header::SET_COOKIE, state.cookies.sso_finished());
     response
 }
 

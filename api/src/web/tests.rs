@@ -27,9 +27,19 @@ struct App {
 
 impl App {
     async fn new() -> App {
+        Self::with_env(&[]).await
+    }
+
+    /// The app with these `LARIAT_…` settings too.
+    async fn with_env(extra: &[(&str, &str)]) -> App {
         let dir = tempfile::tempdir().unwrap();
         // the extractive answer, whatever local model this machine has installed
-        let env = [("LARIAT_LLM__LOCAL__AUTO".to_owned(), "false".to_owned())];
+        let mut env = vec![("LARIAT_LLM__LOCAL__AUTO".to_owned(), "false".to_owned())];
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let config = Config::load(dir.path(), None, env).unwrap();
         let uploads = crate::cli::pipeline(&config).unwrap();
         let service = Arc::new(Service::open(&config, uploads.clone()).await.unwrap());
@@ -677,6 +687,17 @@ async fn an_unverified_account_is_told_to_verify_and_may_ask_for_a_new_link() {
     assert!(html.contains("Verify your e-mail address to ask"), "{html}");
     let (_, html) = app.page_as("/account", &cookie).await;
     assert!(html.contains("(not verified)") && html.contains("action=\"/account/verify\""));
+    // no API key until the address is proven: the form is not offered, and a post is refused
+    assert!(html.contains("Verify your address (above) to make API keys"));
+    assert!(!html.contains("action=\"/account/keys\""), "{html}");
+    let (status, _, html) = app
+        .form("/account/keys", "name=k&search=on", Some(&cookie))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        html.contains("confirm your e-mail address before making API keys"),
+        "{html}"
+    );
     let (status, headers, _) = app.form("/account/verify", "", Some(&cookie)).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/account?done=verify-sent");
@@ -842,4 +863,68 @@ async fn curators_manage_sources_on_the_collection_page() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// Signs in through the page's form, with `extra` headers; the `Set-Cookie` values.
+async fn signin_cookies(app: &App, extra: &[(&str, &str)]) -> Vec<String> {
+    let mut req = Request::post("/signin")
+        .header(header::HOST, "lariat.test")
+        .header(header::ORIGIN, "http://lariat.test")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let body = "email=rider%40example.com&password=a+fine+long+password";
+    let (status, headers, html) = app.send(req.body(Body::from(body)).unwrap()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cookies_are_secure_and_prefixed_as_the_public_address_says_never_as_a_client_does() {
+    // on http a client claiming https (X-Forwarded-Proto) makes nothing Secure
+    let app = App::new().await;
+    let cookies = signin_cookies(&app, &[("x-forwarded-proto", "https")]).await;
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    for c in &cookies {
+        assert!(c.starts_with("lariat_") && !c.contains("Secure"), "{c}");
+    }
+    // on https: the session is a __Host- cookie, the refresh token a __Secure- one, both Secure
+    let app = App::with_env(&[("LARIAT_MAIL__PUBLIC_URL", "https://lariat.test")]).await;
+    let cookies = signin_cookies(&app, &[]).await;
+    let access = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-lariat_access="))
+        .unwrap_or_else(|| panic!("{cookies:?}"));
+    assert!(
+        access.contains("; Path=/;") && !access.contains("Domain"),
+        "{access}"
+    );
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("__Secure-lariat_refresh=") && c.ends_with("; Secure"))
+    );
+    assert!(
+        cookies.iter().all(|c| c.ends_with("; Secure")),
+        "{cookies:?}"
+    );
+    // the prefixed cookie signs the browser in; the unprefixed name does not
+    let token = access
+        .trim_start_matches("__Host-lariat_access=")
+        .split(';')
+        .next()
+        .unwrap();
+    let (status, _) = app
+        .page_as("/account", &format!("__Host-lariat_access={token}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .page_as("/account", &format!("lariat_access={token}"))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
 }

@@ -19,7 +19,9 @@ use crate::error::{Error, Result};
 use crate::hashing::HashPool;
 use crate::mail::{Mail, Template};
 use crate::ratelimit::{GlobalLimit, KeyedLimit, per_hour, per_minute};
-use crate::store::{AccountStore, IdentityStore, IssuedToken, RefreshOutcome, StoredSession};
+use crate::store::{
+    AccountStore, IdentityStore, IssuedToken, RefreshOutcome, Revoked, Securing, StoredSession,
+};
 use crate::types::{content_hash, now_ms};
 
 /// What a user may do beyond reading: curators ingest into collections they curate, admins
@@ -66,6 +68,13 @@ pub struct User {
     pub plan: String,
     pub disabled: bool,
     pub created_at: i64,
+}
+
+/// What a sign-up answers, the same whether the address was free or taken.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+pub struct SignedUp {
+    /// The address, as it is kept (trimmed, lower case).
+    pub email: String,
 }
 
 /// A user as stored at sign-up.
@@ -118,15 +127,18 @@ pub enum Scope {
     Admin,
     /// Create, list and revoke API keys (with at most this key's scopes).
     Keys,
+    /// Read the owner's subscription and invoices (with Stripe's hosted invoice links).
+    Billing,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::Search,
         Scope::Chat,
         Scope::Ingest,
         Scope::Admin,
         Scope::Keys,
+        Scope::Billing,
     ];
     /// A new key's scopes when none are asked for.
     pub const DEFAULT: [Scope; 2] = [Scope::Search, Scope::Chat];
@@ -138,6 +150,7 @@ impl Scope {
             Scope::Ingest => "ingest",
             Scope::Admin => "admin",
             Scope::Keys => "keys",
+            Scope::Billing => "billing",
         }
     }
 
@@ -147,7 +160,7 @@ impl Scope {
             .find(|scope| scope.as_str() == s)
             .ok_or_else(|| {
                 Error::InvalidInput(format!(
-                    "unknown scope {s:?}: expected search, chat, ingest, admin or keys"
+                    "unknown scope {s:?}: expected search, chat, ingest, admin, keys or billing"
                 ))
             })
     }
@@ -155,7 +168,7 @@ impl Scope {
     /// The least role a key needs to hold this scope.
     fn role(self) -> Role {
         match self {
-            Scope::Search | Scope::Chat | Scope::Keys => Role::User,
+            Scope::Search | Scope::Chat | Scope::Keys | Scope::Billing => Role::User,
             Scope::Ingest => Role::Curator,
             Scope::Admin => Role::Admin,
         }
@@ -199,6 +212,8 @@ pub struct ApiKeyInfo {
     pub last_used_at: Option<i64>,
     /// When the key stops working (never when absent).
     pub expires_at: Option<i64>,
+    /// The key it was made with, if any: revoking that one revokes this one too.
+    pub parent_id: Option<String>,
 }
 
 /// What a new key is for.
@@ -294,11 +309,17 @@ impl Principal {
         if self.may_chat {
             Ok(())
         } else {
-            Err(Error::Forbidden(format!(
-                "confirm your e-mail address first: open the link we sent to {} (you can ask for \
-                 a new one on your account page, or with POST /api/auth/verify/resend)",
-                self.user.email
-            )))
+            Err(unverified(&self.user, "asking the assistant"))
+        }
+    }
+
+    /// Refuses an account whose address is not yet proven: until its owner shows up, nothing
+    /// made on it (API keys, linked identities) may outlast the owner taking it over.
+    pub(crate) fn require_verified(&self, what: &str) -> Result<()> {
+        if self.user.email_verified {
+            Ok(())
+        } else {
+            Err(unverified(&self.user, what))
         }
     }
 
@@ -517,14 +538,20 @@ fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| Error::Internal(format!("hashing a password: {e}")))
 }
 
-fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+/// Whether `password` is the one `hash` was made from. What is not a password hash (no
+/// account, an account that signs in only through a provider, the operator's) is checked
+/// against a dummy hash and fails: every answer costs one argon2 run, so its time tells nothing.
+fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    let stored = hash
+        .filter(|h| is_password_hash(h))
+        .and_then(|h| PasswordHash::new(h).ok());
+    let real = stored.is_some();
+    let checked = stored.or_else(|| PasswordHash::new(dummy_hash()).ok());
+    checked.is_some_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    }) && real
 }
 
 /// A hash to verify against when the account does not exist, so that the answer takes as long
@@ -659,6 +686,36 @@ fn require_key_manager(principal: &Principal) -> Result<()> {
     Ok(())
 }
 
+/// "Confirm your address before …", naming the address and how to get a new link.
+fn unverified(user: &User, what: &str) -> Error {
+    Error::Forbidden(format!(
+        "confirm your e-mail address before {what}: open the link we sent to {} (you can ask \
+         for a new one on your account page, or with POST /api/auth/verify/resend)",
+        user.email
+    ))
+}
+
+/// "2 sessions signed out, 1 API key revoked, the sign-in through google unlinked".
+fn describe(revoked: &Revoked) -> String {
+    let count = |n: u64, one: &str, many: &str, done: &str| {
+        (n > 0).then(|| format!("{n} {} {done}", if n == 1 { one } else { many }))
+    };
+    let mut parts: Vec<String> = [
+        count(revoked.sessions, "session", "sessions", "signed out"),
+        count(revoked.keys, "API key", "API keys", "revoked"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    parts.extend(
+        revoked
+            .identities
+            .iter()
+            .map(|p| format!("the sign-in through {p} unlinked")),
+    );
+    parts.join(", ")
+}
+
 fn unauthorized() -> Error {
     Error::Unauthorized("invalid, expired or revoked credentials".into())
 }
@@ -721,35 +778,75 @@ impl Accounts {
     }
 
     /// Registers a user with the `user` role and the default plan, as the sign-up policy allows
-    /// and within the sign-up limits (per client address, and for the whole server).
+    /// and within the sign-up limits (per client address, and for the whole server). The answer
+    /// is the same, and costs the same, whether the address was free or not: a taken address's
+    /// owner is mailed instead (a few times an hour at most), and nothing changes.
     pub async fn signup(
         &self,
         email: &str,
         password: &str,
         address: Option<IpAddr>,
-    ) -> Result<User> {
+    ) -> Result<SignedUp> {
         let normalized = normalize_email(email)?;
         self.check_signup(&normalized, address)?;
-        let user = self
-            .create_user(&normalized, password, Role::User, false)
-            .await?;
-        self.record(
-            AuditEvent::SignedUp,
-            Some(&user.id),
-            &user.id,
-            address,
-            json!({}),
-        )
-        .await?;
-        self.mail_verification(&user).await?;
-        Ok(user)
+        check_not_reserved(&normalized)?;
+        let password_hash = self.checked_hash(password, &normalized).await?;
+        let user = self.new_user(&normalized, Role::User, false);
+        match self
+            .store
+            .create_user(&NewUser {
+                user: user.clone(),
+                password_hash,
+            })
+            .await
+        {
+            Ok(()) => {
+                self.record(
+                    AuditEvent::SignedUp,
+                    Some(&user.id),
+                    &user.id,
+                    address,
+                    json!({}),
+                )
+                .await?;
+                self.mail_verification(&user).await?;
+            }
+            Err(e) if e.code() == crate::ErrorCode::Conflict => {
+                // the owner hears of it, unless that is being used to flood their mailbox
+                if self
+                    .verify_by_account
+                    .check(&("signup", &normalized))
+                    .is_ok()
+                {
+                    let link = self.mail.link("/forgot");
+                    self.mail
+                        .send(None, &normalized, Template::SignupTaken, &[("link", &link)])
+                        .await?;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(SignedUp { email: normalized })
+    }
+
+    /// A new account's row (its id, now, the default plan).
+    fn new_user(&self, email: &str, role: Role, email_verified: bool) -> User {
+        User {
+            id: uuid::Uuid::new_v4().to_string(),
+            email: email.to_owned(),
+            email_verified,
+            role,
+            plan: self.config.default_plan.clone(),
+            disabled: false,
+            created_at: now_ms(),
+        }
     }
 
     /// Whether the sign-up policy lets this (normalised) address open an account, within the
     /// sign-up limits per client address and for the whole server.
     fn check_signup(&self, normalized: &str, address: Option<IpAddr>) -> Result<()> {
         if let Some(ip) = address {
-            self.signup_by_address.check(&ip)?;
+            self.signup_by_address.check_address(ip)?;
         }
         self.signups.check()?;
         match &self.config.signup {
@@ -787,15 +884,7 @@ impl Accounts {
         let email = normalize_email(email)?;
         check_not_reserved(&email)?;
         let password_hash = self.checked_hash(password, &email).await?;
-        let user = User {
-            id: uuid::Uuid::new_v4().to_string(),
-            email,
-            email_verified,
-            role,
-            plan: self.config.default_plan.clone(),
-            disabled: false,
-            created_at: now_ms(),
-        };
+        let user = self.new_user(&email, role, email_verified);
         self.store
             .create_user(&NewUser {
                 user: user.clone(),
@@ -879,7 +968,13 @@ impl Accounts {
             )));
         }
         let hash = self.checked_hash(password, &normalized).await?;
-        self.store.reset_password(&user.id, &hash).await?;
+        let everything = Securing {
+            password_hash: Some(&hash),
+            revoke_keys: true,
+            remove_identities: true,
+            ..Securing::default()
+        };
+        self.store.secure_account(&user.id, &everything).await?;
         let update = UserUpdate {
             role: Some(Role::Admin),
             disabled: Some(false),
@@ -901,7 +996,7 @@ impl Accounts {
     /// client address; a wrong email and a wrong password get the same answer.
     pub async fn signin(&self, email: &str, password: &str, client: &Client) -> Result<TokenPair> {
         if let Some(ip) = client.address {
-            self.signin_by_address.check(&ip)?;
+            self.signin_by_address.check_address(ip)?;
         }
         // No account has an address or a password that long: answer as for a wrong password, without a
         // bucket for it or a look-up.
@@ -944,12 +1039,7 @@ impl Accounts {
     async fn verify(&self, password: &str, hash: Option<String>) -> Result<bool> {
         let password = password.to_owned();
         self.hashing
-            .run(move || {
-                Ok(verify_password(
-                    &password,
-                    hash.as_deref().unwrap_or_else(|| dummy_hash()),
-                ))
-            })
+            .run(move || Ok(verify_password(&password, hash.as_deref())))
             .await
     }
 
@@ -1039,18 +1129,34 @@ impl Accounts {
     }
 
     /// Mails a single-use reset link to the account with this address, if there is one that
-    /// may sign in. The answer is the same whether there is or not (but for the rate limits, per
-    /// client address and per e-mail address, which do not depend on it either).
-    pub async fn request_password_reset(&self, email: &str, address: Option<IpAddr>) -> Result<()> {
+    /// may sign in. The answer is the same whether there is or not, and takes as long: the
+    /// rate limits (per client address and per e-mail address) do not depend on it, and the
+    /// look-up and the mail are done on a task of their own, after the answer.
+    pub async fn request_password_reset(
+        self: &Arc<Self>,
+        email: &str,
+        address: Option<IpAddr>,
+    ) -> Result<()> {
         if let Some(ip) = address {
-            self.reset_by_address.check(&ip)?;
+            self.reset_by_address.check_address(ip)?;
         }
         let email = normalize_email(email)?;
         self.reset_by_email.check(&email)?;
-        let Some((user, _)) = self.store.user_credentials(&email).await? else {
+        let accounts = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = accounts.reset_requested(&email, address).await {
+                tracing::error!(error = %e, "a password reset request could not be served");
+            }
+        });
+        Ok(())
+    }
+
+    /// The work behind [`Accounts::request_password_reset`].
+    async fn reset_requested(&self, email: &str, address: Option<IpAddr>) -> Result<()> {
+        let Some((user, _)) = self.store.user_credentials(email).await? else {
             return Ok(());
         };
-        if user.disabled || is_reserved(&email) {
+        if user.disabled || is_reserved(email) {
             return Ok(());
         }
         self.record(
@@ -1097,6 +1203,7 @@ impl Accounts {
         let link = self.issue_link(LinkKind::Reset, user, &user.email).await?;
         self.mail
             .send(
+                Some(&user.id),
                 &user.email,
                 Template::Reset,
                 &[("link", &link), ("minutes", &RESET_MINUTES.to_string())],
@@ -1160,21 +1267,63 @@ impl Accounts {
         new_password: &str,
         address: Option<IpAddr>,
     ) -> Result<()> {
-        let (user, _, hash) = self.redeemable(LinkKind::Reset, token).await?;
+        let (user, email, hash) = self.redeemable(LinkKind::Reset, token).await?;
         let password_hash = self.checked_hash(new_password, &user.email).await?;
         self.consume(LinkKind::Reset, &hash).await?;
-        self.store
-            .change_password(&user.id, &password_hash, None)
-            .await?;
-        self.record(AuditEvent::ResetUsed, None, &user.id, address, json!({}))
-            .await?;
-        self.password_changed_notice(&user.email).await
+        // the link proved the mailbox: an account unverified until now loses everything made
+        // on it before (by whoever signed up with the address); a verified one its keys too,
+        // unless the operator keeps them
+        let first_proof = !user.email_verified;
+        let change = Securing {
+            password_hash: Some(&password_hash),
+            verify: first_proof.then_some(email.as_str()),
+            keep_session: None,
+            revoke_keys: first_proof || self.config.reset_revokes_keys,
+            remove_identities: first_proof,
+        };
+        let revoked = self
+            .store
+            .secure_account(&user.id, &change)
+            .await?
+            .ok_or_else(|| LinkKind::Reset.invalid())?;
+        self.record(
+            AuditEvent::ResetUsed,
+            None,
+            &user.id,
+            address,
+            json!({"first_proof": first_proof, "revoked": revoked}),
+        )
+        .await?;
+        self.password_changed_notice(&user).await?;
+        if revoked.keys > 0 || !revoked.identities.is_empty() {
+            self.access_removed_notice(&user, "a password reset", &revoked)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Tells the account's address what a change of its credentials took away.
+    async fn access_removed_notice(
+        &self,
+        user: &User,
+        event: &str,
+        revoked: &Revoked,
+    ) -> Result<()> {
+        self.mail
+            .send(
+                Some(&user.id),
+                &user.email,
+                Template::AccessRemoved,
+                &[("event", event), ("removed", &describe(revoked))],
+            )
+            .await
     }
 
     async fn mail_verification(&self, user: &User) -> Result<()> {
         let link = self.issue_link(LinkKind::Verify, user, &user.email).await?;
         self.mail
             .send(
+                Some(&user.id),
                 &user.email,
                 Template::Verify,
                 &[("link", &link), ("hours", &VERIFY_HOURS.to_string())],
@@ -1198,23 +1347,52 @@ impl Accounts {
 
     /// Marks the address a verification link was sent to as verified, if the account still
     /// uses it; the link is used up.
-    pub async fn verify_email(&self, token: &str, address: Option<IpAddr>) -> Result<User> {
+    ///
+    /// The first proof of the mailbox of an account unverified until then ends every session
+    /// (but `viewer`'s, when the browser that followed the link is signed in to this account)
+    /// and removes every API key and linked identity made before it: whoever signed up with the
+    /// address may not have been its owner. The owner is told what was removed.
+    pub async fn verify_email(
+        &self,
+        token: &str,
+        address: Option<IpAddr>,
+        viewer: Option<&Principal>,
+    ) -> Result<User> {
         let (user, email, hash) = self.redeemable(LinkKind::Verify, token).await?;
         if user.email != email {
             return Err(LinkKind::Verify.invalid());
         }
         self.consume(LinkKind::Verify, &hash).await?;
-        if !self.store.verify_email(&user.id, &email).await? {
-            return Err(LinkKind::Verify.invalid());
+        if user.email_verified {
+            return Ok(user);
         }
+        let keep = viewer
+            .filter(|v| v.user.id == user.id)
+            .and_then(|v| v.session_id.as_deref());
+        let change = Securing {
+            verify: Some(&email),
+            keep_session: keep,
+            revoke_keys: true,
+            remove_identities: true,
+            ..Securing::default()
+        };
+        let revoked = self
+            .store
+            .secure_account(&user.id, &change)
+            .await?
+            .ok_or_else(|| LinkKind::Verify.invalid())?;
         self.record(
             AuditEvent::EmailVerified,
             None,
             &user.id,
             address,
-            json!({}),
+            json!({"revoked": revoked}),
         )
         .await?;
+        if !revoked.is_empty() {
+            self.access_removed_notice(&user, "the confirmation of the address", &revoked)
+                .await?;
+        }
         self.reloaded(&user.id).await
     }
 
@@ -1258,6 +1436,7 @@ impl Accounts {
             .await?;
         self.mail
             .send(
+                Some(&user.id),
                 &new_email,
                 Template::EmailChange,
                 &[
@@ -1279,6 +1458,7 @@ impl Accounts {
             .await?;
         self.mail
             .send(
+                Some(&user.id),
                 &user.email,
                 Template::EmailChanged,
                 &[("new_email", &new_email)],
@@ -1287,10 +1467,15 @@ impl Accounts {
         self.reloaded(&user.id).await
     }
 
-    async fn password_changed_notice(&self, email: &str) -> Result<()> {
+    async fn password_changed_notice(&self, user: &User) -> Result<()> {
         let link = self.mail.link("/forgot");
         self.mail
-            .send(email, Template::PasswordChanged, &[("link", &link)])
+            .send(
+                Some(&user.id),
+                &user.email,
+                Template::PasswordChanged,
+                &[("link", &link)],
+            )
             .await
     }
 
@@ -1306,12 +1491,17 @@ impl Accounts {
         self.check_current_password(principal, current).await?;
         let email = &principal.user.email;
         let hash = self.checked_hash(new, email).await?;
+        let change = Securing {
+            password_hash: Some(&hash),
+            keep_session: principal.session_id.as_deref(),
+            ..Securing::default()
+        };
         self.store
-            .change_password(&principal.user.id, &hash, principal.session_id.as_deref())
+            .secure_account(&principal.user.id, &change)
             .await?;
         self.record_by(principal, AuditEvent::PasswordChanged, json!({}))
             .await?;
-        self.password_changed_notice(email).await
+        self.password_changed_notice(&principal.user).await
     }
 
     /// Refuses unless `password` is the caller's (attempts count against the sign-in limit): the
@@ -1523,6 +1713,7 @@ impl Accounts {
         new: &NewApiKey,
     ) -> Result<CreatedApiKey> {
         require_key_manager(principal)?;
+        principal.require_verified("making API keys")?;
         let name = new.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(Error::InvalidInput(
@@ -1550,7 +1741,7 @@ impl Accounts {
             principal.require_scope(*scope)?;
         }
         let now = now_ms();
-        let expires_at = match new.expires_in_days {
+        let asked = match new.expires_in_days {
             None => None,
             Some(days @ 1..=3650) => Some(now + i64::from(days) * 86_400_000),
             Some(_) => {
@@ -1559,6 +1750,23 @@ impl Accounts {
                         .into(),
                 ));
             }
+        };
+        // a key made with a key never outlives it
+        let parent_end = match &principal.api_key_id {
+            Some(parent) => {
+                self.store
+                    .api_keys(&principal.user.id)
+                    .await?
+                    .into_iter()
+                    .find(|k| &k.id == parent)
+                    .ok_or_else(unauthorized)?
+                    .expires_at
+            }
+            None => None,
+        };
+        let expires_at = match (asked, parent_end) {
+            (Some(a), Some(p)) => Some(a.min(p)),
+            (a, p) => a.or(p),
         };
         let key = format!("{API_KEY_PREFIX}{}", random_hex(24)?);
         let info = ApiKeyInfo {
@@ -1569,6 +1777,7 @@ impl Accounts {
             created_at: now,
             last_used_at: None,
             expires_at,
+            parent_id: principal.api_key_id.clone(),
         };
         self.store
             .create_api_key(&principal.user.id, &info, &content_hash(key.as_bytes()))
@@ -1747,8 +1956,13 @@ mod tests {
     fn passwords_hash_with_argon2id_and_verify() {
         let hash = hash_password("correct horse battery").unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(verify_password("correct horse battery", &hash));
-        assert!(!verify_password("correct horse batterz", &hash));
-        assert!(!verify_password("x", "not a hash"));
+        assert!(verify_password("correct horse battery", Some(&hash)));
+        assert!(!verify_password("correct horse batterz", Some(&hash)));
+        assert!(!verify_password("x", Some("not a hash")));
+        // no account, or one without a password: checked against the dummy hash, never a match
+        // (not even with the dummy's own password)
+        for stored in [None, Some("!sso"), Some("!")] {
+            assert!(!verify_password("not a real password at all", stored));
+        }
     }
 }

@@ -7,9 +7,11 @@
 //! and the state to hold in a cookie; [`Accounts::sso_finish`] takes the attempt once, checks the
 //! callback came back to the browser that started it, trades the code, checks the ID token, and
 //! signs in, opens an account, or links the identity. An identity is attached to an existing
-//! account by its address only when the provider says the address is verified and the account's
-//! own address is verified too; otherwise the owner signs in with the password and links from the
-//! account page. The HTTP client never follows redirects.
+//! account by its address only where the operator opted in for that provider (`link_by_email`,
+//! perhaps limited to `allowed_domains`), the provider says the address is verified, the
+//! account's own address is verified too, and the account is neither an admin nor one of
+//! lariat's own; otherwise the owner signs in with the password and links from the account page
+//! (which an unverified account cannot do). The HTTP client never follows redirects.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -117,6 +119,8 @@ struct Provider {
     scopes: Vec<String>,
     redirect: RedirectUrl,
     discovered: Mutex<Option<Discovered>>,
+    link_by_email: bool,
+    allowed_domains: Vec<String>,
 }
 
 /// The configured providers and the HTTP client that talks to them.
@@ -173,7 +177,26 @@ impl Provider {
             scopes: c.scopes(),
             redirect,
             discovered: Mutex::new(None),
+            link_by_email: c.link_by_email,
+            allowed_domains: c
+                .allowed_domains
+                .iter()
+                .map(|d| d.trim().to_lowercase())
+                .collect(),
         })
+    }
+
+    /// Whether a first sign-in with this (verified) address may join `user`, the existing
+    /// account with it: only where the operator opted in for this provider (and its domains),
+    /// never for an admin or one of lariat's own accounts, and only when the account's own
+    /// address is verified.
+    fn may_link_by_email(&self, user: &User) -> bool {
+        let domain = user.email.rsplit('@').next().unwrap_or_default();
+        self.link_by_email
+            && (self.allowed_domains.is_empty() || self.allowed_domains.iter().any(|d| d == domain))
+            && user.role != Role::Admin
+            && !super::is_reserved(&user.email)
+            && user.email_verified
     }
 
     /// The provider's metadata and keys, fetched when missing or stale (or, with `refetch`,
@@ -280,11 +303,12 @@ impl Accounts {
         address: Option<IpAddr>,
     ) -> Result<SsoStart> {
         if let Some(ip) = address {
-            self.signin_by_address.check(&ip)?;
+            self.signin_by_address.check_address(ip)?;
         }
         let p = self.sso.get(provider)?;
         if let Some(principal) = linking {
             principal.require_session()?;
+            principal.require_verified("linking a sign-in provider")?;
         }
         let client = p.client(&self.sso.http, false).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -485,7 +509,7 @@ impl Accounts {
                 )));
             };
             match self.store.user_credentials(&email).await? {
-                Some((user, _)) if user.email_verified && !user.disabled => {
+                Some((user, _)) if !user.disabled && p.may_link_by_email(&user) => {
                     let identity = self.new_identity(p, claimed, &user.id, &email);
                     self.identity_store.link_identity(&identity).await?;
                     self.record(
@@ -500,8 +524,8 @@ impl Accounts {
                 }
                 Some((user, _)) if !user.disabled => {
                     return Err(Error::Conflict(format!(
-                        "an account for {email} exists but its address is not verified: sign in \
-                         with its password, then link {} from your account page",
+                        "an account for {email} exists: sign in with your password and link {} \
+                         from your account page",
                         p.display_name
                     )));
                 }
@@ -588,6 +612,7 @@ impl Accounts {
                 "sign in to the account you were linking, then link again".into(),
             ));
         };
+        viewer.require_verified("linking a sign-in provider")?;
         match self
             .identity_store
             .identity(p.issuer.as_str(), &claimed.subject)

@@ -44,7 +44,7 @@ impl Interval {
 }
 
 /// A subscription as Lariat keeps it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SubscriptionRow {
     pub id: String,
     pub user_id: String,
@@ -278,6 +278,39 @@ impl Billing {
         })
     }
 
+    /// A user's subscriptions and invoices, all of them (for their data export).
+    pub async fn records(&self, user_id: &str) -> Result<(Vec<SubscriptionRow>, Vec<Invoice>)> {
+        Ok((
+            self.store.subscriptions(user_id).await?,
+            self.store.invoices(user_id, usize::MAX >> 1).await?,
+        ))
+    }
+
+    /// Before an account is erased: every subscription it still pays for is cancelled and its
+    /// Stripe customer deleted, so an account that no longer exists is charged nothing more.
+    /// Fails (and so stops the erasure) when Stripe cannot be told.
+    pub async fn forget_customer(&self, user_id: &str) -> Result<()> {
+        let Some(customer) = self.store.billing_customer(user_id).await? else {
+            return Ok(());
+        };
+        let provider = self.provider.as_ref().ok_or_else(|| {
+            Error::Unavailable(
+                "this account has a Stripe customer but billing is not configured here: \
+                 configure it so the subscription can be cancelled, then erase again"
+                    .into(),
+            )
+        })?;
+        for subscription in self.store.subscriptions(user_id).await? {
+            if !matches!(
+                subscription.status.as_str(),
+                "canceled" | "incomplete_expired"
+            ) {
+                provider.cancel_subscription(&subscription.id).await?;
+            }
+        }
+        provider.delete_customer(&customer).await
+    }
+
     fn rule(&self) -> PlanRule {
         PlanRule {
             free_plan: self.config.free_plan.clone(),
@@ -364,8 +397,10 @@ impl Billing {
         origins
     }
 
-    /// The caller's plan, subscription and invoices, and the plans on offer.
+    /// The caller's plan, subscription and invoices, and the plans on offer: from a session, or
+    /// with a key that has the `billing` scope (invoices carry Stripe's hosted links).
     pub async fn status(&self, principal: &Principal) -> Result<BillingStatus> {
+        principal.require_scope(crate::accounts::Scope::Billing)?;
         let user = &principal.user;
         let rule = self.rule();
         let rows = self.store.subscriptions(&user.id).await?;
@@ -574,7 +609,12 @@ impl Billing {
         ];
         if let Err(e) = self
             .mail
-            .send(&email, Template::PaymentFailed, &values)
+            .send(
+                Some(&invoice.user_id),
+                &email,
+                Template::PaymentFailed,
+                &values,
+            )
             .await
         {
             tracing::warn!(user = %invoice.user_id, "could not queue the payment-failed mail: {e}");

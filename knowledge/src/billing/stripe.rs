@@ -114,6 +114,20 @@ pub trait BillingProvider: Send + Sync {
     async fn portal(&self, customer: &str, return_url: &str) -> Result<String>;
     /// The subscription as it is now.
     async fn subscription(&self, id: &str) -> Result<Subscription>;
+    /// Ends the subscription at once, nothing more charged (one already gone is fine).
+    async fn cancel_subscription(&self, id: &str) -> Result<()>;
+    /// Deletes the customer: nothing more is charged to them, and Stripe keeps of them only
+    /// what its books need (one already gone is fine).
+    async fn delete_customer(&self, id: &str) -> Result<()>;
+}
+
+/// Refuses what cannot be one of Stripe's ids (a path segment is built from it).
+fn checked_id<'a>(id: &'a str, what: &str) -> Result<&'a str> {
+    if id.is_empty() || id.len() > 255 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(Error::InvalidInput(format!("{id:?} is not a {what} id")));
+    }
+    Ok(id)
 }
 
 pub struct StripeApi {
@@ -166,6 +180,19 @@ impl StripeApi {
         form: &[(&str, &str)],
         idempotency_key: Option<&str>,
     ) -> Result<Value> {
+        self.call_or_gone(method, path, form, idempotency_key)
+            .await?
+            .ok_or_else(|| Error::Upstream(format!("Stripe has no {path}")))
+    }
+
+    /// The same, with a 404 (the object does not exist, or no longer) as `None`.
+    async fn call_or_gone(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+        idempotency_key: Option<&str>,
+    ) -> Result<Option<Value>> {
         let url = format!("{}{path}", self.base);
         let mut last = String::new();
         for attempt in 0..TRIES {
@@ -192,10 +219,14 @@ impl StripeApi {
             };
             let status = response.status();
             let body = response.bytes().await;
+            if status == reqwest::StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
             if status.is_success() {
                 let body =
                     body.map_err(|e| Error::Upstream(format!("reading Stripe's answer: {e}")))?;
                 return serde_json::from_slice(&body)
+                    .map(Some)
                     .map_err(|e| Error::Upstream(format!("Stripe answered something else: {e}")));
             }
             let message = body
@@ -285,11 +316,7 @@ impl BillingProvider for StripeApi {
     }
 
     async fn subscription(&self, id: &str) -> Result<Subscription> {
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(Error::InvalidInput(format!(
-                "{id:?} is not a subscription id"
-            )));
-        }
+        let id = checked_id(id, "subscription")?;
         let value = self
             .call(
                 reqwest::Method::GET,
@@ -299,6 +326,20 @@ impl BillingProvider for StripeApi {
             )
             .await?;
         Subscription::from_stripe(&value).map_err(|e| Error::Upstream(e.to_string()))
+    }
+
+    async fn cancel_subscription(&self, id: &str) -> Result<()> {
+        let path = format!("/v1/subscriptions/{}", checked_id(id, "subscription")?);
+        self.call_or_gone(reqwest::Method::DELETE, &path, &[], None)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_customer(&self, id: &str) -> Result<()> {
+        let path = format!("/v1/customers/{}", checked_id(id, "customer")?);
+        self.call_or_gone(reqwest::Method::DELETE, &path, &[], None)
+            .await?;
+        Ok(())
     }
 }
 

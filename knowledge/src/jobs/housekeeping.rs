@@ -23,8 +23,9 @@ const DAY_MS: i64 = 86_400_000;
 /// Deletes what is kept no longer: each plan's conversations untouched for its
 /// `conversation_retention_days` and each collection's (those scoped to it or citing it) for its
 /// own (0 keeps them; the shortest that applies wins), with what the answer cache holds of their
-/// users; expired sessions, single-use tokens, sign-on attempts and data exports; audit rows
-/// past their retention; finished job runs past `jobs.history_days`.
+/// users; expired sessions, single-use tokens, sign-on attempts and data exports; the outbox's
+/// messages 30 days after they were sent or given up (their bodies are blanked at once); audit
+/// rows past their retention; finished job runs past `jobs.history_days`.
 pub struct Retention {
     pub store: Arc<dyn RetentionStore>,
     pub runs: Arc<dyn JobStore>,

@@ -3,9 +3,12 @@
 //! tokio-cron-scheduler only ticks (every `jobs.tick_secs`); each tick, a runner works out each
 //! job's latest occurrence from its cron schedule (croner, UTC) and claims it in SQL by
 //! inserting its (job, slot) row ([`JobStore::claim_job_slot`]): one runner wins, the others
-//! see the row and move on. The holder renews its lease while the job runs; if it dies, its
-//! lease runs out and the next tick of any runner takes the run over (another attempt). A
-//! failed run is tried again after a doubling delay, up to `jobs.max_attempts`. Results are
+//! see the row and move on. The holder renews its lease while the job runs (every quarter of
+//! it), and stops the work itself once renewals have failed until half the lease is left, so it
+//! never runs beside a successor; if it dies, its lease runs out and the next tick of any runner
+//! takes the run over (another attempt), up to `jobs.max_attempts` (a run whose holder vanished
+//! that often is failed: the job may be what kills it). A failed run is tried again after a
+//! doubling delay, up to `jobs.max_attempts`. Results are
 //! written only under the claim's owner and attempt, so a holder that lost its lease (paused,
 //! partitioned) cannot overwrite what its successor recorded; it stops as soon as a renewal
 //! tells it so.
@@ -241,7 +244,14 @@ impl Jobs {
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         let stalled = self
             .store
-            .claim_stalled_jobs(&names, &self.owner, now, now + self.lease(), 16)
+            .claim_stalled_jobs(
+                &names,
+                &self.owner,
+                now,
+                now + self.lease(),
+                16,
+                i64::from(self.config.max_attempts),
+            )
             .await?;
         for claim in stalled {
             if let Some(spec) = specs.iter().find(|s| s.name == claim.job).cloned() {
@@ -255,25 +265,30 @@ impl Jobs {
     async fn execute(self: Arc<Self>, spec: Arc<JobSpec>, claim: JobClaim) {
         let started = Instant::now();
         let renewals = async {
-            let every = Duration::from_millis((self.lease() as u64 / 3).max(100));
+            let every = self.lease() / 4;
+            // the lease as claimed, at the latest (it was claimed just before this started)
+            let mut held_until = now_ms() + self.lease();
             loop {
-                tokio::time::sleep(every).await;
-                match self
-                    .store
-                    .renew_job_lease(&claim, now_ms() + self.lease())
-                    .await
-                {
-                    Ok(true) => {}
-                    Ok(false) => return,
-                    // a database hiccup: try again before the lease runs out
-                    Err(e) => tracing::warn!(job = %claim.job, error = %e, "lease renewal failed"),
+                tokio::time::sleep(Duration::from_millis(every.max(100) as u64)).await;
+                let until = now_ms() + self.lease();
+                match self.store.renew_job_lease(&claim, until).await {
+                    Ok(true) => held_until = until,
+                    Ok(false) => return "the run's lease was taken over",
+                    // a database hiccup: try again while the lease lasts, but stop the work
+                    // before it runs out, so it never runs beside whoever takes the run over
+                    Err(e) => {
+                        tracing::warn!(job = %claim.job, error = %e, "lease renewal failed");
+                        if held_until - now_ms() <= 2 * every {
+                            return "the run's lease could not be renewed before it ran out";
+                        }
+                    }
                 }
             }
         };
         let result = tokio::select! {
             result = spec.task.run() => result,
-            () = renewals => {
-                tracing::warn!(job = %claim.job, slot = claim.slot, "the run's lease was taken over; stopped");
+            why = renewals => {
+                tracing::warn!(job = %claim.job, slot = claim.slot, "{why}; stopped");
                 return;
             }
         };

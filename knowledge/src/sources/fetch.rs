@@ -94,6 +94,9 @@ fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// What every refusal of a fetch target says first; curators see only this, admins the rule.
+pub const ADDRESS_REFUSED: &str = "address not allowed";
+
 /// The addresses a fetch may connect to.
 #[derive(Debug, Clone)]
 struct Guard {
@@ -107,8 +110,8 @@ impl Guard {
 
     fn refuse(ip: IpAddr) -> Error {
         Error::Forbidden(format!(
-            "{ip} is not a public address: fetching it is refused (sources.allow_networks admits \
-             a network on purpose)"
+            "{ADDRESS_REFUSED}: {ip} is not a public address (sources.allow_networks admits a \
+             network on purpose)"
         ))
     }
 }
@@ -138,6 +141,8 @@ impl Resolve for Guard {
 pub struct Fetcher {
     client: Client,
     guard: Guard,
+    /// The ports fetches may go to (inclusive ranges).
+    ports: Vec<(u16, u16)>,
     config: SourcesConfig,
     robots: Mutex<HashMap<String, (Instant, Arc<Robots>)>>,
 }
@@ -160,6 +165,27 @@ impl Fetcher {
         let guard = Guard {
             allow: Arc::new(allow),
         };
+        let ports = config
+            .allowed_ports
+            .iter()
+            .map(|raw| {
+                let bad = || {
+                    Error::InvalidInput(format!(
+                        "sources.allowed_ports: {raw:?} is not a port or a range of ports"
+                    ))
+                };
+                let (low, high) = raw
+                    .trim()
+                    .split_once('-')
+                    .unwrap_or((raw.trim(), raw.trim()));
+                let low: u16 = low.trim().parse().map_err(|_| bad())?;
+                let high: u16 = high.trim().parse().map_err(|_| bad())?;
+                if low == 0 || low > high {
+                    return Err(bad());
+                }
+                Ok((low, high))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let client = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -176,6 +202,7 @@ impl Fetcher {
         Ok(Self {
             client,
             guard,
+            ports,
             config: config.clone(),
             robots: Mutex::new(HashMap::new()),
         })
@@ -201,6 +228,23 @@ impl Fetcher {
         Ok(url)
     }
 
+    /// Only the allowed ports are fetched from (a public host's other services are not ours to
+    /// probe).
+    fn check_port(&self, url: &Url) -> Result<()> {
+        let port = url.port_or_known_default().unwrap_or(0);
+        if self
+            .ports
+            .iter()
+            .any(|(low, high)| (*low..=*high).contains(&port))
+        {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "{ADDRESS_REFUSED}: port {port} is not in sources.allowed_ports"
+            )))
+        }
+    }
+
     /// A host given as an address is not resolved, so it is checked here.
     fn check_literal(&self, url: &Url) -> Result<()> {
         let host = url.host_str().unwrap_or("");
@@ -224,7 +268,9 @@ impl Fetcher {
         let mut url = url.clone();
         for _ in 0..=self.config.max_redirects {
             Self::parse_url(url.as_str())?;
-            self.check_literal(&url)?;
+            self.check_port(&url)
+                .and_then(|()| self.check_literal(&url))
+                .map_err(|e| Error::Forbidden(format!("{url}: {e}")))?;
             if !self.robots_allow(&url).await? {
                 return Err(Error::Forbidden(format!(
                     "{url}: the site's robots.txt disallows it"

@@ -5,9 +5,11 @@
 //! `ingest` crate's, reached through the [`Ingestor`] trait.
 
 mod fetch;
+mod local;
 mod sync;
 
 pub use fetch::{Fetched, Fetcher, Page, Validators};
+pub use local::read_file;
 pub use sync::{NewSource, Source, SourceKind, SourceUpdate, SourceView, Sources, SyncReport};
 
 use std::collections::HashSet;
@@ -25,10 +27,12 @@ use crate::types::CollectionName;
 /// What to ingest: a file on disk, or a document received over the network under a file name.
 #[derive(Debug, Clone)]
 pub enum Input {
-    /// A file on the server, and the name it is shown under (see [`shown_name`]).
+    /// A file on the server, and the name it is shown under (see [`shown_name`]); a folder
+    /// source's files are read beneath its `root` only (see [`read_file`]).
     File {
         path: PathBuf,
         shown: String,
+        root: Option<PathBuf>,
     },
     Upload {
         name: String,

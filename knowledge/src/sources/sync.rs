@@ -12,9 +12,12 @@
 //! source's own list goes at the next sync. A page that fails otherwise (a timeout, a 5xx) is
 //! reported and keeps its documents.
 //!
-//! Who may: a collection's curators and admins (the rules of [`Collections`]). A folder source
-//! reads the server's files, so over the API it must lie under one of `sources.folder_roots`;
-//! only the local operator at the command line may name any folder.
+//! Who may: a collection's curators and admins (the rules of [`Collections`]); but a folder
+//! source reads the server's own files, so only admins add one or change its folder, over the
+//! API only under one of `sources.folder_roots` (the local operator at the command line may name
+//! any folder). Every sync checks the folder again (still that folder, no link in its place,
+//! still under the roots), lists regular files only and follows no link, and reads each file
+//! beneath the folder ([`super::read_file`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -24,8 +27,9 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::fetch::ADDRESS_REFUSED;
 use super::{Failure, Fetched, Fetcher, Ingestor, Input, Validators, collect_files};
-use crate::accounts::Principal;
+use crate::accounts::{Principal, Role, is_reserved};
 use crate::collections::{Collections, WriteAccess};
 use crate::config::SourcesConfig;
 use crate::error::{Error, Result};
@@ -87,6 +91,7 @@ pub struct Source {
     pub schedule: String,
     /// Consecutive syncs a page or file may be missing before its documents are deleted.
     pub max_misses: u32,
+    /// The id of the user who added it.
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -163,6 +168,8 @@ pub struct SyncReport {
 pub struct Sources {
     knowledge: Arc<Knowledge>,
     collections: Collections,
+    /// Who made each source (a folder outside the roots is the local operator's only).
+    accounts: Arc<dyn AccountStore>,
     store: Arc<dyn SourceStore>,
     runs: Arc<dyn JobStore>,
     fetcher: Fetcher,
@@ -195,7 +202,8 @@ impl Sources {
         ingestor: Arc<dyn Ingestor>,
     ) -> Result<Self> {
         Ok(Self {
-            collections: Collections::new(knowledge.clone(), accounts),
+            collections: Collections::new(knowledge.clone(), accounts.clone()),
+            accounts,
             knowledge,
             store,
             runs,
@@ -294,6 +302,14 @@ impl Sources {
         match kind {
             SourceKind::Folder => {
                 one("folder")?;
+                // a folder is the server's own disk: admins choose it, curators follow it
+                if principal.role() < Role::Admin {
+                    return Err(Error::Forbidden(
+                        "folder sources are added and changed by admins (the folder is on the \
+                         server's own disk); ask an administrator, or follow pages or a sitemap"
+                            .into(),
+                    ));
+                }
                 let (raw, local) = (PathBuf::from(&targets[0]), principal.is_local_operator());
                 let roots = self.config.folder_roots.clone();
                 // canonicalising reads the file system: off the async runtime
@@ -359,7 +375,7 @@ impl Sources {
             targets,
             schedule: schedule.as_str().to_owned(),
             max_misses,
-            created_by: principal.user.email.clone(),
+            created_by: principal.user.id.clone(),
             created_at: now,
             updated_at: now,
         };
@@ -368,12 +384,36 @@ impl Sources {
         Ok(source)
     }
 
-    async fn view(&self, source: Source) -> Result<SourceView> {
+    /// The source as `viewer` sees it: an admin sees why a fetch target was refused; anyone
+    /// else only that its address is not allowed (which rule refused it, and what a name
+    /// resolved to, tell about the server's network).
+    async fn view(&self, source: Source, viewer: &Principal) -> Result<SourceView> {
         let job = source.job();
         let next_sync = Schedule::parse(&source.schedule)
             .ok()
             .and_then(|s| s.next_after(now_ms()));
-        let last_sync = self.runs.job_runs(Some(&job), 1).await?.pop();
+        let mut last_sync = self.runs.job_runs(Some(&job), 1).await?.pop();
+        if !viewer.is_admin()
+            && let Some(run) = &mut last_sync
+        {
+            if run.error.contains(ADDRESS_REFUSED) {
+                run.error = ADDRESS_REFUSED.into();
+            }
+            if let Some(failures) = run
+                .outcome
+                .get_mut("failures")
+                .and_then(|f| f.as_array_mut())
+            {
+                for failure in failures {
+                    let refused = failure["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains(ADDRESS_REFUSED));
+                    if refused {
+                        failure["reason"] = ADDRESS_REFUSED.into();
+                    }
+                }
+            }
+        }
         Ok(SourceView {
             source,
             job,
@@ -393,7 +433,7 @@ impl Sources {
             .await?;
         let mut out = Vec::new();
         for s in self.store.sources(Some(collection.as_str())).await? {
-            out.push(self.view(s).await?);
+            out.push(self.view(s, principal).await?);
         }
         Ok(out)
     }
@@ -405,7 +445,7 @@ impl Sources {
         id: &str,
     ) -> Result<SourceView> {
         let source = self.curated(principal, collection, id).await?;
-        self.view(source).await
+        self.view(source, principal).await
     }
 
     /// Changes a source's targets, schedule or misses.
@@ -458,14 +498,43 @@ impl Sources {
         Ok(deleted)
     }
 
-    /// The job that syncs source `id` of `collection`, for `principal` who curates it.
+    /// The job that syncs source `id` of `collection`, for `principal` who curates it, now: not
+    /// while a sync of it runs, nor (but for the local operator) within
+    /// `sources.min_interval_secs` of the last one's start: a sync by hand costs the sites what
+    /// a scheduled one does.
     pub async fn authorize_sync(
         &self,
         principal: &Principal,
         collection: &CollectionName,
         id: &str,
     ) -> Result<String> {
-        Ok(self.curated(principal, collection, id).await?.job())
+        let job = self.curated(principal, collection, id).await?.job();
+        let Some(last) = self.runs.job_runs(Some(&job), 1).await?.into_iter().next() else {
+            return Ok(job);
+        };
+        let now = now_ms();
+        if last.status == "running" && last.lease_until > now {
+            return Err(Error::Conflict(
+                "a sync of this source is under way: sync again when it has ended".into(),
+            ));
+        }
+        if principal.is_local_operator() {
+            return Ok(job);
+        }
+        let interval = self.config.min_interval_secs as i64 * 1000;
+        let wait = last.started_at + interval - now;
+        if wait > 0 {
+            let secs = (wait as u64).div_ceil(1000);
+            return Err(Error::RateLimited {
+                message: format!(
+                    "this source synced less than {} s ago (sources.min_interval_secs); sync it \
+                     again in {secs} s",
+                    self.config.min_interval_secs
+                ),
+                retry_after_secs: secs,
+            });
+        }
+        Ok(job)
     }
 
     async fn delete_item(&self, collection: &CollectionName, item: &SourceItem) -> Result<usize> {
@@ -498,10 +567,7 @@ impl Sources {
             ..SyncReport::default()
         };
         let checked = match source.kind {
-            SourceKind::Folder => {
-                self.check_folder(&source.targets[0], &prior, &mut report)
-                    .await?
-            }
+            SourceKind::Folder => self.check_folder(&source, &prior, &mut report).await?,
             SourceKind::Urls => self.check_pages(&source.targets, &prior, &mut report).await,
             SourceKind::Sitemap => {
                 let pages = self.sitemap_pages(&source.targets[0], &mut report).await?;
@@ -577,26 +643,47 @@ impl Sources {
         Ok(report)
     }
 
-    /// Lists a folder's files; those whose size and modification time changed are to be read.
+    /// Whether the local operator added the source (so its folder may lie outside the roots).
+    async fn made_by_operator(&self, source: &Source) -> Result<bool> {
+        Ok(self
+            .accounts
+            .user(&source.created_by)
+            .await?
+            .is_some_and(|u| u.role == Role::Admin && is_reserved(&u.email)))
+    }
+
+    /// Lists a folder's files (regular files only, no link followed); those whose size and
+    /// modification time changed are to be read, beneath the folder.
     async fn check_folder(
         &self,
-        folder: &str,
+        source: &Source,
         prior: &HashMap<String, SourceItem>,
         report: &mut SyncReport,
     ) -> Result<Vec<Checked>> {
-        let root = PathBuf::from(folder);
+        let folder = source.targets[0].clone();
+        let root = PathBuf::from(&folder);
+        let walked = root.clone();
+        let roots = self.config.folder_roots.clone();
+        let operator = self.made_by_operator(source).await?;
         let listing = tokio::task::spawn_blocking(move || {
-            if !root.is_dir() {
+            // checked again at every sync: still this very folder (not a link put in its place
+            // or on its path) and still where sources may read
+            let same = resolve_folder(&walked, &roots, operator).is_ok_and(|f| f == folder)
+                && std::fs::symlink_metadata(&walked).is_ok_and(|m| m.is_dir());
+            if !same {
                 return Err(Error::Unavailable(format!(
-                    "the folder {} cannot be read; its documents are kept",
-                    root.display()
+                    "the folder {} cannot be read, was replaced, or is no longer under \
+                     sources.folder_roots; its documents are kept",
+                    walked.display()
                 )));
             }
             let mut failures = Vec::new();
-            let files: Vec<(PathBuf, String, String)> = collect_files(&[root], &mut failures)
+            let files: Vec<(PathBuf, String, String)> = collect_files(&[walked], &mut failures)
                 .into_iter()
                 .filter_map(|(path, shown)| {
-                    let meta = std::fs::metadata(&path).ok()?;
+                    let meta = std::fs::symlink_metadata(&path)
+                        .ok()
+                        .filter(|m| m.is_file())?;
                     let modified = meta
                         .modified()
                         .ok()
@@ -637,7 +724,11 @@ impl Sources {
                             misses: 0,
                             seen_at: now,
                         },
-                        input: Some(Input::File { path, shown }),
+                        input: Some(Input::File {
+                            path,
+                            shown,
+                            root: Some(root.clone()),
+                        }),
                     },
                 }
             })

@@ -251,6 +251,9 @@ pub trait BillingStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedMail {
     pub id: String,
+    /// The account it is about (its erasure takes the message too, whatever address it went
+    /// to), when known.
+    pub user_id: Option<String>,
     pub recipient: String,
     pub subject: String,
     pub text_body: String,
@@ -328,7 +331,9 @@ pub trait JobStore: Send + Sync {
     ) -> Result<Option<JobClaim>>;
     /// Takes over runs of `jobs` whose holder's lease ran out before `now` and failed runs whose
     /// retry is due: each claimed for `owner` until `lease_until` with its attempt counted; at
-    /// most `limit`, oldest first. Runs of other jobs wait for a runner that has them.
+    /// most `limit`, oldest first. Runs of other jobs wait for a runner that has them. A run
+    /// whose holder vanished on its `max_attempts`th attempt is marked failed instead: a job
+    /// that takes its runner down must not take every server down in turn.
     async fn claim_stalled_jobs(
         &self,
         jobs: &[&str],
@@ -336,6 +341,7 @@ pub trait JobStore: Send + Sync {
         now: i64,
         lease_until: i64,
         limit: usize,
+        max_attempts: i64,
     ) -> Result<Vec<JobClaim>>;
     /// Extends a held lease; false when the run is no longer this claim's.
     async fn renew_job_lease(&self, claim: &JobClaim, lease_until: i64) -> Result<bool>;
@@ -387,7 +393,12 @@ pub struct Purged {
     pub auth_tokens: u64,
     pub sso_states: u64,
     pub exports: u64,
+    /// Outbox rows sent or given up more than [`MAIL_KEPT_MS`] ago.
+    pub mail: u64,
 }
+
+/// How long the outbox keeps a message's envelope and status after it was sent or given up.
+pub const MAIL_KEPT_MS: i64 = 30 * 86_400_000;
 
 /// Deletions by age, for the retention job.
 #[async_trait]
@@ -455,11 +466,12 @@ pub trait PrivacyStore: Send + Sync {
     /// A ready, unexpired export's content, if it is the user's.
     async fn export_content(&self, user_id: &str, id: &str, now: i64) -> Result<Option<String>>;
     /// In one transaction: deletes the user's conversations (and messages), sessions (and
-    /// refresh tokens), API keys, identities, tokens, memberships, exports and the mail queued
-    /// to `email`;
-    /// detaches their usage from keys; blanks the audit entries about them (and the address of
-    /// those by them); gives the row the `placeholder` address and no password, disabled.
-    async fn erase_user(&self, user_id: &str, email: &str, placeholder: &str) -> Result<()>;
+    /// refresh tokens), API keys, identities, tokens, memberships, exports, site actions,
+    /// subscriptions, payment-account link and every outbox message about them or to their
+    /// address; detaches their usage from keys; keeps their invoices (without Stripe's page);
+    /// blanks the audit entries about them and by them; gives the row the `placeholder`
+    /// address and no password, disabled.
+    async fn erase_user(&self, user_id: &str, placeholder: &str) -> Result<()>;
     /// Has the database drop the content of deleted rows from its files (SQLite: a truncating
     /// checkpoint of the write-ahead log, pages zeroed by `secure_delete`; PostgreSQL: VACUUM).
     async fn drop_deleted(&self) -> Result<()>;
@@ -505,7 +517,8 @@ pub trait IdentityStore: Send + Sync {
     ) -> Result<Option<crate::accounts::sso::Identity>>;
     /// The user's identities, oldest first.
     async fn identities(&self, user_id: &str) -> Result<Vec<crate::accounts::sso::Identity>>;
-    /// A conflict when this (issuer, subject) is linked already.
+    /// A conflict when this (issuer, subject) is linked already. Spends the user's outstanding
+    /// reset and address-change links, as unlinking does.
     async fn link_identity(&self, identity: &crate::accounts::sso::Identity) -> Result<()>;
     /// Opens an account and links its first identity, both or neither.
     async fn create_user_with_identity(
@@ -537,6 +550,34 @@ pub trait AuditStore: Send + Sync {
 }
 
 /// Users, sessions, refresh tokens, API keys and usage. Tokens and keys arrive hashed.
+/// What [`AccountStore::secure_account`] changes. Sessions (but `keep_session`) always end.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Securing<'a> {
+    /// The new password's hash, when the password changes.
+    pub password_hash: Option<&'a str>,
+    /// The address proven: marked verified if the account still uses it.
+    pub verify: Option<&'a str>,
+    /// The caller's own session, which stays.
+    pub keep_session: Option<&'a str>,
+    pub revoke_keys: bool,
+    pub remove_identities: bool,
+}
+
+/// What a change of credentials took away.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Revoked {
+    pub sessions: u64,
+    pub keys: u64,
+    /// The providers whose linked identities were removed.
+    pub identities: Vec<String>,
+}
+
+impl Revoked {
+    pub fn is_empty(&self) -> bool {
+        self.sessions == 0 && self.keys == 0 && self.identities.is_empty()
+    }
+}
+
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Fails with a conflict when the email is taken.
@@ -548,8 +589,6 @@ pub trait AccountStore: Send + Sync {
     /// Applies the change; disabling a user revokes every session and API key it has, in the
     /// same transaction (enabling it again brings none back).
     async fn update_user(&self, id: &str, update: &UserUpdate) -> Result<Option<User>>;
-    /// Sets a new password hash and revokes every session and API key of the user, atomically.
-    async fn reset_password(&self, id: &str, password_hash: &str) -> Result<()>;
 
     /// Opens a session (ending at `session.expires_at` whatever its refresh tokens say) with its
     /// first refresh token.
@@ -571,14 +610,12 @@ pub trait AccountStore: Send + Sync {
         only: Option<&str>,
         keep: Option<&str>,
     ) -> Result<bool>;
-    /// Sets a new password hash and revokes every other session of the user (not its API
-    /// keys), atomically.
-    async fn change_password(
-        &self,
-        user_id: &str,
-        password_hash: &str,
-        keep_session: Option<&str>,
-    ) -> Result<()>;
+    /// A change of the account's credentials, atomically: the new password (if any), the
+    /// address marked verified (if asked and still the account's; else nothing changes and
+    /// `None` comes back), every session but `keep_session` revoked, the API keys and linked
+    /// identities removed as asked, and every outstanding reset and address-change link spent.
+    async fn secure_account(&self, user_id: &str, change: &Securing<'_>)
+    -> Result<Option<Revoked>>;
     /// Marks the refresh token used and stores its successor, atomically.
     async fn rotate_refresh(
         &self,
@@ -591,7 +628,8 @@ pub trait AccountStore: Send + Sync {
     async fn create_api_key(&self, user_id: &str, key: &ApiKeyInfo, key_hash: &str) -> Result<()>;
     /// The user's keys that are not revoked, newest first.
     async fn api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyInfo>>;
-    /// Revokes a key of this user; false when the user has no such live key.
+    /// Revokes a key of this user, and every key made with it (and theirs), atomically; false
+    /// when the user has no such live key.
     async fn revoke_api_key(&self, user_id: &str, key_id: &str) -> Result<bool>;
     /// A live key and its user, by the key's hash.
     async fn api_key_user(&self, key_hash: &str) -> Result<Option<(ApiKeyInfo, User)>>;
@@ -604,9 +642,8 @@ pub trait AccountStore: Send + Sync {
     /// The user and payload of a token for `purpose` that is unused and unexpired (it stays
     /// unused).
     async fn token_user(&self, token_hash: &str, purpose: &str) -> Result<Option<(User, String)>>;
-    /// Marks the user's address verified if it is still `email`; false when it is not.
-    async fn verify_email(&self, user_id: &str, email: &str) -> Result<bool>;
-    /// Gives the user a new (verified) address; a conflict when another account has it.
+    /// Gives the user a new (verified) address and spends the user's other outstanding reset and
+    /// address-change links; a conflict when another account has the address.
     async fn change_email(&self, user_id: &str, email: &str) -> Result<()>;
     /// Marks such a token used; false when it was not usable (one of two racing uses wins).
     async fn consume_token(&self, token_hash: &str, purpose: &str) -> Result<bool>;

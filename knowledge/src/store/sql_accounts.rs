@@ -5,8 +5,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    AccountStore, DailyUsage, IssuedToken, RefreshOutcome, SqlStore, StoredSession, UsageRecord,
-    UsageTotals,
+    AccountStore, DailyUsage, IssuedToken, RefreshOutcome, Revoked, Securing, SqlStore,
+    StoredSession, UsageRecord, UsageTotals,
 };
 use crate::accounts::{ApiKeyInfo, NewUser, Role, Scope, User, UserUpdate};
 use crate::error::{Error, Result};
@@ -38,11 +38,12 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKeyInfo> {
         created_at: row.try_get("key_created_at")?,
         last_used_at: row.try_get("last_used_at")?,
         expires_at: row.try_get("key_expires_at")?,
+        parent_id: row.try_get("parent_id")?,
     })
 }
 
 const KEY_COLUMNS: &str = "k.id AS key_id, k.name, k.prefix, k.scopes, \
-     k.created_at AS key_created_at, k.last_used_at, k.expires_at AS key_expires_at";
+     k.created_at AS key_created_at, k.last_used_at, k.expires_at AS key_expires_at, k.parent_id";
 
 /// Revokes every live session and API key of a user.
 async fn revoke_credentials(
@@ -59,6 +60,23 @@ async fn revoke_credentials(
         .execute(&mut **tx)
         .await?;
     }
+    Ok(())
+}
+
+/// Spends every outstanding reset and address-change link of a user: a link mailed before a
+/// credential changed must not outlive the change.
+pub(super) async fn spend_links(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE auth_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL \
+         AND purpose IN ('reset', 'email')",
+    )
+    .bind(now_ms())
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -168,18 +186,6 @@ impl AccountStore for SqlStore {
         self.user(id).await
     }
 
-    async fn reset_password(&self, id: &str, password_hash: &str) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(password_hash)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        revoke_credentials(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn create_session(
         &self,
         session: &StoredSession,
@@ -268,29 +274,68 @@ impl AccountStore for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn change_password(
+    async fn secure_account(
         &self,
         user_id: &str,
-        password_hash: &str,
-        keep_session: Option<&str>,
-    ) -> Result<()> {
+        change: &Securing<'_>,
+    ) -> Result<Option<Revoked>> {
+        let now = now_ms();
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(password_hash)
+        if let Some(email) = change.verify {
+            let done =
+                sqlx::query("UPDATE users SET email_verified = 1 WHERE id = $1 AND email = $2")
+                    .bind(user_id)
+                    .bind(email)
+                    .execute(&mut *tx)
+                    .await?;
+            if done.rows_affected() != 1 {
+                return Ok(None);
+            }
+        }
+        if let Some(hash) = change.password_hash {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(hash)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut revoked = Revoked {
+            sessions: sqlx::query(
+                "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+                 AND id <> $3 AND (expires_at IS NULL OR expires_at > $1)",
+            )
+            .bind(now)
+            .bind(user_id)
+            .bind(change.keep_session.unwrap_or_default())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            ..Revoked::default()
+        };
+        if change.revoke_keys {
+            revoked.keys = sqlx::query(
+                "UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $1)",
+            )
+            .bind(now)
             .bind(user_id)
             .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
-             AND id <> $3",
-        )
-        .bind(now_ms())
-        .bind(user_id)
-        .bind(keep_session.unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
+            .await?
+            .rows_affected();
+        }
+        if change.remove_identities {
+            let rows = sqlx::query("DELETE FROM identities WHERE user_id = $1 RETURNING provider")
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            revoked.identities = rows
+                .iter()
+                .map(|r| r.try_get("provider"))
+                .collect::<std::result::Result<_, _>>()?;
+        }
+        spend_links(&mut tx, user_id).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Some(revoked))
     }
 
     async fn rotate_refresh(
@@ -377,7 +422,7 @@ impl AccountStore for SqlStore {
     async fn create_api_key(&self, user_id: &str, key: &ApiKeyInfo, key_hash: &str) -> Result<()> {
         sqlx::query(
             "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at, scopes, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             expires_at, parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&key.id)
         .bind(user_id)
@@ -387,6 +432,7 @@ impl AccountStore for SqlStore {
         .bind(key.created_at)
         .bind(Scope::join(&key.scopes))
         .bind(key.expires_at)
+        .bind(key.parent_id.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -404,16 +450,34 @@ impl AccountStore for SqlStore {
     }
 
     async fn revoke_api_key(&self, user_id: &str, key_id: &str) -> Result<bool> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 \
              AND revoked_at IS NULL",
         )
-        .bind(now_ms())
+        .bind(now)
         .bind(key_id)
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // the keys made with it, and theirs
+        sqlx::query(
+            "WITH RECURSIVE made(id) AS (SELECT id FROM api_keys WHERE parent_id = $2 \
+             UNION SELECT k.id FROM api_keys k JOIN made m ON k.parent_id = m.id) \
+             UPDATE api_keys SET revoked_at = $1 WHERE user_id = $3 AND revoked_at IS NULL \
+             AND id IN (SELECT id FROM made)",
+        )
+        .bind(now)
+        .bind(key_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn api_key_user(&self, key_hash: &str) -> Result<Option<(ApiKeyInfo, User)>> {
@@ -544,22 +608,16 @@ impl AccountStore for SqlStore {
             .transpose()
     }
 
-    async fn verify_email(&self, user_id: &str, email: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE users SET email_verified = 1 WHERE id = $1 AND email = $2")
-            .bind(user_id)
-            .bind(email)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     async fn change_email(&self, user_id: &str, email: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE users SET email = $1, email_verified = 1 WHERE id = $2")
             .bind(email)
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| taken_or(e, email))?;
+        spend_links(&mut tx, user_id).await?;
+        tx.commit().await?;
         Ok(())
     }
 

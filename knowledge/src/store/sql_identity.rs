@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::sql_accounts::insert_user;
+use super::sql_accounts::{insert_user, spend_links};
 use super::{IdentityStore, SqlStore, SsoState, Unlinked};
 use crate::accounts::sso::Identity;
 use crate::accounts::{NewUser, is_password_hash};
@@ -129,7 +129,11 @@ impl IdentityStore for SqlStore {
     }
 
     async fn link_identity(&self, identity: &Identity) -> Result<()> {
-        insert_identity(&self.pool, identity).await
+        let mut tx = self.begin_write().await?;
+        insert_identity(&mut *tx, identity).await?;
+        spend_links(&mut tx, &identity.user_id).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn create_user_with_identity(&self, user: &NewUser, identity: &Identity) -> Result<()> {
@@ -185,6 +189,7 @@ impl IdentityStore for SqlStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        spend_links(&mut tx, user_id).await?;
         tx.commit().await?;
         Ok(Unlinked::Done)
     }

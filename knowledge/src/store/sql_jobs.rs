@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::sql::placeholders;
 use super::sql_chat::like_escaped;
-use super::{JobClaim, JobEnd, JobRun, JobStore, Purged, RetentionStore, SqlStore};
+use super::{JobClaim, JobEnd, JobRun, JobStore, MAIL_KEPT_MS, Purged, RetentionStore, SqlStore};
 use crate::error::Result;
 use crate::types::now_ms;
 
@@ -81,6 +81,7 @@ impl JobStore for SqlStore {
         now: i64,
         lease_until: i64,
         limit: usize,
+        max_attempts: i64,
     ) -> Result<Vec<JobClaim>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
@@ -89,7 +90,7 @@ impl JobStore for SqlStore {
             .iter()
             .fold(
                 sqlx::query(AssertSqlSafe(format!(
-                    "SELECT id, job, slot, attempt FROM job_runs WHERE {STALLED} \
+                    "SELECT id, job, slot, attempt, status FROM job_runs WHERE {STALLED} \
                      AND job IN ({}) ORDER BY slot, id LIMIT $2",
                     placeholders(3, jobs.len())
                 )))
@@ -103,6 +104,24 @@ impl JobStore for SqlStore {
         for row in rows {
             let seen: i64 = row.try_get("attempt")?;
             let id: String = row.try_get("id")?;
+            let status: String = row.try_get("status")?;
+            if status == "running" && seen >= max_attempts {
+                // its holder vanished that many times: the job may be what kills it
+                sqlx::query(AssertSqlSafe(format!(
+                    "UPDATE job_runs SET status = 'failed', finished_at = $1, lease_until = $1, \
+                     error = $2 WHERE id = $3 AND attempt = $4 AND {STALLED}"
+                )))
+                .bind(now)
+                .bind(format!(
+                    "its runner stopped before the run ended {seen} times (the job may be \
+                     crashing its server); not tried again"
+                ))
+                .bind(&id)
+                .bind(seen)
+                .execute(&self.pool)
+                .await?;
+                continue;
+            }
             // the attempt seen is the fence: of runners racing for the row one moves it on
             let done = sqlx::query(AssertSqlSafe(format!(
                 "UPDATE job_runs SET status = 'running', owner = $2, attempt = attempt + 1, \
@@ -241,6 +260,12 @@ impl RetentionStore for SqlStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        purged.mail =
+            sqlx::query("DELETE FROM mail_outbox WHERE COALESCE(sent_at, failed_at) < $1")
+                .bind(now - MAIL_KEPT_MS)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         for (table, count) in [
             ("auth_tokens", &mut purged.auth_tokens),
             ("sso_states", &mut purged.sso_states),

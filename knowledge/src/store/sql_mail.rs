@@ -7,12 +7,16 @@ use super::{MailStore, QueuedMail, SqlStore};
 use crate::error::Result;
 use crate::types::now_ms;
 
+/// A message's bodies once it is sent or given up: they may hold live links (reset,
+/// verification, address change), which must not outlive their delivery in the database.
+const BLANK: &str = "text_body = '', html_body = ''";
+
 #[async_trait]
 impl MailStore for SqlStore {
     async fn enqueue_mail(&self, mail: &QueuedMail) -> Result<()> {
         sqlx::query(
             "INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body, created_at, \
-             attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             attempts, next_attempt_at, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&mail.id)
         .bind(&mail.recipient)
@@ -22,6 +26,7 @@ impl MailStore for SqlStore {
         .bind(now_ms())
         .bind(mail.attempts)
         .bind(mail.next_attempt_at)
+        .bind(mail.user_id.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -29,8 +34,8 @@ impl MailStore for SqlStore {
 
     async fn due_mail(&self, now: i64, limit: usize) -> Result<Vec<QueuedMail>> {
         let rows = sqlx::query(
-            "SELECT id, recipient, subject, text_body, html_body, attempts, next_attempt_at \
-             FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
+            "SELECT id, user_id, recipient, subject, text_body, html_body, attempts, \
+             next_attempt_at FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL \
              AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2",
         )
         .bind(now)
@@ -41,6 +46,7 @@ impl MailStore for SqlStore {
             .map(|r| {
                 Ok(QueuedMail {
                     id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
                     recipient: r.try_get("recipient")?,
                     subject: r.try_get("subject")?,
                     text_body: r.try_get("text_body")?,
@@ -60,17 +66,20 @@ impl MailStore for SqlStore {
         .bind(lease_until)
         .bind(&mail.id)
         .bind(mail.next_attempt_at)
+        .bind(mail.user_id.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn mail_sent(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE mail_outbox SET sent_at = $1, last_error = '' WHERE id = $2")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE mail_outbox SET sent_at = $1, last_error = '', {BLANK} WHERE id = $2"
+        )))
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -88,12 +97,14 @@ impl MailStore for SqlStore {
                 .await?
             }
             None => {
-                sqlx::query("UPDATE mail_outbox SET failed_at = $1, last_error = $2 WHERE id = $3")
-                    .bind(now_ms())
-                    .bind(&error)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE mail_outbox SET failed_at = $1, last_error = $2, {BLANK} WHERE id = $3"
+                )))
+                .bind(now_ms())
+                .bind(&error)
+                .bind(id)
+                .execute(&self.pool)
+                .await?
             }
         };
         Ok(())

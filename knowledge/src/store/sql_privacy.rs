@@ -86,9 +86,13 @@ impl PrivacyStore for SqlStore {
         Ok(row.map(|r| r.try_get("content")).transpose()?)
     }
 
-    async fn erase_user(&self, user_id: &str, email: &str, placeholder: &str) -> Result<()> {
+    async fn erase_user(&self, user_id: &str, placeholder: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         for statement in [
+            // every message about the account, whatever address it went to (its own, an old
+            // one), before the row forgets the address
+            "DELETE FROM mail_outbox WHERE user_id = $1 \
+             OR recipient = (SELECT email FROM users WHERE id = $1)",
             "DELETE FROM conversations WHERE user_id = $1",
             "DELETE FROM sessions WHERE user_id = $1",
             "UPDATE usage_events SET api_key_id = NULL WHERE user_id = $1",
@@ -98,20 +102,21 @@ impl PrivacyStore for SqlStore {
             "DELETE FROM auth_tokens WHERE user_id = $1",
             "DELETE FROM collection_members WHERE user_id = $1",
             "DELETE FROM exports WHERE user_id = $1",
-            // invoices stay (the books need them); the link to the payment account goes
+            // what the user asked of the domain's sites (with the people named in them)
+            "DELETE FROM site_actions WHERE user_id = $1",
+            // invoices stay (the books need them), by user id and without Stripe's page (which
+            // shows the customer); the subscriptions and the link to the payment account go
+            "DELETE FROM billing_subscriptions WHERE user_id = $1",
+            "UPDATE billing_invoices SET hosted_invoice_url = '' WHERE user_id = $1",
             "DELETE FROM billing_customers WHERE user_id = $1",
             "UPDATE audit_log SET detail = '{}', address = '' WHERE subject_id = $1",
-            "UPDATE audit_log SET address = '' WHERE actor_id = $1",
+            "UPDATE audit_log SET detail = '{}', address = '' WHERE actor_id = $1",
         ] {
             sqlx::query(statement)
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM mail_outbox WHERE recipient = $1")
-            .bind(email)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
             "UPDATE users SET email = $1, password_hash = '!', disabled = 1, \
              email_verified = 0, erased_at = $2 WHERE id = $3",
