@@ -122,7 +122,7 @@ pub enum AdminCommand {
     Create {
         email: String,
         /// The account exists: give it this password, revoke every session and API key it has,
-        /// and make it an admin
+        /// unlink its sign-in providers, and make it an admin
         #[arg(long)]
         reset_password: bool,
     },

@@ -954,7 +954,8 @@ impl Accounts {
 
     /// Creates the admin `email` with this password. An existing account is never promoted as
     /// it is (its password was not chosen here): without `reset` that is a conflict; with it the
-    /// account gets this password, loses every session and API key, and becomes an admin.
+    /// account gets this password, loses every session, API key and linked identity (whoever
+    /// holds them was not vouched for here), and becomes an admin.
     pub async fn create_admin(&self, email: &str, password: &str, reset: bool) -> Result<User> {
         let normalized = normalize_email(email)?;
         let Some((user, _)) = self.store.user_credentials(&normalized).await? else {
@@ -964,7 +965,8 @@ impl Accounts {
             return Err(Error::Conflict(format!(
                 "an account for {normalized} already exists and its password was not set here; \
                  run `lariat admin create {normalized} --reset-password` to give it this \
-                 password, sign it out everywhere, revoke its API keys and make it an admin"
+                 password, sign it out everywhere, revoke its API keys, unlink its sign-in \
+                 providers and make it an admin"
             )));
         }
         let hash = self.checked_hash(password, &normalized).await?;
