@@ -1388,7 +1388,7 @@ async fn billing_suite(store: &SqlStore) {
         amount_due: 2900,
         amount_paid: if status == "paid" { 2900 } else { 0 },
         currency: "usd".into(),
-        hosted_invoice_url: String::new(),
+        hosted_invoice_url: "https://invoice.stripe.com/i/acct_1/test_1".into(),
         created: now,
     };
     let inv = |id: &'static str, status: &'static str| {
@@ -1431,6 +1431,55 @@ async fn billing_suite(store: &SqlStore) {
         .await
         .unwrap();
     assert_eq!(outcome, Applied::Duplicate);
+
+    // erased: the payment link, the subscriptions, the site actions and every mail about the
+    // user go (one to an address it no longer has too); the invoice stays for the books, without
+    // Stripe's page
+    use knowledge::store::{PrivacyStore, SiteAction, SiteActionStore};
+    store
+        .claim_site_action(&SiteAction {
+            key: "payer-entry".into(),
+            site: "rodeo".into(),
+            user_id: uid.into(),
+            action: "submit_entry".into(),
+            request: serde_json::json!({"partner": "Jo Partner"}),
+            status: "pending".into(),
+            outcome: None,
+            created_at: 0,
+            finished_at: None,
+        })
+        .await
+        .unwrap();
+    store
+        .enqueue_mail(&QueuedMail {
+            id: "m-old-address".into(),
+            user_id: Some(uid.into()),
+            recipient: "payer.old@example.com".into(),
+            subject: "s".into(),
+            text_body: "t".into(),
+            html_body: "h".into(),
+            attempts: 0,
+            next_attempt_at: 0,
+        })
+        .await
+        .unwrap();
+    store
+        .erase_user(uid, "erased@erased.invalid")
+        .await
+        .unwrap();
+    assert_eq!(store.billing_customer(uid).await.unwrap(), None);
+    assert!(store.subscriptions(uid).await.unwrap().is_empty());
+    assert!(store.site_actions(uid, "rodeo").await.unwrap().is_empty());
+    assert!(
+        !store
+            .due_mail(i64::MAX, 100)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.id == "m-old-address")
+    );
+    let kept = store.invoices(uid, 5).await.unwrap();
+    assert_eq!((kept.len(), kept[0].hosted_invoice_url.as_str()), (1, ""));
 }
 
 /// Sources and their items (the suite's collection `docs` exists).
