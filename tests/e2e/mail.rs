@@ -50,21 +50,14 @@ impl SmtpSink {
         if !maildir.join("new").exists() {
             return Vec::new();
         }
-        let out = Command::new("python3")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/read_maildir.py"))
-            .arg(&maildir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
+        crate::support::json_output(
+            Command::new("python3")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/read_maildir.py"))
+                .arg(&maildir),
+        )
+        .as_array()
+        .unwrap()
+        .clone()
     }
 
     /// Waits (at most 20 s) for the `n`th message (from 1) to `to` with this subject and

@@ -86,26 +86,15 @@ fn start_fake() -> (String, Seen) {
 }
 
 fn search(l: &Lariat, env: &[(&str, String)]) -> Value {
-    let out = l
-        .command()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .args([
-            "search",
-            "barrel racing penalty",
-            "--mode",
-            "rerank",
-            "-k",
-            "3",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    crate::support::json_output(l.command().envs(env.iter().map(|(k, v)| (k, v))).args([
+        "search",
+        "barrel racing penalty",
+        "--mode",
+        "rerank",
+        "-k",
+        "3",
+        "--json",
+    ]))
 }
 
 #[test]

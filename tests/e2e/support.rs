@@ -179,12 +179,18 @@ pub fn node_bin() -> PathBuf {
 pub fn sqlite_json(path: &Path, script: &str, args: &[&str]) -> Value {
     let prelude = "import json, sqlite3, sys\n\
         db = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)\n";
-    let out = Command::new("python3")
+    let mut python = Command::new("python3");
+    python
         .args(["-c", &format!("{prelude}{script}")])
         .arg(path)
-        .args(args)
-        .output()
-        .unwrap();
+        .args(args);
+    json_output(&mut python)
+}
+
+/// Runs `command`, which must succeed (else its stderr is the failure), and reads its stdout
+/// as JSON.
+pub fn json_output(command: &mut Command) -> Value {
+    let out = command.output().unwrap();
     assert!(
         out.status.success(),
         "{}",

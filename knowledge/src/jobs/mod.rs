@@ -265,11 +265,11 @@ impl Jobs {
     async fn execute(self: Arc<Self>, spec: Arc<JobSpec>, claim: JobClaim) {
         let started = Instant::now();
         let renewals = async {
-            let every = self.lease() / 4;
+            let every = (self.lease() / 4).max(100);
             // the lease as claimed, at the latest (it was claimed just before this started)
             let mut held_until = now_ms() + self.lease();
             loop {
-                tokio::time::sleep(Duration::from_millis(every.max(100) as u64)).await;
+                tokio::time::sleep(Duration::from_millis(every as u64)).await;
                 let until = now_ms() + self.lease();
                 match self.store.renew_job_lease(&claim, until).await {
                     Ok(true) => held_until = until,

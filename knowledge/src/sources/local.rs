@@ -57,7 +57,7 @@ fn open(path: &Path, extra: OFlags) -> io::Result<File> {
 }
 
 /// Opens `path`, which must lie beneath `root`, following no link on the way.
-pub fn open_beneath(root: &Path, path: &Path) -> io::Result<File> {
+fn open_beneath(root: &Path, path: &Path) -> io::Result<File> {
     let outside = || {
         io::Error::new(
             io::ErrorKind::PermissionDenied,
@@ -84,8 +84,8 @@ pub fn open_beneath(root: &Path, path: &Path) -> io::Result<File> {
             Err(e) => return Err(e.into()),
         }
     }
-    let canonical = path.canonicalize()?;
-    if !canonical.starts_with(root) || canonical != path {
+    // `path` lies beneath `root` (above): unchanged by resolving, it follows no link
+    if path.canonicalize()? != path {
         return Err(io::Error::from_raw_os_error(
             rustix::io::Errno::LOOP.raw_os_error(),
         ));

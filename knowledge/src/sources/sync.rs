@@ -666,10 +666,9 @@ impl Sources {
         let roots = self.config.folder_roots.clone();
         let operator = self.made_by_operator(source).await?;
         let listing = tokio::task::spawn_blocking(move || {
-            // checked again at every sync: still this very folder (not a link put in its place
-            // or on its path) and still where sources may read
-            let same = resolve_folder(&walked, &roots, operator).is_ok_and(|f| f == folder)
-                && std::fs::symlink_metadata(&walked).is_ok_and(|m| m.is_dir());
+            // checked again at every sync: still this very folder (its canonical path unchanged,
+            // so no link put in its place or on its path) and still where sources may read
+            let same = resolve_folder(&walked, &roots, operator).is_ok_and(|f| f == folder);
             if !same {
                 return Err(Error::Unavailable(format!(
                     "the folder {} cannot be read, was replaced, or is no longer under \
