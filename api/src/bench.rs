@@ -7,12 +7,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use base::{CollectionName, SearchMode, embedding_input};
 use clap::Args;
 use eval::percentile;
 use ingest::loaders::{Format, load};
-use knowledge::{CollectionName, Config, SearchMode, SearchRequest, embedding_input};
+use knowledge::SearchRequest;
 use serde::Serialize;
 use serde_json::json;
+use service::Config;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {

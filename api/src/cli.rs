@@ -5,13 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use base::{CollectionName, MemberRole, SearchResults, Visibility};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ingest::{Chunker, IngestOptions, IngestReport, Progress};
-use knowledge::{
-    CollectionName, Config, Knowledge, MemberRole, SearchRequest, SearchResults, Service,
-    Visibility,
-};
+use knowledge::{Knowledge, SearchRequest};
+use service::{Config, Service};
 
 use crate::{Cli, Command, EXIT_INCONSISTENT, EXIT_PARTIAL};
 
@@ -221,7 +220,7 @@ fn load_config(cli: &Cli) -> Result<Config> {
     let data_dir = cli
         .data_dir
         .clone()
-        .unwrap_or_else(knowledge::config::default_data_dir);
+        .unwrap_or_else(base::config::default_data_dir);
     Ok(Config::load(
         &data_dir,
         cli.config.as_deref(),
@@ -230,7 +229,7 @@ fn load_config(cli: &Cli) -> Result<Config> {
 }
 
 pub async fn open(config: &Config) -> Result<Arc<Knowledge>> {
-    Ok(Arc::new(Knowledge::open(config).await?))
+    Ok(Arc::new(Knowledge::open(&config.knowledge()).await?))
 }
 
 pub async fn run(cli: Cli) -> Result<u8> {
@@ -259,7 +258,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             if let Some(McpServer::Site { domain }) = &args.server
                 && !mcp::site::DOMAINS.contains(&domain.as_str())
             {
-                return Err(knowledge::Error::InvalidInput(format!(
+                return Err(base::Error::InvalidInput(format!(
                     "no site tools for the domain {domain:?}; there are: {}",
                     mcp::site::DOMAINS.join(", ")
                 ))
@@ -302,8 +301,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
 async fn jobs(config: &Config, cmd: JobsCommand) -> Result<u8> {
     let service = open_service(config).await?;
     let jobs = service.jobs.clone();
-    let time = |ms: Option<i64>| ms.map_or("-".to_owned(), knowledge::format_time);
-    let print_runs = |runs: &[knowledge::store::JobRun]| runs.iter().for_each(print_run);
+    let time = |ms: Option<i64>| ms.map_or("-".to_owned(), base::format_time);
+    let print_runs = |runs: &[operations::store::JobRun]| runs.iter().for_each(print_run);
     match cmd {
         JobsCommand::Ls { json } => {
             let list = jobs.list().await?;
@@ -349,7 +348,7 @@ async fn jobs(config: &Config, cmd: JobsCommand) -> Result<u8> {
 }
 
 /// One run of a job on a line.
-pub fn print_run(r: &knowledge::store::JobRun) {
+pub fn print_run(r: &operations::store::JobRun) {
     let detail = if r.error.is_empty() {
         r.outcome.to_string()
     } else {
@@ -358,7 +357,7 @@ pub fn print_run(r: &knowledge::store::JobRun) {
     println!(
         "{}\t{}\t{}\tattempt {}\t{} ms\t{}\t{}",
         r.job,
-        knowledge::format_time(r.slot),
+        base::format_time(r.slot),
         r.status,
         r.attempt,
         r.duration_ms.unwrap_or(0),
@@ -369,7 +368,7 @@ pub fn print_run(r: &knowledge::store::JobRun) {
 
 /// Whom the CLI acts for where an account matters: the user of `LARIAT_API_KEY`, or the local
 /// operator when it is unset.
-pub async fn acting_user(service: &Service) -> Result<knowledge::accounts::Principal> {
+pub async fn acting_user(service: &Service) -> Result<base::principal::Principal> {
     Ok(match std::env::var("LARIAT_API_KEY") {
         Ok(key) if !key.trim().is_empty() => service.accounts.authenticate(&key).await?,
         _ => service.accounts.local_operator().await?,
@@ -378,7 +377,7 @@ pub async fn acting_user(service: &Service) -> Result<knowledge::accounts::Princ
 
 /// `lariat export`: a conversation of `LARIAT_API_KEY`'s user written to a file.
 async fn export(config: &Config, args: ExportArgs) -> Result<u8> {
-    let format = knowledge::export::ExportFormat::parse(&args.format)?;
+    let format = chat::export::ExportFormat::parse(&args.format)?;
     let service = open_service(config).await?;
     let principal = acting_user(&service).await?;
     let file = service
@@ -436,7 +435,7 @@ impl Progress for Bar {
 pub fn chunker(config: &Config) -> Result<Arc<Chunker>> {
     Ok(Arc::new(
         Chunker::load(&config.embedding.model_dir, &config.chunking)
-            .map_err(knowledge::Error::Unavailable)?,
+            .map_err(base::Error::Unavailable)?,
     ))
 }
 
@@ -479,7 +478,7 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<u8> {
     if let Some(v) = &args.visibility {
         let v = Visibility::parse(v)?;
         k.ensure_collection(&collection).await?;
-        let update = knowledge::types::CollectionUpdate {
+        let update = base::types::CollectionUpdate {
             visibility: Some(v),
             ..Default::default()
         };
@@ -493,7 +492,7 @@ async fn ingest(config: &Config, args: IngestArgs) -> Result<u8> {
     let report = if urls.is_empty() {
         ingest::ingest_paths(k, chunker, &args.paths, &options, &progress).await?
     } else {
-        let fetcher = knowledge::sources::Fetcher::new(&config.sources)?;
+        let fetcher = operations::sources::Fetcher::new(&config.sources)?;
         let urls: Vec<String> = urls
             .iter()
             .map(|u| u.to_string_lossy().into_owned())
@@ -602,7 +601,7 @@ async fn rm(config: &Config, args: RmArgs) -> Result<u8> {
                     args.source.unwrap_or_default().display()
                 )
             });
-        return Err(knowledge::Error::NotFound(format!("no {what}")).into());
+        return Err(base::Error::NotFound(format!("no {what}")).into());
     }
     println!("deleted {deleted} document(s)");
     Ok(0)
@@ -693,7 +692,7 @@ async fn admin(config: &Config, cmd: AdminCommand) -> Result<u8> {
             println!("{} is an admin (user id {})", user.email, user.id);
         }
         AdminCommand::AddUser { email, role } => {
-            let role = knowledge::accounts::Role::parse(&role)?;
+            let role = base::principal::Role::parse(&role)?;
             let password = secret_input("LARIAT_ADMIN_PASSWORD", "password")?;
             let user = service.accounts.add_user(&email, &password, role).await?;
             println!(
@@ -716,10 +715,10 @@ async fn admin(config: &Config, cmd: AdminCommand) -> Result<u8> {
             after,
             json,
         } => {
-            let query = knowledge::audit::AuditQuery {
+            let query = identity::audit::AuditQuery {
                 event: event
                     .as_deref()
-                    .map(knowledge::audit::AuditEvent::parse)
+                    .map(identity::audit::AuditEvent::parse)
                     .transpose()?,
                 user_id: match user {
                     Some(email) => Some(service.accounts.user_by_email(&email).await?.id),
@@ -755,10 +754,10 @@ async fn admin(config: &Config, cmd: AdminCommand) -> Result<u8> {
         }
         AdminCommand::SetUser { email, role, plan } => {
             let user = service.accounts.user_by_email(&email).await?;
-            let update = knowledge::accounts::UserUpdate {
+            let update = identity::accounts::UserUpdate {
                 role: role
                     .as_deref()
-                    .map(knowledge::accounts::Role::parse)
+                    .map(base::principal::Role::parse)
                     .transpose()?,
                 plan,
                 ..Default::default()
@@ -808,7 +807,7 @@ async fn collection(config: &Config, cmd: CollectionCommand) -> Result<u8> {
                         .with_context(|| format!("reading {}", path.display()))
                 })
                 .transpose()?;
-            let update = knowledge::types::CollectionUpdate {
+            let update = base::types::CollectionUpdate {
                 visibility: visibility.as_deref().map(Visibility::parse).transpose()?,
                 instructions,
                 conversation_retention_days,

@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use base::SearchMode;
 use clap::{Args, Subcommand};
 use eval::answers::AnswerReport;
 use eval::{Dataset, EvalError, EvalOptions};
-use knowledge::{Config, SearchMode};
+use service::Config;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -82,7 +83,7 @@ pub const EXIT_REGRESSION: u8 = 8;
 fn to_knowledge(e: EvalError) -> anyhow::Error {
     match e {
         EvalError::Knowledge(k) => k.into(),
-        other => knowledge::Error::InvalidInput(other.to_string()).into(),
+        other => base::Error::InvalidInput(other.to_string()).into(),
     }
 }
 
@@ -117,7 +118,7 @@ pub async fn run(config: &Config, args: EvalArgs) -> Result<u8> {
 }
 
 async fn answers(config: &Config, args: AnswersArgs) -> Result<u8> {
-    let collection = knowledge::CollectionName::parse(&args.collection)?;
+    let collection = base::CollectionName::parse(&args.collection)?;
     let cases = eval::answers::read_cases(&args.questions).map_err(to_knowledge)?;
     let baseline: Option<AnswerReport> = match &args.baseline {
         Some(path) => Some(
@@ -166,13 +167,11 @@ async fn beir(config: &Config, args: BeirArgs) -> Result<u8> {
         .modes
         .iter()
         .map(|m| m.parse())
-        .collect::<knowledge::Result<_>>()?;
+        .collect::<base::Result<_>>()?;
     if args.concurrency == 0 {
-        return Err(
-            knowledge::Error::InvalidInput("--concurrency must be at least 1".into()).into(),
-        );
+        return Err(base::Error::InvalidInput("--concurrency must be at least 1".into()).into());
     }
-    knowledge::TopK::new(args.depth)?;
+    base::TopK::new(args.depth)?;
     let baseline = args
         .baseline
         .as_deref()
@@ -180,7 +179,7 @@ async fn beir(config: &Config, args: BeirArgs) -> Result<u8> {
         .transpose()
         .map_err(to_knowledge)?;
     if args.run_file.is_some() && args.dirs.len() > 1 {
-        return Err(knowledge::Error::InvalidInput(
+        return Err(base::Error::InvalidInput(
             "--run-file takes one dataset: run the others separately".into(),
         )
         .into());

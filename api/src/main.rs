@@ -12,8 +12,8 @@ mod web;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use base::ErrorCode;
 use clap::{Parser, Subcommand};
-use knowledge::ErrorCode;
 
 /// mimalloc instead of glibc's malloc: glibc's adaptive mmap threshold kept every argon2 hash's
 /// 19 MiB after it was freed (RSS grew ~19 MB per sign-up, without bound; see
@@ -144,7 +144,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = e
-                .downcast_ref::<knowledge::Error>()
+                .downcast_ref::<base::Error>()
                 .map(|k| k.code())
                 .unwrap_or(ErrorCode::Internal);
             eprintln!("error: {e:#}");

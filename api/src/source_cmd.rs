@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use knowledge::CollectionName;
-use knowledge::sources::{NewSource, SourceKind, SourceUpdate, SourceView, SyncReport};
+use base::CollectionName;
+use operations::sources::{NewSource, SourceKind, SourceUpdate, SourceView, SyncReport};
 
 use crate::EXIT_PARTIAL;
 use crate::cli::{acting_user, open_service, print_run};
@@ -96,7 +96,7 @@ fn print_view(v: &SourceView) {
     let last = v.last_sync.as_ref().map_or("never synced".to_owned(), |r| {
         format!(
             "last {} {}",
-            knowledge::format_time(r.slot),
+            base::format_time(r.slot),
             if r.error.is_empty() {
                 r.status.clone()
             } else {
@@ -110,11 +110,11 @@ fn print_view(v: &SourceView) {
         v.source.kind.as_str(),
         v.source.schedule,
         v.source.targets.join(" "),
-        v.next_sync.map_or("-".to_owned(), knowledge::format_time),
+        v.next_sync.map_or("-".to_owned(), base::format_time),
     );
 }
 
-pub async fn run(config: &knowledge::Config, cmd: SourceCommand) -> Result<u8> {
+pub async fn run(config: &service::Config, cmd: SourceCommand) -> Result<u8> {
     let service = open_service(config).await?;
     let principal = acting_user(&service).await?;
     let sources = &service.sources;
@@ -128,7 +128,7 @@ pub async fn run(config: &knowledge::Config, cmd: SourceCommand) -> Result<u8> {
         } => {
             let collection = CollectionName::parse(&collection)?;
             let (kind, targets) = target.parse()?.ok_or_else(|| {
-                knowledge::Error::InvalidInput(
+                base::Error::InvalidInput(
                     "name what the source follows: --folder, --url or --sitemap".into(),
                 )
             })?;
@@ -172,7 +172,7 @@ pub async fn run(config: &knowledge::Config, cmd: SourceCommand) -> Result<u8> {
             let current = sources.get(&principal, &collection, &id).await?.source;
             let targets = match target.parse()? {
                 Some((kind, _)) if kind != current.kind => {
-                    return Err(knowledge::Error::InvalidInput(format!(
+                    return Err(base::Error::InvalidInput(format!(
                         "source {id} follows a {}; its kind cannot change (add another source)",
                         current.kind.as_str()
                     ))

@@ -9,9 +9,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use knowledge::CollectionName;
-use knowledge::accounts::Principal;
-use knowledge::chat::{Answer, Chat, ChatRequest};
+use base::CollectionName;
+use base::principal::Principal;
+use chat::{Answer, Chat, ChatRequest};
 use serde::{Deserialize, Serialize};
 
 use crate::{EvalError, LatencyMs, latency};

@@ -11,10 +11,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use base::{CollectionName, QueryText, SearchMode, TopK, content_hash};
 use ingest::{Chunker, IngestOptions};
-use knowledge::{
-    CollectionName, Knowledge, QueryText, SearchMode, SearchRequest, TopK, content_hash,
-};
+use knowledge::{Knowledge, SearchRequest};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -26,7 +25,7 @@ pub enum EvalError {
     #[error("{0}")]
     Dataset(String),
     #[error(transparent)]
-    Knowledge(#[from] knowledge::Error),
+    Knowledge(#[from] base::Error),
     #[error("baseline {path}: {msg}")]
     Baseline { path: String, msg: String },
 }
@@ -243,7 +242,7 @@ pub async fn run(
                     },
                 ))
             })
-            .collect::<Result<_, knowledge::Error>>()?;
+            .collect::<Result<_, base::Error>>()?;
         let mut ms = Vec::with_capacity(requests.len());
         let mut run: Run = Vec::with_capacity(requests.len());
         let started = Instant::now();
@@ -324,7 +323,7 @@ async fn concurrent_qps(
             loop {
                 let next = queue.lock().await.pop();
                 let Some(request) = next else {
-                    return Ok::<_, knowledge::Error>(());
+                    return Ok::<_, base::Error>(());
                 };
                 knowledge.search(&request).await?;
             }

@@ -5,7 +5,7 @@
 pub mod pipeline;
 pub mod sandbox;
 
-pub use knowledge::sources::{Failure, IngestReport, Input};
+pub use operations::sources::{Failure, IngestReport, Input};
 pub use parse::{Chunker, loaders};
 pub use pipeline::{
     IngestOptions, Pipeline, Progress, fetch_input, ingest_inputs, ingest_paths,

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use base::{CollectionName, DocumentWrite, NewChunk, Result, content_hash, embedding_input};
+use knowledge::Knowledge;
 use knowledge::config::IngestConfig;
-use knowledge::sources::{Failure, Fetched, Fetcher, IngestReport, Ingestor, Input, collect_files};
-use knowledge::{
-    CollectionName, DocumentWrite, Knowledge, NewChunk, Result, content_hash, embedding_input,
+use operations::sources::{
+    Failure, Fetched, Fetcher, IngestReport, Ingestor, Input, collect_files,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -81,7 +82,7 @@ fn load_input(
     match input {
         Input::File { path, shown, root } => {
             // opened once: its kind and size are the opened file's, the read is capped
-            let bytes = knowledge::sources::read_file(path, root.as_deref(), max_bytes)?;
+            let bytes = operations::sources::read_file(path, root.as_deref(), max_bytes)?;
             let mut docs = sandbox.load(path, format, &bytes)?;
             // the source keeps the server's path (the document's identity); what readers are
             // shown is the name below what was ingested
@@ -331,7 +332,7 @@ impl BatchWriter {
         }
         let ids: Vec<String> = batch
             .iter()
-            .map(|d| knowledge::document_id(&self.collection, &d.source))
+            .map(|d| base::document_id(&self.collection, &d.source))
             .collect();
         let states = self.knowledge.document_states(&ids).await?;
         let mut changed = Vec::new();

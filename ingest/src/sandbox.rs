@@ -124,8 +124,8 @@ impl Sandbox {
         // Nothing of this process's environment (credentials included) reaches the parser but
         // the test hook that can stop it.
         command.env_clear();
-        if let Some(point) = std::env::var_os(knowledge::crashpoint::VARIABLE) {
-            command.env(knowledge::crashpoint::VARIABLE, point);
+        if let Some(point) = std::env::var_os(base::crashpoint::VARIABLE) {
+            command.env(base::crashpoint::VARIABLE, point);
         }
         let mut child = command
             .arg(WORKER_COMMAND)
@@ -268,7 +268,7 @@ pub fn serve_worker(memory_bytes: u64, cpu_seconds: u64) -> u8 {
             return 1;
         }
     };
-    knowledge::crashpoint::reached(knowledge::crashpoint::PARSE);
+    base::crashpoint::reached(base::crashpoint::PARSE);
     let bytes = &request[split + 1..];
     let reply = match loaders::load(Path::new(&header.path), header.format, bytes) {
         Ok(docs) => docs

@@ -12,12 +12,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::accounts::{Principal, Role, Scope, user_by_email};
-use crate::error::{Error, Result};
+use base::principal::{Directory, Principal, Role, Scope};
+
 use crate::knowledge::Knowledge;
-use crate::store::{AccountStore, Member};
-pub use crate::types::CollectionUpdate;
-use crate::types::{Collection, CollectionName, DocumentSummary, MAX_RETENTION_DAYS, MemberRole};
+use crate::store::Member;
+use base::error::{Error, Result};
+pub use base::types::CollectionUpdate;
+use base::types::{Collection, CollectionName, DocumentSummary, MAX_RETENTION_DAYS, MemberRole};
 
 /// Longest domain instructions, in characters.
 pub const MAX_INSTRUCTIONS_CHARS: usize = 20_000;
@@ -52,7 +53,7 @@ pub enum WriteAccess {
 
 pub struct Collections {
     knowledge: Arc<Knowledge>,
-    accounts: Arc<dyn AccountStore>,
+    accounts: Arc<dyn Directory>,
 }
 
 impl std::fmt::Debug for Collections {
@@ -66,7 +67,7 @@ fn unknown(name: &CollectionName) -> Error {
 }
 
 impl Collections {
-    pub fn new(knowledge: Arc<Knowledge>, accounts: Arc<dyn AccountStore>) -> Self {
+    pub fn new(knowledge: Arc<Knowledge>, accounts: Arc<dyn Directory>) -> Self {
         Self {
             knowledge,
             accounts,
@@ -294,7 +295,7 @@ impl Collections {
         role: Option<MemberRole>,
     ) -> Result<()> {
         self.require_curator(principal, name).await?;
-        let user = user_by_email(self.accounts.as_ref(), email).await?;
+        let user = self.accounts.user_by_email(email).await?;
         self.set_member(principal, name, &user.id, role).await
     }
 

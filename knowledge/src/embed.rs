@@ -11,7 +11,7 @@ use fastembed::{
 use serde::Deserialize;
 
 use crate::config::EmbeddingConfig;
-use crate::error::{Error, Result, blocking};
+use base::error::{Error, Result, blocking};
 
 /// The identity of an embedding model, recorded with each collection.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,15 +16,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::columnar::ColumnValues;
 use tantivy::directory::MmapDirectory;
-use tantivy::fieldnorm::FieldNormReader;
-use tantivy::postings::{Postings, SegmentPostings};
-use tantivy::query::{
-    Bm25StatisticsProvider, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyScorer, EnableScoring,
-    Explanation, Occur, Query, Scorer, TermQuery, Weight,
-};
+
+use tantivy::query::Query;
 use tantivy::schema::{
     FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
@@ -33,11 +29,16 @@ use tantivy::tokenizer::{
     StopWordFilter, TextAnalyzer, TokenStream,
 };
 use tantivy::{
-    DocId, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal,
-    SegmentReader, TantivyDocument, Term,
+    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentReader,
+    TantivyDocument, Term,
 };
 
-use crate::error::{Error, Result, blocking};
+use base::error::{Error, Result, blocking};
+
+mod scoring;
+
+use scoring::*;
+pub use scoring::{Bm25, Ranking};
 
 const ANALYZER: &str = "lariat_en";
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
@@ -67,7 +68,7 @@ pub struct LexicalPassage {
 }
 
 impl LexicalPassage {
-    pub fn new(chunk_id: String, title: &str, location: &crate::Location, text: String) -> Self {
+    pub fn new(chunk_id: String, title: &str, location: &base::Location, text: String) -> Self {
         Self {
             chunk_id,
             heading: location
@@ -75,7 +76,7 @@ impl LexicalPassage {
                 .last()
                 .map_or(title, String::as_str)
                 .to_owned(),
-            title: crate::passage_heading(title, location),
+            title: base::passage_heading(title, location),
             text,
         }
     }
@@ -256,340 +257,6 @@ struct Inner {
 
 /// The kind of entry and the (sorted) collections a [`Sizes`] was counted for.
 type SizesKey = (Kind, Vec<String>);
-
-/// How many live entries (of one kind) a set of collections holds, and their tokens per field.
-#[derive(Debug, Clone, Copy, Default)]
-struct Sizes {
-    docs: u64,
-    title_tokens: u64,
-    body_tokens: u64,
-}
-
-/// BM25 statistics of the searched collections alone, as a plain BM25 over an index of just them
-/// would have them (deleted documents not counted).
-struct CollectionStats<'a> {
-    searcher: &'a Searcher,
-    filter: &'a dyn Query,
-    fields: Fields,
-    sizes: Sizes,
-}
-
-impl Bm25StatisticsProvider for CollectionStats<'_> {
-    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
-        Ok(if field == self.fields.title {
-            self.sizes.title_tokens
-        } else if field == self.fields.body {
-            self.sizes.body_tokens
-        } else {
-            0
-        })
-    }
-
-    fn total_num_docs(&self) -> tantivy::Result<u64> {
-        Ok(self.sizes.docs)
-    }
-
-    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        let within = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)),
-            ),
-            (Occur::Must, self.filter.box_clone()),
-        ]);
-        Ok(self.searcher.search(&within, &Count)? as u64)
-    }
-}
-
-/// BM25's parameters: term-frequency saturation (`k1`), length normalisation (`b`) and the
-/// saturation of a term repeated in the query (`k3`, Okapi's: a term said `n` times weighs
-/// `(k3 + 1)·n / (k3 + n)`; 0 counts it once, a large value `n` times).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Bm25 {
-    pub k1: f32,
-    pub b: f32,
-    pub k3: f32,
-}
-
-impl Bm25 {
-    /// The weight of a query term said `n` times.
-    fn query_weight(&self, n: u32) -> f32 {
-        let n = n as f32;
-        (self.k3 + 1.0) * n / (self.k3 + n)
-    }
-}
-
-/// How the lexical index ranks passages.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Ranking {
-    pub bm25: Bm25,
-    /// The boost of the title field (title and heading path) over the body.
-    pub title_boost: f32,
-    /// The share of a passage's score that is its whole document's BM25 score against the
-    /// other documents (the rest is the passage's own against the other passages); 0 ranks
-    /// passages alone.
-    pub document_weight: f32,
-}
-
-/// The entries of one kind in the searched collections, with their statistics.
-struct Scope<'a> {
-    searcher: &'a Searcher,
-    fields: Fields,
-    filter: BooleanQuery,
-    sizes: Sizes,
-}
-
-impl<'a> Scope<'a> {
-    fn new(
-        inner: &Inner,
-        searcher: &'a Searcher,
-        collections: &[String],
-        kind: Kind,
-    ) -> tantivy::Result<Self> {
-        let f = inner.fields;
-        let term = |field, value: &str| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_text(field, value),
-                IndexRecordOption::Basic,
-            ))
-        };
-        let in_collections = BooleanQuery::new(
-            collections
-                .iter()
-                .map(|c| (Occur::Should, term(f.collection, c)))
-                .collect(),
-        );
-        let filter = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(in_collections)),
-            (Occur::Must, term(f.kind, kind.name())),
-        ]);
-        let sizes = inner.sizes_of(searcher, kind, collections, &filter)?;
-        Ok(Self {
-            searcher,
-            fields: f,
-            filter,
-            sizes,
-        })
-    }
-
-    /// The BM25 query of `terms` over these entries, scored with their own statistics, into
-    /// `collector`.
-    fn search<C: Collector>(
-        &self,
-        terms: &[(String, u32)],
-        ranking: Ranking,
-        collector: &C,
-    ) -> tantivy::Result<C::Fruit> {
-        let f = self.fields;
-        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (t, n) in terms {
-            let weight = ranking.bm25.query_weight(*n);
-            for (field, boost) in [(f.title, ranking.title_boost * weight), (f.body, weight)] {
-                let term: Box<dyn Query> = Box::new(Bm25Term {
-                    term: Term::from_field_text(field, t),
-                    params: ranking.bm25,
-                });
-                should.push((Occur::Should, Box::new(BoostQuery::new(term, boost))));
-            }
-        }
-        let query = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(BooleanQuery::new(should))),
-            (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(Box::new(self.filter.clone()), 0.0)),
-            ),
-        ]);
-        let stats = CollectionStats {
-            searcher: self.searcher,
-            filter: &self.filter,
-            fields: f,
-            sizes: self.sizes,
-        };
-        self.searcher
-            .search_with_statistics_provider(&query, collector, &stats)
-    }
-}
-
-/// The document key of each entry in a segment.
-fn document_keys(segment: &SegmentReader) -> tantivy::Result<Arc<dyn ColumnValues<u64>>> {
-    Ok(segment
-        .fast_fields()
-        .u64("document_key")?
-        .first_or_default_col(0))
-}
-
-/// Every match's score by its document key (whole-document entries: one per document).
-struct DocumentScores;
-
-struct SegmentDocumentScores {
-    keys: Arc<dyn ColumnValues<u64>>,
-    scores: Vec<(u64, Score)>,
-}
-
-impl Collector for DocumentScores {
-    type Fruit = HashMap<u64, Score>;
-    type Child = SegmentDocumentScores;
-
-    fn for_segment(
-        &self,
-        _: SegmentOrdinal,
-        segment: &SegmentReader,
-    ) -> tantivy::Result<SegmentDocumentScores> {
-        Ok(SegmentDocumentScores {
-            keys: document_keys(segment)?,
-            scores: Vec::new(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        true
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Vec<(u64, Score)>>) -> tantivy::Result<Self::Fruit> {
-        Ok(fruits.into_iter().flatten().collect())
-    }
-}
-
-impl SegmentCollector for SegmentDocumentScores {
-    type Fruit = Vec<(u64, Score)>;
-
-    fn collect(&mut self, doc: DocId, score: Score) {
-        self.scores.push((self.keys.get_val(doc), score));
-    }
-
-    fn harvest(self) -> Self::Fruit {
-        self.scores
-    }
-}
-
-/// One term scored by BM25 with chosen `k1` and `b` (tantivy's own term query fixes them at 1.2
-/// and 0.75): `idf · tf·(k1+1) / (tf + k1·(1 − b + b·len/avglen))`, idf `ln(1 + (N − df + ½)/(df
-/// + ½))`, with the statistics the search is given.
-#[derive(Debug, Clone)]
-struct Bm25Term {
-    term: Term,
-    params: Bm25,
-}
-
-impl Query for Bm25Term {
-    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        let (idf, average_length) = match scoring {
-            EnableScoring::Enabled {
-                statistics_provider: stats,
-                ..
-            } => {
-                let docs = stats.total_num_docs()? as f32;
-                let df = stats.doc_freq(&self.term)? as f32;
-                let tokens = stats.total_num_tokens(self.term.field())? as f32;
-                (
-                    (1.0 + (docs - df + 0.5) / (df + 0.5)).ln(),
-                    if docs > 0.0 { tokens / docs } else { 1.0 },
-                )
-            }
-            EnableScoring::Disabled { .. } => (1.0, 1.0),
-        };
-        Ok(Box::new(Bm25TermWeight {
-            term: self.term.clone(),
-            params: self.params,
-            idf,
-            average_length: average_length.max(f32::EPSILON),
-        }))
-    }
-}
-
-struct Bm25TermWeight {
-    term: Term,
-    params: Bm25,
-    idf: f32,
-    average_length: f32,
-}
-
-impl Weight for Bm25TermWeight {
-    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let field = self.term.field();
-        let Some(postings) = reader
-            .inverted_index(field)?
-            .read_postings(&self.term, IndexRecordOption::WithFreqs)?
-        else {
-            return Ok(Box::new(EmptyScorer));
-        };
-        Ok(Box::new(Bm25TermScorer {
-            postings,
-            lengths: reader.get_fieldnorms_reader(field)?,
-            weight: boost * self.idf * (self.params.k1 + 1.0),
-            params: self.params,
-            average_length: self.average_length,
-        }))
-    }
-
-    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        let mut scorer = self.scorer(reader, 1.0)?;
-        if scorer.seek(doc) != doc {
-            return Err(tantivy::TantivyError::InvalidArgument(format!(
-                "document {doc} does not match"
-            )));
-        }
-        Ok(Explanation::new("bm25", scorer.score()))
-    }
-}
-
-struct Bm25TermScorer {
-    postings: SegmentPostings,
-    lengths: FieldNormReader,
-    /// `boost · idf · (k1 + 1)`.
-    weight: f32,
-    params: Bm25,
-    average_length: f32,
-}
-
-impl DocSet for Bm25TermScorer {
-    fn advance(&mut self) -> DocId {
-        self.postings.advance()
-    }
-
-    fn seek(&mut self, target: DocId) -> DocId {
-        self.postings.seek(target)
-    }
-
-    fn doc(&self) -> DocId {
-        self.postings.doc()
-    }
-
-    fn size_hint(&self) -> u32 {
-        self.postings.size_hint()
-    }
-}
-
-impl Scorer for Bm25TermScorer {
-    fn score(&mut self) -> Score {
-        let tf = self.postings.term_freq() as f32;
-        let length = self.lengths.fieldnorm(self.postings.doc()) as f32;
-        let Bm25 { k1, b, .. } = self.params;
-        self.weight * tf / (tf + k1 * (1.0 - b + b * length / self.average_length))
-    }
-}
-
-/// Counts the live documents `filter` matches and their tokens in the title and body.
-fn sizes(searcher: &Searcher, filter: &dyn Query, f: Fields) -> tantivy::Result<Sizes> {
-    let weight = filter.weight(EnableScoring::disabled_from_searcher(searcher))?;
-    let mut sizes = Sizes::default();
-    for reader in searcher.segment_readers() {
-        let (title, body) = (
-            reader.get_fieldnorms_reader(f.title)?,
-            reader.get_fieldnorms_reader(f.body)?,
-        );
-        weight.for_each_no_score(reader, &mut |docs| {
-            for &doc in docs {
-                if !reader.is_deleted(doc) {
-                    sizes.docs += 1;
-                    sizes.title_tokens += u64::from(title.fieldnorm(doc));
-                    sizes.body_tokens += u64::from(body.fieldnorm(doc));
-                }
-            }
-        })?;
-    }
-    Ok(sizes)
-}
 
 impl Inner {
     /// The sizes of these collections' entries of one kind in the searcher's generation, counted
@@ -846,7 +513,7 @@ impl LexicalIndex for TantivyIndex {
     async fn mark_current(&self) -> Result<()> {
         let file = self.path.join(VERSION_FILE);
         // a torn write reads as another version: the index is rebuilt once more, nothing worse
-        blocking(move || crate::files::write_private(&file, &format!("{INDEX_FORMAT}\n"))).await?;
+        blocking(move || base::files::write_private(&file, &format!("{INDEX_FORMAT}\n"))).await?;
         self.current
             .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
@@ -867,195 +534,4 @@ impl LexicalIndex for TantivyIndex {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_analyzer_stems_and_drops_stop_words() {
-        assert_eq!(
-            query_terms("The Ropers are roping ropes"),
-            vec![("roper".to_owned(), 1), ("rope".to_owned(), 2)]
-        );
-        assert!(query_terms("the and of").is_empty());
-        // lone letters cut from possessives and contractions, and "I", are not terms; digits are
-        assert_eq!(
-            query_terms("I don't know the rider's class 1"),
-            [
-                ("don", 1),
-                ("know", 1),
-                ("rider", 1),
-                ("class", 1),
-                ("1", 1)
-            ]
-            .map(|(t, n)| (t.to_owned(), n))
-        );
-    }
-
-    #[test]
-    fn consecutive_passages_lose_the_overlap_they_share() {
-        let before = "The hazer rides on the far side of the steer, keeping it straight";
-        let next = "the far side of the steer, keeping it straight. Then the bulldogger drops.";
-        assert_eq!(after_overlap(before, next), ". Then the bulldogger drops.");
-        // a short common stretch is chance, not overlap; nothing shared, nothing removed
-        assert_eq!(
-            after_overlap("roping the calf", "calf roping"),
-            "calf roping"
-        );
-        assert_eq!(after_overlap("alpha", "beta"), "beta");
-        assert_eq!(after_overlap("", "beta"), "beta");
-        // multi-byte text is cut on character boundaries
-        let long = "é".repeat(MAX_OVERLAP_BYTES);
-        assert_eq!(after_overlap(&long, &format!("{}ü", "é".repeat(20))), "ü");
-    }
-
-    #[test]
-    fn a_documents_body_is_its_passages_once() {
-        let passage = |heading: &str, text: &str| LexicalPassage {
-            chunk_id: String::new(),
-            title: heading.into(),
-            heading: heading.into(),
-            text: text.into(),
-        };
-        let doc = LexicalDocument {
-            document_id: "d".into(),
-            collection: "c".into(),
-            title: "Guide".into(),
-            passages: vec![
-                passage(
-                    "Timing",
-                    "The clock starts when the barrier releases the steer",
-                ),
-                passage(
-                    "Timing",
-                    "the barrier releases the steer and stops at the throw.",
-                ),
-                passage("Penalties", "Penalties: ten seconds for a broken barrier."),
-                passage("Scoring", "Each judge scores the ride."),
-            ],
-        };
-        assert_eq!(
-            doc.body(),
-            [
-                "Timing",
-                "The clock starts when the barrier releases the steer",
-                " and stops at the throw.",
-                "Penalties: ten seconds for a broken barrier.",
-                "Scoring",
-                "Each judge scores the ride.",
-            ]
-        );
-    }
-
-    #[test]
-    fn a_word_said_again_counts_more_but_saturates() {
-        let at = |k3| Bm25 {
-            k1: 1.2,
-            b: 0.55,
-            k3,
-        };
-        assert_eq!(at(0.0).query_weight(3), 1.0);
-        assert_eq!(at(1.0).query_weight(1), 1.0);
-        assert!((at(1.0).query_weight(3) - 1.5).abs() < 1e-6);
-        assert!((at(1000.0).query_weight(3) - 3.0).abs() < 0.01);
-    }
-
-    /// Each document's score for one term, by `query`, best first, with its number (its
-    /// chunk id).
-    fn scores(searcher: &Searcher, query: &dyn Query) -> Vec<(f32, u32)> {
-        let f = schema().1;
-        let mut top: Vec<(f32, u32)> = searcher
-            .search(query, &TopDocs::with_limit(50).order_by_score())
-            .unwrap()
-            .into_iter()
-            .map(|(score, addr)| {
-                let doc: TantivyDocument = searcher.doc(addr).unwrap();
-                let n = doc.get_first(f.chunk_id).and_then(|v| v.as_str()).unwrap();
-                (score, n.parse().unwrap())
-            })
-            .collect();
-        top.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        top
-    }
-
-    #[test]
-    fn bm25_equals_tantivys_own_at_its_parameters_and_follows_k1_and_b() {
-        let dir = tempfile::tempdir().unwrap();
-        let inner = Inner::open(dir.path()).unwrap();
-        let f = inner.fields;
-        {
-            let mut writer = inner.writer.lock().unwrap();
-            for (n, body) in [
-                "rope",
-                "rope rope rope",
-                "a heel rope is longer than a head rope",
-                "the barrel pattern is a cloverleaf around three barrels in the arena, with no rope",
-                "rope burns, rope tricks and rope horns: everything about the rope",
-            ]
-            .iter()
-            .enumerate()
-            {
-                let mut doc = TantivyDocument::default();
-                doc.add_text(f.chunk_id, n.to_string());
-                doc.add_text(f.body, body);
-                writer.add_document(doc).unwrap();
-            }
-            writer.commit().unwrap();
-        }
-        inner.reader.reload().unwrap();
-        let searcher = inner.reader.searcher();
-        let term = Term::from_field_text(f.body, "rope");
-        let theirs = scores(
-            &searcher,
-            &TermQuery::new(term.clone(), IndexRecordOption::WithFreqs),
-        );
-        let plain = Bm25Term {
-            term: term.clone(),
-            params: Bm25 {
-                k1: 1.2,
-                b: 0.75,
-                k3: 0.0,
-            },
-        };
-        let ours = scores(&searcher, &plain);
-        assert_eq!(ours.len(), 5);
-        for ((a, da), (b, db)) in theirs.iter().zip(&ours) {
-            assert_eq!(da, db);
-            assert!((a - b).abs() < 1e-5 * a.abs().max(1.0), "{a} vs {b}");
-        }
-        // without length normalisation a single mention scores the same in a short and a long
-        // document; without saturation (k1 large) repetition counts almost linearly
-        let flat = scores(
-            &searcher,
-            &Bm25Term {
-                term: term.clone(),
-                params: Bm25 {
-                    k1: 1.2,
-                    b: 0.0,
-                    k3: 0.0,
-                },
-            },
-        );
-        let of = |list: &[(f32, u32)], d: u32| list.iter().find(|(_, x)| *x == d).unwrap().0;
-        assert!((of(&flat, 0) - of(&flat, 3)).abs() < 1e-6, "{flat:?}");
-        assert!(
-            of(&ours, 0) > of(&ours, 3),
-            "the short one wins with b: {ours:?}"
-        );
-        assert!(of(&flat, 2) > of(&flat, 0), "two mentions beat one");
-        let linear = scores(
-            &searcher,
-            &Bm25Term {
-                term,
-                params: Bm25 {
-                    k1: 100.0,
-                    b: 0.0,
-                    k3: 0.0,
-                },
-            },
-        );
-        assert!(
-            (of(&linear, 1) / of(&linear, 0) - 3.0).abs() < 0.1,
-            "{linear:?}"
-        );
-    }
-}
+mod tests;

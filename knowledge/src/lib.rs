@@ -1,43 +1,24 @@
-//! Lariat's core: collections, documents, chunks and retrieval over three stores — SQL (the source
-//! of truth), a vector store and a lexical index (both derived from SQL and rebuildable from it).
+//! Retrieval: collections, documents, chunks and search over three stores — SQL (the source of
+//! truth), a vector store and a lexical index (both derived from SQL and rebuildable from it) —
+//! with fusion, reranking, the write protocol that keeps them agreeing, and who may read or curate
+//! each collection.
 //!
-//! Transports (CLI, HTTP, MCP) call [`Knowledge`], the one façade; this crate knows none of them.
+//! May use: `base` (errors, boundary types, the shared database, principals) and `parse`.
+//! Must never know: accounts, chat, billing, jobs or any transport; callers hand it a
+//! [`base::principal::Principal`] and it checks that principal's access to collections.
 
-pub mod accounts;
-pub mod analytics;
-pub mod audit;
-pub mod billing;
-pub mod chat;
 pub mod collections;
 pub mod config;
-pub mod crashpoint;
 pub mod embed;
-pub mod error;
-pub mod export;
-pub mod files;
-pub mod hashing;
-pub mod jobs;
 pub mod lexical;
-pub mod limits;
-pub mod mail;
-pub mod metrics;
-pub mod privacy;
-pub mod ratelimit;
 pub mod rerank;
 mod retrieval;
-pub mod sites;
-pub mod sources;
+mod sql;
 pub mod store;
-pub mod types;
 pub mod vector;
 
 mod knowledge;
-mod service;
 
-pub use config::Config;
-pub use error::{Error, ErrorCode, Result};
 pub use knowledge::{
     CheckReport, DocumentView, Knowledge, Parts, PassageInContext, RecoveryReport, SearchRequest,
 };
-pub use service::{Service, SystemStatus};
-pub use types::*;

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{RerankApi, RerankConfig};
-use crate::error::{Error, Result};
+use base::error::{Error, Result};
 
 #[async_trait]
 pub trait Reranker: Send + Sync {

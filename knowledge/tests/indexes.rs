@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use knowledge::ErrorCode;
+use base::ErrorCode;
 use knowledge::config::RetrievalConfig;
 use knowledge::lexical::{
     Bm25, LexicalDocument, LexicalIndex, LexicalPassage, Ranking, TantivyIndex,

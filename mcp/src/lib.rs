@@ -1,6 +1,6 @@
 //! Lariat's MCP servers (rmcp). The knowledge server: `search`, `ask`, `list_collections`,
 //! `get_document` and `get_passage`, each acting with one caller's permissions; the tools are thin
-//! adapters over `knowledge::Service` (`search` is `Knowledge::search_as`, `ask` is the chat API's
+//! adapters over `service::Service` (`search` is `Knowledge::search_as`, `ask` is the chat API's
 //! `Chat::start`). The site servers ([`site`]): a domain's external website for agents. Domain
 //! errors come back as tool errors (`isError`), so the servers keep serving.
 
@@ -8,13 +8,14 @@ pub mod site;
 
 use std::sync::Arc;
 
+use base::principal::Principal;
+use base::{CollectionName, Hit, Passage};
 use base64::Engine as _;
-use knowledge::accounts::Principal;
-use knowledge::chat::ChatRequest;
-use knowledge::chat::answer::Citation;
-use knowledge::chat::answer::CitationCheck;
-use knowledge::export::ExportFormat;
-use knowledge::{CollectionName, DocumentView, Hit, Passage, SearchRequest, Service};
+use chat::ChatRequest;
+use chat::answer::Citation;
+use chat::answer::CitationCheck;
+use chat::export::ExportFormat;
+use knowledge::{DocumentView, SearchRequest};
 use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -29,6 +30,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{ErrorData, Json, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use service::Service;
 
 /// The knowledge server. Over stdio it acts for one fixed caller; over HTTP for the caller the
 /// HTTP layer authenticated, whose `Principal` it finds in the request's extensions.
@@ -106,14 +108,14 @@ pub struct IdArgs {
 }
 
 /// A tool error's text: the domain error's code and message.
-pub(crate) fn tool_error(e: knowledge::Error) -> String {
-    if e.code() == knowledge::ErrorCode::Internal {
+pub(crate) fn tool_error(e: base::Error) -> String {
+    if e.code() == base::ErrorCode::Internal {
         tracing::error!(error = %e, "tool failed");
     }
     format!("{}: {}", e.code(), e.public_message())
 }
 
-fn collections(name: Option<&str>) -> knowledge::Result<Option<Vec<CollectionName>>> {
+fn collections(name: Option<&str>) -> base::Result<Option<Vec<CollectionName>>> {
     name.map(|c| CollectionName::parse(c).map(|n| vec![n]))
         .transpose()
 }
@@ -329,12 +331,12 @@ const RESOURCE_PAGE: usize = 100;
 const DOCUMENT_URI: &str = "lariat://documents/";
 
 /// A domain error as a protocol error (resources have no tool-error channel).
-fn protocol_error(e: knowledge::Error) -> ErrorData {
+fn protocol_error(e: base::Error) -> ErrorData {
     match e.code() {
-        knowledge::ErrorCode::NotFound => ErrorData::resource_not_found(e.to_string(), None),
-        knowledge::ErrorCode::InvalidInput => ErrorData::invalid_params(e.to_string(), None),
+        base::ErrorCode::NotFound => ErrorData::resource_not_found(e.to_string(), None),
+        base::ErrorCode::InvalidInput => ErrorData::invalid_params(e.to_string(), None),
         _ => {
-            if e.code() == knowledge::ErrorCode::Internal {
+            if e.code() == base::ErrorCode::Internal {
                 tracing::error!(error = %e, "resource read failed");
             }
             ErrorData::internal_error(e.public_message(), None)

@@ -131,7 +131,7 @@ fn kill_at(l: &Lariat, point: &str, args: &[&str]) {
 /// pending documents or tombstones afterwards), and reopening converges to a clean store.
 #[tokio::test]
 async fn a_kill_inside_each_step_of_a_write_converges() {
-    // the points named in knowledge/src/crashpoint.rs
+    // the points named in knowledge/base/src/crashpoint.rs
     for point in ["write-sql", "write-indexes"] {
         let l = Lariat::new();
         let docs = l.dir.path().join("docs");

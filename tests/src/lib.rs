@@ -1,5 +1,5 @@
 //! Test support shared by the end-to-end tests (tests/e2e) and the store conformance suite
-//! (knowledge/tests): a fresh PostgreSQL database per test run.
+//! (knowledge/service/tests/store_suite.rs): a fresh PostgreSQL database per test run.
 
 use sqlx::{AssertSqlSafe, Connection};
 

@@ -8,14 +8,15 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::response::NoContent;
-use knowledge::accounts::sso::{Identity, SsoProvider};
-use knowledge::accounts::{
-    ApiKeyInfo, CreatedApiKey, NewApiKey, Scope, SessionInfo, SignedUp, TokenPair, User, UserUpdate,
+use base::principal::{Scope, User};
+use base::{CollectionName, MemberRole};
+use identity::accounts::sso::{Identity, SsoProvider};
+use identity::accounts::{
+    ApiKeyInfo, CreatedApiKey, NewApiKey, SessionInfo, SignedUp, TokenPair, UserUpdate,
 };
-use knowledge::audit::{AuditPage, AuditQuery};
+use identity::audit::{AuditPage, AuditQuery};
 use knowledge::collections::CollectionUpdate;
-use knowledge::privacy::ExportInfo;
-use knowledge::{CollectionName, MemberRole};
+use operations::privacy::ExportInfo;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -656,7 +657,7 @@ async fn audit(
 async fn status(
     State(state): State<AppState>,
     Auth(principal): Auth,
-) -> Result<Json<knowledge::SystemStatus>, ApiError> {
+) -> Result<Json<service::SystemStatus>, ApiError> {
     Ok(Json(state.service.status(&principal).await?))
 }
 
@@ -671,8 +672,8 @@ struct JobsQuery {
 
 #[derive(Serialize, JsonSchema)]
 struct JobsAnswer {
-    jobs: Vec<knowledge::jobs::JobStatus>,
-    runs: Vec<knowledge::store::JobRun>,
+    jobs: Vec<operations::jobs::JobStatus>,
+    runs: Vec<operations::store::JobRun>,
 }
 
 async fn jobs(

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use knowledge::billing::{BillingStatus, Interval, WebhookOutcome};
+use commerce::billing::{BillingStatus, Interval, WebhookOutcome};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

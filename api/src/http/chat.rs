@@ -11,11 +11,11 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, NoContent, Response};
+use base::{CollectionName, Result as KResult};
+use chat::export::ExportFormat;
+use chat::store::ConversationSummary;
+use chat::{ChatEvent, ChatRequest, Conversation};
 use futures::Stream;
-use knowledge::chat::{ChatEvent, ChatRequest, Conversation};
-use knowledge::export::ExportFormat;
-use knowledge::store::ConversationSummary;
-use knowledge::{CollectionName, Result as KResult};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -134,7 +134,7 @@ struct Page {
     #[schemars(range(min = 1, max = 100))]
     limit: Option<usize>,
     /// How many to skip.
-    #[schemars(range(max = knowledge::chat::MAX_OFFSET))]
+    #[schemars(range(max = chat::MAX_OFFSET))]
     offset: Option<usize>,
 }
 

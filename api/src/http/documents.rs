@@ -10,9 +10,9 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, NoContent, Response};
+use base::{CollectionName, DocumentSummary};
 use ingest::{IngestReport, Input};
-use knowledge::sources::Ingestor;
-use knowledge::{CollectionName, DocumentSummary};
+use operations::sources::Ingestor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -25,12 +25,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use knowledge::accounts::Principal;
-use knowledge::{ErrorCode, Service};
+use base::ErrorCode;
+use base::principal::Principal;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use service::Service;
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -42,7 +43,7 @@ pub struct AppState {
     pub(crate) uploads: Arc<ingest::Pipeline>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub(crate) trusted_proxies: Arc<Vec<ipnet::IpNet>>,
-    metrics_token: Option<knowledge::config::Secret>,
+    metrics_token: Option<base::config::Secret>,
     /// How the browser session's cookies are named and sent.
     pub cookies: crate::web::session::Cookies,
 }
@@ -52,10 +53,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub struct ApiError(knowledge::Error);
+pub struct ApiError(base::Error);
 
-impl From<knowledge::Error> for ApiError {
-    fn from(e: knowledge::Error) -> Self {
+impl From<base::Error> for ApiError {
+    fn from(e: base::Error) -> Self {
         Self(e)
     }
 }
@@ -101,7 +102,7 @@ impl IntoResponse for ApiError {
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError(knowledge::Error::InvalidInput(message.into()))
+    ApiError(base::Error::InvalidInput(message.into()))
 }
 
 /// A JSON object body whose problems (bad JSON, not an object, wrong fields, too large) answer
@@ -175,12 +176,12 @@ impl FromRequestParts<AppState> for Auth {
             // the web app's session cookie, for requests from the app's own pages only
             let token = crate::web::session::cookie(&parts.headers, state.cookies.access())
                 .ok_or_else(|| {
-                    ApiError(knowledge::Error::Unauthorized(
+                    ApiError(base::Error::Unauthorized(
                         "sign in: send Authorization: Bearer <access token or API key>".into(),
                     ))
                 })?;
             if !crate::web::session::is_same_origin(parts) {
-                return Err(ApiError(knowledge::Error::Forbidden(
+                return Err(ApiError(base::Error::Forbidden(
                     "a request carried by the session cookie must come from this site's pages"
                         .into(),
                 )));
@@ -189,12 +190,12 @@ impl FromRequestParts<AppState> for Auth {
             return Ok(Auth(state.service.authenticate(token, address).await?));
         };
         let value = value.to_str().map_err(|_| {
-            ApiError(knowledge::Error::Unauthorized(
+            ApiError(base::Error::Unauthorized(
                 "the Authorization header must be `Bearer <token>`".into(),
             ))
         })?;
         let token = bearer(value).ok_or_else(|| {
-            ApiError(knowledge::Error::Unauthorized(
+            ApiError(base::Error::Unauthorized(
                 "the Authorization header must be `Bearer <token>`".into(),
             ))
         })?;
@@ -269,7 +270,7 @@ impl FromRequestParts<AppState> for ClientAddr {
 
 /// Who is signing in: the client's address (see [`client_address`]) and its user agent, which
 /// the session remembers.
-pub struct SigningIn(pub knowledge::accounts::Client);
+pub struct SigningIn(pub identity::accounts::Client);
 
 impl FromRequestParts<AppState> for SigningIn {
     type Rejection = std::convert::Infallible;
@@ -282,7 +283,7 @@ impl FromRequestParts<AppState> for SigningIn {
             .headers
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok());
-        Ok(SigningIn(knowledge::accounts::Client::new(
+        Ok(SigningIn(identity::accounts::Client::new(
             client_address(parts, &state.trusted_proxies),
             agent,
         )))
@@ -292,7 +293,7 @@ impl FromRequestParts<AppState> for SigningIn {
 pub fn router(
     service: Arc<Service>,
     uploads: Arc<ingest::Pipeline>,
-    config: &knowledge::Config,
+    config: &service::Config,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<Router> {
     let cors_origins = &config.server.cors_origins;
@@ -401,7 +402,7 @@ pub fn router(
         .merge(mcp)
         .merge(crate::web::routes(&form_origins))
         .route_layer(axum::middleware::from_fn(label_route))
-        .fallback(|| async { ApiError(knowledge::Error::NotFound("no such endpoint".into())) })
+        .fallback(|| async { ApiError(base::Error::NotFound("no such endpoint".into())) })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(observe))
         .with_state(state);
@@ -412,7 +413,7 @@ pub fn router(
         .iter()
         .map(|o| {
             HeaderValue::from_str(o).map_err(|_| {
-                knowledge::Error::InvalidInput(format!("server.cors_origins: bad origin {o:?}"))
+                base::Error::InvalidInput(format!("server.cors_origins: bad origin {o:?}"))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -448,7 +449,7 @@ async fn protected_resource(
             format!("Lariat {domain} site tools")
         }
         _ => {
-            return Err(ApiError(knowledge::Error::NotFound(format!(
+            return Err(ApiError(base::Error::NotFound(format!(
                 "no protected resource /{resource}"
             ))));
         }
@@ -548,7 +549,7 @@ async fn observe(req: Request, next: Next) -> Response {
     span.record("route", route.as_str());
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
-    let m = knowledge::metrics::Metrics::get();
+    let m = base::metrics::Metrics::get();
     m.http_requests
         .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
         .inc();
@@ -564,7 +565,7 @@ async fn observe(req: Request, next: Next) -> Response {
 
 /// What a client is told of an error: its own message, except for internal errors, whose detail
 /// (paths, SQL, library messages) stays in the log under the request id the client is given.
-pub fn public_message(e: &knowledge::Error) -> String {
+pub fn public_message(e: &base::Error) -> String {
     if e.code() != ErrorCode::Internal {
         return e.to_string();
     }
@@ -585,7 +586,7 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
             .and_then(bearer)
             .unwrap_or_default();
         if !constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) {
-            return ApiError(knowledge::Error::Unauthorized(
+            return ApiError(base::Error::Unauthorized(
                 "the metrics need Authorization: Bearer <server.metrics_token>".into(),
             ))
             .into_response();
@@ -596,7 +597,7 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        knowledge::metrics::Metrics::get().render(),
+        base::metrics::Metrics::get().render(),
     )
         .into_response()
 }
@@ -649,7 +650,7 @@ struct SearchParams {
     q: String,
     /// Collections to search, comma-separated (default: every readable one).
     collection: Option<String>,
-    mode: Option<knowledge::SearchMode>,
+    mode: Option<base::SearchMode>,
     /// How many passages (default 10).
     #[schemars(range(min = 1, max = 1000))]
     k: Option<i64>,
@@ -659,14 +660,14 @@ async fn search(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Params(p): Params<SearchParams>,
-) -> Result<Json<knowledge::SearchResults>, ApiError> {
+) -> Result<Json<base::SearchResults>, ApiError> {
     let collections: Vec<String> = p
         .collection
         .iter()
         .flat_map(|c| c.split(','))
         .map(str::to_owned)
         .collect();
-    let mode = p.mode.map(knowledge::SearchMode::as_str);
+    let mode = p.mode.map(base::SearchMode::as_str);
     let request = knowledge::SearchRequest::parse(&p.q, &collections, mode, p.k)?;
     Ok(Json(
         state
@@ -696,13 +697,13 @@ pub async fn serve(
     service: Arc<Service>,
     uploads: Arc<ingest::Pipeline>,
     addr: &str,
-    config: &knowledge::Config,
+    config: &service::Config,
 ) -> anyhow::Result<()> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let app = router(service.clone(), uploads, config, shutdown.clone())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| knowledge::Error::Unavailable(format!("cannot listen on {addr}: {e}")))?;
+        .map_err(|e| base::Error::Unavailable(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
     // Streamed events are small writes: without TCP_NODELAY, Nagle's algorithm holds each one
     // back until the client's (delayed) ACK of the previous, adding ~40 ms to the first token.

@@ -8,12 +8,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
+use base::types::now_ms;
+use base::{CollectionName, Error};
+use chat::answer::{Citation, CitationCheck};
+use chat::provider::Turn;
+use chat::{ChatEvent, ChatRequest, TokenUsage};
 use futures::StreamExt;
-use knowledge::chat::answer::{Citation, CitationCheck};
-use knowledge::chat::provider::Turn;
-use knowledge::chat::{ChatEvent, ChatRequest, TokenUsage};
-use knowledge::types::now_ms;
-use knowledge::{CollectionName, Error};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -298,7 +298,7 @@ async fn complete_response(
     created: i64,
     model: String,
 ) -> Result<Response, ApiError> {
-    let answer = knowledge::chat::collect(rx).await?;
+    let answer = chat::collect(rx).await?;
     let cited_ns = &answer.done.citation_check.cited;
     let text = answer.text.clone() + &references(&answer.cited, cited_ns);
     Ok(Json(ChatCompletion {

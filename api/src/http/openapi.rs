@@ -27,10 +27,10 @@ pub struct ErrorBody {
 
 #[derive(Serialize, JsonSchema)]
 pub struct ErrorDetail {
-    pub code: knowledge::ErrorCode,
+    pub code: base::ErrorCode,
     /// The same as `code`, for clients written against OpenAI's error shape.
     #[serde(rename = "type")]
-    pub kind: knowledge::ErrorCode,
+    pub kind: base::ErrorCode,
     pub message: String,
 }
 

@@ -8,9 +8,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::NoContent;
-use knowledge::CollectionName;
-use knowledge::sources::{NewSource, Source, SourceUpdate, SourceView};
-use knowledge::store::JobRun;
+use base::CollectionName;
+use operations::sources::{NewSource, Source, SourceUpdate, SourceView};
+use operations::store::JobRun;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -7,8 +7,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use knowledge::analytics::{AdminAnalytics, DayRange, UsageGroup, UsageReport};
-use knowledge::limits::Usage;
+use commerce::analytics::{AdminAnalytics, DayRange, UsageGroup, UsageReport};
+use commerce::limits::Usage;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -81,8 +81,8 @@ struct UsageAnswer {
 fn csv(name: &str, range: DayRange, body: String) -> Response {
     let file = format!(
         "attachment; filename=\"{name}-{}-{}.csv\"",
-        knowledge::analytics::format_day(range.from),
-        knowledge::analytics::format_day(range.to)
+        base::time::format_day(range.from),
+        base::time::format_day(range.to)
     );
     (
         [

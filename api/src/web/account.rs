@@ -9,18 +9,17 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use knowledge::Error;
-use knowledge::SystemStatus;
-use knowledge::accounts::sso::{Identity, SsoProvider};
-use knowledge::accounts::{
-    ApiKeyInfo, CreatedApiKey, NewApiKey, Principal, Role, Scope, SessionInfo, User, UserUpdate,
-};
-use knowledge::analytics::{DayRange, UsageGroup, UsageReport};
-use knowledge::audit::{AuditEvent, AuditQuery};
-use knowledge::limits::Usage;
-use knowledge::privacy::ExportInfo;
-use knowledge::store::DailyUsage;
+use base::Error;
+use base::principal::{Principal, Role, Scope, User};
+use commerce::analytics::{DayRange, UsageGroup, UsageReport};
+use commerce::limits::Usage;
+use commerce::store::DailyUsage;
+use identity::accounts::sso::{Identity, SsoProvider};
+use identity::accounts::{ApiKeyInfo, CreatedApiKey, NewApiKey, SessionInfo, UserUpdate};
+use identity::audit::{AuditEvent, AuditQuery};
+use operations::privacy::ExportInfo;
 use serde::Deserialize;
+use service::SystemStatus;
 
 use super::pages::{Layout, Viewer, ended, error_page, page};
 use crate::http::AppState;
@@ -477,9 +476,9 @@ pub struct JobRow {
     pub(super) detail: String,
 }
 
-impl From<knowledge::jobs::JobStatus> for JobRow {
-    fn from(j: knowledge::jobs::JobStatus) -> Self {
-        let time = |ms: Option<i64>| ms.map_or("—".to_owned(), knowledge::format_time);
+impl From<operations::jobs::JobStatus> for JobRow {
+    fn from(j: operations::jobs::JobStatus) -> Self {
+        let time = |ms: Option<i64>| ms.map_or("—".to_owned(), base::format_time);
         let last = j.last_run;
         JobRow {
             name: j.name,

@@ -6,8 +6,8 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use knowledge::analytics::{AdminAnalytics, DayRange, RevenueRow, UsageRow, parse_day};
-use knowledge::billing::{BillingStatus, Interval};
+use commerce::analytics::{AdminAnalytics, DayRange, RevenueRow, UsageRow, parse_day};
+use commerce::billing::{BillingStatus, Interval};
 use serde::Deserialize;
 
 use super::account::Chart;
@@ -36,7 +36,7 @@ impl BillingPage {
 
 /// Cents as money: `29.00 USD` (for the templates, which pass references).
 pub fn money(amount: &i64, currency: &str) -> String {
-    knowledge::billing::format_money(*amount, currency)
+    commerce::billing::format_money(*amount, currency)
 }
 
 #[derive(Deserialize)]
@@ -110,7 +110,7 @@ struct AnalyticsPage {
 
 impl AnalyticsPage {
     fn revenue(rows: &[RevenueRow], key: &str) -> String {
-        knowledge::analytics::revenue_of(rows, key)
+        commerce::analytics::revenue_of(rows, key)
     }
 
     /// Revenue of plans nobody used in the range (their rows are not in `by_plan`).
@@ -170,7 +170,7 @@ pub async fn analytics(
     let result = async {
         let range = DayRange::parse(empty(&query.from).as_deref(), empty(&query.to).as_deref())?;
         let a = state.service.analytics.admin(&principal, range).await?;
-        Ok::<_, knowledge::Error>((range, a))
+        Ok::<_, base::Error>((range, a))
     }
     .await;
     match result {

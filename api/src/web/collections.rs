@@ -7,12 +7,12 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use knowledge::accounts::Principal;
+use base::principal::Principal;
+use base::{CollectionName, Error, MemberRole, Visibility};
 use knowledge::collections::{CollectionUpdate, CollectionView, DocumentPage};
-use knowledge::jobs::JobStatus;
-use knowledge::sources::{NewSource, SourceKind, SourceUpdate, SourceView, SyncReport};
 use knowledge::store::Member;
-use knowledge::{CollectionName, Error, MemberRole, Visibility};
+use operations::jobs::JobStatus;
+use operations::sources::{NewSource, SourceKind, SourceUpdate, SourceView, SyncReport};
 use serde::Deserialize;
 
 use super::account::JobRow;

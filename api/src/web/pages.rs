@@ -9,10 +9,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use knowledge::accounts::sso::SsoProvider;
-use knowledge::accounts::{Client, Principal, User};
-use knowledge::store::{CollectionHead, ConversationSummary, StoredMessage};
-use knowledge::{Error, PassageInContext};
+use base::Error;
+use base::principal::{Principal, User};
+use chat::store::{ConversationSummary, StoredMessage};
+use identity::accounts::Client;
+use identity::accounts::sso::SsoProvider;
+use knowledge::PassageInContext;
+use knowledge::store::CollectionHead;
 use serde::Deserialize;
 
 use super::{assets, render, session};
@@ -63,7 +66,7 @@ impl Layout {
     pub fn is_admin(&self) -> bool {
         self.user
             .as_ref()
-            .is_some_and(|u| u.role == knowledge::accounts::Role::Admin)
+            .is_some_and(|u| u.role == base::principal::Role::Admin)
     }
 }
 
@@ -130,10 +133,12 @@ impl FromRequestParts<AppState> for Viewer {
         let address = crate::http::client_address(parts, &state.trusted_proxies);
         match state.service.authenticate(token, address).await {
             Ok(principal) => Ok(Viewer(principal)),
-            Err(e) if e.code() == knowledge::ErrorCode::Unauthorized => Err(Redirect::to(
-                &format!("{}?next={}", session::RENEW_PATH, encode(&next)),
-            )
-            .into_response()),
+            Err(e) if e.code() == base::ErrorCode::Unauthorized => {
+                Err(
+                    Redirect::to(&format!("{}?next={}", session::RENEW_PATH, encode(&next)))
+                        .into_response(),
+                )
+            }
             Err(e) => Err(error_page(None, &e)),
         }
     }
@@ -319,7 +324,7 @@ pub async fn renew(
     };
     match state.service.accounts.refresh(refresh).await {
         Ok(pair) => redirect_setting(&next, state.cookies.start(&pair)),
-        Err(e) if e.code() == knowledge::ErrorCode::Unauthorized => {
+        Err(e) if e.code() == base::ErrorCode::Unauthorized => {
             ended(&state, &format!("/signin?next={}", encode(&next)))
         }
         Err(e) => error_page(None, &e),

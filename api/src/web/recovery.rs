@@ -208,7 +208,7 @@ pub async fn confirm_email(
 }
 
 /// To the account page with a notice, or the link's page again with the error.
-fn confirmed(link: Link, token: &str, result: knowledge::Result<()>, done: &str) -> Response {
+fn confirmed(link: Link, token: &str, result: base::Result<()>, done: &str) -> Response {
     match result {
         Ok(()) => Redirect::to(&format!("/account?done={done}")).into_response(),
         Err(e) => page(

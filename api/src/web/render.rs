@@ -130,7 +130,7 @@ pub fn highlight(text: &str, query: &str) -> String {
 
 /// A time (ms since the epoch) as its UTC date, `2026-12-02`.
 pub fn date(ms: &i64) -> String {
-    let (y, m, d) = knowledge::limits::civil_from_days(ms.div_euclid(86_400_000));
+    let (y, m, d) = base::time::civil_from_days(ms.div_euclid(86_400_000));
     format!("{y:04}-{m:02}-{d:02}")
 }
 

@@ -10,7 +10,7 @@
 
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
-use knowledge::accounts::TokenPair;
+use identity::accounts::TokenPair;
 
 /// The refresh cookie is only ever sent to the renewal route.
 pub const RENEW_PATH: &str = "/session/renew";

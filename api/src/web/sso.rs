@@ -1,13 +1,13 @@
 //! Single sign-on in the browser: a button posts to `start` (or, on the account page, `link`),
 //! which keeps the attempt's state in a cookie scoped to `/auth/oidc` and sends the browser to
 //! the provider; the provider sends it back to `callback`, which hands the query and the cookie to
-//! [`knowledge::accounts::Accounts::sso_finish`] and starts the session (or shows the link).
+//! [`identity::accounts::Accounts::sso_finish`] and starts the session (or shows the link).
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use knowledge::accounts::sso::{SsoCallback, SsoOutcome};
+use identity::accounts::sso::{SsoCallback, SsoOutcome};
 use serde::Deserialize;
 
 use super::pages::{Viewer, error_page, redirect_setting, signed_in, signin_failed};
@@ -22,8 +22,8 @@ pub struct StartForm {
 /// Sends the browser to the provider, holding the state it must bring back.
 fn to_provider(
     state: &AppState,
-    started: knowledge::Result<knowledge::accounts::sso::SsoStart>,
-) -> knowledge::Result<Response> {
+    started: base::Result<identity::accounts::sso::SsoStart>,
+) -> base::Result<Response> {
     let started = started?;
     let mut response = Redirect::to(&started.authorize_url).into_response();
     response.headers_mut().append(

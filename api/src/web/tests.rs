@@ -7,9 +7,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use knowledge::config::Config;
-use knowledge::types::{DocumentWrite, NewChunk};
-use knowledge::{CollectionName, Location, Service};
+use base::types::{DocumentWrite, NewChunk};
+use base::{CollectionName, Location};
+use service::Config;
+use service::Service;
 use tower::ServiceExt;
 
 const TITLE: &str = "<script>alert('title')</script> Bareback rules";
@@ -72,7 +73,7 @@ impl App {
         // an account an admin opened: its address counts as verified
         service
             .accounts
-            .add_user(EMAIL, PASSWORD, knowledge::accounts::Role::User)
+            .add_user(EMAIL, PASSWORD, base::principal::Role::User)
             .await
             .unwrap();
         let pair = service
@@ -589,7 +590,7 @@ async fn api_keys_are_shown_once_and_admins_manage_users() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
     let rider = app.service.accounts.user_by_email(EMAIL).await.unwrap();
-    assert!(rider.disabled && rider.role == knowledge::accounts::Role::Curator);
+    assert!(rider.disabled && rider.role == base::principal::Role::Curator);
     // disabling signed the rider out everywhere
     let (status, _) = app.page("/account").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
@@ -721,7 +722,7 @@ async fn the_account_page_exports_and_erases_your_data() {
     let started = std::time::Instant::now();
     let id = loop {
         let exports = app.service.privacy.exports(&rider).await.unwrap();
-        if exports[0].status == knowledge::privacy::ExportStatus::Ready {
+        if exports[0].status == operations::privacy::ExportStatus::Ready {
             break exports[0].id.clone();
         }
         assert!(started.elapsed().as_secs() < 20, "{exports:?}");

@@ -15,20 +15,22 @@ use std::sync::Arc;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::accounts::{Principal, Scope};
-use crate::config::{Config, RetrievalConfig};
+use crate::config::RetrievalConfig;
+use crate::config::Setup;
 use crate::embed::{Embedder, FastEmbedder};
-use crate::error::{Error, Result, blocking};
 use crate::lexical::{LexicalDocument, LexicalIndex, LexicalPassage, TantivyIndex};
 use crate::rerank::{HttpReranker, Reranker};
 use crate::retrieval::fuse;
-use crate::store::{ChunkView, CollectionHead, DocumentState, Member, SqlStore, Store};
-use crate::types::{
+use crate::store::{ChunkView, CollectionHead, DocumentState, Member, Store};
+use crate::vector::{EdgeVectorStore, VectorPoint, VectorStore};
+use base::error::{Error, Result, blocking};
+use base::principal::{Principal, Scope};
+use base::sql::SqlStore;
+use base::types::{
     Collection, CollectionName, CollectionUpdate, DocumentSummary, DocumentWrite, Hit, MemberRole,
     Passage, QueryText, RerankOutcome, SearchMode, SearchResults, StoredChunk, TopK,
     embedding_input,
 };
-use crate::vector::{EdgeVectorStore, VectorPoint, VectorStore};
 
 /// Documents (with all their chunks) read from SQL per page when rebuilding the derived indexes.
 const REBUILD_PAGE: usize = 128;
@@ -154,9 +156,9 @@ impl std::fmt::Debug for Knowledge {
     }
 }
 
-fn lock_data_dir(config: &Config) -> Result<File> {
-    let dir = &config.data_dir;
-    crate::files::create_private_dir(dir)?;
+fn lock_data_dir(config: &Setup) -> Result<File> {
+    let dir = config.data_dir;
+    base::files::create_private_dir(dir)?;
     let path = dir.join("lariat.lock");
     let file = File::options()
         .create(true)
@@ -179,19 +181,23 @@ fn lock_data_dir(config: &Config) -> Result<File> {
 impl Knowledge {
     /// Opens everything under `config.data_dir` (taking an exclusive lock on it), loads the
     /// embedding model and finishes whatever an interrupted run left half-done.
-    pub async fn open(config: &Config) -> Result<Self> {
+    pub async fn open(config: &Setup<'_>) -> Result<Self> {
         let lock = lock_data_dir(config)?;
-        let store = SqlStore::open_config(config).await?;
+        let store = SqlStore::open_config(config.data_dir, config.database_url).await?;
         Self::open_locked(config, Arc::new(store), lock).await
     }
 
     /// Takes the data dir's exclusive lock (held for as long as the returned file lives).
-    pub fn lock(config: &Config) -> Result<File> {
+    pub fn lock(config: &Setup<'_>) -> Result<File> {
         lock_data_dir(config)
     }
 
     /// [`Knowledge::open`] on a store the caller opened, under a lock it took.
-    pub async fn open_locked(config: &Config, store: Arc<dyn Store>, lock: File) -> Result<Self> {
+    pub async fn open_locked(
+        config: &Setup<'_>,
+        store: Arc<dyn Store>,
+        lock: File,
+    ) -> Result<Self> {
         let embedding = config.embedding.clone();
         let embedder: Arc<dyn Embedder> =
             Arc::new(blocking(move || FastEmbedder::load(&embedding)).await?);

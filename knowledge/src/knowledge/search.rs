@@ -58,7 +58,7 @@ impl Knowledge {
 
     /// The same search for an answer to `principal`'s question (which the chat scope allows,
     /// without the search scope).
-    pub(crate) async fn sources_for(
+    pub async fn sources_for(
         &self,
         principal: &Principal,
         request: &SearchRequest,
@@ -73,7 +73,7 @@ impl Knowledge {
     ) -> Result<SearchResults> {
         let started = std::time::Instant::now();
         let results = self.search_unmetered(reader, request).await;
-        crate::metrics::Metrics::get()
+        base::metrics::Metrics::get()
             .retrieval_seconds
             .with_label_values(&[request.mode.as_str()])
             .observe(started.elapsed().as_secs_f64());

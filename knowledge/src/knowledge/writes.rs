@@ -2,7 +2,7 @@
 //! the derived indexes), and recovery of whatever a crash interrupted.
 
 use super::*;
-use crate::crashpoint;
+use base::crashpoint;
 
 impl Knowledge {
     /// Creates the collection for the configured model or checks it was built with it.

@@ -18,7 +18,7 @@ use qdrant_edge::{
 
 use super::{VectorPoint, VectorStore};
 use crate::config::RetrievalConfig;
-use crate::error::{Error, Result, blocking};
+use base::error::{Error, Result, blocking};
 
 const VECTOR: &str = "dense";
 const SCROLL_PAGE: usize = 1000;

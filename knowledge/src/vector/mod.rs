@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 pub use edge::EdgeVectorStore;
 
-use crate::error::Result;
+use base::error::Result;
 
 /// One chunk's vector and the ids a search filters on.
 #[derive(Debug, Clone)]

@@ -4,10 +4,8 @@
 
 use std::sync::Arc;
 
-use knowledge::accounts::Principal;
-use knowledge::config::Config;
-use knowledge::sites::{Preview, Site, SiteAdapter, WriteResult, is_date, open_site};
-use knowledge::{Error, Service};
+use base::Error;
+use base::principal::Principal;
 use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -16,6 +14,9 @@ use rmcp::service::RequestContext;
 use rmcp::{Json, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use service::Config;
+use service::Service;
+use sites::{Preview, Site, SiteAdapter, WriteResult, is_date, open_site};
 
 use super::{EventDetail, EventQuery, EventSummary, Standing};
 use crate::{caller, tool_error};
@@ -179,7 +180,13 @@ impl SiteServer {
     ) -> Self {
         let settings = config.sites.get(domain).cloned().unwrap_or_default();
         Self {
-            site: Site::new(service, domain, settings, open_site(domain, config)),
+            site: Site::new(
+                service.accounts.clone(),
+                service.site_actions.clone(),
+                domain,
+                settings,
+                open_site(domain, &config.sites),
+            ),
             principal,
             tool_router: Self::tool_router(),
         }

@@ -1,0 +1,181 @@
+//! The one database every concern keeps its rows in, on sqlx's `Any` driver: one body of SQL for
+//! SQLite and PostgreSQL (both accept `$n` parameters and `ON CONFLICT … DO UPDATE`), each with
+//! its own migrations folder. Each concern's crate implements its own store trait on
+//! [`SqlStore`]; this module only opens, migrates and lends transactions.
+
+use std::path::Path;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Executor};
+
+use crate::config::Secret;
+use crate::error::{Error, Result};
+
+/// Rows per `IN (…)` list, well under both databases' parameter limits.
+const IN_BATCH: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pub pool: AnyPool,
+    pub dialect: Dialect,
+}
+
+pub fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn sqlite_url(path: &Path) -> String {
+    let mut encoded = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => encoded.push_str("%25"),
+            ' ' => encoded.push_str("%20"),
+            '?' => encoded.push_str("%3F"),
+            '#' => encoded.push_str("%23"),
+            c => encoded.push(c),
+        }
+    }
+    format!("sqlite://{encoded}?mode=rwc")
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database at `path`, in WAL mode, and migrates it.
+    pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        // Created owner-only before SQLite opens it: SQLite gives its -wal and -shm files the
+        // database file's permissions.
+        crate::files::create_private_file(path)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    // deleted content is overwritten, so an erased user's text leaves the file
+                    conn.execute("PRAGMA secure_delete = ON").await?;
+                    Ok(())
+                })
+            })
+            .connect(&sqlite_url(path))
+            .await?;
+        sqlx::migrate!("../../migrations/sqlite").run(&pool).await?;
+        Ok(Self {
+            pool,
+            dialect: Dialect::Sqlite,
+        })
+    }
+
+    /// Connects to PostgreSQL at `url` and migrates it.
+    pub async fn open_postgres(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| Error::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+        sqlx::migrate!("../../migrations/postgres")
+            .run(&pool)
+            .await?;
+        Ok(Self {
+            pool,
+            dialect: Dialect::Postgres,
+        })
+    }
+
+    /// The store the configuration names: PostgreSQL when `database_url` is set, else SQLite
+    /// in the data dir.
+    pub async fn open_config(data_dir: &Path, database_url: Option<&Secret>) -> Result<Self> {
+        match database_url {
+            Some(url) if url.expose().starts_with("postgres") => {
+                Self::open_postgres(url.expose()).await
+            }
+            Some(_) => Err(Error::InvalidInput(
+                "database_url must be a postgres:// URL (SQLite lives in the data dir)".into(),
+            )),
+            None => Self::open_sqlite(&data_dir.join("lariat.db")).await,
+        }
+    }
+
+    /// A transaction that writes. SQLite's takes the write lock up front (`BEGIN IMMEDIATE`):
+    /// a deferred transaction that reads and then writes cannot wait for the lock, and fails
+    /// with "database is locked" under concurrent writers instead.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// `sql_prefix (…ids…) sql_suffix`, bound, once per batch of ids.
+    pub fn in_queries<'q>(
+        sql_prefix: &str,
+        sql_suffix: &str,
+        ids: &'q [String],
+    ) -> impl Iterator<Item = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>> {
+        ids.chunks(IN_BATCH).map(move |batch| {
+            let sql = format!(
+                "{sql_prefix} ({}) {sql_suffix}",
+                placeholders(1, batch.len())
+            );
+            batch
+                .iter()
+                .fold(sqlx::query(AssertSqlSafe(sql)), |q, id| q.bind(id))
+        })
+    }
+
+    pub async fn fetch_in(
+        &self,
+        sql_prefix: &str,
+        sql_suffix: &str,
+        ids: &[String],
+    ) -> Result<Vec<AnyRow>> {
+        let mut rows = Vec::new();
+        for q in Self::in_queries(sql_prefix, sql_suffix, ids) {
+            rows.extend(q.fetch_all(&self.pool).await?);
+        }
+        Ok(rows)
+    }
+
+    pub async fn execute_in(&self, sql_prefix: &str, ids: &[String]) -> Result<()> {
+        for q in Self::in_queries(sql_prefix, "", ids) {
+            q.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `text` for a LIKE pattern: its wildcard characters escaped (with `ESCAPE '\'`).
+pub fn like_escaped(text: &str) -> String {
+    let mut p = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p
+}

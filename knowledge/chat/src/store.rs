@@ -1,0 +1,95 @@
+//! Chat's rows: conversations and their messages.
+
+use async_trait::async_trait;
+use base::Result;
+
+/// A conversation as lists show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct ConversationSummary {
+    pub id: String,
+    pub title: String,
+    /// The collections it searches (empty: every readable one).
+    pub collections: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One message of a conversation, with what produced it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct StoredMessage {
+    pub id: String,
+    pub seq: i64,
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+    /// The sources an assistant message cites (JSON array).
+    pub citations: serde_json::Value,
+    /// Cited sentences the citation check found unsupported by their passages.
+    #[serde(default)]
+    pub unsupported: Vec<crate::answer::Unsupported>,
+    /// The query retrieval ran for this turn (the question condensed with the history).
+    pub standalone_query: Option<String>,
+    pub model: Option<String>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_usd: f64,
+    pub latency_ms: i64,
+    /// `complete`, `cancelled` (the client left) or `error`.
+    pub status: String,
+    pub created_at: i64,
+}
+
+impl StoredMessage {
+    /// A message with a fresh id, stamped now, citing nothing and costing nothing: the fields
+    /// a caller needs set differently it sets with struct update syntax.
+    pub fn new(role: &str, content: &str, status: &str) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            seq: 0,
+            role: role.into(),
+            content: content.into(),
+            citations: serde_json::Value::Array(Vec::new()),
+            unsupported: Vec::new(),
+            standalone_query: None,
+            model: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: 0.0,
+            latency_ms: 0,
+            status: status.into(),
+            created_at: base::types::now_ms(),
+        }
+    }
+}
+
+/// Conversations and their messages. Every call names the owner: another user's conversation is
+/// simply not there.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    async fn create_conversation(&self, user_id: &str, c: &ConversationSummary) -> Result<()>;
+    /// Newest first.
+    async fn conversations(
+        &self,
+        user_id: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<ConversationSummary>>;
+    async fn conversation(&self, user_id: &str, id: &str) -> Result<Option<ConversationSummary>>;
+    async fn messages(&self, conversation_id: &str) -> Result<Vec<StoredMessage>>;
+    async fn rename_conversation(&self, user_id: &str, id: &str, title: &str) -> Result<bool>;
+    async fn delete_conversation(&self, user_id: &str, id: &str) -> Result<bool>;
+    /// Conversations whose title or any message contains `query` (case-insensitive), newest first.
+    async fn search_conversations(
+        &self,
+        user_id: &str,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>>;
+    /// Appends messages after the last one (their `seq` is assigned here) and touches the
+    /// conversation.
+    async fn append_messages(
+        &self,
+        conversation_id: &str,
+        messages: &[StoredMessage],
+    ) -> Result<()>;
+}
