@@ -1,29 +1,20 @@
-//! Accounts over HTTP: sign-up, sign-in, token refresh and sign-out, API keys, administration of
-//! users, and collection access (visibility, members).
+//! Accounts over HTTP: sign-up, sign-in, token refresh and sign-out, sessions, addresses and
+//! passwords, linked sign-in providers and API keys.
 
 use aide::axum::ApiRouter;
-use aide::axum::routing::{delete_with, get_with, patch_with, post_with, put_with};
+use aide::axum::routing::{delete_with, get_with, post_with};
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
 use axum::response::NoContent;
 use base::principal::{Scope, User};
-use base::{CollectionName, MemberRole};
 use identity::accounts::sso::{Identity, SsoProvider};
-use identity::accounts::{
-    ApiKeyInfo, CreatedApiKey, NewApiKey, SessionInfo, SignedUp, TokenPair, UserUpdate,
-};
-use identity::audit::{AuditPage, AuditQuery};
-use knowledge::collections::CollectionUpdate;
-use operations::privacy::ExportInfo;
+use identity::accounts::{ApiKeyInfo, CreatedApiKey, NewApiKey, SessionInfo, SignedUp, TokenPair};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::openapi::Created;
-use super::{
-    ApiError, AppState, Auth, Body, ClientAddr, IdPath, MaybeAuth, NamePath, Params, SigningIn,
-};
+use super::{ApiError, AppState, Auth, Body, ClientAddr, IdPath, MaybeAuth, SigningIn};
 
 /// Largest body of a sign-up, sign-in or refresh: credentials are short.
 const CREDENTIALS_BODY_LIMIT: usize = 16 * 1024;
@@ -149,93 +140,6 @@ pub fn routes() -> ApiRouter<AppState> {
             "/api/keys/{id}",
             delete_with(delete_key, |op| op.summary("Revoke an API key")),
         )
-        .api_route(
-            "/api/admin/users",
-            get_with(users, |op| op.summary("All users (admins)")),
-        )
-        .api_route(
-            "/api/admin/status",
-            get_with(status, |op| {
-                op.summary("Store, models, collections and the stores' consistency (admins)")
-            }),
-        )
-        .api_route(
-            "/api/admin/jobs",
-            get_with(jobs, |op| {
-                op.summary(
-                    "Scheduled jobs: schedule, next run, last run (outcome, duration), and \
-                     recent runs, newest first (admins)",
-                )
-            }),
-        )
-        .api_route(
-            "/api/account/exports",
-            post_with(request_export, |op| {
-                op.summary(
-                    "Export everything held about the caller: built in the background, mailed \
-                     when ready",
-                )
-                .response_with::<202, Json<ExportInfo>, _>(|r| {
-                    r.description("the export is being built")
-                })
-            })
-            .get_with(exports, |op| {
-                op.summary("The caller's exports and where they stand")
-            }),
-        )
-        .api_route(
-            "/api/account/exports/{id}",
-            get_with(download_export, |op| {
-                op.summary("Download a ready export (JSON)")
-            }),
-        )
-        .api_route(
-            "/api/account",
-            delete_with(erase_account, |op| {
-                op.summary(
-                    "Erase the caller's account and everything held about them (the password \
-                     required)",
-                )
-            }),
-        )
-        .api_route(
-            "/api/admin/users/{id}/erase",
-            post_with(erase_user, |op| {
-                op.summary("Erase a user's account and everything held about them (admins)")
-            }),
-        )
-        .api_route(
-            "/api/admin/audit",
-            get_with(audit, |op| {
-                op.summary(
-                    "The audit log, newest first: by event, by user, a page at a time (admins)",
-                )
-            }),
-        )
-        .api_route(
-            "/api/admin/users/{id}/password-reset",
-            post_with(admin_reset, |op| {
-                op.summary("Mail a user a password reset link (admins)")
-                    .response_with::<202, (), _>(|r| r.description("the link is on its way"))
-            }),
-        )
-        .api_route(
-            "/api/admin/users/{id}",
-            patch_with(update_user, |op| {
-                op.summary("Change a user's role, plan or disabled flag (admins)")
-            }),
-        )
-        .api_route(
-            "/api/collections/{name}",
-            patch_with(update_collection, |op| {
-                op.summary("Change visibility or instructions (curators, admins)")
-            }),
-        )
-        .api_route(
-            "/api/collections/{name}/members/{user_id}",
-            put_with(set_member, |op| op.summary("Add or change a member"))
-                .delete_with(remove_member, |op| op.summary("Remove a member")),
-        )
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -310,19 +214,6 @@ async fn request_reset(
         .service
         .accounts
         .request_password_reset(&r.email, addr)
-        .await?;
-    Ok(StatusCode::ACCEPTED)
-}
-
-async fn admin_reset(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(IdPath { id }): Path<IdPath>,
-) -> Result<StatusCode, ApiError> {
-    state
-        .service
-        .accounts
-        .send_reset_link(&principal, &id)
         .await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -567,211 +458,6 @@ async fn delete_key(
         .service
         .accounts
         .delete_api_key(&principal, &id)
-        .await?;
-    Ok(NoContent)
-}
-
-async fn request_export(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-) -> Result<(StatusCode, Json<ExportInfo>), ApiError> {
-    let export = state.service.privacy.request_export(&principal).await?;
-    Ok((StatusCode::ACCEPTED, Json(export)))
-}
-
-#[derive(Serialize, JsonSchema)]
-struct Exports {
-    exports: Vec<ExportInfo>,
-}
-
-async fn exports(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-) -> Result<Json<Exports>, ApiError> {
-    let exports = state.service.privacy.exports(&principal).await?;
-    Ok(Json(Exports { exports }))
-}
-
-async fn download_export(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(IdPath { id }): Path<IdPath>,
-) -> Result<axum::response::Response, ApiError> {
-    let content = state.service.privacy.download(&principal, &id).await?;
-    Ok(export_download(content))
-}
-
-/// An export as a JSON file to save (the API's download and the account page's link).
-pub(crate) fn export_download(content: String) -> axum::response::Response {
-    (
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"lariat-export.json\"",
-            ),
-        ],
-        content,
-    )
-        .into_response()
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct Erasure {
-    /// The account's password. An account without one (opened by single sign-on) leaves it
-    /// out and must have signed in through its provider within the last few minutes.
-    password: Option<String>,
-}
-
-async fn erase_account(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Body(b): Body<Erasure>,
-) -> Result<NoContent, ApiError> {
-    let service = &state.service;
-    service
-        .privacy
-        .erase_account(&service.accounts, &principal, b.password.as_deref())
-        .await?;
-    Ok(NoContent)
-}
-
-async fn erase_user(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(IdPath { id }): Path<IdPath>,
-) -> Result<NoContent, ApiError> {
-    state.service.privacy.erase_user(&principal, &id).await?;
-    Ok(NoContent)
-}
-
-async fn audit(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Params(query): Params<AuditQuery>,
-) -> Result<Json<AuditPage>, ApiError> {
-    Ok(Json(state.service.audit.page(&principal, &query).await?))
-}
-
-async fn status(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-) -> Result<Json<service::SystemStatus>, ApiError> {
-    Ok(Json(state.service.status(&principal).await?))
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct JobsQuery {
-    /// Only this job's runs.
-    job: Option<String>,
-    /// Runs to list, 1-500 (default 50).
-    limit: Option<usize>,
-}
-
-#[derive(Serialize, JsonSchema)]
-struct JobsAnswer {
-    jobs: Vec<operations::jobs::JobStatus>,
-    runs: Vec<operations::store::JobRun>,
-}
-
-async fn jobs(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Params(q): Params<JobsQuery>,
-) -> Result<Json<JobsAnswer>, ApiError> {
-    let jobs = &state.service.jobs;
-    Ok(Json(JobsAnswer {
-        jobs: jobs.list_as(&principal).await?,
-        runs: jobs
-            .history_as(&principal, q.job.as_deref(), q.limit.unwrap_or(50))
-            .await?,
-    }))
-}
-
-#[derive(Serialize, JsonSchema)]
-struct Users {
-    users: Vec<User>,
-}
-
-async fn users(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-) -> Result<Json<Users>, ApiError> {
-    let users = state.service.accounts.users(&principal).await?;
-    Ok(Json(Users { users }))
-}
-
-async fn update_user(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(IdPath { id }): Path<IdPath>,
-    Body(update): Body<UserUpdate>,
-) -> Result<Json<User>, ApiError> {
-    let user = state
-        .service
-        .accounts
-        .update_user(&principal, &id, &update)
-        .await?;
-    Ok(Json(user))
-}
-
-/// Curators of the collection and admins change its visibility and domain instructions.
-async fn update_collection(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(NamePath { name }): Path<NamePath>,
-    Body(update): Body<CollectionUpdate>,
-) -> Result<NoContent, ApiError> {
-    let name = CollectionName::parse(&name)?;
-    state
-        .service
-        .collections
-        .update(&principal, &name, &update)
-        .await?;
-    Ok(NoContent)
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct Membership {
-    role: MemberRole,
-}
-
-#[derive(Deserialize, JsonSchema)]
-struct MemberPath {
-    #[schemars(pattern(r"^[a-z0-9][a-z0-9_-]{0,63}$"))]
-    name: String,
-    user_id: String,
-}
-
-/// Admins add members; a collection's curators add readers.
-async fn set_member(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(p): Path<MemberPath>,
-    Body(m): Body<Membership>,
-) -> Result<NoContent, ApiError> {
-    let name = CollectionName::parse(&p.name)?;
-    state
-        .service
-        .collections
-        .set_member(&principal, &name, &p.user_id, Some(m.role))
-        .await?;
-    Ok(NoContent)
-}
-
-async fn remove_member(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path(p): Path<MemberPath>,
-) -> Result<NoContent, ApiError> {
-    let name = CollectionName::parse(&p.name)?;
-    state
-        .service
-        .collections
-        .set_member(&principal, &name, &p.user_id, None)
         .await?;
     Ok(NoContent)
 }

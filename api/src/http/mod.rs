@@ -1,12 +1,15 @@
 //! The HTTP API (axum). Handlers parse, call the core and map the result; errors render as
 //! `{"error": {"code", "message"}}` with a status chosen by the error's code.
 
+mod admin;
 pub(crate) mod auth;
 mod billing;
 mod chat;
+mod collections;
 mod documents;
 mod openai;
-mod openapi;
+pub(crate) mod openapi;
+pub(crate) mod privacy;
 mod sources;
 mod usage;
 
@@ -15,26 +18,18 @@ use std::sync::Arc;
 
 use aide::axum::ApiRouter;
 use aide::axum::routing::get_with;
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{
-    DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Query, Request, State,
-};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use base::ErrorCode;
 use base::principal::Principal;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use service::Service;
-
-/// Largest request body accepted.
-const BODY_LIMIT: usize = 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -43,9 +38,9 @@ pub struct AppState {
     pub(crate) uploads: Arc<ingest::Pipeline>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub(crate) trusted_proxies: Arc<Vec<ipnet::IpNet>>,
-    metrics_token: Option<base::config::Secret>,
+    pub(crate) metrics_token: Option<base::config::Secret>,
     /// How the browser session's cookies are named and sent.
-    pub cookies: crate::web::session::Cookies,
+    pub cookies: crate::session::Cookies,
 }
 
 /// Equal bytes, compared in time that depends only on the lengths.
@@ -53,7 +48,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub struct ApiError(base::Error);
+pub struct ApiError(pub base::Error);
 
 impl From<base::Error> for ApiError {
     fn from(e: base::Error) -> Self {
@@ -174,13 +169,14 @@ impl FromRequestParts<AppState> for Auth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             // the web app's session cookie, for requests from the app's own pages only
-            let token = crate::web::session::cookie(&parts.headers, state.cookies.access())
-                .ok_or_else(|| {
+            let token = crate::session::cookie(&parts.headers, state.cookies.access()).ok_or_else(
+                || {
                     ApiError(base::Error::Unauthorized(
                         "sign in: send Authorization: Bearer <access token or API key>".into(),
                     ))
-                })?;
-            if !crate::web::session::is_same_origin(parts) {
+                },
+            )?;
+            if !crate::session::is_same_origin(parts) {
                 return Err(ApiError(base::Error::Forbidden(
                     "a request carried by the session cookie must come from this site's pages"
                         .into(),
@@ -290,277 +286,9 @@ impl FromRequestParts<AppState> for SigningIn {
     }
 }
 
-pub fn router(
-    service: Arc<Service>,
-    uploads: Arc<ingest::Pipeline>,
-    config: &service::Config,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<Router> {
-    let cors_origins = &config.server.cors_origins;
-    let max_upload = usize::try_from(uploads.limits.max_file_bytes).unwrap_or(usize::MAX);
-    let state = AppState {
-        service: service.clone(),
-        uploads,
-        trusted_proxies: Arc::new(config.server.trusted_proxy_nets()?),
-        metrics_token: config.server.metrics_token.clone(),
-        cookies: crate::web::session::Cookies::new(
-            &config.mail.public_url,
-            config.auth.refresh_ttl_secs,
-        ),
-    };
-    let guard = mcp::HttpGuard {
-        allowed_hosts: config.server.mcp_allowed_hosts.clone(),
-        allowed_origins: config.server.mcp_allowed_origins.clone(),
-    };
-    let knowledge_server = {
-        let service = service.clone();
-        move || mcp::KnowledgeServer::new(service.clone(), None)
-    };
-    let mut mcp = Router::new().nest_service(
-        "/mcp",
-        mcp::http_service(knowledge_server, &guard, shutdown.clone()),
-    );
-    for domain in mcp::site::DOMAINS {
-        // one server value per domain: the site adapter (its session, rate limit, robots.txt)
-        // is shared by every MCP session
-        let server = mcp::site::SiteServer::new(service.clone(), None, domain, config);
-        mcp = mcp.nest_service(
-            &format!("/mcp/sites/{domain}"),
-            mcp::http_service(move || server.clone(), &guard, shutdown.clone()),
-        );
-    }
-    let mcp = mcp.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        mcp_auth,
-    ));
-    // where the pages' forms may lead: sign-in providers, Stripe's hosted pages
-    let mut form_origins = service.accounts.sso_origins();
-    form_origins.extend(service.billing.page_origins());
-    let mut api = openapi::base();
-    let documented = ApiRouter::new()
-        .api_route(
-            "/healthz",
-            get_with(healthz, |op| {
-                op.summary("Liveness and configuration summary")
-            }),
-        )
-        .api_route(
-            "/readyz",
-            get_with(readyz, |op| {
-                op.summary("Readiness: the store answers")
-                    .response::<200, Json<Ready>>()
-                    .response_with::<503, Json<Ready>, _>(|r| r.description("not ready"))
-            }),
-        )
-        .api_route(
-            "/metrics",
-            get_with(metrics, |op| {
-                openapi::metrics_text(
-                    op.summary(
-                        "Prometheus metrics (with server.metrics_token set, for its bearer only)",
-                    )
-                    .default_response::<ApiError>(),
-                )
-            }),
-        )
-        .api_route(
-            "/api/search",
-            get_with(search, |op| {
-                op.summary("Ranked passages from readable collections")
-            }),
-        )
-        .api_route(
-            "/api/collections",
-            get_with(collections, |op| {
-                op.summary(
-                    "Readable collections: counts, visibility, retention, whether you curate each",
-                )
-            }),
-        )
-        .merge(auth::routes())
-        .merge(chat::routes())
-        .merge(billing::routes())
-        .merge(usage::routes())
-        .merge(openai::routes())
-        .merge(documents::routes(max_upload))
-        .merge(sources::routes());
-    let router = documented.finish_api(&mut api);
-    let api = Arc::new(api);
-    let router = router
-        .route(
-            "/openapi.json",
-            get(move || std::future::ready(Json(api.clone()))),
-        )
-        .route(
-            "/.well-known/oauth-protected-resource",
-            get(protected_resource),
-        )
-        .route(
-            "/.well-known/oauth-protected-resource/{*resource}",
-            get(protected_resource),
-        )
-        .merge(mcp)
-        .merge(crate::web::routes(&form_origins))
-        .route_layer(axum::middleware::from_fn(label_route))
-        .fallback(|| async { ApiError(base::Error::NotFound("no such endpoint".into())) })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(observe))
-        .with_state(state);
-    if cors_origins.is_empty() {
-        return Ok(router);
-    }
-    let origins = cors_origins
-        .iter()
-        .map(|o| {
-            HeaderValue::from_str(o).map_err(|_| {
-                base::Error::InvalidInput(format!("server.cors_origins: bad origin {o:?}"))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let cors = tower_http::cors::CorsLayer::new()
-        .allow_origin(origins)
-        .allow_methods(tower_http::cors::Any)
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .expose_headers([header::RETRY_AFTER, REQUEST_ID.clone()]);
-    Ok(router.layer(cors))
-}
-
-/// This server's address as the client named it (the `Host` header).
-fn base_url(headers: &axum::http::HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}")
-}
-
-/// The OAuth 2.0 protected-resource metadata (RFC 9728) the MCP authorization spec points
-/// clients at: bearer tokens in the header; tokens and API keys come from this server's own
-/// sign-in (`/api/auth/signin`, `/api/keys`).
-async fn protected_resource(
-    headers: axum::http::HeaderMap,
-    resource: Option<axum::extract::Path<String>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let base = base_url(&headers);
-    let resource = resource.map_or_else(|| "mcp".to_owned(), |p| p.0);
-    let name = match resource.strip_prefix("mcp/sites/") {
-        None if resource == "mcp" => "Lariat knowledge base".to_owned(),
-        Some(domain) if mcp::site::DOMAINS.contains(&domain) => {
-            format!("Lariat {domain} site tools")
-        }
-        _ => {
-            return Err(ApiError(base::Error::NotFound(format!(
-                "no protected resource /{resource}"
-            ))));
-        }
-    };
-    Ok(Json(json!({
-        "resource": format!("{base}/{resource}"),
-        "authorization_servers": [],
-        "bearer_methods_supported": ["header"],
-        "resource_name": name,
-        "resource_documentation": format!("{base}/openapi.json"),
-    })))
-}
-
-/// Authenticates `/mcp` like the REST API; the caller's `Principal` rides in the request's
-/// extensions to the tools. Missing or bad credentials: 401 naming the metadata document.
-async fn mcp_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let (mut parts, body) = req.into_parts();
-    match Auth::from_request_parts(&mut parts, &state).await {
-        Ok(Auth(principal)) => {
-            req = Request::from_parts(parts, body);
-            req.extensions_mut().insert(principal);
-            next.run(req).await
-        }
-        Err(e) => {
-            let mut response = e.into_response();
-            if response.status() == StatusCode::UNAUTHORIZED {
-                let challenge = format!(
-                    "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource{}\"",
-                    base_url(&parts.headers),
-                    parts.uri.path().trim_end_matches('/')
-                );
-                if let Ok(v) = HeaderValue::from_str(&challenge) {
-                    response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-            }
-            response
-        }
-    }
-}
-
-static REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
-
 tokio::task_local! {
     /// The id of the request being handled, for error messages that point at the log.
-    static CURRENT_REQUEST: String;
-}
-
-/// The route a request matched, carried out on its response for [`observe`].
-#[derive(Clone)]
-struct RouteLabel(String);
-
-/// Inside the router: notes which route matched (only known once routing is done).
-async fn label_route(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let mut response = next.run(req).await;
-    if let Some(route) = route {
-        response.extensions_mut().insert(RouteLabel(route));
-    }
-    response
-}
-
-/// Around every request (API, MCP, unknown paths): an id (the client's `x-request-id` when
-/// sane) in a log span and on the response, and its count and latency in the metrics by route.
-async fn observe(req: Request, next: Next) -> Response {
-    use tracing::Instrument;
-    let started = std::time::Instant::now();
-    let method = req.method().to_string();
-    let request_id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let span = tracing::info_span!(
-        "request",
-        %method,
-        route = tracing::field::Empty,
-        %request_id
-    );
-    let mut response = CURRENT_REQUEST
-        .scope(request_id.clone(), next.run(req).instrument(span.clone()))
-        .await;
-    let route = response
-        .extensions()
-        .get::<RouteLabel>()
-        .map_or("unmatched", |r| r.0.as_str())
-        .to_owned();
-    span.record("route", route.as_str());
-    let status = response.status().as_u16();
-    let seconds = started.elapsed().as_secs_f64();
-    let m = base::metrics::Metrics::get();
-    m.http_requests
-        .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
-        .inc();
-    m.http_seconds
-        .with_label_values(&[method.as_str(), route.as_str()])
-        .observe(seconds);
-    span.in_scope(|| tracing::info!(status, ms = seconds * 1000.0, "handled"));
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID.clone(), v);
-    }
-    response
+    pub(crate) static CURRENT_REQUEST: String;
 }
 
 /// What a client is told of an error: its own message, except for internal errors, whose detail
@@ -692,83 +420,57 @@ async fn collections(
     Ok(Json(Collections { collections }))
 }
 
-/// Serves until Ctrl-C or SIGTERM, then lets in-flight requests and streams finish.
-pub async fn serve(
-    service: Arc<Service>,
-    uploads: Arc<ingest::Pipeline>,
-    addr: &str,
-    config: &service::Config,
-) -> anyhow::Result<()> {
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let app = router(service.clone(), uploads, config, shutdown.clone())?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| base::Error::Unavailable(format!("cannot listen on {addr}: {e}")))?;
-    let local = listener.local_addr()?;
-    // Streamed events are small writes: without TCP_NODELAY, Nagle's algorithm holds each one
-    // back until the client's (delayed) ACK of the previous, adding ~40 ms to the first token.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    // the outbox's sender, for as long as the server runs
-    let sender = tokio::spawn(service.mail.clone().run());
-    // scheduled jobs (retention, mail, billing), each occurrence once among the servers
-    let jobs = config.jobs.enabled.then(|| {
-        let jobs = service.jobs.clone();
-        tokio::spawn(async move {
-            if let Err(e) = jobs.run().await {
-                tracing::error!(error = %e, "the job runner stopped");
-            }
-        })
-    });
-    eprintln!("lariat listening on http://{local}");
-    let answering: Vec<String> = config
-        .providers()
-        .iter()
-        .map(|p| format!("{} ({})", p.model, p.name))
-        .collect();
-    if answering.is_empty() {
-        eprintln!(
-            "answers are extractive: no model is configured (`make setup-llm` installs a local one)"
-        );
-    } else {
-        eprintln!("answers by {}", answering.join(", else "));
-    }
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        // ends the MCP sessions' open event streams so shutdown is not held up by them
-        shutdown.cancel();
-    })
-    .await?;
-    sender.abort();
-    if let Some(jobs) = jobs {
-        jobs.abort();
-    }
-    service.knowledge.flush().await?;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
+/// The REST API, documented in its OpenAPI description: health, search and every concern's
+/// routes.
+pub fn routes(max_upload: usize) -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/healthz",
+            get_with(healthz, |op| {
+                op.summary("Liveness and configuration summary")
+            }),
+        )
+        .api_route(
+            "/readyz",
+            get_with(readyz, |op| {
+                op.summary("Readiness: the store answers")
+                    .response::<200, Json<Ready>>()
+                    .response_with::<503, Json<Ready>, _>(|r| r.description("not ready"))
+            }),
+        )
+        .api_route(
+            "/metrics",
+            get_with(metrics, |op| {
+                openapi::metrics_text(
+                    op.summary(
+                        "Prometheus metrics (with server.metrics_token set, for its bearer only)",
+                    )
+                    .default_response::<ApiError>(),
+                )
+            }),
+        )
+        .api_route(
+            "/api/search",
+            get_with(search, |op| {
+                op.summary("Ranked passages from readable collections")
+            }),
+        )
+        .api_route(
+            "/api/collections",
+            get_with(collections, |op| {
+                op.summary(
+                    "Readable collections: counts, visibility, retention, whether you curate each",
+                )
+            }),
+        )
+        .merge(auth::routes())
+        .merge(admin::routes())
+        .merge(privacy::routes())
+        .merge(collections::routes())
+        .merge(chat::routes())
+        .merge(billing::routes())
+        .merge(usage::routes())
+        .merge(openai::routes())
+        .merge(documents::routes(max_upload))
+        .merge(sources::routes())
 }

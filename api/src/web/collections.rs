@@ -15,7 +15,7 @@ use operations::jobs::JobStatus;
 use operations::sources::{NewSource, SourceKind, SourceUpdate, SourceView, SyncReport};
 use serde::Deserialize;
 
-use super::account::JobRow;
+use super::admin::JobRow;
 use super::pages::{Layout, Viewer, encode, error_page, page};
 use crate::http::AppState;
 

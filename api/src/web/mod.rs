@@ -4,13 +4,14 @@
 //! pair of cookies (see [`session`]); every page carries a strict Content-Security-Policy.
 
 mod account;
+mod admin;
 pub mod assets;
 mod billing;
 mod collections;
 mod pages;
 mod recovery;
 pub(crate) mod render;
-pub mod session;
+
 mod sso;
 #[cfg(test)]
 mod tests;
@@ -23,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::http::AppState;
+use crate::session;
 
 /// The pages; `form_origins` are the sign-in providers' origins a form may be redirected to.
 pub fn routes(form_origins: &[String]) -> Router<AppState> {
@@ -99,10 +101,10 @@ pub fn routes(form_origins: &[String]) -> Router<AppState> {
         .route("/billing/checkout", post(billing::checkout))
         .route("/billing/portal", post(billing::portal))
         .route("/admin/analytics", get(billing::analytics))
-        .route("/admin", get(account::admin))
-        .route("/admin/audit", get(account::audit))
-        .route("/admin/users/{id}", post(account::update_user))
-        .route("/admin/users/{id}/reset", post(account::send_reset_link))
+        .route("/admin", get(admin::admin))
+        .route("/admin/audit", get(admin::audit))
+        .route("/admin/users/{id}", post(admin::update_user))
+        .route("/admin/users/{id}/reset", post(admin::send_reset_link))
         .layer(axum::middleware::from_fn_with_state(
             csp(form_origins),
             page_headers,

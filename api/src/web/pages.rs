@@ -18,8 +18,9 @@ use knowledge::PassageInContext;
 use knowledge::store::CollectionHead;
 use serde::Deserialize;
 
-use super::{assets, render, session};
+use super::{assets, render};
 use crate::http::{AppState, ClientAddr, SigningIn, public_message, status_of};
+use crate::session;
 
 /// What every page's frame needs.
 pub struct Layout {

@@ -11,8 +11,8 @@ use identity::accounts::sso::{SsoCallback, SsoOutcome};
 use serde::Deserialize;
 
 use super::pages::{Viewer, error_page, redirect_setting, signed_in, signin_failed};
-use super::session;
 use crate::http::{AppState, SigningIn};
+use crate::session;
 
 #[derive(Deserialize)]
 pub struct StartForm {

@@ -81,7 +81,7 @@ impl App {
             .signin(EMAIL, PASSWORD, &Default::default())
             .await
             .unwrap();
-        let router = crate::http::router(
+        let router = crate::server::router(
             service.clone(),
             uploads,
             &config,

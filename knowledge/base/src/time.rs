@@ -1,5 +1,26 @@
 //! Time as lariat keeps it: milliseconds since the Unix epoch, UTC days and months.
 
+/// Milliseconds since the Unix epoch: how every stored time is kept.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `YYYY-MM-DD HH:MM UTC` of a time in milliseconds.
+pub fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let day = secs.div_euclid(86_400);
+    let in_day = secs.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02} UTC",
+        format_day(day),
+        in_day / 3600,
+        in_day % 3600 / 60
+    )
+}
+
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -39,7 +60,7 @@ pub fn format_day(day: i64) -> String {
 
 /// Today's date (UTC) as YYYY-MM-DD.
 pub fn today_utc() -> String {
-    let (y, m, d) = civil_from_days(crate::types::now_ms().div_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(now_ms().div_euclid(86_400_000));
     format!("{y:04}-{m:02}-{d:02}")
 }
 

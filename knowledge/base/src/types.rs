@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 pub use parse::{Location, passage_heading};
 
 use crate::error::{Error, Result};
+pub use crate::time::{format_time, now_ms};
 
 /// A collection's name: 1–64 characters of `[a-z0-9_-]`, starting with a letter or digit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -150,27 +151,6 @@ impl fmt::Display for SearchMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Milliseconds since the Unix epoch: how every stored time is kept.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// `YYYY-MM-DD HH:MM UTC` of a time in milliseconds.
-pub fn format_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let day = secs.div_euclid(86_400);
-    let in_day = secs.rem_euclid(86_400);
-    format!(
-        "{} {:02}:{:02} UTC",
-        crate::time::format_day(day),
-        in_day / 3600,
-        in_day % 3600 / 60
-    )
 }
 
 /// Who may read a collection: every signed-in user, or only its members.

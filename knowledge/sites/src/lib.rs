@@ -4,7 +4,7 @@
 //! every surface uses for a domain: who may use it, and the write protocol (preview → signed
 //! confirm token → claim → send once → outcome kept).
 //!
-//! May use: `base`, `identity` (confirm tokens are signed by accounts) and `commerce`. Owns its
+//! May use: `base` and `identity` (confirm tokens are signed by accounts). Owns its
 //! rows ([`store`]: the writes made) and its settings ([`config`]: `[sites.DOMAIN]`). Must never
 //! know: retrieval, chat or any transport.
 

@@ -4,6 +4,7 @@
 //! [`IngestReport`]) live here; the pipeline that parses, chunks and embeds them is the
 //! `ingest` crate's, reached through the [`Ingestor`] trait.
 
+mod check;
 mod fetch;
 mod local;
 mod sync;

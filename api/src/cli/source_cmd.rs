@@ -7,8 +7,8 @@ use anyhow::Result;
 use base::CollectionName;
 use operations::sources::{NewSource, SourceKind, SourceUpdate, SourceView, SyncReport};
 
-use crate::EXIT_PARTIAL;
-use crate::cli::{acting_user, open_service, print_run};
+use super::EXIT_PARTIAL;
+use super::shared::{acting_user, open_service, print_run};
 
 /// What a source follows: one of a folder, pages, or a sitemap.
 #[derive(clap::Args, Debug, Default)]

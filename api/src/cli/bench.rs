@@ -101,8 +101,8 @@ async fn measure(
     std::fs::write(&corpus_file, &corpus)?;
     let mut config = base.clone();
     config.data_dir = work.join("data");
-    let k = crate::cli::open(&config).await?;
-    let chunker = crate::cli::chunker(&config)?;
+    let k = super::shared::open(&config).await?;
+    let chunker = super::shared::chunker(&config)?;
 
     // 1. The bare embedder on exactly the passages ingestion will embed.
     let docs =
@@ -132,7 +132,7 @@ async fn measure(
     eprintln!("bench: bare embedder {bare_pps:.1} passages/s");
 
     // 2. Ingestion end to end.
-    let options = crate::cli::ingest_options(&config, CollectionName::parse("bench")?);
+    let options = super::shared::ingest_options(&config, CollectionName::parse("bench")?);
     let report = ingest::ingest_paths(
         k.clone(),
         chunker,

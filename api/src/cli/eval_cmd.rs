@@ -127,7 +127,7 @@ async fn answers(config: &Config, args: AnswersArgs) -> Result<u8> {
         ),
         None => None,
     };
-    let service = crate::cli::open_service(config).await?;
+    let service = super::shared::open_service(config).await?;
     let principal = service.accounts.local_operator().await?;
     let name = args
         .questions
@@ -197,8 +197,8 @@ async fn beir(config: &Config, args: BeirArgs) -> Result<u8> {
         })
         .collect::<Result<Vec<_>, EvalError>>()
         .map_err(to_knowledge)?;
-    let k = crate::cli::open(config).await?;
-    let chunker = crate::cli::chunker(config)?;
+    let k = super::shared::open(config).await?;
+    let chunker = super::shared::chunker(config)?;
     let options = EvalOptions {
         modes,
         depth: args.depth,

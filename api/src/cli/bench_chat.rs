@@ -16,7 +16,7 @@ use eval::percentile;
 use futures::StreamExt;
 use serde_json::json;
 
-use crate::bench::{ServeChild, read_queries};
+use super::bench::{ServeChild, read_queries};
 
 #[derive(Args, Debug)]
 pub struct BenchChatArgs {
