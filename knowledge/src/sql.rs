@@ -6,13 +6,14 @@ use async_trait::async_trait;
 use base::sql::SqlStore;
 use base::types::{
     Collection, CollectionName, CollectionUpdate, DocumentSummary, DocumentWrite, Location,
-    MemberRole, StoredChunk, Visibility, content_hash, decode_embedding, encode_embedding, now_ms,
+    MemberRole, Passage, StoredChunk, Visibility, content_hash, decode_embedding, encode_embedding,
+    now_ms,
 };
 use base::{Error, Result};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::store::{ChunkView, CollectionHead, DocumentState, Member, Store};
+use crate::store::{CollectionHead, DocumentState, Member, Store};
 
 fn collection_from_row(row: &AnyRow) -> Result<Collection> {
     Ok(Collection {
@@ -402,7 +403,7 @@ impl Store for SqlStore {
         rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 
-    async fn chunk_views(&self, ids: &[String]) -> Result<Vec<ChunkView>> {
+    async fn passages(&self, ids: &[String]) -> Result<Vec<Passage>> {
         let rows = self
             .fetch_in(
                 "SELECT k.id, k.document_id, k.collection, d.title, d.source, d.metadata, \
@@ -414,14 +415,15 @@ impl Store for SqlStore {
             .await?;
         rows.iter()
             .map(|row| {
-                let location: String = row.try_get("location")?;
-                Ok(ChunkView {
+                let location = location_from(&row.try_get::<String, _>("location")?);
+                Ok(Passage {
                     chunk_id: row.try_get("id")?,
                     document_id: row.try_get("document_id")?,
                     collection: row.try_get("collection")?,
                     title: row.try_get("title")?,
                     source: source_of(row)?,
-                    location: location_from(&location),
+                    location: location.to_string(),
+                    location_detail: location,
                     text: row.try_get("text")?,
                 })
             })

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use base::Result;
 use base::types::{
-    Collection, CollectionName, CollectionUpdate, DocumentSummary, DocumentWrite, Location,
-    MemberRole, StoredChunk,
+    Collection, CollectionName, CollectionUpdate, DocumentSummary, DocumentWrite, MemberRole,
+    Passage, StoredChunk,
 };
 
 /// A document's stored hash and whether the derived indexes are known to hold it.
@@ -15,18 +15,6 @@ use base::types::{
 pub struct DocumentState {
     pub content_hash: String,
     pub indexed: bool,
-}
-
-/// A chunk joined with its document, as search hits show it.
-#[derive(Debug, Clone)]
-pub struct ChunkView {
-    pub chunk_id: String,
-    pub document_id: String,
-    pub collection: String,
-    pub title: String,
-    pub source: String,
-    pub location: Location,
-    pub text: String,
 }
 
 #[async_trait]
@@ -81,8 +69,9 @@ pub trait Store: Send + Sync {
     /// Records that the derived indexes were rebuilt from SQL: nothing pending, no tombstones.
     async fn mark_all_indexed(&self) -> Result<()>;
     async fn chunk_ids(&self) -> Result<Vec<String>>;
-    /// The chunks with these ids that exist, in no particular order.
-    async fn chunk_views(&self, ids: &[String]) -> Result<Vec<ChunkView>>;
+    /// The passages (chunks joined with their documents) with these ids that exist, in no
+    /// particular order.
+    async fn passages(&self, ids: &[String]) -> Result<Vec<Passage>>;
     /// The stored embeddings of the chunks with these ids that exist, in no particular order.
     async fn chunk_embeddings(&self, ids: &[String]) -> Result<Vec<(String, Vec<f32>)>>;
 

@@ -85,7 +85,7 @@ async fn suite(store: &dyn Store) {
     assert_eq!(chunks[1].location.pages, Some((2, 2)));
     assert_eq!(chunks[0].title, "Title of /x/a.md");
     let views = store
-        .chunk_views(&[ids[1].clone(), "missing".into()])
+        .passages(&[ids[1].clone(), "missing".into()])
         .await
         .unwrap();
     assert_eq!(views.len(), 1);

@@ -94,15 +94,19 @@ impl Knowledge {
     /// A passage by chunk id, if `principal` may read its collection (else "not found").
     pub async fn passage(&self, principal: &Principal, chunk_id: &str) -> Result<Passage> {
         principal.require_scope(Scope::Search)?;
-        let view = self
+        let passage = self
             .store
-            .chunk_views(&[chunk_id.to_owned()])
+            .passages(&[chunk_id.to_owned()])
             .await?
             .pop()
             .ok_or_else(|| Error::NotFound(format!("no passage {chunk_id}")))?;
-        self.require_readable(principal, &view.collection, &format!("passage {chunk_id}"))
-            .await?;
-        Ok(Passage::from(view))
+        self.require_readable(
+            principal,
+            &passage.collection,
+            &format!("passage {chunk_id}"),
+        )
+        .await?;
+        Ok(passage)
     }
 
     /// A passage inside its document, with up to `around` neighbouring passages on each side,
@@ -143,18 +147,14 @@ impl Knowledge {
         self.require_readable(principal, &first.collection, &format!("document {id}"))
             .await?;
         let ids: Vec<String> = chunks.iter().map(|c| c.id.clone()).collect();
-        let mut views: HashMap<String, ChunkView> = self
+        let mut views: HashMap<String, Passage> = self
             .store
-            .chunk_views(&ids)
+            .passages(&ids)
             .await?
             .into_iter()
             .map(|v| (v.chunk_id.clone(), v))
             .collect();
-        let passages: Vec<Passage> = ids
-            .iter()
-            .filter_map(|c| views.remove(c))
-            .map(Passage::from)
-            .collect();
+        let passages: Vec<Passage> = ids.iter().filter_map(|c| views.remove(c)).collect();
         let head = passages
             .first()
             .ok_or_else(|| Error::NotFound(format!("no document {id}")))?;

@@ -21,7 +21,7 @@ use crate::embed::{Embedder, FastEmbedder};
 use crate::lexical::{LexicalDocument, LexicalIndex, LexicalPassage, TantivyIndex};
 use crate::rerank::{HttpReranker, Reranker};
 use crate::retrieval::fuse;
-use crate::store::{ChunkView, CollectionHead, DocumentState, Member, Store};
+use crate::store::{CollectionHead, DocumentState, Member, Store};
 use crate::vector::{EdgeVectorStore, VectorPoint, VectorStore};
 use base::error::{Error, Result, blocking};
 use base::principal::{Principal, Scope};
@@ -34,21 +34,6 @@ use base::types::{
 
 /// Documents (with all their chunks) read from SQL per page when rebuilding the derived indexes.
 const REBUILD_PAGE: usize = 128;
-
-impl From<ChunkView> for Passage {
-    fn from(v: ChunkView) -> Self {
-        Passage {
-            chunk_id: v.chunk_id,
-            document_id: v.document_id,
-            collection: v.collection,
-            title: v.title,
-            source: v.source,
-            location: v.location.to_string(),
-            location_detail: v.location,
-            text: v.text,
-        }
-    }
-}
 
 /// The user whose readable collections bound a search; `None` reads everything.
 fn reader_of(principal: &Principal) -> Option<&str> {
@@ -220,7 +205,7 @@ impl Knowledge {
             lexical: Arc::new(lexical),
             embedder,
             retrieval: config.retrieval.clone(),
-            reranker: HttpReranker::new(&config.rerank)?
+            reranker: HttpReranker::new(config.rerank)?
                 .map(|r| (Arc::new(r) as Arc<dyn Reranker>, config.rerank.depth)),
         });
         knowledge._lock = Some(lock);

@@ -174,7 +174,7 @@ impl Knowledge {
         let hydrating = std::time::Instant::now();
         let mut views: HashMap<String, _> = self
             .store
-            .chunk_views(&ids)
+            .passages(&ids)
             .await?
             .into_iter()
             .map(|v| (v.chunk_id.clone(), v))
@@ -183,7 +183,7 @@ impl Knowledge {
             hydrate_ms = hydrating.elapsed().as_secs_f64() * 1000.0,
             "hydrated"
         );
-        let mut scored: Vec<(ChunkView, f32)> = ranked
+        let mut scored: Vec<(Passage, f32)> = ranked
             .into_iter()
             .filter_map(|(id, score)| views.remove(&id).map(|v| (v, score)))
             .collect();
@@ -200,7 +200,7 @@ impl Knowledge {
             .map(|(i, (v, score))| Hit {
                 rank: i + 1,
                 score,
-                passage: Passage::from(v),
+                passage: v,
             })
             .collect();
         Ok(SearchResults {
@@ -248,13 +248,13 @@ async fn rerank_top(
     reranker: &dyn Reranker,
     depth: usize,
     query: &str,
-    scored: &mut [(ChunkView, f32)],
+    scored: &mut [(Passage, f32)],
 ) -> RerankOutcome {
     let n = depth.min(scored.len());
     let started = std::time::Instant::now();
     let documents: Vec<String> = scored[..n]
         .iter()
-        .map(|(v, _)| embedding_input(&v.title, &v.location, &v.text))
+        .map(|(v, _)| embedding_input(&v.title, &v.location_detail, &v.text))
         .collect();
     let result = reranker.rerank(query, &documents).await;
     let milliseconds = started.elapsed().as_secs_f64() * 1000.0;
