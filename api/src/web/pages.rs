@@ -532,18 +532,7 @@ pub async fn message(
     Viewer(principal): Viewer,
     Path((id, message)): Path<(String, String)>,
 ) -> Response {
-    let found = state
-        .service
-        .chat
-        .conversation(&principal, &id)
-        .await
-        .and_then(|c| {
-            c.messages
-                .into_iter()
-                .find(|m| m.id == message)
-                .ok_or_else(|| Error::NotFound(format!("no message {message}")))
-        });
-    match found {
+    match state.service.chat.message(&principal, &id, &message).await {
         Ok(m) => page(&MessageFragment { m: m.into() }, StatusCode::OK),
         Err(e) => error_page(Some(principal.user), &e),
     }

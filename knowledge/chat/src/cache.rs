@@ -52,14 +52,10 @@ impl Chat {
         if !self.config.cache_enabled || !job.history.is_empty() {
             return Ok(None);
         }
-        let readable = self.knowledge.readable_collections(&job.principal).await?;
-        let versions: String = readable
+        let mut searched: Vec<&CollectionHead> = job.searched.iter().collect();
+        searched.sort_by(|a, b| a.name.cmp(&b.name));
+        let versions: String = searched
             .iter()
-            .filter(|c| {
-                job.collections
-                    .as_ref()
-                    .is_none_or(|names| names.iter().any(|n| n.as_str() == c.name))
-            })
             .map(|c| format!("{}@{};", c.name, c.version))
             .collect();
         let model = match (&job.request.model, &self.llm) {

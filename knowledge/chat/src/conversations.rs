@@ -42,6 +42,20 @@ impl Chat {
         Ok(Conversation { summary, messages })
     }
 
+    /// One message of the caller's conversation (a finished answer, rendered on its own).
+    pub async fn message(
+        &self,
+        principal: &Principal,
+        conversation_id: &str,
+        id: &str,
+    ) -> Result<StoredMessage> {
+        self.owned(principal, conversation_id).await?;
+        self.conversations
+            .message(conversation_id, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no message {id}")))
+    }
+
     /// The caller's conversation as a PDF, Markdown or JSON file.
     pub async fn export(
         &self,

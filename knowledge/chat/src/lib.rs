@@ -44,6 +44,7 @@ use base::principal::{Principal, Scope};
 use base::types::{CollectionName, QueryText, SearchMode, TopK, content_hash, now_ms};
 use commerce::limits::Limits;
 use commerce::store::UsageRecord;
+use knowledge::store::CollectionHead;
 use knowledge::{Knowledge, SearchRequest};
 use provider::{Llm, LlmEvent, Turn};
 
@@ -194,7 +195,11 @@ struct Job {
     request: ChatRequest,
     conversation: Option<ConversationSummary>,
     history: Vec<Turn>,
+    /// The collections the question names (kept as its conversation's scope); `None`: every
+    /// readable one.
     collections: Option<Vec<CollectionName>>,
+    /// The collections the question searches, resolved once from what the caller may read.
+    searched: Vec<CollectionHead>,
     tx: mpsc::Sender<ChatEvent>,
 }
 

@@ -44,15 +44,11 @@ impl Chat {
             ),
             _ => None,
         };
-        if let Some(names) = &collections {
-            let readable = self.knowledge.readable_collections(&principal).await?;
-            if let Some(missing) = names
-                .iter()
-                .find(|n| !readable.iter().any(|r| r.name == n.as_str()))
-            {
-                return Err(Error::NotFound(format!("unknown collection {missing}")));
-            }
-        }
+        // The caller's access, resolved once: the cache key and retrieval use the same list.
+        let searched = self
+            .knowledge
+            .searched_collections(&principal, collections.as_deref())
+            .await?;
         let (tx, rx) = mpsc::channel(64);
         let job = Job {
             principal,
@@ -60,6 +56,7 @@ impl Chat {
             conversation,
             history,
             collections,
+            searched,
             tx,
         };
         let chat = Arc::clone(self);
@@ -142,186 +139,53 @@ impl Chat {
         }
     }
 
+    /// One answer, start to finish: condense the question, find its sources (or the cached
+    /// answer) while the question is kept, tell the client what is coming, answer, correct and
+    /// check the citations, account for it, keep the reply, and finish.
     async fn run(&self, job: Job) -> Result<()> {
         let started = Instant::now();
         let message = job.request.message.trim().to_owned();
         let (standalone, condensed_by, condense_usage) =
             self.condense(&message, &job.history).await;
-
         let cache_key = self.cache_key(&job).await?;
         let hit = cache_key.as_deref().and_then(|k| self.cached(k));
-
-        // Retrieval and storing the question (before any answer) run side by side.
-        let retrieval_started = Instant::now();
-        let retrieve = async {
-            let citations = match &hit {
-                Some(h) => h.citations.clone(),
-                None => self.retrieve(&job, &standalone).await?,
-            };
-            Ok::<_, Error>((citations, retrieval_started.elapsed().as_millis() as u64))
-        };
-        let user_message_id = uuid::Uuid::new_v4().to_string();
-        let store_question = self.store_question(&job, &message, &standalone, &user_message_id);
-        let (retrieved, conversation_id) = tokio::join!(retrieve, store_question);
-        let conversation_id = conversation_id?;
-        let (citations, retrieval_ms) = match retrieved {
-            Ok(r) => r,
-            Err(e) => {
-                // the question is kept: so is the fact that it got no answer
-                if let Some(id) = &conversation_id {
-                    self.store_failed_reply(id, &e, started).await;
-                }
-                return Err(e);
-            }
-        };
-        let message_id = uuid::Uuid::new_v4().to_string();
+        let found = self
+            .find_sources(&job, &message, &standalone, hit.as_ref(), started)
+            .await?;
         let extractive = hit.as_ref().map_or(self.llm.is_none(), |h| h.extractive);
         let meta = Meta {
-            conversation_id: conversation_id.clone(),
-            message_id: message_id.clone(),
-            user_message_id: conversation_id.as_ref().map(|_| user_message_id),
+            conversation_id: found.conversation_id.clone(),
+            message_id: uuid::Uuid::new_v4().to_string(),
+            user_message_id: found
+                .conversation_id
+                .as_ref()
+                .map(|_| found.user_message_id.clone()),
             standalone_query: standalone.clone(),
             condensed_by,
             extractive,
             cached: hit.is_some(),
         };
-        let tx = &job.tx;
-        let mut open = tx.send(ChatEvent::Meta(meta)).await.is_ok()
-            && tx
-                .send(ChatEvent::Citations(citations.clone()))
-                .await
-                .is_ok();
-
-        let outcome = if !open {
-            Outcome {
-                text: String::new(),
-                usage: TokenUsage::default(),
-                model: String::new(),
-                provider: None,
-                first_token_ms: 0,
-                removed: Vec::new(),
-                status: "cancelled",
-                error: None,
-            }
-        } else if let Some(h) = &hit {
-            open = tx.send(ChatEvent::Delta(h.text.clone())).await.is_ok();
-            Outcome {
-                text: h.text.clone(),
-                usage: TokenUsage::default(),
-                model: h.model.clone(),
-                provider: None,
-                first_token_ms: started.elapsed().as_millis() as u64,
-                removed: h.check.removed_markers.clone(),
-                status: if open { "complete" } else { "cancelled" },
-                error: None,
-            }
-        } else if citations.is_empty() {
-            let text = "I found nothing in the knowledge base about this, so I cannot answer it \
-                        from the documents."
-                .to_owned();
-            open = tx.send(ChatEvent::Delta(text.clone())).await.is_ok();
-            Outcome {
-                text,
-                usage: TokenUsage::default(),
-                model: self
-                    .llm
-                    .as_ref()
-                    .map_or("extractive".into(), |l| l.primary().model.clone()),
-                provider: None,
-                first_token_ms: started.elapsed().as_millis() as u64,
-                removed: Vec::new(),
-                status: if open { "complete" } else { "cancelled" },
-                error: None,
-            }
+        let message_id = meta.message_id.clone();
+        let open = announce(&job.tx, meta, &found.citations).await;
+        let mut outcome = if open {
+            let sources = &found.citations;
+            self.compose(&job, &message, &standalone, sources, hit.as_ref(), started)
+                .await?
         } else {
-            match &self.llm {
-                None => {
-                    self.stream_extractive(&standalone, &citations, tx, started)
-                        .await
-                }
-                Some(llm) => {
-                    let instructions = self.instructions(&citations).await?;
-                    let turn = Exchange {
-                        instructions: &instructions,
-                        citations: &citations,
-                        history: &job.history,
-                        question: &message,
-                        model: job.request.model.as_deref(),
-                    };
-                    self.stream_model(llm, turn, tx, started).await?
-                }
-            }
+            Outcome::cancelled()
         };
-
-        let mut outcome = outcome;
         outcome.usage = outcome.usage.plus(condense_usage);
-        // A model's citations are put right where its passages say otherwise; what is kept
-        // (and shown once the answer is done) is the corrected text.
-        let mut corrected = None;
-        let mut reassigned = Vec::new();
-        if outcome.provider.is_some() {
-            let assigned =
-                answer::assign_citations(&outcome.text, &citations, self.config.support_threshold);
-            if !assigned.reassigned.is_empty() {
-                outcome.text = assigned.text;
-                corrected = Some(outcome.text.clone());
-                reassigned = assigned.reassigned;
-            }
-        }
-        let check = CitationCheck {
-            reassigned,
-            ..answer::check_citations(
-                &outcome.text,
-                &citations,
-                self.config.support_threshold,
-                outcome.removed.clone(),
-            )
-        };
-        let cost_usd = cost(outcome.provider.as_ref(), outcome.usage);
-        let tokens = &base::metrics::Metrics::get().tokens;
-        tokens
-            .with_label_values(&["prompt"])
-            .inc_by(outcome.usage.prompt_tokens.max(0) as u64);
-        tokens
-            .with_label_values(&["completion"])
-            .inc_by(outcome.usage.completion_tokens.max(0) as u64);
+        let (corrected, check) = self.correct_and_check(&mut outcome, &found.citations);
         let total_ms = started.elapsed().as_millis() as u64;
         // Usage first: what was spent counts even if the conversation is gone by now.
-        let first_provider = self.llm.as_ref().map(|l| l.primary().name.as_str());
-        let cited_first = citations
-            .iter()
-            .find(|c| check.cited.contains(&c.n))
-            .or(citations.first());
-        self.limits
-            .record(&UsageRecord {
-                user_id: job.principal.user.id.clone(),
-                api_key_id: job.principal.api_key_id.clone(),
-                plan: job.principal.user.plan.clone(),
-                model: if outcome.model.is_empty() {
-                    "extractive".into()
-                } else {
-                    outcome.model.clone()
-                },
-                collection: cited_first.map_or_else(String::new, |c| c.passage.collection.clone()),
-                prompt_tokens: outcome.usage.prompt_tokens,
-                completion_tokens: outcome.usage.completion_tokens,
-                cost_usd,
-                latency_ms: total_ms as i64,
-                outcome: outcome.status.to_owned(),
-                fallback: outcome
-                    .provider
-                    .as_ref()
-                    .is_some_and(|p| Some(p.name.as_str()) != first_provider),
-            })
+        let cost_usd = self
+            .account(&job.principal, &outcome, &check, &found.citations, total_ms)
             .await?;
-        if let Some(id) = &conversation_id {
-            let cited: Vec<&Citation> = citations
-                .iter()
-                .filter(|c| check.cited.contains(&c.n))
-                .collect();
+        if let Some(id) = &found.conversation_id {
             let reply = StoredMessage {
                 id: message_id.clone(),
-                citations: serde_json::to_value(&cited).unwrap_or_default(),
+                citations: serde_json::to_value(cited(&found.citations, &check))
+                    .unwrap_or_default(),
                 unsupported: check.unsupported.clone(),
                 model: Some(outcome.model.clone()),
                 prompt_tokens: outcome.usage.prompt_tokens,
@@ -330,13 +194,7 @@ impl Chat {
                 latency_ms: total_ms as i64,
                 ..StoredMessage::new("assistant", &outcome.text, outcome.status)
             };
-            if let Err(e) = self.conversations.append_messages(id, &[reply]).await {
-                // deleted while the answer streamed: the answer is still delivered
-                if e.code() != ErrorCode::NotFound {
-                    return Err(e);
-                }
-                warn!(conversation = %id, "the conversation was deleted during its answer");
-            }
+            self.keep_reply(id, reply).await?;
         }
         if let Some(key) = cache_key
             && hit.is_none()
@@ -347,7 +205,7 @@ impl Chat {
                 CachedAnswer {
                     at: Instant::now(),
                     owner: job.principal.user.id.clone(),
-                    citations: citations.clone(),
+                    citations: found.citations.clone(),
                     text: outcome.text.clone(),
                     check: check.clone(),
                     model: outcome.model.clone(),
@@ -369,7 +227,7 @@ impl Chat {
             usage: outcome.usage,
             cost_usd,
             timings: Timings {
-                retrieval_ms,
+                retrieval_ms: found.retrieval_ms,
                 first_token_ms: outcome.first_token_ms,
                 total_ms,
             },
@@ -378,19 +236,206 @@ impl Chat {
         if let Some(e) = outcome.error {
             return Err(e);
         }
-        let _ = tx.send(ChatEvent::Done(Box::new(done))).await;
+        let _ = job.tx.send(ChatEvent::Done(Box::new(done))).await;
         Ok(())
     }
 
-    /// The numbered sources for a standalone query, from what the caller may read.
+    /// The sources (the cached answer's, or retrieved for `standalone`) while the question is
+    /// kept in its conversation, side by side. When retrieval fails the question stays, with a
+    /// failed reply after it.
+    async fn find_sources(
+        &self,
+        job: &Job,
+        message: &str,
+        standalone: &str,
+        hit: Option<&CachedAnswer>,
+        started: Instant,
+    ) -> Result<Found> {
+        let retrieval_started = Instant::now();
+        let retrieve = async {
+            let citations = match hit {
+                Some(h) => h.citations.clone(),
+                None => self.retrieve(job, standalone).await?,
+            };
+            Ok::<_, Error>((citations, retrieval_started.elapsed().as_millis() as u64))
+        };
+        let user_message_id = uuid::Uuid::new_v4().to_string();
+        let store_question = self.store_question(job, message, standalone, &user_message_id);
+        let (retrieved, conversation_id) = tokio::join!(retrieve, store_question);
+        let conversation_id = conversation_id?;
+        match retrieved {
+            Ok((citations, retrieval_ms)) => Ok(Found {
+                conversation_id,
+                user_message_id,
+                citations,
+                retrieval_ms,
+            }),
+            Err(e) => {
+                if let Some(id) = &conversation_id {
+                    self.store_failed_reply(id, &e, started).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The answer's text, streamed as it comes: the cached one, the admission that the
+    /// documents hold nothing, the extractive answer, or the model's.
+    async fn compose(
+        &self,
+        job: &Job,
+        message: &str,
+        standalone: &str,
+        citations: &[Citation],
+        hit: Option<&CachedAnswer>,
+        started: Instant,
+    ) -> Result<Outcome> {
+        let tx = &job.tx;
+        let said = |text: String, model: String, removed: Vec<String>| async move {
+            let open = tx.send(ChatEvent::Delta(text.clone())).await.is_ok();
+            Outcome {
+                text,
+                usage: TokenUsage::default(),
+                model,
+                provider: None,
+                first_token_ms: started.elapsed().as_millis() as u64,
+                removed,
+                status: if open { "complete" } else { "cancelled" },
+                error: None,
+            }
+        };
+        if let Some(h) = hit {
+            return Ok(said(
+                h.text.clone(),
+                h.model.clone(),
+                h.check.removed_markers.clone(),
+            )
+            .await);
+        }
+        if citations.is_empty() {
+            let model = self
+                .llm
+                .as_ref()
+                .map_or("extractive".into(), |l| l.primary().model.clone());
+            return Ok(said(NOTHING_FOUND.to_owned(), model, Vec::new()).await);
+        }
+        match &self.llm {
+            None => Ok(self
+                .stream_extractive(standalone, citations, tx, started)
+                .await),
+            Some(llm) => {
+                let instructions = self.instructions(citations).await?;
+                let turn = Exchange {
+                    instructions: &instructions,
+                    citations,
+                    history: &job.history,
+                    question: message,
+                    model: job.request.model.as_deref(),
+                };
+                self.stream_model(llm, turn, tx, started).await
+            }
+        }
+    }
+
+    /// A model's citations put right where its passages say otherwise (the corrected text is
+    /// what is kept, and shown once the answer is done), then every cited sentence checked.
+    fn correct_and_check(
+        &self,
+        outcome: &mut Outcome,
+        citations: &[Citation],
+    ) -> (Option<String>, CitationCheck) {
+        let threshold = self.config.support_threshold;
+        let mut corrected = None;
+        let mut reassigned = Vec::new();
+        if outcome.provider.is_some() {
+            let assigned = answer::assign_citations(&outcome.text, citations, threshold);
+            if !assigned.reassigned.is_empty() {
+                outcome.text = assigned.text;
+                corrected = Some(outcome.text.clone());
+                reassigned = assigned.reassigned;
+            }
+        }
+        let check = CitationCheck {
+            reassigned,
+            ..answer::check_citations(&outcome.text, citations, threshold, outcome.removed.clone())
+        };
+        (corrected, check)
+    }
+
+    /// Counts the answer's tokens in the metrics and records its usage against the caller's
+    /// plan; what it cost.
+    async fn account(
+        &self,
+        principal: &Principal,
+        outcome: &Outcome,
+        check: &CitationCheck,
+        citations: &[Citation],
+        total_ms: u64,
+    ) -> Result<f64> {
+        let cost_usd = cost(outcome.provider.as_ref(), outcome.usage);
+        let tokens = &base::metrics::Metrics::get().tokens;
+        tokens
+            .with_label_values(&["prompt"])
+            .inc_by(outcome.usage.prompt_tokens.max(0) as u64);
+        tokens
+            .with_label_values(&["completion"])
+            .inc_by(outcome.usage.completion_tokens.max(0) as u64);
+        let first_provider = self.llm.as_ref().map(|l| l.primary().name.as_str());
+        let cited_first = citations
+            .iter()
+            .find(|c| check.cited.contains(&c.n))
+            .or(citations.first());
+        self.limits
+            .record(&UsageRecord {
+                user_id: principal.user.id.clone(),
+                api_key_id: principal.api_key_id.clone(),
+                plan: principal.user.plan.clone(),
+                model: if outcome.model.is_empty() {
+                    "extractive".into()
+                } else {
+                    outcome.model.clone()
+                },
+                collection: cited_first.map_or_else(String::new, |c| c.passage.collection.clone()),
+                prompt_tokens: outcome.usage.prompt_tokens,
+                completion_tokens: outcome.usage.completion_tokens,
+                cost_usd,
+                latency_ms: total_ms as i64,
+                outcome: outcome.status.to_owned(),
+                fallback: outcome
+                    .provider
+                    .as_ref()
+                    .is_some_and(|p| Some(p.name.as_str()) != first_provider),
+            })
+            .await?;
+        Ok(cost_usd)
+    }
+
+    /// Appends the reply to its conversation; one deleted while the answer streamed is no error
+    /// (the answer is still delivered).
+    async fn keep_reply(&self, conversation_id: &str, reply: StoredMessage) -> Result<()> {
+        match self
+            .conversations
+            .append_messages(conversation_id, &[reply])
+            .await
+        {
+            Err(e) if e.code() != ErrorCode::NotFound => Err(e),
+            Err(_) => {
+                warn!(conversation = %conversation_id, "the conversation was deleted during its answer");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// The numbered sources for a standalone query, from the collections the question searches.
     async fn retrieve(&self, job: &Job, standalone: &str) -> Result<Vec<Citation>> {
         let results = self
             .knowledge
-            .sources_for(
-                &job.principal,
+            .sources_in(
+                job.searched.clone(),
                 &SearchRequest {
                     query: QueryText::parse(standalone)?,
-                    collections: job.collections.clone(),
+                    collections: None,
                     mode: SearchMode::Hybrid,
                     k: TopK::new(self.config.sources)?,
                 },
@@ -485,5 +530,51 @@ impl Chat {
             }
         }
         Ok(out)
+    }
+}
+
+/// What the client is told when the documents hold nothing about the question.
+const NOTHING_FOUND: &str =
+    "I found nothing in the knowledge base about this, so I cannot answer it from the documents.";
+
+/// A question's sources, and the conversation that keeps it.
+struct Found {
+    conversation_id: Option<String>,
+    user_message_id: String,
+    citations: Vec<Citation>,
+    retrieval_ms: u64,
+}
+
+/// Tells the client what is coming (the answer's ids, then its sources); false when the client
+/// has gone.
+async fn announce(tx: &mpsc::Sender<ChatEvent>, meta: Meta, citations: &[Citation]) -> bool {
+    tx.send(ChatEvent::Meta(meta)).await.is_ok()
+        && tx
+            .send(ChatEvent::Citations(citations.to_vec()))
+            .await
+            .is_ok()
+}
+
+/// The sources the answer cites.
+fn cited<'a>(citations: &'a [Citation], check: &CitationCheck) -> Vec<&'a Citation> {
+    citations
+        .iter()
+        .filter(|c| check.cited.contains(&c.n))
+        .collect()
+}
+
+impl Outcome {
+    /// No answer: the client left before it began.
+    fn cancelled() -> Self {
+        Self {
+            text: String::new(),
+            usage: TokenUsage::default(),
+            model: String::new(),
+            provider: None,
+            first_token_ms: 0,
+            removed: Vec::new(),
+            status: "cancelled",
+            error: None,
+        }
     }
 }

@@ -49,6 +49,10 @@ fn like_pattern(query: &str) -> String {
     format!("%{}%", like_escaped(&query.to_lowercase()))
 }
 
+const MESSAGE_SELECT: &str = "SELECT id, seq, role, content, citations, unsupported, \
+     standalone_query, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, status, \
+     created_at FROM messages";
+
 #[async_trait]
 impl ConversationStore for SqlStore {
     async fn create_conversation(&self, user_id: &str, c: &ConversationSummary) -> Result<()> {
@@ -100,15 +104,24 @@ impl ConversationStore for SqlStore {
     }
 
     async fn messages(&self, conversation_id: &str) -> Result<Vec<StoredMessage>> {
-        let rows = sqlx::query(
-            "SELECT id, seq, role, content, citations, unsupported, standalone_query, model, \
-             prompt_tokens, completion_tokens, cost_usd, latency_ms, status, created_at FROM messages \
-             WHERE conversation_id = $1 ORDER BY seq",
-        )
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{MESSAGE_SELECT} WHERE conversation_id = $1 ORDER BY seq"
+        )))
         .bind(conversation_id)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(message_from_row).collect()
+    }
+
+    async fn message(&self, conversation_id: &str, id: &str) -> Result<Option<StoredMessage>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{MESSAGE_SELECT} WHERE conversation_id = $1 AND id = $2"
+        )))
+        .bind(conversation_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(message_from_row).transpose()
     }
 
     async fn rename_conversation(&self, user_id: &str, id: &str, title: &str) -> Result<bool> {

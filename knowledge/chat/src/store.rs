@@ -76,6 +76,8 @@ pub trait ConversationStore: Send + Sync {
     ) -> Result<Vec<ConversationSummary>>;
     async fn conversation(&self, user_id: &str, id: &str) -> Result<Option<ConversationSummary>>;
     async fn messages(&self, conversation_id: &str) -> Result<Vec<StoredMessage>>;
+    /// One message of a conversation.
+    async fn message(&self, conversation_id: &str, id: &str) -> Result<Option<StoredMessage>>;
     async fn rename_conversation(&self, user_id: &str, id: &str, title: &str) -> Result<bool>;
     async fn delete_conversation(&self, user_id: &str, id: &str) -> Result<bool>;
     /// Conversations whose title or any message contains `query` (case-insensitive), newest first.

@@ -920,6 +920,17 @@ async fn accounts_suite(store: &SqlStore) {
     assert_eq!(msgs.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(msgs[1].citations, serde_json::json!([{"n": 1}]));
     assert_eq!(msgs[1].cost_usd, 0.25);
+    assert_eq!(
+        store.message("c0", &msgs[1].id).await.unwrap().as_ref(),
+        Some(&msgs[1]),
+        "one message reads back as the whole conversation holds it"
+    );
+    assert_eq!(store.message("c0", "missing").await.unwrap(), None);
+    assert_eq!(
+        store.message("c1", &msgs[1].id).await.unwrap(),
+        None,
+        "a message is found only in its own conversation"
+    );
     let list = store.conversations(&ann.user.id, 2, 0).await.unwrap();
     assert_eq!(
         list[0].id, "c0",

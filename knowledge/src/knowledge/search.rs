@@ -53,17 +53,29 @@ impl Knowledge {
         request: &SearchRequest,
     ) -> Result<SearchResults> {
         principal.require_scope(Scope::Search)?;
-        self.sources_for(principal, request).await
+        self.search_in(reader_of(principal), request).await
     }
 
-    /// The same search for an answer to `principal`'s question (which the chat scope allows,
-    /// without the search scope).
-    pub async fn sources_for(
+    /// The collections a search by `principal` covers: `names` (each one it may read; any other
+    /// is unknown), or every one it may read. A question resolves them once and searches them
+    /// with [`Self::sources_in`].
+    pub async fn searched_collections(
         &self,
         principal: &Principal,
+        names: Option<&[CollectionName]>,
+    ) -> Result<Vec<CollectionHead>> {
+        let readable = self.readable_collections(principal).await?;
+        within(readable, names)
+    }
+
+    /// The search for an answer, over collections [`Self::searched_collections`] resolved for
+    /// the question (which the chat scope allows, without the search scope).
+    pub async fn sources_in(
+        &self,
+        collections: Vec<CollectionHead>,
         request: &SearchRequest,
     ) -> Result<SearchResults> {
-        self.search_in(reader_of(principal), request).await
+        metered(request, self.search_over(collections, request)).await
     }
 
     async fn search_in(
@@ -71,34 +83,20 @@ impl Knowledge {
         reader: Option<&str>,
         request: &SearchRequest,
     ) -> Result<SearchResults> {
-        let started = std::time::Instant::now();
-        let results = self.search_unmetered(reader, request).await;
-        base::metrics::Metrics::get()
-            .retrieval_seconds
-            .with_label_values(&[request.mode.as_str()])
-            .observe(started.elapsed().as_secs_f64());
-        results
+        metered(request, async {
+            let readable = self.store.readable_collections(reader).await?;
+            let collections = within(readable, request.collections.as_deref())?;
+            self.search_over(collections, request).await
+        })
+        .await
     }
 
-    async fn search_unmetered(
+    /// Searches exactly `collections` (already bounded by what the caller may read).
+    async fn search_over(
         &self,
-        reader: Option<&str>,
+        collections: Vec<CollectionHead>,
         request: &SearchRequest,
     ) -> Result<SearchResults> {
-        let readable = self.store.readable_collections(reader).await?;
-        let collections: Vec<CollectionHead> = match &request.collections {
-            Some(names) => names
-                .iter()
-                .map(|n| {
-                    readable
-                        .iter()
-                        .find(|c| c.name == n.as_str())
-                        .cloned()
-                        .ok_or_else(|| Error::NotFound(format!("unknown collection {n}")))
-                })
-                .collect::<Result<_>>()?,
-            None => readable,
-        };
         let model = self.embedder.model();
         if request.mode != SearchMode::Bm25
             && let Some(c) = collections.iter().find(|c| c.model != model.name)
@@ -280,5 +278,39 @@ async fn rerank_top(
                 error: Some(e.to_string()),
             }
         }
+    }
+}
+
+/// A search's time in the metrics, by mode.
+async fn metered(
+    request: &SearchRequest,
+    search: impl std::future::Future<Output = Result<SearchResults>>,
+) -> Result<SearchResults> {
+    let started = std::time::Instant::now();
+    let results = search.await;
+    base::metrics::Metrics::get()
+        .retrieval_seconds
+        .with_label_values(&[request.mode.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    results
+}
+
+/// The `readable` collections `names` picks (each must be one of them), or all of them.
+fn within(
+    readable: Vec<CollectionHead>,
+    names: Option<&[CollectionName]>,
+) -> Result<Vec<CollectionHead>> {
+    match names {
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                readable
+                    .iter()
+                    .find(|c| c.name == n.as_str())
+                    .cloned()
+                    .ok_or_else(|| Error::NotFound(format!("unknown collection {n}")))
+            })
+            .collect(),
+        None => Ok(readable),
     }
 }
