@@ -16,6 +16,7 @@ mod cache;
 pub mod config;
 mod conversations;
 pub mod export;
+mod llm;
 #[cfg(feature = "local-llm")]
 mod local;
 pub mod provider;

@@ -18,8 +18,8 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use tokio::sync::{Semaphore, TryAcquireError, mpsc};
 
-use super::provider::{EventStream, LlmEvent, LlmProvider, Prompt, ProviderError, Turn};
 use crate::config::{LocalLlmConfig, ProviderConfig};
+use crate::llm::{EventStream, LlmEvent, LlmProvider, Prompt, ProviderError, Turn};
 use base::error::{Error, Result};
 
 /// Tokens a generation may run ahead of its reader: when the reader leaves, at most this many

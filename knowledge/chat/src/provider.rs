@@ -2,12 +2,11 @@
 //! Anthropic Messages API. [`Llm`] puts them in a fallback order with retries and backoff on 429
 //! and 5xx before the first token, a first-token and a total timeout, and a circuit breaker.
 
-use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tracing::warn;
 
@@ -16,61 +15,7 @@ use parse::sse::{SseEvent, SseParser};
 use crate::config::{LlmApi, LlmConfig, ProviderConfig};
 use base::error::{Error, Result};
 
-/// One turn of the prompt.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Turn {
-    /// `user` or `assistant`.
-    pub role: String,
-    pub content: String,
-}
-
-/// What is sent to a model: a system text and the turns, the last one the user's.
-#[derive(Debug, Clone)]
-pub struct Prompt {
-    pub system: String,
-    pub turns: Vec<Turn>,
-    pub max_tokens: usize,
-}
-
-/// What a provider's stream yields.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LlmEvent {
-    Delta(String),
-    Usage {
-        prompt_tokens: i64,
-        completion_tokens: i64,
-    },
-}
-
-/// Why a provider call failed, and whether trying again may help.
-#[derive(Debug, Clone)]
-pub enum ProviderError {
-    /// 429, 5xx, a dropped connection or a timeout.
-    Retryable(String),
-    /// The provider refused this request for what it holds (400, 413, 422: too long for the
-    /// context, a bad parameter). Not retried, and not held against the provider's circuit:
-    /// one user's request must not take answering down for the others.
-    Request(String),
-    /// Any other refusal (bad key, unknown model): the provider is unusable as configured.
-    Fatal(String),
-}
-
-impl ProviderError {
-    pub fn message(&self) -> &str {
-        match self {
-            ProviderError::Retryable(m) | ProviderError::Request(m) | ProviderError::Fatal(m) => m,
-        }
-    }
-}
-
-pub type EventStream = Pin<Box<dyn Stream<Item = Result<LlmEvent, ProviderError>> + Send>>;
-
-#[async_trait]
-pub trait LlmProvider: Send + Sync {
-    fn config(&self) -> &ProviderConfig;
-    /// Sends the request; resolves with the event stream once the response headers arrived.
-    async fn start(&self, prompt: &Prompt) -> Result<EventStream, ProviderError>;
-}
+pub use crate::llm::{EventStream, LlmEvent, LlmProvider, Prompt, ProviderError, Turn};
 
 fn classify_status(status: reqwest::StatusCode, body: &str, provider: &str) -> ProviderError {
     let snippet: String = body.chars().take(300).collect();

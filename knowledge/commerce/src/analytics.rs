@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::AnalyticsStore;
 use base::error::{Error, Result};
 use base::principal::{Principal, Role};
 use base::time::{civil_from_days, format_day, month_start};
@@ -319,6 +318,22 @@ impl Analytics {
             revenue_by_plan: self.store.revenue_rows(range, UsageGroup::Plan).await?,
         })
     }
+}
+
+/// The usage rollups and paid invoices, summed for reports.
+#[async_trait::async_trait]
+pub trait AnalyticsStore: Send + Sync {
+    /// Usage in `range` (of one user, or everyone's) per `group` (`None`: one row, "total"),
+    /// days in order, anything else by messages, most first; at most `limit` rows.
+    async fn usage_rows(
+        &self,
+        user_id: Option<&str>,
+        range: DayRange,
+        group: Option<UsageGroup>,
+        limit: Option<usize>,
+    ) -> Result<Vec<UsageRow>>;
+    /// Paid invoices in `range` per day or plan and currency.
+    async fn revenue_rows(&self, range: DayRange, group: UsageGroup) -> Result<Vec<RevenueRow>>;
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::AuditStore;
 use base::error::{Error, Result};
 use base::principal::{Principal, Role};
 use base::types::now_ms;
@@ -249,4 +248,21 @@ impl Audit {
         let cutoff = now_ms() - i64::from(self.retention_days) * 86_400_000;
         self.store.purge_audit(cutoff).await
     }
+}
+
+/// The audit log, newest first.
+#[async_trait::async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// At most `limit` entries, newest first: of one event and about (or by) one user when
+    /// given, older than the cursor when given.
+    async fn audit_entries(
+        &self,
+        event: Option<AuditEvent>,
+        user_id: Option<&str>,
+        after: Option<&AuditCursor>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>>;
+    /// Deletes the entries older than `before`; how many went.
+    async fn purge_audit(&self, before: i64) -> Result<u64>;
 }

@@ -6,8 +6,9 @@ use sqlx::any::AnyRow;
 
 use base::sql::SqlStore;
 
+use crate::accounts::AccountStore;
 use crate::accounts::{ApiKeyInfo, NewUser, UserUpdate};
-use crate::store::{AccountStore, IssuedToken, RefreshOutcome, Revoked, Securing, StoredSession};
+use crate::store::{IssuedToken, RefreshOutcome, Revoked, Securing, StoredSession};
 use base::error::{Error, Result};
 use base::principal::{Role, Scope, User};
 use base::types::now_ms;

@@ -5,8 +5,8 @@ use sqlx::Row;
 
 use base::sql::SqlStore;
 
+use crate::audit::AuditStore;
 use crate::audit::{AuditCursor, AuditEntry, AuditEvent};
-use crate::store::AuditStore;
 use base::error::Result;
 
 #[async_trait]

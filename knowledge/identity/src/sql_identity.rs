@@ -7,9 +7,10 @@ use sqlx::any::AnyRow;
 use base::sql::SqlStore;
 
 use crate::accounts::sso::Identity;
+use crate::accounts::sso::IdentityStore;
 use crate::accounts::{NewUser, is_password_hash};
 use crate::sql_accounts::{insert_user, spend_links};
-use crate::store::{IdentityStore, SsoState, Unlinked};
+use crate::store::{SsoState, Unlinked};
 use base::error::{Error, Result};
 use base::types::now_ms;
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::store::PrivacyStore;
+pub use crate::store::{ExportInfo, ExportStatus};
 use base::error::{Error, Result, blocking};
 use base::principal::{Principal, Role, User};
 use base::types::now_ms;
@@ -15,57 +16,18 @@ use chat::store::ConversationStore;
 use chat::{Chat, Conversation};
 use commerce::billing::{Billing, Invoice, SubscriptionRow};
 use commerce::store::{DailyUsage, UsageStore};
+use identity::accounts::AccountStore;
 use identity::accounts::sso::Identity;
+use identity::accounts::sso::IdentityStore;
 use identity::accounts::{Accounts, ApiKeyInfo, is_reserved};
 use identity::audit::{Audit, AuditEntry, AuditEvent, AuditQuery};
 use identity::mail::{Mail, Template};
-use identity::store::{AccountStore, IdentityStore, StoredSession};
+use identity::store::StoredSession;
 
 /// How long a finished export can be downloaded.
 const EXPORT_DAYS: i64 = 7;
 /// Conversations read per query while an export is built.
 const PAGE: usize = 100;
-
-/// Where an export stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ExportStatus {
-    Building,
-    Ready,
-    Failed,
-}
-
-impl ExportStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExportStatus::Building => "building",
-            ExportStatus::Ready => "ready",
-            ExportStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "building" => Ok(ExportStatus::Building),
-            "ready" => Ok(ExportStatus::Ready),
-            "failed" => Ok(ExportStatus::Failed),
-            other => Err(Error::Internal(format!("unknown export status {other:?}"))),
-        }
-    }
-}
-
-/// An export as its owner sees it (the archive itself is downloaded separately).
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
-pub struct ExportInfo {
-    pub id: String,
-    pub status: ExportStatus,
-    pub created_at: i64,
-    pub finished_at: Option<i64>,
-    /// After this it can no longer be downloaded.
-    pub expires_at: i64,
-    /// The archive's size in bytes, once ready.
-    pub size_bytes: i64,
-}
 
 /// Everything held about a user.
 #[derive(Debug, Serialize)]

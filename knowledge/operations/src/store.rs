@@ -2,7 +2,7 @@
 //! users' exports, and the deletions by age and by erasure that span every concern.
 
 use async_trait::async_trait;
-use base::Result;
+use base::{Error, Result};
 
 use crate::sources::Source;
 
@@ -164,13 +164,12 @@ pub trait RetentionStore: Send + Sync {
 /// Users' exports, and erasure.
 #[async_trait]
 pub trait PrivacyStore: Send + Sync {
-    async fn create_export(&self, user_id: &str, export: &crate::privacy::ExportInfo)
-    -> Result<()>;
+    async fn create_export(&self, user_id: &str, export: &ExportInfo) -> Result<()>;
     /// Marks an export ready with its content, or failed with the error.
     async fn finish_export(&self, id: &str, outcome: std::result::Result<&str, &str>)
     -> Result<()>;
     /// The user's exports that have not expired by `now`, newest first.
-    async fn exports(&self, user_id: &str, now: i64) -> Result<Vec<crate::privacy::ExportInfo>>;
+    async fn exports(&self, user_id: &str, now: i64) -> Result<Vec<ExportInfo>>;
     /// A ready, unexpired export's content, if it is the user's.
     async fn export_content(&self, user_id: &str, id: &str, now: i64) -> Result<Option<String>>;
     /// In one transaction: deletes the user's conversations (and messages), sessions (and
@@ -183,4 +182,45 @@ pub trait PrivacyStore: Send + Sync {
     /// Has the database drop the content of deleted rows from its files (SQLite: a truncating
     /// checkpoint of the write-ahead log, pages zeroed by `secure_delete`; PostgreSQL: VACUUM).
     async fn drop_deleted(&self) -> Result<()>;
+}
+
+/// Where an export stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportStatus {
+    Building,
+    Ready,
+    Failed,
+}
+
+impl ExportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportStatus::Building => "building",
+            ExportStatus::Ready => "ready",
+            ExportStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "building" => Ok(ExportStatus::Building),
+            "ready" => Ok(ExportStatus::Ready),
+            "failed" => Ok(ExportStatus::Failed),
+            other => Err(Error::Internal(format!("unknown export status {other:?}"))),
+        }
+    }
+}
+
+/// An export as its owner sees it (the archive itself is downloaded separately).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct ExportInfo {
+    pub id: String,
+    pub status: ExportStatus,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// After this it can no longer be downloaded.
+    pub expires_at: i64,
+    /// The archive's size in bytes, once ready.
+    pub size_bytes: i64,
 }

@@ -9,12 +9,15 @@ use chat::store::{ConversationStore, ConversationSummary, StoredMessage};
 use commerce::analytics::{DayRange, UsageGroup};
 use commerce::billing::{Applied, Effect, EventRecord, Invoice, PlanRule, SubscriptionRow};
 use commerce::store::{AnalyticsStore, BillingStore, UsageRecord, UsageStore};
+use identity::accounts::AccountStore;
 use identity::accounts::sso::Identity;
+use identity::accounts::sso::IdentityStore;
 use identity::accounts::{ApiKeyInfo, NewUser, UserUpdate};
+use identity::audit::AuditStore;
 use identity::audit::{AuditCursor, AuditEntry, AuditEvent};
 use identity::store::{
-    AccountStore, AuditStore, IdentityStore, IssuedToken, MailStore, QueuedMail, RefreshOutcome,
-    Revoked, Securing, SsoState, StoredSession, Unlinked,
+    IssuedToken, MailStore, QueuedMail, RefreshOutcome, Revoked, Securing, SsoState, StoredSession,
+    Unlinked,
 };
 use knowledge::store::Store;
 use lariat_tests::PgDatabase;

@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{BillingConfig, PlanConfig};
-use crate::store::BillingStore;
 use base::error::{Error, Result};
 use base::principal::Principal;
 use base::types::now_ms;
@@ -751,6 +750,35 @@ impl Billing {
     pub async fn expire(&self) -> Result<u64> {
         self.store.refresh_plans(&self.rule()).await
     }
+}
+
+/// Stripe customers, subscriptions, invoices and the webhook events received.
+#[async_trait::async_trait]
+pub trait BillingStore: Send + Sync {
+    async fn billing_customer(&self, user_id: &str) -> Result<Option<String>>;
+    /// Links a customer to a user (a user keeps the first one linked).
+    async fn link_billing_customer(&self, user_id: &str, customer_id: &str) -> Result<()>;
+    async fn billing_customer_user(&self, customer_id: &str) -> Result<Option<String>>;
+    async fn billing_user_email(&self, user_id: &str) -> Result<Option<String>>;
+    /// Whether an event was received before (its effect, if any, is in place).
+    async fn billing_event_seen(&self, event_id: &str) -> Result<bool>;
+    /// The `created` time of the last event applied to a subscription.
+    async fn subscription_stamp(&self, subscription_id: &str) -> Result<Option<i64>>;
+    async fn subscriptions(&self, user_id: &str) -> Result<Vec<SubscriptionRow>>;
+    /// Newest first.
+    async fn invoices(&self, user_id: &str, limit: usize) -> Result<Vec<Invoice>>;
+    /// Records `event` and applies `effect` in one transaction: an event seen before changes
+    /// nothing; a subscription change older than the one applied is left; the user's plan
+    /// follows their subscriptions by `rule`.
+    async fn apply_billing_event(
+        &self,
+        event: &EventRecord,
+        effect: &Effect,
+        rule: &PlanRule,
+    ) -> Result<Applied>;
+    /// Sets the plan of each user whose subscriptions give another plan than they last gave
+    /// (periods that ended since); how many users changed.
+    async fn refresh_plans(&self, rule: &PlanRule) -> Result<u64>;
 }
 
 #[cfg(test)]

@@ -17,12 +17,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::accounts::sso::IdentityStore;
 use crate::audit::{Audit, AuditEvent};
 use crate::config::{AuthConfig, SignupPolicy};
 use crate::mail::{Mail, Template};
-use crate::store::{
-    AccountStore, IdentityStore, IssuedToken, RefreshOutcome, Revoked, Securing, StoredSession,
-};
+use crate::store::{IssuedToken, RefreshOutcome, Revoked, Securing, StoredSession};
 use base::error::{Error, Result};
 use base::hashing::HashPool;
 use base::ratelimit::{GlobalLimit, KeyedLimit, per_hour, per_minute};
@@ -710,6 +709,76 @@ impl Directory for Accounts {
     async fn user(&self, id: &str) -> Result<Option<User>> {
         Accounts::user(self, id).await
     }
+}
+
+/// Users, sessions, refresh tokens and API keys. Tokens and keys arrive hashed.
+#[async_trait::async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Fails with a conflict when the email is taken.
+    async fn create_user(&self, user: &NewUser) -> Result<()>;
+    async fn user(&self, id: &str) -> Result<Option<User>>;
+    /// The user and password hash for a normalised email.
+    async fn user_credentials(&self, email: &str) -> Result<Option<(User, String)>>;
+    async fn users(&self) -> Result<Vec<User>>;
+    /// Applies the change; disabling a user revokes every session and API key it has, in the
+    /// same transaction (enabling it again brings none back).
+    async fn update_user(&self, id: &str, update: &UserUpdate) -> Result<Option<User>>;
+
+    /// Opens a session (ending at `session.expires_at` whatever its refresh tokens say) with its
+    /// first refresh token.
+    async fn create_session(
+        &self,
+        session: &StoredSession,
+        refresh_hash: &str,
+        refresh_expires_at: i64,
+    ) -> Result<()>;
+    /// The session's user, if the session exists, is not revoked and has not reached its end.
+    async fn session_user(&self, session_id: &str) -> Result<Option<User>>;
+    /// The user's live sessions, most recently used first.
+    async fn sessions(&self, user_id: &str) -> Result<Vec<StoredSession>>;
+    /// Revokes the user's sessions: one (`Some(id)`; false when the user has no such live
+    /// session) or all of them but `keep`.
+    async fn revoke_sessions(
+        &self,
+        user_id: &str,
+        only: Option<&str>,
+        keep: Option<&str>,
+    ) -> Result<bool>;
+    /// A change of the account's credentials, atomically: the new password (if any), the
+    /// address marked verified (if asked and still the account's; else nothing changes and
+    /// `None` comes back), every session but `keep_session` revoked, the API keys and linked
+    /// identities removed as asked, and every outstanding reset and address-change link spent.
+    async fn secure_account(&self, user_id: &str, change: &Securing<'_>)
+    -> Result<Option<Revoked>>;
+    /// Marks the refresh token used and stores its successor, atomically.
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at: i64,
+    ) -> Result<RefreshOutcome>;
+    async fn revoke_session(&self, session_id: &str) -> Result<()>;
+
+    async fn create_api_key(&self, user_id: &str, key: &ApiKeyInfo, key_hash: &str) -> Result<()>;
+    /// The user's keys that are not revoked, newest first.
+    async fn api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyInfo>>;
+    /// Revokes a key of this user, and every key made with it (and theirs), atomically; false
+    /// when the user has no such live key.
+    async fn revoke_api_key(&self, user_id: &str, key_id: &str) -> Result<bool>;
+    /// A live key and its user, by the key's hash.
+    async fn api_key_user(&self, key_hash: &str) -> Result<Option<(ApiKeyInfo, User)>>;
+    async fn touch_api_key(&self, key_id: &str, at: i64) -> Result<()>;
+
+    /// Keeps a single-use token (by hash).
+    async fn create_token(&self, token: &IssuedToken) -> Result<()>;
+    /// The user and payload of a token for `purpose` that is unused and unexpired (it stays
+    /// unused).
+    async fn token_user(&self, token_hash: &str, purpose: &str) -> Result<Option<(User, String)>>;
+    /// Gives the user a new (verified) address and spends the user's other outstanding reset and
+    /// address-change links; a conflict when another account has the address.
+    async fn change_email(&self, user_id: &str, email: &str) -> Result<()>;
+    /// Marks such a token used; false when it was not usable (one of two racing uses wins).
+    async fn consume_token(&self, token_hash: &str, purpose: &str) -> Result<bool>;
 }
 
 #[cfg(test)]

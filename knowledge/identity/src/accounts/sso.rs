@@ -754,3 +754,24 @@ fn rejected_token(p: &Provider, e: &openidconnect::ClaimsVerificationError) -> E
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// OpenID identities linked to accounts, and single sign-ons in progress.
+#[async_trait::async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// Keeps a started sign-in (dropping expired ones on the way).
+    async fn save_sso_state(&self, state: &SsoState) -> Result<()>;
+    /// Removes and returns the sign-in started with this state: it can be taken once.
+    async fn take_sso_state(&self, state_hash: &str) -> Result<Option<SsoState>>;
+    async fn identity(&self, issuer: &str, subject: &str) -> Result<Option<Identity>>;
+    /// The user's identities, oldest first.
+    async fn identities(&self, user_id: &str) -> Result<Vec<Identity>>;
+    /// A conflict when this (issuer, subject) is linked already. Spends the user's outstanding
+    /// reset and address-change links, as unlinking does.
+    async fn link_identity(&self, identity: &Identity) -> Result<()>;
+    /// Opens an account and links its first identity, both or neither.
+    async fn create_user_with_identity(&self, user: &NewUser, identity: &Identity) -> Result<()>;
+    /// Records a sign-in with the identity, and the address the provider gave this time.
+    async fn touch_identity(&self, id: &str, email: &str, at: i64) -> Result<()>;
+    /// Unlinks the identity unless it is the account's last way to sign in, atomically.
+    async fn unlink_identity(&self, user_id: &str, id: &str) -> Result<Unlinked>;
+}

@@ -2,7 +2,7 @@
 //! site's changed pages (by sitemap, with conditional requests).
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use futures::StreamExt;
 
@@ -281,48 +281,4 @@ impl Sources {
         }
         Ok(pages)
     }
-}
-
-/// A folder source's target: an existing folder under one of `roots` (anywhere for the local
-/// operator), as its canonical path. Outside the roots, whether the path exists is not told.
-pub(super) fn resolve_folder(
-    raw: &Path,
-    roots: &[PathBuf],
-    local_operator: bool,
-) -> Result<String> {
-    if !raw.is_absolute() {
-        return Err(Error::InvalidInput(format!(
-            "{} is not an absolute path",
-            raw.display()
-        )));
-    }
-    let refused = || {
-        Error::Forbidden(format!(
-            "{} is not under a folder sources may read (sources.folder_roots)",
-            raw.display()
-        ))
-    };
-    let canonical = match std::fs::canonicalize(raw) {
-        Ok(p) => p,
-        Err(_) if !local_operator => return Err(refused()),
-        Err(e) => return Err(Error::InvalidInput(format!("{}: {e}", raw.display()))),
-    };
-    let allowed = local_operator
-        || roots
-            .iter()
-            .filter_map(|root| std::fs::canonicalize(root).ok())
-            .any(|root| canonical.starts_with(root));
-    if !allowed {
-        return Err(refused());
-    }
-    if !canonical.is_dir() {
-        return Err(Error::InvalidInput(format!(
-            "{} is not a folder",
-            raw.display()
-        )));
-    }
-    canonical
-        .to_str()
-        .map(str::to_owned)
-        .ok_or_else(|| Error::InvalidInput("the folder's path is not UTF-8".into()))
 }
