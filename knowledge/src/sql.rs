@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use base::sql::SqlStore;
+use base::sql::{SqlStore, word};
 use base::types::{
     Collection, CollectionName, CollectionUpdate, DocumentSummary, DocumentWrite, Location,
     MemberRole, Passage, StoredChunk, Visibility, content_hash, decode_embedding, encode_embedding,
@@ -21,7 +21,7 @@ fn collection_from_row(row: &AnyRow) -> Result<Collection> {
         model: row.try_get("model")?,
         dimension: row.try_get("dimension")?,
         version: row.try_get("version")?,
-        visibility: Visibility::parse(&row.try_get::<String, _>("visibility")?)?,
+        visibility: word(row, "visibility", Visibility::parse)?,
         conversation_retention_days: u32::try_from(
             row.try_get::<i64, _>("conversation_retention_days")?,
         )
@@ -547,11 +547,10 @@ impl Store for SqlStore {
         .await?;
         rows.iter()
             .map(|r| {
-                let role: String = r.try_get("role")?;
                 Ok(Member {
                     user_id: r.try_get("user_id")?,
                     email: r.try_get("email")?,
-                    role: MemberRole::parse(&role)?,
+                    role: word(r, "role", MemberRole::parse)?,
                 })
             })
             .collect()

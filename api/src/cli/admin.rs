@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
 use base::{CollectionName, MemberRole, Visibility};
+use operations::store::RunStatus;
 use service::Config;
 
 use super::shared::*;
@@ -45,7 +46,11 @@ pub(super) async fn jobs(config: &Config, cmd: JobsCommand) -> Result<u8> {
             let run = jobs.run_now(&name).await?;
             print_runs(std::slice::from_ref(&run));
             service.knowledge.flush().await?;
-            return Ok(if run.status == "succeeded" { 0 } else { 1 });
+            return Ok(if run.status == RunStatus::Succeeded {
+                0
+            } else {
+                1
+            });
         }
         JobsCommand::Worker => {
             eprintln!("lariat job runner {} started", jobs.owner());

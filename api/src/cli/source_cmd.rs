@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use base::CollectionName;
 use operations::sources::{NewSource, SourceKind, SourceUpdate, SourceView, SyncReport};
+use operations::store::RunStatus;
 
 use super::EXIT_PARTIAL;
 use super::shared::{acting_user, open_service, print_run};
@@ -98,7 +99,7 @@ fn print_view(v: &SourceView) {
             "last {} {}",
             base::format_time(r.slot),
             if r.error.is_empty() {
-                r.status.clone()
+                r.status.to_string()
             } else {
                 format!("{}: {}", r.status, r.error)
             }
@@ -243,7 +244,7 @@ pub async fn run(config: &service::Config, cmd: SourceCommand) -> Result<u8> {
                 }
             }
             return Ok(match report {
-                _ if run.status != "succeeded" => 1,
+                _ if run.status != RunStatus::Succeeded => 1,
                 Some(r) if r.failed > 0 => EXIT_PARTIAL,
                 _ => 0,
             });

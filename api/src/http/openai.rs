@@ -12,6 +12,7 @@ use base::types::now_ms;
 use base::{CollectionName, Error};
 use chat::answer::{Citation, CitationCheck};
 use chat::provider::Turn;
+use chat::store::Speaker;
 use chat::{ChatEvent, ChatRequest, TokenUsage};
 use futures::StreamExt;
 use schemars::JsonSchema;
@@ -189,14 +190,17 @@ async fn completions(
     let mut turns: Vec<Turn> = body
         .messages
         .iter()
-        .filter(|m| m.role == "user" || m.role == "assistant")
-        .map(|m| Turn {
-            role: m.role.clone(),
-            content: m.content.text(),
+        // system, developer and tool messages are the client's own business: the answer's
+        // instructions are the collection's
+        .filter_map(|m| {
+            Some(Turn {
+                role: Speaker::parse(&m.role).ok()?,
+                content: m.content.text(),
+            })
         })
         .collect();
     let question = match turns.pop() {
-        Some(t) if t.role == "user" && !t.content.trim().is_empty() => t.content,
+        Some(t) if t.role == Speaker::User && !t.content.trim().is_empty() => t.content,
         _ => return Err(invalid("the last message must be a non-empty user message")),
     };
     let request = ChatRequest {

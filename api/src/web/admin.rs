@@ -12,6 +12,7 @@ use base::Error;
 use base::principal::{Role, User};
 use identity::accounts::UserUpdate;
 use identity::audit::{AuditEvent, AuditQuery};
+use operations::store::RunStatus;
 use serde::Deserialize;
 use service::SystemStatus;
 
@@ -56,10 +57,10 @@ impl From<operations::jobs::JobStatus> for JobRow {
             status: last.as_ref().map_or("never run".to_owned(), |r| {
                 format!("{} (attempt {})", r.status, r.attempt)
             }),
-            status_class: match last.as_ref().map(|r| r.status.as_str()) {
-                Some("succeeded") => "ok",
-                Some("failed" | "retry") => "error",
-                _ => "meta",
+            status_class: match last.as_ref().map(|r| r.status) {
+                Some(RunStatus::Succeeded) => "ok",
+                Some(RunStatus::Failed | RunStatus::Retry) => "error",
+                Some(RunStatus::Running) | None => "meta",
             },
             took: last
                 .as_ref()

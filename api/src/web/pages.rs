@@ -11,7 +11,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base::Error;
 use base::principal::{Principal, User};
-use chat::store::{ConversationSummary, StoredMessage};
+use base::types::AnswerStatus;
+use chat::answer::Citation;
+use chat::store::{ConversationSummary, Speaker, StoredMessage};
 use identity::accounts::Client;
 use identity::accounts::sso::SsoProvider;
 use knowledge::PassageInContext;
@@ -332,35 +334,22 @@ pub async fn renew(
     }
 }
 
-/// A citation as a message shows it.
-#[derive(Deserialize)]
-pub struct Source {
-    n: usize,
-    chunk_id: String,
-    title: String,
-    #[serde(default)]
-    location: String,
-    #[serde(default)]
-    snippet: String,
-}
-
 /// A stored message, ready for its template.
 pub struct MessageView {
     id: String,
-    role: String,
+    role: Speaker,
     text: String,
     html: String,
     extractive: bool,
-    status: String,
-    citations: Vec<Source>,
+    status: AnswerStatus,
+    citations: Vec<Citation>,
     unsupported: usize,
 }
 
 impl From<StoredMessage> for MessageView {
     fn from(m: StoredMessage) -> Self {
-        let citations: Vec<Source> = serde_json::from_value(m.citations).unwrap_or_default();
-        let numbers: Vec<usize> = citations.iter().map(|c| c.n).collect();
-        let html = if m.role == "assistant" {
+        let numbers: Vec<usize> = m.citations.iter().map(|c| c.n).collect();
+        let html = if m.role == Speaker::Assistant {
             let unsupported: Vec<&str> =
                 m.unsupported.iter().map(|u| u.sentence.as_str()).collect();
             render::answer_html(&m.content, &numbers, &unsupported)
@@ -369,12 +358,12 @@ impl From<StoredMessage> for MessageView {
         };
         MessageView {
             id: m.id,
-            extractive: m.role == "assistant" && m.model.as_deref() == Some("extractive"),
+            extractive: m.role == Speaker::Assistant && m.model.as_deref() == Some("extractive"),
             role: m.role,
             text: m.content,
             html,
             status: m.status,
-            citations,
+            citations: m.citations,
             unsupported: m.unsupported.len(),
         }
     }

@@ -17,6 +17,7 @@ pub mod ratelimit;
 pub mod sql;
 pub mod time;
 pub mod types;
+pub mod words;
 
 pub use error::{Error, ErrorCode, Result};
 pub use types::*;

@@ -22,26 +22,7 @@ pub enum Role {
     Admin,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Curator => "curator",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "user" => Ok(Role::User),
-            "curator" => Ok(Role::Curator),
-            "admin" => Ok(Role::Admin),
-            other => Err(Error::InvalidInput(format!(
-                "unknown role {other:?}: expected user, curator or admin"
-            ))),
-        }
-    }
-}
+crate::words!(Role, "role", { User => "user", Curator => "curator", Admin => "admin" });
 
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct User {
@@ -88,6 +69,8 @@ pub enum Scope {
     Billing,
 }
 
+crate::words!(Scope, "scope", { Search => "search", Chat => "chat", Ingest => "ingest", Admin => "admin", Keys => "keys", Billing => "billing" });
+
 impl Scope {
     pub const ALL: [Scope; 6] = [
         Scope::Search,
@@ -99,28 +82,6 @@ impl Scope {
     ];
     /// A new key's scopes when none are asked for.
     pub const DEFAULT: [Scope; 2] = [Scope::Search, Scope::Chat];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Search => "search",
-            Scope::Chat => "chat",
-            Scope::Ingest => "ingest",
-            Scope::Admin => "admin",
-            Scope::Keys => "keys",
-            Scope::Billing => "billing",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self> {
-        Scope::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == s)
-            .ok_or_else(|| {
-                Error::InvalidInput(format!(
-                    "unknown scope {s:?}: expected search, chat, ingest, admin, keys or billing"
-                ))
-            })
-    }
 
     /// The least role that may hold this scope.
     pub fn role(self) -> Role {

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, AssertSqlSafe, Executor};
+use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::config::Secret;
 use crate::error::{Error, Result};
@@ -24,6 +24,13 @@ pub enum Dialect {
 pub struct SqlStore {
     pub pool: AnyPool,
     pub dialect: Dialect,
+}
+
+/// A column holding one of an enum's words ([`crate::words!`]), parsed. A word this build does
+/// not know is the database's fault, not the caller's: an internal error naming the column.
+pub fn word<T>(row: &AnyRow, column: &str, parse: fn(&str) -> Result<T>) -> Result<T> {
+    let text: String = row.try_get(column)?;
+    parse(&text).map_err(|e| Error::Internal(format!("column {column}: {e}")))
 }
 
 pub fn placeholders(from: usize, n: usize) -> String {

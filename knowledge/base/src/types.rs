@@ -164,24 +164,7 @@ pub enum Visibility {
     Private,
 }
 
-impl Visibility {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Public => "public",
-            Visibility::Private => "private",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "public" => Ok(Visibility::Public),
-            "private" => Ok(Visibility::Private),
-            other => Err(Error::InvalidInput(format!(
-                "unknown visibility {other:?}: expected public or private"
-            ))),
-        }
-    }
-}
+crate::words!(Visibility, "visibility", { Public => "public", Private => "private" });
 
 /// A member's standing in a collection: readers read it (when it is private), curators also
 /// ingest into it and delete from it.
@@ -194,24 +177,7 @@ pub enum MemberRole {
     Curator,
 }
 
-impl MemberRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MemberRole::Reader => "reader",
-            MemberRole::Curator => "curator",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "reader" => Ok(MemberRole::Reader),
-            "curator" => Ok(MemberRole::Curator),
-            other => Err(Error::InvalidInput(format!(
-                "unknown member role {other:?}: expected reader or curator"
-            ))),
-        }
-    }
-}
+crate::words!(MemberRole, "member role", { Reader => "reader", Curator => "curator" });
 
 /// What a document's source is shown as: the name below what was ingested (`corpus/rules.md`,
 /// kept in its metadata as `path`), never the server's own path. Documents stored before that
@@ -358,7 +324,7 @@ pub struct CollectionUpdate {
 
 /// A passage as every surface shows it (search hits, citations, documents, MCP results): its
 /// text, the document and collection it belongs to, and where in the source it is.
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Passage {
     pub chunk_id: String,
     pub document_id: String,
@@ -482,3 +448,19 @@ mod tests {
         assert_eq!(l.to_string(), "pp. 2-3, Rules > Roping");
     }
 }
+
+/// How an answer ended: it finished, the client left before it did, or it failed. A stored
+/// message and the usage record of its request keep the same value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerStatus {
+    Complete,
+    Cancelled,
+    Error,
+}
+
+crate::words!(AnswerStatus, "answer status", {
+    Complete => "complete",
+    Cancelled => "cancelled",
+    Error => "error",
+});

@@ -5,15 +5,16 @@
 use std::collections::HashSet;
 use std::ops::Range;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::TokenUsage;
 use super::provider::{Prompt, Turn};
+use crate::llm::Speaker;
 use base::types::Passage;
 
 /// A source sent to the model, numbered from 1: the passage, its retrieval score and the start
 /// of its text for a citation card.
-#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Citation {
     /// The number the answer cites as [n].
     pub n: usize,
@@ -512,7 +513,7 @@ const PRONOUNS: &[&str] = &[
 /// pronoun) is joined to the previous question; a self-contained one stands alone.
 /// The join keeps the end of the previous question when the two would exceed `max_bytes`.
 pub fn condense_by_rule(message: &str, history: &[Turn], max_bytes: usize) -> Option<String> {
-    let previous = history.iter().rev().find(|t| t.role == "user")?;
+    let previous = history.iter().rev().find(|t| t.role == Speaker::User)?;
     let words: Vec<String> = message
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -557,7 +558,7 @@ pub fn condense_prompt(message: &str, history: &[Turn], history_tokens: usize) -
                  understood without the conversation. Reply with the query only."
             .into(),
         turns: vec![Turn {
-            role: "user".into(),
+            role: Speaker::User,
             content: format!("Conversation:\n{transcript}\nLast message: {message}"),
         }],
         max_tokens: 100,
@@ -651,11 +652,11 @@ pub fn answer_prompt(
     }
     kept.reverse();
     // A history that starts with an assistant turn confuses some APIs: start with the user.
-    while kept.first().is_some_and(|t| t.role != "user") {
+    while kept.first().is_some_and(|t| t.role != Speaker::User) {
         kept.remove(0);
     }
     kept.push(Turn {
-        role: "user".into(),
+        role: Speaker::User,
         content: question.to_owned(),
     });
     Prompt {

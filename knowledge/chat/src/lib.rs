@@ -4,7 +4,7 @@
 //!
 //! The rooms: `run` (a question accepted and answered), `stream` (text streamed; streams
 //! collected), `conversations`, `cache`, `answer` (prompts, citations, the extractive answer)
-//! and `provider` (the language models); `export` renders a conversation as Markdown, text or
+//! and `provider` (the language models), `citations` (how a message's citations are kept); `export` renders a conversation as Markdown, text or
 //! PDF.
 //!
 //! May use: `base`, `knowledge` (retrieval) and `commerce` (quotas, usage). Owns its rows
@@ -13,6 +13,7 @@
 
 pub mod answer;
 mod cache;
+mod citations;
 pub mod config;
 mod conversations;
 pub mod export;
@@ -38,11 +39,13 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::config::{ChatConfig, ProviderConfig};
-use crate::store::{ConversationStore, ConversationSummary, StoredMessage};
+use crate::store::{ConversationStore, ConversationSummary, Speaker, StoredMessage};
 use answer::{Citation, CitationCheck, MarkerFilter};
 use base::error::{Error, ErrorCode, Result};
 use base::principal::{Principal, Scope};
-use base::types::{CollectionName, QueryText, SearchMode, TopK, content_hash, now_ms};
+use base::types::{
+    AnswerStatus, CollectionName, QueryText, SearchMode, TopK, content_hash, now_ms,
+};
 use commerce::limits::Limits;
 use commerce::store::UsageRecord;
 use knowledge::store::CollectionHead;
@@ -166,9 +169,9 @@ impl std::fmt::Debug for Chat {
 fn turns_of(messages: &[StoredMessage]) -> Vec<Turn> {
     messages
         .iter()
-        .filter(|m| m.status == "complete")
+        .filter(|m| m.status == AnswerStatus::Complete)
         .map(|m| Turn {
-            role: m.role.clone(),
+            role: m.role,
             content: m.content.clone(),
         })
         .collect()
@@ -221,8 +224,8 @@ struct Outcome {
     provider: Option<ProviderConfig>,
     first_token_ms: u64,
     removed: Vec<String>,
-    status: &'static str,
-    /// Why the answer stopped early (`status` is then `error`); reported after it is stored.
+    status: AnswerStatus,
+    /// Why the answer stopped early (`status` is then `Error`); reported after it is stored.
     error: Option<Error>,
 }
 

@@ -10,11 +10,22 @@ use futures::Stream;
 
 use crate::config::ProviderConfig;
 
+/// Who said a turn: the person asking, or the assistant answering.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    User,
+    Assistant,
+}
+
+base::words!(Speaker, "role", { User => "user", Assistant => "assistant" });
+
 /// One turn of the prompt.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Turn {
-    /// `user` or `assistant`.
-    pub role: String,
+    pub role: Speaker,
     pub content: String,
 }
 

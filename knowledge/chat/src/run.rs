@@ -184,21 +184,20 @@ impl Chat {
         if let Some(id) = &found.conversation_id {
             let reply = StoredMessage {
                 id: message_id.clone(),
-                citations: serde_json::to_value(cited(&found.citations, &check))
-                    .unwrap_or_default(),
+                citations: cited(&found.citations, &check),
                 unsupported: check.unsupported.clone(),
                 model: Some(outcome.model.clone()),
                 prompt_tokens: outcome.usage.prompt_tokens,
                 completion_tokens: outcome.usage.completion_tokens,
                 cost_usd,
                 latency_ms: total_ms as i64,
-                ..StoredMessage::new("assistant", &outcome.text, outcome.status)
+                ..StoredMessage::new(Speaker::Assistant, &outcome.text, outcome.status)
             };
             self.keep_reply(id, reply).await?;
         }
         if let Some(key) = cache_key
             && hit.is_none()
-            && outcome.status == "complete"
+            && outcome.status == AnswerStatus::Complete
         {
             self.remember(
                 key,
@@ -300,7 +299,11 @@ impl Chat {
                 provider: None,
                 first_token_ms: started.elapsed().as_millis() as u64,
                 removed,
-                status: if open { "complete" } else { "cancelled" },
+                status: if open {
+                    AnswerStatus::Complete
+                } else {
+                    AnswerStatus::Cancelled
+                },
                 error: None,
             }
         };
@@ -400,7 +403,7 @@ impl Chat {
                 completion_tokens: outcome.usage.completion_tokens,
                 cost_usd,
                 latency_ms: total_ms as i64,
-                outcome: outcome.status.to_owned(),
+                outcome: outcome.status,
                 fallback: outcome
                     .provider
                     .as_ref()
@@ -491,7 +494,7 @@ impl Chat {
         let question = StoredMessage {
             id: message_id.to_owned(),
             standalone_query: Some(standalone.to_owned()),
-            ..StoredMessage::new("user", message, "complete")
+            ..StoredMessage::new(Speaker::User, message, AnswerStatus::Complete)
         };
         self.conversations.append_messages(&id, &[question]).await?;
         Ok(Some(id))
@@ -503,7 +506,7 @@ impl Chat {
     async fn store_failed_reply(&self, conversation_id: &str, error: &Error, started: Instant) {
         let reply = StoredMessage {
             latency_ms: started.elapsed().as_millis() as i64,
-            ..StoredMessage::new("assistant", "", "error")
+            ..StoredMessage::new(Speaker::Assistant, "", AnswerStatus::Error)
         };
         if let Err(e) = self
             .conversations
@@ -556,10 +559,11 @@ async fn announce(tx: &mpsc::Sender<ChatEvent>, meta: Meta, citations: &[Citatio
 }
 
 /// The sources the answer cites.
-fn cited<'a>(citations: &'a [Citation], check: &CitationCheck) -> Vec<&'a Citation> {
+fn cited(citations: &[Citation], check: &CitationCheck) -> Vec<Citation> {
     citations
         .iter()
         .filter(|c| check.cited.contains(&c.n))
+        .cloned()
         .collect()
 }
 
@@ -573,7 +577,7 @@ impl Outcome {
             provider: None,
             first_token_ms: 0,
             removed: Vec::new(),
-            status: "cancelled",
+            status: AnswerStatus::Cancelled,
             error: None,
         }
     }

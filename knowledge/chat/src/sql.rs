@@ -4,9 +4,11 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use base::sql::{Dialect, SqlStore, like_escaped};
+use base::sql::{Dialect, SqlStore, like_escaped, word};
+use base::types::AnswerStatus;
 
-use crate::store::{ConversationStore, ConversationSummary, StoredMessage};
+use crate::citations;
+use crate::store::{ConversationStore, ConversationSummary, Speaker, StoredMessage};
 use base::error::{Error, Result};
 use base::types::now_ms;
 
@@ -29,9 +31,9 @@ fn message_from_row(row: &AnyRow) -> Result<StoredMessage> {
     Ok(StoredMessage {
         id: row.try_get("id")?,
         seq: row.try_get("seq")?,
-        role: row.try_get("role")?,
+        role: word(row, "role", Speaker::parse)?,
         content: row.try_get("content")?,
-        citations: serde_json::from_str(&citations).unwrap_or(serde_json::Value::Null),
+        citations: citations::decode(&citations)?,
         unsupported: serde_json::from_str(&unsupported).unwrap_or_default(),
         standalone_query: row.try_get("standalone_query")?,
         model: row.try_get("model")?,
@@ -39,7 +41,7 @@ fn message_from_row(row: &AnyRow) -> Result<StoredMessage> {
         completion_tokens: row.try_get("completion_tokens")?,
         cost_usd: row.try_get("cost_usd")?,
         latency_ms: row.try_get("latency_ms")?,
-        status: row.try_get("status")?,
+        status: word(row, "status", AnswerStatus::parse)?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -220,16 +222,16 @@ impl ConversationStore for SqlStore {
             .bind(&m.id)
             .bind(conversation_id)
             .bind(seq)
-            .bind(&m.role)
+            .bind(m.role.as_str())
             .bind(&m.content)
-            .bind(m.citations.to_string())
+            .bind(citations::encode(&m.citations)?)
             .bind(m.standalone_query.as_deref())
             .bind(m.model.as_deref())
             .bind(m.prompt_tokens)
             .bind(m.completion_tokens)
             .bind(m.cost_usd)
             .bind(m.latency_ms)
-            .bind(&m.status)
+            .bind(m.status.as_str())
             .bind(m.created_at)
             .bind(m.content.to_lowercase())
             .bind(serde_json::to_string(&m.unsupported).unwrap_or_else(|_| "[]".into()))

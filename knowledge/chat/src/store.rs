@@ -2,6 +2,10 @@
 
 use async_trait::async_trait;
 use base::Result;
+use base::types::AnswerStatus;
+
+use crate::answer::Citation;
+pub use crate::llm::Speaker;
 
 /// A conversation as lists show it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
@@ -19,11 +23,10 @@ pub struct ConversationSummary {
 pub struct StoredMessage {
     pub id: String,
     pub seq: i64,
-    /// `user` or `assistant`.
-    pub role: String,
+    pub role: Speaker,
     pub content: String,
-    /// The sources an assistant message cites (JSON array).
-    pub citations: serde_json::Value,
+    /// The sources an assistant message cites, as the `citations` event sent them.
+    pub citations: Vec<Citation>,
     /// Cited sentences the citation check found unsupported by their passages.
     #[serde(default)]
     pub unsupported: Vec<crate::answer::Unsupported>,
@@ -34,21 +37,20 @@ pub struct StoredMessage {
     pub completion_tokens: i64,
     pub cost_usd: f64,
     pub latency_ms: i64,
-    /// `complete`, `cancelled` (the client left) or `error`.
-    pub status: String,
+    pub status: AnswerStatus,
     pub created_at: i64,
 }
 
 impl StoredMessage {
     /// A message with a fresh id, stamped now, citing nothing and costing nothing: the fields
     /// a caller needs set differently it sets with struct update syntax.
-    pub fn new(role: &str, content: &str, status: &str) -> Self {
+    pub fn new(role: Speaker, content: &str, status: AnswerStatus) -> Self {
         Self {
             id: uuid::Uuid::new_v4().to_string(),
             seq: 0,
-            role: role.into(),
+            role,
             content: content.into(),
-            citations: serde_json::Value::Array(Vec::new()),
+            citations: Vec::new(),
             unsupported: Vec::new(),
             standalone_query: None,
             model: None,
@@ -56,7 +58,7 @@ impl StoredMessage {
             completion_tokens: 0,
             cost_usd: 0.0,
             latency_ms: 0,
-            status: status.into(),
+            status,
             created_at: base::types::now_ms(),
         }
     }

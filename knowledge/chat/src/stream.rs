@@ -42,14 +42,14 @@ impl Chat {
         started: Instant,
     ) -> Outcome {
         let text = answer::extractive_answer(question, citations);
-        let mut status = "complete";
+        let mut status = AnswerStatus::Complete;
         let mut first_token_ms = 0;
         for (i, word) in text.split_inclusive(' ').enumerate() {
             if i == 0 {
                 first_token_ms = started.elapsed().as_millis() as u64;
             }
             if tx.send(ChatEvent::Delta(word.to_owned())).await.is_err() {
-                status = "cancelled";
+                status = AnswerStatus::Cancelled;
                 break;
             }
         }
@@ -89,7 +89,7 @@ impl Chat {
             provider: None,
             first_token_ms: 0,
             removed: Vec::new(),
-            status: "error",
+            status: AnswerStatus::Error,
             error: Some(error),
         };
         let mut stream = match llm.start(&prompt, turn.model).await {
@@ -100,12 +100,12 @@ impl Chat {
         let mut filter = MarkerFilter::new(citations.len());
         let mut text = String::new();
         let mut usage = TokenUsage::default();
-        let mut status = "complete";
+        let mut status = AnswerStatus::Complete;
         loop {
             let next = tokio::select! {
                 next = tokio::time::timeout_at(stream.deadline, stream.events.next()) => next,
                 // The client went away: stop reading, which closes the upstream connection.
-                _ = tx.closed() => { status = "cancelled"; break; }
+                _ = tx.closed() => { status = AnswerStatus::Cancelled; break; }
             };
             match next {
                 Err(_) => {
@@ -136,7 +136,7 @@ impl Chat {
                     if !shown.is_empty() {
                         text.push_str(&shown);
                         if tx.send(ChatEvent::Delta(shown)).await.is_err() {
-                            status = "cancelled";
+                            status = AnswerStatus::Cancelled;
                             break;
                         }
                     }

@@ -4,15 +4,18 @@
 
 use std::process::Command;
 
+use base::types::AnswerStatus;
 use chat::Conversation;
+use chat::answer::Citation;
 use chat::export::{ExportFormat, Exported, render};
-use chat::store::{ConversationSummary, StoredMessage};
+use chat::store::{ConversationSummary, Speaker, StoredMessage};
 use serde_json::{Value, json};
 
 const T0: i64 = 1_796_300_000_000;
 
-fn source(n: usize, title: &str, text: &str) -> Value {
-    json!({
+/// A citation as the chat streams it (and the `citations` event's JSON reads).
+fn source(n: usize, title: &str, text: &str) -> Citation {
+    serde_json::from_value(json!({
         "n": n,
         "score": 0.5,
         "snippet": text.chars().take(40).collect::<String>(),
@@ -24,21 +27,26 @@ fn source(n: usize, title: &str, text: &str) -> Value {
         "location": "Rules > Timing",
         "location_detail": {"headings": ["Rules", "Timing"]},
         "text": text,
-    })
+    }))
+    .unwrap()
 }
 
-fn conversation(title: &str, turns: &[(&str, Vec<Value>)]) -> Conversation {
+fn conversation(title: &str, turns: &[(&str, Vec<Citation>)]) -> Conversation {
     let messages = turns
         .iter()
         .enumerate()
         .map(|(i, (text, sources))| {
-            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            let role = if i % 2 == 0 {
+                Speaker::User
+            } else {
+                Speaker::Assistant
+            };
             StoredMessage {
                 seq: i as i64,
-                citations: Value::Array(sources.clone()),
-                model: (role == "assistant").then(|| "test-model".to_owned()),
+                citations: sources.clone(),
+                model: (role == Speaker::Assistant).then(|| "test-model".to_owned()),
                 created_at: T0 + i as i64 * 1000,
-                ..StoredMessage::new(role, text, "complete")
+                ..StoredMessage::new(role, text, AnswerStatus::Complete)
             }
         })
         .collect();
@@ -218,7 +226,7 @@ async fn long_conversations_and_unbreakable_words_make_valid_files() {
     );
     assert!(text.contains(&"y".repeat(2_000)));
 
-    let turns: Vec<(String, Vec<Value>)> = (0..500)
+    let turns: Vec<(String, Vec<Citation>)> = (0..500)
         .map(|i| {
             if i % 2 == 0 {
                 (
@@ -237,7 +245,7 @@ async fn long_conversations_and_unbreakable_words_make_valid_files() {
             }
         })
         .collect();
-    let refs: Vec<(&str, Vec<Value>)> =
+    let refs: Vec<(&str, Vec<Citation>)> =
         turns.iter().map(|(t, s)| (t.as_str(), s.clone())).collect();
     let c = conversation("Five hundred messages", &refs);
     let pdf = export(&c, ExportFormat::Pdf).await;

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use base::Result;
 use base::sql::SqlStore;
-use base::types::now_ms;
+use base::types::{AnswerStatus, now_ms};
 use sqlx::Row;
 
 use crate::store::{DailyUsage, UsageRecord, UsageStore, UsageTotals};
@@ -13,7 +13,7 @@ impl UsageStore for SqlStore {
     async fn record_usage(&self, u: &UsageRecord) -> Result<()> {
         let now = now_ms();
         let tokens = u.prompt_tokens + u.completion_tokens;
-        let error = i64::from(u.outcome == "error");
+        let error = i64::from(u.outcome == AnswerStatus::Error);
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO usage_events (id, user_id, api_key_id, tokens, cost_usd, created_at, \
@@ -32,7 +32,7 @@ impl UsageStore for SqlStore {
         .bind(u.prompt_tokens)
         .bind(u.completion_tokens)
         .bind(u.latency_ms)
-        .bind(&u.outcome)
+        .bind(u.outcome.as_str())
         .bind(i64::from(u.fallback))
         .execute(&mut *tx)
         .await?;

@@ -16,7 +16,7 @@ pub struct UsageTotals {
 }
 
 /// One answer's use of the assistant, as recorded.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UsageRecord {
     pub user_id: String,
     pub api_key_id: Option<String>,
@@ -30,8 +30,7 @@ pub struct UsageRecord {
     pub completion_tokens: i64,
     pub cost_usd: f64,
     pub latency_ms: i64,
-    /// `complete`, `error` or `cancelled`.
-    pub outcome: String,
+    pub outcome: base::types::AnswerStatus,
     /// A provider after the first answered.
     pub fallback: bool,
 }

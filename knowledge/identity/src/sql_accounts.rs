@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use base::sql::SqlStore;
+use base::sql::{SqlStore, word};
 
 use crate::accounts::AccountStore;
 use crate::accounts::{ApiKeyInfo, NewUser, UserUpdate};
@@ -23,7 +23,7 @@ pub(super) fn user_from_row(row: &AnyRow) -> Result<User> {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
         email_verified: row.try_get::<i64, _>("email_verified")? != 0,
-        role: Role::parse(&row.try_get::<String, _>("role")?)?,
+        role: word(row, "role", Role::parse)?,
         plan: row.try_get("plan")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: row.try_get("created_at")?,

@@ -6,9 +6,11 @@ use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Row};
 
 use base::sql::like_escaped;
-use base::sql::{SqlStore, placeholders};
+use base::sql::{SqlStore, placeholders, word};
 
-use crate::store::{JobClaim, JobEnd, JobRun, JobStore, MAIL_KEPT_MS, Purged, RetentionStore};
+use crate::store::{
+    JobClaim, JobEnd, JobRun, JobStore, MAIL_KEPT_MS, Purged, RetentionStore, RunStatus, Trigger,
+};
 use base::error::Result;
 use base::types::now_ms;
 
@@ -25,8 +27,8 @@ fn run_of(r: &sqlx::any::AnyRow) -> Result<JobRun> {
         id: r.try_get("id")?,
         job: r.try_get("job")?,
         slot: r.try_get("slot")?,
-        trigger: r.try_get("trigger_kind")?,
-        status: r.try_get("status")?,
+        trigger: word(r, "trigger_kind", Trigger::parse)?,
+        status: word(r, "status", RunStatus::parse)?,
         owner: r.try_get("owner")?,
         attempt: r.try_get("attempt")?,
         lease_until: r.try_get("lease_until")?,
@@ -45,7 +47,7 @@ impl JobStore for SqlStore {
         &self,
         job: &str,
         slot: i64,
-        trigger: &str,
+        trigger: Trigger,
         owner: &str,
         lease_until: i64,
     ) -> Result<Option<JobClaim>> {
@@ -60,7 +62,7 @@ impl JobStore for SqlStore {
         .bind(&id)
         .bind(job)
         .bind(slot)
-        .bind(trigger)
+        .bind(trigger.as_str())
         .bind(owner)
         .bind(lease_until)
         .bind(now)
@@ -105,8 +107,8 @@ impl JobStore for SqlStore {
         for row in rows {
             let seen: i64 = row.try_get("attempt")?;
             let id: String = row.try_get("id")?;
-            let status: String = row.try_get("status")?;
-            if status == "running" && seen >= max_attempts {
+            let status = word(&row, "status", RunStatus::parse)?;
+            if status == RunStatus::Running && seen >= max_attempts {
                 // its holder vanished that many times: the job may be what kills it
                 sqlx::query(AssertSqlSafe(format!(
                     "UPDATE job_runs SET status = 'failed', finished_at = $1, lease_until = $1, \
@@ -165,9 +167,9 @@ impl JobStore for SqlStore {
 
     async fn finish_job(&self, claim: &JobClaim, end: &JobEnd, duration_ms: i64) -> Result<bool> {
         let (status, outcome, error, retry_at) = match end {
-            JobEnd::Succeeded { outcome } => ("succeeded", outcome.as_str(), "", None),
-            JobEnd::Retry { error, at } => ("retry", "", error.as_str(), Some(*at)),
-            JobEnd::Failed { error } => ("failed", "", error.as_str(), None),
+            JobEnd::Succeeded { outcome } => (RunStatus::Succeeded, outcome.as_str(), "", None),
+            JobEnd::Retry { error, at } => (RunStatus::Retry, "", error.as_str(), Some(*at)),
+            JobEnd::Failed { error } => (RunStatus::Failed, "", error.as_str(), None),
         };
         let error: String = error.chars().take(2000).collect();
         let done = sqlx::query(
@@ -175,7 +177,7 @@ impl JobStore for SqlStore {
              finished_at = $5, duration_ms = $6 \
              WHERE id = $7 AND owner = $8 AND attempt = $9 AND status = 'running'",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(outcome)
         .bind(error)
         .bind(retry_at)

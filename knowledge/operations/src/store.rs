@@ -34,6 +34,40 @@ pub enum JobEnd {
     },
 }
 
+/// What started a run: its schedule came round, or someone asked for it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Schedule,
+    Manual,
+}
+
+base::words!(Trigger, "trigger", { Schedule => "schedule", Manual => "manual" });
+
+/// Where a run stands.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Held by a runner (until its lease runs out).
+    Running,
+    /// Failed, to be tried again at `next_attempt_at`.
+    Retry,
+    Succeeded,
+    /// Failed for good.
+    Failed,
+}
+
+base::words!(RunStatus, "run status", {
+    Running => "running",
+    Retry => "retry",
+    Succeeded => "succeeded",
+    Failed => "failed",
+});
+
 /// One occurrence of a job as recorded.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct JobRun {
@@ -41,10 +75,8 @@ pub struct JobRun {
     pub job: String,
     /// When it was due (ms): the schedule's occurrence, or the moment it was asked for.
     pub slot: i64,
-    /// `schedule` or `manual`.
-    pub trigger: String,
-    /// `running`, `retry` (failed, to be tried again at `next_attempt_at`), `succeeded`, `failed`.
-    pub status: String,
+    pub trigger: Trigger,
+    pub status: RunStatus,
     /// The runner holding or last holding it.
     pub owner: String,
     pub attempt: i64,
@@ -68,7 +100,7 @@ pub trait JobStore: Send + Sync {
         &self,
         job: &str,
         slot: i64,
-        trigger: &str,
+        trigger: Trigger,
         owner: &str,
         lease_until: i64,
     ) -> Result<Option<JobClaim>>;

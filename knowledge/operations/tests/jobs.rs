@@ -12,7 +12,7 @@ use base::{Error, Result, now_ms};
 use lariat_tests::PgDatabase;
 use operations::config::JobsConfig;
 use operations::jobs::{JobSpec, Jobs, Schedule, Task};
-use operations::store::{JobEnd, JobStore};
+use operations::store::{JobEnd, JobStore, RunStatus, Trigger};
 use serde_json::json;
 
 /// Counts its runs by the moment they started, sleeps `work`, and fails its first `fail` runs.
@@ -115,7 +115,7 @@ async fn every_occurrence_runs_once(stores: Vec<Arc<SqlStore>>) {
     slots.dedup();
     assert_eq!(slots.len(), runs.len());
     for r in &runs {
-        assert_eq!(r.status, "succeeded", "{r:?}");
+        assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");
         assert_eq!(r.attempt, 1);
         assert_eq!(r.slot % 1000, 0, "a slot is the second it was due");
         assert_eq!(r.outcome, json!({"ok": true}));
@@ -197,7 +197,7 @@ async fn a_dead_holders_run_is_taken_over(stores: Vec<Arc<SqlStore>>) {
             .unwrap()
     );
     let kept = &stores[1].job_runs(Some("sync"), 1).await.unwrap()[0];
-    assert_eq!(kept.status, "succeeded");
+    assert_eq!(kept.status, RunStatus::Succeeded);
     assert_eq!(kept.error, "");
 }
 
@@ -256,7 +256,7 @@ async fn failures_retry_then_give_up(store: Arc<SqlStore>) {
     let left = store.job_runs(None, 100).await.unwrap();
     assert!(
         left.iter()
-            .all(|r| r.status == "retry" || r.status == "running"),
+            .all(|r| r.status == RunStatus::Retry || r.status == RunStatus::Running),
         "{left:?}"
     );
 }
@@ -270,7 +270,7 @@ impl JobStore for Unreachable {
         &self,
         job: &str,
         slot: i64,
-        trigger: &str,
+        trigger: Trigger,
         owner: &str,
         lease_until: i64,
     ) -> Result<Option<operations::store::JobClaim>> {
@@ -426,7 +426,7 @@ where
     let claims = futures::future::join_all(
         stores
             .iter()
-            .map(|s| s.claim_job_slot("race", 42, "schedule", "x", now_ms() + 1000)),
+            .map(|s| s.claim_job_slot("race", 42, Trigger::Schedule, "x", now_ms() + 1000)),
     )
     .await;
     for c in claims {

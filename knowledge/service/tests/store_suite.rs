@@ -3,9 +3,10 @@
 
 use base::principal::{Role, Scope, User};
 use base::sql::SqlStore;
-use base::types::CollectionUpdate;
+use base::types::{AnswerStatus, CollectionUpdate};
 use base::{CollectionName, DocumentWrite, ErrorCode, Location, MemberRole, NewChunk, Visibility};
-use chat::store::{ConversationStore, ConversationSummary, StoredMessage};
+use chat::answer::Citation;
+use chat::store::{ConversationStore, ConversationSummary, Speaker, StoredMessage};
 use commerce::analytics::{DayRange, UsageGroup};
 use commerce::billing::{Applied, Effect, EventRecord, Invoice, PlanRule, SubscriptionRow};
 use commerce::store::{AnalyticsStore, BillingStore, UsageRecord, UsageStore};
@@ -275,13 +276,35 @@ fn session(id: &str, user_id: &str, expires_at: Option<i64>) -> StoredSession {
     }
 }
 
-fn message(role: &str, content: &str) -> StoredMessage {
+/// A citation of `text` in `collection`, numbered 1.
+fn citation(collection: &str, text: &str) -> Citation {
+    Citation {
+        n: 1,
+        score: 0.5,
+        snippet: text.chars().take(20).collect(),
+        passage: base::types::Passage {
+            chunk_id: "chunk-1".into(),
+            document_id: "doc-1".into(),
+            collection: collection.into(),
+            title: "Rules".into(),
+            source: "rules.md".into(),
+            location: "p. 2".into(),
+            location_detail: base::types::Location {
+                pages: Some((2, 2)),
+                headings: Vec::new(),
+            },
+            text: text.into(),
+        },
+    }
+}
+
+fn message(role: Speaker, content: &str) -> StoredMessage {
     StoredMessage {
         id: uuid::Uuid::new_v4().to_string(),
         seq: 0,
-        role: role.into(),
+        role,
         content: content.into(),
-        citations: serde_json::json!([{"n": 1}]),
+        citations: vec![citation("rodeo", "Eight seconds.")],
         unsupported: vec![chat::answer::Unsupported {
             sentence: "Bulls fly [1].".into(),
             cited: vec![1],
@@ -293,7 +316,7 @@ fn message(role: &str, content: &str) -> StoredMessage {
         completion_tokens: 4,
         cost_usd: 0.25,
         latency_ms: 9,
-        status: "complete".into(),
+        status: AnswerStatus::Complete,
         created_at: 5,
     }
 }
@@ -556,8 +579,8 @@ async fn accounts_suite(store: &SqlStore) {
     assert!(store.api_keys(&ann.user.id).await.unwrap().is_empty());
 
     // usage
-    let used =
-        |key: Option<&str>, prompt, completion, cost, model: &str, outcome: &str| UsageRecord {
+    let used = |key: Option<&str>, prompt, completion, cost, model: &str, outcome: AnswerStatus| {
+        UsageRecord {
             user_id: ann.user.id.clone(),
             api_key_id: key.map(str::to_owned),
             plan: "free".into(),
@@ -567,15 +590,23 @@ async fn accounts_suite(store: &SqlStore) {
             completion_tokens: completion,
             cost_usd: cost,
             latency_ms: 40,
-            outcome: outcome.into(),
+            outcome,
             fallback: model == "backup",
-        };
+        }
+    };
     store
-        .record_usage(&used(Some("k1"), 80, 20, 0.5, "gpt", "complete"))
+        .record_usage(&used(
+            Some("k1"),
+            80,
+            20,
+            0.5,
+            "gpt",
+            AnswerStatus::Complete,
+        ))
         .await
         .unwrap();
     store
-        .record_usage(&used(None, 15, 5, 0.25, "backup", "error"))
+        .record_usage(&used(None, 15, 5, 0.25, "backup", AnswerStatus::Error))
         .await
         .unwrap();
     // the rollups sum the same events, per group
@@ -909,19 +940,23 @@ async fn accounts_suite(store: &SqlStore) {
         .append_messages(
             "c0",
             &[
-                message("user", "How long is a heel rope?"),
-                message("assistant", "35 ft"),
+                message(Speaker::User, "How long is a heel rope?"),
+                message(Speaker::Assistant, "35 ft"),
             ],
         )
         .await
         .unwrap();
     store
-        .append_messages("c0", &[message("user", "and heading?")])
+        .append_messages("c0", &[message(Speaker::User, "and heading?")])
         .await
         .unwrap();
     let msgs = store.messages("c0").await.unwrap();
     assert_eq!(msgs.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3]);
-    assert_eq!(msgs[1].citations, serde_json::json!([{"n": 1}]));
+    assert_eq!(
+        msgs[1].citations,
+        [citation("rodeo", "Eight seconds.")],
+        "citations read back as the chat produced them"
+    );
     assert_eq!(msgs[1].cost_usd, 0.25);
     assert_eq!(
         store.message("c0", &msgs[1].id).await.unwrap().as_ref(),
@@ -934,6 +969,30 @@ async fn accounts_suite(store: &SqlStore) {
         None,
         "a message is found only in its own conversation"
     );
+    // a row from before citations were versioned: a bare array, fields missing
+    sqlx::query("UPDATE messages SET citations = $1 WHERE id = $2")
+        .bind(r#"[{"n":3,"title":"Old rules","chunk_id":"c9","location":"p. 4"}]"#)
+        .bind(&msgs[2].id)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let old = store.message("c0", &msgs[2].id).await.unwrap().unwrap();
+    assert_eq!(
+        (old.citations.len(), old.citations[0].n),
+        (1, 3),
+        "an unversioned row still reads"
+    );
+    assert_eq!(old.citations[0].passage.title, "Old rules");
+    assert_eq!(old.citations[0].passage.text, "");
+    // and a version this build does not know is an error, not an answer without its sources
+    sqlx::query("UPDATE messages SET citations = $1 WHERE id = $2")
+        .bind(r#"{"version":9,"citations":[]}"#)
+        .bind(&msgs[2].id)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let newer = store.message("c0", &msgs[2].id).await.unwrap_err();
+    assert_eq!(newer.code(), ErrorCode::Internal, "{newer}");
     let list = store.conversations(&ann.user.id, 2, 0).await.unwrap();
     assert_eq!(
         list[0].id, "c0",
@@ -1018,7 +1077,7 @@ async fn accounts_suite(store: &SqlStore) {
             .unwrap()
     );
     store
-        .append_messages("c1", &[message("user", "Über die GRÖSSE der Arena")])
+        .append_messages("c1", &[message(Speaker::User, "Über die GRÖSSE der Arena")])
         .await
         .unwrap();
     for (query, id) in [
@@ -1038,7 +1097,10 @@ async fn accounts_suite(store: &SqlStore) {
         );
     }
     // two answers stored into one conversation at the same moment get distinct numbers
-    let (one, two) = ([message("assistant", "one")], [message("assistant", "two")]);
+    let (one, two) = (
+        [message(Speaker::Assistant, "one")],
+        [message(Speaker::Assistant, "two")],
+    );
     let (a, b) = tokio::join!(
         store.append_messages("c1", &one),
         store.append_messages("c1", &two)
@@ -1054,7 +1116,7 @@ async fn accounts_suite(store: &SqlStore) {
         .collect();
     assert_eq!(seqs, [1, 2, 3]);
     let gone = store
-        .append_messages("no-such-conversation", &[message("user", "x")])
+        .append_messages("no-such-conversation", &[message(Speaker::User, "x")])
         .await
         .unwrap_err();
     assert_eq!(gone.code(), base::ErrorCode::NotFound);
@@ -1078,14 +1140,14 @@ async fn accounts_suite(store: &SqlStore) {
 /// Site writes: a key is claimed once; a second claim sees the first; released claims may be
 /// claimed again; outcomes are kept.
 async fn site_actions_suite(store: &SqlStore) {
-    use sites::store::{SiteAction, SiteActionStore};
+    use sites::store::{ActionStatus, SiteAction, SiteActionStore};
     let action = |key: &str| SiteAction {
         key: key.into(),
         site: "rodeo".into(),
         user_id: "u1".into(),
         action: "submit_entry".into(),
         request: serde_json::json!({"event_id": "reno-2027"}),
-        status: "pending".into(),
+        status: ActionStatus::Pending,
         outcome: None,
         created_at: 0,
         finished_at: None,
@@ -1102,10 +1164,14 @@ async fn site_actions_suite(store: &SqlStore) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(again.status, "pending");
+    assert_eq!(again.status, ActionStatus::Pending);
     assert_eq!(again.request["event_id"], "reno-2027");
     store
-        .finish_site_action("k1", "done", &serde_json::json!({"confirmation": "E1"}))
+        .finish_site_action(
+            "k1",
+            ActionStatus::Done,
+            &serde_json::json!({"confirmation": "E1"}),
+        )
         .await
         .unwrap();
     // a finished action is not released
@@ -1115,7 +1181,7 @@ async fn site_actions_suite(store: &SqlStore) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(done.status, "done");
+    assert_eq!(done.status, ActionStatus::Done);
     assert_eq!(done.outcome.unwrap()["confirmation"], "E1");
     assert!(done.finished_at.is_some());
     // a pending one is, and can be claimed anew
@@ -1452,7 +1518,7 @@ async fn billing_suite(store: &SqlStore) {
     // user go (one to an address it no longer has too); the invoice stays for the books, without
     // Stripe's page
     use operations::store::PrivacyStore;
-    use sites::store::{SiteAction, SiteActionStore};
+    use sites::store::{ActionStatus, SiteAction, SiteActionStore};
     store
         .claim_site_action(&SiteAction {
             key: "payer-entry".into(),
@@ -1460,7 +1526,7 @@ async fn billing_suite(store: &SqlStore) {
             user_id: uid.into(),
             action: "submit_entry".into(),
             request: serde_json::json!({"partner": "Jo Partner"}),
-            status: "pending".into(),
+            status: ActionStatus::Pending,
             outcome: None,
             created_at: 0,
             finished_at: None,
@@ -1567,8 +1633,8 @@ async fn retention_suite(store: &SqlStore) {
     store.create_user(&team_user).await.unwrap();
     let rita = "id-rita@example.com";
     let cited = |collection: &str, text: &str| StoredMessage {
-        citations: serde_json::json!([{"n": 1, "collection": collection, "text": text}]),
-        ..message("assistant", "Eight seconds [1].")
+        citations: vec![citation(collection, text)],
+        ..message(Speaker::Assistant, "Eight seconds [1].")
     };
     // (id, scope, what its answer cites)
     let conversations: [(&str, &[&str], Option<StoredMessage>); 6] = [

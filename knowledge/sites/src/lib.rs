@@ -15,7 +15,7 @@ pub mod store;
 mod writes;
 
 pub use http::HttpSite;
-pub use writes::{PlannedWrite, Preview, Site, WriteResult, is_date};
+pub use writes::{PlannedWrite, Preview, Site, WriteResult, WriteStatus, is_date};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use base::sql::SqlStore;
+use base::sql::{SqlStore, word};
 
-use crate::store::{SiteAction, SiteActionStore};
+use crate::store::{ActionStatus, SiteAction, SiteActionStore};
 use base::error::{Error, Result};
 use base::types::now_ms;
 
@@ -26,7 +26,7 @@ fn action_from_row(row: &AnyRow) -> Result<SiteAction> {
         user_id: row.try_get("user_id")?,
         action: row.try_get("action")?,
         request: serde_json::from_str(&request).unwrap_or(serde_json::Value::Null),
-        status: row.try_get("status")?,
+        status: word(row, "status", ActionStatus::parse)?,
         outcome: outcome.and_then(|o| serde_json::from_str(&o).ok()),
         created_at: row.try_get("created_at")?,
         finished_at: row.try_get("finished_at")?,
@@ -64,13 +64,13 @@ impl SiteActionStore for SqlStore {
     async fn finish_site_action(
         &self,
         key: &str,
-        status: &str,
+        status: ActionStatus,
         outcome: &serde_json::Value,
     ) -> Result<()> {
         sqlx::query(
             "UPDATE site_actions SET status = $1, outcome = $2, finished_at = $3 WHERE key = $4",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(json_text(outcome)?)
         .bind(now_ms())
         .bind(key)

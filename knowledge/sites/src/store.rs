@@ -3,6 +3,26 @@
 use async_trait::async_trait;
 use base::Result;
 
+/// Where a write on a site stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionStatus {
+    /// Claimed, and being sent.
+    Pending,
+    Done,
+    /// The site refused it.
+    Failed,
+    /// It may have reached the site; nobody knows.
+    Uncertain,
+}
+
+base::words!(ActionStatus, "site action status", {
+    Pending => "pending",
+    Done => "done",
+    Failed => "failed",
+    Uncertain => "uncertain",
+});
+
 /// A write made on an external site on a user's behalf.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SiteAction {
@@ -12,8 +32,7 @@ pub struct SiteAction {
     pub user_id: String,
     pub action: String,
     pub request: serde_json::Value,
-    /// `pending`, `done`, `failed`, or `uncertain` (it may have reached the site; nobody knows).
-    pub status: String,
+    pub status: ActionStatus,
     pub outcome: Option<serde_json::Value>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
@@ -25,11 +44,11 @@ pub struct SiteAction {
 pub trait SiteActionStore: Send + Sync {
     /// Claims `action.key` as pending; `Some(existing)` when it was claimed before.
     async fn claim_site_action(&self, action: &SiteAction) -> Result<Option<SiteAction>>;
-    /// Records the outcome (`done`, `failed` or `uncertain`) of a claimed action.
+    /// Records the outcome (done, failed or uncertain) of a claimed action.
     async fn finish_site_action(
         &self,
         key: &str,
-        status: &str,
+        status: ActionStatus,
         outcome: &serde_json::Value,
     ) -> Result<()>;
     /// Forgets a pending claim whose request provably never left, so it may be retried.

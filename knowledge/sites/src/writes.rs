@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{EntryRequest, SentRequest, SiteAdapter, WriteError, WriteOutcome};
 use crate::config::SiteSettings;
-use crate::store::{SiteAction, SiteActionStore};
+use crate::store::{ActionStatus, SiteAction, SiteActionStore};
 use base::principal::Principal;
 use base::{Error, Result, now_ms};
 use identity::accounts::Accounts;
@@ -44,11 +44,20 @@ pub struct Preview {
     pub dry_run: bool,
 }
 
+/// What a write did on the site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteStatus {
+    Submitted,
+    Withdrawn,
+    /// Nothing was sent: the request is shown instead.
+    DryRun,
+}
+
 /// What a carried-out write came to.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct WriteResult {
-    /// `submitted`, `withdrawn` or `dry_run`.
-    pub status: String,
+    pub status: WriteStatus,
     pub summary: String,
     /// The site's confirmation (number or text).
     pub confirmation: Option<String>,
@@ -302,7 +311,7 @@ impl Site {
         if dry_run {
             return match send().await.map_err(WriteError::into_error)? {
                 WriteOutcome::DryRun { request } => Ok(WriteResult {
-                    status: "dry_run".into(),
+                    status: WriteStatus::DryRun,
                     summary: planned.summary,
                     confirmation: None,
                     request: Some(request),
@@ -318,7 +327,7 @@ impl Site {
             user_id: principal.user.id.clone(),
             action: action.to_owned(),
             request: intent.args.clone(),
-            status: "pending".into(),
+            status: ActionStatus::Pending,
             outcome: None,
             created_at: now_ms(),
             finished_at: None,
@@ -338,7 +347,7 @@ impl Site {
             Err(WriteError::Uncertain(e)) => {
                 // it may have gone through: the claim stays, and a retry is told to look first
                 let stored = serde_json::json!({ "error": e.public_message() });
-                store_outcome(store.as_ref(), &claim.key, "uncertain", &stored).await;
+                store_outcome(store.as_ref(), &claim.key, ActionStatus::Uncertain, &stored).await;
                 return Err(uncertain(site.name(), &e.public_message()));
             }
         };
@@ -346,11 +355,10 @@ impl Site {
             WriteOutcome::Done { confirmation } => {
                 let result = WriteResult {
                     status: if action == SUBMIT {
-                        "submitted"
+                        WriteStatus::Submitted
                     } else {
-                        "withdrawn"
-                    }
-                    .into(),
+                        WriteStatus::Withdrawn
+                    },
                     summary: planned.summary,
                     confirmation: Some(confirmation),
                     request: None,
@@ -358,12 +366,12 @@ impl Site {
                 };
                 let stored =
                     serde_json::to_value(&result).map_err(|e| Error::Internal(e.to_string()))?;
-                store_outcome(store.as_ref(), &claim.key, "done", &stored).await;
+                store_outcome(store.as_ref(), &claim.key, ActionStatus::Done, &stored).await;
                 Ok(result)
             }
             WriteOutcome::Refused { errors } => {
                 let stored = serde_json::json!({ "errors": errors });
-                store_outcome(store.as_ref(), &claim.key, "failed", &stored).await;
+                store_outcome(store.as_ref(), &claim.key, ActionStatus::Failed, &stored).await;
                 Err(refusal(site.name(), &errors))
             }
             WriteOutcome::DryRun { .. } => {
@@ -379,7 +387,7 @@ impl Site {
 async fn store_outcome(
     store: &dyn SiteActionStore,
     key: &str,
-    status: &str,
+    status: ActionStatus,
     outcome: &serde_json::Value,
 ) {
     let mut wait = std::time::Duration::from_millis(100);
@@ -394,7 +402,7 @@ async fn store_outcome(
             Err(e) => tracing::error!(
                 error = %e,
                 key,
-                status,
+                %status,
                 outcome = %outcome,
                 "could not store a site write's outcome; it is recorded here only"
             ),
@@ -416,8 +424,8 @@ fn refusal(site: &str, errors: &[String]) -> Error {
 
 /// The first outcome of an action carried out before.
 fn repeat(first: SiteAction, site: &str) -> Result<WriteResult> {
-    match first.status.as_str() {
-        "done" => {
+    match first.status {
+        ActionStatus::Done => {
             let mut result: WriteResult = first
                 .outcome
                 .and_then(|o| serde_json::from_value(o).ok())
@@ -425,7 +433,7 @@ fn repeat(first: SiteAction, site: &str) -> Result<WriteResult> {
             result.repeated = true;
             Ok(result)
         }
-        "uncertain" => {
+        ActionStatus::Uncertain => {
             let detail = first
                 .outcome
                 .as_ref()
@@ -435,7 +443,7 @@ fn repeat(first: SiteAction, site: &str) -> Result<WriteResult> {
                 .to_owned();
             Err(uncertain(site, &detail))
         }
-        "failed" => {
+        ActionStatus::Failed => {
             let errors: Vec<String> = first
                 .outcome
                 .and_then(|o| o.get("errors").cloned())
@@ -443,7 +451,7 @@ fn repeat(first: SiteAction, site: &str) -> Result<WriteResult> {
                 .unwrap_or_default();
             Err(refusal(site, &errors))
         }
-        _ => Err(Error::Conflict(
+        ActionStatus::Pending => Err(Error::Conflict(
             "this confirmation is being carried out right now; ask again in a moment".into(),
         )),
     }

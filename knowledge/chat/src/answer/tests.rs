@@ -148,11 +148,11 @@ fn extractive_answer_cites_the_best_sentences() {
 fn follow_ups_are_condensed_by_rule() {
     let history = vec![
         Turn {
-            role: "user".into(),
+            role: Speaker::User,
             content: "How long is a heading rope?".into(),
         },
         Turn {
-            role: "assistant".into(),
+            role: Speaker::Assistant,
             content: "35 feet [1].".into(),
         },
     ];
@@ -171,7 +171,7 @@ fn follow_ups_are_condensed_by_rule() {
     assert_eq!(condense_by_rule("And this?", &[], 4096), None);
     // a long previous question is cut (at a character boundary) so the join stays a query
     let long = vec![Turn {
-        role: "user".into(),
+        role: Speaker::User,
         content: "é".repeat(3000),
     }];
     let joined = condense_by_rule("And this?", &long, 4096).unwrap();
@@ -195,7 +195,11 @@ fn token_estimates_do_not_undercount_other_scripts() {
 fn the_condense_prompt_keeps_the_latest_history_within_budget() {
     let history: Vec<Turn> = (0..200)
         .map(|i| Turn {
-            role: if i % 2 == 0 { "user" } else { "assistant" }.into(),
+            role: if i % 2 == 0 {
+                Speaker::User
+            } else {
+                Speaker::Assistant
+            },
             content: format!("turn {i} {}", "word ".repeat(100)),
         })
         .collect();
@@ -210,7 +214,11 @@ fn the_condense_prompt_keeps_the_latest_history_within_budget() {
 fn history_is_trimmed_to_the_budget_newest_kept() {
     let history: Vec<Turn> = (0..20)
         .map(|i| Turn {
-            role: if i % 2 == 0 { "user" } else { "assistant" }.into(),
+            role: if i % 2 == 0 {
+                Speaker::User
+            } else {
+                Speaker::Assistant
+            },
             content: format!("turn {i} {}", "word ".repeat(100)),
         })
         .collect();
@@ -225,7 +233,7 @@ fn history_is_trimmed_to_the_budget_newest_kept() {
     assert!(p.system.contains("Be brief."));
     assert!(p.turns.len() < 21 && p.turns.len() > 2, "{}", p.turns.len());
     assert_eq!(p.turns.last().unwrap().content, "q?");
-    assert_eq!(p.turns[0].role, "user");
+    assert_eq!(p.turns[0].role, Speaker::User);
     assert!(p.turns[p.turns.len() - 2].content.starts_with("turn 19"));
 }
 

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use pulldown_cmark::{Event, Options, Parser, Tag};
 
-use super::Transcript;
+use super::{Transcript, ids, place};
 use base::types::format_time;
 
 pub(super) fn render(t: &Transcript) -> String {
@@ -46,18 +46,18 @@ pub(super) fn render(t: &Transcript) -> String {
                     out,
                     "### {} {}\n",
                     turn.reference(s.n),
-                    inert(&one_line(if s.title.is_empty() {
-                        &s.chunk_id
+                    inert(&one_line(if s.passage.title.is_empty() {
+                        &s.passage.chunk_id
                     } else {
-                        &s.title
+                        &s.passage.title
                     }))
                 );
-                let place = s.place();
+                let place = place(&s.passage);
                 if !place.is_empty() {
                     let _ = writeln!(out, "{}  ", inert(&one_line(&place)));
                 }
-                let _ = writeln!(out, "{}\n", s.ids());
-                for line in inert(&s.text).lines() {
+                let _ = writeln!(out, "{}\n", ids(&s.passage));
+                for line in inert(&s.passage.text).lines() {
                     let _ = writeln!(out, "> {line}");
                 }
                 out.push('\n');

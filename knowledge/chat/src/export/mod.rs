@@ -10,8 +10,10 @@ mod text;
 use serde::Deserialize;
 
 use crate::Conversation;
-use crate::store::StoredMessage;
+use crate::answer::Citation;
+use crate::store::{Speaker, StoredMessage};
 use base::error::{Error, Result};
+use base::types::{AnswerStatus, Passage};
 
 /// What an export is written as.
 #[derive(
@@ -128,28 +130,9 @@ struct TurnView {
     speaker: String,
     at: i64,
     text: String,
-    /// Why an answer stopped early (`cancelled`, `error`), if it did.
-    stopped: Option<String>,
-    sources: Vec<SourceView>,
-}
-
-/// A cited passage as the stored message keeps it.
-#[derive(Deserialize)]
-struct SourceView {
-    n: usize,
-    chunk_id: String,
-    #[serde(default)]
-    document_id: String,
-    #[serde(default)]
-    collection: String,
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    source: String,
-    #[serde(default)]
-    location: String,
-    #[serde(default)]
-    text: String,
+    /// Why an answer stopped early (cancelled, error), if it did.
+    stopped: Option<AnswerStatus>,
+    sources: Vec<Citation>,
 }
 
 impl Transcript {
@@ -170,7 +153,7 @@ impl Transcript {
 
 impl TurnView {
     fn of(number: usize, m: &StoredMessage) -> Self {
-        let speaker = if m.role == "user" {
+        let speaker = if m.role == Speaker::User {
             "You".to_owned()
         } else {
             match m.model.as_deref() {
@@ -179,15 +162,15 @@ impl TurnView {
                 None => "Lariat".to_owned(),
             }
         };
-        let mut sources: Vec<SourceView> =
-            serde_json::from_value(m.citations.clone()).unwrap_or_default();
+        let mut sources = m.citations.clone();
         sources.sort_by_key(|s| s.n);
         Self {
             number,
             speaker,
             at: m.created_at,
             text: m.content.clone(),
-            stopped: (m.role == "assistant" && m.status != "complete").then(|| m.status.clone()),
+            stopped: (m.role == Speaker::Assistant && m.status != AnswerStatus::Complete)
+                .then_some(m.status),
             sources,
         }
     }
@@ -215,29 +198,27 @@ impl TurnView {
     }
 }
 
-impl SourceView {
-    /// Where the passage is: its location in the document, the document and its collection.
-    fn place(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.location.is_empty() {
-            parts.push(self.location.clone());
-        }
-        if !self.source.is_empty() && self.source != self.title {
-            parts.push(self.source.clone());
-        }
-        if !self.collection.is_empty() {
-            parts.push(format!("collection {}", self.collection));
-        }
-        parts.join(" · ")
+/// Where a passage is: its location in the document, the document and its collection.
+fn place(p: &Passage) -> String {
+    let mut parts = Vec::new();
+    if !p.location.is_empty() {
+        parts.push(p.location.clone());
     }
+    if !p.source.is_empty() && p.source != p.title {
+        parts.push(p.source.clone());
+    }
+    if !p.collection.is_empty() {
+        parts.push(format!("collection {}", p.collection));
+    }
+    parts.join(" · ")
+}
 
-    /// The ids a reader can look the passage up by.
-    fn ids(&self) -> String {
-        if self.document_id.is_empty() {
-            format!("chunk {}", self.chunk_id)
-        } else {
-            format!("chunk {} · document {}", self.chunk_id, self.document_id)
-        }
+/// The ids a reader can look a passage up by.
+fn ids(p: &Passage) -> String {
+    if p.document_id.is_empty() {
+        format!("chunk {}", p.chunk_id)
+    } else {
+        format!("chunk {} · document {}", p.chunk_id, p.document_id)
     }
 }
 

@@ -13,7 +13,7 @@ use printpdf::{
 };
 
 use super::text::{Block, blocks};
-use super::{Transcript, TurnView};
+use super::{Transcript, TurnView, ids, place};
 use base::error::{Error, Result};
 use base::types::format_time;
 
@@ -554,10 +554,10 @@ pub(super) fn render(t: &Transcript) -> Result<Vec<u8>> {
         layout.set(Para::new(Style::Title, "Sources"));
         for turn in &t.turns {
             for s in &turn.sources {
-                let title = if s.title.is_empty() {
-                    &s.chunk_id
+                let title = if s.passage.title.is_empty() {
+                    &s.passage.chunk_id
                 } else {
-                    &s.title
+                    &s.passage.title
                 };
                 layout.set(Para {
                     anchor: Some((turn.number, s.n)),
@@ -567,14 +567,14 @@ pub(super) fn render(t: &Transcript) -> Result<Vec<u8>> {
                     )
                     .before(12.0)
                 });
-                let place = s.place();
+                let place = place(&s.passage);
                 if !place.is_empty() {
                     layout.set(Para::new(Style::SourceMeta, place).before(1.0));
                 }
-                layout.set(Para::new(Style::SourceMeta, s.ids()));
+                layout.set(Para::new(Style::SourceMeta, ids(&s.passage)));
                 layout.set(Para {
                     indent: 8.0,
-                    ..Para::new(Style::SourceText, s.text.clone()).before(3.0)
+                    ..Para::new(Style::SourceText, s.passage.text.clone()).before(3.0)
                 });
             }
         }

@@ -29,7 +29,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use crate::config::JobsConfig;
-use crate::store::{JobClaim, JobEnd, JobRun, JobStore};
+use crate::store::{JobClaim, JobEnd, JobRun, JobStore, Trigger};
 use base::error::{Error, Result};
 use base::principal::{Principal, Role};
 use base::types::now_ms;
@@ -232,7 +232,7 @@ impl Jobs {
                 .claim_job_slot(
                     &spec.name,
                     slot,
-                    "schedule",
+                    Trigger::Schedule,
                     &self.owner,
                     now + self.lease(),
                 )
@@ -338,7 +338,7 @@ impl Jobs {
         let now = now_ms();
         let claim = self
             .store
-            .claim_job_slot(name, now, "manual", &self.owner, now + self.lease())
+            .claim_job_slot(name, now, Trigger::Manual, &self.owner, now + self.lease())
             .await?
             .ok_or_else(|| Error::Conflict(format!("{name} was started this very moment")))?;
         let run = self.find_run(name, &claim.id).await?;

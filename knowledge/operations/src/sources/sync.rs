@@ -30,7 +30,7 @@ use super::fetch::ADDRESS_REFUSED;
 use super::{Failure, Fetcher, Ingestor};
 use crate::config::SourcesConfig;
 use crate::jobs::{JobCatalog, JobSpec, Schedule, Task};
-use crate::store::{JobRun, JobStore, SourceItem, SourceStore};
+use crate::store::{JobRun, JobStore, RunStatus, SourceItem, SourceStore};
 use base::error::{Error, Result};
 use base::principal::Directory;
 use base::principal::{Principal, Role};
@@ -506,7 +506,7 @@ impl Sources {
             return Ok(job);
         };
         let now = now_ms();
-        if last.status == "running" && last.lease_until > now {
+        if last.status == RunStatus::Running && last.lease_until > now {
             return Err(Error::Conflict(
                 "a sync of this source is under way: sync again when it has ended".into(),
             ));
