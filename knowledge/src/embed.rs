@@ -188,10 +188,21 @@ impl FastEmbedder {
         let model = self.model.clone();
         let batch = self.batch_size;
         move || {
+            // A batch is padded to its longest text, and the padding costs as much inference as
+            // text: texts of like length go together (shortest first), and the vectors come back
+            // in the caller's order. Padding is masked out, so each vector is the same either way.
+            let mut order: Vec<usize> = (0..texts.len()).collect();
+            order.sort_by_key(|&i| texts[i].len());
+            let sorted: Vec<&str> = order.iter().map(|&i| texts[i].as_str()).collect();
             let mut model = model.lock().unwrap_or_else(|p| p.into_inner());
-            model
-                .embed(&texts, Some(batch))
-                .map_err(|e| Error::Embedding(e.to_string()))
+            let vectors = model
+                .embed(&sorted, Some(batch))
+                .map_err(|e| Error::Embedding(e.to_string()))?;
+            let mut out = vec![Vec::new(); texts.len()];
+            for (vector, i) in vectors.into_iter().zip(order) {
+                out[i] = vector;
+            }
+            Ok(out)
         }
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use base::sql::{Dialect, SqlStore};
+use base::sql::{Dialect, SqlStore, word};
 
 use crate::privacy::{ExportInfo, ExportStatus};
 use crate::store::PrivacyStore;
@@ -64,7 +64,7 @@ impl PrivacyStore for SqlStore {
             .map(|r| {
                 Ok(ExportInfo {
                     id: r.try_get("id")?,
-                    status: ExportStatus::parse(&r.try_get::<String, _>("status")?)?,
+                    status: word(r, "status", ExportStatus::parse)?,
                     created_at: r.try_get("created_at")?,
                     finished_at: r.try_get("finished_at")?,
                     expires_at: r.try_get("expires_at")?,

@@ -2,7 +2,7 @@
 //! users' exports, and the deletions by age and by erasure that span every concern.
 
 use async_trait::async_trait;
-use base::{Error, Result};
+use base::Result;
 
 use crate::sources::Source;
 
@@ -225,24 +225,11 @@ pub enum ExportStatus {
     Failed,
 }
 
-impl ExportStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExportStatus::Building => "building",
-            ExportStatus::Ready => "ready",
-            ExportStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "building" => Ok(ExportStatus::Building),
-            "ready" => Ok(ExportStatus::Ready),
-            "failed" => Ok(ExportStatus::Failed),
-            other => Err(Error::Internal(format!("unknown export status {other:?}"))),
-        }
-    }
-}
+base::words!(ExportStatus, "export status", {
+    Building => "building",
+    Ready => "ready",
+    Failed => "failed",
+});
 
 /// An export as its owner sees it (the archive itself is downloaded separately).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
