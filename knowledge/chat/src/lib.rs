@@ -3,9 +3,9 @@
 //! through [`Chat::start`] (or [`Chat::answer`] for the whole answer at once).
 //!
 //! The rooms: `run` (a question accepted and answered), `stream` (text streamed; streams
-//! collected), `conversations`, `cache`, `answer` (prompts, citations, the extractive answer)
-//! and `provider` (the language models), `citations` (how a message's citations are kept); `export` renders a conversation as Markdown, text or
-//! PDF.
+//! collected), `conversations`, `cache`, `answer` (prompts, citations, the extractive answer),
+//! `provider` (the language models) and `citations` (how a message's citations are kept in its
+//! row); `export` renders a conversation as Markdown, text or PDF.
 //!
 //! May use: `base`, `knowledge` (retrieval) and `commerce` (quotas, usage). Owns its rows
 //! ([`store`]: conversations and messages) and its settings ([`config`]: `[llm]`, `[chat]`).
