@@ -70,6 +70,7 @@ test-deps:
 	bash scripts/conformance-deps.sh
 	bash scripts/oidc-deps.sh
 	bash scripts/browser-deps.sh
+	bash scripts/pgvector-deps.sh
 	bash scripts/setup-llm.sh smollm2-135m
 
 test: setup test-deps lint

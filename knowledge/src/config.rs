@@ -52,6 +52,29 @@ pub enum Fusion {
     Blend,
 }
 
+/// Where the chunks' vectors are searched.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorBackend {
+    /// qdrant-edge in the data dir: one server.
+    #[default]
+    Embedded,
+    /// pgvector in the PostgreSQL of `database_url`: any number of servers.
+    Pgvector,
+}
+
+/// Where the lexical (BM25) index is kept.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LexicalBackend {
+    /// tantivy in the data dir: one server.
+    #[default]
+    Embedded,
+    /// Term tables in the deployment's database (`database_url`'s PostgreSQL): any number of
+    /// servers.
+    Database,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetrievalConfig {
@@ -72,6 +95,12 @@ pub struct RetrievalConfig {
     /// The share of a passage's BM25 score that is its whole document's (scored against the
     /// other documents), the rest its own (against the other passages). 0 ranks passages alone.
     pub bm25_document_weight: f32,
+    /// Where vectors are kept and searched: `embedded` (qdrant-edge in the data dir) or
+    /// `pgvector` (the PostgreSQL of `database_url`, shared by every server).
+    pub vector_store: VectorBackend,
+    /// Where the BM25 index is kept: `embedded` (tantivy in the data dir) or `database` (term
+    /// tables in the database, shared by every server).
+    pub lexical_store: LexicalBackend,
     /// Below this many vectors dense search is exact; above it HNSW with `hnsw_ef`.
     pub exact_search_below: usize,
     pub hnsw_ef: usize,
@@ -179,6 +208,8 @@ impl Default for RetrievalConfig {
             bm25_b: 0.55,
             bm25_k3: 1.0,
             bm25_document_weight: 0.5,
+            vector_store: VectorBackend::Embedded,
+            lexical_store: LexicalBackend::Embedded,
             exact_search_below: 20_000,
             hnsw_ef: 256,
             feedback_passages: 3,

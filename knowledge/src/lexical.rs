@@ -36,9 +36,11 @@ use tantivy::{
 use base::error::{Error, Result, blocking};
 
 mod scoring;
+mod sql;
 
 use scoring::*;
 pub use scoring::{Bm25, Ranking};
+pub use sql::SqlLexicalIndex;
 
 const ANALYZER: &str = "lariat_en";
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
@@ -135,8 +137,8 @@ fn after_overlap<'a>(before: &str, next: &'a str) -> &'a str {
 
 #[async_trait]
 pub trait LexicalIndex: Send + Sync {
-    /// Removes every entry of `delete_documents` and adds `docs` (each with all its passages),
-    /// committed together.
+    /// Removes every entry of `delete_documents` and of the documents in `docs`, and adds `docs`
+    /// (each with all its passages), committed together.
     async fn replace(&self, delete_documents: &[String], docs: Vec<LexicalDocument>) -> Result<()>;
     /// The `limit` best-ranked passages in any of `collections`, as (chunk id, score).
     async fn search(
@@ -381,7 +383,7 @@ impl LexicalIndex for TantivyIndex {
         blocking(move || {
             let f = inner.fields;
             let mut writer = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-            for id in &delete {
+            for id in delete.iter().chain(docs.iter().map(|d| &d.document_id)) {
                 writer.delete_term(Term::from_field_text(f.document_id, id));
             }
             for d in &docs {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use base::ErrorCode;
 use knowledge::config::RetrievalConfig;
 use knowledge::lexical::{
-    Bm25, LexicalDocument, LexicalIndex, LexicalPassage, Ranking, TantivyIndex,
+    Bm25, LexicalDocument, LexicalIndex, LexicalPassage, Ranking, SqlLexicalIndex, TantivyIndex,
 };
 
 /// BM25 as most engines default it, passages ranked alone, titles doubled.
@@ -18,7 +18,9 @@ const PLAIN: Ranking = Ranking {
     title_boost: 2.0,
     document_weight: 0.0,
 };
-use knowledge::vector::{EdgeVectorStore, VectorPoint, VectorStore};
+use base::sql::SqlStore;
+use knowledge::vector::{EdgeVectorStore, PgVectorStore, VectorPoint, VectorStore};
+use lariat_tests::{PgDatabase, PgVectorServer};
 
 fn unit(v: [f32; 3]) -> Vec<f32> {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -114,6 +116,84 @@ async fn edge_vector_store_passes_the_suite_and_persists() {
     assert_eq!(err.code(), ErrorCode::Conflict);
 }
 
+#[tokio::test]
+async fn pgvector_store_passes_the_suite_exact_and_by_hnsw() {
+    let server = PgVectorServer::start();
+    let db = server.database().await;
+    let sql = SqlStore::open_postgres(&db.url).await.unwrap();
+    let exact = RetrievalConfig::default();
+    let hnsw = RetrievalConfig {
+        exact_search_below: 0,
+        ..RetrievalConfig::default()
+    };
+    vector_suite(&PgVectorStore::open(&sql, 3, &exact).await.unwrap()).await;
+    let store = PgVectorStore::open(&sql, 3, &hnsw).await.unwrap();
+    vector_suite(&store).await;
+
+    // A collection filter that rejects nearly every nearest point still fills the list, in
+    // order: 1,200 points of `crowd` surround the query, the 5 of `few` lie further out (the
+    // index scan goes on past `hnsw_ef` candidates).
+    let crowd: Vec<VectorPoint> = (0..1200u128)
+        .map(|i| {
+            let t = i as f32 / 1200.0;
+            point(
+                100 + i,
+                &format!("crowd{}", i / 10),
+                "crowd",
+                [1.0, t * 0.1, 0.0],
+            )
+        })
+        .collect();
+    let few: Vec<VectorPoint> = (0..5u128)
+        .map(|i| point(10 + i, "few", "few", [1.0, 1.0 + i as f32, 1.0]))
+        .collect();
+    store.replace(&[], crowd).await.unwrap();
+    store.replace(&[], few).await.unwrap();
+    let hits = store
+        .search(unit([1.0, 0.0, 0.0]), &["few".into()], 5)
+        .await
+        .unwrap();
+    let ids: Vec<String> = hits.iter().map(|h| h.0.clone()).collect();
+    let expected: Vec<String> = (10..15u128)
+        .map(|n| uuid::Uuid::from_u128(n).to_string())
+        .collect();
+    assert_eq!(ids, expected, "nearest first");
+    assert!(hits.windows(2).all(|w| w[0].1 >= w[1].1));
+
+    // what one server wrote, another sees at once (nothing is kept in the process)
+    let other_sql = SqlStore::open_postgres(&db.url).await.unwrap();
+    let other = PgVectorStore::open(&other_sql, 3, &exact).await.unwrap();
+    assert_eq!(other.chunk_ids().await.unwrap().len(), 1205);
+    store.replace(&["few".into()], vec![]).await.unwrap();
+    assert!(
+        other
+            .search(unit([1.0, 0.0, 0.0]), &["few".into()], 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // another model's dimension is a conflict until the store is reset for it
+    let err = PgVectorStore::open(&other_sql, 4, &exact)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
+    other.reset(4).await.unwrap();
+    let four = PgVectorStore::open(&other_sql, 4, &exact).await.unwrap();
+    assert!(four.chunk_ids().await.unwrap().is_empty());
+
+    // vectors cannot be shared from SQLite
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqlStore::open_sqlite(&dir.path().join("lariat.db"))
+        .await
+        .unwrap();
+    let err = PgVectorStore::open(&sqlite, 3, &exact).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInput, "{err}");
+    sql.close().await;
+    other_sql.close().await;
+    db.drop_db().await;
+}
+
 /// A document of passages `texts`, numbered from `n` (chunk ids `c{n}`, `c{n+1}`, …).
 fn lex_passages(
     n: u32,
@@ -145,10 +225,8 @@ fn lex(n: u32, doc: &str, collection: &str, title: &str, text: &str) -> LexicalD
 
 /// A collection is scored as if it were alone in the index: another collection's documents (and
 /// deleted ones) change neither its scores nor its order.
-#[tokio::test]
-async fn tantivy_scores_each_collection_by_its_own_statistics() {
-    let dir = tempfile::tempdir().unwrap();
-    let index = TantivyIndex::open(&dir.path().join("lexical")).unwrap();
+async fn scores_each_collection_by_its_own_statistics(f: &mut Fresh) {
+    let index = f.open().await;
     let docs = |collection: &str, offset: u32| {
         vec![
             lex(
@@ -202,24 +280,21 @@ async fn tantivy_scores_each_collection_by_its_own_statistics() {
         .search("steer roper", &["alone".into()], 10, PLAIN)
         .await
         .unwrap();
-    assert_eq!(after, before);
+    assert_same(&after, &before);
     // the same collection under another index holding only it scores the same
-    let other = tempfile::tempdir().unwrap();
-    let solo = TantivyIndex::open(&other.path().join("lexical")).unwrap();
+    let solo = f.open().await;
     solo.replace(&[], docs("alone", 0)).await.unwrap();
-    assert_eq!(
-        solo.search("steer roper", &["alone".into()], 10, PLAIN)
+    assert_same(
+        &solo
+            .search("steer roper", &["alone".into()], 10, PLAIN)
             .await
             .unwrap(),
-        before
+        &before,
     );
 }
 
-#[tokio::test]
-async fn tantivy_index_ranks_filters_and_replaces() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("lexical");
-    let index = TantivyIndex::open(&path).unwrap();
+async fn ranks_filters_and_replaces(f: &mut Fresh) {
+    let index = f.open().await;
     index
         .replace(
             &[],
@@ -296,18 +371,38 @@ async fn tantivy_index_ranks_filters_and_replaces() {
     let mut ids = index.chunk_ids().await.unwrap();
     ids.sort();
     assert_eq!(ids, vec!["c2", "c3", "c4", "c5"]);
+    // adding a document again replaces it, even when the write does not say so
+    index
+        .replace(
+            &[],
+            vec![lex(6, "d1", "a", "Team roping", "Headers dally twice.")],
+        )
+        .await
+        .unwrap();
+    let mut ids = index.chunk_ids().await.unwrap();
+    ids.sort();
+    assert_eq!(ids, vec!["c2", "c3", "c4", "c6"]);
+    assert!(!index.is_current(), "a new index was never marked");
+    index.mark_current().await.unwrap();
     drop(index);
-    let reopened = TantivyIndex::open(&path).unwrap();
+    let reopened = f.reopen_last().await;
+    assert!(reopened.is_current());
     assert_eq!(reopened.chunk_ids().await.unwrap().len(), 4);
     reopened.reset().await.unwrap();
     assert!(reopened.chunk_ids().await.unwrap().is_empty());
+    assert!(
+        reopened
+            .search("ropes", &["a".into(), "b".into()], 10, PLAIN)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A passage's score mixes its own BM25 (against the other passages) with its whole document's
 /// (against the other documents), exactly: the document's score is what an index holding each
 /// document as a single passage gives it.
-#[tokio::test]
-async fn tantivy_mixes_each_passage_with_its_whole_documents_score() {
+async fn mixes_each_passage_with_its_whole_documents_score(f: &mut Fresh) {
     let corpus: [(&str, &str, &[&str]); 4] = [
         (
             "wrestling",
@@ -333,9 +428,8 @@ async fn tantivy_mixes_each_passage_with_its_whole_documents_score() {
             &["A steer must be wrestled down within the time."],
         ),
     ];
-    let dir = tempfile::tempdir().unwrap();
-    let split = TantivyIndex::open(&dir.path().join("split")).unwrap();
-    let whole = TantivyIndex::open(&dir.path().join("whole")).unwrap();
+    let split = f.open().await;
+    let whole = f.open().await;
     let mut n = 0;
     for (doc, title, texts) in corpus {
         split
@@ -348,7 +442,7 @@ async fn tantivy_mixes_each_passage_with_its_whole_documents_score() {
             .unwrap();
         n += 10;
     }
-    async fn search(index: &TantivyIndex, w: f32) -> HashMap<String, f32> {
+    async fn search(index: &dyn LexicalIndex, w: f32) -> HashMap<String, f32> {
         let ranking = Ranking {
             document_weight: w,
             ..PLAIN
@@ -359,15 +453,15 @@ async fn tantivy_mixes_each_passage_with_its_whole_documents_score() {
             .unwrap();
         hits.into_iter().collect()
     }
-    let passages = search(&split, 0.0).await;
+    let passages = search(&*split, 0.0).await;
     // the whole index numbers each document by its first passage
-    let documents = search(&whole, 0.0).await;
+    let documents = search(&*whole, 0.0).await;
     let document_of = |chunk: &str| {
         let n: u32 = chunk[1..].parse().unwrap();
         format!("c{}", n / 10 * 10)
     };
     for w in [0.3, 0.8, 1.0] {
-        let mixed = search(&split, w).await;
+        let mixed = search(&*split, w).await;
         assert_eq!(mixed.len(), passages.len(), "the same passages match");
         for (chunk, score) in &mixed {
             let expected = (1.0 - w) * passages[chunk] + w * documents[&document_of(chunk)];
@@ -379,7 +473,7 @@ async fn tantivy_mixes_each_passage_with_its_whole_documents_score() {
     }
     // every passage of the document about wrestling steers outranks the passage that only
     // repeats "steer"
-    let mixed = search(&split, 0.8).await;
+    let mixed = search(&*split, 0.8).await;
     assert!(
         ["c0", "c1", "c2"].iter().all(|c| mixed[*c] > mixed["c11"]),
         "{mixed:?}"
@@ -392,18 +486,17 @@ async fn tantivy_mixes_each_passage_with_its_whole_documents_score() {
         )
         .await
         .unwrap();
-    let after = search(&split, 0.8).await;
+    let after = search(&*split, 0.8).await;
     assert!(after.keys().all(|c| document_of(c) != "c0"), "{after:?}");
     split.replace(&["roping".into()], vec![]).await.unwrap();
-    let after = search(&split, 0.8).await;
+    let after = search(&*split, 0.8).await;
     assert!(after.keys().all(|c| document_of(c) != "c10"), "{after:?}");
 }
 
 /// Statistics a search counts and keeps (entries and tokens per set of collections) hold only for
 /// the index generation they were counted on and their own set: a search after a change scores
 /// exactly as an index that never served the earlier searches.
-#[tokio::test]
-async fn counted_statistics_follow_every_change_and_each_set_of_collections() {
+async fn statistics_follow_every_change_and_each_set_of_collections(f: &mut Fresh) {
     let first = || {
         vec![
             lex(0, "d0", "a", "Steer", "A steer runs."),
@@ -427,8 +520,7 @@ async fn counted_statistics_follow_every_change_and_each_set_of_collections() {
         ..PLAIN
     };
     let sets: [Vec<String>; 2] = [vec!["a".into()], vec!["a".into(), "b".into()]];
-    let dir = tempfile::tempdir().unwrap();
-    let warm = TantivyIndex::open(&dir.path().join("warm")).unwrap();
+    let warm = f.open().await;
     warm.replace(&[], first()).await.unwrap();
     let mut before = Vec::new();
     for set in &sets {
@@ -441,20 +533,13 @@ async fn counted_statistics_follow_every_change_and_each_set_of_collections() {
     );
 
     warm.replace(&[], more()).await.unwrap();
-    let cold = TantivyIndex::open(&dir.path().join("cold")).unwrap();
+    let cold = f.open().await;
     cold.replace(&[], first()).await.unwrap();
     cold.replace(&[], more()).await.unwrap();
     for (set, before) in sets.iter().zip(&before) {
         let warm = warm.search("steer runs", set, 10, ranking).await.unwrap();
         let cold = cold.search("steer runs", set, 10, ranking).await.unwrap();
-        assert_eq!(warm.len(), cold.len(), "{set:?}");
-        for ((w_id, w), (c_id, c)) in warm.iter().zip(&cold) {
-            assert_eq!(w_id, c_id, "{set:?}");
-            assert!(
-                (w - c).abs() < 1e-5 * c.max(1.0),
-                "{set:?} {w_id}: {w} vs {c}"
-            );
-        }
+        assert_same(&warm, &cold);
         let c0 = warm.iter().find(|h| h.0 == "c0").unwrap().1;
         assert_ne!(
             c0, before["c0"],
@@ -462,3 +547,102 @@ async fn counted_statistics_follow_every_change_and_each_set_of_collections() {
         );
     }
 }
+
+/// Where one backend's indexes live: each [`Fresh::open`] makes a new, empty one.
+enum Place {
+    Dir(tempfile::TempDir),
+    Sql(SqlStore, Option<PgDatabase>),
+}
+
+/// Opens fresh lexical indexes of one backend for a suite test, and cleans up after it.
+struct Fresh {
+    backend: &'static str,
+    places: Vec<Place>,
+}
+
+impl Fresh {
+    fn new(backend: &'static str) -> Self {
+        Self {
+            backend,
+            places: Vec::new(),
+        }
+    }
+
+    async fn open(&mut self) -> Box<dyn LexicalIndex> {
+        let place = match self.backend {
+            "tantivy" => Place::Dir(tempfile::tempdir().unwrap()),
+            "sqlite" => {
+                let dir = tempfile::tempdir().unwrap();
+                let sql = SqlStore::open_sqlite(&dir.path().join("lariat.db"))
+                    .await
+                    .unwrap();
+                self.places.push(Place::Dir(dir));
+                Place::Sql(sql, None)
+            }
+            "postgres" => {
+                let db = PgDatabase::create().await;
+                Place::Sql(SqlStore::open_postgres(&db.url).await.unwrap(), Some(db))
+            }
+            other => panic!("no lexical backend {other}"),
+        };
+        self.places.push(place);
+        self.reopen_last().await
+    }
+
+    async fn reopen_last(&self) -> Box<dyn LexicalIndex> {
+        match self.places.last().unwrap() {
+            Place::Dir(dir) => Box::new(TantivyIndex::open(&dir.path().join("lexical")).unwrap()),
+            Place::Sql(sql, _) => Box::new(SqlLexicalIndex::open(sql).await.unwrap()),
+        }
+    }
+
+    async fn finish(self) {
+        for place in self.places {
+            if let Place::Sql(sql, db) = place {
+                sql.close().await;
+                if let Some(db) = db {
+                    db.drop_db().await;
+                }
+            }
+        }
+    }
+}
+
+/// The same hits with the same scores, to float precision (SQL sums in another order).
+fn assert_same(a: &[(String, f32)], b: &[(String, f32)]) {
+    assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
+    for ((a_id, a), (b_id, b)) in a.iter().zip(b) {
+        assert_eq!(a_id, b_id, "{a:?} vs {b:?}");
+        assert!(
+            (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+            "{a_id}: {a} vs {b}"
+        );
+    }
+}
+
+/// The lexical suite, each test on fresh indexes, for every backend: tantivy in a folder, and
+/// the term tables on SQLite and on PostgreSQL.
+macro_rules! lexical_suite {
+    ($($backend:ident),+ => $tests:tt) => {
+        $(lexical_suite!(@one $backend $tests);)+
+    };
+    (@one $backend:ident [$($test:ident),+]) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let mut fresh = super::Fresh::new(stringify!($backend));
+                    super::$test(&mut fresh).await;
+                    fresh.finish().await;
+                }
+            )+
+        }
+    };
+}
+
+lexical_suite!(tantivy, sqlite, postgres => [
+    scores_each_collection_by_its_own_statistics,
+    ranks_filters_and_replaces,
+    mixes_each_passage_with_its_whole_documents_score,
+    statistics_follow_every_change_and_each_set_of_collections
+]);

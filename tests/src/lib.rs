@@ -1,5 +1,6 @@
 //! Test support shared by the end-to-end tests (tests/e2e) and the store conformance suite
-//! (knowledge/service/tests/store_suite.rs): a fresh PostgreSQL database per test run.
+//! (knowledge/service/tests/store_suite.rs): a fresh PostgreSQL database per test run, and a
+//! PostgreSQL server with pgvector started per test ([`PgVectorServer`]).
 
 use sqlx::{AssertSqlSafe, Connection};
 
@@ -16,10 +17,15 @@ impl PgDatabase {
     pub async fn create() -> Self {
         let admin_url = std::env::var("LARIAT_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        Self::create_on(&admin_url).await
+    }
+
+    /// A fresh database on the server whose maintenance database is at `admin_url`.
+    pub async fn create_on(admin_url: &str) -> Self {
         let name = format!("lariat_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin_url)
+        let mut conn = sqlx::PgConnection::connect(admin_url)
             .await
-            .expect("PostgreSQL must be reachable at LARIAT_TEST_POSTGRES_URL");
+            .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {admin_url}: {e}"));
         sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut conn)
             .await
@@ -27,11 +33,11 @@ impl PgDatabase {
         let base = admin_url
             .rsplit_once('/')
             .map(|(b, _)| b)
-            .unwrap_or(&admin_url)
+            .unwrap_or(admin_url)
             .to_owned();
         Self {
             url: format!("{base}/{name}"),
-            admin_url,
+            admin_url: admin_url.to_owned(),
             name,
         }
     }
@@ -51,4 +57,7 @@ impl PgDatabase {
 }
 
 pub mod fake_stripe;
+mod pgvector;
 pub mod rodeo_site;
+
+pub use pgvector::PgVectorServer;

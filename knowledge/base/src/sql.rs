@@ -40,6 +40,14 @@ pub fn placeholders(from: usize, n: usize) -> String {
         .join(",")
 }
 
+/// `($1,…,$width),($width+1,…),…`: the VALUES of a `count`-row INSERT.
+pub fn rows(count: usize, width: usize) -> String {
+    (0..count)
+        .map(|i| format!("({})", placeholders(i * width + 1, width)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn sqlite_url(path: &Path) -> String {
     let mut encoded = String::new();
     for c in path.to_string_lossy().chars() {

@@ -238,6 +238,13 @@ impl Config {
             )));
         }
         commerce::config::validate_plans(&self.plans)?;
+        if self.retrieval.vector_store == knowledge::config::VectorBackend::Pgvector
+            && self.database_url.is_none()
+        {
+            return Err(Error::InvalidInput(
+                "retrieval.vector_store = \"pgvector\" needs database_url to name a PostgreSQL database".into(),
+            ));
+        }
         self.auth.validate()?;
         self.server.trusted_proxy_nets()?;
         self.chat.validate()?;
@@ -423,6 +430,8 @@ mod tests {
             ("LARIAT_RETRIEVAL__FEEDBACK_QUERY_WEIGHT", "0"),
             ("LARIAT_RETRIEVAL__FEEDBACK_QUERY_WEIGHT", "1.5"),
             ("LARIAT_RETRIEVAL__FEEDBACK_QUERY_WEIGHT", "NaN"),
+            ("LARIAT_RETRIEVAL__VECTOR_STORE", "pgvector"),
+            ("LARIAT_RETRIEVAL__VECTOR_STORE", "qdrant"),
             ("LARIAT_LLM__TOTAL_TIMEOUT_MS", "0"),
             ("LARIAT_LLM__FIRST_TOKEN_TIMEOUT_MS", "18446744073709551615"),
             ("LARIAT_AUTH__SIGNUP", "domains"),

@@ -15,14 +15,16 @@ use std::sync::Arc;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::config::RetrievalConfig;
 use crate::config::Setup;
+use crate::config::{LexicalBackend, RetrievalConfig, VectorBackend};
 use crate::embed::{Embedder, FastEmbedder};
-use crate::lexical::{LexicalDocument, LexicalIndex, LexicalPassage, TantivyIndex};
+use crate::lexical::{
+    LexicalDocument, LexicalIndex, LexicalPassage, SqlLexicalIndex, TantivyIndex,
+};
 use crate::rerank::{HttpReranker, Reranker};
 use crate::retrieval::fuse;
 use crate::store::{CollectionHead, DocumentState, Member, Store};
-use crate::vector::{EdgeVectorStore, VectorPoint, VectorStore};
+use crate::vector::{EdgeVectorStore, PgVectorStore, VectorPoint, VectorStore};
 use base::error::{Error, Result, blocking};
 use base::principal::{Principal, Scope};
 use base::sql::SqlStore;
@@ -178,31 +180,33 @@ impl Knowledge {
     }
 
     /// [`Knowledge::open`] on a store the caller opened, under a lock it took.
-    pub async fn open_locked(
-        config: &Setup<'_>,
-        store: Arc<dyn Store>,
-        lock: File,
-    ) -> Result<Self> {
+    pub async fn open_locked(config: &Setup<'_>, sql: Arc<SqlStore>, lock: File) -> Result<Self> {
         let embedding = config.embedding.clone();
         let embedder: Arc<dyn Embedder> =
             Arc::new(blocking(move || FastEmbedder::load(&embedding)).await?);
         let dimension = embedder.model().dimension;
-        let (vdir, ldir, retrieval) = (
-            config.data_dir.join("vectors"),
-            config.data_dir.join("lexical"),
-            config.retrieval.clone(),
-        );
-        let (vectors, lexical) = blocking(move || {
-            Ok((
-                EdgeVectorStore::open(&vdir, dimension, &retrieval)?,
-                TantivyIndex::open(&ldir)?,
-            ))
-        })
-        .await?;
+        let vectors: Arc<dyn VectorStore> = match config.retrieval.vector_store {
+            VectorBackend::Embedded => {
+                let (dir, retrieval) = (config.data_dir.join("vectors"), config.retrieval.clone());
+                Arc::new(
+                    blocking(move || EdgeVectorStore::open(&dir, dimension, &retrieval)).await?,
+                )
+            }
+            VectorBackend::Pgvector => {
+                Arc::new(PgVectorStore::open(&sql, dimension, config.retrieval).await?)
+            }
+        };
+        let lexical: Arc<dyn LexicalIndex> = match config.retrieval.lexical_store {
+            LexicalBackend::Embedded => {
+                let dir = config.data_dir.join("lexical");
+                Arc::new(blocking(move || TantivyIndex::open(&dir)).await?)
+            }
+            LexicalBackend::Database => Arc::new(SqlLexicalIndex::open(&sql).await?),
+        };
         let mut knowledge = Self::from_parts(Parts {
-            store,
-            vectors: Arc::new(vectors),
-            lexical: Arc::new(lexical),
+            store: sql,
+            vectors,
+            lexical,
             embedder,
             retrieval: config.retrieval.clone(),
             reranker: HttpReranker::new(config.rerank)?
