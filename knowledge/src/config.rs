@@ -13,12 +13,24 @@ pub use parse::chunker::ChunkingConfig;
 #[derive(Debug, Clone, Copy)]
 pub struct Setup<'a> {
     /// The SQLite database (unless `database_url` names PostgreSQL) and the vector and lexical
-    /// indexes live here, under an exclusive lock.
+    /// indexes (unless they are in the database) live here, under an exclusive lock (unless
+    /// [`Setup::shared`]).
     pub data_dir: &'a Path,
     pub database_url: Option<&'a Secret>,
     pub embedding: &'a EmbeddingConfig,
     pub retrieval: &'a RetrievalConfig,
     pub rerank: &'a RerankConfig,
+}
+
+impl Setup<'_> {
+    /// Whether every store is in the database: PostgreSQL (`database_url`), vectors in pgvector
+    /// and the BM25 index in term tables. The data dir then holds nothing another server needs,
+    /// so it is not locked and any number of servers may serve the deployment.
+    pub fn shared(&self) -> bool {
+        self.database_url.is_some()
+            && self.retrieval.vector_store == VectorBackend::Pgvector
+            && self.retrieval.lexical_store == LexicalBackend::Database
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

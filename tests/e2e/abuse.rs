@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::serve::{Api, PASSWORD, Server, admin_ok};
+use crate::serve::{Api, PASSWORD, Server, admin_ok, race_uploads_and_deletions, upload};
 use crate::support::Lariat;
 
 /// Signs up `email`, claiming to come from `forwarded_for` when given.
@@ -210,49 +210,9 @@ async fn racing_writes_of_one_document_leave_the_stores_consistent() {
     let server = Server::start(&l);
     let api = Api::new(&server);
     let admin = api.user("admin@example.com").await;
-    let upload = |i: usize| {
-        let api = api.clone();
-        let admin = admin.clone();
-        async move {
-            let body = format!(
-                "# Version {i}\n\nThe barrel pattern has three barrels; version {i} of the rules \
-                 says a knocked barrel adds five seconds.\n"
-            );
-            api.client
-                .post(format!(
-                    "{}/api/collections/race/documents?filename=race.md",
-                    api.base
-                ))
-                .bearer_auth(admin)
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
-    assert_eq!(upload(0).await, 201);
-    let (_, docs) = api
-        .get("/api/collections/race/documents", Some(&admin))
-        .await;
-    let id = docs["documents"][0]["id"].as_str().unwrap().to_owned();
-    let path = format!("/api/collections/race/documents/{id}");
-    for round in 0..3 {
-        let uploads = futures::future::join_all((1..=6).map(|i| upload(round * 10 + i)));
-        let deletes = futures::future::join_all(
-            (0..3).map(|_| api.call(Method::DELETE, &path, Some(&admin), None)),
-        );
-        let (statuses, deleted) = tokio::join!(uploads, deletes);
-        assert!(
-            statuses.iter().all(|s| [200, 201].contains(s)),
-            "{statuses:?}"
-        );
-        assert!(
-            deleted.iter().all(|(s, _)| [204, 404].contains(s)),
-            "{deleted:?}"
-        );
-    }
+    let first = "# Version 0\n\nThe barrel pattern has three barrels.\n".to_owned();
+    assert_eq!(upload(&api, &admin, "race", "race.md", first).await, 201);
+    race_uploads_and_deletions(&[&api], &admin, "race", "race.md").await;
     drop(server);
     l.expect(0, &["check"]);
     l.assert_consistent();

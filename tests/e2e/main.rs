@@ -21,6 +21,7 @@ mod jobs;
 mod mail;
 mod mcp;
 mod postgres;
+mod replicas;
 mod rerank;
 mod serve;
 mod site_mcp;

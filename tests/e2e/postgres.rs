@@ -66,7 +66,11 @@ async fn the_cli_keeps_everything_in_postgresql_with_pgvector() {
         Lariat::new()
             .with_env("LARIAT_DATABASE_URL", &db.url)
             .with_env("LARIAT_RETRIEVAL__VECTOR_STORE", "pgvector")
-            .with_env("LARIAT_RETRIEVAL__LEXICAL_STORE", "database"),
+            .with_env("LARIAT_RETRIEVAL__LEXICAL_STORE", "database")
+            .with_env(
+                "LARIAT_AUTH__JWT_SECRET",
+                "one signing key for every server of the deployment",
+            ),
     )
     .await;
     for embedded in ["lariat.db", "vectors", "lexical"] {

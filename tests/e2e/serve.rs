@@ -264,6 +264,64 @@ impl Api {
     }
 }
 
+/// Uploads `filename` to `collection` as `token`'s holder: the answer's status.
+pub async fn upload(api: &Api, token: &str, collection: &str, filename: &str, body: String) -> u16 {
+    api.client
+        .post(format!(
+            "{}/api/collections/{collection}/documents?filename={filename}",
+            api.base
+        ))
+        .bearer_auth(token)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Three rounds of six uploads of the one document of `collection` (as `filename`) racing
+/// deletions of it, spread over `apis` in turn: every upload succeeds and every deletion either
+/// succeeds or finds the document already gone.
+pub async fn race_uploads_and_deletions(
+    apis: &[&Api],
+    token: &str,
+    collection: &str,
+    filename: &str,
+) {
+    let (_, docs) = apis[0]
+        .get(
+            &format!("/api/collections/{collection}/documents"),
+            Some(token),
+        )
+        .await;
+    let id = docs["documents"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/collections/{collection}/documents/{id}");
+    for round in 0..3 {
+        let uploads = futures::future::join_all((1..=6).map(|i| {
+            let n = round * 10 + i;
+            let body = format!(
+                "# Version {n}\n\nThe barrel pattern has three barrels; version {n} of the rules \
+                 says a knocked barrel adds five seconds.\n"
+            );
+            upload(apis[i % apis.len()], token, collection, filename, body)
+        }));
+        let deletes =
+            futures::future::join_all((0..3).map(|i| {
+                apis[i % apis.len()].call(reqwest::Method::DELETE, &path, Some(token), None)
+            }));
+        let (statuses, deleted) = tokio::join!(uploads, deletes);
+        assert!(
+            statuses.iter().all(|s| [200, 201].contains(s)),
+            "{statuses:?}"
+        );
+        assert!(
+            deleted.iter().all(|(s, _)| [204, 404].contains(s)),
+            "{deleted:?}"
+        );
+    }
+}
+
 /// The password every test account uses.
 pub const PASSWORD: &str = "correct horse battery staple";
 

@@ -245,6 +245,11 @@ impl Config {
                 "retrieval.vector_store = \"pgvector\" needs database_url to name a PostgreSQL database".into(),
             ));
         }
+        if self.knowledge().shared() && self.auth.jwt_secret.is_none() {
+            return Err(Error::InvalidInput(
+                "every store is in PostgreSQL, so several servers may serve this deployment: set auth.jwt_secret (the same on every server) so each accepts the others' sessions".into(),
+            ));
+        }
         self.auth.validate()?;
         self.server.trusted_proxy_nets()?;
         self.chat.validate()?;

@@ -4,6 +4,7 @@
 //! checks and rebuilding the derived indexes).
 
 mod access;
+mod locks;
 mod maintenance;
 mod search;
 mod writes;
@@ -33,6 +34,7 @@ use base::types::{
     Passage, QueryText, RerankOutcome, SearchMode, SearchResults, StoredChunk, TopK,
     embedding_input,
 };
+use locks::SharedLocks;
 
 /// Documents (with all their chunks) read from SQL per page when rebuilding the derived indexes.
 const REBUILD_PAGE: usize = 128;
@@ -128,6 +130,8 @@ pub struct Knowledge {
     reranker: Option<(Arc<dyn Reranker>, usize)>,
     /// Writes and deletions of one document go one at a time (see [`Knowledge::lock_documents`]).
     document_locks: Vec<tokio::sync::Mutex<()>>,
+    /// On a shared deployment, the same across servers.
+    shared_locks: Option<SharedLocks>,
     _lock: Option<File>,
 }
 
@@ -143,7 +147,11 @@ impl std::fmt::Debug for Knowledge {
     }
 }
 
-fn lock_data_dir(config: &Setup) -> Result<File> {
+/// The data dir's exclusive lock, unless the deployment is [`Setup::shared`].
+fn lock_data_dir(config: &Setup) -> Result<Option<File>> {
+    if config.shared() {
+        return Ok(None);
+    }
     let dir = config.data_dir;
     base::files::create_private_dir(dir)?;
     let path = dir.join("lariat.lock");
@@ -154,7 +162,7 @@ fn lock_data_dir(config: &Setup) -> Result<File> {
         .open(&path)
         .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::Unavailable(format!(
             "data dir {} is in use by another lariat process (a running `lariat serve`?); stop it or use its HTTP API",
             dir.display()
@@ -174,13 +182,18 @@ impl Knowledge {
         Self::open_locked(config, Arc::new(store), lock).await
     }
 
-    /// Takes the data dir's exclusive lock (held for as long as the returned file lives).
-    pub fn lock(config: &Setup<'_>) -> Result<File> {
+    /// Takes the data dir's exclusive lock (held for as long as the returned file lives), unless
+    /// the deployment is [`Setup::shared`].
+    pub fn lock(config: &Setup<'_>) -> Result<Option<File>> {
         lock_data_dir(config)
     }
 
     /// [`Knowledge::open`] on a store the caller opened, under a lock it took.
-    pub async fn open_locked(config: &Setup<'_>, sql: Arc<SqlStore>, lock: File) -> Result<Self> {
+    pub async fn open_locked(
+        config: &Setup<'_>,
+        sql: Arc<SqlStore>,
+        lock: Option<File>,
+    ) -> Result<Self> {
         let embedding = config.embedding.clone();
         let embedder: Arc<dyn Embedder> =
             Arc::new(blocking(move || FastEmbedder::load(&embedding)).await?);
@@ -204,7 +217,7 @@ impl Knowledge {
             LexicalBackend::Database => Arc::new(SqlLexicalIndex::open(&sql).await?),
         };
         let mut knowledge = Self::from_parts(Parts {
-            store: sql,
+            store: sql.clone(),
             vectors,
             lexical,
             embedder,
@@ -212,7 +225,10 @@ impl Knowledge {
             reranker: HttpReranker::new(config.rerank)?
                 .map(|r| (Arc::new(r) as Arc<dyn Reranker>, config.rerank.depth)),
         });
-        knowledge._lock = Some(lock);
+        knowledge._lock = lock;
+        if config.shared() {
+            knowledge.shared_locks = Some(SharedLocks::new(&sql));
+        }
         let recovered = knowledge.recover().await?;
         if recovered.reindexed_documents + recovered.cleared_deletions > 0 {
             info!(
@@ -241,6 +257,7 @@ impl Knowledge {
             document_locks: (0..DOCUMENT_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            shared_locks: None,
             _lock: None,
         }
     }

@@ -40,7 +40,7 @@ impl Knowledge {
             }
         }
         let ids: Vec<String> = docs.iter().map(DocumentWrite::id).collect();
-        let _locked = self.lock_documents(&ids).await;
+        let _locked = self.lock_documents(&ids).await?;
         self.store.write_documents(&docs).await?;
         crashpoint::reached(crashpoint::WRITE_SQL);
         let mut points = Vec::new();
@@ -90,7 +90,7 @@ impl Knowledge {
 
     /// Deletes documents from every store; returns how many existed.
     pub async fn delete_documents(&self, ids: &[String]) -> Result<usize> {
-        let _locked = self.lock_documents(ids).await;
+        let _locked = self.lock_documents(ids).await?;
         let deleted = self.store.delete_documents(ids).await?;
         crashpoint::reached(crashpoint::DELETE_SQL);
         self.clear_from_indexes(ids).await?;
@@ -110,26 +110,6 @@ impl Knowledge {
         self.store.clear_tombstones(ids).await
     }
 
-    /// Holds the write lock of each document in `ids` (stripes by id hash, taken in order, so two
-    /// writers never deadlock): two uploads of one document, or an upload racing its deletion,
-    /// run one after the other through SQL and both derived indexes.
-    async fn lock_documents(&self, ids: &[String]) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
-        let stripes: BTreeSet<usize> = ids
-            .iter()
-            .map(|id| {
-                let head = id.as_bytes().iter().take(8).fold(0usize, |h, b| {
-                    h.wrapping_mul(31).wrapping_add(usize::from(*b))
-                });
-                head % DOCUMENT_LOCK_STRIPES
-            })
-            .collect();
-        let mut guards = Vec::with_capacity(stripes.len());
-        for stripe in stripes {
-            guards.push(self.document_locks[stripe].lock().await);
-        }
-        guards
-    }
-
     /// Document ids stored for a source path (and the records inside it), in one collection
     /// or any.
     pub async fn documents_by_source(
@@ -143,10 +123,21 @@ impl Knowledge {
     /// Re-indexes documents left pending and clears deletions left half-done by a crash.
     pub async fn recover(&self) -> Result<RecoveryReport> {
         let tombstones = self.store.tombstones().await?;
-        self.clear_from_indexes(&tombstones).await?;
+        for batch in tombstones.chunks(256) {
+            // under the documents' locks, and only what is still to clear: on a shared
+            // deployment another server may have written one of them again
+            let _locked = self.lock_documents(batch).await?;
+            let left: HashSet<String> = self.store.tombstones().await?.into_iter().collect();
+            let batch: Vec<String> = batch
+                .iter()
+                .filter(|id| left.contains(*id))
+                .cloned()
+                .collect();
+            self.clear_from_indexes(&batch).await?;
+        }
         let pending = self.store.pending_documents().await?;
         for batch in pending.chunks(256) {
-            let _locked = self.lock_documents(batch).await;
+            let _locked = self.lock_documents(batch).await?;
             let chunks = self.store.chunks_of_documents(batch).await?;
             let (points, lexical) = derived_records(chunks);
             self.index(batch, points, lexical).await?;

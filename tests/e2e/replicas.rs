@@ -1,0 +1,101 @@
+//! Several servers, one deployment: every store in one PostgreSQL with pgvector, each server
+//! with its own (empty) data dir.
+
+use serde_json::Value;
+
+use lariat_tests::{PgDatabase, PgVectorServer};
+
+use crate::serve::{Api, Server, create_admin, race_uploads_and_deletions, upload};
+use crate::support::{Lariat, corpus_dir};
+
+const SECRET: &str = "one signing key for every server of the deployment";
+
+/// A server's settings on the shared deployment in `db`.
+fn node(db: &PgDatabase) -> Lariat {
+    Lariat::new()
+        .with_env("LARIAT_DATABASE_URL", &db.url)
+        .with_env("LARIAT_RETRIEVAL__VECTOR_STORE", "pgvector")
+        .with_env("LARIAT_RETRIEVAL__LEXICAL_STORE", "database")
+        .with_env("LARIAT_AUTH__JWT_SECRET", SECRET)
+        .with_env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000")
+}
+
+fn sources(r: &Value) -> Vec<String> {
+    r["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|h| h["source"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn servers_on_one_postgresql_serve_one_deployment() {
+    let pg = PgVectorServer::start();
+    let db = pg.database().await;
+    let (a, b) = (node(&db), node(&db));
+    create_admin(&a);
+    let (server_a, server_b) = (Server::start(&a), Server::start(&b));
+    let (api_a, api_b) = (Api::new(&server_a), Api::new(&server_b));
+
+    // a session opened on one server is good on the other
+    let admin = api_a.signin("admin@example.com").await;
+    let (s, me) = api_b.get("/api/auth/me", Some(&admin)).await;
+    assert_eq!(s, 200, "{me}");
+
+    // what one server wrote, the other finds and cites at once
+    let text = "# Barrel pattern\n\nThe cloverleaf barrel pattern has three barrels; a knocked \
+                barrel adds five seconds to the run.\n";
+    assert_eq!(
+        upload(&api_a, &admin, "shared", "barrels.md", text.into()).await,
+        201
+    );
+    let q = "/api/search?q=how%20many%20seconds%20does%20a%20knocked%20barrel%20add&k=3";
+    for mode in ["bm25", "dense", "hybrid"] {
+        let (s, r) = api_b.get(&format!("{q}&mode={mode}"), Some(&admin)).await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(
+            sources(&r).first().map(String::as_str),
+            Some("upload:barrels.md"),
+            "{mode}: {r}"
+        );
+    }
+
+    // a command on a third data dir writes while both serve: nothing is locked
+    let c = node(&db);
+    let corpus = corpus_dir();
+    let corpus = corpus.to_str().unwrap().to_owned();
+    let report =
+        tokio::task::spawn_blocking(move || c.json(&["ingest", &corpus, "-c", "rodeo", "--json"]))
+            .await
+            .unwrap();
+    assert_eq!(report["failed"], 0, "{report}");
+    let (_, r) = api_a
+        .get(
+            "/api/search?q=mark%20out%20rule&k=2&collection=rodeo",
+            Some(&admin),
+        )
+        .await;
+    assert!(sources(&r)[0].ends_with("roughstock-events.md"), "{r}");
+
+    // uploads of one document racing through both servers, and its deletions, are serialised
+    // across them: afterwards the stores agree
+    race_uploads_and_deletions(&[&api_a, &api_b], &admin, "shared", "barrels.md").await;
+    drop((server_a, server_b));
+    a.assert_consistent();
+    db.drop_db().await;
+}
+
+/// Without a data-dir lock, servers must sign alike: a deployment with every store in
+/// PostgreSQL and no `auth.jwt_secret` is refused before anything starts.
+#[tokio::test]
+async fn a_shared_deployment_needs_one_signing_key() {
+    let l = Lariat::new()
+        .with_env("LARIAT_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .with_env("LARIAT_RETRIEVAL__VECTOR_STORE", "pgvector")
+        .with_env("LARIAT_RETRIEVAL__LEXICAL_STORE", "database");
+    let err = tokio::task::spawn_blocking(move || l.stderr_of(2, &["ls"]))
+        .await
+        .unwrap();
+    assert!(err.contains("auth.jwt_secret"), "{err}");
+}
