@@ -18,6 +18,8 @@ fn node(db: &PgDatabase) -> Lariat {
         .with_env("LARIAT_RETRIEVAL__LEXICAL_STORE", "database")
         .with_env("LARIAT_AUTH__JWT_SECRET", SECRET)
         .with_env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000")
+        .with_env("LARIAT_PLANS__PRO__REQUESTS_PER_MINUTE", "4")
+        .with_env("LARIAT_AUTH__SIGNIN_PER_MINUTE_ACCOUNT", "3")
 }
 
 fn sources(r: &Value) -> Vec<String> {
@@ -29,14 +31,16 @@ fn sources(r: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Three `lariat serve`, each on its own data dir, requests spread over them: sessions, writes,
+/// limits and document locks are one for the deployment.
 #[tokio::test]
 async fn servers_on_one_postgresql_serve_one_deployment() {
     let pg = PgVectorServer::start();
     let db = pg.database().await;
-    let (a, b) = (node(&db), node(&db));
+    let (a, b, c) = (node(&db), node(&db), node(&db));
     create_admin(&a);
-    let (server_a, server_b) = (Server::start(&a), Server::start(&b));
-    let (api_a, api_b) = (Api::new(&server_a), Api::new(&server_b));
+    let servers = [&a, &b, &c].map(Server::start);
+    let [api_a, api_b, api_c] = [0, 1, 2].map(|i| Api::new(&servers[i]));
 
     // a session opened on one server is good on the other
     let admin = api_a.signin("admin@example.com").await;
@@ -61,12 +65,41 @@ async fn servers_on_one_postgresql_serve_one_deployment() {
         );
     }
 
-    // a command on a third data dir writes while both serve: nothing is locked
-    let c = node(&db);
+    // limits are one for the deployment: an account's sign-in attempts through either server
+    // count against one budget
+    let wrong = serde_json::json!({"email": "nobody@example.com", "password": "wrong password"});
+    for api in [&api_a, &api_b, &api_a] {
+        let (s, r) = api.post("/api/auth/signin", None, wrong.clone()).await;
+        assert_eq!(s, 401, "{r}");
+    }
+    let (s, r) = api_b.post("/api/auth/signin", None, wrong).await;
+    assert_eq!(s, 429, "{r}");
+
+    // and so is a user's request rate, whichever server each request reaches
+    let pat = api_c.unverified_user("pat@example.com").await;
+    let pat_id = api_a.user_id(&admin, "pat@example.com").await;
+    let (s, r) = api_a
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/admin/users/{pat_id}"),
+            Some(&admin),
+            Some(serde_json::json!({"plan": "pro"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let search = "/api/search?q=barrel&k=1";
+    for api in [&api_a, &api_b, &api_c, &api_a] {
+        assert_eq!(api.get(search, Some(&pat)).await.0, 200);
+    }
+    let (s, r) = api_b.get(search, Some(&pat)).await;
+    assert_eq!(s, 429, "{r}");
+
+    // a command on a fourth data dir writes while the servers serve: nothing is locked
+    let d = node(&db);
     let corpus = corpus_dir();
     let corpus = corpus.to_str().unwrap().to_owned();
     let report =
-        tokio::task::spawn_blocking(move || c.json(&["ingest", &corpus, "-c", "rodeo", "--json"]))
+        tokio::task::spawn_blocking(move || d.json(&["ingest", &corpus, "-c", "rodeo", "--json"]))
             .await
             .unwrap();
     assert_eq!(report["failed"], 0, "{report}");
@@ -80,8 +113,8 @@ async fn servers_on_one_postgresql_serve_one_deployment() {
 
     // uploads of one document racing through both servers, and its deletions, are serialised
     // across them: afterwards the stores agree
-    race_uploads_and_deletions(&[&api_a, &api_b], &admin, "shared", "barrels.md").await;
-    drop((server_a, server_b));
+    race_uploads_and_deletions(&[&api_a, &api_b, &api_c], &admin, "shared", "barrels.md").await;
+    drop(servers);
     a.assert_consistent();
     db.drop_db().await;
 }

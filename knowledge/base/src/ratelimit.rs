@@ -2,11 +2,20 @@
 //! send: keys are hashed to 64 bits with a per-limiter random key (so a 500 KB e-mail costs what
 //! a short one does, and nobody can aim collisions), stale buckets are pruned as checks go by,
 //! and past `max_keys` live buckets new keys share one overflow bucket instead of growing the map.
+//!
+//! On a deployment several servers share, a limit is one for all of them: given a [`RateStore`]
+//! ([`Limit::shared`]), its buckets live there instead (the database's `rate_limits`, one row
+//! per live key: GCRA, the token bucket as one timestamp), under a SHA-256 of the limit's name
+//! and the key.
 
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -30,15 +39,75 @@ pub fn per_hour(n: u32) -> Quota {
     Quota::per_hour(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
 }
 
+/// The rate-limit error for a wait of `wait`.
+fn limited(what: &str, wait: std::time::Duration) -> Error {
+    Error::RateLimited {
+        message: format!("{what}; retry in {} s", wait.as_secs().max(1)),
+        retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+    }
+}
+
 /// The rate-limit error for a limiter's "not until" answer.
 fn rate_limited(
     what: &str,
     not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>,
 ) -> Error {
-    let wait = not_until.wait_time_from(DefaultClock::default().now());
-    Error::RateLimited {
-        message: format!("{what}; retry in {} s", wait.as_secs().max(1)),
-        retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+    limited(
+        what,
+        not_until.wait_time_from(DefaultClock::default().now()),
+    )
+}
+
+/// Where the buckets of limits shared by every server of a deployment live.
+#[async_trait]
+pub trait RateStore: Send + Sync + std::fmt::Debug {
+    /// Takes one cell of `key`'s bucket at `now_ms` (a cell comes back every `interval_ms`, at
+    /// most `burst` are held): `None` when taken, else how many milliseconds until one is.
+    async fn take(
+        &self,
+        key: &str,
+        interval_ms: i64,
+        burst: u32,
+        now_ms: i64,
+    ) -> Result<Option<u64>, Error>;
+}
+
+/// A limit's buckets in a [`RateStore`].
+#[derive(Debug, Clone)]
+struct Shared {
+    rates: Arc<dyn RateStore>,
+    name: &'static str,
+    interval_ms: i64,
+    burst: u32,
+}
+
+impl Shared {
+    fn new(rates: Arc<dyn RateStore>, name: &'static str, quota: Quota) -> Self {
+        Self {
+            rates,
+            name,
+            interval_ms: i64::try_from(quota.replenish_interval().as_millis())
+                .unwrap_or(i64::MAX)
+                .max(1),
+            burst: quota.burst_size().get(),
+        }
+    }
+
+    async fn take(&self, key: &str, what: &str) -> Result<(), Error> {
+        let digest = Sha256::new()
+            .chain_update(self.name.as_bytes())
+            .chain_update([0])
+            .chain_update(key.as_bytes())
+            .finalize();
+        let row = format!("{}:{}", self.name, hex::encode(&digest[..16]));
+        match self
+            .rates
+            .take(&row, self.interval_ms, self.burst, crate::time::now_ms())
+            .await?
+        {
+            None => Ok(()),
+            Some(wait_ms) => Err(limited(what, std::time::Duration::from_millis(wait_ms))),
+        }
     }
 }
 
@@ -49,6 +118,9 @@ pub struct KeyedLimit {
     checks: AtomicU64,
     max_keys: usize,
     what: &'static str,
+    quota: Quota,
+    /// Set on a shared deployment: the buckets live there, not in `limiter`.
+    shared: Option<Shared>,
 }
 
 impl std::fmt::Debug for KeyedLimit {
@@ -85,11 +157,27 @@ impl KeyedLimit {
             checks: AtomicU64::new(0),
             max_keys: max_keys.max(1),
             what,
+            quota,
+            shared: None,
         }
     }
 
+    /// The same limit with its buckets in `rates` (when given) under `name`, one for every
+    /// server that shares it.
+    pub fn shared(mut self, rates: Option<&Arc<dyn RateStore>>, name: &'static str) -> Self {
+        self.shared = rates.map(|r| Shared::new(r.clone(), name, self.quota));
+        self
+    }
+
     /// Takes one cell from `key`'s bucket, or says how long to wait.
-    pub fn check<K: Hash + ?Sized>(&self, key: &K) -> Result<(), Error> {
+    pub async fn check(&self, key: &str) -> Result<(), Error> {
+        match &self.shared {
+            Some(shared) => shared.take(key, self.what).await,
+            None => self.check_here(key),
+        }
+    }
+
+    fn check_here(&self, key: &str) -> Result<(), Error> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
             self.prune();
         }
@@ -112,8 +200,8 @@ impl KeyedLimit {
     /// Takes one cell from the bucket of the network a client address stands for: an IPv4
     /// address itself, an IPv6 address its /64 (one subscriber's allocation: a client holds the
     /// whole of it and may hop between its addresses at will).
-    pub fn check_address(&self, address: IpAddr) -> Result<(), Error> {
-        self.check(&client_network(address))
+    pub async fn check_address(&self, address: IpAddr) -> Result<(), Error> {
+        self.check(&client_network(address).to_string()).await
     }
 
     /// Drops the buckets that are full again (indistinguishable from a new key).
@@ -136,6 +224,8 @@ impl KeyedLimit {
 pub struct GlobalLimit {
     limiter: DefaultDirectRateLimiter,
     what: &'static str,
+    quota: Quota,
+    shared: Option<Shared>,
 }
 
 impl std::fmt::Debug for GlobalLimit {
@@ -151,13 +241,25 @@ impl GlobalLimit {
         Self {
             limiter: RateLimiter::direct(quota),
             what,
+            quota,
+            shared: None,
         }
     }
 
-    pub fn check(&self) -> Result<(), Error> {
-        self.limiter
-            .check()
-            .map_err(|wait| rate_limited(self.what, wait))
+    /// The same limit kept in `rates` (when given) under `name`, one for every server.
+    pub fn shared(mut self, rates: Option<&Arc<dyn RateStore>>, name: &'static str) -> Self {
+        self.shared = rates.map(|r| Shared::new(r.clone(), name, self.quota));
+        self
+    }
+
+    pub async fn check(&self) -> Result<(), Error> {
+        match &self.shared {
+            Some(shared) => shared.take("", self.what).await,
+            None => self
+                .limiter
+                .check()
+                .map_err(|wait| rate_limited(self.what, wait)),
+        }
     }
 }
 
@@ -166,33 +268,34 @@ mod tests {
     use super::*;
     use crate::ErrorCode;
 
-    #[test]
-    fn keys_have_their_own_buckets_and_big_keys_cost_nothing_more() {
+    #[tokio::test]
+    async fn keys_have_their_own_buckets_and_big_keys_cost_nothing_more() {
         let limit = KeyedLimit::new(per_minute(2), "too many");
         let big = "x".repeat(500_000);
-        assert!(limit.check(big.as_str()).is_ok());
-        assert!(limit.check(big.as_str()).is_ok());
-        let err = limit.check(big.as_str()).unwrap_err();
+        assert!(limit.check(&big).await.is_ok());
+        assert!(limit.check(&big).await.is_ok());
+        let err = limit.check(&big).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::RateLimited);
         assert!(err.retry_after().is_some_and(|s| (1..=60).contains(&s)));
-        assert!(limit.check("another").is_ok());
+        assert!(limit.check("another").await.is_ok());
         assert_eq!(limit.len(), 2);
     }
 
-    #[test]
-    fn an_ipv6_client_is_one_bucket_however_many_addresses_of_its_64_it_uses() {
+    #[tokio::test]
+    async fn an_ipv6_client_is_one_bucket_however_many_addresses_of_its_64_it_uses() {
         let limit = KeyedLimit::new(per_minute(3), "too many");
         let addr = |s: &str| s.parse::<IpAddr>().unwrap();
         for host in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"] {
-            assert!(limit.check_address(addr(host)).is_ok(), "{host}");
+            assert!(limit.check_address(addr(host)).await.is_ok(), "{host}");
         }
         let err = limit
             .check_address(addr("2001:db8:1:2:abcd::1"))
+            .await
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::RateLimited);
         // the next /64, and IPv4 clients, have their own
-        assert!(limit.check_address(addr("2001:db8:1:3::1")).is_ok());
-        assert!(limit.check_address(addr("192.0.2.1")).is_ok());
+        assert!(limit.check_address(addr("2001:db8:1:3::1")).await.is_ok());
+        assert!(limit.check_address(addr("192.0.2.1")).await.is_ok());
         // an IPv4 address mapped into IPv6 is that IPv4 client
         assert_eq!(client_network(addr("::ffff:192.0.2.1")), addr("192.0.2.1"));
         assert_eq!(
@@ -201,36 +304,43 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_flood_of_distinct_keys_stays_within_the_cap() {
+    #[tokio::test]
+    async fn a_flood_of_distinct_keys_stays_within_the_cap() {
         let limit = KeyedLimit::with_max_keys(per_minute(10), "too many", 1_000);
         for i in 0..50_000u32 {
-            let _ = limit.check(&i);
+            let _ = limit.check(&i.to_string()).await;
         }
         assert!(limit.len() <= 1_001, "{} buckets", limit.len());
         // the flood's overflow shares one bucket: it is soon refused as a whole
-        assert!((0..20u32).any(|i| limit.check(&(1_000_000 + i)).is_err()));
+        let mut refused = false;
+        for i in 0..20u32 {
+            refused |= limit.check(&(1_000_000 + i).to_string()).await.is_err();
+        }
+        assert!(refused);
     }
 
-    #[test]
-    fn stale_buckets_are_pruned() {
+    #[tokio::test]
+    async fn stale_buckets_are_pruned() {
         // one cell a millisecond: a bucket is full again almost at once
         let quota = Quota::with_period(std::time::Duration::from_millis(1)).unwrap();
         let limit = KeyedLimit::new(quota, "too many");
         for i in 0..500u32 {
-            let _ = limit.check(&i);
+            let _ = limit.check(&i.to_string()).await;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
         limit.prune();
         assert!(limit.is_empty(), "{} buckets left", limit.len());
     }
 
-    #[test]
-    fn a_global_limit_is_shared() {
+    #[tokio::test]
+    async fn a_global_limit_is_shared() {
         let limit = GlobalLimit::new(per_hour(3), "busy");
         for _ in 0..3 {
-            limit.check().unwrap();
+            limit.check().await.unwrap();
         }
-        assert_eq!(limit.check().unwrap_err().code(), ErrorCode::RateLimited);
+        assert_eq!(
+            limit.check().await.unwrap_err().code(),
+            ErrorCode::RateLimited
+        );
     }
 }

@@ -183,6 +183,61 @@ impl SqlStore {
     }
 }
 
+/// Takes between two prunings of the buckets that are full again.
+const RATE_PRUNE_EVERY: u64 = 1024;
+static RATE_TAKES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Rate limits' buckets in `rate_limits`, as GCRA: a bucket is the time its next cell would be
+/// due were it empty (`tat`); a take moves it one interval on, and is refused when that would put
+/// it more than `burst` intervals ahead of now. One conditional upsert, so concurrent takes on
+/// any number of servers never both get the last cell.
+#[async_trait::async_trait]
+impl crate::ratelimit::RateStore for SqlStore {
+    async fn take(
+        &self,
+        key: &str,
+        interval_ms: i64,
+        burst: u32,
+        now_ms: i64,
+    ) -> Result<Option<u64>> {
+        if RATE_TAKES
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(RATE_PRUNE_EVERY)
+        {
+            sqlx::query("DELETE FROM rate_limits WHERE tat < $1")
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+        }
+        let tolerance = interval_ms.saturating_mul(i64::from(burst));
+        let taken = sqlx::query(
+            "INSERT INTO rate_limits (key, tat) VALUES ($1, $2 + $3)
+             ON CONFLICT (key) DO UPDATE
+                SET tat = (CASE WHEN rate_limits.tat > $2 THEN rate_limits.tat ELSE $2 END) + $3
+                WHERE (CASE WHEN rate_limits.tat > $2 THEN rate_limits.tat ELSE $2 END) + $3 - $4 <= $2
+             RETURNING tat",
+        )
+        .bind(key)
+        .bind(now_ms)
+        .bind(interval_ms)
+        .bind(tolerance)
+        .fetch_optional(&self.pool)
+        .await?;
+        if taken.is_some() {
+            return Ok(None);
+        }
+        let tat: i64 = sqlx::query("SELECT tat FROM rate_limits WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("tat"))
+            .transpose()?
+            .unwrap_or(now_ms);
+        let due = tat.max(now_ms) + interval_ms - tolerance;
+        Ok(Some(u64::try_from(due - now_ms).unwrap_or(0).max(1)))
+    }
+}
+
 /// `text` for a LIKE pattern: its wildcard characters escaped (with `ESCAPE '\'`).
 pub fn like_escaped(text: &str) -> String {
     let mut p = String::with_capacity(text.len());

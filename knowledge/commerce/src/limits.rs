@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::config::PlanConfig;
 use base::error::{Error, Result};
 use base::principal::Principal;
-use base::ratelimit::{KeyedLimit, per_minute};
+use base::ratelimit::{KeyedLimit, RateStore, per_minute};
 
 use crate::store::{DailyUsage, UsageRecord, UsageStore};
 use base::time::month_start;
@@ -45,16 +45,24 @@ impl std::fmt::Debug for Limits {
 }
 
 impl Limits {
-    pub fn new(plans: &BTreeMap<String, PlanConfig>, store: Arc<dyn UsageStore>) -> Self {
+    /// Limits of `plans`, counted in `store`; with `rates`, the request rates are kept there,
+    /// one for every server of a shared deployment.
+    pub fn new(
+        plans: &BTreeMap<String, PlanConfig>,
+        store: Arc<dyn UsageStore>,
+        rates: Option<&Arc<dyn RateStore>>,
+    ) -> Self {
         let buckets = plans
             .iter()
             .map(|(name, plan)| {
                 let quota = per_minute(plan.requests_per_minute);
-                let users = KeyedLimit::new(quota, "your request rate is over your plan's limit");
+                let users = KeyedLimit::new(quota, "your request rate is over your plan's limit")
+                    .shared(rates, "requests_user");
                 let keys = KeyedLimit::new(
                     quota,
                     "this API key's request rate is over its plan's limit",
-                );
+                )
+                .shared(rates, "requests_key");
                 (name.clone(), (users, keys))
             })
             .collect();
@@ -75,7 +83,7 @@ impl Limits {
     }
 
     /// Takes one request from the user's bucket and, for an API key, from the key's own.
-    pub fn check_rate(&self, principal: &Principal) -> Result<()> {
+    pub async fn check_rate(&self, principal: &Principal) -> Result<()> {
         self.plan(principal)?;
         // Buckets are made from the same plans, so a known plan has one.
         let (users, keys) = self
@@ -83,9 +91,9 @@ impl Limits {
             .get(&principal.user.plan)
             .ok_or_else(|| Error::Internal("plan without a rate limiter".into()))?;
         if let Some(key) = &principal.api_key_id {
-            keys.check(key)?;
+            keys.check(key).await?;
         }
-        users.check(&principal.user.id)
+        users.check(&principal.user.id).await
     }
 
     pub async fn usage(&self, principal: &Principal) -> Result<Usage> {

@@ -12,10 +12,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use identity::accounts::Accounts;
+use identity::accounts::{AccountStores, Accounts};
 
 use base::error::Result;
 use base::principal::{Principal, Role};
+use base::ratelimit::RateStore;
 use base::sql::SqlStore;
 use base::types::{Collection, CollectionName};
 use chat::Chat;
@@ -103,16 +104,25 @@ impl Service {
     ) -> Result<Self> {
         let mail = Arc::new(Mail::new(&config.mail, sql.clone())?);
         let audit = Arc::new(Audit::new(sql.clone(), config.auth.audit_retention_days));
+        // every server of a shared deployment counts against one set of limits
+        let rates = config
+            .knowledge()
+            .shared()
+            .then(|| sql.clone() as Arc<dyn RateStore>);
         let accounts = Arc::new(Accounts::new(
             &config.auth,
             &config.data_dir,
             &config.mail.public_url,
             config.plans.keys().cloned().collect(),
-            (sql.clone(), sql.clone()),
+            AccountStores {
+                accounts: sql.clone(),
+                identities: sql.clone(),
+                rates: rates.clone(),
+            },
             mail.clone(),
             audit.clone(),
         )?);
-        let limits = Arc::new(Limits::new(&config.plans, sql.clone()));
+        let limits = Arc::new(Limits::new(&config.plans, sql.clone(), rates.as_ref()));
         let collections = Collections::new(knowledge.clone(), accounts.clone());
         let llm = Llm::new(config.providers(), &config.llm)?;
         let chat = Arc::new(Chat::new(
@@ -276,7 +286,7 @@ impl Service {
     ) -> Result<Principal> {
         let mut principal = self.accounts.authenticate(bearer).await?;
         principal.address = address;
-        self.limits.check_rate(&principal)?;
+        self.limits.check_rate(&principal).await?;
         Ok(principal)
     }
 }

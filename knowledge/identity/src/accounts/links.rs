@@ -63,10 +63,10 @@ impl Accounts {
         address: Option<IpAddr>,
     ) -> Result<()> {
         if let Some(ip) = address {
-            self.reset_by_address.check_address(ip)?;
+            self.reset_by_address.check_address(ip).await?;
         }
         let email = normalize_email(email)?;
-        self.reset_by_email.check(&email)?;
+        self.reset_by_email.check(&email).await?;
         let accounts = self.clone();
         tokio::spawn(async move {
             if let Err(e) = accounts.reset_requested(&email, address).await {
@@ -275,7 +275,8 @@ impl Accounts {
             )));
         }
         self.verify_by_account
-            .check(&(LinkKind::Verify.purpose(), &user.id))?;
+            .check(&format!("{}:{}", LinkKind::Verify.purpose(), user.id))
+            .await?;
         self.mail_verification(user).await
     }
 
@@ -362,7 +363,8 @@ impl Accounts {
             )));
         }
         self.verify_by_account
-            .check(&(LinkKind::EmailChange.purpose(), &user.id))?;
+            .check(&format!("{}:{}", LinkKind::EmailChange.purpose(), user.id))
+            .await?;
         let link = self
             .issue_link(LinkKind::EmailChange, user, &new_email)
             .await?;
@@ -446,7 +448,7 @@ impl Accounts {
         password: &str,
     ) -> Result<()> {
         let email = &principal.user.email;
-        self.signin_by_account.check(email)?;
+        self.signin_by_account.check(email).await?;
         if password.len() > MAX_PASSWORD_LEN {
             return Err(wrong_current_password());
         }

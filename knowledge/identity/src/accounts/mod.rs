@@ -24,7 +24,7 @@ use crate::mail::{Mail, Template};
 use crate::store::{IssuedToken, RefreshOutcome, Revoked, Securing, StoredSession};
 use base::error::{Error, Result};
 use base::hashing::HashPool;
-use base::ratelimit::{GlobalLimit, KeyedLimit, per_hour, per_minute};
+use base::ratelimit::{GlobalLimit, KeyedLimit, RateStore, per_hour, per_minute};
 use base::types::{content_hash, now_ms};
 use std::path::Path;
 
@@ -313,6 +313,15 @@ fn unauthorized() -> Error {
     Error::Unauthorized("invalid, expired or revoked credentials".into())
 }
 
+/// Where accounts keep what they keep.
+pub struct AccountStores {
+    pub accounts: Arc<dyn AccountStore>,
+    pub identities: Arc<dyn IdentityStore>,
+    /// The sign-in, sign-up, reset and verification limits' buckets when every server of a
+    /// shared deployment must count as one; `None` keeps them in this process.
+    pub rates: Option<Arc<dyn RateStore>>,
+}
+
 impl Accounts {
     /// Accounts as `config` sets them up, signing tokens with `auth.jwt_secret` or the key kept
     /// in `data_dir`; single sign-on calls back to `public_url`; users are given one of `plans`.
@@ -321,11 +330,16 @@ impl Accounts {
         data_dir: &Path,
         public_url: &str,
         plans: Vec<String>,
-        stores: (Arc<dyn AccountStore>, Arc<dyn IdentityStore>),
+        stores: AccountStores,
         mail: Arc<Mail>,
         audit: Arc<Audit>,
     ) -> Result<Self> {
-        let (store, identity_store) = stores;
+        let AccountStores {
+            accounts: store,
+            identities: identity_store,
+            rates,
+        } = stores;
+        let rates = rates.as_ref();
         let secret = jwt_secret(config, data_dir)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
@@ -342,31 +356,38 @@ impl Accounts {
             signin_by_account: KeyedLimit::new(
                 per_minute(config.signin_per_minute_account),
                 "too many sign-in attempts for this account",
-            ),
+            )
+            .shared(rates, "signin_account"),
             signin_by_address: KeyedLimit::new(
                 per_minute(config.signin_per_minute_address),
                 "too many sign-in attempts from this address",
-            ),
+            )
+            .shared(rates, "signin_address"),
             signup_by_address: KeyedLimit::new(
                 per_hour(config.signup_per_hour_address),
                 "too many sign-ups from this address",
-            ),
+            )
+            .shared(rates, "signup_address"),
             signups: GlobalLimit::new(
                 per_hour(config.signup_per_hour),
                 "too many sign-ups on this server just now",
-            ),
+            )
+            .shared(rates, "signups"),
             reset_by_address: KeyedLimit::new(
                 per_hour(config.reset_per_hour_address),
                 "too many password reset requests from this address",
-            ),
+            )
+            .shared(rates, "reset_address"),
             reset_by_email: KeyedLimit::new(
                 per_hour(config.reset_per_hour_email),
                 "too many password reset requests for this address",
-            ),
+            )
+            .shared(rates, "reset_email"),
             verify_by_account: KeyedLimit::new(
                 per_hour(config.verify_per_hour_account),
                 "too many confirmation mails for this account just now",
-            ),
+            )
+            .shared(rates, "verify_account"),
             mail,
             audit,
             hashing: HashPool::new(
@@ -386,7 +407,7 @@ impl Accounts {
         address: Option<IpAddr>,
     ) -> Result<SignedUp> {
         let normalized = normalize_email(email)?;
-        self.check_signup(&normalized, address)?;
+        self.check_signup(&normalized, address).await?;
         check_not_reserved(&normalized)?;
         let password_hash = self.checked_hash(password, &normalized).await?;
         let user = self.new_user(&normalized, Role::User, false);
@@ -413,7 +434,8 @@ impl Accounts {
                 // the owner hears of it, unless that is being used to flood their mailbox
                 if self
                     .verify_by_account
-                    .check(&("signup", &normalized))
+                    .check(&format!("signup:{normalized}"))
+                    .await
                     .is_ok()
                 {
                     let link = self.mail.link("/forgot");
@@ -442,11 +464,11 @@ impl Accounts {
 
     /// Whether the sign-up policy lets this (normalised) address open an account, within the
     /// sign-up limits per client address and for the whole server.
-    fn check_signup(&self, normalized: &str, address: Option<IpAddr>) -> Result<()> {
+    async fn check_signup(&self, normalized: &str, address: Option<IpAddr>) -> Result<()> {
         if let Some(ip) = address {
-            self.signup_by_address.check_address(ip)?;
+            self.signup_by_address.check_address(ip).await?;
         }
-        self.signups.check()?;
+        self.signups.check().await?;
         match &self.config.signup {
             SignupPolicy::Open => Ok(()),
             SignupPolicy::InviteOnly => Err(Error::Forbidden(

@@ -41,7 +41,7 @@ impl Accounts {
     /// client address; a wrong email and a wrong password get the same answer.
     pub async fn signin(&self, email: &str, password: &str, client: &Client) -> Result<TokenPair> {
         if let Some(ip) = client.address {
-            self.signin_by_address.check_address(ip)?;
+            self.signin_by_address.check_address(ip).await?;
         }
         // No account has an address or a password that long: answer as for a wrong password, without a
         // bucket for it or a look-up.
@@ -49,7 +49,7 @@ impl Accounts {
             return Err(Error::Unauthorized("wrong email or password".into()));
         }
         let email = email.trim().to_lowercase();
-        self.signin_by_account.check(&email)?;
+        self.signin_by_account.check(&email).await?;
         let found = self.store.user_credentials(&email).await?;
         let ok = self
             .verify(password, found.as_ref().map(|(_, h)| h.clone()))

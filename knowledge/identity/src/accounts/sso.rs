@@ -303,7 +303,7 @@ impl Accounts {
         address: Option<IpAddr>,
     ) -> Result<SsoStart> {
         if let Some(ip) = address {
-            self.signin_by_address.check_address(ip)?;
+            self.signin_by_address.check_address(ip).await?;
         }
         let p = self.sso.get(provider)?;
         if let Some(principal) = linking {
@@ -557,7 +557,7 @@ impl Accounts {
         email: &str,
         client: &Client,
     ) -> Result<User> {
-        self.check_signup(email, client.address)?;
+        self.check_signup(email, client.address).await?;
         super::check_not_reserved(email)?;
         let user = User {
             id: uuid::Uuid::new_v4().to_string(),
