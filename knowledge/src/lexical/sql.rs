@@ -469,7 +469,7 @@ impl LexicalIndex for SqlLexicalIndex {
                        SUM(q.weight * p.tf / (p.tf + ${k1} * (1 - ${b} + ${b} * p.len / q.average_length))) AS score
                 FROM lexical_postings p
                 JOIN q ON p.term = q.term AND p.kind = q.kind AND p.field = q.field
-                WHERE p.collection IN ({collections})
+                WHERE p.term IN ({term_list}) AND p.collection IN ({collections})
                 GROUP BY p.entry_id, p.kind, p.document_entry
              )
              SELECT e.chunk_id, CAST((1 - ${w}) * h.score + ${w} * COALESCE(d.score, 0) AS DOUBLE PRECISION) AS score
@@ -484,6 +484,7 @@ impl LexicalIndex for SqlLexicalIndex {
             w = p + 3,
             limit = p + 4,
             collections = placeholders(p + 5, collections.len()),
+            term_list = placeholders(p + 5 + collections.len(), ids.len()),
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for w in &weights {
@@ -501,6 +502,11 @@ impl LexicalIndex for SqlLexicalIndex {
             .bind(i64::try_from(limit).unwrap_or(i64::MAX));
         for c in collections {
             query = query.bind(c);
+        }
+        // the terms again, as a list the postings' index can be searched by (a join on the
+        // weights alone let PostgreSQL scan every posting)
+        for t in &ids {
+            query = query.bind(*t);
         }
         query
             .fetch_all(&self.sql.pool)
