@@ -62,17 +62,7 @@ async fn the_cli_runs_on_postgresql() {
 async fn the_cli_keeps_everything_in_postgresql_with_pgvector() {
     let server = PgVectorServer::start();
     let db = server.database().await;
-    let l = cli_journey(
-        Lariat::new()
-            .with_env("LARIAT_DATABASE_URL", &db.url)
-            .with_env("LARIAT_RETRIEVAL__VECTOR_STORE", "pgvector")
-            .with_env("LARIAT_RETRIEVAL__LEXICAL_STORE", "database")
-            .with_env(
-                "LARIAT_AUTH__JWT_SECRET",
-                "one signing key for every server of the deployment",
-            ),
-    )
-    .await;
+    let l = cli_journey(crate::replicas::node(&db)).await;
     for embedded in ["lariat.db", "vectors", "lexical"] {
         assert!(!l.data_dir().join(embedded).exists(), "{embedded}");
     }

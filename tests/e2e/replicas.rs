@@ -11,7 +11,7 @@ use crate::support::{Lariat, corpus_dir};
 const SECRET: &str = "one signing key for every server of the deployment";
 
 /// A server's settings on the shared deployment in `db`.
-fn node(db: &PgDatabase) -> Lariat {
+pub fn node(db: &PgDatabase) -> Lariat {
     Lariat::new()
         .with_env("LARIAT_DATABASE_URL", &db.url)
         .with_env("LARIAT_RETRIEVAL__VECTOR_STORE", "pgvector")

@@ -183,6 +183,19 @@ impl SqlStore {
     }
 }
 
+/// Takes PostgreSQL's advisory lock `key` for the rest of `tx` (its end releases it).
+pub async fn advisory_xact_lock(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    key: i64,
+) -> Result<()> {
+    // the lock's own result is `void`, a type sqlx's `Any` driver cannot read
+    sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Takes between two prunings of the buckets that are full again.
 const RATE_PRUNE_EVERY: u64 = 1024;
 static RATE_TAKES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

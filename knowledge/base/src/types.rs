@@ -204,6 +204,20 @@ pub fn shown_source(source: &str, metadata: &serde_json::Value) -> String {
     }
 }
 
+/// 64 bits of the SHA-256 of `parts` (each ended by a NUL): ids and lock keys that SQL keeps as
+/// a BIGINT, the same on every server.
+pub fn hash64(parts: &[&str]) -> i64 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    i64::from_le_bytes(head)
+}
+
 pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

@@ -7,12 +7,12 @@
 
 use std::collections::BTreeSet;
 
-use sha2::{Digest, Sha256};
 use tokio::sync::{MutexGuard, Semaphore, SemaphorePermit};
 
 use super::{DOCUMENT_LOCK_STRIPES, Knowledge};
 use base::error::{Error, Result};
-use base::sql::SqlStore;
+use base::sql::{SqlStore, advisory_xact_lock};
+use base::types::hash64;
 
 /// Connections a server holds locks on at once: the rest of the pool stays free for the writes
 /// the locks guard (a writer waiting for a connection while every connection waits for it would
@@ -32,17 +32,6 @@ impl SharedLocks {
             holders: Semaphore::new(LOCK_HOLDERS),
         }
     }
-}
-
-/// A document id as an advisory lock's key: 64 bits of its SHA-256 under a prefix of its own.
-fn lock_key(document_id: &str) -> i64 {
-    let digest = Sha256::new()
-        .chain_update(b"lariat document\0")
-        .chain_update(document_id.as_bytes())
-        .finalize();
-    let mut head = [0u8; 8];
-    head.copy_from_slice(&digest[..8]);
-    i64::from_le_bytes(head)
 }
 
 /// Held while documents are written or deleted; dropping it lets the next writer in.
@@ -76,14 +65,13 @@ impl Knowledge {
                     .acquire()
                     .await
                     .map_err(|_| Error::Unavailable("shutting down".into()))?;
-                let keys: BTreeSet<i64> = ids.iter().map(|id| lock_key(id)).collect();
+                let keys: BTreeSet<i64> = ids
+                    .iter()
+                    .map(|id| hash64(&["lariat document", id]))
+                    .collect();
                 let mut tx = locks.sql.pool.begin().await?;
                 for key in keys {
-                    // (the lock's own result is `void`, which sqlx's `Any` driver cannot read)
-                    sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
-                        .bind(key)
-                        .execute(&mut *tx)
-                        .await?;
+                    advisory_xact_lock(&mut tx, key).await?;
                 }
                 Some((permit, tx))
             }

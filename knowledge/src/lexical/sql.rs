@@ -13,7 +13,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Row};
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::tokenizer::TokenStream;
@@ -21,6 +20,7 @@ use tantivy::tokenizer::TokenStream;
 use super::{INDEX_FORMAT, Kind, LexicalDocument, LexicalIndex, Ranking, analyzer, query_terms};
 use base::error::{Error, Result};
 use base::sql::{SqlStore, placeholders, rows};
+use base::types::hash64;
 
 /// Rows per INSERT: at most eight parameters each, under SQLite's 32,766 and PostgreSQL's 65,535.
 const INSERT_BATCH: usize = 1000;
@@ -33,19 +33,6 @@ fn kind_code(kind: Kind) -> i64 {
         Kind::Passage => 0,
         Kind::Document => 1,
     }
-}
-
-/// 64 bits of the SHA-256 of `parts`: term and entry ids.
-fn hash64(parts: &[&str]) -> i64 {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    let digest = h.finalize();
-    let mut head = [0u8; 8];
-    head.copy_from_slice(&digest[..8]);
-    i64::from_le_bytes(head)
 }
 
 fn term_id(term: &str) -> i64 {

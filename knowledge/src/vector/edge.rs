@@ -16,16 +16,12 @@ use qdrant_edge::{
     WithVector,
 };
 
-use super::{VectorPoint, VectorStore};
+use super::{VectorPoint, VectorStore, vector_err};
 use crate::config::RetrievalConfig;
 use base::error::{Error, Result, blocking};
 
 const VECTOR: &str = "dense";
 const SCROLL_PAGE: usize = 1000;
-
-fn vector_err(e: impl std::fmt::Display) -> Error {
-    Error::Vector(e.to_string())
-}
 
 fn keyword(field: &str, values: Vec<String>) -> Result<Condition> {
     let key: JsonPath = field

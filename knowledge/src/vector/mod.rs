@@ -10,7 +10,12 @@ use async_trait::async_trait;
 pub use edge::EdgeVectorStore;
 pub use pgvector::PgVectorStore;
 
-use base::error::Result;
+use base::error::{Error, Result};
+
+/// A vector engine's failure, as the domain's error.
+fn vector_err(e: impl std::fmt::Display) -> Error {
+    Error::Vector(e.to_string())
+}
 
 /// One chunk's vector and the ids a search filters on.
 #[derive(Debug, Clone)]

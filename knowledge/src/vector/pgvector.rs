@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
-use super::{VectorPoint, VectorStore};
+use super::{VectorPoint, VectorStore, vector_err};
 use crate::config::RetrievalConfig;
 use base::error::{Error, Result};
-use base::sql::{Dialect, SqlStore, placeholders};
+use base::sql::{Dialect, SqlStore, advisory_xact_lock, placeholders};
 
 /// Taken while the table is made or remade (`pg_advisory_xact_lock`): "lariat vectors".
 const SCHEMA_LOCK: i64 = 0x6c61_7269_6174_7663;
@@ -31,10 +31,6 @@ const INSERT_BATCH: usize = 500;
 /// How long the point count that chooses exact or HNSW search is trusted: other servers write
 /// too.
 const COUNT_TTL: Duration = Duration::from_secs(30);
-
-fn vector_err(e: impl std::fmt::Display) -> Error {
-    Error::Vector(e.to_string())
-}
 
 /// pgvector's text form of a vector: `[x,y,…]`, each float written so it reads back exactly.
 fn literal(vector: &[f32]) -> String {
@@ -64,11 +60,7 @@ pub struct PgVectorStore {
 /// exist; with `replace`, drops the table first.
 async fn create_table(pool: &AnyPool, dimension: usize, replace: bool) -> Result<()> {
     let mut tx = pool.begin().await?;
-    // (the lock's own result is `void`, a type sqlx's `Any` driver cannot read)
-    sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
-        .bind(SCHEMA_LOCK)
-        .execute(&mut *tx)
-        .await?;
+    advisory_xact_lock(&mut tx, SCHEMA_LOCK).await?;
     sqlx::query("CREATE EXTENSION IF NOT EXISTS vector")
         .execute(&mut *tx)
         .await
