@@ -14,7 +14,7 @@ ADDR ?= 127.0.0.1:8080
 export RUSTC_WORKSPACE_WRAPPER ?= $(shell rustup which clippy-driver 2>/dev/null)
 export CLIPPY_ARGS ?= -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 
-.PHONY: setup assets setup-llm build build-bin demo test test-deps lint eval-gate eval-baseline eval-answers eval-answers-baseline eval-answers-local peers bench bench-chat bench-abuse fuzz fuzz-smoke
+.PHONY: setup assets setup-llm build build-bin demo test test-qdrant test-deps lint eval-gate eval-baseline eval-answers eval-answers-baseline eval-answers-local peers bench bench-cluster bench-chat bench-abuse fuzz fuzz-smoke
 
 setup: assets
 	bash scripts/build-deps.sh
@@ -76,6 +76,13 @@ test-deps:
 test: setup test-deps lint
 	bash scripts/test.sh
 
+# The Qdrant suites (vector store, lexical index, the move onto Qdrant) against a real Qdrant
+# server at LARIAT_TEST_QDRANT_URL (its gRPC port, e.g. http://127.0.0.1:6334); `make test` runs
+# the same tests against the test server over qdrant-edge. Not part of `make test` or CI.
+test-qdrant: setup test-deps
+	@test -n "$(LARIAT_TEST_QDRANT_URL)" || { echo "test-qdrant: set LARIAT_TEST_QDRANT_URL to a Qdrant server's gRPC URL (http://host:6334)" >&2; exit 2; }
+	cargo nextest run --workspace -E 'test(qdrant)'
+
 # The retrieval regression gate CI runs: the development collections (read from ../shared at run
 # time) against the committed baseline. Each ingested corpus is cached outside the clone and reused
 # while corpus, chunker and model are unchanged.
@@ -122,6 +129,12 @@ bench: setup build
 	$(LARIAT) bench ../shared/data/scifact
 
 # The chat path on the SciFact collections the eval gate ingested (run `make eval-gate` first).
+# A shared deployment under a crowd: three replicas on PostgreSQL + pgvector, 200 users, two
+# curators, five minutes (REPLICAS, USERS, CURATORS, SECONDS_ to change them).
+bench-cluster: setup build
+	bash scripts/pgvector-deps.sh
+	bash scripts/bench-cluster.sh $(LARIAT) $(CARGO_TARGET_DIR)/bench-cluster.json
+
 bench-chat: build
 	$(LARIAT) --data-dir $(EVAL_DIR) bench-chat ../shared/data/scifact/queries.jsonl
 

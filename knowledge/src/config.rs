@@ -23,13 +23,13 @@ pub struct Setup<'a> {
 }
 
 impl Setup<'_> {
-    /// Whether every store is in the database: PostgreSQL (`database_url`), vectors in pgvector
-    /// and the BM25 index in term tables. The data dir then holds nothing another server needs,
+    /// Whether every store is shared: the database in PostgreSQL (`database_url`), vectors in
+    /// pgvector or Qdrant and the BM25 index in term tables or Qdrant. The data dir then holds nothing another server needs,
     /// so it is not locked and any number of servers may serve the deployment.
     pub fn shared(&self) -> bool {
         self.database_url.is_some()
-            && self.retrieval.vector_store == VectorBackend::Pgvector
-            && self.retrieval.lexical_store == LexicalBackend::Database
+            && self.retrieval.vector_store != VectorBackend::Embedded
+            && self.retrieval.lexical_store != LexicalBackend::Embedded
     }
 }
 
@@ -73,6 +73,8 @@ pub enum VectorBackend {
     Embedded,
     /// pgvector in the PostgreSQL of `database_url`: any number of servers.
     Pgvector,
+    /// A Qdrant server or cluster (`retrieval.qdrant`): any number of servers.
+    Qdrant,
 }
 
 /// Where the lexical (BM25) index is kept.
@@ -85,6 +87,44 @@ pub enum LexicalBackend {
     /// Term tables in the deployment's database (`database_url`'s PostgreSQL): any number of
     /// servers.
     Database,
+    /// Sparse BM25 vectors in a Qdrant server or cluster (`retrieval.qdrant`), weighted by
+    /// Lariat's analyzer and scored with Qdrant's `idf` modifier: any number of servers.
+    Qdrant,
+}
+
+/// The Qdrant server or cluster `vector_store = "qdrant"` and `lexical_store = "qdrant"` use,
+/// over gRPC.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QdrantConfig {
+    /// The gRPC endpoint (port 6334 by default), `http://` or `https://`.
+    pub url: String,
+    #[serde(skip_serializing)]
+    pub api_key: Option<Secret>,
+    /// Lariat's Qdrant collections are named `<prefix>_chunks` (dense) and `<prefix>_lexical`
+    /// (BM25): several deployments can share one cluster under different prefixes.
+    pub collection_prefix: String,
+    /// Shards and copies of each shard, set when the collections are created.
+    pub shard_number: u32,
+    pub replication_factor: u32,
+    /// How many copies must acknowledge a write before it returns.
+    pub write_consistency_factor: u32,
+    /// Seconds one request may take.
+    pub timeout_secs: u64,
+}
+
+impl Default for QdrantConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:6334".into(),
+            api_key: None,
+            collection_prefix: "lariat".into(),
+            shard_number: 1,
+            replication_factor: 1,
+            write_consistency_factor: 1,
+            timeout_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -107,12 +147,15 @@ pub struct RetrievalConfig {
     /// The share of a passage's BM25 score that is its whole document's (scored against the
     /// other documents), the rest its own (against the other passages). 0 ranks passages alone.
     pub bm25_document_weight: f32,
-    /// Where vectors are kept and searched: `embedded` (qdrant-edge in the data dir) or
-    /// `pgvector` (the PostgreSQL of `database_url`, shared by every server).
+    /// Where vectors are kept and searched: `embedded` (qdrant-edge in the data dir),
+    /// `pgvector` (the PostgreSQL of `database_url`) or `qdrant` (`qdrant`'s server); the last
+    /// two are shared by every server.
     pub vector_store: VectorBackend,
-    /// Where the BM25 index is kept: `embedded` (tantivy in the data dir) or `database` (term
-    /// tables in the database, shared by every server).
+    /// Where the BM25 index is kept: `embedded` (tantivy in the data dir), `database` (term
+    /// tables in the database) or `qdrant` (sparse vectors in `qdrant`'s server); the last two
+    /// are shared by every server.
     pub lexical_store: LexicalBackend,
+    pub qdrant: QdrantConfig,
     /// Below this many vectors dense search is exact; above it HNSW with `hnsw_ef`.
     pub exact_search_below: usize,
     pub hnsw_ef: usize,
@@ -222,6 +265,7 @@ impl Default for RetrievalConfig {
             bm25_document_weight: 0.5,
             vector_store: VectorBackend::Embedded,
             lexical_store: LexicalBackend::Embedded,
+            qdrant: QdrantConfig::default(),
             exact_search_below: 20_000,
             hnsw_ef: 256,
             feedback_passages: 3,
@@ -270,6 +314,32 @@ pub fn validate(
         return Err(Error::InvalidInput(format!(
             "retrieval: bm25_k1 must be 0-10, bm25_b 0-1, bm25_k3 0-1000 and bm25_document_weight 0-1 (got {}, {}, {} and {})",
             r.bm25_k1, r.bm25_b, r.bm25_k3, r.bm25_document_weight
+        )));
+    }
+    let q = &r.qdrant;
+    let uses_qdrant =
+        r.vector_store == VectorBackend::Qdrant || r.lexical_store == LexicalBackend::Qdrant;
+    if uses_qdrant
+        && (!(q.url.starts_with("http://") || q.url.starts_with("https://"))
+            || q.collection_prefix.is_empty()
+            || q.collection_prefix.len() > 64
+            || !q
+                .collection_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || q.shard_number == 0
+            || q.replication_factor == 0
+            || !(1..=q.replication_factor).contains(&q.write_consistency_factor)
+            || !(1..=3600).contains(&q.timeout_secs))
+    {
+        return Err(Error::InvalidInput(format!(
+            "retrieval.qdrant: url must be http:// or https://, collection_prefix 1-64 letters, digits, _ or -, shard_number and replication_factor positive, write_consistency_factor 1 to replication_factor and timeout_secs 1-3600 (got {}, {:?}, {}, {}, {} and {})",
+            q.url,
+            q.collection_prefix,
+            q.shard_number,
+            q.replication_factor,
+            q.write_consistency_factor,
+            q.timeout_secs
         )));
     }
     if r.feedback_passages > 100

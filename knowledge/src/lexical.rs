@@ -35,9 +35,12 @@ use tantivy::{
 
 use base::error::{Error, Result, blocking};
 
+mod entries;
+mod qdrant;
 mod scoring;
 mod sql;
 
+pub use qdrant::QdrantLexicalIndex;
 use scoring::*;
 pub use scoring::{Bm25, Ranking};
 pub use sql::SqlLexicalIndex;

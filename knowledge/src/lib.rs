@@ -11,6 +11,7 @@ pub mod collections;
 pub mod config;
 pub mod embed;
 pub mod lexical;
+pub mod qdrant;
 pub mod rerank;
 mod retrieval;
 mod sql;
@@ -20,5 +21,6 @@ pub mod vector;
 mod knowledge;
 
 pub use knowledge::{
-    CheckReport, DocumentView, Knowledge, Parts, PassageInContext, RecoveryReport, SearchRequest,
+    CheckReport, DocumentView, Knowledge, MoveProgress, MoveReport, Parts, PassageInContext,
+    RecoveryReport, SearchRequest,
 };

@@ -3,10 +3,13 @@
 use std::collections::HashMap;
 
 use base::ErrorCode;
+use knowledge::config::QdrantConfig;
 use knowledge::config::RetrievalConfig;
 use knowledge::lexical::{
-    Bm25, LexicalDocument, LexicalIndex, LexicalPassage, Ranking, SqlLexicalIndex, TantivyIndex,
+    Bm25, LexicalDocument, LexicalIndex, LexicalPassage, QdrantLexicalIndex, Ranking,
+    SqlLexicalIndex, TantivyIndex,
 };
+use knowledge::qdrant::QdrantEngine;
 
 /// BM25 as most engines default it, passages ranked alone, titles doubled.
 const PLAIN: Ranking = Ranking {
@@ -19,8 +22,21 @@ const PLAIN: Ranking = Ranking {
     document_weight: 0.0,
 };
 use base::sql::SqlStore;
-use knowledge::vector::{EdgeVectorStore, PgVectorStore, VectorPoint, VectorStore};
+use knowledge::vector::{
+    EdgeVectorStore, PgVectorStore, QdrantVectorStore, VectorPoint, VectorStore,
+};
+use lariat_tests::qdrant::QdrantTarget;
 use lariat_tests::{PgDatabase, PgVectorServer};
+
+/// A client for `target`'s server, its collections under `prefix`.
+fn qdrant(target: &QdrantTarget, prefix: &str) -> QdrantEngine {
+    QdrantEngine::connect(&QdrantConfig {
+        url: target.url.clone(),
+        collection_prefix: prefix.into(),
+        ..QdrantConfig::default()
+    })
+    .unwrap()
+}
 
 fn unit(v: [f32; 3]) -> Vec<f32> {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -192,6 +208,88 @@ async fn pgvector_store_passes_the_suite_exact_and_by_hnsw() {
     sql.close().await;
     other_sql.close().await;
     db.drop_db().await;
+}
+
+#[tokio::test]
+async fn qdrant_vector_store_passes_the_suite_exact_and_by_hnsw() {
+    let target = QdrantTarget::new();
+    let exact = RetrievalConfig::default();
+    let hnsw = RetrievalConfig {
+        exact_search_below: 0,
+        ..RetrievalConfig::default()
+    };
+    let prefix = target.prefix();
+    vector_suite(
+        &QdrantVectorStore::open(qdrant(&target, &prefix), 3, &exact)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let store = QdrantVectorStore::open(qdrant(&target, &prefix), 3, &hnsw)
+        .await
+        .unwrap();
+    vector_suite(&store).await;
+
+    // what one server wrote, another sees at once
+    store
+        .replace(
+            &[],
+            (0..300u128)
+                .map(|i| {
+                    point(
+                        100 + i,
+                        &format!("d{}", i / 3),
+                        "many",
+                        [1.0, i as f32 / 300.0, 0.5],
+                    )
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let other = QdrantVectorStore::open(qdrant(&target, &prefix), 3, &exact)
+        .await
+        .unwrap();
+    assert_eq!(
+        other.chunk_ids().await.unwrap().len(),
+        300,
+        "scrolled past a page"
+    );
+    let hits = other
+        .search(unit([1.0, 0.0, 0.5]), &["many".into()], 5)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].0, uuid::Uuid::from_u128(100).to_string());
+    assert!(hits.windows(2).all(|w| w[0].1 >= w[1].1));
+    assert!(
+        other
+            .search(unit([1.0, 0.0, 0.5]), &[], 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // another model's dimension is a conflict until the store is reset for it
+    let err = QdrantVectorStore::open(qdrant(&target, &prefix), 4, &exact)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
+    other.reset(4).await.unwrap();
+    let four = QdrantVectorStore::open(qdrant(&target, &prefix), 4, &exact)
+        .await
+        .unwrap();
+    assert!(four.chunk_ids().await.unwrap().is_empty());
+    qdrant(&target, &prefix).drop_all().await.unwrap();
+
+    // a server that does not answer is unavailable, not a crash
+    let gone = QdrantEngine::connect(&QdrantConfig {
+        url: "http://127.0.0.1:9".into(),
+        timeout_secs: 2,
+        ..QdrantConfig::default()
+    })
+    .unwrap();
+    let err = QdrantVectorStore::open(gone, 3, &exact).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Unavailable, "{err}");
 }
 
 /// A document of passages `texts`, numbered from `n` (chunk ids `c{n}`, `c{n+1}`, …).
@@ -552,12 +650,14 @@ async fn statistics_follow_every_change_and_each_set_of_collections(f: &mut Fres
 enum Place {
     Dir(tempfile::TempDir),
     Sql(SqlStore, Option<PgDatabase>),
+    Qdrant(String),
 }
 
 /// Opens fresh lexical indexes of one backend for a suite test, and cleans up after it.
 struct Fresh {
     backend: &'static str,
     places: Vec<Place>,
+    qdrant: Option<QdrantTarget>,
 }
 
 impl Fresh {
@@ -565,6 +665,7 @@ impl Fresh {
         Self {
             backend,
             places: Vec::new(),
+            qdrant: (backend == "qdrant").then(QdrantTarget::new),
         }
     }
 
@@ -583,6 +684,7 @@ impl Fresh {
                 let db = PgDatabase::create().await;
                 Place::Sql(SqlStore::open_postgres(&db.url).await.unwrap(), Some(db))
             }
+            "qdrant" => Place::Qdrant(self.qdrant.as_ref().unwrap().prefix()),
             other => panic!("no lexical backend {other}"),
         };
         self.places.push(place);
@@ -593,16 +695,30 @@ impl Fresh {
         match self.places.last().unwrap() {
             Place::Dir(dir) => Box::new(TantivyIndex::open(&dir.path().join("lexical")).unwrap()),
             Place::Sql(sql, _) => Box::new(SqlLexicalIndex::open(sql).await.unwrap()),
+            Place::Qdrant(prefix) => Box::new(
+                QdrantLexicalIndex::open(qdrant(self.qdrant.as_ref().unwrap(), prefix), &PLAIN)
+                    .await
+                    .unwrap(),
+            ),
         }
     }
 
     async fn finish(self) {
         for place in self.places {
-            if let Place::Sql(sql, db) = place {
-                sql.close().await;
-                if let Some(db) = db {
-                    db.drop_db().await;
+            match place {
+                Place::Sql(sql, db) => {
+                    sql.close().await;
+                    if let Some(db) = db {
+                        db.drop_db().await;
+                    }
                 }
+                Place::Qdrant(prefix) => {
+                    qdrant(self.qdrant.as_ref().unwrap(), &prefix)
+                        .drop_all()
+                        .await
+                        .unwrap();
+                }
+                Place::Dir(_) => {}
             }
         }
     }
@@ -620,8 +736,8 @@ fn assert_same(a: &[(String, f32)], b: &[(String, f32)]) {
     }
 }
 
-/// The lexical suite, each test on fresh indexes, for every backend: tantivy in a folder, and
-/// the term tables on SQLite and on PostgreSQL.
+/// The lexical suite, each test on fresh indexes, for every backend: tantivy in a folder, the
+/// term tables on SQLite and on PostgreSQL, and sparse vectors on Qdrant.
 macro_rules! lexical_suite {
     ($($backend:ident),+ => $tests:tt) => {
         $(lexical_suite!(@one $backend $tests);)+
@@ -640,7 +756,7 @@ macro_rules! lexical_suite {
     };
 }
 
-lexical_suite!(tantivy, sqlite, postgres => [
+lexical_suite!(tantivy, sqlite, postgres, qdrant => [
     scores_each_collection_by_its_own_statistics,
     ranks_filters_and_replaces,
     mixes_each_passage_with_its_whole_documents_score,

@@ -107,7 +107,7 @@ async fn left_behind(l: &Lariat) -> (i64, i64) {
 }
 
 /// Runs `lariat ARGS` until it announces it paused at `point` (inside a write), then kills it.
-fn kill_at(l: &Lariat, point: &str, args: &[&str]) {
+pub fn kill_at(l: &Lariat, point: &str, args: &[&str]) {
     use std::io::{BufRead, BufReader};
     let mut child = l
         .command()

@@ -20,6 +20,7 @@ mod ingest_search;
 mod jobs;
 mod mail;
 mod mcp;
+mod migrate;
 mod postgres;
 mod replicas;
 mod rerank;

@@ -58,6 +58,8 @@ impl PgDatabase {
 
 pub mod fake_stripe;
 mod pgvector;
+pub mod qdrant;
 pub mod rodeo_site;
 
 pub use pgvector::PgVectorServer;
+pub use qdrant::QdrantTestServer;

@@ -231,12 +231,17 @@ impl ServeChild {
     /// Opens a fresh bench account with `lariat admin add-user` (an admin vouches for its
     /// address, so it may make API keys), then starts the server.
     pub async fn start(data_dir: &Path, env: &[(&str, &str)]) -> Result<Self> {
+        Self::start_as(data_dir, env, "user").await
+    }
+
+    /// [`ServeChild::start`] with a bench account of `role`.
+    pub async fn start_as(data_dir: &Path, env: &[(&str, &str)], role: &str) -> Result<Self> {
         let exe = std::env::current_exe()?;
         let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
         let added = tokio::process::Command::new(&exe)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["admin", "add-user", &email])
+            .args(["admin", "add-user", &email, "--role", role])
             .envs(env.iter().copied())
             .env("LARIAT_ADMIN_PASSWORD", BENCH_PASSWORD)
             .stdout(Stdio::null())

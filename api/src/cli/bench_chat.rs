@@ -45,7 +45,7 @@ const ANSWER: &[&str] = &[
 ];
 
 /// The zero-latency provider: every request gets the whole answer streamed without delay.
-async fn start_provider() -> Result<String> {
+pub(super) async fn start_provider() -> Result<String> {
     let app = axum::Router::new().route(
         "/v1/chat/completions",
         axum::routing::post(|| async {
@@ -78,17 +78,17 @@ async fn start_provider() -> Result<String> {
 }
 
 /// One chat as the client saw it.
-struct ChatTiming {
+pub(super) struct ChatTiming {
     /// From sending the request to the first `delta` event.
-    first_ms: f64,
+    pub(super) first_ms: f64,
     /// It ended with `done` (not `error`).
-    ok: bool,
+    pub(super) ok: bool,
     /// The server's own retrieval time, from the `done` event.
     retrieval_ms: Option<f64>,
 }
 
 /// Posts one chat and reads its stream to the end.
-async fn one_chat(
+pub(super) async fn one_chat(
     client: &reqwest::Client,
     base: &str,
     token: &str,

@@ -218,46 +218,113 @@ pub(super) async fn check(config: &Config, args: CheckArgs) -> Result<u8> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
-            "chunks: sql {}, vectors {}, lexical {}",
-            report.sql_chunks, report.vector_chunks, report.lexical_chunks
-        );
-        let lines = [
-            ("missing from the vector store", &report.missing_in_vectors),
-            ("orphans in the vector store", &report.orphans_in_vectors),
-            ("missing from the lexical index", &report.missing_in_lexical),
-            ("orphans in the lexical index", &report.orphans_in_lexical),
-        ];
-        for (what, ids) in lines {
-            if !ids.is_empty() {
-                let shown: Vec<&str> = ids.iter().take(10).map(String::as_str).collect();
-                println!("{} {what}: {}", ids.len(), shown.join(", "));
-            }
-        }
-        if report.duplicates_in_lexical > 0 {
-            println!(
-                "{} duplicate chunks in the lexical index",
-                report.duplicates_in_lexical
-            );
-        }
-        if report.pending_documents + report.tombstones > 0 {
-            println!(
-                "{} documents pending indexing, {} deletions pending",
-                report.pending_documents, report.tombstones
-            );
-        }
-        println!(
-            "{}",
-            if report.is_consistent() {
-                "consistent"
-            } else {
-                "INCONSISTENT (run `lariat check --repair`)"
-            }
-        );
+        print_check(&report);
     }
     Ok(if report.is_consistent() {
         0
     } else {
         EXIT_INCONSISTENT
     })
+}
+
+struct MoveBar;
+
+impl knowledge::MoveProgress for MoveBar {
+    fn copied(&self, p: &base::copy::TableProgress) {
+        eprintln!("copied {}: {}/{} rows", p.table, p.copied, p.total);
+    }
+    fn indexing(&self) {
+        eprintln!(
+            "rows copied; building the vector and lexical indexes from the stored embeddings"
+        );
+    }
+}
+
+/// `lariat migrate-store`: the deployment moved onto PostgreSQL and its chosen engines.
+pub(super) async fn migrate_store(config: &Config, args: super::MigrateStoreArgs) -> Result<u8> {
+    use knowledge::config::{LexicalBackend, VectorBackend};
+    let mut retrieval = config.retrieval.clone();
+    retrieval.vector_store = match args.vectors.as_str() {
+        "pgvector" => VectorBackend::Pgvector,
+        "qdrant" => VectorBackend::Qdrant,
+        other => {
+            return Err(base::Error::InvalidInput(format!(
+                "--vectors must be pgvector or qdrant, not {other:?}"
+            ))
+            .into());
+        }
+    };
+    retrieval.lexical_store = match args.lexical.as_str() {
+        "database" => LexicalBackend::Database,
+        "qdrant" => LexicalBackend::Qdrant,
+        other => {
+            return Err(base::Error::InvalidInput(format!(
+                "--lexical must be database or qdrant, not {other:?}"
+            ))
+            .into());
+        }
+    };
+    if !args.to.starts_with("postgres://") && !args.to.starts_with("postgresql://") {
+        return Err(base::Error::InvalidInput("--to must be a postgres:// URL".into()).into());
+    }
+    let url = base::config::Secret::new(args.to);
+    let from = config.knowledge();
+    let to = knowledge::config::Setup {
+        database_url: Some(&url),
+        retrieval: &retrieval,
+        ..from
+    };
+    let report = knowledge::Knowledge::move_store(&from, &to, &MoveBar).await?;
+    let rows: i64 = report.tables.iter().map(|(_, n)| n).sum();
+    println!(
+        "moved {rows} rows in {} tables and indexed {} chunks",
+        report.tables.len(),
+        report.chunks
+    );
+    print_check(&report.check);
+    Ok(if report.check.is_consistent() {
+        0
+    } else {
+        super::EXIT_INCONSISTENT
+    })
+}
+
+/// A consistency report for people.
+fn print_check(report: &knowledge::CheckReport) {
+    println!(
+        "chunks: sql {}, vectors {}, lexical {}",
+        report.sql_chunks, report.vector_chunks, report.lexical_chunks
+    );
+    let lines = [
+        ("missing from the vector store", &report.missing_in_vectors),
+        ("orphans in the vector store", &report.orphans_in_vectors),
+        ("missing from the lexical index", &report.missing_in_lexical),
+        ("orphans in the lexical index", &report.orphans_in_lexical),
+    ];
+    for (what, ids) in lines {
+        if !ids.is_empty() {
+            let shown: Vec<&str> = ids.iter().take(10).map(String::as_str).collect();
+            println!("{} {what}: {}", ids.len(), shown.join(", "));
+        }
+    }
+    if report.duplicates_in_lexical > 0 {
+        println!(
+            "{} duplicate chunks in the lexical index",
+            report.duplicates_in_lexical
+        );
+    }
+    if report.pending_documents + report.tombstones > 0 {
+        println!(
+            "{} documents pending indexing, {} deletions pending",
+            report.pending_documents, report.tombstones
+        );
+    }
+    println!(
+        "{}",
+        if report.is_consistent() {
+            "consistent"
+        } else {
+            "INCONSISTENT (run `lariat check --repair`)"
+        }
+    );
 }

@@ -11,6 +11,7 @@ use service::{Config, Service};
 mod admin;
 mod bench;
 mod bench_chat;
+mod bench_cluster;
 mod corpus;
 mod eval_cmd;
 mod shared;
@@ -52,6 +53,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Rebuild the vector and lexical indexes from SQL (re-embedding collections built with another model)
     Reindex,
+    /// Move this embedded deployment onto shared engines: its rows into PostgreSQL, its vector and
+    /// lexical indexes built there from the stored embeddings (nothing is embedded again);
+    /// resumable after a kill, the source left untouched
+    MigrateStore(MigrateStoreArgs),
     /// Serve the HTTP API
     Serve(ServeArgs),
     /// Serve the knowledge base over MCP on stdin/stdout, as the user of LARIAT_API_KEY (or as
@@ -79,6 +84,9 @@ pub enum Command {
     /// Measure the chat path (time to first token, concurrent streams, server memory) against a
     /// zero-latency local provider, on the collections in the data dir
     BenchChat(bench_chat::BenchChatArgs),
+    /// Measure a shared deployment under a crowd: replicas of `lariat serve` on the configured
+    /// shared engines, users searching and chatting (zero-latency provider), curators uploading
+    BenchCluster(bench_cluster::BenchClusterArgs),
     /// Internal: parse one file from stdin under limits, for the ingestion of untrusted files
     #[command(name = ingest::sandbox::WORKER_COMMAND, hide = true)]
     ParseWorker(ParseWorkerArgs),
@@ -109,6 +117,19 @@ pub fn exit_code(code: ErrorCode) -> u8 {
 pub const EXIT_PARTIAL: u8 = 6;
 /// `lariat check` found the stores out of step.
 pub const EXIT_INCONSISTENT: u8 = 7;
+
+#[derive(Args, Debug)]
+pub struct MigrateStoreArgs {
+    /// The PostgreSQL database to move into (empty, or holding an unfinished move)
+    #[arg(long, value_name = "postgres://…")]
+    to: String,
+    /// Where the vectors go: pgvector (that database) or qdrant (retrieval.qdrant's server)
+    #[arg(long, default_value = "pgvector")]
+    vectors: String,
+    /// Where the BM25 index goes: database (that database) or qdrant
+    #[arg(long, default_value = "database")]
+    lexical: String,
+}
 
 #[derive(Args, Debug)]
 pub struct IngestArgs {
@@ -338,6 +359,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             println!("reindexed {n} chunks from SQL");
             Ok(0)
         }
+        Command::MigrateStore(args) => migrate_store(&config, args).await,
         Command::Serve(args) => {
             let addr = args.addr.unwrap_or_else(|| config.server.addr.clone());
             let uploads = pipeline(&config)?;
@@ -382,6 +404,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Source(cmd) => source_cmd::run(&config, cmd).await,
         Command::Bench(args) => bench::run(&config, args).await,
         Command::BenchChat(args) => bench_chat::run(&config.data_dir, args).await,
+        Command::BenchCluster(args) => bench_cluster::run(&config, args).await,
         Command::Eval(args) => eval_cmd::run(&config, args).await,
         Command::ParseWorker(_) => {
             unreachable!("main serves the parser worker before the runtime starts")

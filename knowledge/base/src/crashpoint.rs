@@ -15,6 +15,9 @@ pub const PARSE: &str = "parse";
 /// SQL has deleted the documents and left tombstones; the derived indexes still hold them.
 pub const DELETE_SQL: &str = "delete-sql";
 
+/// `lariat migrate-store` committed a batch of rows into the target.
+pub const COPY_BATCH: &str = "copy-batch";
+
 /// The environment variable that names the point to stop at.
 pub const VARIABLE: &str = "LARIAT_TEST_PAUSE_AT";
 

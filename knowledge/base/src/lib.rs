@@ -7,6 +7,7 @@
 //! identity, chat, commerce, operations, sites) or any transport.
 
 pub mod config;
+pub mod copy;
 pub mod crashpoint;
 pub mod error;
 pub mod files;

@@ -436,7 +436,8 @@ mod tests {
             ("LARIAT_RETRIEVAL__FEEDBACK_QUERY_WEIGHT", "1.5"),
             ("LARIAT_RETRIEVAL__FEEDBACK_QUERY_WEIGHT", "NaN"),
             ("LARIAT_RETRIEVAL__VECTOR_STORE", "pgvector"),
-            ("LARIAT_RETRIEVAL__VECTOR_STORE", "qdrant"),
+            ("LARIAT_RETRIEVAL__VECTOR_STORE", "milvus"),
+            ("LARIAT_RETRIEVAL__LEXICAL_STORE", "elastic"),
             ("LARIAT_LLM__TOTAL_TIMEOUT_MS", "0"),
             ("LARIAT_LLM__FIRST_TOKEN_TIMEOUT_MS", "18446744073709551615"),
             ("LARIAT_AUTH__SIGNUP", "domains"),
@@ -450,6 +451,36 @@ mod tests {
             let err = Config::load(dir.path(), None, env(&[(key, value)])).unwrap_err();
             assert_eq!(err.code(), base::ErrorCode::InvalidInput, "{key}={value}");
         }
+        // a Qdrant that is used is checked: its address, names, copies and time limit
+        for (key, value) in [
+            (
+                "LARIAT_RETRIEVAL__QDRANT__URL",
+                "ftp://qdrant.internal:6334",
+            ),
+            ("LARIAT_RETRIEVAL__QDRANT__COLLECTION_PREFIX", "a/b"),
+            ("LARIAT_RETRIEVAL__QDRANT__COLLECTION_PREFIX", ""),
+            ("LARIAT_RETRIEVAL__QDRANT__SHARD_NUMBER", "0"),
+            ("LARIAT_RETRIEVAL__QDRANT__WRITE_CONSISTENCY_FACTOR", "2"),
+            ("LARIAT_RETRIEVAL__QDRANT__TIMEOUT_SECS", "0"),
+        ] {
+            let vars = [("LARIAT_RETRIEVAL__LEXICAL_STORE", "qdrant"), (key, value)];
+            let err = Config::load(dir.path(), None, env(&vars)).unwrap_err();
+            assert_eq!(err.code(), base::ErrorCode::InvalidInput, "{key}={value}");
+            assert!(err.to_string().contains("retrieval.qdrant"), "{err}");
+        }
+        let qdrant = Config::load(
+            dir.path(),
+            None,
+            env(&[
+                ("LARIAT_RETRIEVAL__VECTOR_STORE", "qdrant"),
+                (
+                    "LARIAT_RETRIEVAL__QDRANT__API_KEY",
+                    "qdrant-key-not-to-print",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert!(!format!("{qdrant:?}").contains("qdrant-key-not-to-print"));
         let ok = Config::load(
             dir.path(),
             None,

@@ -6,6 +6,7 @@
 mod access;
 mod locks;
 mod maintenance;
+mod migrate;
 mod search;
 mod writes;
 
@@ -20,12 +21,14 @@ use crate::config::Setup;
 use crate::config::{LexicalBackend, RetrievalConfig, VectorBackend};
 use crate::embed::{Embedder, FastEmbedder};
 use crate::lexical::{
-    LexicalDocument, LexicalIndex, LexicalPassage, SqlLexicalIndex, TantivyIndex,
+    LexicalDocument, LexicalIndex, LexicalPassage, QdrantLexicalIndex, SqlLexicalIndex,
+    TantivyIndex,
 };
+use crate::qdrant::QdrantEngine;
 use crate::rerank::{HttpReranker, Reranker};
 use crate::retrieval::fuse;
 use crate::store::{CollectionHead, DocumentState, Member, Store};
-use crate::vector::{EdgeVectorStore, PgVectorStore, VectorPoint, VectorStore};
+use crate::vector::{EdgeVectorStore, PgVectorStore, QdrantVectorStore, VectorPoint, VectorStore};
 use base::error::{Error, Result, blocking};
 use base::principal::{Principal, Scope};
 use base::sql::SqlStore;
@@ -35,6 +38,7 @@ use base::types::{
     embedding_input,
 };
 use locks::SharedLocks;
+pub use migrate::{MoveProgress, MoveReport};
 
 /// Documents (with all their chunks) read from SQL per page when rebuilding the derived indexes.
 const REBUILD_PAGE: usize = 128;
@@ -208,6 +212,14 @@ impl Knowledge {
             VectorBackend::Pgvector => {
                 Arc::new(PgVectorStore::open(&sql, dimension, config.retrieval).await?)
             }
+            VectorBackend::Qdrant => Arc::new(
+                QdrantVectorStore::open(
+                    QdrantEngine::connect(&config.retrieval.qdrant)?,
+                    dimension,
+                    config.retrieval,
+                )
+                .await?,
+            ),
         };
         let lexical: Arc<dyn LexicalIndex> = match config.retrieval.lexical_store {
             LexicalBackend::Embedded => {
@@ -215,6 +227,13 @@ impl Knowledge {
                 Arc::new(blocking(move || TantivyIndex::open(&dir)).await?)
             }
             LexicalBackend::Database => Arc::new(SqlLexicalIndex::open(&sql).await?),
+            LexicalBackend::Qdrant => Arc::new(
+                QdrantLexicalIndex::open(
+                    QdrantEngine::connect(&config.retrieval.qdrant)?,
+                    &config.retrieval.lexical(),
+                )
+                .await?,
+            ),
         };
         let mut knowledge = Self::from_parts(Parts {
             store: sql.clone(),

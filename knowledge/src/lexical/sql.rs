@@ -10,118 +10,18 @@
 //! document frequencies, then the scores, summed per entry in SQL, a passage's mixed with its
 //! document's. It runs on PostgreSQL and SQLite alike (one suite tests both).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Row};
-use tantivy::fieldnorm::FieldNormReader;
-use tantivy::tokenizer::TokenStream;
 
-use super::{INDEX_FORMAT, Kind, LexicalDocument, LexicalIndex, Ranking, analyzer, query_terms};
+use super::entries::{BODY, Entry, SizeDelta, TITLE, entries_of, kind_code, term_id};
+use super::{INDEX_FORMAT, Kind, LexicalDocument, LexicalIndex, Ranking, query_terms};
 use base::error::{Error, Result};
 use base::sql::{SqlStore, placeholders, rows};
-use base::types::hash64;
 
 /// Rows per INSERT: at most eight parameters each, under SQLite's 32,766 and PostgreSQL's 65,535.
 const INSERT_BATCH: usize = 1000;
-
-const TITLE: i64 = 0;
-const BODY: i64 = 1;
-
-fn kind_code(kind: Kind) -> i64 {
-    match kind {
-        Kind::Passage => 0,
-        Kind::Document => 1,
-    }
-}
-
-fn term_id(term: &str) -> i64 {
-    hash64(&["term", term])
-}
-
-fn document_entry(document_id: &str) -> i64 {
-    hash64(&["document", document_id])
-}
-
-fn passage_entry(chunk_id: &str) -> i64 {
-    hash64(&["passage", chunk_id])
-}
-
-/// A length as tantivy keeps it (one byte per field and entry), so both backends score alike.
-fn quantised(tokens: u32) -> i64 {
-    i64::from(FieldNormReader::id_to_fieldnorm(
-        FieldNormReader::fieldnorm_to_id(tokens),
-    ))
-}
-
-/// One field analysed: each term's frequency, and the field's length.
-fn analyse<'a>(values: impl IntoIterator<Item = &'a str>) -> (BTreeMap<String, i64>, i64) {
-    let mut analyzer = analyzer();
-    let mut tf = BTreeMap::new();
-    let mut tokens = 0u32;
-    for value in values {
-        let mut stream = analyzer.token_stream(value);
-        while stream.advance() {
-            *tf.entry(stream.token().text.clone()).or_insert(0) += 1;
-            tokens += 1;
-        }
-    }
-    (tf, quantised(tokens))
-}
-
-/// One entry, analysed, ready to insert.
-struct Entry {
-    id: i64,
-    document_id: String,
-    collection: String,
-    kind: Kind,
-    chunk_id: Option<String>,
-    document_entry: i64,
-    title: (BTreeMap<String, i64>, i64),
-    body: (BTreeMap<String, i64>, i64),
-}
-
-fn entries_of(doc: &LexicalDocument) -> Vec<Entry> {
-    let mut out = Vec::with_capacity(doc.passages.len() + 1);
-    let document = document_entry(&doc.document_id);
-    let entry = |kind, id, chunk_id, title: &str, body: Vec<&str>| Entry {
-        id,
-        document_id: doc.document_id.clone(),
-        collection: doc.collection.clone(),
-        kind,
-        chunk_id,
-        document_entry: document,
-        title: analyse([title]),
-        body: analyse(body),
-    };
-    for p in &doc.passages {
-        out.push(entry(
-            Kind::Passage,
-            passage_entry(&p.chunk_id),
-            Some(p.chunk_id.clone()),
-            &p.title,
-            p.body().collect(),
-        ));
-    }
-    if !doc.passages.is_empty() {
-        out.push(entry(
-            Kind::Document,
-            document,
-            None,
-            &doc.title,
-            doc.body(),
-        ));
-    }
-    out
-}
-
-/// Changes to one collection's statistics for one kind of entry.
-#[derive(Debug, Default, Clone, Copy)]
-struct SizeDelta {
-    entries: i64,
-    title_tokens: i64,
-    body_tokens: i64,
-}
 
 #[derive(Debug)]
 pub struct SqlLexicalIndex {
@@ -165,9 +65,11 @@ async fn delete_entries(
             let delta = sizes
                 .entry((row.try_get("collection")?, row.try_get("kind")?))
                 .or_default();
-            delta.entries -= 1;
-            delta.title_tokens -= row.try_get::<i64, _>("title_len")?;
-            delta.body_tokens -= row.try_get::<i64, _>("body_len")?;
+            delta.add(
+                -1,
+                row.try_get::<i64, _>("title_len")?,
+                row.try_get::<i64, _>("body_len")?,
+            );
             ids.push(row.try_get("id")?);
         }
     }
@@ -216,9 +118,7 @@ async fn insert_entries(
             let delta = sizes
                 .entry((e.collection.clone(), kind_code(e.kind)))
                 .or_default();
-            delta.entries += 1;
-            delta.title_tokens += e.title.1;
-            delta.body_tokens += e.body.1;
+            delta.add(1, e.title.1, e.body.1);
         }
         query.execute(&mut **tx).await?;
     }
@@ -449,29 +349,43 @@ impl LexicalIndex for SqlLexicalIndex {
             .collect::<Vec<_>>()
             .join(",");
         let p = weights.len() * 5;
+        // Each entry's score, summed over its postings; a passage's mixed with its document's by
+        // a window over the document (no self-join: on a list of hits the planner cannot size,
+        // a join of the hits with themselves ran as a nested loop, quadratic in the hits); the
+        // entries read for their chunk ids only at the top (ties at the last place kept, so the
+        // order is score, then chunk id, as in the embedded index).
         let sql = format!(
             "WITH q (term, kind, field, weight, average_length) AS (VALUES {values}),
              hits AS (
-                SELECT p.entry_id, p.kind, p.document_entry,
+                SELECT p.document_entry, p.entry_id, p.kind,
                        SUM(q.weight * p.tf / (p.tf + ${k1} * (1 - ${b} + ${b} * p.len / q.average_length))) AS score
                 FROM lexical_postings p
                 JOIN q ON p.term = q.term AND p.kind = q.kind AND p.field = q.field
                 WHERE p.term IN ({term_list}) AND p.collection IN ({collections})
-                GROUP BY p.entry_id, p.kind, p.document_entry
-             )
-             SELECT e.chunk_id, CAST((1 - ${w}) * h.score + ${w} * COALESCE(d.score, 0) AS DOUBLE PRECISION) AS score
-             FROM hits h
-             LEFT JOIN hits d ON d.kind = 1 AND d.entry_id = h.document_entry
-             JOIN lexical_entries e ON e.id = h.entry_id
-             WHERE h.kind = 0
+                GROUP BY p.document_entry, p.entry_id, p.kind
+             ),
+             mixed AS (
+                SELECT entry_id, kind,
+                       (1 - ${w}) * score + ${w} * COALESCE(
+                           MAX(CASE WHEN kind = 1 THEN score END) OVER (PARTITION BY document_entry), 0
+                       ) AS score
+                FROM hits
+             ),
+             passages AS (SELECT entry_id, score FROM mixed WHERE kind = 0)
+             SELECT e.chunk_id, CAST(s.score AS DOUBLE PRECISION) AS score
+             FROM passages s
+             JOIN lexical_entries e ON e.id = s.entry_id
+             WHERE s.score >= COALESCE(
+                 (SELECT score FROM passages ORDER BY score DESC LIMIT 1 OFFSET ${last}), -1)
              ORDER BY score DESC, e.chunk_id
              LIMIT ${limit}",
             k1 = p + 1,
             b = p + 2,
             w = p + 3,
             limit = p + 4,
-            collections = placeholders(p + 5, collections.len()),
-            term_list = placeholders(p + 5 + collections.len(), ids.len()),
+            last = p + 5,
+            collections = placeholders(p + 6, collections.len()),
+            term_list = placeholders(p + 6 + collections.len(), ids.len()),
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for w in &weights {
@@ -486,7 +400,8 @@ impl LexicalIndex for SqlLexicalIndex {
             .bind(k1)
             .bind(b)
             .bind(f64::from(ranking.document_weight))
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(i64::try_from(limit - 1).unwrap_or(i64::MAX));
         for c in collections {
             query = query.bind(c);
         }

@@ -1,14 +1,17 @@
 //! Dense vectors of the chunks, searched by similarity. Derived from SQL; rebuilt by `reindex`.
-//! Two backends pass one suite (`knowledge/tests/indexes.rs`): qdrant-edge in the data dir (the
-//! default) and pgvector in the deployment's PostgreSQL, which any number of servers share.
+//! Three backends pass one suite (`knowledge/tests/indexes.rs`): qdrant-edge in the data dir (the
+//! default), and pgvector in the deployment's PostgreSQL or a Qdrant server, which any number of
+//! servers share.
 
 mod edge;
 mod pgvector;
+mod qdrant;
 
 use async_trait::async_trait;
 
 pub use edge::EdgeVectorStore;
 pub use pgvector::PgVectorStore;
+pub use qdrant::QdrantVectorStore;
 
 use base::error::{Error, Result};
 

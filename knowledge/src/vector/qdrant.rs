@@ -1,0 +1,277 @@
+//! [`VectorStore`] on a Qdrant server or cluster: one collection, `<prefix>_chunks`, whose
+//! `dense` vectors are compared by cosine; each point's payload carries its collection, document
+//! and chunk ids, with keyword indexes on the two a search and a delete filter by. Any number of
+//! servers share it.
+//!
+//! Searches follow the embedded store's rule: exact below `retrieval.exact_search_below` points,
+//! HNSW with `hnsw_ef` above it; the collection filter is applied inside the search.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use qdrant_client::qdrant::{
+    CountPoints, DeletePoints, Distance, Filter, NamedVectors, PointId, PointStruct, Query,
+    QueryPoints, ScrollPoints, SearchParams, UpsertPoints, Value, Vector, VectorInput,
+    VectorParams, VectorParamsMap, Vectors, VectorsConfig, vectors, vectors_config,
+};
+
+use super::{VectorPoint, VectorStore};
+use crate::config::RetrievalConfig;
+use crate::qdrant::{
+    QdrantEngine, SCROLL_PAGE, WRITE_BATCH, any_of, point_uuid, qdrant_err, selected, strong,
+    with_payload,
+};
+use base::error::{Error, Result};
+
+const VECTOR: &str = "dense";
+/// How long the point count that chooses exact or HNSW search is trusted: other servers write
+/// too.
+const COUNT_TTL: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub struct QdrantVectorStore {
+    engine: QdrantEngine,
+    collection: String,
+    exact_below: usize,
+    hnsw_ef: usize,
+    /// When the points were last counted, and how many there were; `None` after this server
+    /// wrote.
+    counted: Mutex<Option<(Instant, usize)>>,
+}
+
+fn vectors_config(dimension: usize) -> VectorsConfig {
+    VectorsConfig {
+        config: Some(vectors_config::Config::ParamsMap(VectorParamsMap {
+            map: HashMap::from([(
+                VECTOR.to_owned(),
+                VectorParams {
+                    size: dimension as u64,
+                    distance: Distance::Cosine as i32,
+                    ..Default::default()
+                },
+            )]),
+        })),
+    }
+}
+
+/// The dimension of the `dense` vectors of collection `name`, if it exists.
+async fn stored_dimension(engine: &QdrantEngine, name: &str) -> Result<Option<u64>> {
+    if !engine
+        .client
+        .collection_exists(name)
+        .await
+        .map_err(qdrant_err)?
+    {
+        return Ok(None);
+    }
+    let info = engine
+        .client
+        .collection_info(name)
+        .await
+        .map_err(qdrant_err)?;
+    let config = info
+        .result
+        .and_then(|i| i.config)
+        .and_then(|c| c.params)
+        .and_then(|p| p.vectors_config)
+        .and_then(|v| v.config);
+    Ok(Some(match config {
+        Some(vectors_config::Config::ParamsMap(m)) => m.map.get(VECTOR).map_or(0, |p| p.size),
+        Some(vectors_config::Config::Params(p)) => p.size,
+        None => 0,
+    }))
+}
+
+impl QdrantVectorStore {
+    /// The store on `engine`'s server, its collection made for `dimension`-d vectors if it is
+    /// not there. A collection of another dimension is a conflict (`lariat reindex` remakes it).
+    pub async fn open(
+        engine: QdrantEngine,
+        dimension: usize,
+        retrieval: &RetrievalConfig,
+    ) -> Result<Self> {
+        let collection = engine.collection("chunks");
+        match stored_dimension(&engine, &collection).await? {
+            Some(d) if d != dimension as u64 => {
+                return Err(Error::Conflict(format!(
+                    "Qdrant collection {collection} holds {d}-d vectors but the model gives {dimension}-d; run `lariat reindex`"
+                )));
+            }
+            _ => {
+                engine
+                    .ensure_collection(
+                        &collection,
+                        Some(vectors_config(dimension)),
+                        None,
+                        &["collection", "document_id"],
+                    )
+                    .await?
+            }
+        }
+        Ok(Self {
+            engine,
+            collection,
+            exact_below: retrieval.exact_search_below,
+            hnsw_ef: retrieval.hnsw_ef,
+            counted: Mutex::new(None),
+        })
+    }
+
+    async fn points(&self) -> Result<usize> {
+        if let Some((at, n)) = *self.counted.lock().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < COUNT_TTL
+        {
+            return Ok(n);
+        }
+        let count = self
+            .engine
+            .client
+            .count(CountPoints {
+                collection_name: self.collection.clone(),
+                exact: Some(false),
+                ..Default::default()
+            })
+            .await
+            .map_err(qdrant_err)?
+            .result
+            .map_or(0, |r| r.count as usize);
+        *self.counted.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), count));
+        Ok(count)
+    }
+}
+
+fn point(p: VectorPoint) -> PointStruct {
+    let payload: HashMap<String, Value> = [
+        ("collection", p.collection),
+        ("document_id", p.document_id),
+        ("chunk_id", p.chunk_id.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), Value::from(v)))
+    .collect();
+    PointStruct {
+        id: Some(PointId::from(p.chunk_id.to_string())),
+        payload,
+        vectors: Some(Vectors {
+            vectors_options: Some(vectors::VectorsOptions::Vectors(NamedVectors {
+                vectors: HashMap::from([(VECTOR.to_owned(), Vector::new_dense(p.vector))]),
+            })),
+        }),
+    }
+}
+
+#[async_trait]
+impl VectorStore for QdrantVectorStore {
+    async fn replace(&self, delete_documents: &[String], points: Vec<VectorPoint>) -> Result<()> {
+        *self.counted.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        for documents in delete_documents.chunks(WRITE_BATCH) {
+            self.engine
+                .client
+                .delete_points(DeletePoints {
+                    collection_name: self.collection.clone(),
+                    wait: Some(true),
+                    points: selected(Filter::must([any_of("document_id", documents)])),
+                    ordering: strong(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(qdrant_err)?;
+        }
+        let mut points = points.into_iter().map(point).peekable();
+        while points.peek().is_some() {
+            let batch: Vec<PointStruct> = points.by_ref().take(WRITE_BATCH).collect();
+            self.engine
+                .client
+                .upsert_points(UpsertPoints {
+                    collection_name: self.collection.clone(),
+                    wait: Some(true),
+                    points: batch,
+                    ordering: strong(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(qdrant_err)?;
+        }
+        Ok(())
+    }
+
+    async fn search(
+        &self,
+        vector: Vec<f32>,
+        collections: &[String],
+        limit: usize,
+    ) -> Result<Vec<(String, f32)>> {
+        if collections.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let exact = self.points().await? < self.exact_below;
+        let response = self
+            .engine
+            .client
+            .query(QueryPoints {
+                collection_name: self.collection.clone(),
+                query: Some(Query::new_nearest(VectorInput::new_dense(vector))),
+                using: Some(VECTOR.to_owned()),
+                filter: Some(Filter::must([any_of("collection", collections)])),
+                params: Some(SearchParams {
+                    exact: Some(exact),
+                    hnsw_ef: Some(self.hnsw_ef as u64),
+                    ..Default::default()
+                }),
+                limit: Some(limit as u64),
+                with_payload: with_payload(&[]),
+                ..Default::default()
+            })
+            .await
+            .map_err(qdrant_err)?;
+        Ok(response
+            .result
+            .into_iter()
+            .filter_map(|p| point_uuid(p.id.as_ref()).map(|id| (id, p.score)))
+            .collect())
+    }
+
+    async fn chunk_ids(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut offset = None;
+        loop {
+            let page = self
+                .engine
+                .client
+                .scroll(ScrollPoints {
+                    collection_name: self.collection.clone(),
+                    offset,
+                    limit: Some(SCROLL_PAGE),
+                    with_payload: with_payload(&[]),
+                    ..Default::default()
+                })
+                .await
+                .map_err(qdrant_err)?;
+            ids.extend(page.result.iter().filter_map(|p| point_uuid(p.id.as_ref())));
+            match page.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    async fn reset(&self, dimension: usize) -> Result<()> {
+        *self.counted.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.engine.drop_collection(&self.collection).await?;
+        self.engine
+            .ensure_collection(
+                &self.collection,
+                Some(vectors_config(dimension)),
+                None,
+                &["collection", "document_id"],
+            )
+            .await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        // every write waited for Qdrant's write-ahead log
+        Ok(())
+    }
+}
