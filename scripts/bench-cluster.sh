@@ -23,6 +23,10 @@ export LARIAT_RETRIEVAL__VECTOR_STORE=pgvector
 export LARIAT_RETRIEVAL__LEXICAL_STORE=database
 export LARIAT_AUTH__JWT_SECRET="$(head -c 32 /dev/urandom | base64)"
 "$lariat" --data-dir "$work/ingest" ingest "$data/corpus.jsonl" --collection bench >&2
+# the collection the curators upload into (collections are made by ingesting into them)
+mkdir -p "$work/uploads"
+printf '# Curators\n\nThe curators of this bench upload their notes here.\n' >"$work/uploads/readme.md"
+"$lariat" --data-dir "$work/ingest" ingest "$work/uploads" --collection bench-uploads >&2
 "$lariat" --data-dir "$work/bench" bench-cluster "$data/queries.jsonl" --collection bench \
   --replicas "${REPLICAS:-3}" --users "${USERS:-200}" --curators "${CURATORS:-2}" \
   --seconds "${SECONDS_:-300}" ${out:+--json "$out"}

@@ -219,3 +219,79 @@ impl QdrantEngine {
         Ok(())
     }
 }
+
+impl QdrantEngine {
+    /// Writes `points` into `collection`, a batch per request, each waited for.
+    pub(crate) async fn upsert(
+        &self,
+        collection: &str,
+        points: impl IntoIterator<Item = qdrant_client::qdrant::PointStruct>,
+    ) -> Result<()> {
+        let mut points = points.into_iter().peekable();
+        while points.peek().is_some() {
+            self.client
+                .upsert_points(qdrant_client::qdrant::UpsertPoints {
+                    collection_name: collection.to_owned(),
+                    wait: Some(true),
+                    points: points.by_ref().take(WRITE_BATCH).collect(),
+                    ordering: strong(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(qdrant_err)?;
+        }
+        Ok(())
+    }
+
+    /// Removes every point of `documents` from `collection`, waited for.
+    pub(crate) async fn delete_documents(
+        &self,
+        collection: &str,
+        documents: &[String],
+    ) -> Result<()> {
+        for batch in documents.chunks(WRITE_BATCH) {
+            self.client
+                .delete_points(qdrant_client::qdrant::DeletePoints {
+                    collection_name: collection.to_owned(),
+                    wait: Some(true),
+                    points: selected(Filter::must([any_of("document_id", batch)])),
+                    ordering: strong(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(qdrant_err)?;
+        }
+        Ok(())
+    }
+
+    /// Every point of `collection` that `filter` selects, page by page, with the payload
+    /// `fields`.
+    pub(crate) async fn scroll_all(
+        &self,
+        collection: &str,
+        filter: Option<Filter>,
+        fields: &[&str],
+    ) -> Result<Vec<qdrant_client::qdrant::RetrievedPoint>> {
+        let mut out = Vec::new();
+        let mut offset = None;
+        loop {
+            let page = self
+                .client
+                .scroll(qdrant_client::qdrant::ScrollPoints {
+                    collection_name: collection.to_owned(),
+                    filter: filter.clone(),
+                    offset,
+                    limit: Some(SCROLL_PAGE),
+                    with_payload: with_payload(fields),
+                    ..Default::default()
+                })
+                .await
+                .map_err(qdrant_err)?;
+            out.extend(page.result);
+            match page.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+}

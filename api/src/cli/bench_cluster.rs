@@ -38,12 +38,21 @@ pub struct BenchClusterArgs {
     /// Of each user's requests, the share that are chats (the rest are searches)
     #[arg(long, default_value_t = 0.3)]
     chat_share: f64,
-    /// The collection users search (curators upload into `bench-uploads`)
+    /// The collection users search (curators upload into `bench-uploads`, which must exist)
     #[arg(long, short)]
     collection: Option<String>,
     /// Write the figures as JSON to this file
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+/// What every user and curator shares.
+struct Crowd {
+    client: reqwest::Client,
+    bases: Vec<String>,
+    key: String,
+    tally: Arc<Tally>,
+    queries: Arc<Vec<String>>,
 }
 
 /// What every worker records.
@@ -197,8 +206,8 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
         .error_for_status()?
         .json()
         .await?;
-    let key = Arc::new(key["key"].as_str().context("no key")?.to_owned());
-    let bases: Arc<Vec<String>> = Arc::new(replicas.iter().map(|r| r.base.clone()).collect());
+    let key = key["key"].as_str().context("no key")?.to_owned();
+    let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
 
     let tally = Arc::new(Tally::default());
     let running = Arc::new(AtomicBool::new(true));
@@ -218,14 +227,15 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut tasks = Vec::new();
+    let crowd = Arc::new(Crowd {
+        client,
+        bases,
+        key,
+        tally: tally.clone(),
+        queries,
+    });
     for user in 0..args.users {
-        let (client, bases, key, tally, queries) = (
-            client.clone(),
-            bases.clone(),
-            key.clone(),
-            tally.clone(),
-            queries.clone(),
-        );
+        let crowd = crowd.clone();
         let collection = args.collection.clone();
         let chat_every = if args.chat_share > 0.0 {
             (1.0 / args.chat_share).round().max(1.0) as usize
@@ -233,6 +243,13 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
             usize::MAX
         };
         tasks.push(tokio::spawn(async move {
+            let Crowd {
+                client,
+                bases,
+                key,
+                tally,
+                queries,
+            } = &*crowd;
             let mut n = user;
             while Instant::now() < deadline {
                 let base = &bases[n % bases.len()];
@@ -243,7 +260,7 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
                         Some(c) => json!({"message": q, "collections": [c]}),
                         None => json!({"message": q}),
                     };
-                    let outcome = one_chat(&client, base, &key, &body).await.and_then(|c| {
+                    let outcome = one_chat(client, base, key, &body).await.and_then(|c| {
                         if c.ok {
                             Ok(())
                         } else {
@@ -252,7 +269,7 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
                     });
                     tally.record("chat", t, outcome);
                 } else {
-                    let outcome = search(&client, base, &key, q, collection.as_deref()).await;
+                    let outcome = search(client, base, key, q, collection.as_deref()).await;
                     tally.record("search", t, outcome);
                 }
                 n += 1;
@@ -260,14 +277,15 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
         }));
     }
     for curator in 0..args.curators {
-        let (client, bases, key, tally, queries) = (
-            client.clone(),
-            bases.clone(),
-            key.clone(),
-            tally.clone(),
-            queries.clone(),
-        );
+        let crowd = crowd.clone();
         tasks.push(tokio::spawn(async move {
+            let Crowd {
+                client,
+                bases,
+                key,
+                tally,
+                queries,
+            } = &*crowd;
             let mut n = 0usize;
             while Instant::now() < deadline {
                 let base = &bases[(curator + n) % bases.len()];
@@ -280,11 +298,11 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
                     queries[(n * 7 + 3) % queries.len()]
                 );
                 let t = Instant::now();
-                tally.record("upload", t, upload(&client, base, &key, &name, text).await);
+                tally.record("upload", t, upload(client, base, key, &name, text).await);
                 if n % 3 == 2 {
                     let gone = format!("curator{curator}-{}.md", (n + 1) % 10);
                     let t = Instant::now();
-                    tally.record("delete", t, delete(&client, base, &key, &gone).await);
+                    tally.record("delete", t, delete(client, base, key, &gone).await);
                 }
                 n += 1;
             }

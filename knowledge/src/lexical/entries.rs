@@ -116,3 +116,23 @@ impl SizeDelta {
         self.body_tokens += sign * body_len;
     }
 }
+
+/// What a write replaces: the documents whose entries go (those listed, and those added again:
+/// what is added replaces whatever the index held of the same documents) and the new entries,
+/// analysed on a blocking thread.
+pub(super) async fn replacing(
+    delete_documents: &[String],
+    docs: Vec<LexicalDocument>,
+) -> base::error::Result<(Vec<String>, Vec<Entry>)> {
+    let mut delete: Vec<String> = delete_documents.to_vec();
+    let listed: std::collections::HashSet<&String> = delete_documents.iter().collect();
+    delete.extend(
+        docs.iter()
+            .map(|d| &d.document_id)
+            .filter(|id| !listed.contains(id))
+            .cloned(),
+    );
+    let entries =
+        base::error::blocking(move || Ok(docs.iter().flat_map(entries_of).collect())).await?;
+    Ok((delete, entries))
+}

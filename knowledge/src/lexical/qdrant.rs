@@ -24,18 +24,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use qdrant_client::qdrant::{
-    Condition, DeletePoints, Filter, GetPoints, IdfParams, Modifier, NamedVectors, PointId,
-    PointStruct, Query, QueryPoints, ScrollPoints, SearchParams, SparseVectorConfig,
-    SparseVectorParams, UpsertPoints, Value, Vector, VectorInput, Vectors, vectors,
+    Condition, Filter, GetPoints, IdfParams, Modifier, NamedVectors, PointId, PointStruct, Query,
+    QueryPoints, SearchParams, SparseVectorConfig, SparseVectorParams, Value, Vector, VectorInput,
+    Vectors, vectors,
 };
 
-use super::entries::{BODY, Entry, SizeDelta, TITLE, entries_of, kind_code};
+use super::entries::{BODY, Entry, SizeDelta, TITLE, kind_code, replacing};
 use super::{Bm25, INDEX_FORMAT, Kind, LexicalDocument, LexicalIndex, Ranking, query_terms};
-use crate::qdrant::{
-    QdrantEngine, SCROLL_PAGE, WRITE_BATCH, any_of, integer, qdrant_err, selected, strong, text,
-    with_payload,
-};
-use base::error::{Result, blocking};
+use crate::qdrant::{QdrantEngine, WRITE_BATCH, any_of, integer, qdrant_err, text, with_payload};
+use base::error::Result;
 use base::types::hash64;
 
 const PASSAGE: &str = "passage";
@@ -178,48 +175,19 @@ impl QdrantLexicalIndex {
             .collect())
     }
 
-    /// Every page of the points `filter` selects, `fields` of each payload.
+    /// The payloads (`fields` of them) of every point `filter` selects.
     async fn scroll(&self, filter: Filter, fields: &[&str]) -> Result<Vec<HashMap<String, Value>>> {
-        let mut out = Vec::new();
-        let mut offset = None;
-        loop {
-            let page = self
-                .engine
-                .client
-                .scroll(ScrollPoints {
-                    collection_name: self.collection.clone(),
-                    filter: Some(filter.clone()),
-                    offset,
-                    limit: Some(SCROLL_PAGE),
-                    with_payload: with_payload(fields),
-                    ..Default::default()
-                })
-                .await
-                .map_err(qdrant_err)?;
-            out.extend(page.result.into_iter().map(|p| p.payload));
-            match page.next_page_offset {
-                Some(next) => offset = Some(next),
-                None => return Ok(out),
-            }
-        }
+        Ok(self
+            .engine
+            .scroll_all(&self.collection, Some(filter), fields)
+            .await?
+            .into_iter()
+            .map(|p| p.payload)
+            .collect())
     }
 
     async fn upsert(&self, points: Vec<PointStruct>) -> Result<()> {
-        let mut points = points.into_iter().peekable();
-        while points.peek().is_some() {
-            self.engine
-                .client
-                .upsert_points(UpsertPoints {
-                    collection_name: self.collection.clone(),
-                    wait: Some(true),
-                    points: points.by_ref().take(WRITE_BATCH).collect(),
-                    ordering: strong(),
-                    ..Default::default()
-                })
-                .await
-                .map_err(qdrant_err)?;
-        }
-        Ok(())
+        self.engine.upsert(&self.collection, points).await
     }
 
     /// What the entries of `documents` take from the statistics.
@@ -405,17 +373,7 @@ impl QdrantLexicalIndex {
 #[async_trait]
 impl LexicalIndex for QdrantLexicalIndex {
     async fn replace(&self, delete_documents: &[String], docs: Vec<LexicalDocument>) -> Result<()> {
-        // what is added replaces whatever the index held of the same documents
-        let mut delete: Vec<String> = delete_documents.to_vec();
-        let listed: HashSet<&String> = delete_documents.iter().collect();
-        delete.extend(
-            docs.iter()
-                .map(|d| &d.document_id)
-                .filter(|id| !listed.contains(id))
-                .cloned(),
-        );
-        let entries: Vec<Entry> =
-            blocking(move || Ok(docs.iter().flat_map(entries_of).collect())).await?;
+        let (delete, entries) = replacing(delete_documents, docs).await?;
         let mut deltas = HashMap::new();
         self.removed(&delete, &mut deltas).await?;
         for e in &entries {
@@ -425,19 +383,9 @@ impl LexicalIndex for QdrantLexicalIndex {
                 .add(1, e.title.1, e.body.1);
         }
         let sizes = self.apply_sizes(deltas).await?;
-        for batch in delete.chunks(WRITE_BATCH) {
-            self.engine
-                .client
-                .delete_points(DeletePoints {
-                    collection_name: self.collection.clone(),
-                    wait: Some(true),
-                    points: selected(Filter::must([any_of("document_id", batch)])),
-                    ordering: strong(),
-                    ..Default::default()
-                })
-                .await
-                .map_err(qdrant_err)?;
-        }
+        self.engine
+            .delete_documents(&self.collection, &delete)
+            .await?;
         let points = entries
             .iter()
             .map(|e| {

@@ -10,12 +10,12 @@
 //! document frequencies, then the scores, summed per entry in SQL, a passage's mixed with its
 //! document's. It runs on PostgreSQL and SQLite alike (one suite tests both).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::entries::{BODY, Entry, SizeDelta, TITLE, entries_of, kind_code, term_id};
+use super::entries::{BODY, Entry, SizeDelta, TITLE, kind_code, replacing, term_id};
 use super::{INDEX_FORMAT, Kind, LexicalDocument, LexicalIndex, Ranking, query_terms};
 use base::error::{Error, Result};
 use base::sql::{SqlStore, placeholders, rows};
@@ -263,17 +263,7 @@ struct TermWeight {
 #[async_trait]
 impl LexicalIndex for SqlLexicalIndex {
     async fn replace(&self, delete_documents: &[String], docs: Vec<LexicalDocument>) -> Result<()> {
-        // what is added replaces whatever the index held of the same documents
-        let mut delete: Vec<String> = delete_documents.to_vec();
-        let listed: HashSet<&String> = delete_documents.iter().collect();
-        delete.extend(
-            docs.iter()
-                .map(|d| &d.document_id)
-                .filter(|id| !listed.contains(id))
-                .cloned(),
-        );
-        let entries: Vec<Entry> =
-            base::error::blocking(move || Ok(docs.iter().flat_map(entries_of).collect())).await?;
+        let (delete, entries) = replacing(delete_documents, docs).await?;
         let mut sizes = HashMap::new();
         let mut tx = self.sql.begin_write().await?;
         delete_entries(&mut tx, &delete, &mut sizes).await?;

@@ -12,17 +12,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use qdrant_client::qdrant::{
-    CountPoints, DeletePoints, Distance, Filter, NamedVectors, PointId, PointStruct, Query,
-    QueryPoints, ScrollPoints, SearchParams, UpsertPoints, Value, Vector, VectorInput,
-    VectorParams, VectorParamsMap, Vectors, VectorsConfig, vectors, vectors_config,
+    CountPoints, Distance, Filter, NamedVectors, PointId, PointStruct, Query, QueryPoints,
+    SearchParams, Value, Vector, VectorInput, VectorParams, VectorParamsMap, Vectors,
+    VectorsConfig, vectors, vectors_config,
 };
 
 use super::{VectorPoint, VectorStore};
 use crate::config::RetrievalConfig;
-use crate::qdrant::{
-    QdrantEngine, SCROLL_PAGE, WRITE_BATCH, any_of, point_uuid, qdrant_err, selected, strong,
-    with_payload,
-};
+use crate::qdrant::{QdrantEngine, any_of, point_uuid, qdrant_err, with_payload};
 use base::error::{Error, Result};
 
 const VECTOR: &str = "dense";
@@ -166,35 +163,12 @@ fn point(p: VectorPoint) -> PointStruct {
 impl VectorStore for QdrantVectorStore {
     async fn replace(&self, delete_documents: &[String], points: Vec<VectorPoint>) -> Result<()> {
         *self.counted.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        for documents in delete_documents.chunks(WRITE_BATCH) {
-            self.engine
-                .client
-                .delete_points(DeletePoints {
-                    collection_name: self.collection.clone(),
-                    wait: Some(true),
-                    points: selected(Filter::must([any_of("document_id", documents)])),
-                    ordering: strong(),
-                    ..Default::default()
-                })
-                .await
-                .map_err(qdrant_err)?;
-        }
-        let mut points = points.into_iter().map(point).peekable();
-        while points.peek().is_some() {
-            let batch: Vec<PointStruct> = points.by_ref().take(WRITE_BATCH).collect();
-            self.engine
-                .client
-                .upsert_points(UpsertPoints {
-                    collection_name: self.collection.clone(),
-                    wait: Some(true),
-                    points: batch,
-                    ordering: strong(),
-                    ..Default::default()
-                })
-                .await
-                .map_err(qdrant_err)?;
-        }
-        Ok(())
+        self.engine
+            .delete_documents(&self.collection, delete_documents)
+            .await?;
+        self.engine
+            .upsert(&self.collection, points.into_iter().map(point))
+            .await
     }
 
     async fn search(
@@ -234,27 +208,13 @@ impl VectorStore for QdrantVectorStore {
     }
 
     async fn chunk_ids(&self) -> Result<Vec<String>> {
-        let mut ids = Vec::new();
-        let mut offset = None;
-        loop {
-            let page = self
-                .engine
-                .client
-                .scroll(ScrollPoints {
-                    collection_name: self.collection.clone(),
-                    offset,
-                    limit: Some(SCROLL_PAGE),
-                    with_payload: with_payload(&[]),
-                    ..Default::default()
-                })
-                .await
-                .map_err(qdrant_err)?;
-            ids.extend(page.result.iter().filter_map(|p| point_uuid(p.id.as_ref())));
-            match page.next_page_offset {
-                Some(next) => offset = Some(next),
-                None => return Ok(ids),
-            }
-        }
+        Ok(self
+            .engine
+            .scroll_all(&self.collection, None, &[])
+            .await?
+            .iter()
+            .filter_map(|p| point_uuid(p.id.as_ref()))
+            .collect())
     }
 
     async fn reset(&self, dimension: usize) -> Result<()> {
