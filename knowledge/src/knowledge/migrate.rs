@@ -57,8 +57,10 @@ impl Knowledge {
         source.close().await;
         let tables = copied?.into_iter().map(|t| (t.table, t.copied)).collect();
         progress.indexing();
-        let knowledge = Self::open_locked(to, target.clone(), None).await?;
+        // built once, from SQL: not first by the opening's own recovery and stale-index rebuild
+        let knowledge = Self::open_stores(to, target.clone(), None).await?;
         let chunks = knowledge.reindex().await?;
+        knowledge.recover().await?;
         let check = knowledge.check().await?;
         Ok(MoveReport {
             tables,

@@ -198,6 +198,30 @@ impl Knowledge {
         sql: Arc<SqlStore>,
         lock: Option<File>,
     ) -> Result<Self> {
+        let knowledge = Self::open_stores(config, sql, lock).await?;
+        let recovered = knowledge.recover().await?;
+        if recovered.reindexed_documents + recovered.cleared_deletions > 0 {
+            info!(
+                reindexed = recovered.reindexed_documents,
+                deletions = recovered.cleared_deletions,
+                "finished the work of an interrupted run"
+            );
+        }
+        if let Some(chunks) = knowledge.rebuild_stale_lexical().await? {
+            info!(
+                chunks,
+                "rebuilt the lexical index for this version's analyzer"
+            );
+        }
+        Ok(knowledge)
+    }
+
+    /// The stores opened, as they are: nothing recovered or rebuilt.
+    async fn open_stores(
+        config: &Setup<'_>,
+        sql: Arc<SqlStore>,
+        lock: Option<File>,
+    ) -> Result<Self> {
         let embedding = config.embedding.clone();
         let embedder: Arc<dyn Embedder> =
             Arc::new(blocking(move || FastEmbedder::load(&embedding)).await?);
@@ -247,20 +271,6 @@ impl Knowledge {
         knowledge._lock = lock;
         if config.shared() {
             knowledge.shared_locks = Some(SharedLocks::new(&sql));
-        }
-        let recovered = knowledge.recover().await?;
-        if recovered.reindexed_documents + recovered.cleared_deletions > 0 {
-            info!(
-                reindexed = recovered.reindexed_documents,
-                deletions = recovered.cleared_deletions,
-                "finished the work of an interrupted run"
-            );
-        }
-        if let Some(chunks) = knowledge.rebuild_stale_lexical().await? {
-            info!(
-                chunks,
-                "rebuilt the lexical index for this version's analyzer"
-            );
         }
         Ok(knowledge)
     }
