@@ -51,6 +51,9 @@ struct Crowd {
     client: reqwest::Client,
     bases: Vec<String>,
     key: String,
+    /// The bench admin's session: curators upload with it (the key has the default scopes,
+    /// search and chat).
+    session: String,
     tally: Arc<Tally>,
     queries: Arc<Vec<String>>,
 }
@@ -199,7 +202,7 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
     let access = replicas[0].token(&client).await?;
     let key: serde_json::Value = client
         .post(format!("{}/api/keys", replicas[0].base))
-        .bearer_auth(access)
+        .bearer_auth(&access)
         .json(&json!({"name": "bench-cluster"}))
         .send()
         .await?
@@ -231,6 +234,7 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
         client,
         bases,
         key,
+        session: access,
         tally: tally.clone(),
         queries,
     });
@@ -249,6 +253,7 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
                 key,
                 tally,
                 queries,
+                ..
             } = &*crowd;
             let mut n = user;
             while Instant::now() < deadline {
@@ -282,9 +287,10 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
             let Crowd {
                 client,
                 bases,
-                key,
+                session,
                 tally,
                 queries,
+                ..
             } = &*crowd;
             let mut n = 0usize;
             while Instant::now() < deadline {
@@ -298,11 +304,11 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
                     queries[(n * 7 + 3) % queries.len()]
                 );
                 let t = Instant::now();
-                tally.record("upload", t, upload(client, base, key, &name, text).await);
+                tally.record("upload", t, upload(client, base, session, &name, text).await);
                 if n % 3 == 2 {
                     let gone = format!("curator{curator}-{}.md", (n + 1) % 10);
                     let t = Instant::now();
-                    tally.record("delete", t, delete(client, base, key, &gone).await);
+                    tally.record("delete", t, delete(client, base, session, &gone).await);
                 }
                 n += 1;
             }
