@@ -304,7 +304,11 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
                     queries[(n * 7 + 3) % queries.len()]
                 );
                 let t = Instant::now();
-                tally.record("upload", t, upload(client, base, session, &name, text).await);
+                tally.record(
+                    "upload",
+                    t,
+                    upload(client, base, session, &name, text).await,
+                );
                 if n % 3 == 2 {
                     let gone = format!("curator{curator}-{}.md", (n + 1) % 10);
                     let t = Instant::now();
