@@ -292,6 +292,25 @@ impl ServeChild {
             .map_or(0.0, |kb| kb / 1024.0)
     }
 
+    /// A new API key (default scopes: search and chat) of the bench account signed in as `access`.
+    pub async fn api_key(
+        &self,
+        client: &reqwest::Client,
+        access: &str,
+        name: &str,
+    ) -> Result<String> {
+        let key: serde_json::Value = client
+            .post(format!("{}/api/keys", self.base))
+            .bearer_auth(access)
+            .json(&json!({"name": name}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        key["key"].as_str().map(str::to_owned).context("no key")
+    }
+
     /// Signs the bench account in: an access token.
     pub async fn token(&self, client: &reqwest::Client) -> Result<String> {
         let creds = json!({"email": self.email, "password": BENCH_PASSWORD});

@@ -160,16 +160,7 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let access = server.token(&client).await?;
-    let key: serde_json::Value = client
-        .post(format!("{base}/api/keys"))
-        .bearer_auth(access)
-        .json(&json!({"name": "bench"}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let token = key["key"].as_str().context("no key")?.to_owned();
+    let token = server.api_key(&client, &access, "bench").await?;
     let body = |q: &str| match &args.collection {
         Some(c) => json!({"message": q, "collections": [c]}),
         None => json!({"message": q}),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use eval::percentile;
 use serde_json::json;
@@ -200,16 +200,9 @@ pub async fn run(config: &Config, args: BenchClusterArgs) -> Result<u8> {
         .timeout(Duration::from_secs(120))
         .build()?;
     let access = replicas[0].token(&client).await?;
-    let key: serde_json::Value = client
-        .post(format!("{}/api/keys", replicas[0].base))
-        .bearer_auth(&access)
-        .json(&json!({"name": "bench-cluster"}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
+    let key = replicas[0]
+        .api_key(&client, &access, "bench-cluster")
         .await?;
-    let key = key["key"].as_str().context("no key")?.to_owned();
     let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
 
     let tally = Arc::new(Tally::default());
