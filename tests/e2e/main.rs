@@ -13,6 +13,7 @@ mod chat;
 mod conformance;
 mod contract;
 mod crash;
+mod deploy;
 mod eval;
 mod export;
 mod fake_llm;

@@ -1,10 +1,11 @@
 //! Several servers, one deployment: every store in one PostgreSQL with pgvector, each server
 //! with its own (empty) data dir.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use lariat_tests::{PgDatabase, PgVectorServer};
 
+use crate::chat::{chat, one};
 use crate::serve::{Api, Server, create_admin, race_uploads_and_deletions, upload};
 use crate::support::{Lariat, corpus_dir};
 
@@ -131,4 +132,186 @@ async fn a_shared_deployment_needs_one_signing_key() {
         .await
         .unwrap();
     assert!(err.contains("auth.jwt_secret"), "{err}");
+}
+
+/// The rows of `table` in the deployment's database.
+async fn rows(db: &PgDatabase, table: &str) -> i64 {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let n: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    n.0
+}
+
+/// Three servers with their shared limits in Redis and the answer cache on: a user's hourly
+/// request limit and monthly quota are one across the three; an erasure through one server
+/// empties every server's cache of answers; a server killed in the middle of an upload leaves
+/// nothing the same upload through another cannot finish (`lariat check` clean after); and a
+/// job scheduled every second runs each occurrence on one server only.
+#[tokio::test]
+async fn three_servers_share_limits_in_redis_survive_a_killed_one_and_run_jobs_once() {
+    let pg = PgVectorServer::start();
+    let db = pg.database().await;
+    let prefix = lariat_tests::redis_prefix();
+    let shared = |l: Lariat| {
+        l.with_env("LARIAT_REDIS__URL", &lariat_tests::redis_url())
+            .with_env("LARIAT_REDIS__KEY_PREFIX", &prefix)
+            .with_env("LARIAT_CHAT__CACHE_ENABLED", "true")
+            .with_env("LARIAT_PLANS__PRO__REQUESTS_PER_HOUR", "5")
+            .with_env("LARIAT_PLANS__PRO__REQUESTS_PER_MINUTE", "100")
+            .with_env("LARIAT_PLANS__TEAM__MONTHLY_MESSAGES", "2")
+            .with_env("LARIAT_JOBS__SCHEDULES__RETENTION", "* * * * * *")
+    };
+    let (a, b) = (shared(node(&db)), shared(node(&db)));
+    // the third stops for good inside its first write, as a crash would stop it
+    let c = shared(node(&db)).with_env("LARIAT_TEST_PAUSE_AT", "write-indexes");
+    create_admin(&a);
+    let (server_a, server_b, server_c) = (Server::start(&a), Server::start(&b), Server::start(&c));
+    let [api_a, api_b, api_c] = [&server_a, &server_b, &server_c].map(Api::new);
+    let admin = api_a.signin("admin@example.com").await;
+    let text = "# Barrel pattern\n\nThe cloverleaf barrel pattern has three barrels; a knocked \
+                barrel adds five seconds to the run.\n";
+    assert_eq!(
+        upload(&api_a, &admin, "shared", "barrels.md", text.into()).await,
+        201
+    );
+
+    // an answer through one server cites what another wrote
+    let ann = api_b.user("ann@example.com").await;
+    let question = json!({"message": "How many seconds does a knocked barrel add?"});
+    let (s, first) = chat(&api_c, &ann, question.clone()).await;
+    assert_eq!(s, 200, "{first:?}");
+    let cited = &one(&first, "citations")["citations"];
+    assert_eq!(cited[0]["source"], "upload:barrels.md", "{cited}");
+    assert_eq!(one(&first, "done")["cached"], false);
+
+    // the answer is cached on the server that gave it; erasing its asker through another
+    // server drops it there too
+    let bob = api_a.user("bob@example.com").await;
+    let (_, again) = chat(&api_c, &bob, question.clone()).await;
+    assert_eq!(one(&again, "done")["cached"], true);
+    let ann_id = api_a.user_id(&admin, "ann@example.com").await;
+    let (s, r) = api_a
+        .post(
+            &format!("/api/admin/users/{ann_id}/erase"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 204, "{r}");
+    let (_, after) = chat(&api_c, &bob, question.clone()).await;
+    assert_eq!(one(&after, "done")["cached"], false, "{after:?}");
+
+    // a plan's hourly limit is one across the servers, kept in Redis (not in SQL)
+    let pat = api_a.user("pat@example.com").await;
+    let pat_id = api_a.user_id(&admin, "pat@example.com").await;
+    let quinn = api_a.user("quinn@example.com").await;
+    let quinn_id = api_a.user_id(&admin, "quinn@example.com").await;
+    for (id, plan) in [(&pat_id, "pro"), (&quinn_id, "team")] {
+        let (s, r) = api_b
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/api/admin/users/{id}"),
+                Some(&admin),
+                Some(json!({"plan": plan})),
+            )
+            .await;
+        assert_eq!(s, 200, "{r}");
+    }
+    let apis = [&api_a, &api_b, &api_c];
+    let search = "/api/search?q=barrel&k=1";
+    for i in 0..5 {
+        let (s, r) = apis[i % 3].get(search, Some(&pat)).await;
+        assert_eq!(s, 200, "request {i}: {r}");
+    }
+    let (s, r) = api_b.get(search, Some(&pat)).await;
+    assert_eq!(s, 429, "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("per hour"),
+        "{r}"
+    );
+    assert_eq!(
+        rows(&db, "rate_limits").await,
+        0,
+        "the buckets are in Redis"
+    );
+    let keys = lariat_tests::redis_keys(&format!("{prefix}rate:")).await;
+    assert!(
+        keys.iter().any(|(k, _)| k.contains("requests_user_hour")),
+        "{keys:?}"
+    );
+
+    // and so is a monthly quota
+    for api in [&api_a, &api_b] {
+        let (s, e) = chat(api, &quinn, json!({"message": "What is a knocked barrel?"})).await;
+        assert_eq!(s, 200, "{e:?}");
+    }
+    let (s, e) = chat(
+        &api_c,
+        &quinn,
+        json!({"message": "What is a knocked barrel?"}),
+    )
+    .await;
+    assert_eq!(s, 402, "{e:?}");
+
+    // a server killed inside an upload: the same upload through another finishes it
+    let manual = "# Entries\n\nEntries for the spring rodeo close at noon on the Wednesday \
+                  before the event.\n"
+        .to_owned();
+    let crashed = tokio::spawn({
+        let (api_c, admin, manual) = (api_c.clone(), admin.clone(), manual.clone());
+        async move {
+            api_c
+                .client
+                .post(format!(
+                    "{}/api/collections/shared/documents?filename=entries.md",
+                    api_c.base
+                ))
+                .bearer_auth(&admin)
+                .body(manual)
+                .send()
+                .await
+        }
+    });
+    server_c.kill_when_paused("write-indexes").await;
+    assert!(
+        crashed.await.unwrap().is_err(),
+        "the upload died with its server"
+    );
+    // (200: it replaced what the dead server left pending)
+    let retried = upload(&api_b, &admin, "shared", "entries.md", manual).await;
+    assert!([200, 201].contains(&retried), "{retried}");
+    let (_, r) = api_a
+        .get(
+            "/api/search?q=when%20do%20entries%20close&k=1&collection=shared",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(sources(&r), ["upload:entries.md"], "{r}");
+
+    // the job scheduled every second ran on the servers, each occurrence once
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let (s, jobs) = api_a
+        .get("/api/admin/jobs?job=retention&limit=100", Some(&admin))
+        .await;
+    assert_eq!(s, 200, "{jobs}");
+    let slots: Vec<i64> = jobs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["slot"].as_i64().unwrap())
+        .collect();
+    let distinct: std::collections::BTreeSet<&i64> = slots.iter().collect();
+    assert!(slots.len() >= 3, "{jobs}");
+    assert_eq!(
+        distinct.len(),
+        slots.len(),
+        "an occurrence ran twice: {jobs}"
+    );
+
+    drop((server_a, server_b));
+    a.assert_consistent();
+    db.drop_db().await;
 }

@@ -51,6 +51,21 @@ impl Server {
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
+
+    /// Waits (up to 60 s) until the server announces it paused at `point` (it runs with
+    /// `LARIAT_TEST_PAUSE_AT`), then kills it with SIGKILL, as a crash would.
+    pub async fn kill_when_paused(mut self, point: &str) {
+        let line = format!("lariat: paused at {point}");
+        for _ in 0..600 {
+            if self.log().contains(&line) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(self.log().contains(&line), "never paused at {point}");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// JSON calls against a running server.
@@ -360,10 +375,12 @@ impl Drop for Server {
                 self.log()
             );
         }
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        if let Ok(None) = self.child.try_wait() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let _ = self.child.wait();
+        }
     }
 }
 

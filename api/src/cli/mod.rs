@@ -53,6 +53,13 @@ pub enum Command {
     Check(CheckArgs),
     /// Rebuild the vector and lexical indexes from SQL (re-embedding collections built with another model)
     Reindex,
+    /// Prepare the deployment's storage and exit: apply the database migrations, make the vector
+    /// and lexical indexes' tables or collections, finish what a crash interrupted (what a
+    /// deployment runs once before its servers start)
+    Migrate,
+    /// Exit 0 when URL answers with a 2xx status within 5 s, 1 otherwise (the container image's
+    /// health check, which has no curl)
+    Probe(ProbeArgs),
     /// Move this embedded deployment onto shared engines: its rows into PostgreSQL, its vector and
     /// lexical indexes built there from the stored embeddings (nothing is embedded again);
     /// resumable after a kill, the source left untouched
@@ -189,6 +196,12 @@ pub struct CheckArgs {
     repair: bool,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
+    /// An http:// URL, e.g. http://127.0.0.1:8080/healthz
+    url: String,
 }
 
 #[derive(Args, Debug)]
@@ -360,6 +373,20 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::MigrateStore(args) => migrate_store(&config, args).await,
+        Command::Migrate => {
+            let k = open(&config).await?;
+            k.flush().await?;
+            // the backends' names as the configuration spells them
+            let named = |v: serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+            println!(
+                "ready: the database ({}), the vector store ({}) and the lexical index ({})",
+                k.store_backend(),
+                named(serde_json::to_value(config.retrieval.vector_store)?),
+                named(serde_json::to_value(config.retrieval.lexical_store)?)
+            );
+            Ok(0)
+        }
+        Command::Probe(args) => probe(&args.url).await,
         Command::Serve(args) => {
             let addr = args.addr.unwrap_or_else(|| config.server.addr.clone());
             let uploads = pipeline(&config)?;
@@ -408,6 +435,32 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Eval(args) => eval_cmd::run(&config, args).await,
         Command::ParseWorker(_) => {
             unreachable!("main serves the parser worker before the runtime starts")
+        }
+    }
+}
+
+/// `lariat probe URL`: 0 when the URL answers with a 2xx status within 5 s (redirects not
+/// followed), 1 when it answers otherwise or not at all.
+async fn probe(url: &str) -> Result<u8> {
+    let parsed = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| {
+            base::Error::InvalidInput(format!("{url:?} is not an http:// or https:// URL"))
+        })?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    match client.get(parsed).send().await {
+        Ok(answer) if answer.status().is_success() => Ok(0),
+        Ok(answer) => {
+            eprintln!("probe: {url} answered {}", answer.status());
+            Ok(1)
+        }
+        Err(e) => {
+            eprintln!("probe: {url}: {e}");
+            Ok(1)
         }
     }
 }

@@ -1,7 +1,8 @@
 //! What every concern shares and nothing else: errors with their codes, the values parsed once at
 //! the boundary (collection names, passages, search modes), who is asking ([`principal`]), time,
-//! rate limits, password hashing off the runtime, private files, metrics, and the one SQL
-//! database handle ([`sql::SqlStore`]) each concern implements its own store trait on.
+//! rate limits (their buckets in SQL or [`redis`] when servers share them), password hashing off
+//! the runtime, private files, metrics, and the one SQL database handle ([`sql::SqlStore`]) each
+//! concern implements its own store trait on.
 //!
 //! May use: `parse` (the boundary's `Location`). Must never know: any concern (retrieval,
 //! identity, chat, commerce, operations, sites) or any transport.
@@ -15,6 +16,7 @@ pub mod hashing;
 pub mod metrics;
 pub mod principal;
 pub mod ratelimit;
+pub mod redis;
 pub mod sql;
 pub mod time;
 pub mod types;

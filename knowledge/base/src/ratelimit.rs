@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
+pub use governor::Quota;
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, RateLimiter};
 
 use crate::error::Error;
 
@@ -37,6 +38,14 @@ pub fn per_minute(n: u32) -> Quota {
 /// `n` per hour (at least one), all of them available at once.
 pub fn per_hour(n: u32) -> Quota {
     Quota::per_hour(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+/// `n` per day (at least one), all of them available at once.
+pub fn per_day(n: u32) -> Quota {
+    let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(std::time::Duration::from_secs(86_400) / n.get())
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+        .allow_burst(n)
 }
 
 /// The rate-limit error for a wait of `wait`.

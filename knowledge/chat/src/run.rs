@@ -147,8 +147,8 @@ impl Chat {
         let message = job.request.message.trim().to_owned();
         let (standalone, condensed_by, condense_usage) =
             self.condense(&message, &job.history).await;
-        let cache_key = self.cache_key(&job).await?;
-        let hit = cache_key.as_deref().and_then(|k| self.cached(k));
+        let lookup = self.lookup(&job).await?;
+        let hit = lookup.as_ref().and_then(|l| l.hit.clone());
         let found = self
             .find_sources(&job, &message, &standalone, hit.as_ref(), started)
             .await?;
@@ -195,14 +195,15 @@ impl Chat {
             };
             self.keep_reply(id, reply).await?;
         }
-        if let Some(key) = cache_key
+        if let Some(lookup) = lookup
             && hit.is_none()
             && outcome.status == AnswerStatus::Complete
         {
             self.remember(
-                key,
+                lookup.key,
                 CachedAnswer {
                     at: Instant::now(),
+                    epoch: lookup.epoch,
                     owner: job.principal.user.id.clone(),
                     citations: found.citations.clone(),
                     text: outcome.text.clone(),

@@ -57,6 +57,28 @@ const MESSAGE_SELECT: &str = "SELECT id, seq, role, content, citations, unsuppor
 
 #[async_trait]
 impl ConversationStore for SqlStore {
+    async fn answer_cache_epoch(&self) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT epoch FROM answer_cache_epoch WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get("epoch"))
+                .transpose()?
+                .unwrap_or(0),
+        )
+    }
+
+    async fn move_answer_cache_epoch(&self) -> Result<i64> {
+        Ok(sqlx::query(
+            "INSERT INTO answer_cache_epoch (id, epoch) VALUES (1, 1)
+             ON CONFLICT (id) DO UPDATE SET epoch = answer_cache_epoch.epoch + 1
+             RETURNING epoch",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("epoch")?)
+    }
+
     async fn create_conversation(&self, user_id: &str, c: &ConversationSummary) -> Result<()> {
         let collections =
             serde_json::to_string(&c.collections).map_err(|e| Error::Internal(e.to_string()))?;

@@ -96,4 +96,8 @@ pub trait ConversationStore: Send + Sync {
         conversation_id: &str,
         messages: &[StoredMessage],
     ) -> Result<()>;
+    /// The answer cache's epoch, the same for every server of the deployment (0 until moved).
+    async fn answer_cache_epoch(&self) -> Result<i64>;
+    /// Moves the epoch on, so every server drops the answers it cached before; the new epoch.
+    async fn move_answer_cache_epoch(&self) -> Result<i64>;
 }

@@ -60,6 +60,11 @@ pub struct PlanConfig {
     pub monthly_tokens: u64,
     /// Requests per minute, per user and per API key.
     pub requests_per_minute: u32,
+    /// Requests per hour (refilling steadily), per user and per API key (0: no hourly limit).
+    pub requests_per_hour: u32,
+    /// Requests per day (any 24 hours, refilling steadily), per user and per API key (0: no
+    /// daily limit).
+    pub requests_per_day: u32,
     /// Days a conversation is kept after its last message (0: kept until its user deletes it);
     /// the retention job deletes older ones.
     pub conversation_retention_days: u32,
@@ -71,6 +76,8 @@ impl Default for PlanConfig {
             monthly_messages: 200,
             monthly_tokens: 400_000,
             requests_per_minute: 20,
+            requests_per_hour: 0,
+            requests_per_day: 0,
             conversation_retention_days: 0,
         }
     }
@@ -81,7 +88,7 @@ pub fn default_plans() -> BTreeMap<String, PlanConfig> {
         monthly_messages,
         monthly_tokens,
         requests_per_minute,
-        conversation_retention_days: 0,
+        ..PlanConfig::default()
     };
     BTreeMap::from([
         ("free".to_owned(), plan(200, 400_000, 20)),

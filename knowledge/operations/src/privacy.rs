@@ -245,7 +245,9 @@ impl Privacy {
         self.billing.forget_customer(&user.id).await?;
         let placeholder = format!("erased-{}@erased.invalid", user.id);
         self.store.erase_user(&user.id, &placeholder).await?;
-        self.chat.forget_user(&user.id);
+        self.chat
+            .forget_users(std::slice::from_ref(&user.id))
+            .await?;
         self.audit
             .record(AuditEvent::Erased, actor, Some(&user.id), None, json!({}))
             .await?;

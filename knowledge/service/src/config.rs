@@ -1,12 +1,13 @@
 //! Layered configuration: built-in defaults, then a TOML file (`lariat.toml` in the data dir or
 //! an explicit path), then `LARIAT_…` environment variables (`LARIAT_DATABASE_URL`,
-//! `LARIAT_RETRIEVAL__RRF_K`: `__` separates sections). Secrets never appear in `Debug` output.
+//! `LARIAT_RETRIEVAL__RRF_K`: `__` separates sections; `LARIAT_…_FILE` names a file holding the
+//! value, as containers mount secrets). Secrets never appear in `Debug` output.
 
 use std::collections::BTreeMap;
 
 use std::path::{Path, PathBuf};
 
-use base::config::{Secret, default_data_dir};
+use base::config::{RedisConfig, Secret, default_data_dir};
 use base::{Error, Result};
 use chat::config::{ChatConfig, LlmConfig, ProviderConfig};
 use commerce::config::{BillingConfig, PlanConfig, default_plans};
@@ -26,6 +27,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://…` to keep the source of truth in PostgreSQL; SQLite in the data dir if unset.
     pub database_url: Option<Secret>,
+    /// Redis for the limits every server shares (rates of requests, sign-ins and sign-ups); a
+    /// shared deployment without it keeps them in PostgreSQL.
+    pub redis: RedisConfig,
     pub embedding: EmbeddingConfig,
     pub chunking: ChunkingConfig,
     pub retrieval: RetrievalConfig,
@@ -122,6 +126,7 @@ impl Default for Config {
         Self {
             data_dir: default_data_dir(),
             database_url: None,
+            redis: RedisConfig::default(),
             embedding: EmbeddingConfig::default(),
             chunking: ChunkingConfig::default(),
             retrieval: RetrievalConfig::default(),
@@ -199,11 +204,19 @@ impl Config {
             let Some(rest) = key.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            if ENV_NOT_CONFIG.contains(&rest) || rest.starts_with("TEST_") {
+            // `LARIAT_X_FILE=/run/secrets/x`: X's value is that file's content (a secret
+            // mounted as a file, as containers give them)
+            let file = rest.strip_suffix("_FILE");
+            let name = file.unwrap_or(rest);
+            if ENV_NOT_CONFIG.contains(&name) || name.starts_with("TEST_") {
                 continue;
             }
+            let (rest, value) = match file {
+                Some(key) => (key, read_secret_file(&key_name(key), &value)?),
+                None => (rest, parse_env_value(&value)),
+            };
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
-            set_path(&mut table, &path, parse_env_value(&value));
+            set_path(&mut table, &path, value);
         }
         let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| {
@@ -222,6 +235,7 @@ impl Config {
     fn validate(&self) -> Result<()> {
         self.billing.validate(&self.plans)?;
         self.jobs.validate()?;
+        self.redis.validate()?;
         self.llm.validate()?;
         knowledge::config::validate(
             &self.chunking,
@@ -258,6 +272,38 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The configuration key an environment variable's rest names (`AUTH__JWT_SECRET` →
+/// `auth.jwt_secret`), for messages.
+fn key_name(rest: &str) -> String {
+    rest.split("__")
+        .map(str::to_ascii_lowercase)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The value in the file at `path` for `key`, without the line ending files end with; at most
+/// 64 KiB, UTF-8. The message names the key and the file, never what the file holds.
+fn read_secret_file(key: &str, path: &str) -> Result<toml::Value> {
+    const MAX: u64 = 64 * 1024;
+    let bad = |why: String| Error::InvalidInput(format!("{key}: the file {path:?} {why}"));
+    let size = std::fs::metadata(path)
+        .map_err(|e| bad(format!("cannot be read: {e}")))?
+        .len();
+    if size > MAX {
+        return Err(bad(format!(
+            "holds {size} bytes; a secret is at most {MAX}"
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("is not UTF-8 text".into()))?;
+    Ok(toml::Value::String(
+        text.strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text)
+            .to_owned(),
+    ))
 }
 
 fn parse_env_value(raw: &str) -> toml::Value {
@@ -495,5 +541,107 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.server.trusted_proxy_nets().unwrap().len(), 2);
+    }
+
+    /// Redis and the plans' hour and day windows come from the same layers, with clear errors
+    /// that never show the URL's password.
+    #[test]
+    fn redis_and_rate_windows_are_configured_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(
+            dir.path(),
+            None,
+            env(&[
+                (
+                    "LARIAT_REDIS__URL",
+                    "redis://:pw-not-to-print@10.0.0.5:6379/2",
+                ),
+                ("LARIAT_PLANS__FREE__REQUESTS_PER_HOUR", "300"),
+                ("LARIAT_PLANS__FREE__REQUESTS_PER_DAY", "2000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.redis.key_prefix, "lariat:");
+        assert_eq!(c.plans["free"].requests_per_hour, 300);
+        assert_eq!(c.plans["free"].requests_per_day, 2000);
+        assert_eq!(
+            c.plans["pro"].requests_per_day, 0,
+            "no daily limit by default"
+        );
+        assert!(!format!("{c:?}").contains("pw-not-to-print"));
+        for (url, says) in [
+            ("rediss://:pw-not-to-print@h:6380", "TLS"),
+            ("http://:pw-not-to-print@h:6379", "redis://"),
+            ("pw-not-to-print", "redis://"),
+        ] {
+            let err = Config::load(dir.path(), None, env(&[("LARIAT_REDIS__URL", url)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{url}: {err}");
+            assert!(!err.contains("pw-not-to-print"), "{err}");
+        }
+        let err = Config::load(
+            dir.path(),
+            None,
+            env(&[("LARIAT_REDIS__TIMEOUT_SECS", "0")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("redis.timeout_secs"), "{err}");
+        let err = Config::load(
+            dir.path(),
+            None,
+            env(&[("LARIAT_PLANS__FREE__REQUESTS_PER_DAY", "-1")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("requests_per_day"), "{err}");
+    }
+
+    /// `LARIAT_…_FILE` reads a value from a file (containers' secrets), with clear errors.
+    #[test]
+    fn values_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("database_url");
+        std::fs::write(&url, "postgres://u:file-pw@h/db\n").unwrap();
+        let secret = dir.path().join("jwt");
+        std::fs::write(&secret, "a-signing-key-from-a-file").unwrap();
+        let c = Config::load(
+            dir.path(),
+            None,
+            env(&[
+                ("LARIAT_DATABASE_URL_FILE", url.to_str().unwrap()),
+                ("LARIAT_AUTH__JWT_SECRET_FILE", secret.to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.database_url.unwrap().expose(),
+            "postgres://u:file-pw@h/db"
+        );
+        assert_eq!(
+            c.auth.jwt_secret.unwrap().expose(),
+            "a-signing-key-from-a-file"
+        );
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 70_000]).unwrap();
+        let binary = dir.path().join("binary");
+        std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
+        for (file, says) in [
+            (dir.path().join("missing"), "cannot be read"),
+            (big, "at most"),
+            (binary, "not UTF-8"),
+        ] {
+            let err = Config::load(
+                dir.path(),
+                None,
+                env(&[("LARIAT_AUTH__JWT_SECRET_FILE", file.to_str().unwrap())]),
+            )
+            .unwrap_err();
+            assert_eq!(err.code(), base::ErrorCode::InvalidInput);
+            let err = err.to_string();
+            assert!(
+                err.contains("auth.jwt_secret") && err.contains(says),
+                "{err}"
+            );
+        }
     }
 }

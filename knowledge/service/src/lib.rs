@@ -17,6 +17,7 @@ use identity::accounts::{AccountStores, Accounts};
 use base::error::Result;
 use base::principal::{Principal, Role};
 use base::ratelimit::RateStore;
+use base::redis::RedisRates;
 use base::sql::SqlStore;
 use base::types::{Collection, CollectionName};
 use chat::Chat;
@@ -92,23 +93,36 @@ impl Service {
         let sql =
             Arc::new(SqlStore::open_config(&config.data_dir, config.database_url.as_ref()).await?);
         let knowledge = Arc::new(Knowledge::open_locked(&setup, sql.clone(), lock).await?);
-        Self::assemble(config, knowledge, sql, ingestor)
+        let rates = Self::rates(config, &sql).await?;
+        Self::assemble(config, knowledge, sql, rates, ingestor)
     }
 
-    /// Puts the parts together on an already open knowledge façade and its SQL store.
-    pub fn assemble(
+    /// Where the limits every server of a deployment shares keep their buckets: Redis when
+    /// configured, else the database when the deployment is shared; none for one server alone
+    /// (its limits stay in memory).
+    async fn rates(config: &Config, sql: &Arc<SqlStore>) -> Result<Option<Arc<dyn RateStore>>> {
+        if let Some(url) = &config.redis.url {
+            let timeout = std::time::Duration::from_secs(config.redis.timeout_secs);
+            let redis = RedisRates::connect(url, &config.redis.key_prefix, timeout).await?;
+            return Ok(Some(Arc::new(redis)));
+        }
+        Ok(config
+            .knowledge()
+            .shared()
+            .then(|| sql.clone() as Arc<dyn RateStore>))
+    }
+
+    /// Puts the parts together on an already open knowledge façade, its SQL store and where
+    /// shared limits live.
+    fn assemble(
         config: &Config,
         knowledge: Arc<Knowledge>,
         sql: Arc<SqlStore>,
+        rates: Option<Arc<dyn RateStore>>,
         ingestor: Arc<dyn Ingestor>,
     ) -> Result<Self> {
         let mail = Arc::new(Mail::new(&config.mail, sql.clone())?);
         let audit = Arc::new(Audit::new(sql.clone(), config.auth.audit_retention_days));
-        // every server of a shared deployment counts against one set of limits
-        let rates = config
-            .knowledge()
-            .shared()
-            .then(|| sql.clone() as Arc<dyn RateStore>);
         let accounts = Arc::new(Accounts::new(
             &config.auth,
             &config.data_dir,

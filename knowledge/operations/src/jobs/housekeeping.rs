@@ -47,7 +47,7 @@ impl Task for Retention {
                 .store
                 .purge_conversations(plan, now - i64::from(*days) * DAY_MS)
                 .await?;
-            by_plan.insert(plan.clone(), self.forget(purged));
+            by_plan.insert(plan.clone(), self.forget(purged).await?);
         }
         let mut by_collection = BTreeMap::new();
         for c in self.knowledge.collections().await? {
@@ -57,7 +57,7 @@ impl Task for Retention {
                     .store
                     .purge_conversations_of(&c.name, now - i64::from(days) * DAY_MS)
                     .await?;
-                by_collection.insert(c.name, self.forget(purged));
+                by_collection.insert(c.name, self.forget(purged).await?);
             }
         }
         let expired = self.store.purge_expired(now).await?;
@@ -78,11 +78,9 @@ impl Task for Retention {
 
 impl Retention {
     /// Drops what the answer cache holds of the users who lost conversations; how many went.
-    fn forget(&self, (purged, users): (u64, Vec<String>)) -> u64 {
-        for user in users {
-            self.chat.forget_user(&user);
-        }
-        purged
+    async fn forget(&self, (purged, users): (u64, Vec<String>)) -> Result<u64> {
+        self.chat.forget_users(&users).await?;
+        Ok(purged)
     }
 }
 
