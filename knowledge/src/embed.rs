@@ -1,5 +1,8 @@
-//! Text to vectors. The default backend runs a local ONNX model through fastembed, on blocking
-//! threads: inference burns CPU and must never stall the async runtime.
+//! Text to vectors. The default backend runs a local ONNX model through fastembed, off the async
+//! runtime: passages on blocking threads, queries on one thread of their own that embeds every
+//! query waiting when it comes round in one call (a crowd's questions cost one padded batch per
+//! round, not one model run each, and none waits behind more than one batch). Inference burns
+//! CPU and must never stall the async runtime.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -88,12 +91,20 @@ fn load_onnxruntime(path: &Path) -> Result<()> {
         .map_err(|e| Error::Unavailable(e.clone()))
 }
 
+/// Queries embedded in one call at most.
+const QUERY_BATCH: usize = 64;
+
+/// A query for the query thread, and where its vector goes.
+type QueryJob = (String, tokio::sync::oneshot::Sender<Result<Vec<f32>>>);
+
 pub struct FastEmbedder {
     info: ModelInfo,
     model: Arc<Mutex<TextEmbedding>>,
     batch_size: usize,
     query_prefix: String,
     passage_prefix: String,
+    /// The query thread's queue (the thread ends when the embedder is dropped).
+    queries: std::sync::mpsc::Sender<QueryJob>,
 }
 
 impl std::fmt::Debug for FastEmbedder {
@@ -171,40 +182,84 @@ impl FastEmbedder {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "model".into())
         });
+        let model = Arc::new(Mutex::new(embedding));
         Ok(Self {
             info: ModelInfo {
                 name,
                 dimension,
                 max_length: manifest.max_length,
             },
-            model: Arc::new(Mutex::new(embedding)),
+            queries: query_thread(model.clone())?,
+            model,
             batch_size: config.batch_size,
             query_prefix: manifest.query_prefix,
             passage_prefix: manifest.passage_prefix,
         })
     }
+}
 
-    fn run(&self, texts: Vec<String>) -> impl FnOnce() -> Result<Vec<Vec<f32>>> + Send + 'static {
-        let model = self.model.clone();
-        let batch = self.batch_size;
-        move || {
-            // A batch is padded to its longest text, and the padding costs as much inference as
-            // text: texts of like length go together (shortest first), and the vectors come back
-            // in the caller's order. Padding is masked out, so each vector is the same either way.
-            let mut order: Vec<usize> = (0..texts.len()).collect();
-            order.sort_by_key(|&i| texts[i].len());
-            let sorted: Vec<&str> = order.iter().map(|&i| texts[i].as_str()).collect();
-            let mut model = model.lock().unwrap_or_else(|p| p.into_inner());
-            let vectors = model
-                .embed(&sorted, Some(batch))
-                .map_err(|e| Error::Embedding(e.to_string()))?;
-            let mut out = vec![Vec::new(); texts.len()];
-            for (vector, i) in vectors.into_iter().zip(order) {
-                out[i] = vector;
-            }
-            Ok(out)
-        }
+/// Embeds `texts` in batches of `batch`, taking the model for one batch at a time (so queries
+/// get their turn between the batches of a long ingestion). A batch is padded to its longest
+/// text, and the padding costs as much inference as text: texts of like length go together
+/// (shortest first), and the vectors come back in the caller's order. Padding is masked out, so
+/// each vector is the same either way.
+fn embed_sorted(
+    model: &Mutex<TextEmbedding>,
+    texts: &[String],
+    batch: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    let sorted: Vec<&str> = order.iter().map(|&i| texts[i].as_str()).collect();
+    let mut vectors = Vec::with_capacity(texts.len());
+    for part in sorted.chunks(batch.max(1)) {
+        let mut model = model.lock().unwrap_or_else(|p| p.into_inner());
+        vectors.extend(
+            model
+                .embed(part, Some(batch.max(1)))
+                .map_err(|e| Error::Embedding(e.to_string()))?,
+        );
     }
+    let mut out = vec![Vec::new(); texts.len()];
+    for (vector, i) in vectors.into_iter().zip(order) {
+        out[i] = vector;
+    }
+    Ok(out)
+}
+
+/// Starts the thread that embeds queries: it waits for one, takes every other query already
+/// waiting (up to [`QUERY_BATCH`]), embeds them in one call and answers each.
+fn query_thread(model: Arc<Mutex<TextEmbedding>>) -> Result<std::sync::mpsc::Sender<QueryJob>> {
+    let (tx, rx) = std::sync::mpsc::channel::<QueryJob>();
+    std::thread::Builder::new()
+        .name("lariat-queries".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut jobs = vec![first];
+                while jobs.len() < QUERY_BATCH {
+                    match rx.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let (texts, replies): (Vec<String>, Vec<_>) = jobs.into_iter().unzip();
+                match embed_sorted(&model, &texts, QUERY_BATCH) {
+                    Ok(vectors) => {
+                        for (reply, vector) in replies.into_iter().zip(vectors) {
+                            // a caller that gave up is not waiting any more
+                            let _ = reply.send(Ok(vector));
+                        }
+                    }
+                    Err(e) => {
+                        for reply in replies {
+                            let _ = reply.send(Err(Error::Embedding(e.to_string())));
+                        }
+                    }
+                }
+            }
+        })
+        .map_err(|e| Error::Internal(format!("starting the query embedding thread: {e}")))?;
+    Ok(tx)
 }
 
 #[async_trait]
@@ -222,20 +277,17 @@ impl Embedder for FastEmbedder {
                 .map(|t| format!("{}{t}", self.passage_prefix))
                 .collect()
         };
-        blocking(self.run(texts)).await
+        let model = self.model.clone();
+        let batch = self.batch_size;
+        blocking(move || embed_sorted(&model, &texts, batch)).await
     }
 
     async fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
-        let text = format!("{}{text}", self.query_prefix);
-        let run = self.run(vec![text]);
-        // One query is a few milliseconds of inference: on a multi-threaded runtime it runs right
-        // here (the worker's other tasks move to another thread) instead of paying a hand-off to
-        // the blocking pool and back.
-        let mut out = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run)?,
-            _ => blocking(run).await?,
-        };
-        out.pop()
-            .ok_or_else(|| Error::Embedding("the model returned no vector".into()))
+        let stopped = || Error::Internal("the query embedding thread stopped".into());
+        let (reply, vector) = tokio::sync::oneshot::channel();
+        self.queries
+            .send((format!("{}{text}", self.query_prefix), reply))
+            .map_err(|_| stopped())?;
+        vector.await.map_err(|_| stopped())?
     }
 }
