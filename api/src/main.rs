@@ -49,7 +49,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    let outcome = runtime.block_on(cli::run(cli));
+    // work nobody waits for any more (an embedding whose request was ended) must not hold the
+    // process: the write protocol recovers whatever it leaves
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = e

@@ -2,6 +2,7 @@
 //! every request goes through (request ids, metrics, body limits, CORS), served until a shutdown
 //! signal.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -241,7 +242,8 @@ async fn observe(req: Request, next: Next) -> Response {
     response
 }
 
-/// Serves until Ctrl-C or SIGTERM, then lets in-flight requests and streams finish.
+/// Serves until Ctrl-C or SIGTERM, then stops accepting and lets in-flight requests and streams
+/// finish for at most `server.shutdown_grace_secs`.
 pub async fn serve(
     service: Arc<Service>,
     uploads: Arc<ingest::Pipeline>,
@@ -285,7 +287,8 @@ pub async fn serve(
     } else {
         eprintln!("answers by {}", answering.join(", else "));
     }
-    axum::serve(
+    let (signalled, stopping) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
@@ -293,8 +296,22 @@ pub async fn serve(
         shutdown_signal().await;
         // ends the MCP sessions' open event streams so shutdown is not held up by them
         shutdown.cancel();
-    })
-    .await?;
+        let _ = signalled.send(());
+    });
+    // what is still running once the grace is over is ended with the server
+    let grace = std::time::Duration::from_secs(config.server.shutdown_grace_secs);
+    tokio::select! {
+        served = server.into_future() => served?,
+        () = async {
+            if stopping.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the shutdown grace were ended");
+        }
+    }
     sender.abort();
     if let Some(jobs) = jobs {
         jobs.abort();

@@ -52,6 +52,16 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Sends SIGTERM and waits for the server to exit: its exit status and how long it took.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, std::time::Duration) {
+        let asked = std::time::Instant::now();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        (status, asked.elapsed())
+    }
+
     /// Waits (up to 60 s) until the server announces it paused at `point` (it runs with
     /// `LARIAT_TEST_PAUSE_AT`), then kills it with SIGKILL, as a crash would.
     pub async fn kill_when_paused(mut self, point: &str) {

@@ -100,9 +100,22 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
     pub metrics_token: Option<Secret>,
+    /// After SIGTERM (or Ctrl-C) the server stops accepting and lets what is in flight finish
+    /// for at most this long, then ends it (answers streaming past it are cut; the write
+    /// protocol leaves nothing half-written). Inside Kubernetes' default 30 s.
+    pub shutdown_grace_secs: u64,
 }
 
 impl ServerConfig {
+    fn validate(&self) -> Result<()> {
+        if !(1..=3600).contains(&self.shutdown_grace_secs) {
+            return Err(Error::InvalidInput(
+                "server.shutdown_grace_secs is between 1 and 3600".into(),
+            ));
+        }
+        self.trusted_proxy_nets().map(|_| ())
+    }
+
     /// `trusted_proxies` parsed: a bare address is a block of one.
     pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>> {
         self.trusted_proxies
@@ -158,6 +171,7 @@ impl Default for ServerConfig {
             mcp_allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             metrics_token: None,
+            shutdown_grace_secs: 20,
         }
     }
 }
@@ -265,7 +279,7 @@ impl Config {
             ));
         }
         self.auth.validate()?;
-        self.server.trusted_proxy_nets()?;
+        self.server.validate()?;
         self.chat.validate()?;
         for (name, site) in &self.sites {
             site.validate(name)?;
@@ -587,6 +601,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("redis.timeout_secs"), "{err}");
+        let err = Config::load(
+            dir.path(),
+            None,
+            env(&[("LARIAT_SERVER__SHUTDOWN_GRACE_SECS", "0")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("shutdown_grace_secs"), "{err}");
         let err = Config::load(
             dir.path(),
             None,
