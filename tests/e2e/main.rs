@@ -26,6 +26,7 @@ mod postgres;
 mod replicas;
 mod rerank;
 mod serve;
+mod shutdown;
 mod site_mcp;
 mod sources;
 mod sso;
