@@ -1,7 +1,8 @@
 //! Text to vectors. The default backend runs a local ONNX model through fastembed, off the async
-//! runtime: passages on blocking threads, queries on one thread of their own that embeds every
-//! query waiting when it comes round in one call (a crowd's questions cost one padded batch per
-//! round, not one model run each, and none waits behind more than one batch). Inference burns
+//! runtime: passages on blocking threads; a query where it is asked when the model is free, else
+//! on one thread of its own that embeds every query waiting when it comes round in one call (a
+//! crowd's questions cost one padded batch per round, not one model run each, and none waits
+//! behind more than one batch). Inference burns
 //! CPU and must never stall the async runtime.
 
 use std::path::{Path, PathBuf};
@@ -283,11 +284,26 @@ impl Embedder for FastEmbedder {
     }
 
     async fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        let text = format!("{}{text}", self.query_prefix);
+        // The model free (no crowd) on a multi-threaded runtime: the query runs right here
+        // (tokio moves the worker's other tasks to another thread), sparing the hand-off to the
+        // query thread and back, about 0.7 ms of a 10 ms dense search one at a time.
+        if let Ok(tokio::runtime::RuntimeFlavor::MultiThread) =
+            tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor())
+            && let Ok(mut model) = self.model.try_lock()
+        {
+            return tokio::task::block_in_place(move || {
+                model
+                    .embed([text.as_str()], Some(1))
+                    .map_err(|e| Error::Embedding(e.to_string()))?
+                    .pop()
+                    .ok_or_else(|| Error::Embedding("the model returned no vector".into()))
+            });
+        }
+        // busy: wait with the others, embedded together when the query thread comes round
         let stopped = || Error::Internal("the query embedding thread stopped".into());
         let (reply, vector) = tokio::sync::oneshot::channel();
-        self.queries
-            .send((format!("{}{text}", self.query_prefix), reply))
-            .map_err(|_| stopped())?;
+        self.queries.send((text, reply)).map_err(|_| stopped())?;
         vector.await.map_err(|_| stopped())?
     }
 }
