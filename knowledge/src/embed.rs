@@ -2,8 +2,7 @@
 //! runtime: passages on blocking threads; a query where it is asked when the model is free, else
 //! on one thread of its own that embeds every query waiting when it comes round in one call (a
 //! crowd's questions cost one padded batch per round, not one model run each, and none waits
-//! behind more than one batch). Inference burns
-//! CPU and must never stall the async runtime.
+//! behind more than one batch). Inference burns CPU and must never stall the async runtime.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -215,17 +214,20 @@ fn embed_sorted(
     let mut vectors = Vec::with_capacity(texts.len());
     for part in sorted.chunks(batch.max(1)) {
         let mut model = model.lock().unwrap_or_else(|p| p.into_inner());
-        vectors.extend(
-            model
-                .embed(part, Some(batch.max(1)))
-                .map_err(|e| Error::Embedding(e.to_string()))?,
-        );
+        vectors.extend(embed_batch(&mut model, part)?);
     }
     let mut out = vec![Vec::new(); texts.len()];
     for (vector, i) in vectors.into_iter().zip(order) {
         out[i] = vector;
     }
     Ok(out)
+}
+
+/// One model call on `texts`, one batch.
+fn embed_batch(model: &mut TextEmbedding, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    model
+        .embed(texts, Some(texts.len().max(1)))
+        .map_err(|e| Error::Embedding(e.to_string()))
 }
 
 /// Starts the thread that embeds queries: it waits for one, takes every other query already
@@ -293,9 +295,7 @@ impl Embedder for FastEmbedder {
             && let Ok(mut model) = self.model.try_lock()
         {
             return tokio::task::block_in_place(move || {
-                model
-                    .embed([text.as_str()], Some(1))
-                    .map_err(|e| Error::Embedding(e.to_string()))?
+                embed_batch(&mut model, &[text.as_str()])?
                     .pop()
                     .ok_or_else(|| Error::Embedding("the model returned no vector".into()))
             });
