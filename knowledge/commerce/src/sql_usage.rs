@@ -8,6 +8,8 @@ use sqlx::Row;
 
 use crate::store::{DailyUsage, UsageRecord, UsageStore, UsageTotals};
 
+const DAY_MS: i64 = 86_400_000;
+
 #[async_trait]
 impl UsageStore for SqlStore {
     async fn record_usage(&self, u: &UsageRecord) -> Result<()> {
@@ -50,7 +52,7 @@ impl UsageStore for SqlStore {
              errors = usage_daily.errors + excluded.errors, \
              fallbacks = usage_daily.fallbacks + excluded.fallbacks",
         )
-        .bind(now.div_euclid(86_400_000))
+        .bind(now.div_euclid(DAY_MS))
         .bind(&u.user_id)
         .bind(&u.plan)
         .bind(&u.model)
@@ -68,14 +70,28 @@ impl UsageStore for SqlStore {
         Ok(())
     }
 
+    /// Every quota check reads it, so it must not grow with the user's history: the whole days
+    /// after the first come from the daily rollups (one row per day, plan, model and
+    /// collection), and only the rest of the first day from the events themselves.
     async fn usage_since(&self, user_id: &str, since_ms: i64) -> Result<UsageTotals> {
+        let first_day = since_ms.div_euclid(DAY_MS);
         let row = sqlx::query(
-            "SELECT COUNT(*) AS messages, CAST(COALESCE(SUM(tokens), 0) AS BIGINT) AS tokens, \
-             CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost \
-             FROM usage_events WHERE user_id = $1 AND created_at >= $2",
+            "SELECT CAST(COALESCE(SUM(messages), 0) AS BIGINT) AS messages, \
+             CAST(COALESCE(SUM(tokens), 0) AS BIGINT) AS tokens, \
+             CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION) AS cost FROM ( \
+               SELECT COUNT(*) AS messages, COALESCE(SUM(tokens), 0) AS tokens, \
+                      COALESCE(SUM(cost_usd), 0) AS cost \
+               FROM usage_events WHERE user_id = $1 AND created_at >= $2 AND created_at < $3 \
+               UNION ALL \
+               SELECT COALESCE(SUM(messages), 0), COALESCE(SUM(tokens), 0), \
+                      COALESCE(SUM(cost_usd), 0) \
+               FROM usage_daily WHERE user_id = $1 AND day > $4 \
+             ) AS parts",
         )
         .bind(user_id)
         .bind(since_ms)
+        .bind((first_day + 1).saturating_mul(DAY_MS))
+        .bind(first_day)
         .fetch_one(&self.pool)
         .await?;
         Ok(UsageTotals {

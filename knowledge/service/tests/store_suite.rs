@@ -644,9 +644,13 @@ async fn accounts_suite(store: &SqlStore) {
             .unwrap()
             .is_empty()
     );
-    let totals = store.usage_since(&ann.user.id, 0).await.unwrap();
-    assert_eq!((totals.messages, totals.tokens), (2, 120));
-    assert!((totals.cost_usd - 0.75).abs() < 1e-9);
+    // from the daily rollups (whole days after the first), and from the events of the first day
+    let midnight = base::now_ms().div_euclid(86_400_000) * 86_400_000;
+    for since in [0, midnight] {
+        let totals = store.usage_since(&ann.user.id, since).await.unwrap();
+        assert_eq!((totals.messages, totals.tokens), (2, 120), "since {since}");
+        assert!((totals.cost_usd - 0.75).abs() < 1e-9);
+    }
     let days = store.usage_by_day(&ann.user.id, 0).await.unwrap();
     assert_eq!(days.len(), 1, "{days:?}");
     assert_eq!((days[0].messages, days[0].tokens), (2, 120));
