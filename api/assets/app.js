@@ -287,6 +287,31 @@ function uploadOne(collection, file, onProgress, onSent) {
   });
 }
 
+/** Reads an upload job until it ends (after 1 s, then less and less often, every 10 s at most:
+ * each read counts against the plan's request rate), telling `onProgress` each time; resolves with
+ * the job as it ended (or as last read, when the connection is lost). */
+async function followJob(collection, job, onProgress) {
+  const url = `/api/collections/${encodeURIComponent(collection)}/uploads/${encodeURIComponent(job.id)}`;
+  let wait = 1000;
+  while (job.status === "running") {
+    onProgress(job);
+    await new Promise((r) => setTimeout(r, wait));
+    wait = Math.min(wait * 1.5, 10000);
+    try {
+      const response = await fetch(url, { headers: { accept: "application/json" } });
+      if (response.status === 429) {
+        wait = Math.max(wait, 1000 * Number(response.headers.get("retry-after") || 10));
+        continue;
+      }
+      if (!response.ok) return { ...job, status: "failed", error: `the server answered ${response.status}` };
+      job = await response.json();
+    } catch {
+      return { ...job, status: "failed", error: "the connection was lost" };
+    }
+  }
+  return job;
+}
+
 function uploads(form) {
   const input = form.querySelector("input[type=file]");
   const drop = form.querySelector(".drop");
@@ -327,6 +352,20 @@ function uploads(form) {
         row.classList.add("done");
         const changed = body?.added + body?.updated > 0;
         state.textContent = changed ? `Indexed: ${body.chunks} passages` : "Already indexed, unchanged";
+      } else if (status === 202) {
+        // a large file: its job indexes it while this row follows the job's progress
+        const job = await followJob(collection, body, (j) => {
+          bar.value = j.passages_total ? Math.round((100 * j.passages_done) / j.passages_total) : 0;
+          state.textContent = `Indexing: ${j.passages_done} of ${j.passages_total} passages`;
+        });
+        if (job.status === "succeeded") {
+          bar.value = 100;
+          row.classList.add("done");
+          state.textContent = `Indexed: ${job.report?.chunks ?? job.passages_done} passages`;
+        } else {
+          row.classList.add("failed");
+          state.textContent = `${job.status === "failed" ? "Failed" : "Stopped"}: ${job.error || job.status}`;
+        }
       } else if (status === 401) {
         location.assign("/session/renew?next=" + encodeURIComponent(location.pathname));
         return;

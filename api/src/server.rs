@@ -288,6 +288,7 @@ pub async fn serve(
         eprintln!("answers by {}", answering.join(", else "));
     }
     let (signalled, stopping) = tokio::sync::oneshot::channel::<()>();
+    let uploads = service.uploads.clone();
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -296,6 +297,8 @@ pub async fn serve(
         shutdown_signal().await;
         // ends the MCP sessions' open event streams so shutdown is not held up by them
         shutdown.cancel();
+        // upload jobs stop now (recorded interrupted): they would outlast any grace
+        uploads.interrupt();
         let _ = signalled.send(());
     });
     // what is still running once the grace is over is ended with the server
@@ -316,6 +319,10 @@ pub async fn serve(
     if let Some(jobs) = jobs {
         jobs.abort();
     }
+    service
+        .uploads
+        .stopped(std::time::Duration::from_secs(5))
+        .await;
     service.knowledge.flush().await?;
     Ok(())
 }

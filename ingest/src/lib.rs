@@ -5,9 +5,8 @@
 pub mod pipeline;
 pub mod sandbox;
 
-pub use operations::sources::{Failure, IngestReport, Input};
+pub use operations::sources::{Failure, IngestReport, Input, Progress};
 pub use parse::{Chunker, loaders};
 pub use pipeline::{
-    IngestOptions, Pipeline, Progress, fetch_input, ingest_inputs, ingest_paths,
-    ingest_urls_and_paths,
+    IngestOptions, Pipeline, fetch_input, ingest_inputs, ingest_paths, ingest_urls_and_paths,
 };

@@ -10,7 +10,7 @@ use base::{CollectionName, DocumentWrite, NewChunk, Result, content_hash, embedd
 use knowledge::Knowledge;
 use knowledge::config::IngestConfig;
 use operations::sources::{
-    Failure, Fetched, Fetcher, IngestReport, Ingestor, Input, collect_files,
+    Failure, Fetched, Fetcher, IngestReport, Ingestor, Input, Progress, collect_files,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -27,17 +27,9 @@ pub struct IngestOptions {
     pub limits: IngestConfig,
 }
 
-/// Progress over documents (a JSONL file adds many once it is read).
-pub trait Progress: Send + Sync {
-    fn add_total(&self, documents: u64);
-    fn advance(&self, documents: u64);
-}
-
-/// For callers that show no progress.
-impl Progress for () {
-    fn add_total(&self, _: u64) {}
-    fn advance(&self, _: u64) {}
-}
+/// Passages embedded in one call: a big document's thousands are embedded piece by piece, so its
+/// progress moves and dropping the ingestion stops it within a piece.
+const EMBED_PIECE: usize = 256;
 
 struct Prepared {
     source: String,
@@ -110,18 +102,23 @@ fn load_input(
 }
 
 /// Chunks a document and hashes its content with `salt` (chunker and model identity), so a
-/// change of either re-ingests it.
-fn prepare(doc: LoadedDocument, chunker: &Chunker, salt: &str) -> Prepared {
+/// change of either re-ingests it; `None` when `keep_going` stopped the chunking.
+fn prepare(
+    doc: LoadedDocument,
+    chunker: &Chunker,
+    salt: &str,
+    keep_going: &(dyn Fn() -> bool + Sync),
+) -> Option<Prepared> {
     let mut hashed = salt.as_bytes().to_vec();
     hashed.push(0);
     hashed.extend_from_slice(&doc.content);
-    Prepared {
-        passages: chunker.chunk(&doc),
+    Some(Prepared {
+        passages: chunker.chunk_while(&doc, keep_going)?,
         hash: content_hash(&hashed),
         source: doc.source,
         title: doc.title,
         metadata: doc.metadata,
-    }
+    })
 }
 
 /// Ingests files and folders into `options.collection`. Per-file problems are reported in the
@@ -202,6 +199,7 @@ impl Ingestor for Pipeline {
         knowledge: Arc<Knowledge>,
         collection: &CollectionName,
         inputs: Vec<Input>,
+        progress: &dyn Progress,
     ) -> Result<IngestReport> {
         let options = IngestOptions {
             collection: collection.clone(),
@@ -213,7 +211,7 @@ impl Ingestor for Pipeline {
             inputs,
             Vec::new(),
             &options,
-            &(),
+            progress,
         )
         .await
     }
@@ -248,14 +246,16 @@ pub async fn ingest_inputs(
     let loader_chunker = chunker.clone();
     let loader = tokio::task::spawn_blocking(move || {
         // Documents are chunked and sent one by one, so embedding starts with the first one even
-        // when a single JSONL file holds the whole corpus.
+        // when a single JSONL file holds the whole corpus. Once the ingestion is dropped (its
+        // caller gone) the channel closes and chunking stops, within a big document too.
+        let open = || !tx.is_closed();
         for file in files {
             let sent = match load_input(&file, max_bytes, &sandbox) {
                 Ok(docs) => {
                     tx.blocking_send(Loaded::File(docs.len())).is_ok()
                         && docs.into_iter().all(|d| {
-                            let doc = prepare(d, &loader_chunker, &salt);
-                            tx.blocking_send(Loaded::Document(doc)).is_ok()
+                            prepare(d, &loader_chunker, &salt, &open)
+                                .is_some_and(|doc| tx.blocking_send(Loaded::Document(doc)).is_ok())
                         })
                 }
                 Err(reason) => tx
@@ -280,12 +280,13 @@ pub async fn ingest_inputs(
     let mut batch_passages = 0;
     while let Some(item) = rx.recv().await {
         match item {
-            Loaded::File(n) => progress.add_total(n as u64),
+            Loaded::File(n) => progress.add_documents(n as u64),
             Loaded::Failed(f) => {
                 debug!(path = %f.path, reason = %f.reason, "skipped");
                 report.failures.push(f);
             }
             Loaded::Document(doc) => {
+                progress.add_passages(doc.passages.len() as u64);
                 batch_passages += doc.passages.len();
                 batch.push(doc);
                 if batch_passages >= options.limits.batch_chunks {
@@ -340,7 +341,8 @@ impl BatchWriter {
             match states.get(&id) {
                 Some(s) if s.indexed && s.content_hash == doc.hash => {
                     report.unchanged += 1;
-                    progress.advance(1);
+                    progress.documents_done(1);
+                    progress.passages_done(doc.passages.len() as u64);
                 }
                 Some(_) => {
                     report.updated += 1;
@@ -355,7 +357,7 @@ impl BatchWriter {
         if changed.is_empty() {
             return Ok(());
         }
-        let inputs: Vec<String> = changed
+        let mut rest: Vec<String> = changed
             .iter()
             .flat_map(|d| {
                 d.passages
@@ -363,12 +365,15 @@ impl BatchWriter {
                     .map(|p| embedding_input(&d.title, &p.location, &p.text))
             })
             .collect();
-        let mut vectors = self
-            .knowledge
-            .embedder()
-            .embed_passages(inputs)
-            .await?
-            .into_iter();
+        let mut vectors = Vec::with_capacity(rest.len());
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(EMBED_PIECE));
+            let piece = std::mem::replace(&mut rest, tail);
+            let n = piece.len() as u64;
+            vectors.extend(self.knowledge.embedder().embed_passages(piece).await?);
+            progress.passages_done(n);
+        }
+        let mut vectors = vectors.into_iter();
         let mut writes = Vec::with_capacity(changed.len());
         for doc in changed {
             let chunks: Vec<NewChunk> = doc
@@ -397,7 +402,7 @@ impl BatchWriter {
         self.in_flight = Some(tokio::spawn(async move {
             knowledge.write_documents(writes).await
         }));
-        progress.advance(n);
+        progress.documents_done(n);
         Ok(())
     }
 

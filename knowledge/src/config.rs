@@ -188,6 +188,9 @@ impl RetrievalConfig {
 pub struct IngestConfig {
     /// Files larger than this are skipped with a reason.
     pub max_file_bytes: u64,
+    /// Uploads larger than this are ingested by a job: the upload answers 202 at once with the
+    /// job, whose progress curators read (0: every upload).
+    pub background_upload_bytes: u64,
     /// Chunks embedded and written together.
     pub batch_chunks: usize,
     /// Seconds the parser of one file may run (in its worker process) before it is stopped and
@@ -278,6 +281,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             max_file_bytes: 50 * 1024 * 1024,
+            background_upload_bytes: 1024 * 1024,
             batch_chunks: 128,
             parse_timeout_secs: 120,
             parse_memory_mb: 2048,

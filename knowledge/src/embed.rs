@@ -5,6 +5,7 @@
 //! behind more than one batch). Inference burns CPU and must never stall the async runtime.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
@@ -202,17 +203,23 @@ impl FastEmbedder {
 /// get their turn between the batches of a long ingestion). A batch is padded to its longest
 /// text, and the padding costs as much inference as text: texts of like length go together
 /// (shortest first), and the vectors come back in the caller's order. Padding is masked out, so
-/// each vector is the same either way.
+/// each vector is the same either way. Stops before the next batch once `cancelled` is set.
 fn embed_sorted(
     model: &Mutex<TextEmbedding>,
     texts: &[String],
     batch: usize,
+    cancelled: &AtomicBool,
 ) -> Result<Vec<Vec<f32>>> {
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| texts[i].len());
     let sorted: Vec<&str> = order.iter().map(|&i| texts[i].as_str()).collect();
     let mut vectors = Vec::with_capacity(texts.len());
     for part in sorted.chunks(batch.max(1)) {
+        if cancelled.load(Ordering::Relaxed) {
+            return Err(Error::Internal(
+                "embedding stopped: its caller is gone".into(),
+            ));
+        }
         let mut model = model.lock().unwrap_or_else(|p| p.into_inner());
         vectors.extend(embed_batch(&mut model, part)?);
     }
@@ -221,6 +228,15 @@ fn embed_sorted(
         out[i] = vector;
     }
     Ok(out)
+}
+
+/// Sets its flag when dropped: with the future awaiting blocking work, when that is abandoned.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// One model call on `texts`, one batch.
@@ -246,7 +262,7 @@ fn query_thread(model: Arc<Mutex<TextEmbedding>>) -> Result<std::sync::mpsc::Sen
                     }
                 }
                 let (texts, replies): (Vec<String>, Vec<_>) = jobs.into_iter().unzip();
-                match embed_sorted(&model, &texts, QUERY_BATCH) {
+                match embed_sorted(&model, &texts, QUERY_BATCH, &AtomicBool::new(false)) {
                     Ok(vectors) => {
                         for (reply, vector) in replies.into_iter().zip(vectors) {
                             // a caller that gave up is not waiting any more
@@ -282,7 +298,11 @@ impl Embedder for FastEmbedder {
         };
         let model = self.model.clone();
         let batch = self.batch_size;
-        blocking(move || embed_sorted(&model, &texts, batch)).await
+        // the blocking thread outlives this future: when the caller drops it (a client that
+        // went away, a cancelled job), the guard tells the thread to stop after its batch
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let _guard = CancelOnDrop(cancelled.clone());
+        blocking(move || embed_sorted(&model, &texts, batch, &cancelled)).await
     }
 
     async fn embed_query(&self, text: &str) -> Result<Vec<f32>> {

@@ -319,7 +319,7 @@ async fn a_runaway_parser_fails_its_file_and_nothing_else() {
             let resp = api
                 .client
                 .post(format!(
-                    "{}/api/collections/default/documents?filename={name}",
+                    "{}/api/collections/default/documents?filename={name}&background=false",
                     api.base
                 ))
                 .bearer_auth(admin)

@@ -56,6 +56,8 @@ async fn journeys_pass_in_chromium_with_no_serious_accessibility_violation() {
     // the provider is switched off on purpose: no retry, and no circuit left open afterwards
     let l = Lariat::new()
         .with_env("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "100000")
+        // the one upload past 100 bytes (arena.html) goes through a job the page follows
+        .with_env("LARIAT_INGEST__BACKGROUND_UPLOAD_BYTES", "100")
         .with_env("LARIAT_LLM__RETRIES", "0")
         .with_env("LARIAT_LLM__BREAKER_FAILURES", "1000");
     write_providers(&l, &fake, &[("main", "openai", "switch")], "");

@@ -266,6 +266,11 @@ class Journeys:
             if await rows.nth(i).locator("progress").evaluate("p => p.value") != 100:
                 self.problems.append(f"upload {i} did not show its progress to the end")
         await expect(page.locator("#documents")).to_contain_text("Quokka barrel drills")
+        # the HTML file (past ingest.background_upload_bytes) went through a job, listed on reload
+        await page.goto(self.base + "/collections/rodeo")
+        jobs = page.get_by_role("table", name="Upload jobs")
+        await expect(jobs.locator("tr", has_text="arena.html")).to_contain_text("succeeded")
+        await expect(page.locator("#documents")).to_contain_text("Arena footing")
         # a text file without a heading is titled by its file name
         await expect(page.locator("#documents td.title", has_text="chute-notes")).to_have_text("chute-notes")
         await self.audit(page, "collection-curator")

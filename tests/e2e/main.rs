@@ -30,4 +30,5 @@ mod shutdown;
 mod site_mcp;
 mod sources;
 mod sso;
+mod uploads;
 mod web_ingest;

@@ -52,6 +52,17 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// CPU time (user and system, seconds) the server has used so far, from /proc.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // the fields after the command's name (which may hold spaces), utime and stime the
+        // 12th and 13th of them, in clock ticks (USER_HZ, 100 on Linux)
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        ticks as f64 / 100.0
+    }
+
     /// Sends SIGTERM and waits for the server to exit: its exit status and how long it took.
     pub fn terminate(mut self) -> (std::process::ExitStatus, std::time::Duration) {
         let asked = std::time::Instant::now();

@@ -70,11 +70,11 @@ pub(super) async fn ingest(config: &Config, args: IngestArgs) -> Result<u8> {
     };
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} documents ({per_sec}) {msg}",
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} passages ({per_sec}, {eta} left) {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let progress = Bar(bar);
+    let progress = Bar::new(bar);
     if let Some(v) = &args.visibility {
         let v = Visibility::parse(v)?;
         k.ensure_collection(&collection).await?;
@@ -101,7 +101,7 @@ pub(super) async fn ingest(config: &Config, args: IngestArgs) -> Result<u8> {
         ingest::ingest_urls_and_paths(k, chunker, &fetcher, &urls, &paths, &options, &progress)
             .await?
     };
-    progress.0.finish_and_clear();
+    progress.bar.finish_and_clear();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

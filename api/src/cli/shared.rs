@@ -8,6 +8,7 @@ use base::CollectionName;
 use indicatif::ProgressBar;
 use ingest::{Chunker, IngestOptions, Progress};
 use knowledge::Knowledge;
+use operations::sources::ProgressCounts;
 use service::{Config, Service};
 
 pub async fn open(config: &Config) -> Result<Arc<Knowledge>> {
@@ -42,14 +43,44 @@ pub async fn acting_user(service: &Service) -> Result<base::principal::Principal
     })
 }
 
-pub(super) struct Bar(pub(super) ProgressBar);
+/// An ingestion's progress on the terminal: the bar moves by passages embedded (one big document
+/// moves it too), the documents are counted beside it.
+pub(super) struct Bar {
+    pub(super) bar: ProgressBar,
+    counts: ProgressCounts,
+}
+
+impl Bar {
+    pub(super) fn new(bar: ProgressBar) -> Self {
+        Self {
+            bar,
+            counts: ProgressCounts::default(),
+        }
+    }
+
+    fn show_documents(&self) {
+        let s = self.counts.snapshot();
+        self.bar.set_message(format!(
+            "{}/{} documents",
+            s.documents_done, s.documents_total
+        ));
+    }
+}
 
 impl Progress for Bar {
-    fn add_total(&self, documents: u64) {
-        self.0.inc_length(documents);
+    fn add_documents(&self, documents: u64) {
+        self.counts.add_documents(documents);
+        self.show_documents();
     }
-    fn advance(&self, documents: u64) {
-        self.0.inc(documents);
+    fn add_passages(&self, passages: u64) {
+        self.bar.inc_length(passages);
+    }
+    fn documents_done(&self, documents: u64) {
+        self.counts.documents_done(documents);
+        self.show_documents();
+    }
+    fn passages_done(&self, passages: u64) {
+        self.bar.inc(passages);
     }
 }
 

@@ -13,6 +13,7 @@ use knowledge::collections::{CollectionUpdate, CollectionView, DocumentPage};
 use knowledge::store::Member;
 use operations::jobs::JobStatus;
 use operations::sources::{NewSource, SourceKind, SourceUpdate, SourceView, SyncReport};
+use operations::store::{UploadJob, UploadStatus};
 use serde::Deserialize;
 
 use super::admin::JobRow;
@@ -59,6 +60,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "member" => "The members were updated.",
         "source" => "The sources were updated.",
         "sync" => "The sync started; its outcome shows under Sources when it ends.",
+        "cancelled" => "The upload job was asked to stop.",
         _ => return None,
     })
 }
@@ -86,6 +88,7 @@ struct CollectionPage {
     instructions: String,
     members: Vec<Member>,
     sources: Vec<SourceRow>,
+    uploads: Vec<UploadRow>,
     max_upload_mb: u64,
     /// Whether the viewer may add folder sources (admins only).
     adds_folders: bool,
@@ -135,6 +138,33 @@ impl From<SourceView> for SourceRow {
     }
 }
 
+/// An upload job on its collection's page.
+struct UploadRow {
+    id: String,
+    filename: String,
+    started: String,
+    status: String,
+    running: bool,
+    error: String,
+    passages_done: u64,
+    passages_total: u64,
+}
+
+impl From<UploadJob> for UploadRow {
+    fn from(j: UploadJob) -> Self {
+        UploadRow {
+            running: j.status == UploadStatus::Running,
+            id: j.id,
+            filename: j.filename,
+            started: base::format_time(j.created_at),
+            status: j.status.to_string(),
+            error: j.error,
+            passages_done: j.progress.passages_done,
+            passages_total: j.progress.passages_total,
+        }
+    }
+}
+
 /// The collection's name from its path: one that cannot exist is as unknown as any other.
 fn collection_name(raw: &str) -> Result<CollectionName, Error> {
     CollectionName::parse(raw).map_err(|_| Error::NotFound(format!("unknown collection {raw}")))
@@ -167,20 +197,21 @@ pub async fn show(
     let collections = &state.service.collections;
     let result = async {
         let (name, view, docs) = documents_of(&state, &principal, &raw, &query).await?;
-        let (instructions, members, sources) = if view.curates {
+        let (instructions, members, sources, uploads) = if view.curates {
             (
                 collections.instructions(&principal, &name).await?,
                 collections.members(&principal, &name).await?,
                 state.service.sources.list(&principal, &name).await?,
+                state.service.uploads.jobs(&principal, &name).await?,
             )
         } else {
-            (String::new(), Vec::new(), Vec::new())
+            (String::new(), Vec::new(), Vec::new(), Vec::new())
         };
-        Ok::<_, Error>((name, view, docs, instructions, members, sources))
+        Ok::<_, Error>((name, view, docs, instructions, members, sources, uploads))
     }
     .await;
     match result {
-        Ok((name, view, docs, instructions, members, sources)) => page(
+        Ok((name, view, docs, instructions, members, sources, uploads)) => page(
             &CollectionPage {
                 layout: Layout::of(&state, &principal).await,
                 name: name.as_str().to_owned(),
@@ -192,6 +223,7 @@ pub async fn show(
                 instructions,
                 members,
                 sources: sources.into_iter().map(SourceRow::from).collect(),
+                uploads: uploads.into_iter().map(UploadRow::from).collect(),
                 max_upload_mb: state.uploads.limits.max_file_bytes / (1024 * 1024),
                 adds_folders: principal.is_admin(),
             },
@@ -395,6 +427,18 @@ pub async fn remove_source(
     let sources = &state.service.sources;
     act(&principal, &raw, "source", async |name| {
         sources.remove(&principal, name, &id, false).await.map(drop)
+    })
+    .await
+}
+
+pub async fn cancel_upload(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path((raw, id)): Path<(String, String)>,
+) -> Response {
+    let uploads = &state.service.uploads;
+    act(&principal, &raw, "cancelled", async |name| {
+        uploads.cancel(&principal, name, &id).await.map(drop)
     })
     .await
 }

@@ -68,6 +68,10 @@ pub fn routes(form_origins: &[String]) -> Router<AppState> {
             post(collections::update_source),
         )
         .route(
+            "/collections/{name}/uploads/{id}/cancel",
+            post(collections::cancel_upload),
+        )
+        .route(
             "/collections/{name}/sources/{id}/sync",
             post(collections::sync_source),
         )

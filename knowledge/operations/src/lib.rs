@@ -13,4 +13,6 @@ pub mod sources;
 mod sql_jobs;
 mod sql_privacy;
 mod sql_sources;
+mod sql_uploads;
 pub mod store;
+pub mod uploads;

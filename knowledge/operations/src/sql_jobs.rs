@@ -10,6 +10,7 @@ use base::sql::{SqlStore, placeholders, word};
 
 use crate::store::{
     JobClaim, JobEnd, JobRun, JobStore, MAIL_KEPT_MS, Purged, RetentionStore, RunStatus, Trigger,
+    UPLOADS_KEPT_MS,
 };
 use base::error::Result;
 use base::types::now_ms;
@@ -268,6 +269,12 @@ impl RetentionStore for SqlStore {
         purged.mail =
             sqlx::query("DELETE FROM mail_outbox WHERE COALESCE(sent_at, failed_at) < $1")
                 .bind(now - MAIL_KEPT_MS)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        purged.uploads =
+            sqlx::query("DELETE FROM upload_jobs WHERE status <> 'running' AND created_at < $1")
+                .bind(now - UPLOADS_KEPT_MS)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

@@ -170,10 +170,15 @@ pub struct Purged {
     pub exports: u64,
     /// Outbox rows sent or given up more than [`MAIL_KEPT_MS`] ago.
     pub mail: u64,
+    /// Upload jobs ended and made more than [`UPLOADS_KEPT_MS`] ago.
+    pub uploads: u64,
 }
 
 /// How long the outbox keeps a message's envelope and status after it was sent or given up.
 pub const MAIL_KEPT_MS: i64 = 30 * 86_400_000;
+
+/// How long an ended upload job is kept for its curators to read.
+pub const UPLOADS_KEPT_MS: i64 = 30 * 86_400_000;
 
 /// Deletions by age, for the retention job.
 #[async_trait]
@@ -189,7 +194,8 @@ pub trait RetentionStore: Send + Sync {
         before: i64,
     ) -> Result<(u64, Vec<String>)>;
     /// Deletes what expired before `now`: ended or revoked sessions (with their refresh
-    /// tokens), single-use tokens, sign-on attempts, and users' data exports.
+    /// tokens), single-use tokens, sign-on attempts, users' data exports, sent mail and ended
+    /// upload jobs past their keeping.
     async fn purge_expired(&self, now: i64) -> Result<Purged>;
 }
 
@@ -242,4 +248,81 @@ pub struct ExportInfo {
     pub expires_at: i64,
     /// The archive's size in bytes, once ready.
     pub size_bytes: i64,
+}
+
+/// Where an upload's job stands.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadStatus {
+    Running,
+    Succeeded,
+    /// Ended by an error, or the file could not be read.
+    Failed,
+    /// Stopped at someone's request.
+    Cancelled,
+    /// Its server stopped (shut down, or lost) before it finished: upload the file again.
+    Interrupted,
+}
+
+base::words!(UploadStatus, "upload status", {
+    Running => "running",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Cancelled => "cancelled",
+    Interrupted => "interrupted",
+});
+
+/// An upload ingested by a job, as recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct UploadJob {
+    pub id: String,
+    pub collection: String,
+    /// Who uploaded it.
+    pub user_id: String,
+    pub filename: String,
+    pub bytes: i64,
+    pub status: UploadStatus,
+    #[serde(flatten)]
+    pub progress: crate::sources::ProgressSnapshot,
+    /// What the ingestion did, once it ended (JSON; null before).
+    pub report: serde_json::Value,
+    pub error: String,
+    pub cancel_requested: bool,
+    pub created_at: i64,
+    /// The runner's last report (its heartbeat while it runs).
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// Upload jobs.
+#[async_trait]
+pub trait UploadStore: Send + Sync {
+    async fn insert_upload(&self, job: &UploadJob) -> Result<()>;
+    async fn upload(&self, id: &str) -> Result<Option<UploadJob>>;
+    /// A collection's jobs, newest first.
+    async fn uploads(&self, collection: &str, limit: usize) -> Result<Vec<UploadJob>>;
+    /// Writes a running job's progress and heartbeat; whether a cancel was asked for (also when
+    /// the job is no longer running: its runner should stop).
+    async fn upload_progress(
+        &self,
+        id: &str,
+        progress: &crate::sources::ProgressSnapshot,
+        now: i64,
+    ) -> Result<bool>;
+    /// Asks a running job to stop; false when it is not running.
+    async fn cancel_upload(&self, id: &str) -> Result<bool>;
+    /// Records how a running job ended (nothing when it had ended already).
+    async fn finish_upload(
+        &self,
+        id: &str,
+        status: UploadStatus,
+        progress: &crate::sources::ProgressSnapshot,
+        report: &serde_json::Value,
+        error: &str,
+        now: i64,
+    ) -> Result<()>;
+    /// Marks running jobs whose heartbeat is older than `before` interrupted; how many.
+    async fn interrupt_stale_uploads(&self, before: i64, now: i64) -> Result<u64>;
 }

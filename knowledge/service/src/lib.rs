@@ -33,6 +33,7 @@ use operations::jobs::{BillingSweep, JobSpec, Jobs, MailSweep, Retention, Schedu
 use operations::privacy::Privacy;
 use operations::sources::{Ingestor, Sources};
 use operations::store::JobRun;
+use operations::uploads::Uploads;
 use sites::store::SiteActionStore;
 
 pub struct Service {
@@ -58,6 +59,9 @@ pub struct Service {
     pub jobs: Arc<Jobs>,
     /// Collections' sources, each synced by its own job.
     pub sources: Arc<Sources>,
+    /// Curators' uploads, the large ones ingested by jobs; `lariat serve` interrupts them when
+    /// it stops.
+    pub uploads: Arc<Uploads>,
 }
 
 impl std::fmt::Debug for Service {
@@ -169,8 +173,15 @@ impl Service {
             sql.clone(),
             sql.clone(),
             &config.sources,
-            ingestor,
+            ingestor.clone(),
         )?);
+        let uploads = Arc::new(Uploads::new(
+            knowledge.clone(),
+            Collections::new(knowledge.clone(), accounts.clone()),
+            sql.clone(),
+            ingestor,
+            config.ingest.background_upload_bytes,
+        ));
         let retention = Retention {
             store: sql.clone(),
             runs: sql.clone(),
@@ -190,6 +201,7 @@ impl Service {
         Ok(Self {
             jobs,
             sources,
+            uploads,
             billing,
             analytics: Analytics::new(sql.clone()),
             knowledge,

@@ -16,9 +16,11 @@ pub use sync::{NewSource, Source, SourceKind, SourceUpdate, SourceView, Sources,
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use parse::loaders::Format;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use base::error::Result;
@@ -98,6 +100,7 @@ pub struct IngestReport {
 }
 
 /// Parses, chunks, embeds and writes inputs into a collection (the `ingest` crate's pipeline).
+/// Dropping the future stops the work: what was written stays whole, nothing more is embedded.
 #[async_trait]
 pub trait Ingestor: Send + Sync {
     /// Per-input problems are reported in the result; store failures are errors.
@@ -106,7 +109,73 @@ pub trait Ingestor: Send + Sync {
         knowledge: Arc<Knowledge>,
         collection: &CollectionName,
         inputs: Vec<Input>,
+        progress: &dyn Progress,
     ) -> Result<IngestReport>;
+}
+
+/// How far an ingestion has come, in documents (a JSONL file adds many once it is read) and in
+/// passages (a document adds its own once it is chunked: one big document moves by them).
+pub trait Progress: Send + Sync {
+    /// A file was read: this many more documents.
+    fn add_documents(&self, documents: u64);
+    /// A document was chunked: this many more passages.
+    fn add_passages(&self, passages: u64);
+    /// Documents stored, or found unchanged.
+    fn documents_done(&self, documents: u64);
+    /// Passages embedded, or found unchanged.
+    fn passages_done(&self, passages: u64);
+}
+
+/// For callers that show no progress.
+impl Progress for () {
+    fn add_documents(&self, _: u64) {}
+    fn add_passages(&self, _: u64) {}
+    fn documents_done(&self, _: u64) {}
+    fn passages_done(&self, _: u64) {}
+}
+
+/// Progress kept in counters, read while the ingestion runs (upload jobs report it).
+#[derive(Debug, Default)]
+pub struct ProgressCounts {
+    documents_total: AtomicU64,
+    documents_done: AtomicU64,
+    passages_total: AtomicU64,
+    passages_done: AtomicU64,
+}
+
+/// What [`ProgressCounts`] held when read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProgressSnapshot {
+    pub documents_total: u64,
+    pub documents_done: u64,
+    pub passages_total: u64,
+    pub passages_done: u64,
+}
+
+impl ProgressCounts {
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        ProgressSnapshot {
+            documents_total: self.documents_total.load(Ordering::Relaxed),
+            documents_done: self.documents_done.load(Ordering::Relaxed),
+            passages_total: self.passages_total.load(Ordering::Relaxed),
+            passages_done: self.passages_done.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Progress for ProgressCounts {
+    fn add_documents(&self, n: u64) {
+        self.documents_total.fetch_add(n, Ordering::Relaxed);
+    }
+    fn add_passages(&self, n: u64) {
+        self.passages_total.fetch_add(n, Ordering::Relaxed);
+    }
+    fn documents_done(&self, n: u64) {
+        self.documents_done.fetch_add(n, Ordering::Relaxed);
+    }
+    fn passages_done(&self, n: u64) {
+        self.passages_done.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// The name a file is shown under: the folder given and the path below it (`corpus/rules.md`),

@@ -584,7 +584,7 @@ impl Sources {
         if !inputs.is_empty() {
             let ingested = self
                 .ingestor
-                .ingest(self.knowledge.clone(), &collection, inputs)
+                .ingest(self.knowledge.clone(), &collection, inputs, &())
                 .await?;
             report.added += ingested.added;
             report.updated += ingested.updated;
