@@ -254,36 +254,14 @@ async fn a_large_upload_is_ingested_by_a_job_whose_progress_curators_read() {
         .await;
     assert_eq!(s, 403, "{body}");
     // a reader may not upload, large or small; bad parameters are named
-    let (s, _, body) = post_upload(
-        &api,
-        &ann,
-        "manuals",
-        "x.md",
-        "&background=true",
-        "x".into(),
-    )
-    .await;
-    assert_eq!(s, 403, "{body}");
-    let (s, _, body) = post_upload(
-        &api,
-        &admin,
-        "manuals",
-        "x.md",
-        "&background=maybe",
-        "x".into(),
-    )
-    .await;
-    assert_eq!(s, 400, "{body}");
-    let (s, _, body) = post_upload(
-        &api,
-        &admin,
-        "manuals",
-        "x.md",
-        "&background=true",
-        String::new(),
-    )
-    .await;
-    assert_eq!(s, 400, "{body}");
+    for (token, extra, body, expected) in [
+        (&ann, "&background=true", "x", 403),
+        (&admin, "&background=maybe", "x", 400),
+        (&admin, "&background=true", "", 400),
+    ] {
+        let (s, _, answer) = post_upload(&api, token, "manuals", "x.md", extra, body.into()).await;
+        assert_eq!(s, expected, "{extra} {body:?}: {answer}");
+    }
     stop_and_check(&l, server);
 }
 
