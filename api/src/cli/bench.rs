@@ -32,17 +32,17 @@ pub struct BenchArgs {
 }
 
 #[derive(Debug, Serialize)]
-struct Latency {
-    mode: String,
-    queries: usize,
-    p50_ms: f64,
-    p95_ms: f64,
-    p99_ms: f64,
-    mean_ms: f64,
-    qps: f64,
+pub(super) struct Latency {
+    pub(super) mode: String,
+    pub(super) queries: usize,
+    pub(super) p50_ms: f64,
+    pub(super) p95_ms: f64,
+    pub(super) p99_ms: f64,
+    pub(super) mean_ms: f64,
+    pub(super) qps: f64,
 }
 
-fn latency(mode: &str, mut ms: Vec<f64>, wall: Duration) -> Latency {
+pub(super) fn latency(mode: &str, mut ms: Vec<f64>, wall: Duration) -> Latency {
     ms.sort_by(f64::total_cmp);
     Latency {
         mode: mode.to_owned(),
@@ -209,10 +209,10 @@ async fn measure(
             l.mode, l.p50_ms, l.p95_ms, l.p99_ms, l.qps
         );
     }
-    if let Some((peak, rss)) = serve {
+    if let Some(m) = &serve {
         println!(
-            "| lariat serve peak RSS | {:.0} MB (after queries: {:.0} MB) |",
-            peak, rss
+            "| lariat serve peak RSS | {:.0} MB (idle: {:.0} MB, after queries: {:.0} MB) |",
+            m.peak, m.idle, m.after_queries
         );
     }
     if let Some(path) = &args.json {
@@ -226,7 +226,8 @@ async fn measure(
             "ingest": report,
             "ingest_vs_bare": report.passages_per_s / bare_pps,
             "search": latencies,
-            "serve_peak_rss_mb": serve.map(|s| s.0),
+            "serve_peak_rss_mb": serve.as_ref().map(|m| m.peak),
+            "serve_idle_rss_mb": serve.as_ref().map(|m| m.idle),
         });
         std::fs::write(path, serde_json::to_string_pretty(&out)?)?;
     }
@@ -356,12 +357,22 @@ impl Drop for ServeChild {
 
 /// Starts `lariat serve` on the bench data, sends every query over HTTP, and returns its peak and
 /// current resident memory in MB (from /proc).
-async fn serve_memory(data_dir: &Path, queries: &[String]) -> Result<(f64, f64)> {
+/// The memory of a `lariat serve` child, in MB.
+pub(super) struct ServeMemory {
+    pub(super) idle: f64,
+    pub(super) after_queries: f64,
+    pub(super) peak: f64,
+}
+
+/// `lariat serve` on the data dir: its RSS idle, then after answering every query as a search
+/// over HTTP (the default mode, hybrid), and its peak.
+pub(super) async fn serve_memory(data_dir: &Path, queries: &[String]) -> Result<ServeMemory> {
     let server = ServeChild::start(
         data_dir,
         &[("LARIAT_PLANS__FREE__REQUESTS_PER_MINUTE", "1000000")],
     )
     .await?;
+    let idle = server.memory_mb("VmRSS:");
     let client = reqwest::Client::new();
     let token = server.token(&client).await?;
     for q in queries {
@@ -375,5 +386,9 @@ async fn serve_memory(data_dir: &Path, queries: &[String]) -> Result<(f64, f64)>
             bail!("search over HTTP answered {}", resp.status());
         }
     }
-    Ok((server.memory_mb("VmHWM:"), server.memory_mb("VmRSS:")))
+    Ok(ServeMemory {
+        idle,
+        after_queries: server.memory_mb("VmRSS:"),
+        peak: server.memory_mb("VmHWM:"),
+    })
 }

@@ -12,6 +12,7 @@ mod admin;
 mod bench;
 mod bench_chat;
 mod bench_cluster;
+mod bench_scale;
 mod corpus;
 mod eval_cmd;
 mod shared;
@@ -91,6 +92,9 @@ pub enum Command {
     /// Measure the chat path (time to first token, concurrent streams, server memory) against a
     /// zero-latency local provider, on the collections in the data dir
     BenchChat(bench_chat::BenchChatArgs),
+    /// Measure how search latency, disk and memory grow with a collection of 10k to 1M synthetic
+    /// passages (words and vectors drawn around a BEIR corpus's), written through the normal path
+    BenchScale(bench_scale::BenchScaleArgs),
     /// Measure a shared deployment under a crowd: replicas of `lariat serve` on the configured
     /// shared engines, users searching and chatting (zero-latency provider), curators uploading
     BenchCluster(bench_cluster::BenchClusterArgs),
@@ -431,6 +435,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Source(cmd) => source_cmd::run(&config, cmd).await,
         Command::Bench(args) => bench::run(&config, args).await,
         Command::BenchChat(args) => bench_chat::run(&config.data_dir, args).await,
+        Command::BenchScale(args) => bench_scale::run(&config, args).await,
         Command::BenchCluster(args) => bench_cluster::run(&config, args).await,
         Command::Eval(args) => eval_cmd::run(&config, args).await,
         Command::ParseWorker(_) => {
