@@ -95,6 +95,25 @@ async fn wait_for(api: &Api, token: &str, path: &str, done: impl Fn(&Value) -> b
     panic!("the job at {path} never got there");
 }
 
+/// A server with the admin signed in: the server, its API, the admin's token.
+async fn serve_as_admin(l: &Lariat) -> (Server, Api, String) {
+    create_admin(l);
+    let server = Server::start(l);
+    let api = Api::new(&server);
+    let admin = api.user("admin@example.com").await;
+    (server, api, admin)
+}
+
+/// After `settle` seconds (the slice or batch under way), the server spends less than a second
+/// of CPU in the next three: nothing is being done for `what`.
+async fn assert_quiet(server: &Server, settle: u64, what: &str) {
+    tokio::time::sleep(Duration::from_secs(settle)).await;
+    let before = server.cpu_seconds();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let spent = server.cpu_seconds() - before;
+    assert!(spent < 1.0, "the server spent {spent} s of CPU {what}");
+}
+
 /// Stops the server and checks that its stores agree.
 fn stop_and_check(l: &Lariat, server: Server) {
     let (status, _) = server.terminate();
@@ -129,10 +148,7 @@ async fn documents(api: &Api, token: &str, collection: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_large_upload_is_ingested_by_a_job_whose_progress_curators_read() {
     let l = lariat().with_env("LARIAT_INGEST__BACKGROUND_UPLOAD_BYTES", "100000");
-    create_admin(&l);
-    let server = Server::start(&l);
-    let api = Api::new(&server);
-    let admin = api.user("admin@example.com").await;
+    let (server, api, admin) = serve_as_admin(&l).await;
     let ann = api.user("ann@example.com").await;
 
     let (s, _, report) = post_upload(
@@ -270,10 +286,7 @@ async fn a_large_upload_is_ingested_by_a_job_whose_progress_curators_read() {
 #[tokio::test]
 async fn a_cancelled_upload_job_stops_and_stores_nothing() {
     let l = lariat();
-    create_admin(&l);
-    let server = Server::start(&l);
-    let api = Api::new(&server);
-    let admin = api.user("admin@example.com").await;
+    let (server, api, admin) = serve_as_admin(&l).await;
     let (s, location, job) = post_upload(
         &api,
         &admin,
@@ -303,14 +316,7 @@ async fn a_cancelled_upload_job_stops_and_stores_nothing() {
     );
     // nothing more is embedded once the batch under way (32 passages, about a second here) is
     // done, and nothing was stored
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let before = server.cpu_seconds();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let spent = server.cpu_seconds() - before;
-    assert!(
-        spent < 1.0,
-        "the server spent {spent} s of CPU after the cancel"
-    );
+    assert_quiet(&server, 2, "after the cancel").await;
     assert!(documents(&api, &admin, "manuals").await.is_empty());
     stop_and_check(&l, server);
 }
@@ -321,10 +327,7 @@ async fn a_cancelled_upload_job_stops_and_stores_nothing() {
 #[tokio::test]
 async fn an_upload_whose_client_left_stops() {
     let l = lariat();
-    create_admin(&l);
-    let server = Server::start(&l);
-    let api = Api::new(&server);
-    let admin = api.user("admin@example.com").await;
+    let (server, api, admin) = serve_as_admin(&l).await;
     let document = big_document(600_000, "quillback penalty");
     for patience in [2, 25] {
         let gave_up = api
@@ -341,14 +344,8 @@ async fn an_upload_whose_client_left_stops() {
         assert!(gave_up.unwrap_err().is_timeout());
         // the server was busy when the client left; once the slice or batch under way is done
         // (a few seconds at most on a busy machine), it is quiet
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let before = server.cpu_seconds();
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let spent = server.cpu_seconds() - before;
-        assert!(
-            spent < 1.0,
-            "the server spent {spent} s of CPU for a client that left after {patience} s"
-        );
+        let what = format!("for a client that left after {patience} s");
+        assert_quiet(&server, 3, &what).await;
     }
     assert!(documents(&api, &admin, "manuals").await.is_empty());
     stop_and_check(&l, server);
@@ -359,10 +356,7 @@ async fn an_upload_whose_client_left_stops() {
 #[tokio::test]
 async fn shutdown_interrupts_upload_jobs() {
     let l = lariat().with_env("LARIAT_SERVER__SHUTDOWN_GRACE_SECS", "20");
-    create_admin(&l);
-    let server = Server::start(&l);
-    let api = Api::new(&server);
-    let admin = api.user("admin@example.com").await;
+    let (server, api, admin) = serve_as_admin(&l).await;
     let (s, location, job) = post_upload(
         &api,
         &admin,

@@ -88,10 +88,11 @@ impl UploadStore for SqlStore {
     }
 
     async fn upload_progress(&self, id: &str, p: &ProgressSnapshot, now: i64) -> Result<bool> {
-        sqlx::query(
+        // no row back: the job ended (or is gone), and its runner should stop too
+        let cancel: Option<i64> = sqlx::query_scalar(
             "UPDATE upload_jobs SET documents_total = $2, documents_done = $3, \
              passages_total = $4, passages_done = $5, updated_at = $6 \
-             WHERE id = $1 AND status = 'running'",
+             WHERE id = $1 AND status = 'running' RETURNING cancel_requested",
         )
         .bind(id)
         .bind(signed(p.documents_total))
@@ -99,19 +100,9 @@ impl UploadStore for SqlStore {
         .bind(signed(p.passages_total))
         .bind(signed(p.passages_done))
         .bind(now)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        let row = sqlx::query("SELECT status, cancel_requested FROM upload_jobs WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(r) => {
-                r.try_get::<String, _>("status")? != "running"
-                    || r.try_get::<i64, _>("cancel_requested")? != 0
-            }
-            None => true,
-        })
+        Ok(cancel.is_none_or(|c| c != 0))
     }
 
     async fn cancel_upload(&self, id: &str) -> Result<bool> {
