@@ -28,7 +28,7 @@ import Stemmer
 from tokenizers import Tokenizer
 
 ASSETS = os.environ.get("LARIAT_ASSETS_DIR", os.path.expanduser("~/.cache/lariat/assets"))
-MODEL = os.path.join(ASSETS, "models", "all-minilm-l6-v2-int8")
+MODEL = os.path.join(ASSETS, "models", "all-minilm-l6-v2-q8")
 CACHE = os.path.expanduser("~/.cache/lariat/peers")
 DEPTH = 100
 

@@ -119,4 +119,7 @@ fn bad_configuration_is_refused_before_anything_runs() {
     std::fs::write(&cfg, "[chunking]\nmax_tokens = 8\n").unwrap();
     let err = l.stderr_of(2, &["--config", cfg.to_str().unwrap(), "ls"]);
     assert!(err.contains("max_tokens"), "{err}");
+    let l = Lariat::new().with_env("LARIAT_CHAT__PREPARING", "100000");
+    let err = l.stderr_of(2, &["ls"]);
+    assert!(err.contains("chat.preparing"), "{err}");
 }

@@ -244,7 +244,7 @@ fn a_collection_built_with_another_model_is_refused_until_reindex() {
         .unwrap_or_else(|_| {
             std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/lariat/assets")
         });
-    let model = source.join("models/all-minilm-l6-v2-int8");
+    let model = source.join("models/all-minilm-l6-v2-q8");
     for f in [
         "model.onnx",
         "tokenizer.json",

@@ -83,8 +83,10 @@ pub(super) struct ChatTiming {
     pub(super) first_ms: f64,
     /// It ended with `done` (not `error`).
     pub(super) ok: bool,
-    /// The server's own retrieval time, from the `done` event.
+    /// The server's own times from the `done` event (retrieval, and from the answer's start to
+    /// its first token): what the client waited beyond them was queueing before the answer began.
     retrieval_ms: Option<f64>,
+    server_first_ms: Option<f64>,
 }
 
 /// Posts one chat and reads its stream to the end.
@@ -113,12 +115,13 @@ pub(super) async fn one_chat(
             first = Some(started.elapsed().as_secs_f64() * 1000.0);
         }
     }
-    let retrieval_ms = seen
+    let timings = seen
         .split("event: done\ndata: ")
         .nth(1)
         .and_then(|rest| rest.lines().next())
         .and_then(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .and_then(|done| done["timings"]["retrieval_ms"].as_f64());
+        .map(|done| done["timings"].clone())
+        .unwrap_or_default();
     Ok(ChatTiming {
         first_ms: first.with_context(|| {
             let tail: String = seen
@@ -132,7 +135,8 @@ pub(super) async fn one_chat(
             format!("no delta event; the stream ended with: {tail}")
         })?,
         ok: seen.contains("event: done") && !seen.contains("event: error"),
-        retrieval_ms,
+        retrieval_ms: timings["retrieval_ms"].as_f64(),
+        server_first_ms: timings["first_token_ms"].as_f64(),
     })
 }
 
@@ -206,7 +210,7 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
         let body = body(q);
         tasks.push(tokio::spawn(async move {
             match one_chat(&client, &base, &token, &body).await {
-                Ok(t) if t.ok => Some(t.first_ms),
+                Ok(t) if t.ok => Some(t),
                 outcome => {
                     errors.fetch_add(1, Ordering::Relaxed);
                     let why = match outcome {
@@ -222,12 +226,17 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
             }
         }));
     }
-    let mut concurrent_ms = Vec::new();
+    let (mut concurrent_ms, mut server_retrieval, mut server_first) =
+        (Vec::new(), Vec::new(), Vec::new());
     for t in tasks {
-        if let Some(ms) = t.await? {
-            concurrent_ms.push(ms);
+        if let Some(t) = t.await? {
+            concurrent_ms.push(t.first_ms);
+            server_retrieval.extend(t.retrieval_ms);
+            server_first.extend(t.server_first_ms);
         }
     }
+    server_retrieval.sort_by(f64::total_cmp);
+    server_first.sort_by(f64::total_cmp);
     let wall = started.elapsed().as_secs_f64();
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
@@ -249,6 +258,8 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
             "chats_per_s": args.concurrency as f64 / wall.max(1e-9),
             "first_token_p50_ms": percentile(&concurrent_ms, 50.0),
             "first_token_p99_ms": percentile(&concurrent_ms, 99.0),
+            "server_retrieval_p50_ms": percentile(&server_retrieval, 50.0),
+            "server_first_token_p50_ms": percentile(&server_first, 50.0),
         },
         "serve_rss_mb": {
             "after_sequential": rss_idle,

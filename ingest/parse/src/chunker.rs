@@ -298,7 +298,7 @@ mod tests {
                 std::path::PathBuf::from(std::env::var_os("HOME").unwrap())
                     .join(".cache/lariat/assets")
             });
-        let dir = assets.join("models").join("all-minilm-l6-v2-int8");
+        let dir = assets.join("models").join("all-minilm-l6-v2-q8");
         Chunker::load(&dir, &ChunkingConfig::default()).unwrap()
     }
 

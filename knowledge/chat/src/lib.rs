@@ -157,6 +157,8 @@ pub struct Chat {
     llm: Option<Llm>,
     config: ChatConfig,
     cache: Mutex<HashMap<String, CachedAnswer>>,
+    /// Turns to find an answer's sources (`chat.preparing` at once), given in order of arrival.
+    preparing: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Chat {
@@ -237,6 +239,10 @@ impl Chat {
         llm: Option<Llm>,
         config: ChatConfig,
     ) -> Self {
+        let preparing = match config.preparing {
+            0 => 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         Self {
             knowledge,
             conversations,
@@ -244,6 +250,7 @@ impl Chat {
             llm,
             config,
             cache: Mutex::new(HashMap::new()),
+            preparing: tokio::sync::Semaphore::new(preparing),
         }
     }
 

@@ -147,11 +147,16 @@ impl Chat {
         let message = job.request.message.trim().to_owned();
         let (standalone, condensed_by, condense_usage) =
             self.condense(&message, &job.history).await;
+        // Finding the sources is where an answer spends the server's cores (the query's
+        // embedding, both searches, the question's rows): a few at a time, the others in line.
+        // The semaphore is never closed.
+        let turn = self.preparing.acquire().await.ok();
         let lookup = self.lookup(&job).await?;
         let hit = lookup.as_ref().and_then(|l| l.hit.clone());
         let found = self
             .find_sources(&job, &message, &standalone, hit.as_ref(), started)
             .await?;
+        drop(turn);
         let extractive = hit.as_ref().map_or(self.llm.is_none(), |h| h.extractive);
         let meta = Meta {
             conversation_id: found.conversation_id.clone(),

@@ -18,7 +18,7 @@ fn chunker() -> &'static (Chunker, usize) {
             .map(PathBuf::from)
             .unwrap_or_else(|| {
                 PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                    .join(".cache/lariat/assets/models/all-minilm-l6-v2-int8")
+                    .join(".cache/lariat/assets/models/all-minilm-l6-v2-q8")
             });
         let config = ChunkingConfig::default();
         let chunker = Chunker::load(&dir, &config).expect("the model's tokenizer (make setup)");
