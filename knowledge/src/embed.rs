@@ -290,8 +290,7 @@ fn query_threads(sessions: &Sessions) -> Result<std::sync::mpsc::Sender<QueryJob
                 // the queue's lock is held only to take one query: the others wait at it
                 let next = || rx.lock().unwrap_or_else(|p| p.into_inner()).recv().ok();
                 while let Some((text, reply)) = next() {
-                    let vector = embed_batch(&mut lock(&sessions[i]), &[text.as_str()])
-                        .and_then(|mut v| v.pop().ok_or_else(no_vector));
+                    let vector = embed_one(&mut lock(&sessions[i]), &text);
                     // a caller that gave up is not waiting any more
                     let _ = reply.send(vector);
                 }
@@ -301,8 +300,11 @@ fn query_threads(sessions: &Sessions) -> Result<std::sync::mpsc::Sender<QueryJob
     Ok(tx)
 }
 
-fn no_vector() -> Error {
-    Error::Embedding("the model returned no vector".into())
+/// One text's vector, one model call.
+fn embed_one(model: &mut TextEmbedding, text: &str) -> Result<Vec<f32>> {
+    embed_batch(model, &[text])?
+        .pop()
+        .ok_or_else(|| Error::Embedding("the model returned no vector".into()))
 }
 
 #[async_trait]
@@ -338,11 +340,7 @@ impl Embedder for FastEmbedder {
             tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor())
             && let Some(mut model) = self.sessions.iter().find_map(|s| s.try_lock().ok())
         {
-            return tokio::task::block_in_place(move || {
-                embed_batch(&mut model, &[text.as_str()])?
-                    .pop()
-                    .ok_or_else(no_vector)
-            });
+            return tokio::task::block_in_place(move || embed_one(&mut model, &text));
         }
         // busy: wait in line for the next free query thread
         let stopped = || Error::Internal("the query embedding thread stopped".into());
