@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::config::Fusion;
+use crate::vector::Neighbour;
 
 /// Fuses weighted candidate lists with the configured method.
 pub fn fuse(lists: &[(&[(String, f32)], f32)], fusion: Fusion, rrf_k: f32) -> Vec<(String, f32)> {
@@ -105,6 +106,28 @@ pub fn rocchio(query: &[f32], passages: &[Vec<f32>], alpha: f32) -> Option<Vec<f
         .then(|| moved.iter().map(|x| x / length).collect())
 }
 
+/// The dense candidates ranked again by cosine similarity to `query` (a unit vector), best
+/// first: the feedback pass reorders what the first search found instead of searching again.
+/// A candidate without a vector keeps no place.
+pub fn rescored(query: &[f32], candidates: &[Neighbour]) -> Vec<(String, f32)> {
+    let mut scored: Vec<(String, f32)> = candidates
+        .iter()
+        .filter(|n| n.vector.len() == query.len())
+        .map(|n| {
+            let dot: f32 = n.vector.iter().zip(query).map(|(a, b)| a * b).sum();
+            let length = n.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let cosine = if length > f32::EPSILON {
+                dot / length
+            } else {
+                0.0
+            };
+            (n.chunk_id.clone(), cosine)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scored
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +208,30 @@ mod tests {
         assert_eq!(rocchio(&[1.0, 0.0], &[], 0.5), None);
         // opposite vectors cancel: nothing to search with
         assert_eq!(rocchio(&[1.0, 0.0], &[vec![-1.0, 0.0]], 0.5), None);
+    }
+
+    #[test]
+    fn rescoring_orders_the_candidates_by_cosine_to_the_moved_query() {
+        let n = |id: &str, v: Vec<f32>| Neighbour {
+            chunk_id: id.into(),
+            score: 0.0,
+            vector: v,
+        };
+        let candidates = [
+            n("a", vec![1.0, 0.0]),
+            n("b", vec![0.0, 2.0]),
+            n("c", vec![3.0, 3.0]),
+            n("short", vec![1.0]),
+            n("none", vec![]),
+        ];
+        let got = rescored(&[0.0, 1.0], &candidates);
+        let ids: Vec<&str> = got.iter().map(|(i, _)| i.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["b", "c", "a"],
+            "unscaled cosine; wrong or no vector drops"
+        );
+        assert!((got[0].1 - 1.0).abs() < 1e-6 && (got[1].1 - 0.5f32.sqrt()).abs() < 1e-6);
     }
 
     #[test]

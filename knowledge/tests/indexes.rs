@@ -87,6 +87,34 @@ async fn vector_suite(store: &dyn VectorStore) {
         .unwrap();
     assert_eq!(both.len(), 2);
 
+    // asked for, each neighbour brings its stored vector (the feedback pass rescores them);
+    // otherwise none is sent
+    let near = store
+        .nearest(unit([0.0, 1.0, 0.0]), &["a".into()], 2, true)
+        .await
+        .unwrap();
+    assert_eq!(near[0].chunk_id, uuid::Uuid::from_u128(3).to_string());
+    let stored = [unit([0.0, 1.0, 0.0]), unit([0.9, 0.1, 0.0])];
+    for (n, want) in near.iter().zip(&stored) {
+        assert_eq!(n.vector.len(), 3, "{n:?}");
+        for (got, want) in n.vector.iter().zip(want) {
+            assert!((got - want).abs() < 1e-5, "{n:?} against {want:?}");
+        }
+    }
+    let bare = store
+        .nearest(unit([0.0, 1.0, 0.0]), &["a".into()], 2, false)
+        .await
+        .unwrap();
+    assert!(bare.iter().all(|n| n.vector.is_empty()), "{bare:?}");
+    assert_eq!(
+        bare.iter()
+            .map(|n| (&n.chunk_id, n.score))
+            .collect::<Vec<_>>(),
+        near.iter()
+            .map(|n| (&n.chunk_id, n.score))
+            .collect::<Vec<_>>()
+    );
+
     // replacing a document removes all its old points
     store
         .replace(&["d1".into()], vec![point(5, "d1", "a", [0.0, 0.0, 1.0])])
@@ -130,6 +158,95 @@ async fn edge_vector_store_passes_the_suite_and_persists() {
     drop(store);
     let err = EdgeVectorStore::open(&path, 4, &config).unwrap_err();
     assert_eq!(err.code(), ErrorCode::Conflict);
+}
+
+/// 1,500 points on the upper half of the unit sphere, spread by a fixed rule.
+fn spread(first: u128, n: u128, collection: &str) -> Vec<VectorPoint> {
+    (first..first + n)
+        .map(|i| {
+            let (a, b) = (i as f32 * 0.618, i as f32 * 0.377);
+            point(
+                i,
+                &format!("doc{}", i / 10),
+                collection,
+                [a.cos(), a.sin(), b.sin().abs() + 0.01],
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_edge_store_indexes_itself_once_it_outgrows_exact_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vectors");
+    let config = RetrievalConfig {
+        exact_search_below: 200,
+        ..RetrievalConfig::default()
+    };
+    let queries = [[1.0, 0.2, 0.1], [0.0, 1.0, 0.3], [-0.7, 0.5, 0.9]];
+    let points = spread(1, 1500, "a");
+    let brute_force = |q: [f32; 3]| -> Vec<String> {
+        let q = unit(q);
+        let mut scored: Vec<(f32, String)> = points
+            .iter()
+            .map(|p| {
+                let s: f32 = p.vector.iter().zip(&q).map(|(a, b)| a * b).sum();
+                (s, p.chunk_id.to_string())
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        scored.into_iter().take(5).map(|(_, id)| id).collect()
+    };
+    {
+        let store = EdgeVectorStore::open(&path, 3, &config).unwrap();
+        for batch in points.chunks(500) {
+            store.replace(&[], batch.to_vec()).await.unwrap();
+        }
+        store.settle().await.unwrap();
+        let (held, indexed) = store.indexed().unwrap();
+        assert_eq!(held, 1500);
+        assert!(
+            indexed >= 1000,
+            "the big segments have their graph: {indexed}"
+        );
+        for q in queries {
+            let ids: Vec<String> = store
+                .search(unit(q), &["a".into()], 5)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.0)
+                .collect();
+            assert_eq!(ids, brute_force(q), "HNSW finds the exact top 5 for {q:?}");
+        }
+        store.flush().await.unwrap();
+    }
+    // the built index persists; reopening finds every point and the same answers
+    let store = EdgeVectorStore::open(&path, 3, &config).unwrap();
+    store.settle().await.unwrap();
+    assert_eq!(store.chunk_ids().await.unwrap().len(), 1500);
+    assert!(store.indexed().unwrap().1 >= 1000);
+    let ids: Vec<String> = store
+        .search(unit(queries[0]), &["a".into()], 5)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.0)
+        .collect();
+    assert_eq!(ids, brute_force(queries[0]));
+    // a reset while the indexer may be at work waits for it and leaves an empty store
+    store.replace(&[], spread(5000, 1000, "b")).await.unwrap();
+    store.reset(3).await.unwrap();
+    assert!(store.chunk_ids().await.unwrap().is_empty());
+    store.replace(&[], spread(9000, 10, "c")).await.unwrap();
+    assert_eq!(
+        store
+            .search(unit([1.0, 0.0, 0.0]), &["c".into()], 20)
+            .await
+            .unwrap()
+            .len(),
+        10
+    );
 }
 
 #[tokio::test]

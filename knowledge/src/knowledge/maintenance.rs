@@ -114,11 +114,18 @@ impl Knowledge {
         }
         self.vectors.flush().await?;
         self.store.mark_all_indexed().await?;
+        self.vectors.settle().await?;
         Ok(total)
     }
 
     /// Makes every write durable (the vector store buffers in memory until flushed).
     pub async fn flush(&self) -> Result<()> {
         self.vectors.flush().await
+    }
+
+    /// Waits until the written vectors are indexed for fast search (the embedded store builds
+    /// its HNSW graph in the background once it outgrows exact search).
+    pub async fn settle(&self) -> Result<()> {
+        self.vectors.settle().await
     }
 }

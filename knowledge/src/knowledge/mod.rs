@@ -28,7 +28,9 @@ use crate::qdrant::QdrantEngine;
 use crate::rerank::{HttpReranker, Reranker};
 use crate::retrieval::fuse;
 use crate::store::{CollectionHead, DocumentState, Member, Store};
-use crate::vector::{EdgeVectorStore, PgVectorStore, QdrantVectorStore, VectorPoint, VectorStore};
+use crate::vector::{
+    EdgeVectorStore, Neighbour, PgVectorStore, QdrantVectorStore, VectorPoint, VectorStore,
+};
 use base::error::{Error, Result, blocking};
 use base::principal::{Principal, Scope};
 use base::sql::SqlStore;

@@ -139,16 +139,20 @@ impl Knowledge {
                 hits
             }
             SearchMode::Hybrid | SearchMode::Rerank => {
+                let feedback = r.feedback_passages > 0;
                 let dense = async {
                     let v = self.embedder.embed_query(query).await?;
-                    let hits = self.vectors.search(v.clone(), &names, depth).await?;
+                    let hits = self
+                        .vectors
+                        .nearest(v.clone(), &names, depth, feedback)
+                        .await?;
                     Ok::<_, Error>((v, hits))
                 };
                 let (lexical, dense) = tokio::join!(
                     self.lexical.search(query, &names, depth, r.lexical()),
                     dense
                 );
-                let (lexical, (vector, dense)) = (lexical?, dense?);
+                let (lexical, (vector, neighbours)) = (lexical?, dense?);
                 let fuse_with = |dense: &[(String, f32)]| {
                     fuse(
                         &[(&lexical, r.bm25_weight), (dense, r.dense_weight)],
@@ -156,9 +160,15 @@ impl Knowledge {
                         r.rrf_k,
                     )
                 };
+                let dense: Vec<(String, f32)> = neighbours
+                    .iter()
+                    .map(|n| (n.chunk_id.clone(), n.score))
+                    .collect();
                 let mut fused = fuse_with(&dense);
-                if let Some(moved) = self.feedback_vector(&vector, &fused).await? {
-                    fused = fuse_with(&self.vectors.search(moved, &names, depth).await?);
+                if feedback
+                    && let Some(moved) = self.feedback_vector(&vector, &fused, &neighbours).await?
+                {
+                    fused = fuse_with(&crate::retrieval::rescored(&moved, &neighbours));
                 }
                 let keep = match (&self.reranker, request.mode) {
                     (Some((_, depth)), SearchMode::Rerank) => k.max(*depth),
@@ -210,32 +220,48 @@ impl Knowledge {
     }
 
     /// The query vector moved toward the first fusion's top passages (dense pseudo-relevance
-    /// feedback), or `None` when feedback is off or there is nothing to learn from.
+    /// feedback), or `None` when there is nothing to learn from. The passages' vectors come with
+    /// the dense candidates; only a top passage the dense list did not hold is read from SQL.
     async fn feedback_vector(
         &self,
         query: &[f32],
         fused: &[(String, f32)],
+        neighbours: &[Neighbour],
     ) -> Result<Option<Vec<f32>>> {
-        let r = &self.retrieval;
-        let top: Vec<String> = fused
-            .iter()
-            .take(r.feedback_passages)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let top = &fused[..fused.len().min(self.retrieval.feedback_passages)];
         if top.is_empty() {
             return Ok(None);
         }
-        let passages: Vec<Vec<f32>> = self
-            .store
-            .chunk_embeddings(&top)
-            .await?
-            .into_iter()
-            .map(|(_, v)| v)
+        let held: HashMap<&str, &[f32]> = neighbours
+            .iter()
+            .filter(|n| !n.vector.is_empty())
+            .map(|n| (n.chunk_id.as_str(), n.vector.as_slice()))
+            .collect();
+        let missing: Vec<String> = top
+            .iter()
+            .filter(|(id, _)| !held.contains_key(id.as_str()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut read: HashMap<String, Vec<f32>> = if missing.is_empty() {
+            HashMap::new()
+        } else {
+            self.store
+                .chunk_embeddings(&missing)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        let passages: Vec<Vec<f32>> = top
+            .iter()
+            .filter_map(|(id, _)| match held.get(id.as_str()) {
+                Some(v) => Some(v.to_vec()),
+                None => read.remove(id),
+            })
             .collect();
         Ok(crate::retrieval::rocchio(
             query,
             &passages,
-            r.feedback_query_weight,
+            self.retrieval.feedback_query_weight,
         ))
     }
 }

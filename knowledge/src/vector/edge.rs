@@ -1,22 +1,31 @@
 //! [`VectorStore`] on qdrant-edge: the Qdrant engine in-process, on disk in the data dir. One shard
 //! holds every collection; the payload carries collection, document and chunk ids for filtering.
+//!
+//! qdrant-edge runs no optimizer of its own: written points sit in plain segments, searched by
+//! brute force. Once the shard holds `retrieval.exact_search_below` points (where searches turn
+//! from exact to HNSW), an [`Indexer`] thread runs the shard's optimizers after each write (and
+//! once on open): segments past the indexing threshold get their HNSW graph, small ones merge,
+//! deleted points are vacuumed. Searches and writes go on meanwhile (the optimizers work on
+//! copies and swap them in).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use qdrant_edge::{
-    Condition, CreateIndex, Distance, EdgeConfigBuilder, EdgeShard, EdgeVectorParamsBuilder,
-    FieldCondition, FieldIndexOperations, Filter, JsonPath, Match, NamedQuery, PayloadFieldSchema,
-    PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStructPersisted,
-    QueryEnum, QueryRequestBuilder, ScoringQuery, ScrollRequestBuilder, SearchParams,
-    UpdateOperation, VectorInternal, VectorPersisted, VectorStructPersisted, WithPayloadInterface,
-    WithVector,
+    Condition, CreateIndex, Distance, EdgeConfigBuilder, EdgeOptimizersConfig, EdgeShard,
+    EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, JsonPath, Match,
+    NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
+    PointOperations, PointStructPersisted, QueryEnum, QueryRequestBuilder, ScoringQuery,
+    ScrollRequestBuilder, SearchParams, UpdateOperation, VectorInternal, VectorPersisted,
+    VectorStructInternal, VectorStructPersisted, WithPayloadInterface, WithVector,
 };
 
-use super::{VectorPoint, VectorStore, vector_err};
+use super::{Neighbour, VectorPoint, VectorStore, vector_err};
 use crate::config::RetrievalConfig;
 use base::error::{Error, Result, blocking};
 
@@ -34,9 +43,80 @@ fn keyword(field: &str, values: Vec<String>) -> Result<Condition> {
     Ok(Condition::Field(FieldCondition::new_match(key, matcher)))
 }
 
+/// The shard in use; `reset` swaps it for a fresh one.
+type Current = Arc<RwLock<Arc<EdgeShard>>>;
+
+fn current(shard: &Current) -> Arc<EdgeShard> {
+    shard.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+#[derive(Default)]
+struct IndexerState {
+    /// A write came since the last run started.
+    wanted: bool,
+    running: bool,
+    stop: bool,
+}
+
+/// The thread that runs the shard's optimizers, one run at a time; requests made while it runs
+/// fold into one more run.
+struct Indexer {
+    state: Mutex<IndexerState>,
+    changed: Condvar,
+}
+
+impl Indexer {
+    fn lock(&self) -> MutexGuard<'_, IndexerState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn request(&self) {
+        self.lock().wanted = true;
+        self.changed.notify_all();
+    }
+
+    /// Blocks until no run is due or running; the guard keeps the next one from starting.
+    fn idle(&self) -> MutexGuard<'_, IndexerState> {
+        let state = self.lock();
+        self.changed
+            .wait_while(state, |s| s.running || (s.wanted && !s.stop))
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn run(&self, shard: &Current) {
+        loop {
+            {
+                let state = self.lock();
+                let mut state = self
+                    .changed
+                    .wait_while(state, |s| !s.wanted && !s.stop)
+                    .unwrap_or_else(|p| p.into_inner());
+                if state.stop {
+                    return;
+                }
+                state.wanted = false;
+                state.running = true;
+            }
+            let started = Instant::now();
+            match current(shard).optimize() {
+                Ok(true) => tracing::info!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    "vector index optimized"
+                ),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "optimizing the vector index failed"),
+            }
+            self.lock().running = false;
+            self.changed.notify_all();
+        }
+    }
+}
+
 pub struct EdgeVectorStore {
     path: PathBuf,
-    shard: RwLock<Arc<EdgeShard>>,
+    shard: Current,
+    indexer: Arc<Indexer>,
+    worker: Option<JoinHandle<()>>,
     /// Points held, refreshed after each write: chooses exact or HNSW search without asking the
     /// shard on every query.
     points: Arc<AtomicUsize>,
@@ -52,7 +132,21 @@ impl std::fmt::Debug for EdgeVectorStore {
     }
 }
 
-fn create_shard(path: &Path, dimension: usize) -> Result<EdgeShard> {
+/// The optimizers' settings: a segment gets its HNSW graph once it holds more vectors than a
+/// search scans exactly (`exact_below`; Qdrant's own default is 10 MB of vectors).
+fn optimizers(dimension: usize, exact_below: usize) -> EdgeOptimizersConfig {
+    EdgeOptimizersConfig {
+        indexing_threshold: Some(
+            exact_below
+                .saturating_mul(dimension * std::mem::size_of::<f32>())
+                .div_ceil(1024)
+                .max(1),
+        ),
+        ..Default::default()
+    }
+}
+
+fn create_shard(path: &Path, dimension: usize, exact_below: usize) -> Result<EdgeShard> {
     std::fs::create_dir_all(path)
         .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
     let config = EdgeConfigBuilder::new()
@@ -60,6 +154,7 @@ fn create_shard(path: &Path, dimension: usize) -> Result<EdgeShard> {
             VECTOR,
             EdgeVectorParamsBuilder::new(dimension, Distance::Cosine).build(),
         )
+        .optimizers(optimizers(dimension, exact_below))
         .build();
     let shard = EdgeShard::new(path, config).map_err(vector_err)?;
     for field in ["collection", "document_id"] {
@@ -79,8 +174,13 @@ impl EdgeVectorStore {
     /// Opens the shard at `path`, creating it for `dimension`-d vectors if it does not exist.
     /// A shard holding vectors of another dimension is a conflict (`lariat reindex` resets it).
     pub fn open(path: &Path, dimension: usize, retrieval: &RetrievalConfig) -> Result<Self> {
+        let exact_below = retrieval.exact_search_below;
         let shard = if path.join("edge_config.json").exists() {
-            let shard = EdgeShard::load(path, None).map_err(vector_err)?;
+            // the stored settings, with the optimizers' from this configuration
+            let tuned = EdgeConfigBuilder::new()
+                .optimizers(optimizers(dimension, exact_below))
+                .build();
+            let shard = EdgeShard::load(path, Some(tuned)).map_err(vector_err)?;
             let stored = shard.config().vectors.get(VECTOR).map(|v| v.size);
             if stored != Some(dimension) {
                 return Err(Error::Conflict(format!(
@@ -90,20 +190,60 @@ impl EdgeVectorStore {
             }
             shard
         } else {
-            create_shard(path, dimension)?
+            create_shard(path, dimension, exact_below)?
         };
         let points = shard.info().map_err(vector_err)?.points_count;
-        Ok(Self {
+        let shard: Current = Arc::new(RwLock::new(Arc::new(shard)));
+        let indexer = Arc::new(Indexer {
+            state: Mutex::default(),
+            changed: Condvar::new(),
+        });
+        let worker = std::thread::Builder::new()
+            .name("vector-indexer".into())
+            .spawn({
+                let (indexer, shard) = (indexer.clone(), shard.clone());
+                move || indexer.run(&shard)
+            })
+            .map_err(|e| Error::io("starting the vector indexer", e))?;
+        let store = Self {
             path: path.to_path_buf(),
-            shard: RwLock::new(Arc::new(shard)),
+            shard,
+            indexer,
+            worker: Some(worker),
             points: Arc::new(AtomicUsize::new(points)),
-            exact_below: retrieval.exact_search_below,
+            exact_below,
             hnsw_ef: retrieval.hnsw_ef,
-        })
+        };
+        store.index_if_large(points);
+        Ok(store)
     }
 
     fn shard(&self) -> Arc<EdgeShard> {
-        self.shard.read().unwrap_or_else(|p| p.into_inner()).clone()
+        current(&self.shard)
+    }
+
+    /// Points held, and those in segments with an HNSW graph.
+    pub fn indexed(&self) -> Result<(usize, usize)> {
+        let info = self.shard().info().map_err(vector_err)?;
+        Ok((info.points_count, info.indexed_vectors_count))
+    }
+
+    /// Asks for an optimizer run when searches use HNSW at this size.
+    fn index_if_large(&self, points: usize) {
+        if points >= self.exact_below {
+            self.indexer.request();
+        }
+    }
+}
+
+impl Drop for EdgeVectorStore {
+    /// Stops the indexer (a run under way finishes first: the optimizers cannot be interrupted).
+    fn drop(&mut self) {
+        self.indexer.lock().stop = true;
+        self.indexer.changed.notify_all();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
     }
 }
 
@@ -113,7 +253,7 @@ impl VectorStore for EdgeVectorStore {
         let shard = self.shard();
         let delete = delete_documents.to_vec();
         let count = self.points.clone();
-        blocking(move || {
+        let points = blocking(move || {
             if !delete.is_empty() {
                 let filter = Filter::new_must(keyword("document_id", delete)?);
                 shard
@@ -150,21 +290,22 @@ impl VectorStore for EdgeVectorStore {
                     ))
                     .map_err(vector_err)?;
             }
-            count.store(
-                shard.info().map_err(vector_err)?.points_count,
-                Ordering::Relaxed,
-            );
-            Ok(())
+            let points = shard.info().map_err(vector_err)?.points_count;
+            count.store(points, Ordering::Relaxed);
+            Ok(points)
         })
-        .await
+        .await?;
+        self.index_if_large(points);
+        Ok(())
     }
 
-    async fn search(
+    async fn nearest(
         &self,
         vector: Vec<f32>,
         collections: &[String],
         limit: usize,
-    ) -> Result<Vec<(String, f32)>> {
+        with_vectors: bool,
+    ) -> Result<Vec<Neighbour>> {
         let shard = self.shard();
         let collections = collections.to_vec();
         let exact = self.points.load(Ordering::Relaxed) < self.exact_below;
@@ -182,12 +323,16 @@ impl VectorStore for EdgeVectorStore {
                     ..Default::default()
                 })
                 .with_payload(WithPayloadInterface::Bool(false))
-                .with_vector(WithVector::Bool(false))
+                .with_vector(WithVector::Bool(with_vectors))
                 .build();
             let hits = shard.query(request).map_err(vector_err)?;
             Ok(hits
                 .into_iter()
-                .map(|p| (point_id(&p.id), p.score))
+                .map(|p| Neighbour {
+                    chunk_id: point_id(&p.id),
+                    score: p.score,
+                    vector: p.vector.and_then(dense).unwrap_or_default(),
+                })
                 .collect())
         })
         .await
@@ -219,23 +364,51 @@ impl VectorStore for EdgeVectorStore {
     }
 
     async fn reset(&self, dimension: usize) -> Result<()> {
-        let path = self.path.clone();
-        let fresh = blocking(move || {
+        let (path, exact_below) = (self.path.clone(), self.exact_below);
+        let (indexer, shard, points) = (
+            self.indexer.clone(),
+            self.shard.clone(),
+            self.points.clone(),
+        );
+        blocking(move || {
+            // no optimizer run may be working in the folder being removed
+            let _idle = indexer.idle();
             if path.exists() {
                 std::fs::remove_dir_all(&path)
                     .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
             }
-            create_shard(&path, dimension)
+            let fresh = create_shard(&path, dimension, exact_below)?;
+            *shard.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+            points.store(0, Ordering::Relaxed);
+            Ok(())
         })
-        .await?;
-        *self.shard.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
-        self.points.store(0, Ordering::Relaxed);
-        Ok(())
+        .await
+    }
+
+    async fn settle(&self) -> Result<()> {
+        let indexer = self.indexer.clone();
+        blocking(move || {
+            drop(indexer.idle());
+            Ok(())
+        })
+        .await
     }
 
     async fn flush(&self) -> Result<()> {
         let shard = self.shard();
         blocking(move || shard.flush().map_err(vector_err)).await
+    }
+}
+
+/// The dense vector a search returned with a point.
+fn dense(vectors: VectorStructInternal) -> Option<Vec<f32>> {
+    match vectors {
+        VectorStructInternal::Single(v) => Some(v),
+        VectorStructInternal::Named(mut named) => match named.remove(VECTOR) {
+            Some(VectorInternal::Dense(v)) => Some(v),
+            _ => None,
+        },
+        VectorStructInternal::MultiDense(_) => None,
     }
 }
 

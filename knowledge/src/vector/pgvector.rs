@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
-use super::{VectorPoint, VectorStore, vector_err};
+use super::{Neighbour, VectorPoint, VectorStore, vector_err};
 use crate::config::RetrievalConfig;
 use base::error::{Error, Result};
 use base::sql::{Dialect, SqlStore, advisory_xact_lock, placeholders};
@@ -44,6 +44,24 @@ fn literal(vector: &[f32]) -> String {
     }
     s.push(']');
     s
+}
+
+/// A vector from pgvector's text form (the inverse of [`literal`]).
+fn parse_literal(text: &str) -> Result<Vec<f32>> {
+    let inner = text
+        .trim()
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .ok_or_else(|| vector_err(format!("not a vector: {:.40}", text)))?;
+    inner
+        .split(',')
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            x.trim()
+                .parse::<f32>()
+                .map_err(|e| vector_err(format!("bad vector component {x:?}: {e}")))
+        })
+        .collect()
 }
 
 #[derive(Debug)]
@@ -229,12 +247,13 @@ impl VectorStore for PgVectorStore {
         Ok(())
     }
 
-    async fn search(
+    async fn nearest(
         &self,
         vector: Vec<f32>,
         collections: &[String],
         limit: usize,
-    ) -> Result<Vec<(String, f32)>> {
+        with_vectors: bool,
+    ) -> Result<Vec<Neighbour>> {
         if collections.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
@@ -256,9 +275,14 @@ impl VectorStore for PgVectorStore {
                 .await?;
         }
         let sql = format!(
-            "SELECT chunk_id::text AS id, 1 - (embedding <=> $1::vector) AS score
+            "SELECT chunk_id::text AS id, 1 - (embedding <=> $1::vector) AS score{}
              FROM chunk_vectors WHERE collection IN ({})
              ORDER BY embedding <=> $1::vector LIMIT $2",
+            if with_vectors {
+                ", embedding::text AS vector"
+            } else {
+                ""
+            },
             placeholders(3, collections.len())
         );
         let mut query = sqlx::query(AssertSqlSafe(sql))
@@ -271,10 +295,14 @@ impl VectorStore for PgVectorStore {
         tx.commit().await?;
         rows.iter()
             .map(|r| {
-                Ok((
-                    r.try_get::<String, _>("id")?,
-                    r.try_get::<f64, _>("score")? as f32,
-                ))
+                Ok(Neighbour {
+                    chunk_id: r.try_get("id")?,
+                    score: r.try_get::<f64, _>("score")? as f32,
+                    vector: match with_vectors {
+                        true => parse_literal(&r.try_get::<String, _>("vector")?)?,
+                        false => Vec::new(),
+                    },
+                })
             })
             .collect()
     }

@@ -14,10 +14,11 @@ use async_trait::async_trait;
 use qdrant_client::qdrant::{
     CountPoints, Distance, Filter, NamedVectors, PointId, PointStruct, Query, QueryPoints,
     SearchParams, Value, Vector, VectorInput, VectorParams, VectorParamsMap, Vectors,
-    VectorsConfig, vectors, vectors_config,
+    VectorsConfig, WithVectorsSelector, vector_output, vectors, vectors_config,
+    with_vectors_selector,
 };
 
-use super::{VectorPoint, VectorStore};
+use super::{Neighbour, VectorPoint, VectorStore};
 use crate::config::RetrievalConfig;
 use crate::qdrant::{QdrantEngine, any_of, point_uuid, qdrant_err, with_payload};
 use base::error::{Error, Result};
@@ -171,12 +172,13 @@ impl VectorStore for QdrantVectorStore {
             .await
     }
 
-    async fn search(
+    async fn nearest(
         &self,
         vector: Vec<f32>,
         collections: &[String],
         limit: usize,
-    ) -> Result<Vec<(String, f32)>> {
+        with_vectors: bool,
+    ) -> Result<Vec<Neighbour>> {
         if collections.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
@@ -196,6 +198,9 @@ impl VectorStore for QdrantVectorStore {
                 }),
                 limit: Some(limit as u64),
                 with_payload: with_payload(&[]),
+                with_vectors: Some(WithVectorsSelector::from(
+                    with_vectors_selector::SelectorOptions::Enable(with_vectors),
+                )),
                 ..Default::default()
             })
             .await
@@ -203,7 +208,17 @@ impl VectorStore for QdrantVectorStore {
         Ok(response
             .result
             .into_iter()
-            .filter_map(|p| point_uuid(p.id.as_ref()).map(|id| (id, p.score)))
+            .filter_map(|p| {
+                let vector = match p.vectors.and_then(|v| v.get_vector_by_name(VECTOR)) {
+                    Some(vector_output::Vector::Dense(d)) => d.data,
+                    _ => Vec::new(),
+                };
+                point_uuid(p.id.as_ref()).map(|chunk_id| Neighbour {
+                    chunk_id,
+                    score: p.score,
+                    vector,
+                })
+            })
             .collect())
     }
 

@@ -432,7 +432,7 @@ impl Points for EdgeQdrant {
                 ..Default::default()
             })
             .with_payload(with_payload(query.with_payload, false)?)
-            .with_vector(edge::WithVector::Bool(false));
+            .with_vector(with_vector(query.with_vectors));
         if let Some(f) = optional_filter(query.filter)? {
             builder = builder.filter(f);
         }
@@ -450,6 +450,7 @@ impl Points for EdgeQdrant {
                 .map(|p| pb::ScoredPoint {
                     id: Some(wire_id(&p.id)),
                     payload: wire_payload(p.payload),
+                    vectors: wire_vectors(p.vector),
                     score: p.score,
                     version: p.version,
                     ..Default::default()

@@ -144,6 +144,46 @@ pub(super) fn with_payload(
     })
 }
 
+/// Which stored vectors a reply carries (`with_vectors`: all, none or the named ones).
+pub(super) fn with_vector(selector: Option<pb::WithVectorsSelector>) -> edge::WithVector {
+    use pb::with_vectors_selector::SelectorOptions;
+    match selector.and_then(|s| s.selector_options) {
+        None => edge::WithVector::Bool(false),
+        Some(SelectorOptions::Enable(b)) => edge::WithVector::Bool(b),
+        Some(SelectorOptions::Include(names)) => edge::WithVector::Selector(names.names),
+    }
+}
+
+/// A point's stored vectors on the wire, as a reply carries them.
+pub(super) fn wire_vectors(
+    vectors: Option<edge::VectorStructInternal>,
+) -> Option<pb::VectorsOutput> {
+    use pb::vectors_output::VectorsOptions;
+    let output = |v: edge::VectorInternal| match v {
+        edge::VectorInternal::Dense(data) => Some(pb::VectorOutput {
+            vector: Some(pb::vector_output::Vector::Dense(pb::DenseVector { data })),
+            ..Default::default()
+        }),
+        _ => None,
+    };
+    Some(pb::VectorsOutput {
+        vectors_options: Some(match vectors? {
+            edge::VectorStructInternal::Single(data) => {
+                VectorsOptions::Vector(output(edge::VectorInternal::Dense(data))?)
+            }
+            edge::VectorStructInternal::Named(named) => {
+                VectorsOptions::Vectors(pb::NamedVectorsOutput {
+                    vectors: named
+                        .into_iter()
+                        .filter_map(|(name, v)| Some((name, output(v)?)))
+                        .collect(),
+                })
+            }
+            edge::VectorStructInternal::MultiDense(_) => return None,
+        }),
+    })
+}
+
 pub(super) fn sparse(indices: Vec<u32>, values: Vec<f32>) -> Result<edge::SparseVector, Status> {
     edge::SparseVector::new(indices, values).map_err(bad)
 }
