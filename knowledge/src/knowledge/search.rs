@@ -165,9 +165,7 @@ impl Knowledge {
                     .map(|n| (n.chunk_id.clone(), n.score))
                     .collect();
                 let mut fused = fuse_with(&dense);
-                if feedback
-                    && let Some(moved) = self.feedback_vector(&vector, &fused, &neighbours).await?
-                {
+                if let Some(moved) = self.feedback_vector(&vector, &fused, &neighbours).await? {
                     fused = fuse_with(&crate::retrieval::rescored(&moved, &neighbours));
                 }
                 let keep = match (&self.reranker, request.mode) {
@@ -232,30 +230,29 @@ impl Knowledge {
         if top.is_empty() {
             return Ok(None);
         }
-        let held: HashMap<&str, &[f32]> = neighbours
-            .iter()
-            .filter(|n| !n.vector.is_empty())
-            .map(|n| (n.chunk_id.as_str(), n.vector.as_slice()))
-            .collect();
+        let held = |id: &str| {
+            neighbours
+                .iter()
+                .find(|n| n.chunk_id == id && !n.vector.is_empty())
+        };
         let missing: Vec<String> = top
             .iter()
-            .filter(|(id, _)| !held.contains_key(id.as_str()))
+            .filter(|(id, _)| held(id).is_none())
             .map(|(id, _)| id.clone())
             .collect();
-        let mut read: HashMap<String, Vec<f32>> = if missing.is_empty() {
-            HashMap::new()
-        } else {
-            self.store
-                .chunk_embeddings(&missing)
-                .await?
-                .into_iter()
-                .collect()
-        };
+        // an empty list reads nothing
+        let mut read: HashMap<String, Vec<f32>> = self
+            .store
+            .chunk_embeddings(&missing)
+            .await?
+            .into_iter()
+            .collect();
         let passages: Vec<Vec<f32>> = top
             .iter()
-            .filter_map(|(id, _)| match held.get(id.as_str()) {
-                Some(v) => Some(v.to_vec()),
-                None => read.remove(id),
+            .filter_map(|(id, _)| {
+                held(id)
+                    .map(|n| n.vector.clone())
+                    .or_else(|| read.remove(id))
             })
             .collect();
         Ok(crate::retrieval::rocchio(
