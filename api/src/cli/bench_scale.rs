@@ -5,6 +5,8 @@
 //! into a scratch data dir per size. Each size reports its build time, its disk, bm25 / dense /
 //! hybrid latency at k = 10 (the query embedding included), the dense top 10's overlap with an
 //! exact search over every vector, and the RSS of `lariat serve` idle and after the queries.
+//! Each size is measured on the embedded stores and, given a PostgreSQL server with pgvector, on
+//! PostgreSQL alone (rows, pgvector and term tables in one database of its own per size).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,11 +14,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use base::{CollectionName, DocumentWrite, NewChunk, SearchMode, content_hash, embedding_input};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use ingest::loaders::{Format, load};
 use knowledge::SearchRequest;
+use knowledge::config::{LexicalBackend, VectorBackend};
 use serde::Serialize;
 use service::Config;
+use sqlx::{AssertSqlSafe, Connection};
 
 use super::bench::{Latency, latency, read_queries, serve_memory};
 
@@ -34,6 +38,15 @@ pub struct BenchScaleArgs {
     /// Questions measured per mode
     #[arg(long, default_value_t = 200)]
     queries: usize,
+    /// Where the stores are measured: `embedded` (SQLite, qdrant-edge, tantivy in the data dir)
+    /// and `postgres` (everything in PostgreSQL: rows, pgvector, term tables)
+    #[arg(long, value_delimiter = ',', default_value = "embedded")]
+    backends: Vec<Backend>,
+    /// For `--backends postgres`: the maintenance database of a PostgreSQL server with pgvector
+    /// (`postgres://postgres@127.0.0.1:5432/postgres`); each size gets a database of its own there,
+    /// dropped once measured
+    #[arg(long)]
+    postgres: Option<String>,
     /// Write the figures as JSON to this file
     #[arg(long)]
     json: Option<PathBuf>,
@@ -44,8 +57,16 @@ const PER_DOCUMENT: usize = 4;
 /// Documents written together.
 const BATCH_DOCUMENTS: usize = 64;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Backend {
+    Embedded,
+    Postgres,
+}
+
 #[derive(Debug, Serialize)]
 struct SizeReport {
+    backend: Backend,
     passages: usize,
     build_s: f64,
     passages_per_s: f64,
@@ -134,8 +155,11 @@ impl Model {
 }
 
 pub async fn run(base: &Config, args: BenchScaleArgs) -> Result<u8> {
-    if args.sizes.is_empty() || args.seeds == 0 || args.queries == 0 {
-        bail!("--sizes, --seeds and --queries must name at least one");
+    if args.sizes.is_empty() || args.seeds == 0 || args.queries == 0 || args.backends.is_empty() {
+        bail!("--sizes, --backends, --seeds and --queries must name at least one");
+    }
+    if args.backends.contains(&Backend::Postgres) && args.postgres.is_none() {
+        bail!("--backends postgres needs --postgres, the URL of a PostgreSQL server with pgvector");
     }
     let corpus_path = args.dir.join("corpus.jsonl");
     let corpus = std::fs::read(&corpus_path)
@@ -211,34 +235,130 @@ async fn measure(
 
     let mut reports = Vec::new();
     for &size in &args.sizes {
-        let mut config = base.clone();
-        config.data_dir = work.join(format!("embedded-{size}"));
-        let report = one_size(&config, &model, queries, &query_vectors, size).await?;
-        println!(
-            "| {} passages | build {:.0} s ({:.0}/s), index {:.0} s, {:.0} MB on disk | {} | dense overlap with exact {:.3} | serve RSS idle {:.0} MB, after queries {:.0} MB (peak {:.0}) |",
-            report.passages,
-            report.build_s,
-            report.passages_per_s,
-            report.index_s,
-            report.disk_mb,
-            report
-                .search
-                .iter()
-                .map(|l| format!("{} p50 {:.2} ms p99 {:.2} ms", l.mode, l.p50_ms, l.p99_ms))
-                .collect::<Vec<_>>()
-                .join(", "),
-            report.dense_overlap_at_10,
-            report.serve_idle_rss_mb,
-            report.serve_rss_after_queries_mb,
-            report.serve_peak_rss_mb,
-        );
-        reports.push(report);
-        let _ = std::fs::remove_dir_all(&config.data_dir);
+        for &backend in &args.backends {
+            let report = match (backend, args.postgres.as_deref()) {
+                (Backend::Postgres, Some(server)) => {
+                    let db = ScratchDatabase::create(server, size).await?;
+                    let report = one_size(
+                        backend,
+                        &db.config(base, work)?,
+                        &model,
+                        queries,
+                        &query_vectors,
+                        size,
+                    )
+                    .await;
+                    db.drop().await?;
+                    report?
+                }
+                _ => {
+                    let mut config = base.clone();
+                    config.data_dir = work.join(format!("embedded-{size}"));
+                    one_size(backend, &config, &model, queries, &query_vectors, size).await?
+                }
+            };
+            print_report(&report);
+            reports.push(report);
+        }
     }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&reports)?)?;
     }
     Ok(0)
+}
+
+/// One size's figures as a Markdown table row.
+fn print_report(report: &SizeReport) {
+    println!(
+        "| {:?} | {} passages | build {:.0} s ({:.0}/s), index {:.0} s, {:.0} MB on disk | {} | dense overlap with exact {:.3} | serve RSS idle {:.0} MB, after queries {:.0} MB (peak {:.0}) |",
+        report.backend,
+        report.passages,
+        report.build_s,
+        report.passages_per_s,
+        report.index_s,
+        report.disk_mb,
+        report
+            .search
+            .iter()
+            .map(|l| format!("{} p50 {:.2} ms p99 {:.2} ms", l.mode, l.p50_ms, l.p99_ms))
+            .collect::<Vec<_>>()
+            .join(", "),
+        report.dense_overlap_at_10,
+        report.serve_idle_rss_mb,
+        report.serve_rss_after_queries_mb,
+        report.serve_peak_rss_mb,
+    );
+}
+
+/// A database of its own for one size on a PostgreSQL server, and a data dir whose `lariat.toml`
+/// points every store at it (so the `lariat serve` measured reads the same stores).
+struct ScratchDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    async fn create(server: &str, size: usize) -> Result<Self> {
+        let name = format!("lariat_bench_scale_{}_{size}", std::process::id());
+        let mut conn = sqlx::PgConnection::connect(server)
+            .await
+            .with_context(|| "connecting to --postgres")?;
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await?;
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("creating the database {name}"))?;
+        let (at, _) = server
+            .rsplit_once('/')
+            .context("--postgres must name a database: postgres://HOST:PORT/postgres")?;
+        Ok(Self {
+            server: server.to_owned(),
+            url: format!("{at}/{name}"),
+            name,
+        })
+    }
+
+    fn config(&self, base: &Config, work: &Path) -> Result<Config> {
+        let mut config = base.clone();
+        config.data_dir = work.join(&self.name);
+        config.database_url = Some(base::config::Secret::new(self.url.clone()));
+        config.retrieval.vector_store = VectorBackend::Pgvector;
+        config.retrieval.lexical_store = LexicalBackend::Database;
+        std::fs::create_dir_all(&config.data_dir)?;
+        std::fs::write(
+            config.data_dir.join("lariat.toml"),
+            format!(
+                "database_url = {:?}\n[retrieval]\nvector_store = \"pgvector\"\nlexical_store = \"database\"\n",
+                self.url
+            ),
+        )?;
+        Ok(config)
+    }
+
+    /// The database's size on disk.
+    async fn bytes(url: &str) -> Result<u64> {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let (bytes,): (i64,) = sqlx::query_as("SELECT pg_database_size(current_database())")
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(bytes.max(0) as u64)
+    }
+
+    async fn drop(self) -> Result<()> {
+        let mut conn = sqlx::PgConnection::connect(&self.server).await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut conn)
+        .await?;
+        Ok(())
+    }
 }
 
 /// The ten best of (score, chunk id) for one question.
@@ -256,6 +376,7 @@ impl Best {
 }
 
 async fn one_size(
+    backend: Backend,
     config: &Config,
     model: &Model,
     queries: &[String],
@@ -313,7 +434,11 @@ async fn one_size(
     k.settle().await?;
     let index_s = indexing.elapsed().as_secs_f64();
     eprintln!("bench-scale: {size} passages written in {build_s:.0} s, indexed in {index_s:.0} s");
-    let disk_mb = disk_bytes(&config.data_dir) as f64 / 1e6;
+    let mut disk = disk_bytes(&config.data_dir);
+    if let Some(url) = &config.database_url {
+        disk += ScratchDatabase::bytes(url.expose()).await?;
+    }
+    let disk_mb = disk as f64 / 1e6;
 
     let mut search = Vec::new();
     let mut overlap = 0.0;
@@ -345,7 +470,9 @@ async fn one_size(
     }
     drop(k);
     let memory = serve_memory(&config.data_dir, queries).await?;
+    let _ = std::fs::remove_dir_all(&config.data_dir);
     Ok(SizeReport {
+        backend,
         passages: size,
         build_s,
         passages_per_s: size as f64 / build_s.max(1e-9),
