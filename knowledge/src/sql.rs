@@ -416,13 +416,14 @@ impl Store for SqlStore {
         rows.iter()
             .map(|row| {
                 let location = location_from(&row.try_get::<String, _>("location")?);
+                let title: String = row.try_get("title")?;
                 Ok(Passage {
                     chunk_id: row.try_get("id")?,
                     document_id: row.try_get("document_id")?,
                     collection: row.try_get("collection")?,
-                    title: row.try_get("title")?,
                     source: source_of(row)?,
-                    location: location.to_string(),
+                    location: location.below(&title),
+                    title,
                     location_detail: location,
                     text: row.try_get("text")?,
                 })

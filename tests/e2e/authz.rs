@@ -102,11 +102,12 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         .await
         .unwrap();
     let text = resp.text().await.unwrap();
-    let conversation = crate::chat::parse_sse(&text)
-        .into_iter()
-        .find(|(e, _)| e == "meta")
+    let events = crate::chat::parse_sse(&text);
+    let conversation = crate::chat::one(&events, "meta")["conversation_id"]
+        .as_str()
         .unwrap()
-        .1["conversation_id"]
+        .to_owned();
+    let answer = crate::chat::one(&events, "done")["message_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -126,6 +127,7 @@ async fn every_route_answers_every_caller_as_the_table_says() {
     assert_eq!(s, 200);
 
     let conv = format!("/api/conversations/{conversation}");
+    let rating = format!("{conv}/messages/{answer}/feedback");
     let member = format!("/api/collections/rodeo/members/{reader_id}");
     let user_admin = format!("/api/admin/users/{user_id}");
     let upload = "/api/collections/secret/documents?filename=note.md";
@@ -222,6 +224,12 @@ async fn every_route_answers_every_caller_as_the_table_says() {
                                                                                               [401, OK,  404, 404, 404, 404, 404, 401, OK]),
         ("GET", "/api/conversations/{id}/export", Method::GET, format!("{conv}/export?format=md"), None,
                                                                                               [401, OK,  404, 404, 404, 404, 404, 401, OK]),
+        // the answer's own reader rates it (a key of theirs with the chat scope too)
+        ("PUT", "/api/conversations/{id}/messages/{message_id}/feedback", Method::PUT, rating.clone(), Some(json!({"rating": "up"})),
+                                                                                              [401, OK,  404, 404, 404, 404, 404, 401, OK]),
+        ("DELETE", "/api/conversations/{id}/messages/{message_id}/feedback", Method::DELETE, rating.clone(), None,
+                                                                                              [401, OK,  404, 404, 404, 404, 404, 401, 404]),
+        ("GET", "/api/admin/feedback", Method::GET, "/api/admin/feedback".into(), None,       [401, 403, 403, 403, 403, 403, OK,  401, 403]),
         ("GET", "/v1/models", Method::GET, "/v1/models".into(), None,                         [401, OK,  OK,  OK,  OK,  OK,  OK,  401, OK]),
     ];
     let body_of = |path: &str, body: &Option<Value>| -> Option<reqwest::Body> {

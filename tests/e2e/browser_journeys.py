@@ -99,7 +99,8 @@ class Journeys:
     async def ask_and_check_sources(self, page):
         await self.audit(page, "chat-new")
         box = page.get_by_label("Message")
-        await box.fill("How does a bareback rider hold on?")
+        # the fake model answers with a heading rope's length: its source must be among those found
+        await box.fill("How long is a heading rope, and how does a bareback rider hold on?")
         # the time from Enter to the first streamed word, measured in the page
         await page.evaluate(
             """() => { window.__firstWord = new Promise(resolve => {

@@ -62,7 +62,7 @@ fn named<'a>(events: &'a [(String, Value)], name: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-fn text_of(events: &[(String, Value)]) -> String {
+pub fn text_of(events: &[(String, Value)]) -> String {
     named(events, "delta")
         .iter()
         .map(|d| d["text"].as_str().unwrap())
@@ -76,7 +76,7 @@ pub fn one<'a>(events: &'a [(String, Value)], name: &str) -> &'a Value {
 }
 
 /// The conversation an answer's events belong to, as the API returns it.
-async fn conversation_of(api: &Api, token: &str, events: &[(String, Value)]) -> Value {
+pub async fn conversation_of(api: &Api, token: &str, events: &[(String, Value)]) -> Value {
     let id = one(events, "meta")["conversation_id"].as_str().unwrap();
     api.get(&format!("/api/conversations/{id}"), Some(token))
         .await
@@ -91,7 +91,7 @@ fn ingest_corpus(l: &Lariat) {
 /// The sample corpus served with one fake model (`behaviour`, see `fake_llm`) as its only
 /// provider, and a signed-in user, Ann. Bind every part: the fake, the data and the server live as
 /// long as their bindings.
-async fn one_model(provider: &str, behaviour: &str) -> (FakeLlm, Lariat, Server, Api, String) {
+pub async fn one_model(provider: &str, behaviour: &str) -> (FakeLlm, Lariat, Server, Api, String) {
     let fake = fake_llm::start().await;
     let l = Lariat::new();
     ingest_corpus(&l);
@@ -387,7 +387,7 @@ async fn model_answers_stream_with_checked_citations() {
             && r["sentence"] == "A heading rope is usually about 35 feet long."),
         "{done}"
     );
-    assert_eq!(answers[1]["content"], done["text"]);
+    assert_eq!(answers[1]["content"], text_of(&events));
     for (k, c) in kept.iter().zip(checked) {
         assert_eq!((&k["sentence"], &k["cited"]), (&c["sentence"], &c["cited"]));
         let (k, c) = (
@@ -435,87 +435,6 @@ async fn the_installed_local_model_answers_when_no_provider_is_configured() {
         "{usage}"
     );
     assert_eq!(done["cost_usd"], 0.0);
-}
-
-/// A small model's citations are put right after generation: a sentence cited to the wrong
-/// source gets the source that holds it, an uncited one gets its source. The stream carries the
-/// model's own text; the done event, the conversation and the whole-answer surfaces the
-/// corrected one.
-#[tokio::test]
-async fn citations_a_model_gets_wrong_are_assigned_after_generation() {
-    let (_fake, _lariat, _server, api, ann) = one_model("main", "miscite").await;
-
-    let question = "How long is a heading rope?";
-    let (s, events) = chat(&api, &ann, json!({ "message": question })).await;
-    assert_eq!(s, 200, "{events:?}");
-    let sources = one(&events, "citations")["citations"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert!(sources.len() > 2, "{sources:?}");
-    let streamed = text_of(&events);
-    assert!(
-        streamed.contains(&format!(" [{}]. ", sources.len())),
-        "{streamed}"
-    );
-    let done = one(&events, "done");
-    let check = &done["citation_check"];
-    let reassigned = check["reassigned"].as_array().unwrap();
-    assert_eq!(reassigned.len(), 2, "{done}");
-    assert_eq!(reassigned[0]["from"], json!([sources.len()]));
-    assert_eq!(reassigned[1]["from"], json!([]));
-    for r in reassigned {
-        // the source given holds the sentence
-        let to = r["to"].as_u64().unwrap() as usize;
-        let sentence = r["sentence"].as_str().unwrap().trim_end_matches('.');
-        let text = sources[to - 1]["text"].as_str().unwrap();
-        assert!(
-            text.contains(sentence),
-            "[{to}] {text:?} lacks {sentence:?}"
-        );
-    }
-    let corrected = done["text"].as_str().expect("the corrected answer");
-    assert_ne!(corrected, streamed);
-    assert!(
-        !corrected.contains(&format!("[{}]", sources.len())),
-        "{corrected}"
-    );
-    assert_eq!(check["unsupported"], json!([]), "{check}");
-    assert_eq!(
-        check["cited"].as_array().unwrap().len(),
-        2 - usize::from(reassigned[0]["to"] == reassigned[1]["to"])
-    );
-
-    // the conversation keeps the corrected answer
-    let full = conversation_of(&api, &ann, &events).await;
-    let reply = full["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "assistant")
-        .cloned()
-        .unwrap();
-    assert_eq!(reply["content"], corrected, "{full}");
-    assert_eq!(reply["unsupported"], json!([]));
-
-    // a whole answer (the OpenAI-compatible endpoint, not streamed) is the corrected one too
-    let (s, body) = api
-        .post(
-            "/v1/chat/completions",
-            Some(&ann),
-            json!({"model": "rodeo", "messages": [{"role": "user", "content": question}]}),
-        )
-        .await;
-    assert_eq!(s, 200, "{body}");
-    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
-    assert!(content.starts_with(corrected), "{content}");
-    assert_eq!(
-        body["citation_check"]["reassigned"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
 }
 
 /// A request the provider refuses for its own content (400: too long for the context) fails that

@@ -4,7 +4,8 @@
 //! `hang` never sends headers, `midfail` breaks the stream after one token, `slow` trickles
 //! tokens and records when the client hung up, `toolong` refuses every request with 400 as a
 //! model does when the prompt exceeds its context, `miscite` cites the wrong source and leaves a
-//! sentence uncited, and `switch` answers at once unless `POST /control/down` switched it off
+//! sentence uncited, `swap` swaps the citations of the head- and heel-rope lengths, `misstate`
+//! gets a rope's length wrong and cites it, and `switch` answers at once unless `POST /control/down` switched it off
 //! (500) until `POST /control/up`.
 
 use std::collections::HashMap;
@@ -165,6 +166,27 @@ fn answer_parts(body: &Value) -> Vec<String> {
         vec!["How long is a heeling rope?".to_owned()]
     } else if body["model"] == "miscite" {
         miscited(body)
+    } else if body["model"] == "swap" {
+        let system = body["messages"][0]["content"].as_str().unwrap_or_default();
+        let holding = |words: &str| {
+            system
+                .split("<source id=\"")
+                .skip(1)
+                .find(|s| s.contains(words))
+                .and_then(|s| s.split('"').next())
+                .unwrap_or("0")
+                .to_owned()
+        };
+        let (head, heel) = (holding("30 to 35 feet"), holding("35 to 40 feet"));
+        vec![
+            format!("Heel ropes are longer, typically 35 to 40 feet [{head}]. "),
+            format!("Head ropes are typically 30 to 35 feet long [{heel}]."),
+        ]
+    } else if body["model"] == "misstate" {
+        vec![
+            "A heading rope is typically 10 to 25 ".into(),
+            "feet long [1].".into(),
+        ]
     } else {
         GOOD_ANSWER.iter().map(|s| s.to_string()).collect()
     }

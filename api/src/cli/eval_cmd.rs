@@ -1,6 +1,7 @@
 //! `lariat eval beir`: retrieval quality and speed on BEIR-layout datasets (several in one run,
 //! with their mean); `lariat eval answers`: answers to a question set, scored. Both with a
-//! regression gate against a baseline.
+//! regression gate against a baseline. `lariat eval feedback`: readers' well-rated answers
+//! written as a BEIR dataset, for `eval beir` to measure and gate on.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,19 @@ enum EvalCommand {
     /// Ask a question set through the chat path (the configured model, or the extractive answer
     /// without one) and score the answers: key facts, F1, citations, refusals, latency
     Answers(AnswersArgs),
+    /// Write the questions readers rated well, with the documents their answers cited as the
+    /// judgements, as a BEIR dataset (corpus.jsonl: every document of the collections they
+    /// cite; queries.jsonl; qrels/test.tsv) for `lariat eval beir` to measure and gate on
+    Feedback(FeedbackArgs),
+}
+
+#[derive(Args, Debug)]
+struct FeedbackArgs {
+    /// The folder to write (created; must be empty if it exists)
+    out: PathBuf,
+    /// Only ratings of answers citing these collections (default: all)
+    #[arg(long, value_delimiter = ',')]
+    collections: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -114,7 +128,78 @@ pub async fn run(config: &Config, args: EvalArgs) -> Result<u8> {
     match args.command {
         EvalCommand::Beir(args) => beir(config, args).await,
         EvalCommand::Answers(args) => answers(config, args).await,
+        EvalCommand::Feedback(args) => feedback(config, args).await,
     }
+}
+
+async fn feedback(config: &Config, args: FeedbackArgs) -> Result<u8> {
+    let collections = args
+        .collections
+        .iter()
+        .map(|c| base::CollectionName::parse(c).map(|c| c.as_str().to_owned()))
+        .collect::<base::Result<Vec<_>>>()?;
+    if args.out.exists() && std::fs::read_dir(&args.out)?.next().is_some() {
+        return Err(base::Error::InvalidInput(format!(
+            "{} is not empty: name a new folder",
+            args.out.display()
+        ))
+        .into());
+    }
+    let service = super::shared::open_service(config).await?;
+    let principal = service.accounts.local_operator().await?;
+    let ratings = service.chat.ratings(&principal, &collections).await?;
+    let judged = chat::feedback::judgements(&ratings);
+    if judged.is_empty() {
+        eprintln!(
+            "no question has a well-rated answer with citations yet ({} ratings)",
+            ratings.len()
+        );
+        return Ok(1);
+    }
+    let mut cited: Vec<String> = judged.iter().flat_map(|j| j.collections.clone()).collect();
+    cited.sort();
+    cited.dedup();
+    let mut corpus = String::new();
+    for name in &cited {
+        let Ok(name) = base::CollectionName::parse(name) else {
+            continue;
+        };
+        // a collection deleted since its answers were rated leaves their judgements unmet
+        let Ok(documents) = service.knowledge.documents(Some(&name)).await else {
+            continue;
+        };
+        for d in documents {
+            let view = service.knowledge.document(&principal, &d.id).await?;
+            let text: Vec<&str> = view.passages.iter().map(|p| p.text.as_str()).collect();
+            corpus.push_str(&serde_json::to_string(&serde_json::json!({
+                "_id": d.id, "title": d.title, "text": text.join("\n\n"),
+            }))?);
+            corpus.push('\n');
+        }
+    }
+    let (mut queries, mut qrels) = (String::new(), String::from("query-id\tcorpus-id\tscore\n"));
+    for (i, j) in judged.iter().enumerate() {
+        let id = format!("fb{}", i + 1);
+        queries.push_str(&serde_json::to_string(
+            &serde_json::json!({"_id": id, "text": j.question}),
+        )?);
+        queries.push('\n');
+        for d in &j.documents {
+            qrels.push_str(&format!("{id}\t{d}\t1\n"));
+        }
+    }
+    std::fs::create_dir_all(args.out.join("qrels"))?;
+    write_atomically(&args.out.join("corpus.jsonl"), &corpus)?;
+    write_atomically(&args.out.join("queries.jsonl"), &queries)?;
+    write_atomically(&args.out.join("qrels").join("test.tsv"), &qrels)?;
+    println!(
+        "{} questions judged from {} ratings, over the documents of {}: {}",
+        judged.len(),
+        ratings.len(),
+        cited.join(", "),
+        args.out.display()
+    );
+    Ok(0)
 }
 
 async fn answers(config: &Config, args: AnswersArgs) -> Result<u8> {

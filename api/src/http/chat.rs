@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use aide::axum::ApiRouter;
-use aide::axum::routing::{get_with, post_with};
+use aide::axum::routing::{get_with, post_with, put_with};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -13,6 +13,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, NoContent, Response};
 use base::{CollectionName, Result as KResult};
 use chat::export::ExportFormat;
+use chat::feedback::{Feedback, MessageRating, RatingSummary};
 use chat::store::ConversationSummary;
 use chat::{ChatEvent, ChatRequest, Conversation};
 use futures::Stream;
@@ -53,6 +54,22 @@ pub fn routes() -> ApiRouter<AppState> {
             get_with(show, |op| op.summary("A conversation with its messages"))
                 .patch_with(rename, |op| op.summary("Rename"))
                 .delete_with(remove, |op| op.summary("Delete")),
+        )
+        .api_route(
+            "/api/conversations/{id}/messages/{message_id}/feedback",
+            put_with(rate, |op| {
+                op.summary(
+                    "Rate an answer of the caller's conversation: up or down, with an optional \
+                     comment (again: replaces the rating)",
+                )
+            })
+            .delete_with(unrate, |op| op.summary("Take back a rating")),
+        )
+        .api_route(
+            "/api/admin/feedback",
+            get_with(ratings, |op| {
+                op.summary("Readers' ratings of answers per collection and model (admins)")
+            }),
         )
         .api_route(
             "/api/conversations/{id}/export",
@@ -228,6 +245,70 @@ async fn remove(
 ) -> Result<NoContent, ApiError> {
     state.service.chat.delete(&principal, &id).await?;
     Ok(NoContent)
+}
+
+/// A route's answer: `{id}` the conversation, `{message_id}` its message.
+#[derive(Deserialize, JsonSchema)]
+struct MessagePath {
+    id: String,
+    message_id: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RateBody {
+    /// `up` or `down`.
+    #[schemars(pattern(r"^(up|down)$"))]
+    rating: String,
+    /// Why, in at most 2,000 characters (no control characters but newlines and tabs).
+    #[schemars(
+        length(max = 2000),
+        pattern(r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")
+    )]
+    comment: Option<String>,
+}
+
+async fn rate(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(MessagePath { id, message_id }): Path<MessagePath>,
+    Body(b): Body<RateBody>,
+) -> Result<Json<Feedback>, ApiError> {
+    let rating = MessageRating::parse(&b.rating, b.comment.as_deref())?;
+    let chat = &state.service.chat;
+    Ok(Json(chat.rate(&principal, &id, &message_id, rating).await?))
+}
+
+async fn unrate(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(MessagePath { id, message_id }): Path<MessagePath>,
+) -> Result<NoContent, ApiError> {
+    if state
+        .service
+        .chat
+        .unrate(&principal, &id, &message_id)
+        .await?
+    {
+        Ok(NoContent)
+    } else {
+        Err(ApiError(base::Error::NotFound(
+            "no rating of that answer in your conversations".into(),
+        )))
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Ratings {
+    ratings: Vec<RatingSummary>,
+}
+
+async fn ratings(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Ratings>, ApiError> {
+    let ratings = state.service.chat.rating_summary(&principal).await?;
+    Ok(Json(Ratings { ratings }))
 }
 
 #[derive(Deserialize, JsonSchema)]

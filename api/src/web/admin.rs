@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use base::Error;
 use base::principal::{Role, User};
+use chat::feedback::RatingSummary;
 use identity::accounts::UserUpdate;
 use identity::audit::{AuditEvent, AuditQuery};
 use operations::store::RunStatus;
@@ -29,6 +30,7 @@ struct AdminPage {
     plans: Vec<String>,
     status: SystemStatus,
     jobs: Vec<JobRow>,
+    ratings: Vec<RatingSummary>,
     me: String,
     notice: Option<&'static str>,
 }
@@ -97,11 +99,12 @@ pub async fn admin(
             .search_users(&principal, &query.q)
             .await?;
         let jobs = state.service.jobs.list_as(&principal).await?;
-        Ok::<_, Error>((status, users, jobs))
+        let ratings = state.service.chat.rating_summary(&principal).await?;
+        Ok::<_, Error>((status, users, jobs, ratings))
     }
     .await;
     match result {
-        Ok((status, users, jobs)) => page(
+        Ok((status, users, jobs, ratings)) => page(
             &AdminPage {
                 layout: Layout::of(&state, &principal).await,
                 q: query.q,
@@ -110,6 +113,7 @@ pub async fn admin(
                 plans: state.service.accounts.plans().to_vec(),
                 status,
                 jobs: jobs.into_iter().map(JobRow::from).collect(),
+                ratings,
                 me: principal.user.id.clone(),
                 notice: match query.done.as_deref() {
                     Some("user") => Some("The user was updated."),

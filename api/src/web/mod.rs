@@ -51,6 +51,7 @@ pub fn routes(form_origins: &[String]) -> Router<AppState> {
         .route("/chat/{id}/rename", post(pages::rename))
         .route("/chat/{id}/delete", post(pages::delete))
         .route("/chat/{id}/messages/{message}", get(pages::message))
+        .route("/chat/{id}/messages/{message}/feedback", post(pages::rate))
         .route("/passages/{chunk_id}", get(pages::passage))
         .route("/search", get(pages::search))
         .route("/collections", get(collections::list))

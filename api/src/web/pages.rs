@@ -13,6 +13,7 @@ use base::Error;
 use base::principal::{Principal, User};
 use base::types::AnswerStatus;
 use chat::answer::Citation;
+use chat::feedback::{MessageRating, Rating};
 use chat::store::{ConversationSummary, Speaker, StoredMessage};
 use identity::accounts::Client;
 use identity::accounts::sso::SsoProvider;
@@ -337,6 +338,7 @@ pub async fn renew(
 /// A stored message, ready for its template.
 pub struct MessageView {
     id: String,
+    conversation: String,
     role: Speaker,
     text: String,
     html: String,
@@ -344,10 +346,11 @@ pub struct MessageView {
     status: AnswerStatus,
     citations: Vec<Citation>,
     unsupported: usize,
+    rating: Option<Rating>,
 }
 
-impl From<StoredMessage> for MessageView {
-    fn from(m: StoredMessage) -> Self {
+impl MessageView {
+    fn new(m: StoredMessage, conversation: &str) -> Self {
         let numbers: Vec<usize> = m.citations.iter().map(|c| c.n).collect();
         let html = if m.role == Speaker::Assistant {
             let unsupported: Vec<&str> =
@@ -358,6 +361,8 @@ impl From<StoredMessage> for MessageView {
         };
         MessageView {
             id: m.id,
+            conversation: conversation.to_owned(),
+            rating: m.rating.map(|r| r.rating),
             extractive: m.role == Speaker::Assistant && m.model.as_deref() == Some("extractive"),
             role: m.role,
             text: m.content,
@@ -427,7 +432,10 @@ pub async fn chat(
     let (title, messages) = match open {
         Some(c) => (
             c.summary.title,
-            c.messages.into_iter().map(MessageView::from).collect(),
+            c.messages
+                .into_iter()
+                .map(|m| MessageView::new(m, &c.summary.id))
+                .collect(),
         ),
         None => ("New conversation".to_owned(), Vec::new()),
     };
@@ -522,7 +530,43 @@ pub async fn message(
     Path((id, message)): Path<(String, String)>,
 ) -> Response {
     match state.service.chat.message(&principal, &id, &message).await {
-        Ok(m) => page(&MessageFragment { m: m.into() }, StatusCode::OK),
+        Ok(m) => page(
+            &MessageFragment {
+                m: MessageView::new(m, &id),
+            },
+            StatusCode::OK,
+        ),
+        Err(e) => error_page(Some(principal.user), &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RatingForm {
+    rating: String,
+    comment: Option<String>,
+}
+
+/// A reader rates an answer (the thumbs under it); back to it in its conversation.
+pub async fn rate(
+    State(state): State<AppState>,
+    Viewer(principal): Viewer,
+    Path((id, message)): Path<(String, String)>,
+    Form(form): Form<RatingForm>,
+) -> Response {
+    let rated = match MessageRating::parse(&form.rating, form.comment.as_deref()) {
+        Ok(rating) => {
+            state
+                .service
+                .chat
+                .rate(&principal, &id, &message, rating)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match rated {
+        Ok(_) => {
+            Redirect::to(&format!("/chat/{}#msg-{}", encode(&id), encode(&message))).into_response()
+        }
         Err(e) => error_page(Some(principal.user), &e),
     }
 }
@@ -621,7 +665,7 @@ pub async fn search(
                     .hits
                     .into_iter()
                     .map(|h| HitView {
-                        html: render::highlight(&h.passage.text, &q),
+                        html: render::highlight(&base::plain_text(&h.passage.text), &q),
                         title: h.passage.title,
                         collection: h.passage.collection,
                         source: h.passage.source,

@@ -22,16 +22,21 @@ pub fn answer_html(markdown: &str, cited: &[usize], unsupported: &[&str]) -> Str
             source.insert(at, OPEN);
         }
     }
-    let parser = pulldown_cmark::Parser::new_ext(&source, pulldown_cmark::Options::ENABLE_TABLES);
+    marks(&chips(&markdown_html(&source), cited))
+}
+
+/// Markdown (an answer's, a passage's) as sanitised HTML: no script, style, event handler,
+/// foreign frame or image survives.
+pub fn markdown_html(markdown: &str) -> String {
+    let parser = pulldown_cmark::Parser::new_ext(markdown, pulldown_cmark::Options::ENABLE_TABLES);
     let mut raw = String::new();
     pulldown_cmark::html::push_html(&mut raw, parser);
     // no images either: an answer that quotes a document's <img> must not fetch anything
-    let clean = ammonia::Builder::default()
+    ammonia::Builder::default()
         .rm_tags(["img"])
         .link_rel(Some("noopener noreferrer nofollow"))
         .clean(&raw)
-        .to_string();
-    marks(&chips(&clean, cited))
+        .to_string()
 }
 
 /// Each sentinel pair as a `<mark>` when it brackets inline content only (a sentence the

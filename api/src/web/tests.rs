@@ -929,3 +929,62 @@ async fn cookies_are_secure_and_prefixed_as_the_public_address_says_never_as_a_c
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
 }
+
+/// A reader rates an answer with the thumbs under it (its rating shown pressed from then on), a
+/// bad rating is refused with its reason, and admins see the ratings per collection and model.
+#[tokio::test(flavor = "multi_thread")]
+async fn readers_rate_answers_and_admins_see_the_ratings() {
+    let app = App::new().await;
+    let id = app.ask("What does the bareback rider hold?").await;
+    let (status, html) = app.page(&format!("/chat/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let prefix = format!("action=\"/chat/{id}/messages/");
+    let at = html.find(&prefix).expect("the rating form") + prefix.len();
+    let message = &html[at..at + html[at..].find('/').unwrap()];
+    assert!(!html.contains("aria-pressed=\"true\""), "nothing rated yet");
+
+    let path = format!("/chat/{id}/messages/{message}/feedback");
+    let (status, headers, _) = app
+        .form(
+            &path,
+            "rating=up&comment=Clear+and+cited",
+            Some(&app.cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        headers[header::LOCATION],
+        format!("/chat/{id}#msg-{message}").as_str()
+    );
+    let (_, html) = app.page(&format!("/chat/{id}")).await;
+    assert!(
+        html.contains(r#"value="up" class="small" aria-pressed="true""#),
+        "{html}"
+    );
+    // refused with the reason: a rating that is neither, another conversation's path
+    let (status, _, body) = app.form(&path, "rating=sideways", Some(&app.cookie)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("up or down"), "{body}");
+    let (status, _, _) = app
+        .form(
+            &format!("/chat/not-{id}/messages/{message}/feedback"),
+            "rating=up",
+            Some(&app.cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // the reader's own rating is not the admin's business to see per person; the tally is
+    let (status, html) = app.page("/admin").await;
+    assert_ne!(status, StatusCode::OK, "readers do not see the admin page");
+    let admin = app.admin_cookie().await;
+    let (status, html2) = app.page_as("/admin", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let section = &html2[html2.find("ratings-h").unwrap()..];
+    assert!(
+        section.contains(
+            "<td>rodeo</td>\n          <td>extractive</td>\n          <td class=\"num\">1</td>"
+        ),
+        "{section}"
+    );
+}

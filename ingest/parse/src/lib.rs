@@ -6,8 +6,10 @@
 pub mod chunker;
 pub mod loaders;
 pub mod location;
+pub mod plain;
 pub mod site;
 pub mod sse;
 
 pub use chunker::Chunker;
 pub use location::{Location, passage_heading};
+pub use plain::plain_text;

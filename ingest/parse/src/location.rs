@@ -28,6 +28,22 @@ impl fmt::Display for Location {
     }
 }
 
+impl Location {
+    /// The location as shown after its document's title ("Team roping · Ropes > Head ropes"):
+    /// without a first heading that repeats the title.
+    pub fn below(&self, title: &str) -> String {
+        let repeats = self
+            .headings
+            .first()
+            .is_some_and(|h| h.trim().eq_ignore_ascii_case(title.trim()));
+        Location {
+            pages: self.pages,
+            headings: self.headings[usize::from(repeats)..].to_vec(),
+        }
+        .to_string()
+    }
+}
+
 /// The text a passage is embedded and lexically indexed under: its title and heading path give
 /// the chunk its context (a chunk deep in a section rarely repeats the section's subject).
 pub fn passage_heading(title: &str, location: &Location) -> String {
@@ -41,4 +57,35 @@ pub fn passage_heading(title: &str, location: &Location) -> String {
         }
     }
     parts.join(" > ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_location_below_its_title_does_not_repeat_it() {
+        let l = Location {
+            pages: Some((2, 3)),
+            headings: vec![
+                "Team roping: heading and heeling".into(),
+                "Ropes and rope lengths".into(),
+                "Head ropes".into(),
+            ],
+        };
+        assert_eq!(
+            l.below(" team roping: Heading and heeling"),
+            "pp. 2-3, Ropes and rope lengths > Head ropes"
+        );
+        assert_eq!(
+            l.below("Another title"),
+            "pp. 2-3, Team roping: heading and heeling > Ropes and rope lengths > Head ropes"
+        );
+        let only = Location {
+            pages: None,
+            headings: vec!["Rules".into()],
+        };
+        assert_eq!(only.below("Rules"), "");
+        assert_eq!(Location::default().below("Rules"), "");
+    }
 }

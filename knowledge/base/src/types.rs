@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use parse::{Location, passage_heading};
+pub use parse::{Location, passage_heading, plain_text};
 
 use crate::error::{Error, Result};
 pub use crate::time::{format_time, now_ms};
@@ -346,7 +346,8 @@ pub struct Passage {
     pub title: String,
     /// The source as shown to readers (relative to what was ingested).
     pub source: String,
-    /// Page range or heading path in the source, as text.
+    /// Page range or heading path in the source, as text shown after the title (a first heading
+    /// that repeats the title left out).
     pub location: String,
     pub location_detail: Location,
     pub text: String,

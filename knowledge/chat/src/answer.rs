@@ -65,7 +65,7 @@ pub fn usage_of(prompt: &Prompt, text: &str, reported: TokenUsage) -> TokenUsage
     }
 }
 
-const STOP_WORDS: &[&str] = &[
+pub(crate) const STOP_WORDS: &[&str] = &[
     "the", "and", "for", "are", "but", "not", "you", "all", "any", "can", "had", "her", "was",
     "one", "our", "out", "has", "him", "his", "how", "its", "who", "did", "yes", "she", "may",
     "this", "that", "with", "from", "they", "them", "then", "than", "there", "their", "what",
@@ -95,7 +95,7 @@ pub fn sentences(text: &str) -> Vec<String> {
 }
 
 /// The byte ranges of [`sentences`], trimmed.
-fn sentence_spans(text: &str) -> Vec<Range<usize>> {
+pub(crate) fn sentence_spans(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut push = |range: Range<usize>| {
         let piece = &text[range.clone()];
@@ -149,7 +149,7 @@ fn trailing_markers(text: &str) -> Option<usize> {
 }
 
 /// The length of the one citation marker (`[1]`, `[2, 3]`) that opens `text`.
-fn marker_len(text: &str) -> Option<usize> {
+pub(crate) fn marker_len(text: &str) -> Option<usize> {
     let rest = text.strip_prefix('[')?;
     let close = rest.find(']')?;
     let inner = &rest[..close];
@@ -252,210 +252,8 @@ impl MarkerFilter {
     }
 }
 
-/// A cited sentence whose words are mostly absent from the passage it cites.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct Unsupported {
-    pub sentence: String,
-    pub cited: Vec<usize>,
-    /// Share of the sentence's content words found in the best cited passage.
-    pub support: f32,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
-pub struct CitationCheck {
-    /// Sources the answer cites, in order of first use.
-    pub cited: Vec<usize>,
-    /// Markers dropped because they named no source.
-    pub removed_markers: Vec<String>,
-    pub checked_sentences: usize,
-    pub unsupported: Vec<Unsupported>,
-    /// Sentences whose citation was assigned after generation (a model's answers only).
-    pub reassigned: Vec<Reassigned>,
-}
-
-/// Checks each cited sentence against its passages.
-pub fn check_citations(
-    answer: &str,
-    sources: &[Citation],
-    threshold: f32,
-    removed: Vec<String>,
-) -> CitationCheck {
-    let mut check = CitationCheck {
-        removed_markers: removed,
-        ..CitationCheck::default()
-    };
-    for sentence in sentences(answer) {
-        let cited: Vec<usize> = markers(&sentence)
-            .into_iter()
-            .filter(|n| *n >= 1 && *n <= sources.len())
-            .collect();
-        if cited.is_empty() {
-            continue;
-        }
-        for n in &cited {
-            if !check.cited.contains(n) {
-                check.cited.push(*n);
-            }
-        }
-        let words: HashSet<String> = content_words(&strip_markers(&sentence))
-            .into_iter()
-            .collect();
-        if words.is_empty() {
-            continue;
-        }
-        check.checked_sentences += 1;
-        let support = cited
-            .iter()
-            .map(|n| support(&words, &passage_words(&sources[n - 1])))
-            .fold(0.0f32, f32::max);
-        if support < threshold {
-            check.unsupported.push(Unsupported {
-                sentence,
-                cited,
-                support,
-            });
-        }
-    }
-    check
-}
-
-/// The content words of a source's passage.
-fn passage_words(source: &Citation) -> HashSet<String> {
-    content_words(&source.passage.text).into_iter().collect()
-}
-
-/// The share of a sentence's content words that a passage holds.
-fn support(sentence: &HashSet<String>, passage: &HashSet<String>) -> f32 {
-    sentence.iter().filter(|w| passage.contains(*w)).count() as f32 / sentence.len() as f32
-}
-
-/// A sentence whose citation was put right after generation.
-#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
-pub struct Reassigned {
-    pub sentence: String,
-    /// What the model cited (empty: nothing).
-    pub from: Vec<usize>,
-    /// The source that holds the sentence.
-    pub to: usize,
-    /// Share of the sentence's content words found in that source.
-    pub support: f32,
-}
-
-/// An answer with its citations assigned after generation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Assigned {
-    pub text: String,
-    pub reassigned: Vec<Reassigned>,
-}
-
-/// Content words a sentence needs before its citation is judged: fewer ("I don't know.",
-/// "In short:") say too little to map to a passage.
-const MIN_ASSIGN_WORDS: usize = 3;
-
-/// Maps each sentence of a model's answer to the source that supports it, so that the
-/// citations shown are right even when the model's markers are not (small models cite badly).
-/// A sentence keeps its markers when a cited source holds at least `threshold` of its content
-/// words; otherwise they are replaced by the source that holds the most, if that one reaches the
-/// threshold. An uncited sentence that a source supports gets that source's marker. A sentence
-/// that no source supports keeps what it has, for the check to flag.
-pub fn assign_citations(answer: &str, sources: &[Citation], threshold: f32) -> Assigned {
-    let passages: Vec<HashSet<String>> = sources.iter().map(passage_words).collect();
-    let mut text = String::with_capacity(answer.len() + 16);
-    let mut reassigned = Vec::new();
-    let mut copied = 0;
-    for span in sentence_spans(answer) {
-        let sentence = &answer[span.clone()];
-        let words: HashSet<String> = content_words(&strip_markers(sentence))
-            .into_iter()
-            .collect();
-        if words.len() < MIN_ASSIGN_WORDS {
-            continue;
-        }
-        let mut cited: Vec<usize> = Vec::new();
-        for n in markers(sentence) {
-            if n >= 1 && n <= sources.len() && !cited.contains(&n) {
-                cited.push(n);
-            }
-        }
-        let support_of = |n: usize| support(&words, &passages[n - 1]);
-        let cited_best = cited.iter().map(|&n| support_of(n)).fold(0.0f32, f32::max);
-        if !cited.is_empty() && cited_best >= threshold {
-            continue;
-        }
-        // the first best: sources are in retrieval order
-        let Some((to, best)) = (1..=sources.len()).map(|n| (n, support_of(n))).fold(
-            None,
-            |acc: Option<(usize, f32)>, (n, s)| match acc {
-                Some((_, b)) if b >= s => acc,
-                _ => Some((n, s)),
-            },
-        ) else {
-            continue;
-        };
-        if best < threshold || best <= cited_best {
-            continue;
-        }
-        text.push_str(&answer[copied..span.start]);
-        text.push_str(&with_marker(sentence, to));
-        copied = span.end;
-        reassigned.push(Reassigned {
-            sentence: without_markers(sentence),
-            from: cited,
-            to,
-            support: best,
-        });
-    }
-    text.push_str(&answer[copied..]);
-    Assigned { text, reassigned }
-}
-
-/// The sentence with its markers replaced by `[n]`: where the first marker stood (the others
-/// dropped with the space before them), or before the closing full stop when it had none.
-fn with_marker(sentence: &str, n: usize) -> String {
-    let marker = format!("[{n}]");
-    let mut out = String::with_capacity(sentence.len() + marker.len() + 1);
-    let mut placed = false;
-    let mut rest = sentence;
-    while let Some(open) = rest.find('[') {
-        match marker_len(&rest[open..]) {
-            Some(len) if placed => {
-                out.push_str(rest[..open].strip_suffix(' ').unwrap_or(&rest[..open]));
-                rest = &rest[open + len..];
-            }
-            Some(len) => {
-                out.push_str(&rest[..open]);
-                out.push_str(&marker);
-                placed = true;
-                rest = &rest[open + len..];
-            }
-            None => {
-                out.push_str(&rest[..=open]);
-                rest = &rest[open + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    if placed {
-        return out;
-    }
-    let body = out.trim_end_matches(['.', '!', '?']);
-    let stop = &out[body.len()..];
-    format!("{} {marker}{stop}", body.trim_end())
-}
-
-/// A sentence as read without its markers: "… of nylon [2]." is "… of nylon.".
-fn without_markers(sentence: &str) -> String {
-    let flat = strip_markers(sentence)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    match flat.char_indices().last() {
-        Some((i, stop @ ('.' | '!' | '?'))) => format!("{}{stop}", flat[..i].trim_end()),
-        _ => flat,
-    }
-}
-
-fn strip_markers(text: &str) -> String {
+/// The text without its bracketed parts (citation markers and anything like them).
+pub(crate) fn strip_markers(text: &str) -> String {
     let mut out = String::new();
     let mut depth = 0;
     for c in text.chars() {
@@ -470,38 +268,101 @@ fn strip_markers(text: &str) -> String {
 }
 
 /// The answer when no model is configured: the passages' sentences that share the most words
-/// with the question, each cited, best passage first.
+/// with the question, each cited, best passage first. A question of several parts ("How long is
+/// a heading rope, and what is the heeler's job?") gets the best sentence for each part first.
 pub fn extractive_answer(question: &str, sources: &[Citation]) -> String {
     const SENTENCES: usize = 3;
-    let query: HashSet<String> = content_words(question).into_iter().collect();
-    let mut scored: Vec<(f32, usize, usize, String)> = Vec::new();
+    let mut candidates: Vec<(usize, usize, String, HashSet<String>)> = Vec::new();
     for (rank, source) in sources.iter().enumerate().take(4) {
         for (position, sentence) in sentences(&source.passage.text).into_iter().enumerate() {
             let words: HashSet<String> = content_words(&sentence).into_iter().collect();
-            if words.len() < 3 {
-                continue;
+            if words.len() >= 3 {
+                candidates.push((rank, position, sentence, words));
             }
-            let overlap = words.intersection(&query).count() as f32;
-            // Earlier passages rank higher; a sentence with no query word still beats nothing.
-            let score = overlap / (1.0 + rank as f32 * 0.5) + 0.01 / (1.0 + position as f32);
-            scored.push((score, rank, position, sentence));
         }
     }
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut chosen: Vec<(usize, usize, String)> = scored
-        .into_iter()
-        .take(SENTENCES)
-        .map(|(_, r, p, s)| (r, p, s))
+    // Earlier passages rank higher; a sentence with no query word still beats nothing.
+    let score = |(rank, position, _, words): &(usize, usize, String, HashSet<String>),
+                 query: &HashSet<String>| {
+        words.intersection(query).count() as f32 / (1.0 + *rank as f32 * 0.5)
+            + 0.01 / (1.0 + *position as f32)
+    };
+    let parts: Vec<HashSet<String>> = question_parts(question)
+        .iter()
+        .map(|p| content_words(p).into_iter().collect::<HashSet<String>>())
+        .filter(|p| !p.is_empty())
         .collect();
-    chosen.sort_by_key(|(r, p, _)| (*r, *p));
+    let whole: HashSet<String> = parts.iter().flatten().cloned().collect();
+    let mut chosen: Vec<usize> = Vec::new();
+    let best = |query: &HashSet<String>, chosen: &[usize]| {
+        (0..candidates.len())
+            .filter(|i| !chosen.contains(i))
+            .max_by(|&a, &b| {
+                score(&candidates[a], query)
+                    .total_cmp(&score(&candidates[b], query))
+                    .then(b.cmp(&a))
+            })
+    };
+    if parts.len() > 1 {
+        for part in parts.iter().take(SENTENCES) {
+            if let Some(i) =
+                best(part, &chosen).filter(|&i| candidates[i].3.intersection(part).next().is_some())
+            {
+                chosen.push(i);
+            }
+        }
+    }
+    while chosen.len() < SENTENCES {
+        let Some(i) = best(&whole, &chosen) else {
+            break;
+        };
+        chosen.push(i);
+    }
+    chosen.sort_by_key(|&i| (candidates[i].0, candidates[i].1));
     chosen
         .into_iter()
-        .map(|(rank, _, sentence)| {
-            let s = sentence.trim_end();
-            format!("{s} [{}]", rank + 1)
-        })
+        .map(|i| format!("{} [{}]", candidates[i].2.trim_end(), candidates[i].0 + 1))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Words that open another question after "and" ("…, and what is …").
+const QUESTION_OPENERS: &[&str] = &[
+    "what", "how", "who", "whom", "whose", "when", "where", "why", "which", "is", "are", "was",
+    "were", "does", "do", "did", "can", "could", "should", "must",
+];
+
+/// A question cut into its parts: at "?" and ";", and at "and" (or "also") opening another
+/// question.
+fn question_parts(question: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let words: Vec<&str> = question.split_whitespace().collect();
+    for (i, word) in words.iter().enumerate() {
+        let bare = word
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        let opens = matches!(bare.as_str(), "and" | "also")
+            && words.get(i + 1).is_some_and(|next| {
+                let next = next
+                    .trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase();
+                QUESTION_OPENERS.contains(&next.as_str())
+            });
+        let current = parts.last_mut().expect("one part");
+        if opens {
+            if !current.trim().is_empty() {
+                parts.push(String::new());
+            }
+            continue;
+        }
+        current.push_str(word);
+        current.push(' ');
+        if word.ends_with(['?', ';']) {
+            parts.push(String::new());
+        }
+    }
+    parts.retain(|p| !p.trim().is_empty());
+    parts
 }
 
 const PRONOUNS: &[&str] = &[
@@ -678,4 +539,4 @@ pub fn title_from(question: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -83,7 +83,7 @@ pub struct LocalLlmConfig {
     /// assets dir (`llm/NAME/model.gguf`), if there is one.
     pub auto: bool,
     /// Which installed model `auto` answers with (one of `make setup-llm`'s names); unset: the
-    /// best installed.
+    /// best installed that is fit to answer (the small test model answers only where named).
     pub model: Option<String>,
     /// Threads for prompt processing and generation (0: every core).
     pub threads: usize,
@@ -110,15 +110,18 @@ impl Default for LocalLlmConfig {
     }
 }
 
-/// The models `make setup-llm` installs, best first.
-const LOCAL_MODELS: &[&str] = &["qwen2.5-coder-1.5b", "smollm2-135m"];
+/// The models `make setup-llm` installs, best first, each with whether `auto` may pick it
+/// unnamed: a model too small to answer (the 135M test model states lengths no source gives)
+/// answers only where it is named.
+const LOCAL_MODELS: &[(&str, bool)] = &[("qwen2.5-coder-1.5b", true), ("smollm2-135m", false)];
 
 impl LocalLlmConfig {
-    /// The provider for the chosen (else the best) installed local model, if any.
+    /// The provider for the chosen (else the best fit) installed local model, if any.
     pub fn installed(&self, assets: &Path) -> Option<ProviderConfig> {
         let mut chosen = LOCAL_MODELS
             .iter()
-            .filter(|name| self.model.as_deref().is_none_or(|m| m == **name));
+            .filter(|(name, fit)| self.model.as_deref().map_or(*fit, |m| m == *name))
+            .map(|(name, _)| name);
         let (name, path) = chosen.find_map(|name| {
             let path = assets.join("llm").join(name).join("model.gguf");
             path.is_file().then_some((*name, path))
@@ -208,11 +211,12 @@ impl LlmConfig {
             ));
         }
         if let Some(model) = &l.model
-            && !LOCAL_MODELS.contains(&model.as_str())
+            && !LOCAL_MODELS.iter().any(|(name, _)| name == model)
         {
+            let names: Vec<&str> = LOCAL_MODELS.iter().map(|(name, _)| *name).collect();
             return Err(Error::InvalidInput(format!(
                 "llm.local.model: {model:?} is not one of {}",
-                LOCAL_MODELS.join(", ")
+                names.join(", ")
             )));
         }
         for p in &self.providers {
@@ -302,5 +306,38 @@ impl ChatConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_never_picks_a_model_too_small_to_answer() {
+        let assets = tempfile::tempdir().unwrap();
+        let install = |name: &str| {
+            let dir = assets.path().join("llm").join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("model.gguf"), b"gguf").unwrap();
+        };
+        let unnamed = LocalLlmConfig::default();
+        let named = |m: &str| LocalLlmConfig {
+            model: Some(m.into()),
+            ..LocalLlmConfig::default()
+        };
+        assert!(unnamed.installed(assets.path()).is_none());
+        // only the test model installed: it answers where named, never unnamed
+        install("smollm2-135m");
+        assert!(unnamed.installed(assets.path()).is_none());
+        let small = named("smollm2-135m").installed(assets.path()).unwrap();
+        assert_eq!(small.model, "smollm2-135m");
+        // a model fit to answer is picked unnamed; a name not installed picks nothing
+        install("qwen2.5-coder-1.5b");
+        assert_eq!(
+            unnamed.installed(assets.path()).unwrap().model,
+            "qwen2.5-coder-1.5b"
+        );
+        assert!(named("llama-70b").installed(assets.path()).is_none());
     }
 }

@@ -17,6 +17,8 @@ mod citations;
 pub mod config;
 mod conversations;
 pub mod export;
+pub mod feedback;
+pub mod grounding;
 mod llm;
 #[cfg(feature = "local-llm")]
 mod local;
@@ -40,7 +42,7 @@ use tracing::warn;
 
 use crate::config::{ChatConfig, ProviderConfig};
 use crate::store::{ConversationStore, ConversationSummary, Speaker, StoredMessage};
-use answer::{Citation, CitationCheck, MarkerFilter};
+use answer::{Citation, MarkerFilter};
 use base::error::{Error, ErrorCode, Result};
 use base::principal::{Principal, Scope};
 use base::types::{
@@ -48,6 +50,7 @@ use base::types::{
 };
 use commerce::limits::Limits;
 use commerce::store::UsageRecord;
+use grounding::CitationCheck;
 use knowledge::store::CollectionHead;
 use knowledge::{Knowledge, SearchRequest};
 use provider::{Llm, LlmEvent, Turn};
@@ -120,10 +123,6 @@ pub struct Done {
     pub provider: Option<String>,
     pub extractive: bool,
     pub cached: bool,
-    /// The answer as kept, when it differs from what streamed: citations the passages did not
-    /// bear out were assigned after generation (`citation_check.reassigned` says which).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
     pub usage: TokenUsage,
     pub cost_usd: f64,
     pub timings: Timings,
@@ -226,6 +225,8 @@ struct Outcome {
     provider: Option<ProviderConfig>,
     first_token_ms: u64,
     removed: Vec<String>,
+    /// Sentences whose citations were put right as the text streamed.
+    reassigned: Vec<grounding::Reassigned>,
     status: AnswerStatus,
     /// Why the answer stopped early (`status` is then `Error`); reported after it is stored.
     error: Option<Error>,

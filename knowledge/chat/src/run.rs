@@ -180,7 +180,7 @@ impl Chat {
             Outcome::cancelled()
         };
         outcome.usage = outcome.usage.plus(condense_usage);
-        let (corrected, check) = self.correct_and_check(&mut outcome, &found.citations);
+        let check = self.check(&outcome, &found.citations);
         let total_ms = started.elapsed().as_millis() as u64;
         // Usage first: what was spent counts even if the conversation is gone by now.
         let cost_usd = self
@@ -228,7 +228,6 @@ impl Chat {
                 .or_else(|| hit.as_ref().and_then(|h| h.provider.clone())),
             extractive,
             cached: hit.is_some(),
-            text: corrected,
             usage: outcome.usage,
             cost_usd,
             timings: Timings {
@@ -305,6 +304,7 @@ impl Chat {
                 provider: None,
                 first_token_ms: started.elapsed().as_millis() as u64,
                 removed,
+                reassigned: Vec::new(),
                 status: if open {
                     AnswerStatus::Complete
                 } else {
@@ -346,29 +346,18 @@ impl Chat {
         }
     }
 
-    /// A model's citations put right where its passages say otherwise (the corrected text is
-    /// what is kept, and shown once the answer is done), then every cited sentence checked.
-    fn correct_and_check(
-        &self,
-        outcome: &mut Outcome,
-        citations: &[Citation],
-    ) -> (Option<String>, CitationCheck) {
-        let threshold = self.config.support_threshold;
-        let mut corrected = None;
-        let mut reassigned = Vec::new();
-        if outcome.provider.is_some() {
-            let assigned = answer::assign_citations(&outcome.text, citations, threshold);
-            if !assigned.reassigned.is_empty() {
-                outcome.text = assigned.text;
-                corrected = Some(outcome.text.clone());
-                reassigned = assigned.reassigned;
-            }
+    /// Every sentence of the answer (a model's, its citations already put right as it
+    /// streamed) checked against its passages.
+    fn check(&self, outcome: &Outcome, citations: &[Citation]) -> CitationCheck {
+        CitationCheck {
+            reassigned: outcome.reassigned.clone(),
+            ..grounding::check_citations(
+                &outcome.text,
+                citations,
+                self.config.support_threshold,
+                outcome.removed.clone(),
+            )
         }
-        let check = CitationCheck {
-            reassigned,
-            ..answer::check_citations(&outcome.text, citations, threshold, outcome.removed.clone())
-        };
-        (corrected, check)
     }
 
     /// Counts the answer's tokens in the metrics and records its usage against the caller's
@@ -457,7 +446,10 @@ impl Chat {
             .map(|(i, h)| Citation {
                 n: i + 1,
                 score: h.score,
-                snippet: h.passage.text.chars().take(SNIPPET_CHARS).collect(),
+                snippet: base::plain_text(&h.passage.text)
+                    .chars()
+                    .take(SNIPPET_CHARS)
+                    .collect(),
                 passage: h.passage,
             })
             .collect())
@@ -583,6 +575,7 @@ impl Outcome {
             provider: None,
             first_token_ms: 0,
             removed: Vec::new(),
+            reassigned: Vec::new(),
             status: AnswerStatus::Cancelled,
             error: None,
         }

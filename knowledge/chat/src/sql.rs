@@ -8,6 +8,7 @@ use base::sql::{Dialect, SqlStore, like_escaped, word};
 use base::types::AnswerStatus;
 
 use crate::citations;
+use crate::feedback::{Feedback, MessageRating, RatedPassage, Rating, RatingSummary};
 use crate::store::{ConversationStore, ConversationSummary, Speaker, StoredMessage};
 use base::error::{Error, Result};
 use base::types::now_ms;
@@ -43,6 +44,15 @@ fn message_from_row(row: &AnyRow) -> Result<StoredMessage> {
         latency_ms: row.try_get("latency_ms")?,
         status: word(row, "status", AnswerStatus::parse)?,
         created_at: row.try_get("created_at")?,
+        rating: match row.try_get::<Option<String>, _>("rating")? {
+            Some(r) => Some(MessageRating {
+                rating: Rating::parse(&r)?,
+                comment: row
+                    .try_get::<Option<String>, _>("rating_comment")?
+                    .unwrap_or_default(),
+            }),
+            None => None,
+        },
     })
 }
 
@@ -53,7 +63,9 @@ fn like_pattern(query: &str) -> String {
 
 const MESSAGE_SELECT: &str = "SELECT id, seq, role, content, citations, unsupported, \
      standalone_query, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, status, \
-     created_at FROM messages";
+     created_at, (SELECT f.rating FROM answer_feedback f WHERE f.message_id = messages.id) \
+     AS rating, (SELECT f.comment FROM answer_feedback f WHERE f.message_id = messages.id) \
+     AS rating_comment FROM messages";
 
 #[async_trait]
 impl ConversationStore for SqlStore {
@@ -267,5 +279,149 @@ impl ConversationStore for SqlStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn rate(&self, f: &Feedback) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO answer_feedback (message_id, conversation_id, user_id, rating, comment, \
+             question, model, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (message_id) DO UPDATE SET rating = excluded.rating, \
+             comment = excluded.comment, updated_at = excluded.updated_at",
+        )
+        .bind(&f.message_id)
+        .bind(&f.conversation_id)
+        .bind(&f.user_id)
+        .bind(f.rating.as_str())
+        .bind(&f.comment)
+        .bind(&f.question)
+        .bind(&f.model)
+        .bind(f.created_at)
+        .bind(f.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM answer_feedback_passages WHERE message_id = $1")
+            .bind(&f.message_id)
+            .execute(&mut *tx)
+            .await?;
+        for p in &f.passages {
+            sqlx::query(
+                "INSERT INTO answer_feedback_passages (message_id, n, chunk_id, document_id, \
+                 collection) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&f.message_id)
+            .bind(p.n as i64)
+            .bind(&p.chunk_id)
+            .bind(&p.document_id)
+            .bind(&p.collection)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unrate(&self, user_id: &str, conversation_id: &str, message_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM answer_feedback WHERE message_id = $1 AND conversation_id = $2 \
+             AND user_id = $3",
+        )
+        .bind(message_id)
+        .bind(conversation_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn rating_summary(&self) -> Result<Vec<RatingSummary>> {
+        let rows = sqlx::query(
+            "SELECT p.collection, f.model, \
+             SUM(CASE WHEN f.rating = 'up' THEN 1 ELSE 0 END) AS up, \
+             SUM(CASE WHEN f.rating = 'down' THEN 1 ELSE 0 END) AS down, \
+             SUM(CASE WHEN f.comment <> '' THEN 1 ELSE 0 END) AS comments \
+             FROM answer_feedback f JOIN (SELECT DISTINCT message_id, collection \
+             FROM answer_feedback_passages) p ON p.message_id = f.message_id \
+             GROUP BY p.collection, f.model ORDER BY p.collection, f.model",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RatingSummary {
+                    collection: r.try_get("collection")?,
+                    model: r.try_get("model")?,
+                    up: r.try_get("up")?,
+                    down: r.try_get("down")?,
+                    comments: r.try_get("comments")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ratings(&self, collections: &[String]) -> Result<Vec<Feedback>> {
+        const COLUMNS: &str = "SELECT f.message_id, f.conversation_id, f.user_id, f.rating, \
+             f.comment, f.question, f.model, f.created_at, f.updated_at FROM answer_feedback f";
+        let rows = if collections.is_empty() {
+            sqlx::query(COLUMNS).fetch_all(&self.pool).await?
+        } else {
+            self.fetch_in(
+                &format!(
+                    "{COLUMNS} WHERE EXISTS (SELECT 1 FROM answer_feedback_passages p \
+                     WHERE p.message_id = f.message_id AND p.collection IN"
+                ),
+                ")",
+                collections,
+            )
+            .await?
+        };
+        let mut found: Vec<Feedback> = Vec::with_capacity(rows.len());
+        let mut seen = std::collections::HashSet::new();
+        for r in &rows {
+            let message_id: String = r.try_get("message_id")?;
+            if !seen.insert(message_id.clone()) {
+                continue;
+            }
+            found.push(Feedback {
+                message_id,
+                conversation_id: r.try_get("conversation_id")?,
+                user_id: r.try_get("user_id")?,
+                rating: word(r, "rating", Rating::parse)?,
+                comment: r.try_get("comment")?,
+                question: r.try_get("question")?,
+                model: r.try_get("model")?,
+                passages: Vec::new(),
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            });
+        }
+        found.sort_by(|a, b| (a.created_at, &a.message_id).cmp(&(b.created_at, &b.message_id)));
+        let ids: Vec<String> = found.iter().map(|f| f.message_id.clone()).collect();
+        let passages = self
+            .fetch_in(
+                "SELECT message_id, n, chunk_id, document_id, collection \
+                 FROM answer_feedback_passages WHERE message_id IN",
+                "",
+                &ids,
+            )
+            .await?;
+        let at: std::collections::HashMap<String, usize> =
+            ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
+        for r in &passages {
+            let message_id: String = r.try_get("message_id")?;
+            let n: i64 = r.try_get("n")?;
+            if let Some(f) = at.get(&message_id).map(|&i| &mut found[i]) {
+                f.passages.push(RatedPassage {
+                    n: n.max(0) as usize,
+                    chunk_id: r.try_get("chunk_id")?,
+                    document_id: r.try_get("document_id")?,
+                    collection: r.try_get("collection")?,
+                });
+            }
+        }
+        for f in &mut found {
+            f.passages.sort_by_key(|p| p.n);
+        }
+        Ok(found)
     }
 }

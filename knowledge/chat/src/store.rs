@@ -1,10 +1,11 @@
-//! Chat's rows: conversations and their messages.
+//! Chat's rows: conversations, their messages and readers' ratings of the answers.
 
 use async_trait::async_trait;
 use base::Result;
 use base::types::AnswerStatus;
 
 use crate::answer::Citation;
+use crate::feedback::{Feedback, MessageRating, RatingSummary};
 pub use crate::llm::Speaker;
 
 /// A conversation as lists show it.
@@ -29,7 +30,7 @@ pub struct StoredMessage {
     pub citations: Vec<Citation>,
     /// Cited sentences the citation check found unsupported by their passages.
     #[serde(default)]
-    pub unsupported: Vec<crate::answer::Unsupported>,
+    pub unsupported: Vec<crate::grounding::Unsupported>,
     /// The query retrieval ran for this turn (the question condensed with the history).
     pub standalone_query: Option<String>,
     pub model: Option<String>,
@@ -39,6 +40,10 @@ pub struct StoredMessage {
     pub latency_ms: i64,
     pub status: AnswerStatus,
     pub created_at: i64,
+    /// The reader's rating of an answer, if they gave one (kept apart: writing a message never
+    /// sets it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating: Option<MessageRating>,
 }
 
 impl StoredMessage {
@@ -60,6 +65,7 @@ impl StoredMessage {
             latency_ms: 0,
             status,
             created_at: base::types::now_ms(),
+            rating: None,
         }
     }
 }
@@ -100,4 +106,12 @@ pub trait ConversationStore: Send + Sync {
     async fn answer_cache_epoch(&self) -> Result<i64>;
     /// Moves the epoch on, so every server drops the answers it cached before; the new epoch.
     async fn move_answer_cache_epoch(&self) -> Result<i64>;
+    /// Keeps a rating (replacing the answer's earlier one, whose first time it keeps).
+    async fn rate(&self, feedback: &Feedback) -> Result<()>;
+    /// Removes the user's rating of a message of their conversation; whether there was one.
+    async fn unrate(&self, user_id: &str, conversation_id: &str, message_id: &str) -> Result<bool>;
+    /// The ratings of answers citing each collection, by model.
+    async fn rating_summary(&self) -> Result<Vec<RatingSummary>>;
+    /// Ratings of answers citing any of `collections` (all when empty), oldest first.
+    async fn ratings(&self, collections: &[String]) -> Result<Vec<Feedback>>;
 }

@@ -1,7 +1,8 @@
 //! Streaming an answer's text: the extractive answer word by word, a model's through the
-//! marker filter; and collecting a stream into a whole answer for surfaces that do not stream.
+//! marker filter and the citation corrector; and collecting a stream into a whole answer for surfaces that do not stream.
 
 use super::*;
+use crate::grounding::Corrector;
 
 /// Collects a started answer's events into the whole answer (or its error).
 pub async fn collect(mut rx: mpsc::Receiver<ChatEvent>) -> Result<Answer> {
@@ -23,7 +24,7 @@ pub async fn collect(mut rx: mpsc::Receiver<ChatEvent>) -> Result<Answer> {
                     .collect();
                 return Ok(Answer {
                     meta,
-                    text: done.text.clone().unwrap_or(text),
+                    text,
                     cited,
                     done: *done,
                 });
@@ -60,6 +61,7 @@ impl Chat {
             provider: None,
             first_token_ms,
             removed: Vec::new(),
+            reassigned: Vec::new(),
             status,
             error: None,
         }
@@ -89,6 +91,7 @@ impl Chat {
             provider: None,
             first_token_ms: 0,
             removed: Vec::new(),
+            reassigned: Vec::new(),
             status: AnswerStatus::Error,
             error: Some(error),
         };
@@ -98,6 +101,7 @@ impl Chat {
         };
         let first_token_ms = started.elapsed().as_millis() as u64;
         let mut filter = MarkerFilter::new(citations.len());
+        let mut corrector = Corrector::new(citations, self.config.support_threshold);
         let mut text = String::new();
         let mut usage = TokenUsage::default();
         let mut status = AnswerStatus::Complete;
@@ -113,6 +117,7 @@ impl Chat {
                         "{} did not finish the answer in time",
                         stream.provider.name
                     ));
+                    text.push_str(&flush(&mut filter, &mut corrector, tx).await);
                     return Ok(failed(e, text));
                 }
                 Ok(None) => break,
@@ -122,6 +127,7 @@ impl Chat {
                         stream.provider.name,
                         e.message()
                     ));
+                    text.push_str(&flush(&mut filter, &mut corrector, tx).await);
                     return Ok(failed(e, text));
                 }
                 Ok(Some(Ok(LlmEvent::Usage {
@@ -132,7 +138,7 @@ impl Chat {
                     usage.completion_tokens = usage.completion_tokens.max(completion_tokens);
                 }
                 Ok(Some(Ok(LlmEvent::Delta(delta)))) => {
-                    let shown = filter.push(&delta);
+                    let shown = corrector.push(&filter.push(&delta));
                     if !shown.is_empty() {
                         text.push_str(&shown);
                         if tx.send(ChatEvent::Delta(shown)).await.is_err() {
@@ -143,11 +149,7 @@ impl Chat {
                 }
             }
         }
-        let rest = filter.finish();
-        if !rest.is_empty() {
-            text.push_str(&rest);
-            let _ = tx.send(ChatEvent::Delta(rest)).await;
-        }
+        text.push_str(&flush(&mut filter, &mut corrector, tx).await);
         let usage = answer::usage_of(&prompt, &text, usage);
         Ok(Outcome {
             text,
@@ -156,8 +158,23 @@ impl Chat {
             provider: Some(stream.provider),
             first_token_ms,
             removed: std::mem::take(&mut filter.removed),
+            reassigned: corrector.reassigned,
             status,
             error: None,
         })
     }
+}
+
+/// What the marker filter and the corrector still hold once the model's text ends (finished or
+/// broken off), sent.
+async fn flush(
+    filter: &mut MarkerFilter,
+    corrector: &mut Corrector,
+    tx: &mpsc::Sender<ChatEvent>,
+) -> String {
+    let rest = corrector.push(&filter.finish()) + &corrector.finish();
+    if !rest.is_empty() {
+        let _ = tx.send(ChatEvent::Delta(rest.clone())).await;
+    }
+    rest
 }

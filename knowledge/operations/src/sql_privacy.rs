@@ -104,6 +104,7 @@ impl PrivacyStore for SqlStore {
             "DELETE FROM collection_members WHERE user_id = $1",
             "DELETE FROM exports WHERE user_id = $1",
             "DELETE FROM upload_jobs WHERE user_id = $1",
+            "DELETE FROM answer_feedback WHERE user_id = $1",
             // what the user asked of the domain's sites (with the people named in them)
             "DELETE FROM site_actions WHERE user_id = $1",
             // invoices stay (the books need them), by user id and without Stripe's page (which

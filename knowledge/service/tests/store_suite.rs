@@ -6,6 +6,7 @@ use base::sql::SqlStore;
 use base::types::{AnswerStatus, CollectionUpdate};
 use base::{CollectionName, DocumentWrite, ErrorCode, Location, MemberRole, NewChunk, Visibility};
 use chat::answer::Citation;
+use chat::feedback::{Feedback, RatedPassage, Rating, RatingSummary};
 use chat::store::{ConversationStore, ConversationSummary, Speaker, StoredMessage};
 use commerce::analytics::{DayRange, UsageGroup};
 use commerce::billing::{Applied, Effect, EventRecord, Invoice, PlanRule, SubscriptionRow};
@@ -305,7 +306,7 @@ fn message(role: Speaker, content: &str) -> StoredMessage {
         role,
         content: content.into(),
         citations: vec![citation("rodeo", "Eight seconds.")],
-        unsupported: vec![chat::answer::Unsupported {
+        unsupported: vec![chat::grounding::Unsupported {
             sentence: "Bulls fly [1].".into(),
             cited: vec![1],
             support: 0.25,
@@ -318,6 +319,7 @@ fn message(role: Speaker, content: &str) -> StoredMessage {
         latency_ms: 9,
         status: AnswerStatus::Complete,
         created_at: 5,
+        rating: None,
     }
 }
 
@@ -1752,6 +1754,108 @@ fn now_ms_minus_a_day() -> i64 {
     base::types::now_ms() - 86_400_000
 }
 
+/// Ratings of answers: kept with what was rated, replaced, summarised per collection and model,
+/// listed by collection, taken back only by their owner, and gone with their conversation.
+async fn feedback_suite(store: &SqlStore) {
+    let fay = user("fay@example.com");
+    store.create_user(&fay).await.unwrap();
+    let fay_id = fay.user.id.clone();
+    let summary = |id: &str| ConversationSummary {
+        id: id.into(),
+        title: "Ropes".into(),
+        collections: vec![],
+        created_at: 1,
+        updated_at: 1,
+    };
+    let mut answers = Vec::new();
+    for c in ["fc1", "fc2"] {
+        store
+            .create_conversation(&fay_id, &summary(c))
+            .await
+            .unwrap();
+        let (q, a) = (
+            message(Speaker::User, "How long is a heel rope?"),
+            message(Speaker::Assistant, "35 to 40 feet [1]."),
+        );
+        store.append_messages(c, &[q, a.clone()]).await.unwrap();
+        answers.push(a.id);
+    }
+    let passage = |n: usize, collection: &str| RatedPassage {
+        n,
+        chunk_id: format!("chunk-{n}"),
+        document_id: format!("doc-{n}"),
+        collection: collection.into(),
+    };
+    let rated = |i: usize, rating: Rating, comment: &str, at: i64| Feedback {
+        message_id: answers[i].clone(),
+        conversation_id: format!("fc{}", i + 1),
+        user_id: fay_id.clone(),
+        rating,
+        comment: comment.into(),
+        question: "How long is a heel rope?".into(),
+        model: "m".into(),
+        passages: vec![
+            passage(2, "rodeo"),
+            passage(1, "rodeo"),
+            passage(3, "rules"),
+        ],
+        created_at: at,
+        updated_at: at,
+    };
+    store.rate(&rated(0, Rating::Down, "", 10)).await.unwrap();
+    // rated again: the rating and comment replaced, the first time kept
+    store
+        .rate(&rated(0, Rating::Up, "spot on", 20))
+        .await
+        .unwrap();
+    store.rate(&rated(1, Rating::Down, "", 30)).await.unwrap();
+    let all = store.ratings(&[]).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        (
+            all[0].rating,
+            all[0].comment.as_str(),
+            all[0].created_at,
+            all[0].updated_at
+        ),
+        (Rating::Up, "spot on", 10, 20)
+    );
+    assert_eq!(
+        all[0].passages.iter().map(|p| p.n).collect::<Vec<_>>(),
+        [1, 2, 3],
+        "in citation order"
+    );
+    assert_eq!(all[0].passages[0], passage(1, "rodeo"));
+    assert_eq!(all[1].rating, Rating::Down);
+    assert_eq!(store.ratings(&["rules".into()]).await.unwrap().len(), 2);
+    assert!(store.ratings(&["other".into()]).await.unwrap().is_empty());
+    let line = |collection: &str, up, down, comments| RatingSummary {
+        collection: collection.into(),
+        model: "m".into(),
+        up,
+        down,
+        comments,
+    };
+    assert_eq!(
+        store.rating_summary().await.unwrap(),
+        vec![line("rodeo", 1, 1, 1), line("rules", 1, 1, 1)]
+    );
+    // only the owner's own rating of that message goes
+    assert!(
+        !store
+            .unrate("someone-else", "fc2", &answers[1])
+            .await
+            .unwrap()
+    );
+    assert!(!store.unrate(&fay_id, "fc1", &answers[1]).await.unwrap());
+    assert!(store.unrate(&fay_id, "fc2", &answers[1]).await.unwrap());
+    assert!(!store.unrate(&fay_id, "fc2", &answers[1]).await.unwrap());
+    // a deleted conversation takes its ratings and their passages with it
+    assert!(store.delete_conversation(&fay_id, "fc1").await.unwrap());
+    assert!(store.ratings(&[]).await.unwrap().is_empty());
+    assert!(store.rating_summary().await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn sqlite_store_passes_the_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -1767,6 +1871,7 @@ async fn sqlite_store_passes_the_suite() {
     billing_suite(&store).await;
     sources_suite(&store).await;
     retention_suite(&store).await;
+    feedback_suite(&store).await;
     store.close().await;
     // reopening keeps the data and does not re-run migrations destructively
     let store = SqlStore::open_sqlite(&dir.path().join("lariat.db"))
@@ -1788,6 +1893,7 @@ async fn postgres_store_passes_the_suite() {
     billing_suite(&store).await;
     sources_suite(&store).await;
     retention_suite(&store).await;
+    feedback_suite(&store).await;
     store.close().await;
     db.drop_db().await;
 }

@@ -1,6 +1,8 @@
 use super::*;
+use crate::grounding::check_citations;
 
-fn source(n: usize, text: &str) -> Citation {
+/// Source `n`: a passage of `text` in the `rodeo` collection.
+pub(crate) fn source(n: usize, text: &str) -> Citation {
     Citation {
         n,
         score: 1.0,
@@ -39,27 +41,6 @@ fn filter_drops_markers_pointing_nowhere_across_deltas() {
 }
 
 #[test]
-fn support_check_flags_sentences_their_passage_does_not_hold() {
-    let sources = vec![
-        source(
-            1,
-            "A heading rope is usually 35 feet long and made of nylon.",
-        ),
-        source(
-            2,
-            "Barrel racers run a cloverleaf pattern around three barrels.",
-        ),
-    ];
-    let answer = "Heading ropes are 35 feet of nylon [1]. Barrel racing uses four \
-                  elephants and a trampoline [2]. Unrelated chatter.";
-    let check = check_citations(answer, &sources, 0.5, vec![]);
-    assert_eq!(check.cited, vec![1, 2]);
-    assert_eq!(check.checked_sentences, 2);
-    assert_eq!(check.unsupported.len(), 1);
-    assert!(check.unsupported[0].sentence.contains("elephants"));
-}
-
-#[test]
 fn markers_after_a_full_stop_stay_with_their_sentence() {
     assert_eq!(
         sentences("Ropes are long. [1] Barrels are three.[2, 3]\n\nDone! Yes"),
@@ -75,52 +56,6 @@ fn markers_after_a_full_stop_stay_with_their_sentence() {
         sentences("It is 3.5 m. [sic] And more."),
         vec!["It is 3.5 m.", "[sic] And more."]
     );
-}
-
-#[test]
-fn citations_are_assigned_to_the_passage_that_holds_the_sentence() {
-    let sources = vec![
-        source(
-            1,
-            "A heading rope is usually 35 feet long and made of nylon.",
-        ),
-        source(
-            2,
-            "Barrel racers run a cloverleaf pattern around three barrels.",
-        ),
-    ];
-    // a wrong marker, none, a right one, a claim no source holds, too short to judge
-    let answer = "Heading ropes are 35 feet of nylon [2][2, 9]. Barrel racers run a \
-                  cloverleaf pattern. Barrels number three [2]. Bulls fly over the moon [1]. \
-                  I am not sure.";
-    let a = assign_citations(answer, &sources, 0.5);
-    assert_eq!(
-        a.text,
-        "Heading ropes are 35 feet of nylon [1]. Barrel racers run a cloverleaf pattern [2]. \
-         Barrels number three [2]. Bulls fly over the moon [1]. I am not sure."
-    );
-    assert_eq!(a.reassigned.len(), 2, "{:?}", a.reassigned);
-    assert_eq!(
-        (a.reassigned[0].from.clone(), a.reassigned[0].to),
-        (vec![2], 1)
-    );
-    assert_eq!(
-        a.reassigned[0].sentence,
-        "Heading ropes are 35 feet of nylon."
-    );
-    assert_eq!(
-        (a.reassigned[1].from.clone(), a.reassigned[1].to),
-        (vec![], 2)
-    );
-    // the corrected answer passes the check but for the claim no source holds
-    let check = check_citations(&a.text, &sources, 0.5, vec![]);
-    assert_eq!(check.unsupported.len(), 1);
-    assert!(check.unsupported[0].sentence.starts_with("Bulls"));
-    // an answer whose citations are right is left alone, byte for byte
-    let right = "Heading ropes are 35 feet of nylon [1].\n\n- Barrels: three [2].";
-    assert_eq!(assign_citations(right, &sources, 0.5).text, right);
-    assert!(assign_citations("", &sources, 0.5).text.is_empty());
-    assert_eq!(assign_citations(answer, &[], 0.5).text, answer);
 }
 
 #[test]
@@ -142,6 +77,37 @@ fn extractive_answer_cites_the_best_sentences() {
     let check = check_citations(&answer, &sources, 0.5, vec![]);
     assert!(check.unsupported.is_empty(), "{answer}: {check:?}");
     assert_eq!(check.checked_sentences, sentences(&answer).len());
+}
+
+#[test]
+fn an_extractive_answer_covers_each_part_of_the_question() {
+    let sources = vec![
+        source(
+            1,
+            "A heading rope is usually 35 feet long. Heading ropes are stiff nylon ropes. \
+             The heading rope is coiled in the header's hand. Heading rope lengths vary a little.",
+        ),
+        source(
+            2,
+            "The heeler's job is to rope both hind feet of the steer after the header turns it.",
+        ),
+    ];
+    let question = "How long is a heading rope, and what is the heeler's job?";
+    assert_eq!(
+        question_parts(question),
+        vec!["How long is a heading rope, ", "what is the heeler's job? "]
+    );
+    let answer = extractive_answer(question, &sources);
+    assert!(answer.contains("usually 35 feet long. [1]"), "{answer}");
+    assert!(answer.contains("both hind feet"), "{answer}");
+    // one part: the best sentences, the heading passage first
+    let one = extractive_answer("How long is a heading rope?", &sources);
+    assert!(!one.contains("[2]"), "{one}");
+    // parts at question marks and semicolons; "and" inside a part stays
+    assert_eq!(
+        question_parts("Who ropes; who rides? Heading and heeling"),
+        vec!["Who ropes; ", "who rides? ", "Heading and heeling "]
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ use printpdf::{
 use super::text::{Block, blocks};
 use super::{Transcript, TurnView, ids, place};
 use base::error::{Error, Result};
-use base::types::format_time;
+use base::types::{format_time, plain_text};
 
 const SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const MONO: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
@@ -574,7 +574,7 @@ pub(super) fn render(t: &Transcript) -> Result<Vec<u8>> {
                 layout.set(Para::new(Style::SourceMeta, ids(&s.passage)));
                 layout.set(Para {
                     indent: 8.0,
-                    ..Para::new(Style::SourceText, s.passage.text.clone()).before(3.0)
+                    ..Para::new(Style::SourceText, plain_text(&s.passage.text)).before(3.0)
                 });
             }
         }
