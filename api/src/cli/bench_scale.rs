@@ -291,7 +291,8 @@ fn print_report(report: &SizeReport) {
 }
 
 /// A database of its own for one size on a PostgreSQL server, and a data dir whose `lariat.toml`
-/// points every store at it (so the `lariat serve` measured reads the same stores).
+/// points every store at it (so the `lariat serve` measured reads the same stores; a deployment
+/// on shared stores needs a session secret of its own).
 struct ScratchDatabase {
     server: String,
     name: String,
@@ -333,8 +334,10 @@ impl ScratchDatabase {
         std::fs::write(
             config.data_dir.join("lariat.toml"),
             format!(
-                "database_url = {:?}\n[retrieval]\nvector_store = \"pgvector\"\nlexical_store = \"database\"\n",
-                self.url
+                "database_url = {:?}\n[retrieval]\nvector_store = \"pgvector\"\nlexical_store = \"database\"\n\
+                 [auth]\njwt_secret = \"{}\"\n",
+                self.url,
+                uuid::Uuid::new_v4().simple()
             ),
         )?;
         Ok(config)
