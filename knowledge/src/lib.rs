@@ -21,6 +21,6 @@ pub mod vector;
 mod knowledge;
 
 pub use knowledge::{
-    CheckReport, DocumentView, Knowledge, MoveProgress, MoveReport, Parts, PassageInContext,
-    RecoveryReport, SearchRequest,
+    CheckReport, DocumentText, DocumentView, Knowledge, MoveProgress, MoveReport, Parts,
+    PassageInContext, RecoveryReport, SearchRequest,
 };

@@ -165,14 +165,14 @@ async fn feedback(config: &Config, args: FeedbackArgs) -> Result<u8> {
             continue;
         };
         // a collection deleted since its answers were rated leaves their judgements unmet
-        let Ok(documents) = service.knowledge.documents(Some(&name)).await else {
-            continue;
+        let documents = match service.knowledge.collection_texts(&principal, &name).await {
+            Ok(documents) => documents,
+            Err(e) if e.code() == base::ErrorCode::NotFound => continue,
+            Err(e) => return Err(e.into()),
         };
         for d in documents {
-            let view = service.knowledge.document(&principal, &d.id).await?;
-            let text: Vec<&str> = view.passages.iter().map(|p| p.text.as_str()).collect();
             corpus.push_str(&serde_json::to_string(&serde_json::json!({
-                "_id": d.id, "title": d.title, "text": text.join("\n\n"),
+                "_id": d.id, "title": d.title, "text": d.text,
             }))?);
             corpus.push('\n');
         }

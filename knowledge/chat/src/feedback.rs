@@ -48,8 +48,8 @@ pub struct Feedback {
     pub message_id: String,
     pub conversation_id: String,
     pub user_id: String,
-    pub rating: Rating,
-    pub comment: String,
+    #[serde(flatten)]
+    pub given: MessageRating,
     /// The question the answer answered, as the reader asked it.
     pub question: String,
     pub model: String,
@@ -127,8 +127,7 @@ impl Chat {
             message_id: answer.id.clone(),
             conversation_id: conversation_id.to_owned(),
             user_id: user.clone(),
-            rating: rating.rating,
-            comment: rating.comment,
+            given: rating,
             question,
             model: answer.model.clone().unwrap_or_default(),
             passages: answer
@@ -202,12 +201,12 @@ pub fn judgements(ratings: &[Feedback]) -> Vec<Judged> {
     };
     let disputed: std::collections::HashSet<String> = ratings
         .iter()
-        .filter(|f| f.rating == Rating::Down)
+        .filter(|f| f.given.rating == Rating::Down)
         .map(|f| key(&f.question))
         .collect();
     let mut out: Vec<Judged> = Vec::new();
     let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for f in ratings.iter().filter(|f| f.rating == Rating::Up) {
+    for f in ratings.iter().filter(|f| f.given.rating == Rating::Up) {
         let k = key(&f.question);
         if disputed.contains(&k) || f.passages.is_empty() {
             continue;
@@ -262,8 +261,10 @@ mod tests {
             message_id: format!("m-{question}-{documents:?}"),
             conversation_id: "c".into(),
             user_id: "u".into(),
-            rating,
-            comment: String::new(),
+            given: MessageRating {
+                rating,
+                comment: String::new(),
+            },
             question: question.into(),
             model: "m".into(),
             passages: documents

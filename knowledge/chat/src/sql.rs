@@ -292,8 +292,8 @@ impl ConversationStore for SqlStore {
         .bind(&f.message_id)
         .bind(&f.conversation_id)
         .bind(&f.user_id)
-        .bind(f.rating.as_str())
-        .bind(&f.comment)
+        .bind(f.given.rating.as_str())
+        .bind(&f.given.comment)
         .bind(&f.question)
         .bind(&f.model)
         .bind(f.created_at)
@@ -386,8 +386,10 @@ impl ConversationStore for SqlStore {
                 message_id,
                 conversation_id: r.try_get("conversation_id")?,
                 user_id: r.try_get("user_id")?,
-                rating: word(r, "rating", Rating::parse)?,
-                comment: r.try_get("comment")?,
+                given: MessageRating {
+                    rating: word(r, "rating", Rating::parse)?,
+                    comment: r.try_get("comment")?,
+                },
                 question: r.try_get("question")?,
                 model: r.try_get("model")?,
                 passages: Vec::new(),

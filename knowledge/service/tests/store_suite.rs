@@ -6,7 +6,7 @@ use base::sql::SqlStore;
 use base::types::{AnswerStatus, CollectionUpdate};
 use base::{CollectionName, DocumentWrite, ErrorCode, Location, MemberRole, NewChunk, Visibility};
 use chat::answer::Citation;
-use chat::feedback::{Feedback, RatedPassage, Rating, RatingSummary};
+use chat::feedback::{Feedback, MessageRating, RatedPassage, Rating, RatingSummary};
 use chat::store::{ConversationStore, ConversationSummary, Speaker, StoredMessage};
 use commerce::analytics::{DayRange, UsageGroup};
 use commerce::billing::{Applied, Effect, EventRecord, Invoice, PlanRule, SubscriptionRow};
@@ -1790,8 +1790,10 @@ async fn feedback_suite(store: &SqlStore) {
         message_id: answers[i].clone(),
         conversation_id: format!("fc{}", i + 1),
         user_id: fay_id.clone(),
-        rating,
-        comment: comment.into(),
+        given: MessageRating {
+            rating,
+            comment: comment.into(),
+        },
         question: "How long is a heel rope?".into(),
         model: "m".into(),
         passages: vec![
@@ -1813,8 +1815,8 @@ async fn feedback_suite(store: &SqlStore) {
     assert_eq!(all.len(), 2);
     assert_eq!(
         (
-            all[0].rating,
-            all[0].comment.as_str(),
+            all[0].given.rating,
+            all[0].given.comment.as_str(),
             all[0].created_at,
             all[0].updated_at
         ),
@@ -1826,7 +1828,7 @@ async fn feedback_suite(store: &SqlStore) {
         "in citation order"
     );
     assert_eq!(all[0].passages[0], passage(1, "rodeo"));
-    assert_eq!(all[1].rating, Rating::Down);
+    assert_eq!(all[1].given.rating, Rating::Down);
     assert_eq!(store.ratings(&["rules".into()]).await.unwrap().len(), 2);
     assert!(store.ratings(&["other".into()]).await.unwrap().is_empty());
     let line = |collection: &str, up, down, comments| RatingSummary {

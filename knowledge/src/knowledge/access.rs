@@ -91,6 +91,40 @@ impl Knowledge {
         }
     }
 
+    /// Every document of a collection `principal` may read, as whole text: a corpus to evaluate
+    /// on (`lariat eval feedback`).
+    pub async fn collection_texts(
+        &self,
+        principal: &Principal,
+        collection: &CollectionName,
+    ) -> Result<Vec<DocumentText>> {
+        principal.require_scope(Scope::Search)?;
+        let what = format!("collection {collection}");
+        self.require_readable(principal, collection.as_str(), &what)
+            .await?;
+        let documents = self.documents(Some(collection)).await?;
+        let mut out = Vec::with_capacity(documents.len());
+        for batch in documents.chunks(256) {
+            let ids: Vec<String> = batch.iter().map(|d| d.id.clone()).collect();
+            let mut chunks = self.store.chunks_of_documents(&ids).await?;
+            chunks.sort_by_key(|c| c.ordinal);
+            let mut texts: HashMap<&str, Vec<&str>> = HashMap::new();
+            for c in &chunks {
+                texts.entry(&c.document_id).or_default().push(&c.text);
+            }
+            out.extend(batch.iter().map(|d| {
+                DocumentText {
+                    id: d.id.clone(),
+                    title: d.title.clone(),
+                    text: texts
+                        .get(d.id.as_str())
+                        .map_or_else(String::new, |t| t.join("\n\n")),
+                }
+            }));
+        }
+        Ok(out)
+    }
+
     /// A passage by chunk id, if `principal` may read its collection (else "not found").
     pub async fn passage(&self, principal: &Principal, chunk_id: &str) -> Result<Passage> {
         principal.require_scope(Scope::Search)?;

@@ -60,6 +60,14 @@ pub struct DocumentView {
     pub passages: Vec<Passage>,
 }
 
+/// A document's whole text: its passages joined in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentText {
+    pub id: String,
+    pub title: String,
+    pub text: String,
+}
+
 /// A passage among its neighbours: `document.passages` holds only the window around it.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PassageInContext {
