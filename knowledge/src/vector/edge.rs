@@ -2,24 +2,25 @@
 //! holds every collection; the payload carries collection, document and chunk ids for filtering.
 //!
 //! qdrant-edge runs no optimizer of its own: written points sit in plain segments, searched by
-//! brute force. Once the shard holds `retrieval.exact_search_below` points (where searches turn
-//! from exact to HNSW), an [`Indexer`] thread runs the shard's optimizers after each write (and
+//! brute force. A search is exact while the collections it searches hold fewer than
+//! `retrieval.exact_search_below` points, by HNSW past that. Once the shard holds that many, an
+//! [`Indexer`] thread runs the shard's optimizers after each write (and
 //! once on open): segments past the indexing threshold get their HNSW graph, small ones merge,
 //! deleted points are vacuumed. Searches and writes go on meanwhile (the optimizers work on
 //! copies and swap them in).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use async_trait::async_trait;
 use qdrant_edge::{
-    Condition, CreateIndex, Distance, EdgeConfigBuilder, EdgeOptimizersConfig, EdgeShard,
-    EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, JsonPath, Match,
-    NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
+    Condition, CountRequestBuilder, CreateIndex, Distance, EdgeConfigBuilder, EdgeOptimizersConfig,
+    EdgeShard, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, Filter, JsonPath,
+    Match, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
     PointOperations, PointStructPersisted, QueryEnum, QueryRequestBuilder, ScoringQuery,
     ScrollRequestBuilder, SearchParams, UpdateOperation, VectorInternal, VectorPersisted,
     VectorStructInternal, VectorStructPersisted, WithPayloadInterface, WithVector,
@@ -117,11 +118,59 @@ pub struct EdgeVectorStore {
     shard: Current,
     indexer: Arc<Indexer>,
     worker: Option<JoinHandle<()>>,
-    /// Points held, refreshed after each write: chooses exact or HNSW search without asking the
-    /// shard on every query.
+    /// Points held, refreshed after each write: whether the indexer is asked to build HNSW
+    /// graphs.
     points: Arc<AtomicUsize>,
+    /// Points per collection, counted when first searched after a write: a search is exact
+    /// while the collections it searches hold fewer than `exact_below` points, whatever else the
+    /// shard holds (so a small collection beside a large one is searched as it always was).
+    counts: Arc<Counts>,
     exact_below: usize,
     hnsw_ef: usize,
+}
+
+/// Points per collection, and the writes made (a count taken across a write is not kept).
+#[derive(Default)]
+struct Counts {
+    by_collection: Mutex<HashMap<String, usize>>,
+    writes: AtomicU64,
+}
+
+impl Counts {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, usize>> {
+        self.by_collection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A write changed the counts.
+    fn forget(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.lock().clear();
+    }
+
+    /// The points the shard holds in `collections`.
+    fn of(&self, shard: &EdgeShard, collections: &[String]) -> Result<usize> {
+        let mut total = 0;
+        for c in collections {
+            let known = self.lock().get(c).copied();
+            total += match known {
+                Some(n) => n,
+                None => {
+                    let before = self.writes.load(Ordering::SeqCst);
+                    let request = CountRequestBuilder::new()
+                        .filter(Filter::new_must(keyword("collection", vec![c.clone()])?))
+                        .exact(true)
+                        .build();
+                    let n = shard.count(request).map_err(vector_err)?;
+                    let mut counts = self.lock();
+                    if self.writes.load(Ordering::SeqCst) == before {
+                        counts.insert(c.clone(), n);
+                    }
+                    n
+                }
+            };
+        }
+        Ok(total)
+    }
 }
 
 impl std::fmt::Debug for EdgeVectorStore {
@@ -211,6 +260,7 @@ impl EdgeVectorStore {
             indexer,
             worker: Some(worker),
             points: Arc::new(AtomicUsize::new(points)),
+            counts: Arc::default(),
             exact_below,
             hnsw_ef: retrieval.hnsw_ef,
         };
@@ -252,8 +302,9 @@ impl VectorStore for EdgeVectorStore {
     async fn replace(&self, delete_documents: &[String], points: Vec<VectorPoint>) -> Result<()> {
         let shard = self.shard();
         let delete = delete_documents.to_vec();
-        let count = self.points.clone();
+        let (count, counts) = (self.points.clone(), self.counts.clone());
         let points = blocking(move || {
+            counts.forget();
             if !delete.is_empty() {
                 let filter = Filter::new_must(keyword("document_id", delete)?);
                 shard
@@ -292,6 +343,7 @@ impl VectorStore for EdgeVectorStore {
             }
             let points = shard.info().map_err(vector_err)?.points_count;
             count.store(points, Ordering::Relaxed);
+            counts.forget();
             Ok(points)
         })
         .await?;
@@ -308,9 +360,9 @@ impl VectorStore for EdgeVectorStore {
     ) -> Result<Vec<Neighbour>> {
         let shard = self.shard();
         let collections = collections.to_vec();
-        let exact = self.points.load(Ordering::Relaxed) < self.exact_below;
-        let hnsw_ef = self.hnsw_ef;
+        let (counts, exact_below, hnsw_ef) = (self.counts.clone(), self.exact_below, self.hnsw_ef);
         blocking(move || {
+            let exact = counts.of(&shard, &collections)? < exact_below;
             let request = QueryRequestBuilder::new(limit)
                 .query(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
                     query: VectorInternal::Dense(vector),
@@ -365,10 +417,11 @@ impl VectorStore for EdgeVectorStore {
 
     async fn reset(&self, dimension: usize) -> Result<()> {
         let (path, exact_below) = (self.path.clone(), self.exact_below);
-        let (indexer, shard, points) = (
+        let (indexer, shard, points, counts) = (
             self.indexer.clone(),
             self.shard.clone(),
             self.points.clone(),
+            self.counts.clone(),
         );
         blocking(move || {
             // no optimizer run may be working in the folder being removed
@@ -380,6 +433,7 @@ impl VectorStore for EdgeVectorStore {
             let fresh = create_shard(&path, dimension, exact_below)?;
             *shard.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
             points.store(0, Ordering::Relaxed);
+            counts.forget();
             Ok(())
         })
         .await
