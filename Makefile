@@ -91,13 +91,16 @@ test-qdrant: setup test-deps
 
 # The retrieval regression gate CI runs: the development collections (read from ../shared at run
 # time) against the committed baseline. Each ingested corpus is cached outside the clone and reused
-# while corpus, chunker and model are unchanged.
+# while corpus, chunker and model are unchanged. The allowed drop is 0.02: the quantized model's
+# integer MatMuls give slightly different vectors on different CPUs (an AVX2-only AMD EPYC against
+# the baseline's machine: single ranks moved on the 30-64-query collections, dense MRR@10 from
+# -0.011 to +0.016, hybrid recall@10 on CACM -0.016, BM25 unchanged).
 EVAL_DIR ?= $(HOME)/.cache/lariat/eval-data
 EVAL_SETS ?= ../shared/data/scifact ../shared/data/med ../shared/data/cacm ../shared/data/npl
 EVAL_BASELINE ?= eval/baselines/dev.json
 EVAL := $(LARIAT) --data-dir $(EVAL_DIR) eval beir $(EVAL_SETS) --modes bm25,dense,hybrid
 eval-gate: setup build
-	$(EVAL) --baseline $(EVAL_BASELINE) --max-drop 0.01 --json $(EVAL_DIR)/last-report.json
+	$(EVAL) --baseline $(EVAL_BASELINE) --max-drop 0.02 --json $(EVAL_DIR)/last-report.json
 
 # After a deliberate change in quality: the same run, written as the new baseline.
 eval-baseline: setup build
