@@ -14,7 +14,7 @@ ADDR ?= 127.0.0.1:8080
 export RUSTC_WORKSPACE_WRAPPER ?= $(shell rustup which clippy-driver 2>/dev/null)
 export CLIPPY_ARGS ?= -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 
-.PHONY: setup assets setup-llm build build-bin demo test test-qdrant validate-deploy test-deps lint eval-gate eval-baseline eval-answers eval-answers-baseline eval-answers-local peers bench bench-cluster bench-chat bench-abuse fuzz fuzz-smoke
+.PHONY: setup assets setup-llm build build-bin demo test test-qdrant validate-deploy test-deps lint eval-gate eval-long peers-long eval-baseline eval-answers eval-answers-baseline eval-answers-local peers bench bench-cluster bench-chat bench-abuse fuzz fuzz-smoke
 
 setup: assets
 	bash scripts/build-deps.sh
@@ -101,6 +101,19 @@ EVAL_BASELINE ?= eval/baselines/dev.json
 EVAL := $(LARIAT) --data-dir $(EVAL_DIR) eval beir $(EVAL_SETS) --modes bm25,dense,hybrid
 eval-gate: setup build
 	$(EVAL) --baseline $(EVAL_BASELINE) --max-drop 0.02 --json $(EVAL_DIR)/last-report.json
+
+# The long-question view (scripts/long-questions.py: paragraphs written for 60 SciFact claims,
+# MED's and CACM's questions of 20 words or more), for tuning BM25 and fusion on questions that
+# are paragraphs; its corpora are the collections' own, so the gate's ingested collections are reused.
+LONG_DIR ?= $(HOME)/.cache/lariat/long-questions
+LONG_SETS := $(LONG_DIR)/scifact-long $(LONG_DIR)/med-long $(LONG_DIR)/cacm-long
+eval-long: setup build
+	python3 scripts/long-questions.py ../shared/data $(LONG_DIR)
+	$(LARIAT) --data-dir $(EVAL_DIR) eval beir $(LONG_SETS) --modes bm25,dense,hybrid --json $(LONG_DIR)/last-report.json
+
+peers-long:
+	python3 scripts/long-questions.py ../shared/data $(LONG_DIR)
+	$(MAKE) peers EVAL_SETS="$(LONG_SETS)"
 
 # After a deliberate change in quality: the same run, written as the new baseline.
 eval-baseline: setup build
