@@ -105,6 +105,8 @@ impl Chat {
         let mut text = String::new();
         let mut usage = TokenUsage::default();
         let mut status = AnswerStatus::Complete;
+        // why the model's stream broke off, if it did
+        let mut broken = None;
         loop {
             let next = tokio::select! {
                 next = tokio::time::timeout_at(stream.deadline, stream.events.next()) => next,
@@ -113,22 +115,20 @@ impl Chat {
             };
             match next {
                 Err(_) => {
-                    let e = Error::Upstream(format!(
+                    broken = Some(Error::Upstream(format!(
                         "{} did not finish the answer in time",
                         stream.provider.name
-                    ));
-                    text.push_str(&flush(&mut filter, &mut corrector, tx).await);
-                    return Ok(failed(e, text));
+                    )));
+                    break;
                 }
                 Ok(None) => break,
                 Ok(Some(Err(e))) => {
-                    let e = Error::Upstream(format!(
+                    broken = Some(Error::Upstream(format!(
                         "{} failed mid-answer: {}",
                         stream.provider.name,
                         e.message()
-                    ));
-                    text.push_str(&flush(&mut filter, &mut corrector, tx).await);
-                    return Ok(failed(e, text));
+                    )));
+                    break;
                 }
                 Ok(Some(Ok(LlmEvent::Usage {
                     prompt_tokens,
@@ -150,6 +150,16 @@ impl Chat {
             }
         }
         text.push_str(&flush(&mut filter, &mut corrector, tx).await);
+        let removed = std::mem::take(&mut filter.removed);
+        let reassigned = corrector.reassigned;
+        if let Some(e) = broken {
+            // what was shown before the break is reported as it was corrected
+            return Ok(Outcome {
+                removed,
+                reassigned,
+                ..failed(e, text)
+            });
+        }
         let usage = answer::usage_of(&prompt, &text, usage);
         Ok(Outcome {
             text,
@@ -157,8 +167,8 @@ impl Chat {
             model: stream.provider.model.clone(),
             provider: Some(stream.provider),
             first_token_ms,
-            removed: std::mem::take(&mut filter.removed),
-            reassigned: corrector.reassigned,
+            removed,
+            reassigned,
             status,
             error: None,
         })
