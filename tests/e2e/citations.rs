@@ -173,7 +173,8 @@ async fn swapped_citations_are_moved_to_the_passage_holding_the_facts() {
 
 /// A sentence whose numbers no passage holds ("10 to 25 feet" where the passages say 30 to 35)
 /// gets no citation and is reported unsupported, in the stream, the stored message and the web
-/// page's marking.
+/// page's marking; an answer none of which is grounded ends saying the sources do not say it, on
+/// every surface.
 #[tokio::test]
 async fn a_sentence_whose_numbers_no_passage_holds_cites_nothing() {
     let (_fake, _lariat, _server, api, ann) = one_model("main", "misstate").await;
@@ -185,7 +186,10 @@ async fn a_sentence_whose_numbers_no_passage_holds_cites_nothing() {
     .await;
     assert_eq!(s, 200, "{events:?}");
     let sentence = "A heading rope is typically 10 to 25 feet long.";
-    assert_eq!(text_of(&events), sentence);
+    let answer = format!(
+        "{sentence}\n\nThe sources do not say this, so I cannot answer it from the documents."
+    );
+    assert_eq!(text_of(&events), answer);
     let check = &one(&events, "done")["citation_check"];
     assert_eq!(check["cited"], json!([]), "{check}");
     assert_eq!(
@@ -198,6 +202,11 @@ async fn a_sentence_whose_numbers_no_passage_holds_cites_nothing() {
     );
     let full = conversation_of(&api, &ann, &events).await;
     let reply = &full["messages"][1];
-    assert_eq!(reply["content"], sentence, "{full}");
+    assert_eq!(reply["content"], answer, "{full}");
     assert_eq!(reply["unsupported"][0]["sentence"], sentence);
+    let question = "How long is a heading rope?";
+    let (whole, _) = completion(&api, &ann, question, false).await;
+    let (chunked, _) = completion(&api, &ann, question, true).await;
+    assert!(whole.starts_with(&answer), "{whole:?}");
+    assert_eq!(chunked, whole);
 }

@@ -2,7 +2,8 @@
 //! passage holds its facts (its numbers and names: "35 to 40 feet", "Cheyenne") and most of its
 //! content words. A model's citations are put right sentence by sentence as its text streams
 //! ([`Corrector`]): a marker moves to the passage that holds the sentence, a sentence drawing on
-//! two passages cites both, and a sentence whose facts no passage holds loses its marker. The
+//! two passages cites both, and a sentence whose facts no passage holds loses its marker. An
+//! answer none of which a passage bears out ends with a note that the sources do not say it. The
 //! check then reports what the answer cites and which sentences their passages do not bear out.
 
 use std::collections::HashSet;
@@ -80,7 +81,34 @@ impl Claim {
     fn is_slight(&self) -> bool {
         self.facts.is_empty() && self.words.len() < MIN_ASSIGN_WORDS
     }
+
+    /// A sentence about the sources rather than the subject ("This is specified in source
+    /// [2].", "The sources for this information are [1] and [2]."): it states nothing a passage
+    /// could hold, and stands or falls with what the answer said before it.
+    fn is_reference(&self) -> bool {
+        self.facts.is_empty()
+            && !self.words.is_empty()
+            && self
+                .words
+                .iter()
+                .all(|w| REFERENCE_WORDS.contains(&w.as_str()))
+    }
 }
+
+/// The content words (cut as [`content_words`] cuts them) of a sentence that only points at the
+/// sources.
+const REFERENCE_WORDS: &[&str] = &[
+    "sourc", "infor", "speci", "found", "state", "menti", "provi", "accor", "cited", "docum",
+    "passa", "refer", "detai", "see", "liste", "descr", "expla", "given", "outli", "noted",
+    "above", "here", "text",
+];
+
+/// Added to a model's answer when none of it is grounded: some sentence states what no passage
+/// holds and no sentence is borne out by a passage. The answer stays as the model wrote it (and
+/// its unsupported sentences are reported), but it does not pass for an answer from the
+/// documents.
+pub const UNGROUNDED_NOTE: &str =
+    "\n\nThe sources do not say this, so I cannot answer it from the documents.";
 
 /// What a source's passage offers: its content words, and every token of its title, headings
 /// and text (for facts).
@@ -193,15 +221,22 @@ pub fn check_citations(
     threshold: f32,
     removed: Vec<String>,
 ) -> CitationCheck {
-    let evidence = Evidence::of(sources);
-    let mut check = CitationCheck {
+    CitationCheck {
         removed_markers: removed,
-        ..CitationCheck::default()
-    };
+        ..check(answer, &Evidence::of(sources), threshold)
+    }
+}
+
+/// [`check_citations`] over the passages' evidence. A sentence that only points at the sources
+/// is borne out when the passages it names bore out an earlier sentence.
+fn check(answer: &str, evidence: &[Evidence], threshold: f32) -> CitationCheck {
+    let mut check = CitationCheck::default();
+    // the passages that bore out a sentence so far
+    let mut grounded: HashSet<usize> = HashSet::new();
     for sentence in sentences(answer) {
         let cited: Vec<usize> = markers(&sentence)
             .into_iter()
-            .filter(|n| *n >= 1 && *n <= sources.len())
+            .filter(|n| *n >= 1 && *n <= evidence.len())
             .collect();
         for n in &cited {
             if !check.cited.contains(n) {
@@ -210,6 +245,19 @@ pub fn check_citations(
         }
         let claim = Claim::of(&sentence);
         if claim.words.is_empty() && claim.facts.is_empty() {
+            continue;
+        }
+        if claim.is_reference() {
+            if !cited.is_empty() {
+                check.checked_sentences += 1;
+                if !cited.iter().all(|n| grounded.contains(n)) {
+                    check.unsupported.push(Unsupported {
+                        sentence,
+                        cited,
+                        support: 0.0,
+                    });
+                }
+            }
             continue;
         }
         if cited.is_empty() {
@@ -246,9 +294,21 @@ pub fn check_citations(
                 cited,
                 support: words * coverage,
             });
+        } else {
+            grounded.extend(cited);
         }
     }
     check
+}
+
+/// Whether an answer, its citations put right, is grounded nowhere: some sentence states what
+/// no passage holds, and none is borne out (with no passages, nothing is judged).
+fn is_ungrounded(answer: &str, evidence: &[Evidence], threshold: f32) -> bool {
+    if evidence.is_empty() {
+        return false;
+    }
+    let check = check(answer, evidence, threshold);
+    !check.unsupported.is_empty() && check.unsupported.len() == check.checked_sentences
 }
 
 /// Maps each sentence of a model's answer to the sources that hold it, so that the citations
@@ -262,8 +322,15 @@ pub fn check_citations(
 ///   that hold its facts between them and each most of its words;
 /// - a sentence whose facts no passage holds loses its markers (the check reports it); one
 ///   without facts that no passage supports keeps what it has, for the check to flag.
+///
+/// An answer none of which is then grounded gets [`UNGROUNDED_NOTE`].
 pub fn assign_citations(answer: &str, sources: &[Citation], threshold: f32) -> Assigned {
-    assign(answer, &Evidence::of(sources), threshold)
+    let evidence = Evidence::of(sources);
+    let mut assigned = assign(answer, &evidence, threshold);
+    if is_ungrounded(&assigned.text, &evidence, threshold) {
+        assigned.text.push_str(UNGROUNDED_NOTE);
+    }
+    assigned
 }
 
 fn assign(answer: &str, evidence: &[Evidence], threshold: f32) -> Assigned {
@@ -306,7 +373,7 @@ fn judge(
     evidence: &[Evidence],
     threshold: f32,
 ) -> Option<Vec<usize>> {
-    if claim.is_slight() || evidence.is_empty() {
+    if claim.is_slight() || claim.is_reference() || evidence.is_empty() {
         return None;
     }
     let support = |n: usize| evidence[n - 1].support(claim);
@@ -428,6 +495,8 @@ pub struct Corrector {
     settled: usize,
     /// `raw[settled..emitted]` was sent as it is.
     emitted: usize,
+    /// Everything sent.
+    shown: String,
     pub reassigned: Vec<Reassigned>,
 }
 
@@ -439,6 +508,7 @@ impl Corrector {
             raw: String::new(),
             settled: 0,
             emitted: 0,
+            shown: String::new(),
             reassigned: Vec::new(),
         }
     }
@@ -463,12 +533,22 @@ impl Corrector {
             out.push_str(&self.raw[self.emitted..safe]);
             self.emitted = safe;
         }
+        self.shown.push_str(&out);
         out
     }
 
-    /// The rest of the corrected text, once the model has finished.
+    /// The rest of the corrected text, once the model has finished (with [`UNGROUNDED_NOTE`]
+    /// when none of the answer is grounded).
     pub fn finish(&mut self) -> String {
-        self.settle(self.raw.len())
+        let mut rest = self.settle(self.raw.len());
+        self.shown.push_str(&rest);
+        if !self.shown.ends_with(UNGROUNDED_NOTE)
+            && is_ungrounded(&self.shown, &self.evidence, self.threshold)
+        {
+            rest.push_str(UNGROUNDED_NOTE);
+            self.shown.push_str(UNGROUNDED_NOTE);
+        }
+        rest
     }
 
     /// Corrects `raw[settled..cut]` (whole sentences) and returns what was not yet sent of it.

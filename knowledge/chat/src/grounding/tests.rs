@@ -157,7 +157,10 @@ fn a_sentence_whose_facts_no_passage_holds_loses_its_citation() {
         "A heading rope is typically 10 to 25 feet long.",
     ] {
         let a = assign_citations(answer, &sources, 0.5);
-        assert_eq!(a.text, "A heading rope is typically 10 to 25 feet long.");
+        assert_eq!(
+            a.text,
+            format!("A heading rope is typically 10 to 25 feet long.{UNGROUNDED_NOTE}")
+        );
         let check = check_citations(&a.text, &sources, 0.5, vec![]);
         assert!(check.cited.is_empty(), "{check:?}");
         assert_eq!(check.unsupported.len(), 1, "{check:?}");
@@ -173,7 +176,10 @@ fn a_sentence_whose_facts_no_passage_holds_loses_its_citation() {
         &sources,
         0.5,
     );
-    assert_eq!(a.text, "Breakaway ropes carry a flag near Laramie.");
+    assert_eq!(
+        a.text,
+        format!("Breakaway ropes carry a flag near Laramie.{UNGROUNDED_NOTE}")
+    );
     // the refusal states nothing and is left alone
     let refusal = "I don't know: the sources do not say.";
     assert_eq!(assign_citations(refusal, &sources, 0.5).text, refusal);
@@ -182,6 +188,75 @@ fn a_sentence_whose_facts_no_passage_holds_loses_its_citation() {
             .unsupported
             .is_empty()
     );
+}
+
+#[test]
+fn an_answer_none_of_which_is_grounded_says_so() {
+    let sources = ropes();
+    // the local model's answers to questions the sources cannot answer: a year and a name no
+    // passage holds (its marker dropped, or none given)
+    for answer in [
+        "The association was founded in 1987 [1].",
+        "The breed required is the American Quarter Horse.",
+    ] {
+        let a = assign_citations(answer, &sources, 0.5);
+        assert!(a.text.ends_with(UNGROUNDED_NOTE), "{a:?}");
+        let check = check_citations(&a.text, &sources, 0.5, vec![]);
+        assert_eq!(
+            check.unsupported.len(),
+            1,
+            "the note is not checked: {check:?}"
+        );
+    }
+    // one grounded sentence is enough; so is saying nothing checkable
+    for answer in [
+        "Head ropes are 30 to 35 feet [2]. The association was founded in 1987.",
+        "I don't know: the sources do not say.",
+        "Roping is a sport.",
+    ] {
+        assert_eq!(assign_citations(answer, &sources, 0.5).text, answer);
+    }
+    // the note goes out once, after the rest of the stream
+    let mut c = Corrector::new(&sources, 0.5);
+    let mut out = c.push("The association was founded in 1987 [1]");
+    out.push_str(&c.push("."));
+    out.push_str(&c.finish());
+    out.push_str(&c.finish());
+    assert_eq!(
+        out,
+        format!("The association was founded in 1987.{UNGROUNDED_NOTE}")
+    );
+}
+
+#[test]
+fn a_sentence_pointing_at_the_sources_stands_with_what_came_before() {
+    let sources = ropes();
+    // the pointer keeps its marker, and is borne out by the sentence before it
+    let answer = "Head ropes are 30 to 35 feet long [2]. This is specified in the source [2].";
+    let a = assign_citations(answer, &sources, 0.5);
+    assert_eq!(a.text, answer);
+    let check = check_citations(answer, &sources, 0.5, vec![]);
+    assert_eq!((check.checked_sentences, check.unsupported.len()), (2, 0));
+    let both = "Heel ropes are 35 to 40 feet [1]. Head ropes are 30 to 35 feet [2]. \
+                The sources for this information are [1] and [2].";
+    let check = check_citations(both, &sources, 0.5, vec![]);
+    assert_eq!((check.checked_sentences, check.unsupported.len()), (3, 0));
+    // pointing at a passage nothing before it drew on, or after a claim its passage does not
+    // hold, is not borne out
+    for answer in [
+        "Head ropes are 30 to 35 feet long [2]. This can be found in source [3].",
+        "Head ropes are 10 feet long [2]. This can be found in source [2].",
+    ] {
+        let check = check_citations(answer, &sources, 0.5, vec![]);
+        assert_eq!(check.checked_sentences, 2, "{answer}");
+        assert!(
+            check
+                .unsupported
+                .iter()
+                .any(|u| u.sentence.contains("found in source")),
+            "{check:?}"
+        );
+    }
 }
 
 /// The answers the streaming tests split every way.
