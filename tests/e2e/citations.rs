@@ -46,6 +46,17 @@ async fn completion(api: &Api, token: &str, question: &str, stream: bool) -> (St
     (content, last)
 }
 
+/// Asks `question` in a new conversation: the answer's events, and the sources it was given.
+async fn answered(api: &Api, token: &str, question: &str) -> (Vec<(String, Value)>, Vec<Value>) {
+    let (s, events) = chat(api, token, json!({ "message": question })).await;
+    assert_eq!(s, 200, "{events:?}");
+    let sources = one(&events, "citations")["citations"]
+        .as_array()
+        .unwrap()
+        .clone();
+    (events, sources)
+}
+
 /// A small model's citations are put right: a sentence cited to the wrong source gets the source
 /// that holds it, an uncited one gets its source. The stream, the conversation and the
 /// whole-answer surfaces all carry the corrected answer.
@@ -54,12 +65,7 @@ async fn citations_a_model_gets_wrong_are_assigned_as_it_streams() {
     let (_fake, _lariat, _server, api, ann) = one_model("main", "miscite").await;
 
     let question = "How long is a heading rope?";
-    let (s, events) = chat(&api, &ann, json!({ "message": question })).await;
-    assert_eq!(s, 200, "{events:?}");
-    let sources = one(&events, "citations")["citations"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let (events, sources) = answered(&api, &ann, question).await;
     assert!(sources.len() > 2, "{sources:?}");
     let done = one(&events, "done");
     let check = &done["citation_check"];
@@ -129,12 +135,7 @@ async fn citations_a_model_gets_wrong_are_assigned_as_it_streams() {
 async fn swapped_citations_are_moved_to_the_passage_holding_the_facts() {
     let (_fake, _lariat, _server, api, ann) = one_model("main", "swap").await;
     let question = "How long are heading and heeling ropes?";
-    let (s, events) = chat(&api, &ann, json!({ "message": question })).await;
-    assert_eq!(s, 200, "{events:?}");
-    let sources = one(&events, "citations")["citations"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let (events, sources) = answered(&api, &ann, question).await;
     let holding = |words: &str| {
         1 + sources
             .iter()
