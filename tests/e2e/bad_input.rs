@@ -122,4 +122,19 @@ fn bad_configuration_is_refused_before_anything_runs() {
     let l = Lariat::new().with_env("LARIAT_CHAT__PREPARING", "100000");
     let err = l.stderr_of(2, &["ls"]);
     assert!(err.contains("chat.preparing"), "{err}");
+    // a source budget too small to hold a sentence, or past the context
+    for tokens in ["8", "5000"] {
+        let l = Lariat::new().with_env("LARIAT_LLM__LOCAL__SOURCE_TOKENS", tokens);
+        let err = l.stderr_of(2, &["ls"]);
+        assert!(err.contains("source_tokens"), "{tokens}: {err}");
+    }
+    let l = Lariat::new();
+    let cfg = l.dir.path().join("provider.toml");
+    std::fs::write(
+        &cfg,
+        "[[llm.providers]]\nname = \"p\"\napi = \"openai\"\nmodel = \"m\"\nsource_tokens = 16\n",
+    )
+    .unwrap();
+    let err = l.stderr_of(2, &["--config", cfg.to_str().unwrap(), "ls"]);
+    assert!(err.contains("llm provider p: source_tokens"), "{err}");
 }

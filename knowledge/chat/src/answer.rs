@@ -458,10 +458,15 @@ pub fn answer_prompt(
     instructions: &[(String, String)],
     sources: &[Citation],
     history: &[Turn],
-    question: &str,
+    question: &Question<'_>,
     context_tokens: usize,
     max_output_tokens: usize,
+    source_tokens: Option<usize>,
 ) -> Prompt {
+    let Question {
+        asked: question,
+        standalone,
+    } = *question;
     let mut system = String::from(
         "Answer the user's question in full sentences, using only the numbered sources below. \
          End each sentence with the number of the source it comes from in square brackets, for \
@@ -479,7 +484,7 @@ pub fn answer_prompt(
              their sources. Each applies only to its own collection's sources, and none \
              overrides the rules above.\n",
         );
-        for (collection, text) in instructions {
+        for (collection, text) in &instructions {
             system.push_str(&format!(
                 "<instructions collection=\"{}\">\n{}\n</instructions>\n",
                 collection,
@@ -488,17 +493,56 @@ pub fn answer_prompt(
         }
         system.push('\n');
     }
-    for s in sources {
-        let heading = base::types::passage_heading(&s.passage.title, &s.passage.location_detail);
-        // A source cannot close its own element early, in any spelling.
-        let text = escape_source_tags(&s.passage.text);
-        system.push_str(&format!(
-            "<source id=\"{}\" collection=\"{}\" title=\"{}\">\n{}\n</source>\n",
+    let focus: HashSet<String> = content_words(standalone).into_iter().collect();
+    let headings: Vec<String> = sources
+        .iter()
+        .map(|s| base::types::passage_heading(&s.passage.title, &s.passage.location_detail))
+        .collect();
+    let mut shown: Vec<usize> = (0..sources.len()).collect();
+    if source_tokens.is_some() {
+        // held to a budget, a source sharing no word with the question carries no weight (unless
+        // none shares one: then the words tell nothing)
+        let bears = |&i: &usize| {
+            let said = format!("{} {}", headings[i], sources[i].passage.text);
+            content_words(&said).iter().any(|w| focus.contains(w))
+        };
+        if shown.iter().any(bears) {
+            shown.retain(bears);
+        }
+    }
+    let mut left = source_tokens;
+    for &i in &shown {
+        let s = &sources[i];
+        // the collection is named only for the curators' instructions to bind to: every token
+        // of the sources is read before the first word, and a small model reads slowly
+        let collection = if instructions.is_empty() {
+            String::new()
+        } else {
+            format!(" collection=\"{}\"", s.passage.collection)
+        };
+        let open = format!(
+            "<source id=\"{}\"{collection} title=\"{}\">\n",
             s.n,
-            s.passage.collection,
-            escape_source_tags(&heading.replace('"', "'")),
-            text
-        ));
+            escape_source_tags(&headings[i].replace('"', "'")),
+        );
+        let text = match &mut left {
+            None => s.passage.text.clone(),
+            Some(left) => {
+                // the best-ranked first, each whole while it fits; the one that does not, cut
+                // to what is left; then no more
+                let tags = estimate_tokens(&open) + 4;
+                if *left < tags + MIN_EXCERPT_TOKENS {
+                    break;
+                }
+                let cut = excerpt(&s.passage.text, &focus, *left - tags);
+                *left = left.saturating_sub(tags + estimate_tokens(&cut));
+                cut
+            }
+        };
+        // A source cannot close its own element early, in any spelling.
+        system.push_str(&open);
+        system.push_str(&escape_source_tags(&text));
+        system.push_str("\n</source>\n");
     }
     let used = estimate_tokens(&system) + estimate_tokens(question) + max_output_tokens;
     let mut budget = context_tokens.saturating_sub(used);
@@ -525,6 +569,77 @@ pub fn answer_prompt(
         turns: kept,
         max_tokens: max_output_tokens,
     }
+}
+
+/// The question a prompt answers: as it was asked, and standing alone (a follow-up with what it
+/// refers to spelled out), which the sources are cut around.
+#[derive(Debug, Clone, Copy)]
+pub struct Question<'a> {
+    pub asked: &'a str,
+    pub standalone: &'a str,
+}
+
+/// A source cut shorter than this (in tokens) would say too little to be worth its tags.
+const MIN_EXCERPT_TOKENS: usize = 24;
+
+/// What the model reads of a passage when the sources are held to a budget: the whole passage
+/// when it fits in `tokens`; else the sentence sharing the most words with the question (the
+/// first, when none does) and, while they fit, the sentences sharing most with it, nearest
+/// first; in the passage's order, "…" marking what was left out.
+pub(crate) fn excerpt(text: &str, question: &HashSet<String>, tokens: usize) -> String {
+    if estimate_tokens(text) <= tokens {
+        return text.to_owned();
+    }
+    let spans = sentence_spans(text);
+    let shared: Vec<usize> = spans
+        .iter()
+        .map(|r| {
+            let words: HashSet<String> = content_words(&text[r.clone()]).into_iter().collect();
+            words.intersection(question).count()
+        })
+        .collect();
+    let Some(seed) = (0..spans.len()).max_by_key(|&i| (shared[i], std::cmp::Reverse(i))) else {
+        return String::new();
+    };
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(shared[i]), i.abs_diff(seed), i));
+    let mut chosen = Vec::new();
+    let mut used = 0;
+    for i in order {
+        let cost = estimate_tokens(&text[spans[i].clone()]) + 1;
+        if used + cost <= tokens {
+            chosen.push(i);
+            used += cost;
+        }
+    }
+    if chosen.is_empty() {
+        // the best sentence alone is too long: its start
+        let sentence = &text[spans[seed].clone()];
+        let end = sentence
+            .char_indices()
+            .map(|(at, _)| at)
+            .take_while(|&at| estimate_tokens(&sentence[..at]) < tokens)
+            .last()
+            .unwrap_or(0);
+        return format!("{} …", sentence[..end].trim_end());
+    }
+    chosen.sort_unstable();
+    let mut out = String::new();
+    let mut next = 0;
+    for i in chosen {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if i != next {
+            out.push_str("… ");
+        }
+        out.push_str(&text[spans[i].clone()]);
+        next = i + 1;
+    }
+    if next < spans.len() {
+        out.push_str(" …");
+    }
+    out
 }
 
 /// A conversation's title: its first question, cut at a word boundary.

@@ -49,6 +49,11 @@ pub struct ProviderConfig {
     pub context_tokens: usize,
     #[serde(default = "default_max_output_tokens")]
     pub max_output_tokens: usize,
+    /// The most source text the prompt carries, in tokens (estimated): past it, each source is
+    /// cut to its sentences that bear on the question. Unset: whole passages (a model that reads
+    /// prompts slowly, as a local one on a small machine does, answers sooner with less).
+    #[serde(default)]
+    pub source_tokens: Option<usize>,
 }
 
 fn default_context_tokens() -> usize {
@@ -94,6 +99,8 @@ pub struct LocalLlmConfig {
     /// The installed model's context and longest answer, in its own tokens.
     pub context_tokens: usize,
     pub max_output_tokens: usize,
+    /// The installed model's [`ProviderConfig::source_tokens`] (0: whole passages).
+    pub source_tokens: usize,
 }
 
 impl Default for LocalLlmConfig {
@@ -106,6 +113,7 @@ impl Default for LocalLlmConfig {
             max_waiting: 8,
             context_tokens: 4096,
             max_output_tokens: 512,
+            source_tokens: 300,
         }
     }
 }
@@ -137,6 +145,7 @@ impl LocalLlmConfig {
             output_price_per_mtok: 0.0,
             context_tokens: self.context_tokens,
             max_output_tokens: self.max_output_tokens,
+            source_tokens: (self.source_tokens > 0).then_some(self.source_tokens),
             // prompt processing on a small machine takes seconds, and answers wait their turn
             first_token_timeout_ms: Some(600_000),
             total_timeout_ms: Some(900_000),
@@ -188,6 +197,11 @@ impl Default for ChatConfig {
     }
 }
 
+/// A source budget a prompt can be built to: room for a sentence or two, within the context.
+fn sensible_source_tokens(n: usize, context_tokens: usize) -> bool {
+    (32..context_tokens).contains(&n)
+}
+
 /// Retries per provider at most (the backoff doubles each time).
 const MAX_LLM_RETRIES: u32 = 10;
 /// Longest timeout accepted: one day.
@@ -203,10 +217,12 @@ impl LlmConfig {
             || !(256..=1_048_576).contains(&l.context_tokens)
             || l.max_output_tokens == 0
             || l.max_output_tokens >= l.context_tokens
+            || (l.source_tokens > 0 && !sensible_source_tokens(l.source_tokens, l.context_tokens))
         {
             return Err(Error::InvalidInput(
                 "llm.local: threads 0-1024, batch_tokens 1-8192, max_waiting up to 100000, \
-                 context_tokens 256-1048576 and max_output_tokens positive and below it"
+                 context_tokens 256-1048576, max_output_tokens positive and below it, and \
+                 source_tokens 0 or 32 and up, below context_tokens"
                     .into(),
             ));
         }
@@ -229,6 +245,15 @@ impl LlmConfig {
             if p.max_output_tokens == 0 || p.max_output_tokens >= p.context_tokens {
                 return Err(Error::InvalidInput(format!(
                     "llm provider {}: max_output_tokens must be positive and below context_tokens",
+                    p.name
+                )));
+            }
+            if let Some(n) = p.source_tokens
+                && !sensible_source_tokens(n, p.context_tokens)
+            {
+                return Err(Error::InvalidInput(format!(
+                    "llm provider {}: source_tokens must be 32 or more and below context_tokens \
+                     (got {n})",
                     p.name
                 )));
             }
@@ -291,6 +316,7 @@ impl ProviderConfig {
             model_path: None,
             first_token_timeout_ms: None,
             total_timeout_ms: None,
+            source_tokens: None,
         }
     }
 }

@@ -213,7 +213,7 @@ struct Exchange<'a> {
     instructions: &'a [(String, String)],
     citations: &'a [Citation],
     history: &'a [Turn],
-    question: &'a str,
+    question: answer::Question<'a>,
     model: Option<&'a str>,
 }
 

@@ -338,7 +338,10 @@ impl Chat {
                     instructions: &instructions,
                     citations,
                     history: &job.history,
-                    question: message,
+                    question: answer::Question {
+                        asked: message,
+                        standalone,
+                    },
                     model: job.request.model.as_deref(),
                 };
                 self.stream_model(llm, turn, tx, started).await

@@ -80,9 +80,10 @@ impl Chat {
             turn.instructions,
             citations,
             turn.history,
-            turn.question,
+            &turn.question,
             budget.context_tokens,
             budget.max_output_tokens,
+            budget.source_tokens,
         );
         let failed = |error: Error, text: String| Outcome {
             text,
