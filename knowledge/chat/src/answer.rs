@@ -2,6 +2,7 @@
 //! extractive answer, the streaming filter that drops citation markers pointing nowhere, and the
 //! check that each cited sentence is supported by its passage.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::Range;
 
@@ -506,8 +507,9 @@ pub fn answer_prompt(
             let said = format!("{} {}", headings[i], sources[i].passage.text);
             content_words(&said).iter().any(|w| focus.contains(w))
         };
-        if shown.iter().any(bears) {
-            shown.retain(bears);
+        let weighty: Vec<usize> = shown.iter().copied().filter(bears).collect();
+        if !weighty.is_empty() {
+            shown = weighty;
         }
     }
     let mut left = source_tokens;
@@ -525,8 +527,8 @@ pub fn answer_prompt(
             s.n,
             escape_source_tags(&headings[i].replace('"', "'")),
         );
-        let text = match &mut left {
-            None => s.passage.text.clone(),
+        let text: Cow<'_, str> = match &mut left {
+            None => Cow::Borrowed(&s.passage.text),
             Some(left) => {
                 // the best-ranked first, each whole while it fits; the one that does not, cut
                 // to what is left; then no more
@@ -536,7 +538,7 @@ pub fn answer_prompt(
                 }
                 let cut = excerpt(&s.passage.text, &focus, *left - tags);
                 *left = left.saturating_sub(tags + estimate_tokens(&cut));
-                cut
+                Cow::Owned(cut)
             }
         };
         // A source cannot close its own element early, in any spelling.

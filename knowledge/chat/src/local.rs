@@ -189,14 +189,7 @@ fn run_jobs(model: &LlamaModel, settings: SessionSettings, jobs: &std::sync::mps
             Some(s) => Ok(s),
             None => Session::new(model, settings),
         }
-        .and_then(|s| {
-            let s = session.insert(s);
-            let result = s.generate(&job);
-            if result.is_err() {
-                s.forget();
-            }
-            result
-        });
+        .and_then(|s| session.insert(s).generate(&job));
         if let Err(e) = result {
             let _ = job.tx.blocking_send(Err(e));
         }
@@ -232,7 +225,7 @@ impl<'m> Session<'m> {
         })
     }
 
-    /// Empties the cache (after a failure, what it holds is not known).
+    /// Empties the cache.
     fn forget(&mut self) {
         self.ctx.clear_kv_cache();
         self.held.clear();
@@ -278,7 +271,11 @@ impl<'m> Session<'m> {
                 .add(*token, (at + i) as i32, &[0], i == last)
                 .map_err(|e| failed(what, e))?;
         }
-        self.ctx.decode(batch).map_err(|e| failed(what, e))?;
+        if let Err(e) = self.ctx.decode(batch) {
+            // what a failed decode left in the cache is not known
+            self.forget();
+            return Err(failed(what, e));
+        }
         self.held.extend_from_slice(tokens);
         Ok(())
     }
