@@ -10,11 +10,9 @@ mod billing;
 mod collections;
 mod pages;
 mod recovery;
-pub(crate) mod render;
+pub mod render;
 
 mod sso;
-#[cfg(test)]
-mod tests;
 
 use axum::Router;
 use axum::extract::{Request, State};

@@ -14,6 +14,8 @@ use service::Service;
 use tower::ServiceExt;
 
 mod accounts;
+mod render;
+mod session;
 
 const TITLE: &str = "<script>alert('title')</script> Bareback rules";
 const TEXT: &str =
@@ -44,7 +46,7 @@ impl App {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
         let config = Config::load(dir.path(), None, env).unwrap();
-        let uploads = crate::cli::pipeline(&config).unwrap();
+        let uploads = lariat_api::pipeline(&config).unwrap();
         let service = Arc::new(Service::open(&config, uploads.clone()).await.unwrap());
         let k = &service.knowledge;
         let embedding = k
@@ -83,7 +85,7 @@ impl App {
             .signin(EMAIL, PASSWORD, &Default::default())
             .await
             .unwrap();
-        let router = crate::server::router(
+        let router = lariat_api::router(
             service.clone(),
             uploads,
             &config,
@@ -351,7 +353,7 @@ async fn pages_need_a_session_and_writes_must_come_from_the_pages() {
 #[tokio::test(flavor = "multi_thread")]
 async fn assets_are_served_by_content_hash_with_long_caching() {
     let app = App::new().await;
-    let url = super::assets::url("app.js");
+    let url = lariat_api::asset_url("app.js");
     let (status, headers, body) = app
         .send(Request::get(&url).body(Body::empty()).unwrap())
         .await;
