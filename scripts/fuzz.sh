@@ -43,12 +43,12 @@ else
 fi
 cargo fuzz build "${profile[@]}"
 
-summary=()
-failed=0
-for t in "${targets[@]}"; do
-  corpus="$FUZZ_DIR/corpus/$t"
-  log="$FUZZ_DIR/$t.log"
-  extra=()
+# One target per core at a time (libFuzzer runs one process per target): the smoke's eleven
+# targets take half the time on two cores. FUZZ_JOBS sets how many run together.
+jobs=${FUZZ_JOBS:-$(nproc)}
+status_dir=$(mktemp -d)
+fuzz_one() {
+  local t=$1 corpus="$FUZZ_DIR/corpus/$1" log="$FUZZ_DIR/$1.log" extra=() seeds=()
   if $smoke; then
     corpus=$(mktemp -d)
     extra=(-seed=1)
@@ -57,33 +57,45 @@ for t in "${targets[@]}"; do
     mkdir -p "$FUZZ_DIR/smoke"
   fi
   # seeds: the target's own, and the sample corpus and site layouts the repository already has
-  seeds=()
   [ -d "fuzz/seeds/$t" ] && seeds+=("fuzz/seeds/$t")
   case $t in
     html | markdown | pdf | text) seeds+=(../../deploy/domains/rodeo/corpus) ;;
     site_layout) seeds+=(../../deploy/domains/rodeo/sites) ;;
   esac
-  artifacts="$FUZZ_DIR/artifacts/$t/"
+  local artifacts="$FUZZ_DIR/artifacts/$t/" status=ok
   mkdir -p "$corpus" "$artifacts"
   # -timeout: one input taking longer is a finding (the worker's time limit contains it in
   # production, but a parser that hangs is still a bug to know of); -rss_limit_mb likewise.
-  if cargo fuzz run "${profile[@]}" "$t" "$corpus" "${seeds[@]}" -- \
+  if ! cargo fuzz run "${profile[@]}" "$t" "$corpus" "${seeds[@]}" -- \
       -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=65536 \
       -artifact_prefix="$artifacts" -print_final_stats=1 "${extra[@]}" >"$log" 2>&1; then
-    status=ok
-  else
     status=CRASH
-    failed=1
   fi
   if $smoke; then
     rm -rf "$corpus"
   fi
+  echo "$status $log $artifacts" >"$status_dir/$t"
+}
+for t in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+    wait -n
+  done
+  fuzz_one "$t" &
+done
+wait
+
+summary=()
+failed=0
+for t in "${targets[@]}"; do
+  read -r status log artifacts <"$status_dir/$t"
   runs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   summary+=("$(printf '%-11s %-6s %12s executions in %ss' "$t" "$status" "$runs" "$seconds")")
   if [ "$status" = CRASH ]; then
+    failed=1
     echo "== $t crashed; the input is in $artifacts; the end of its log:"
     tail -40 "$log"
   fi
 done
+rm -rf "$status_dir"
 printf '%s\n' "${summary[@]}"
 exit $failed
