@@ -211,3 +211,23 @@ async fn a_sentence_whose_numbers_no_passage_holds_cites_nothing() {
     assert!(whole.starts_with(&answer), "{whole:?}");
     assert_eq!(chunked, whole);
 }
+
+/// Asked how much of something no source names, the answer says the documents do not say it,
+/// and the model is not asked to guess; a quantity the sources name goes to the model.
+#[tokio::test]
+async fn a_quantity_no_source_names_is_refused_without_asking_the_model() {
+    let (fake, _lariat, _server, api, ann) = one_model("main", "plain").await;
+    let question = "How much prize money does the champion win at the year-end finals?";
+    let (events, sources) = answered(&api, &ann, question).await;
+    assert!(!sources.is_empty());
+    let answer = "The documents do not say how much prize money: none of the passages found \
+                  mentions \"prize\", so I cannot answer it from the documents.";
+    assert_eq!(text_of(&events), answer);
+    assert_eq!(fake.state.calls("plain"), 0);
+    let full = conversation_of(&api, &ann, &events).await;
+    assert_eq!(full["messages"][1]["content"], answer, "{full}");
+
+    let (events, _) = answered(&api, &ann, "How many bullfighters must work a section?").await;
+    assert_ne!(text_of(&events), answer);
+    assert_eq!(fake.state.calls("plain"), 1);
+}

@@ -392,13 +392,23 @@ fn the_answer_benchmark_scores_the_sample_question_set() {
         (Some(24), Some(5))
     );
     assert_eq!(report["cases"].as_array().unwrap().len(), 29);
-    // the extractive answer quotes the sources: its citations hold, and it never declines
+    // the extractive answer quotes the sources: its citations hold, and it declines only the
+    // question asking for a quantity no source names (a prize)
     assert!(report["fact_recall"].as_f64().unwrap() > 0.5, "{report}");
     assert!(
         report["citation_precision"].as_f64().unwrap() > 0.9,
         "{report}"
     );
-    assert_eq!(report["refusal_rate"], 0.0);
+    assert_eq!(report["refusal_rate"], 0.2);
+    assert_eq!(report["false_refusal_rate"], 0.0);
+    let refused: Vec<&serde_json::Value> = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["refused"] == true)
+        .map(|c| &c["id"])
+        .collect();
+    assert_eq!(refused, ["no-prize-money"], "{report}");
     let heel = report["cases"]
         .as_array()
         .unwrap()

@@ -366,6 +366,86 @@ fn question_parts(question: &str) -> Vec<String> {
     parts
 }
 
+/// Words after "how many" or "how much" that are measures rather than things ("how many times",
+/// "how much time"): a passage answers them in its own units, so their absence proves nothing.
+const MEASURES: &[&str] = &[
+    "time", "times", "peopl", "perso", "way", "ways", "kind", "kinds", "type", "types",
+];
+
+/// A quantity a question asks for that its sources never name: "how much **prize** money"
+/// against passages about standings money. The sources cannot say how many or how much of a thing
+/// they do not mention, so the answer says so instead of passing off a neighbouring figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unnamed {
+    /// What the question asks, as asked ("how much prize money").
+    pub asked: String,
+    /// The word no source holds ("prize").
+    pub word: String,
+}
+
+impl Unnamed {
+    /// The answer: what the documents do not say, and why.
+    pub fn refusal(&self) -> String {
+        format!(
+            "The documents do not say {}: none of the passages found mentions \"{}\", so I cannot \
+             answer it from the documents.",
+            self.asked, self.word
+        )
+    }
+}
+
+/// The quantity of [`Unnamed`], when every part of the question asks for one (a two-part
+/// question with an answerable part is answered). A part counts the word right after "how
+/// many" or "how much" when it is a content word and not a measure; a source names it when its
+/// text, title or headings hold that word (cut as [`content_words`] cuts).
+pub fn unnamed_quantity(question: &str, sources: &[Citation]) -> Option<Unnamed> {
+    let named: HashSet<String> = sources
+        .iter()
+        .flat_map(|s| {
+            let p = &s.passage;
+            [p.text.as_str(), p.title.as_str()]
+                .into_iter()
+                .chain(p.location_detail.headings.iter().map(String::as_str))
+                .flat_map(content_words)
+        })
+        .collect();
+    let mut first = None;
+    for part in question_parts(question) {
+        let unnamed = counted(&part).filter(|u| {
+            content_words(&u.word)
+                .first()
+                .is_some_and(|stem| !named.contains(stem))
+        })?;
+        first.get_or_insert(unnamed);
+    }
+    first
+}
+
+/// What one question part counts: "how much prize money" and its word "prize".
+fn counted(part: &str) -> Option<Unnamed> {
+    let words: Vec<&str> = part
+        .split(|c: char| !c.is_alphanumeric() && c != '-')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let at = words.windows(2).position(|w| {
+        w[0].eq_ignore_ascii_case("how")
+            && (w[1].eq_ignore_ascii_case("many") || w[1].eq_ignore_ascii_case("much"))
+    })?;
+    let word = *words.get(at + 2)?;
+    let stem = content_words(word).pop()?;
+    if MEASURES.contains(&stem.as_str()) {
+        return None;
+    }
+    // the phrase runs to the first word that is not part of the noun ("does", "for", "in")
+    let end = (at + 3..words.len())
+        .find(|&i| content_words(words[i]).is_empty() || i >= at + 4)
+        .unwrap_or(words.len());
+    Some(Unnamed {
+        asked: words[at..end].join(" ").to_lowercase(),
+        word: word.to_lowercase(),
+    })
+}
+
 const PRONOUNS: &[&str] = &[
     "it", "its", "they", "them", "their", "this", "that", "these", "those", "he", "she", "his",
     "her", "there", "one", "ones", "same",

@@ -284,7 +284,8 @@ impl Chat {
     }
 
     /// The answer's text, streamed as it comes: the cached one, the admission that the
-    /// documents hold nothing, the extractive answer, or the model's.
+    /// documents hold nothing (or never name the quantity asked for), the extractive answer, or
+    /// the model's.
     async fn compose(
         &self,
         job: &Job,
@@ -321,12 +322,18 @@ impl Chat {
             )
             .await);
         }
-        if citations.is_empty() {
+        // what the sources cannot hold is said without asking the model to guess
+        let unanswerable = if citations.is_empty() {
+            Some(NOTHING_FOUND.to_owned())
+        } else {
+            answer::unnamed_quantity(standalone, citations).map(|u| u.refusal())
+        };
+        if let Some(text) = unanswerable {
             let model = self
                 .llm
                 .as_ref()
                 .map_or("extractive".into(), |l| l.primary().model.clone());
-            return Ok(said(NOTHING_FOUND.to_owned(), model, Vec::new()).await);
+            return Ok(said(text, model, Vec::new()).await);
         }
         match &self.llm {
             None => Ok(self

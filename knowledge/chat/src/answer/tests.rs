@@ -350,3 +350,64 @@ fn titles() {
     let long = title_from(&"word ".repeat(40));
     assert!(long.ends_with('…') && long.chars().count() <= 61);
 }
+
+#[test]
+fn a_quantity_no_source_names_is_unanswerable() {
+    let standings = source(
+        1,
+        "Standings are ranked by money won. The year-end finals crown the champion of each event.",
+    );
+    let safety = source(2, "Two bullfighters must work every bull riding section.");
+    let sources = [standings, safety];
+    let unnamed = unnamed_quantity(
+        "How much prize money does the champion win at the year-end finals?",
+        &sources,
+    )
+    .expect("no source names a prize");
+    assert_eq!(unnamed.asked, "how much prize money");
+    assert_eq!(unnamed.word, "prize");
+    assert!(
+        unnamed
+            .refusal()
+            .contains("do not say how much prize money")
+    );
+
+    // named in a passage (plural or not), in a title, or in a heading: answerable
+    for q in [
+        "How many bullfighters must work a section?",
+        "How much money counts toward the standings?",
+        "How many Doc entries are there?",
+    ] {
+        assert_eq!(unnamed_quantity(q, &sources), None, "{q}");
+    }
+    let mut headed = source(3, "Two are needed.");
+    headed.passage.location_detail.headings = vec!["Pickup riders".into()];
+    assert_eq!(
+        unnamed_quantity("How many pickup riders work a rodeo?", &[headed]),
+        None
+    );
+    // counting nothing, or in measures a passage gives in its own units
+    for q in [
+        "How long is a heel rope?",
+        "How much does an entry cost?",
+        "How many times may a rider re-ride?",
+        "How much time does a roper have?",
+    ] {
+        assert_eq!(unnamed_quantity(q, &sources), None, "{q}");
+    }
+    // a two-part question with an answerable part is answered
+    assert_eq!(
+        unnamed_quantity(
+            "How many bullfighters work a section, and how much prize money is paid?",
+            &sources
+        ),
+        None
+    );
+    assert!(
+        unnamed_quantity(
+            "How many trophies are given, and how much prize money is paid?",
+            &sources
+        )
+        .is_some()
+    );
+}
