@@ -10,7 +10,7 @@ use base::principal::{Principal, Role, Scope};
 use base::types::now_ms;
 
 use crate::Chat;
-use crate::store::Speaker;
+use crate::llm::Speaker;
 
 /// Longest comment kept, in characters.
 pub const MAX_COMMENT_CHARS: usize = 2_000;
