@@ -399,6 +399,11 @@ impl Unnamed {
 /// many" or "how much" when it is a content word and not a measure; a source names it when its
 /// text, title or headings hold that word (cut as [`content_words`] cuts).
 pub fn unnamed_quantity(question: &str, sources: &[Citation]) -> Option<Unnamed> {
+    // most questions count nothing: the sources' words are read only for those that do
+    let counted: Vec<Unnamed> = question_parts(question)
+        .iter()
+        .map(|part| counted(part))
+        .collect::<Option<_>>()?;
     let named: HashSet<String> = sources
         .iter()
         .flat_map(|s| {
@@ -409,16 +414,16 @@ pub fn unnamed_quantity(question: &str, sources: &[Citation]) -> Option<Unnamed>
                 .flat_map(content_words)
         })
         .collect();
-    let mut first = None;
-    for part in question_parts(question) {
-        let unnamed = counted(&part).filter(|u| {
-            content_words(&u.word)
-                .first()
-                .is_some_and(|stem| !named.contains(stem))
-        })?;
-        first.get_or_insert(unnamed);
+    let unnamed = |u: &Unnamed| {
+        content_words(&u.word)
+            .first()
+            .is_some_and(|stem| !named.contains(stem))
+    };
+    if counted.iter().all(unnamed) {
+        counted.into_iter().next()
+    } else {
+        None
     }
-    first
 }
 
 /// What one question part counts: "how much prize money" and its word "prize".
