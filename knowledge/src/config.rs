@@ -77,6 +77,18 @@ pub enum VectorBackend {
     Qdrant,
 }
 
+/// How each component of a stored vector is kept by the Qdrant engines (embedded and server).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorPrecision {
+    /// 32-bit floats: the model's own output.
+    Float32,
+    /// 16-bit floats: half the memory and disk; a unit vector's components keep three
+    /// significant digits, far finer than the gaps between neighbours a search tells apart.
+    #[default]
+    Float16,
+}
+
 /// Where the lexical (BM25) index is kept.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -159,6 +171,9 @@ pub struct RetrievalConfig {
     /// Below this many vectors dense search is exact; above it HNSW with `hnsw_ef`.
     pub exact_search_below: usize,
     pub hnsw_ef: usize,
+    /// How vectors are stored by qdrant-edge and a Qdrant server, set when the store is
+    /// created (an existing one keeps its own until `lariat reindex`); pgvector keeps 32-bit.
+    pub vector_precision: VectorPrecision,
     /// Dense pseudo-relevance feedback in hybrid search: the query vector moves toward the
     /// mean vector of this many of the first fusion's top passages, the dense list is searched
     /// again with it and fused again with the lexical one. 0 turns it off.
@@ -270,6 +285,7 @@ impl Default for RetrievalConfig {
             qdrant: QdrantConfig::default(),
             exact_search_below: 20_000,
             hnsw_ef: 256,
+            vector_precision: VectorPrecision::Float16,
             feedback_passages: 3,
             feedback_query_weight: 0.6,
         }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use base::ErrorCode;
 use knowledge::config::QdrantConfig;
-use knowledge::config::RetrievalConfig;
+use knowledge::config::{RetrievalConfig, VectorPrecision};
 use knowledge::lexical::{
     Bm25, LexicalDocument, LexicalIndex, LexicalPassage, QdrantLexicalIndex, Ranking,
     SqlLexicalIndex, TantivyIndex,
@@ -52,8 +52,19 @@ fn point(n: u128, doc: &str, collection: &str, v: [f32; 3]) -> VectorPoint {
     }
 }
 
-/// The conformance suite every `VectorStore` backend passes.
-async fn vector_suite(store: &dyn VectorStore) {
+/// How far a stored component may come back from what was written: 32-bit floats exactly (but
+/// for the text round trip of some wire formats), 16-bit ones to within half a unit in their
+/// eleventh significant bit.
+fn tolerance(precision: VectorPrecision) -> f32 {
+    match precision {
+        VectorPrecision::Float32 => 1e-5,
+        VectorPrecision::Float16 => 1e-3,
+    }
+}
+
+/// The conformance suite every `VectorStore` backend passes, its vectors stored at `precision`.
+async fn vector_suite(store: &dyn VectorStore, precision: VectorPrecision) {
+    let tolerance = tolerance(precision);
     store
         .replace(
             &[],
@@ -98,7 +109,7 @@ async fn vector_suite(store: &dyn VectorStore) {
     for (n, want) in near.iter().zip(&stored) {
         assert_eq!(n.vector.len(), 3, "{n:?}");
         for (got, want) in n.vector.iter().zip(want) {
-            assert!((got - want).abs() < 1e-5, "{n:?} against {want:?}");
+            assert!((got - want).abs() < tolerance, "{n:?} against {want:?}");
         }
     }
     let bare = store
@@ -144,7 +155,7 @@ async fn edge_vector_store_passes_the_suite_and_persists() {
     let config = RetrievalConfig::default();
     {
         let store = EdgeVectorStore::open(&path, 3, &config).unwrap();
-        vector_suite(&store).await;
+        vector_suite(&store, config.vector_precision).await;
         store
             .replace(&[], vec![point(9, "d9", "a", [0.0, 1.0, 1.0])])
             .await
@@ -158,6 +169,64 @@ async fn edge_vector_store_passes_the_suite_and_persists() {
     drop(store);
     let err = EdgeVectorStore::open(&path, 4, &config).unwrap_err();
     assert_eq!(err.code(), ErrorCode::Conflict);
+}
+
+/// The precision is chosen when the store is created: a store made with 32-bit floats keeps them
+/// when opened with 16-bit set, and one made with 16-bit floats rounds what is written to them
+/// (each at its own precision when reset).
+#[tokio::test]
+async fn an_edge_store_keeps_the_precision_it_was_made_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vectors");
+    let at = |vector_precision| RetrievalConfig {
+        vector_precision,
+        ..RetrievalConfig::default()
+    };
+    // a component 16 bits cannot hold: 1/3's error there is about 1e-4
+    let written = [1.0f32 / 3.0, 0.5, 0.2];
+    let stored = |store: EdgeVectorStore| async move {
+        store
+            .replace(&[], vec![point(1, "d", "a", written)])
+            .await
+            .unwrap();
+        let near = store
+            .nearest(unit(written), &["a".into()], 1, true)
+            .await
+            .unwrap();
+        let error = near[0]
+            .vector
+            .iter()
+            .zip(unit(written))
+            .map(|(got, want)| (got - want).abs())
+            .fold(0.0f32, f32::max);
+        (store, error)
+    };
+    vector_suite(
+        &EdgeVectorStore::open(&path, 3, &at(VectorPrecision::Float32)).unwrap(),
+        VectorPrecision::Float32,
+    )
+    .await;
+    let (store, error) =
+        stored(EdgeVectorStore::open(&path, 3, &at(VectorPrecision::Float32)).unwrap()).await;
+    assert!(error < 1e-7, "32-bit: {error}");
+    drop(store);
+    let (store, error) =
+        stored(EdgeVectorStore::open(&path, 3, &at(VectorPrecision::Float16)).unwrap()).await;
+    assert!(
+        error < 1e-7,
+        "made with 32-bit, opened with 16-bit set: {error}"
+    );
+    drop(store);
+    std::fs::remove_dir_all(&path).unwrap();
+    let (store, error) =
+        stored(EdgeVectorStore::open(&path, 3, &at(VectorPrecision::Float16)).unwrap()).await;
+    assert!(error > 1e-6 && error < 1e-3, "16-bit: {error}");
+    store.reset(3).await.unwrap();
+    let (_, error) = stored(store).await;
+    assert!(
+        error > 1e-6 && error < 1e-3,
+        "16-bit after a reset: {error}"
+    );
 }
 
 /// 1,500 points on the upper half of the unit sphere, spread by a fixed rule.
@@ -179,8 +248,11 @@ fn spread(first: u128, n: u128, collection: &str) -> Vec<VectorPoint> {
 async fn the_edge_store_indexes_itself_once_it_outgrows_exact_search() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vectors");
+    // 1,500 points on a 3-d sphere lie closer to each other than 16-bit components can tell
+    // apart (real embeddings spread their length over hundreds): this checks the graph, at 32
     let config = RetrievalConfig {
         exact_search_below: 200,
+        vector_precision: VectorPrecision::Float32,
         ..RetrievalConfig::default()
     };
     let queries = [[1.0, 0.2, 0.1], [0.0, 1.0, 0.3], [-0.7, 0.5, 0.9]];
@@ -259,9 +331,11 @@ async fn pgvector_store_passes_the_suite_exact_and_by_hnsw() {
         exact_search_below: 0,
         ..RetrievalConfig::default()
     };
-    vector_suite(&PgVectorStore::open(&sql, 3, &exact).await.unwrap()).await;
+    // pgvector keeps 32-bit floats whatever the setting
+    let f32 = VectorPrecision::Float32;
+    vector_suite(&PgVectorStore::open(&sql, 3, &exact).await.unwrap(), f32).await;
     let store = PgVectorStore::open(&sql, 3, &hnsw).await.unwrap();
-    vector_suite(&store).await;
+    vector_suite(&store, f32).await;
 
     // A collection filter that rejects nearly every nearest point still fills the list, in
     // order: 1,200 points of `crowd` surround the query, the 5 of `few` lie further out (the
@@ -330,22 +404,38 @@ async fn pgvector_store_passes_the_suite_exact_and_by_hnsw() {
 #[tokio::test]
 async fn qdrant_vector_store_passes_the_suite_exact_and_by_hnsw() {
     let target = QdrantTarget::new();
-    let exact = RetrievalConfig::default();
+    // the default, 16-bit vectors (the server is asked for them), in collections of their own
+    let half = target.prefix();
+    let default = RetrievalConfig::default();
+    vector_suite(
+        &QdrantVectorStore::open(qdrant(&target, &half), 3, &default)
+            .await
+            .unwrap(),
+        default.vector_precision,
+    )
+    .await;
+    qdrant(&target, &half).drop_all().await.unwrap();
+    // below, neighbours closer than 16 bits tell apart: 32-bit vectors
+    let exact = RetrievalConfig {
+        vector_precision: VectorPrecision::Float32,
+        ..RetrievalConfig::default()
+    };
     let hnsw = RetrievalConfig {
         exact_search_below: 0,
-        ..RetrievalConfig::default()
+        ..exact.clone()
     };
     let prefix = target.prefix();
     vector_suite(
         &QdrantVectorStore::open(qdrant(&target, &prefix), 3, &exact)
             .await
             .unwrap(),
+        exact.vector_precision,
     )
     .await;
     let store = QdrantVectorStore::open(qdrant(&target, &prefix), 3, &hnsw)
         .await
         .unwrap();
-    vector_suite(&store).await;
+    vector_suite(&store, hnsw.vector_precision).await;
 
     // what one server wrote, another sees at once
     store

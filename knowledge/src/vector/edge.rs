@@ -23,11 +23,12 @@ use qdrant_edge::{
     Match, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
     PointOperations, PointStructPersisted, QueryEnum, QueryRequestBuilder, ScoringQuery,
     ScrollRequestBuilder, SearchParams, UpdateOperation, VectorInternal, VectorPersisted,
-    VectorStructInternal, VectorStructPersisted, WithPayloadInterface, WithVector,
+    VectorStorageDatatype, VectorStructInternal, VectorStructPersisted, WithPayloadInterface,
+    WithVector,
 };
 
 use super::{Neighbour, VectorPoint, VectorStore, vector_err};
-use crate::config::RetrievalConfig;
+use crate::config::{RetrievalConfig, VectorPrecision};
 use base::error::{Error, Result, blocking};
 
 const VECTOR: &str = "dense";
@@ -127,6 +128,8 @@ pub struct EdgeVectorStore {
     counts: Arc<Counts>,
     exact_below: usize,
     hnsw_ef: usize,
+    /// How a shard this store creates (on `reset`) keeps its vectors.
+    precision: VectorPrecision,
 }
 
 /// Points per collection, and the writes made (a count taken across a write is not kept).
@@ -195,13 +198,23 @@ fn optimizers(dimension: usize, exact_below: usize) -> EdgeOptimizersConfig {
     }
 }
 
-fn create_shard(path: &Path, dimension: usize, exact_below: usize) -> Result<EdgeShard> {
+fn create_shard(
+    path: &Path,
+    dimension: usize,
+    exact_below: usize,
+    precision: VectorPrecision,
+) -> Result<EdgeShard> {
     std::fs::create_dir_all(path)
         .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
     let config = EdgeConfigBuilder::new()
         .vector(
             VECTOR,
-            EdgeVectorParamsBuilder::new(dimension, Distance::Cosine).build(),
+            EdgeVectorParamsBuilder::new(dimension, Distance::Cosine)
+                .datatype(match precision {
+                    VectorPrecision::Float32 => VectorStorageDatatype::Float32,
+                    VectorPrecision::Float16 => VectorStorageDatatype::Float16,
+                })
+                .build(),
         )
         .optimizers(optimizers(dimension, exact_below))
         .build();
@@ -239,7 +252,7 @@ impl EdgeVectorStore {
             }
             shard
         } else {
-            create_shard(path, dimension, exact_below)?
+            create_shard(path, dimension, exact_below, retrieval.vector_precision)?
         };
         let points = shard.info().map_err(vector_err)?.points_count;
         let shard: Current = Arc::new(RwLock::new(Arc::new(shard)));
@@ -263,6 +276,7 @@ impl EdgeVectorStore {
             counts: Arc::default(),
             exact_below,
             hnsw_ef: retrieval.hnsw_ef,
+            precision: retrieval.vector_precision,
         };
         store.index_if_large(points);
         Ok(store)
@@ -416,7 +430,7 @@ impl VectorStore for EdgeVectorStore {
     }
 
     async fn reset(&self, dimension: usize) -> Result<()> {
-        let (path, exact_below) = (self.path.clone(), self.exact_below);
+        let (path, exact_below, precision) = (self.path.clone(), self.exact_below, self.precision);
         let (indexer, shard, points, counts) = (
             self.indexer.clone(),
             self.shard.clone(),
@@ -430,7 +444,7 @@ impl VectorStore for EdgeVectorStore {
                 std::fs::remove_dir_all(&path)
                     .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
             }
-            let fresh = create_shard(&path, dimension, exact_below)?;
+            let fresh = create_shard(&path, dimension, exact_below, precision)?;
             *shard.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
             points.store(0, Ordering::Relaxed);
             counts.forget();

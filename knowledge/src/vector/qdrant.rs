@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use qdrant_client::qdrant::{
-    CountPoints, Distance, Filter, NamedVectors, PointId, PointStruct, Query, QueryPoints,
-    SearchParams, Value, Vector, VectorInput, VectorParams, VectorParamsMap, Vectors,
+    CountPoints, Datatype, Distance, Filter, NamedVectors, PointId, PointStruct, Query,
+    QueryPoints, SearchParams, Value, Vector, VectorInput, VectorParams, VectorParamsMap, Vectors,
     VectorsConfig, WithVectorsSelector, vector_output, vectors, vectors_config,
     with_vectors_selector,
 };
 
 use super::{Neighbour, VectorPoint, VectorStore};
-use crate::config::RetrievalConfig;
+use crate::config::{RetrievalConfig, VectorPrecision};
 use crate::qdrant::{QdrantEngine, any_of, point_uuid, qdrant_err, with_payload};
 use base::error::{Error, Result};
 
@@ -34,12 +34,14 @@ pub struct QdrantVectorStore {
     collection: String,
     exact_below: usize,
     hnsw_ef: usize,
+    /// How the collection this store creates (on `reset`) keeps its vectors.
+    precision: VectorPrecision,
     /// When the points were last counted, and how many there were; `None` after this server
     /// wrote.
     counted: Mutex<Option<(Instant, usize)>>,
 }
 
-fn vectors_config(dimension: usize) -> VectorsConfig {
+fn vectors_config(dimension: usize, precision: VectorPrecision) -> VectorsConfig {
     VectorsConfig {
         config: Some(vectors_config::Config::ParamsMap(VectorParamsMap {
             map: HashMap::from([(
@@ -47,6 +49,10 @@ fn vectors_config(dimension: usize) -> VectorsConfig {
                 VectorParams {
                     size: dimension as u64,
                     distance: Distance::Cosine as i32,
+                    datatype: Some(match precision {
+                        VectorPrecision::Float32 => Datatype::Float32,
+                        VectorPrecision::Float16 => Datatype::Float16,
+                    } as i32),
                     ..Default::default()
                 },
             )]),
@@ -101,7 +107,7 @@ impl QdrantVectorStore {
                 engine
                     .ensure_collection(
                         &collection,
-                        Some(vectors_config(dimension)),
+                        Some(vectors_config(dimension, retrieval.vector_precision)),
                         None,
                         &["collection", "document_id"],
                     )
@@ -113,6 +119,7 @@ impl QdrantVectorStore {
             collection,
             exact_below: retrieval.exact_search_below,
             hnsw_ef: retrieval.hnsw_ef,
+            precision: retrieval.vector_precision,
             counted: Mutex::new(None),
         })
     }
@@ -238,7 +245,7 @@ impl VectorStore for QdrantVectorStore {
         self.engine
             .ensure_collection(
                 &self.collection,
-                Some(vectors_config(dimension)),
+                Some(vectors_config(dimension, self.precision)),
                 None,
                 &["collection", "document_id"],
             )

@@ -265,9 +265,19 @@ pub(super) fn edge_config(c: &pb::CreateCollection) -> Result<edge::EdgeConfig, 
         if params.size == 0 {
             return Err(bad("a vector's size must be positive"));
         }
+        let datatype = match params.datatype.map(pb::Datatype::try_from) {
+            None | Some(Ok(pb::Datatype::Default | pb::Datatype::Float32)) => {
+                edge::VectorStorageDatatype::Float32
+            }
+            Some(Ok(pb::Datatype::Float16)) => edge::VectorStorageDatatype::Float16,
+            Some(Ok(pb::Datatype::Uint8)) => edge::VectorStorageDatatype::Uint8,
+            _ => return Err(bad("unknown datatype")),
+        };
         builder = builder.vector(
             name,
-            edge::EdgeVectorParamsBuilder::new(params.size as usize, distance).build(),
+            edge::EdgeVectorParamsBuilder::new(params.size as usize, distance)
+                .datatype(datatype)
+                .build(),
         );
     }
     for (name, params) in c
