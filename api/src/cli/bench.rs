@@ -379,6 +379,9 @@ pub(super) struct ServeMemory {
     pub(super) idle: f64,
     pub(super) after_queries: f64,
     pub(super) peak: f64,
+    /// Of `after_queries`, the index files mapped into memory (the kernel may drop these pages
+    /// and read them again); the rest is the process's own (the heap, the model).
+    pub(super) after_queries_file: f64,
 }
 
 /// `lariat serve` on the data dir: its RSS idle, then after answering every query as a search
@@ -407,5 +410,6 @@ pub(super) async fn serve_memory(data_dir: &Path, queries: &[String]) -> Result<
         idle,
         after_queries: server.memory_mb("VmRSS:"),
         peak: server.memory_mb("VmHWM:"),
+        after_queries_file: server.memory_mb("RssFile:"),
     })
 }

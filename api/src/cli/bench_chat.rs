@@ -183,6 +183,7 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
     first_ms.sort_by(f64::total_cmp);
     retrieval_ms.sort_by(f64::total_cmp);
     let rss_idle = server.memory_mb("VmRSS:");
+    let rss_idle_file = server.memory_mb("RssFile:");
 
     let errors = Arc::new(AtomicU64::new(0));
     let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
@@ -263,6 +264,7 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
         },
         "serve_rss_mb": {
             "after_sequential": rss_idle,
+            "after_sequential_mapped_files": rss_idle_file,
             "peak_under_load_sampled": peak.load(Ordering::Relaxed),
             "peak_vmhwm": server.memory_mb("VmHWM:"),
         },

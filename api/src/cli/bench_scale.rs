@@ -78,6 +78,8 @@ struct SizeReport {
     dense_overlap_at_10: f64,
     serve_idle_rss_mb: f64,
     serve_rss_after_queries_mb: f64,
+    /// Of that, mapped index files (the rest is the process's own memory).
+    serve_rss_after_queries_file_mb: f64,
     serve_peak_rss_mb: f64,
 }
 
@@ -270,7 +272,7 @@ async fn measure(
 /// One size's figures as a Markdown table row.
 fn print_report(report: &SizeReport) {
     println!(
-        "| {:?} | {} passages | build {:.0} s ({:.0}/s), index {:.0} s, {:.0} MB on disk | {} | dense overlap with exact {:.3} | serve RSS idle {:.0} MB, after queries {:.0} MB (peak {:.0}) |",
+        "| {:?} | {} passages | build {:.0} s ({:.0}/s), index {:.0} s, {:.0} MB on disk | {} | dense overlap with exact {:.3} | serve RSS idle {:.0} MB, after queries {:.0} MB ({:.0} MB mapped files; peak {:.0}) |",
         report.backend,
         report.passages,
         report.build_s,
@@ -286,6 +288,7 @@ fn print_report(report: &SizeReport) {
         report.dense_overlap_at_10,
         report.serve_idle_rss_mb,
         report.serve_rss_after_queries_mb,
+        report.serve_rss_after_queries_file_mb,
         report.serve_peak_rss_mb,
     );
 }
@@ -485,6 +488,7 @@ async fn one_size(
         dense_overlap_at_10: overlap / queries.len().max(1) as f64,
         serve_idle_rss_mb: memory.idle,
         serve_rss_after_queries_mb: memory.after_queries,
+        serve_rss_after_queries_file_mb: memory.after_queries_file,
         serve_peak_rss_mb: memory.peak,
     })
 }
