@@ -227,7 +227,9 @@ impl Store for SqlStore {
     }
 
     async fn pending_documents(&self) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT id FROM documents WHERE state <> 'indexed' ORDER BY id")
+        // 'pending' is the only other state: an equality the state index answers, where `<>`
+        // scanned every document (1.2 s at start-up with a million passages)
+        let rows = sqlx::query("SELECT id FROM documents WHERE state = 'pending' ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
