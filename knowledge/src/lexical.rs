@@ -20,7 +20,6 @@ use tantivy::collector::TopDocs;
 use tantivy::columnar::ColumnValues;
 use tantivy::directory::MmapDirectory;
 
-use tantivy::query::Query;
 use tantivy::schema::{
     FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
@@ -29,8 +28,8 @@ use tantivy::tokenizer::{
     StopWordFilter, TextAnalyzer, TokenStream,
 };
 use tantivy::{
-    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentReader,
-    TantivyDocument, Term,
+    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument,
+    Term,
 };
 
 use base::error::{Error, Result, blocking};
@@ -255,47 +254,71 @@ struct Inner {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
-    /// The live entries and tokens of each kind in each searched set of collections, for the
-    /// searcher generation they were counted on.
-    sizes: Mutex<(u64, HashMap<SizesKey, Sizes>)>,
+    /// What searches counted of the searcher generation they ran on.
+    counts: Mutex<Counts>,
 }
 
-/// The kind of entry and the (sorted) collections a [`Sizes`] was counted for.
-type SizesKey = (Kind, Vec<String>);
+/// The statistics searches counted in one searcher generation (a commit makes a new one, whose
+/// counts start afresh), by kind of entry and (sorted) searched collections.
+#[derive(Default)]
+struct Counts {
+    generation: u64,
+    scopes: HashMap<ScopeKey, ScopeCounts>,
+}
+
+/// The kind of entry and the (sorted, distinct) collections a scope covers.
+type ScopeKey = (Kind, Vec<String>);
+
+/// One scope's live entries and tokens, and the document frequencies of the words asked of it:
+/// counting a word's matches within the scope reads its whole posting list, a third of a search
+/// at 100,000 passages, and the common words of questions recur.
+#[derive(Default)]
+struct ScopeCounts {
+    sizes: Option<Sizes>,
+    doc_freqs: rustc_hash::FxHashMap<Term, u64>,
+}
+
+/// Bounds on what [`Counts`] keeps: sets of collections searched, words per scope.
+const COUNTED_SCOPES: usize = 256;
+const COUNTED_WORDS: usize = 100_000;
 
 impl Inner {
-    /// The sizes of these collections' entries of one kind in the searcher's generation, counted
-    /// once per generation.
-    fn sizes_of(
+    /// `read` of `key`'s counts in `generation`, else `count` (remembered by `write`). A search
+    /// on an older generation than the one counted last counts for itself.
+    fn counted<T: Copy>(
         &self,
-        searcher: &Searcher,
-        kind: Kind,
-        collections: &[String],
-        filter: &dyn Query,
-    ) -> tantivy::Result<Sizes> {
-        let generation = searcher.generation().generation_id();
-        let mut names = collections.to_vec();
-        names.sort();
-        names.dedup();
-        let key = (kind, names);
+        generation: u64,
+        key: &ScopeKey,
+        read: impl FnOnce(&ScopeCounts) -> Option<T>,
+        count: impl FnOnce() -> tantivy::Result<T>,
+        write: impl FnOnce(&mut ScopeCounts, T),
+    ) -> tantivy::Result<T> {
         {
-            let cached = self.sizes.lock().unwrap_or_else(|p| p.into_inner());
-            if cached.0 == generation
-                && let Some(s) = cached.1.get(&key)
+            let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            if counts.generation == generation
+                && let Some(t) = counts.scopes.get(key).and_then(read)
             {
-                return Ok(*s);
+                return Ok(t);
             }
         }
-        let counted = sizes(searcher, filter, self.fields)?;
-        let mut cached = self.sizes.lock().unwrap_or_else(|p| p.into_inner());
-        if cached.0 != generation {
-            *cached = (generation, HashMap::new());
+        let counted = count()?;
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if generation > counts.generation || counts.generation == u64::MAX {
+            *counts = Counts {
+                generation,
+                scopes: HashMap::new(),
+            };
         }
-        // bounded: a new generation starts afresh, and few sets of collections are searched
-        if cached.1.len() >= 256 {
-            cached.1.clear();
+        if counts.generation == generation {
+            if !counts.scopes.contains_key(key) && counts.scopes.len() >= COUNTED_SCOPES {
+                counts.scopes.clear();
+            }
+            let scope = counts.scopes.entry(key.clone()).or_default();
+            if scope.doc_freqs.len() >= COUNTED_WORDS {
+                scope.doc_freqs.clear();
+            }
+            write(scope, counted);
         }
-        cached.1.insert(key, counted);
         Ok(counted)
     }
 }
@@ -306,8 +329,9 @@ impl Inner {
             .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
         let dir = MmapDirectory::open(path).map_err(|e| Error::Internal(e.to_string()))?;
         let (schema, fields) = schema();
-        let index = Index::open_or_create(dir, schema)?;
+        let mut index = Index::open_or_create(dir, schema)?;
         index.tokenizers().register(ANALYZER, analyzer());
+        index.set_default_multithread_executor()?;
         let writer = index.writer(WRITER_MEMORY).map_err(|e| match e {
             tantivy::TantivyError::LockFailure(..) => Error::Unavailable(format!(
                 "the lexical index in {} is held by another lariat process",
@@ -323,7 +347,10 @@ impl Inner {
             reader,
             writer: Mutex::new(writer),
             fields,
-            sizes: Mutex::new((u64::MAX, HashMap::new())),
+            counts: Mutex::new(Counts {
+                generation: u64::MAX,
+                scopes: HashMap::new(),
+            }),
         })
     }
 }

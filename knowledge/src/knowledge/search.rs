@@ -140,19 +140,24 @@ impl Knowledge {
             }
             SearchMode::Hybrid | SearchMode::Rerank => {
                 let feedback = r.feedback_passages > 0;
+                let t = std::time::Instant::now();
+                let since = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
                 let dense = async {
                     let v = self.embedder.embed_query(query).await?;
+                    let embed_ms = since(t);
                     let hits = self
                         .vectors
                         .nearest(v.clone(), &names, depth, feedback)
                         .await?;
-                    Ok::<_, Error>((v, hits))
+                    Ok::<_, Error>((v, hits, embed_ms, since(t)))
                 };
-                let (lexical, dense) = tokio::join!(
-                    self.lexical.search(query, &names, depth, r.lexical()),
-                    dense
-                );
-                let (lexical, (vector, neighbours)) = (lexical?, dense?);
+                let lexical = async {
+                    let hits = self.lexical.search(query, &names, depth, r.lexical()).await;
+                    (hits, since(t))
+                };
+                let ((lexical, lexical_ms), dense) = tokio::join!(lexical, dense);
+                let (lexical, (vector, neighbours, embed_ms, dense_ms)) = (lexical?, dense?);
+                let fusing = std::time::Instant::now();
                 let fuse_with = |dense: &[(String, f32)]| {
                     fuse(
                         &[(&lexical, r.bm25_weight), (dense, r.dense_weight)],
@@ -173,6 +178,13 @@ impl Knowledge {
                     _ => k,
                 };
                 fused.truncate(keep);
+                tracing::debug!(
+                    lexical_ms,
+                    embed_ms,
+                    dense_ms,
+                    fuse_ms = since(fusing),
+                    "hybrid stages"
+                );
                 fused
             }
         };

@@ -1,8 +1,9 @@
 //! Scoring: BM25 over the searched collections alone (their own statistics, counted once per
 //! index generation), and the collector that adds a document's score to its passages'.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::ColumnValues;
@@ -16,7 +17,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 
 use tantivy::{DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
 
-use super::{Fields, Inner, Kind};
+use super::{Fields, Inner, Kind, ScopeKey};
 
 /// How many live entries (of one kind) a set of collections holds, and their tokens per field.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,37 +29,46 @@ pub(super) struct Sizes {
 
 /// BM25 statistics of the searched collections alone, as a plain BM25 over an index of just them
 /// would have them (deleted documents not counted).
-pub(super) struct CollectionStats<'a> {
-    searcher: &'a Searcher,
-    filter: &'a dyn Query,
-    fields: Fields,
-    sizes: Sizes,
+pub(super) struct CollectionStats<'s, 'a> {
+    scope: &'s Scope<'a>,
 }
 
-impl Bm25StatisticsProvider for CollectionStats<'_> {
+impl Bm25StatisticsProvider for CollectionStats<'_, '_> {
     fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
-        Ok(if field == self.fields.title {
-            self.sizes.title_tokens
-        } else if field == self.fields.body {
-            self.sizes.body_tokens
+        let (fields, sizes) = (self.scope.inner.fields, self.scope.sizes);
+        Ok(if field == fields.title {
+            sizes.title_tokens
+        } else if field == fields.body {
+            sizes.body_tokens
         } else {
             0
         })
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
-        Ok(self.sizes.docs)
+        Ok(self.scope.sizes.docs)
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        let within = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)),
-            ),
-            (Occur::Must, self.filter.box_clone()),
-        ]);
-        Ok(self.searcher.search(&within, &Count)? as u64)
+        let scope = self.scope;
+        scope.inner.counted(
+            scope.generation,
+            &scope.key,
+            |c| c.doc_freqs.get(term).copied(),
+            || {
+                let within = BooleanQuery::new(vec![
+                    (
+                        Occur::Must,
+                        Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)),
+                    ),
+                    (Occur::Must, Box::new(scope.filter.clone())),
+                ]);
+                Ok(scope.searcher.search(&within, &Count)? as u64)
+            },
+            |c, n| {
+                c.doc_freqs.insert(term.clone(), n);
+            },
+        )
     }
 }
 
@@ -94,15 +104,17 @@ pub struct Ranking {
 
 /// The entries of one kind in the searched collections, with their statistics.
 pub(super) struct Scope<'a> {
+    inner: &'a Inner,
     searcher: &'a Searcher,
-    fields: Fields,
     filter: BooleanQuery,
+    generation: u64,
+    key: ScopeKey,
     sizes: Sizes,
 }
 
 impl<'a> Scope<'a> {
     pub(super) fn new(
-        inner: &Inner,
+        inner: &'a Inner,
         searcher: &'a Searcher,
         collections: &[String],
         kind: Kind,
@@ -114,21 +126,39 @@ impl<'a> Scope<'a> {
                 IndexRecordOption::Basic,
             ))
         };
-        let in_collections = BooleanQuery::new(
-            collections
-                .iter()
-                .map(|c| (Occur::Should, term(f.collection, c)))
-                .collect(),
-        );
+        // one collection (the usual search) is its term alone: a union of one still merges
+        // its postings block by block through a bitset, on every match of every query word
+        let in_collections = match collections {
+            [one] => term(f.collection, one),
+            _ => Box::new(BooleanQuery::new(
+                collections
+                    .iter()
+                    .map(|c| (Occur::Should, term(f.collection, c)))
+                    .collect(),
+            )),
+        };
         let filter = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(in_collections)),
+            (Occur::Must, in_collections),
             (Occur::Must, term(f.kind, kind.name())),
         ]);
-        let sizes = inner.sizes_of(searcher, kind, collections, &filter)?;
+        let mut names = collections.to_vec();
+        names.sort();
+        names.dedup();
+        let key = (kind, names);
+        let generation = searcher.generation().generation_id();
+        let sizes = inner.counted(
+            generation,
+            &key,
+            |c| c.sizes,
+            || sizes(searcher, &filter, f),
+            |c, s| c.sizes = Some(s),
+        )?;
         Ok(Self {
+            inner,
             searcher,
-            fields: f,
             filter,
+            generation,
+            key,
             sizes,
         })
     }
@@ -141,7 +171,7 @@ impl<'a> Scope<'a> {
         ranking: Ranking,
         collector: &C,
     ) -> tantivy::Result<C::Fruit> {
-        let f = self.fields;
+        let f = self.inner.fields;
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (t, n) in terms {
             let weight = ranking.bm25.query_weight(*n);
@@ -160,12 +190,7 @@ impl<'a> Scope<'a> {
                 Box::new(ConstScoreQuery::new(Box::new(self.filter.clone()), 0.0)),
             ),
         ]);
-        let stats = CollectionStats {
-            searcher: self.searcher,
-            filter: &self.filter,
-            fields: f,
-            sizes: self.sizes,
-        };
+        let stats = CollectionStats { scope: self };
         self.searcher
             .search_with_statistics_provider(&query, collector, &stats)
     }
@@ -181,8 +206,13 @@ pub(super) fn document_keys(
         .first_or_default_col(0))
 }
 
-/// Every match's score by its document key (whole-document entries: one per document).
+/// Every match's score by its document key (whole-document entries: one per document). The
+/// keys are hashes already: a multiplicative hash suffices, where the default SipHash took a
+/// third of a search at 100,000 passages (every passage matching a word looks its document up).
 pub(super) struct DocumentScores;
+
+/// Scores by document key.
+pub(super) type ScoresByDocument = FxHashMap<u64, Score>;
 
 pub(super) struct SegmentDocumentScores {
     keys: Arc<dyn ColumnValues<u64>>,
@@ -190,7 +220,7 @@ pub(super) struct SegmentDocumentScores {
 }
 
 impl Collector for DocumentScores {
-    type Fruit = HashMap<u64, Score>;
+    type Fruit = ScoresByDocument;
     type Child = SegmentDocumentScores;
 
     fn for_segment(
@@ -209,7 +239,12 @@ impl Collector for DocumentScores {
     }
 
     fn merge_fruits(&self, fruits: Vec<Vec<(u64, Score)>>) -> tantivy::Result<Self::Fruit> {
-        Ok(fruits.into_iter().flatten().collect())
+        let mut scores = ScoresByDocument::with_capacity_and_hasher(
+            fruits.iter().map(Vec::len).sum(),
+            Default::default(),
+        );
+        scores.extend(fruits.into_iter().flatten());
+        Ok(scores)
     }
 }
 

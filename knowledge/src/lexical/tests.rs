@@ -1,5 +1,6 @@
 use super::*;
-use tantivy::query::TermQuery;
+use tantivy::Searcher;
+use tantivy::query::{Query, TermQuery};
 
 #[test]
 fn the_analyzer_stems_and_drops_stop_words() {
