@@ -264,6 +264,8 @@ struct Inner {
 struct Counts {
     generation: u64,
     scopes: HashMap<ScopeKey, ScopeCounts>,
+    /// Document frequencies held, over every scope.
+    words: usize,
 }
 
 /// The kind of entry and the (sorted, distinct) collections a scope covers.
@@ -278,7 +280,8 @@ struct ScopeCounts {
     doc_freqs: rustc_hash::FxHashMap<Term, u64>,
 }
 
-/// Bounds on what [`Counts`] keeps: sets of collections searched, words per scope.
+/// Bounds on what [`Counts`] keeps (past either it starts afresh): sets of collections
+/// searched, and document frequencies over all of them (some 10 MB).
 const COUNTED_SCOPES: usize = 256;
 const COUNTED_WORDS: usize = 100_000;
 
@@ -303,21 +306,21 @@ impl Inner {
         }
         let counted = count()?;
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if generation > counts.generation || counts.generation == u64::MAX {
+        let full = counts.words >= COUNTED_WORDS
+            || (!counts.scopes.contains_key(key) && counts.scopes.len() >= COUNTED_SCOPES);
+        // (an empty cache is any generation's)
+        if generation > counts.generation || full {
             *counts = Counts {
-                generation,
-                scopes: HashMap::new(),
+                generation: generation.max(counts.generation),
+                ..Counts::default()
             };
         }
         if counts.generation == generation {
-            if !counts.scopes.contains_key(key) && counts.scopes.len() >= COUNTED_SCOPES {
-                counts.scopes.clear();
-            }
             let scope = counts.scopes.entry(key.clone()).or_default();
-            if scope.doc_freqs.len() >= COUNTED_WORDS {
-                scope.doc_freqs.clear();
-            }
+            let before = scope.doc_freqs.len();
             write(scope, counted);
+            let added = scope.doc_freqs.len() - before;
+            counts.words += added;
         }
         Ok(counted)
     }
@@ -347,10 +350,7 @@ impl Inner {
             reader,
             writer: Mutex::new(writer),
             fields,
-            counts: Mutex::new(Counts {
-                generation: u64::MAX,
-                scopes: HashMap::new(),
-            }),
+            counts: Mutex::default(),
         })
     }
 }

@@ -190,3 +190,42 @@ fn bm25_equals_tantivys_own_at_its_parameters_and_follows_k1_and_b() {
         "{linear:?}"
     );
 }
+
+#[test]
+fn counts_are_kept_for_their_generation_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = Inner::open(dir.path()).unwrap();
+    let key: ScopeKey = (Kind::Passage, vec!["c".to_owned()]);
+    let word = |i: usize| Term::from_field_text(inner.fields.body, &format!("w{i}"));
+    let doc_freq = |generation: u64, i: usize, n: u64| {
+        let term = word(i);
+        inner
+            .counted(
+                generation,
+                &key,
+                |c| c.doc_freqs.get(&term).copied(),
+                || Ok(n),
+                |c, n| {
+                    c.doc_freqs.insert(term.clone(), n);
+                },
+            )
+            .unwrap()
+    };
+    assert_eq!(doc_freq(1, 0, 7), 7);
+    // counted once per generation: the second count is not asked
+    assert_eq!(doc_freq(1, 0, 8), 7);
+    // a search on an older searcher counts for itself and keeps the newer counts
+    assert_eq!(doc_freq(0, 0, 9), 9);
+    assert_eq!(doc_freq(1, 0, 8), 7);
+    // a new generation starts afresh
+    assert_eq!(doc_freq(2, 0, 8), 8);
+    // a flood of distinct words never holds more than the bound
+    for i in 1..=COUNTED_WORDS + 10 {
+        doc_freq(2, i, 1);
+    }
+    let counts = inner.counts.lock().unwrap();
+    assert!(counts.words <= COUNTED_WORDS, "{} words held", counts.words);
+    assert!(counts.words > 0);
+    let held: usize = counts.scopes.values().map(|s| s.doc_freqs.len()).sum();
+    assert_eq!(held, counts.words);
+}
