@@ -29,13 +29,9 @@ pub(super) struct Sizes {
 
 /// BM25 statistics of the searched collections alone, as a plain BM25 over an index of just them
 /// would have them (deleted documents not counted).
-pub(super) struct CollectionStats<'s, 'a> {
-    scope: &'s Scope<'a>,
-}
-
-impl Bm25StatisticsProvider for CollectionStats<'_, '_> {
+impl Bm25StatisticsProvider for Scope<'_> {
     fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
-        let (fields, sizes) = (self.scope.inner.fields, self.scope.sizes);
+        let (fields, sizes) = (self.inner.fields, self.sizes);
         Ok(if field == fields.title {
             sizes.title_tokens
         } else if field == fields.body {
@@ -46,14 +42,13 @@ impl Bm25StatisticsProvider for CollectionStats<'_, '_> {
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
-        Ok(self.scope.sizes.docs)
+        Ok(self.sizes.docs)
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        let scope = self.scope;
-        scope.inner.counted(
-            scope.generation,
-            &scope.key,
+        self.inner.counted(
+            self.generation,
+            &self.key,
             |c| c.doc_freqs.get(term).copied(),
             || {
                 let within = BooleanQuery::new(vec![
@@ -61,9 +56,9 @@ impl Bm25StatisticsProvider for CollectionStats<'_, '_> {
                         Occur::Must,
                         Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)),
                     ),
-                    (Occur::Must, Box::new(scope.filter.clone())),
+                    (Occur::Must, Box::new(self.filter.clone())),
                 ]);
-                Ok(scope.searcher.search(&within, &Count)? as u64)
+                Ok(self.searcher.search(&within, &Count)? as u64)
             },
             |c, n| {
                 c.doc_freqs.insert(term.clone(), n);
@@ -190,9 +185,8 @@ impl<'a> Scope<'a> {
                 Box::new(ConstScoreQuery::new(Box::new(self.filter.clone()), 0.0)),
             ),
         ]);
-        let stats = CollectionStats { scope: self };
         self.searcher
-            .search_with_statistics_provider(&query, collector, &stats)
+            .search_with_statistics_provider(&query, collector, self)
     }
 }
 
