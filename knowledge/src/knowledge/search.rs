@@ -151,6 +151,8 @@ impl Knowledge {
                         .await?;
                     Ok::<_, Error>((v, hits, embed_ms, since(t)))
                 };
+                // when the join saw the lexical list: no sooner than the query's embedding,
+                // which runs in place when the model is free
                 let lexical = async {
                     let hits = self.lexical.search(query, &names, depth, r.lexical()).await;
                     (hits, since(t))
