@@ -16,25 +16,24 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use tantivy::collector::TopDocs;
-use tantivy::columnar::ColumnValues;
 use tantivy::directory::MmapDirectory;
 
 use tantivy::schema::{
-    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
     StopWordFilter, TextAnalyzer, TokenStream,
 };
-use tantivy::{
-    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument,
-    Term,
-};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use base::error::{Error, Result, blocking};
 
 mod entries;
+#[cfg(test)]
+mod exhaustive;
+mod maxscore;
 mod qdrant;
 mod scoring;
 mod sql;
@@ -164,8 +163,8 @@ struct Fields {
     /// Passages only.
     chunk_id: Field,
     document_id: Field,
-    /// [`document_key`] of the document id, a fast field: how a passage finds its document's
-    /// score.
+    /// [`document_key`] of the document id, a fast field (how a passage finds its document's
+    /// score) and indexed (how a document finds its passages and its whole entry).
     document_key: Field,
     /// [`Kind`].
     kind: Field,
@@ -208,7 +207,7 @@ fn schema() -> (Schema, Fields) {
     let fields = Fields {
         chunk_id: b.add_text_field("chunk_id", STRING | STORED),
         document_id: b.add_text_field("document_id", STRING),
-        document_key: b.add_u64_field("document_key", FAST),
+        document_key: b.add_u64_field("document_key", INDEXED | FAST),
         kind: b.add_text_field("kind", STRING),
         collection: b.add_text_field("collection", STRING),
         title: b.add_text_field("title", text.clone()),
@@ -228,8 +227,8 @@ const STOP_WORDS: &[&str] = &[
 
 /// What the analyzer does and what the fields hold, named: an index an earlier build wrote
 /// differently is rebuilt from SQL when opened (see [`LexicalIndex::is_current`]).
-const INDEX_FORMAT: &str = "lariat_en/3: simple, long>40, lower, ascii, stop+letters, snowball; \
-     body = own heading + text; a whole-document entry per document";
+const INDEX_FORMAT: &str = "lariat_en/4: simple, long>40, lower, ascii, stop+letters, snowball; \
+     body = own heading + text; a whole-document entry per document; document keys indexed";
 const VERSION_FILE: &str = "analyzer";
 
 /// The analyzer, built once (its stop-word set is shared by every clone).
@@ -264,31 +263,31 @@ struct Inner {
 struct Counts {
     generation: u64,
     scopes: HashMap<ScopeKey, ScopeCounts>,
-    /// Document frequencies held, over every scope.
+    /// Words held, over every scope.
     words: usize,
 }
 
 /// The kind of entry and the (sorted, distinct) collections a scope covers.
 type ScopeKey = (Kind, Vec<String>);
 
-/// One scope's live entries and tokens, and the document frequencies of the words asked of it:
-/// counting a word's matches within the scope reads its whole posting list, a third of a search
-/// at 100,000 passages, and the common words of questions recur.
+/// One scope's live entries and tokens, and what it holds of the words asked of it: counting
+/// a word's matches within the scope reads its whole posting list (a third of a search at
+/// 100,000 passages, before it was kept), and the common words of questions recur.
 #[derive(Default)]
 struct ScopeCounts {
     sizes: Option<Sizes>,
-    doc_freqs: rustc_hash::FxHashMap<Term, u64>,
+    terms: rustc_hash::FxHashMap<Term, Arc<TermCounts>>,
 }
 
 /// Bounds on what [`Counts`] keeps (past either it starts afresh): sets of collections
-/// searched, and document frequencies over all of them (some 10 MB).
+/// searched, and words over all of them (some 10 MB with their frontiers).
 const COUNTED_SCOPES: usize = 256;
 const COUNTED_WORDS: usize = 100_000;
 
 impl Inner {
     /// `read` of `key`'s counts in `generation`, else `count` (remembered by `write`). A search
     /// on an older generation than the one counted last counts for itself.
-    fn counted<T: Copy>(
+    fn counted<T: Clone>(
         &self,
         generation: u64,
         key: &ScopeKey,
@@ -317,9 +316,9 @@ impl Inner {
         }
         if counts.generation == generation {
             let scope = counts.scopes.entry(key.clone()).or_default();
-            let before = scope.doc_freqs.len();
-            write(scope, counted);
-            let added = scope.doc_freqs.len() - before;
+            let before = scope.terms.len();
+            write(scope, counted.clone());
+            let added = scope.terms.len() - before;
             counts.words += added;
         }
         Ok(counted)
@@ -330,9 +329,26 @@ impl Inner {
     fn open(path: &Path) -> Result<Self> {
         std::fs::create_dir_all(path)
             .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        let dir = MmapDirectory::open(path).map_err(|e| Error::Internal(e.to_string()))?;
         let (schema, fields) = schema();
-        let mut index = Index::open_or_create(dir, schema)?;
+        let open = || {
+            let dir = MmapDirectory::open(path).map_err(|e| Error::Internal(e.to_string()))?;
+            Ok::<_, Error>(Index::open_or_create(dir, schema.clone()))
+        };
+        let mut index = match open()? {
+            // an index an earlier build wrote with other fields is derived data: it starts
+            // empty, and the missing format file has it rebuilt from SQL
+            Err(tantivy::TantivyError::SchemaError(e)) => {
+                tracing::warn!(
+                    "the lexical index in {} has other fields than this build's ({e}): rebuilding it",
+                    path.display()
+                );
+                std::fs::remove_dir_all(path)
+                    .and_then(|()| std::fs::create_dir_all(path))
+                    .map_err(|e| Error::io(format!("emptying {}", path.display()), e))?;
+                open()??
+            }
+            other => other?,
+        };
         index.tokenizers().register(ANALYZER, analyzer());
         index.set_default_multithread_executor()?;
         let writer = index.writer(WRITER_MEMORY).map_err(|e| match e {
@@ -472,33 +488,19 @@ impl LexicalIndex for TantivyIndex {
             let searcher = inner.reader.searcher();
             let scope = |kind| Scope::new(&inner, &searcher, &collections, kind);
             let passages = scope(Kind::Passage)?;
-            let top = if ranking.document_weight > 0.0 {
-                let documents = scope(Kind::Document)?;
-                let scores = Arc::new(documents.search(&terms, ranking, &DocumentScores)?);
-                let w = ranking.document_weight;
-                passages.search(
-                    &terms,
-                    ranking,
-                    &TopDocs::with_limit(limit).tweak_score(move |segment: &SegmentReader| {
-                        let keys = document_keys(segment).ok();
-                        let scores = scores.clone();
-                        move |doc: DocId, score: Score| {
-                            let document = keys
-                                .as_ref()
-                                .and_then(|k| scores.get(&k.get_val(doc)))
-                                .copied()
-                                .unwrap_or(0.0);
-                            (1.0 - w) * score + w * document
-                        }
-                    }),
-                )?
+            let documents = if ranking.document_weight > 0.0 {
+                Some(scope(Kind::Document)?)
             } else {
-                passages.search(
-                    &terms,
-                    ranking,
-                    &TopDocs::with_limit(limit).order_by_score(),
-                )?
+                None
             };
+            let top = maxscore::top_passages(
+                &passages,
+                documents.as_ref(),
+                &terms,
+                ranking,
+                limit,
+                maxscore::DOCUMENTS_RANKED,
+            )?;
             top.into_iter()
                 .map(|(score, addr)| {
                     let doc: TantivyDocument = searcher.doc(addr)?;

@@ -1,70 +1,25 @@
-//! Scoring: BM25 over the searched collections alone (their own statistics, counted once per
-//! index generation), and the collector that adds a document's score to its passages'.
+//! Scoring: BM25's parameters, and the searched collections' own statistics (entries, tokens,
+//! and what they hold of each word), counted once per index generation.
 
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::ColumnValues;
-use tantivy::fieldnorm::FieldNormReader;
-use tantivy::postings::{Postings, SegmentPostings};
-use tantivy::query::{
-    Bm25StatisticsProvider, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyScorer, EnableScoring,
-    Explanation, Occur, Query, Scorer, TermQuery, Weight,
-};
+use tantivy::postings::Postings;
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, Scorer, TermQuery, Weight};
 use tantivy::schema::{Field, IndexRecordOption};
 
-use tantivy::{DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
+use tantivy::{DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
 
 use super::{Fields, Inner, Kind, ScopeKey};
 
 /// How many live entries (of one kind) a set of collections holds, and their tokens per field.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Sizes {
-    docs: u64,
+    pub(super) docs: u64,
     title_tokens: u64,
     body_tokens: u64,
-}
-
-/// BM25 statistics of the searched collections alone, as a plain BM25 over an index of just them
-/// would have them (deleted documents not counted).
-impl Bm25StatisticsProvider for Scope<'_> {
-    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
-        let (fields, sizes) = (self.inner.fields, self.sizes);
-        Ok(if field == fields.title {
-            sizes.title_tokens
-        } else if field == fields.body {
-            sizes.body_tokens
-        } else {
-            0
-        })
-    }
-
-    fn total_num_docs(&self) -> tantivy::Result<u64> {
-        Ok(self.sizes.docs)
-    }
-
-    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        self.inner.counted(
-            self.generation,
-            &self.key,
-            |c| c.doc_freqs.get(term).copied(),
-            || {
-                let within = BooleanQuery::new(vec![
-                    (
-                        Occur::Must,
-                        Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)),
-                    ),
-                    (Occur::Must, Box::new(self.filter.clone())),
-                ]);
-                Ok(self.searcher.search(&within, &Count)? as u64)
-            },
-            |c, n| {
-                c.doc_freqs.insert(term.clone(), n);
-            },
-        )
-    }
 }
 
 /// BM25's parameters: term-frequency saturation (`k1`), length normalisation (`b`) and the
@@ -83,6 +38,18 @@ impl Bm25 {
         let n = n as f32;
         (self.k3 + 1.0) * n / (self.k3 + n)
     }
+
+    /// How much of its most a word said `tf` times gives an entry `length` long:
+    /// `tf / (tf + k1·(1 − b + b·length/average_length))`.
+    pub(super) fn saturation(&self, tf: u32, length: u32, average_length: f32) -> f32 {
+        let tf = tf as f32;
+        tf / (tf + self.norm(length, average_length))
+    }
+
+    /// The length normalisation of an entry `length` long: `k1·(1 − b + b·length/average_length)`.
+    pub(super) fn norm(&self, length: u32, average_length: f32) -> f32 {
+        self.k1 * (1.0 - self.b + self.b * length as f32 / average_length)
+    }
 }
 
 /// How the lexical index ranks passages.
@@ -99,12 +66,13 @@ pub struct Ranking {
 
 /// The entries of one kind in the searched collections, with their statistics.
 pub(super) struct Scope<'a> {
-    inner: &'a Inner,
-    searcher: &'a Searcher,
-    filter: BooleanQuery,
+    pub(super) inner: &'a Inner,
+    pub(super) searcher: &'a Searcher,
+    /// Which entries are in the scope.
+    filter: Box<dyn Weight>,
     generation: u64,
-    key: ScopeKey,
-    sizes: Sizes,
+    pub(super) key: ScopeKey,
+    pub(super) sizes: Sizes,
 }
 
 impl<'a> Scope<'a> {
@@ -114,38 +82,18 @@ impl<'a> Scope<'a> {
         collections: &[String],
         kind: Kind,
     ) -> tantivy::Result<Self> {
-        let f = inner.fields;
-        let term = |field, value: &str| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_text(field, value),
-                IndexRecordOption::Basic,
-            ))
-        };
-        // one collection (the usual search) is its term alone: a union of one still merges
-        // its postings block by block through a bitset, on every match of every query word
-        let in_collections = match collections {
-            [one] => term(f.collection, one),
-            _ => Box::new(BooleanQuery::new(
-                collections
-                    .iter()
-                    .map(|c| (Occur::Should, term(f.collection, c)))
-                    .collect(),
-            )),
-        };
-        let filter = BooleanQuery::new(vec![
-            (Occur::Must, in_collections),
-            (Occur::Must, term(f.kind, kind.name())),
-        ]);
         let mut names = collections.to_vec();
         names.sort();
         names.dedup();
         let key = (kind, names);
+        let filter =
+            filter(inner.fields, &key).weight(EnableScoring::disabled_from_searcher(searcher))?;
         let generation = searcher.generation().generation_id();
         let sizes = inner.counted(
             generation,
             &key,
             |c| c.sizes,
-            || sizes(searcher, &filter, f),
+            || sizes(searcher, &*filter, inner.fields),
             |c, s| c.sizes = Some(s),
         )?;
         Ok(Self {
@@ -158,36 +106,157 @@ impl<'a> Scope<'a> {
         })
     }
 
-    /// The BM25 query of `terms` over these entries, scored with their own statistics, into
-    /// `collector`.
-    pub(super) fn search<C: Collector>(
-        &self,
-        terms: &[(String, u32)],
-        ranking: Ranking,
-        collector: &C,
-    ) -> tantivy::Result<C::Fruit> {
+    /// Which of `segment`'s entries are in the scope, as a set to seek in.
+    pub(super) fn members(&self, segment: &SegmentReader) -> tantivy::Result<Members> {
+        Ok(Members(self.filter.scorer(segment, 1.0)?))
+    }
+
+    /// How many entries of the scope `term` matches, and the most it weighs in one, counted
+    /// once per index generation.
+    pub(super) fn term_counts(&self, term: &Term) -> tantivy::Result<Arc<TermCounts>> {
+        self.inner.counted(
+            self.generation,
+            &self.key,
+            |c| c.terms.get(term).cloned(),
+            || Ok(Arc::new(TermCounts::count(self, term)?)),
+            |c, n| {
+                c.terms.insert(term.clone(), n);
+            },
+        )
+    }
+
+    /// The tokens of `field` in the scope's entries.
+    pub(super) fn tokens(&self, field: Field) -> u64 {
         let f = self.inner.fields;
-        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (t, n) in terms {
-            let weight = ranking.bm25.query_weight(*n);
-            for (field, boost) in [(f.title, ranking.title_boost * weight), (f.body, weight)] {
-                let term: Box<dyn Query> = Box::new(Bm25Term {
-                    term: Term::from_field_text(field, t),
-                    params: ranking.bm25,
-                });
-                should.push((Occur::Should, Box::new(BoostQuery::new(term, boost))));
+        if field == f.title {
+            self.sizes.title_tokens
+        } else if field == f.body {
+            self.sizes.body_tokens
+        } else {
+            0
+        }
+    }
+}
+
+/// The entries of the scope `key` names: of its kind, in one of its collections.
+pub(super) fn filter(f: Fields, (kind, collections): &ScopeKey) -> BooleanQuery {
+    let term = |field, value: &str| -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, value),
+            IndexRecordOption::Basic,
+        ))
+    };
+    // one collection (the usual search) is its term alone: a union of one still merges
+    // its postings block by block through a bitset, on every match of every query word
+    let in_collections = match collections.as_slice() {
+        [one] => term(f.collection, one),
+        _ => Box::new(BooleanQuery::new(
+            collections
+                .iter()
+                .map(|c| (Occur::Should, term(f.collection, c)))
+                .collect(),
+        )),
+    };
+    BooleanQuery::new(vec![
+        (Occur::Must, in_collections),
+        (Occur::Must, term(f.kind, kind.name())),
+    ])
+}
+
+/// A segment's entries in a scope, asked in increasing order.
+pub(super) struct Members(Box<dyn Scorer>);
+
+impl Members {
+    /// Whether `doc` is one; `doc` never below the last asked.
+    pub(super) fn contains(&mut self, doc: DocId) -> bool {
+        if self.0.doc() < doc {
+            self.0.seek(doc);
+        }
+        self.0.doc() == doc
+    }
+}
+
+/// What the scope's entries hold of one word in one field: how many match it, and the pairs
+/// (times said, length) of the matches no other beats on both (says it more often and is no
+/// longer, or as often and shorter): whatever BM25's parameters, the most the word adds to one
+/// entry's score is at one of them.
+#[derive(Debug, Default)]
+pub(super) struct TermCounts {
+    pub(super) matches: u64,
+    pub(super) frontier: Box<[(u32, u32)]>,
+}
+
+impl TermCounts {
+    fn count(scope: &Scope, term: &Term) -> tantivy::Result<Self> {
+        // the shortest length seen at each term frequency
+        let mut shortest: FxHashMap<u32, u32> = FxHashMap::default();
+        let mut matches = 0;
+        for segment in scope.searcher.segment_readers() {
+            let Some(mut postings) = segment
+                .inverted_index(term.field())?
+                .read_postings(term, IndexRecordOption::WithFreqs)?
+            else {
+                continue;
+            };
+            let lengths = segment.get_fieldnorms_reader(term.field())?;
+            let mut members = scope.members(segment)?;
+            let mut doc = postings.doc();
+            while doc != TERMINATED {
+                if members.contains(doc) && !segment.is_deleted(doc) {
+                    matches += 1;
+                    let length = lengths.fieldnorm(doc);
+                    shortest
+                        .entry(postings.term_freq())
+                        .and_modify(|l| *l = (*l).min(length))
+                        .or_insert(length);
+                }
+                // skip to the next member past this one
+                doc = match members.0.doc() {
+                    next if next > doc => postings.seek(next),
+                    _ => postings.advance(),
+                };
             }
         }
-        let query = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(BooleanQuery::new(should))),
-            (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(Box::new(self.filter.clone()), 0.0)),
-            ),
-        ]);
-        self.searcher
-            .search_with_statistics_provider(&query, collector, self)
+        let mut pairs: Vec<(u32, u32)> = shortest.into_iter().collect();
+        pairs.sort_unstable_by(|a, b| b.cmp(a));
+        let mut frontier = Vec::new();
+        let mut shortest_so_far = u32::MAX;
+        for (tf, length) in pairs {
+            if length < shortest_so_far {
+                frontier.push((tf, length));
+                shortest_so_far = length;
+            }
+        }
+        Ok(Self {
+            matches,
+            frontier: frontier.into(),
+        })
     }
+
+    /// The most the word's saturation (`tf / (tf + k1·(1 − b + b·len/avglen))`) reaches in one
+    /// of the matches.
+    pub(super) fn saturation_bound(&self, params: Bm25, average_length: Score) -> Score {
+        self.frontier
+            .iter()
+            .map(|&(tf, length)| params.saturation(tf, length, average_length))
+            .fold(0.0, Score::max)
+    }
+}
+
+/// `ln(1 + (N − df + ½)/(df + ½))`.
+pub(super) fn idf(entries: u64, matches: u64) -> Score {
+    let (n, df) = (entries as Score, matches as Score);
+    (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+}
+
+/// Tokens per entry (1 in an empty scope, never 0).
+pub(super) fn average_length(tokens: u64, entries: u64) -> Score {
+    let average = if entries > 0 {
+        tokens as Score / entries as Score
+    } else {
+        1.0
+    };
+    average.max(Score::EPSILON)
 }
 
 /// The document key of each entry in a segment.
@@ -200,177 +269,15 @@ pub(super) fn document_keys(
         .first_or_default_col(0))
 }
 
-/// Every match's score by its document key (whole-document entries: one per document). The
-/// keys are hashes already: a multiplicative hash suffices, where the default SipHash took a
-/// third of a search at 100,000 passages (every passage matching a word looks its document up).
-pub(super) struct DocumentScores;
-
-/// Scores by document key.
-pub(super) type ScoresByDocument = FxHashMap<u64, Score>;
-
-pub(super) struct SegmentDocumentScores {
-    keys: Arc<dyn ColumnValues<u64>>,
-    scores: Vec<(u64, Score)>,
-}
-
-impl Collector for DocumentScores {
-    type Fruit = ScoresByDocument;
-    type Child = SegmentDocumentScores;
-
-    fn for_segment(
-        &self,
-        _: SegmentOrdinal,
-        segment: &SegmentReader,
-    ) -> tantivy::Result<SegmentDocumentScores> {
-        Ok(SegmentDocumentScores {
-            keys: document_keys(segment)?,
-            scores: Vec::new(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        true
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Vec<(u64, Score)>>) -> tantivy::Result<Self::Fruit> {
-        let mut scores = ScoresByDocument::with_capacity_and_hasher(
-            fruits.iter().map(Vec::len).sum(),
-            Default::default(),
-        );
-        scores.extend(fruits.into_iter().flatten());
-        Ok(scores)
-    }
-}
-
-impl SegmentCollector for SegmentDocumentScores {
-    type Fruit = Vec<(u64, Score)>;
-
-    fn collect(&mut self, doc: DocId, score: Score) {
-        self.scores.push((self.keys.get_val(doc), score));
-    }
-
-    fn harvest(self) -> Self::Fruit {
-        self.scores
-    }
-}
-
-/// One term scored by BM25 with chosen `k1` and `b` (tantivy's own term query fixes them at 1.2
-/// and 0.75): `idf · tf·(k1+1) / (tf + k1·(1 − b + b·len/avglen))`, idf `ln(1 + (N − df + ½)/(df
-/// + ½))`, with the statistics the search is given.
-#[derive(Debug, Clone)]
-pub(super) struct Bm25Term {
-    pub(super) term: Term,
-    pub(super) params: Bm25,
-}
-
-impl Query for Bm25Term {
-    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        let (idf, average_length) = match scoring {
-            EnableScoring::Enabled {
-                statistics_provider: stats,
-                ..
-            } => {
-                let docs = stats.total_num_docs()? as f32;
-                let df = stats.doc_freq(&self.term)? as f32;
-                let tokens = stats.total_num_tokens(self.term.field())? as f32;
-                (
-                    (1.0 + (docs - df + 0.5) / (df + 0.5)).ln(),
-                    if docs > 0.0 { tokens / docs } else { 1.0 },
-                )
-            }
-            EnableScoring::Disabled { .. } => (1.0, 1.0),
-        };
-        Ok(Box::new(Bm25TermWeight {
-            term: self.term.clone(),
-            params: self.params,
-            idf,
-            average_length: average_length.max(f32::EPSILON),
-        }))
-    }
-}
-
-pub(super) struct Bm25TermWeight {
-    term: Term,
-    params: Bm25,
-    idf: f32,
-    average_length: f32,
-}
-
-impl Weight for Bm25TermWeight {
-    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let field = self.term.field();
-        let Some(postings) = reader
-            .inverted_index(field)?
-            .read_postings(&self.term, IndexRecordOption::WithFreqs)?
-        else {
-            return Ok(Box::new(EmptyScorer));
-        };
-        Ok(Box::new(Bm25TermScorer {
-            postings,
-            lengths: reader.get_fieldnorms_reader(field)?,
-            weight: boost * self.idf * (self.params.k1 + 1.0),
-            params: self.params,
-            average_length: self.average_length,
-        }))
-    }
-
-    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        let mut scorer = self.scorer(reader, 1.0)?;
-        if scorer.seek(doc) != doc {
-            return Err(tantivy::TantivyError::InvalidArgument(format!(
-                "document {doc} does not match"
-            )));
-        }
-        Ok(Explanation::new("bm25", scorer.score()))
-    }
-}
-
-pub(super) struct Bm25TermScorer {
-    postings: SegmentPostings,
-    lengths: FieldNormReader,
-    /// `boost · idf · (k1 + 1)`.
-    weight: f32,
-    params: Bm25,
-    average_length: f32,
-}
-
-impl DocSet for Bm25TermScorer {
-    fn advance(&mut self) -> DocId {
-        self.postings.advance()
-    }
-
-    fn seek(&mut self, target: DocId) -> DocId {
-        self.postings.seek(target)
-    }
-
-    fn doc(&self) -> DocId {
-        self.postings.doc()
-    }
-
-    fn size_hint(&self) -> u32 {
-        self.postings.size_hint()
-    }
-}
-
-impl Scorer for Bm25TermScorer {
-    fn score(&mut self) -> Score {
-        let tf = self.postings.term_freq() as f32;
-        let length = self.lengths.fieldnorm(self.postings.doc()) as f32;
-        let Bm25 { k1, b, .. } = self.params;
-        self.weight * tf / (tf + k1 * (1.0 - b + b * length / self.average_length))
-    }
-}
-
 /// Counts the live documents `filter` matches and their tokens in the title and body.
-pub(super) fn sizes(searcher: &Searcher, filter: &dyn Query, f: Fields) -> tantivy::Result<Sizes> {
-    let weight = filter.weight(EnableScoring::disabled_from_searcher(searcher))?;
+fn sizes(searcher: &Searcher, filter: &dyn Weight, f: Fields) -> tantivy::Result<Sizes> {
     let mut sizes = Sizes::default();
     for reader in searcher.segment_readers() {
         let (title, body) = (
             reader.get_fieldnorms_reader(f.title)?,
             reader.get_fieldnorms_reader(f.body)?,
         );
-        weight.for_each_no_score(reader, &mut |docs| {
+        filter.for_each_no_score(reader, &mut |docs| {
             for &doc in docs {
                 if !reader.is_deleted(doc) {
                     sizes.docs += 1;

@@ -1,5 +1,7 @@
+use super::exhaustive::Bm25Term;
 use super::*;
 use tantivy::Searcher;
+use tantivy::collector::TopDocs;
 use tantivy::query::{Query, TermQuery};
 
 #[test]
@@ -203,10 +205,14 @@ fn counts_are_kept_for_their_generation_and_bounded() {
             .counted(
                 generation,
                 &key,
-                |c| c.doc_freqs.get(&term).copied(),
+                |c| c.terms.get(&term).map(|t| t.matches),
                 || Ok(n),
                 |c, n| {
-                    c.doc_freqs.insert(term.clone(), n);
+                    let counts = TermCounts {
+                        matches: n,
+                        ..TermCounts::default()
+                    };
+                    c.terms.insert(term.clone(), Arc::new(counts));
                 },
             )
             .unwrap()
@@ -226,6 +232,199 @@ fn counts_are_kept_for_their_generation_and_bounded() {
     let counts = inner.counts.lock().unwrap();
     assert!(counts.words <= COUNTED_WORDS, "{} words held", counts.words);
     assert!(counts.words > 0);
-    let held: usize = counts.scopes.values().map(|s| s.doc_freqs.len()).sum();
+    let held: usize = counts.scopes.values().map(|s| s.terms.len()).sum();
     assert_eq!(held, counts.words);
+}
+
+/// The default ranking.
+const RANKING: Ranking = Ranking {
+    bm25: Bm25 {
+        k1: 1.2,
+        b: 0.55,
+        k3: 1.0,
+    },
+    title_boost: 0.25,
+    document_weight: 0.5,
+};
+
+/// A deterministic generator (splitmix64).
+struct Draw(u64);
+
+impl Draw {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// A word of a Zipf-like vocabulary of `n`: the first ones far more often.
+    fn word(&mut self, n: usize) -> String {
+        let r = self.below(n * n);
+        format!("w{}", n - 1 - r.isqrt())
+    }
+
+    fn text(&mut self, n: usize, words: usize) -> String {
+        (0..words)
+            .map(|_| self.word(n))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+#[test]
+fn pruned_search_ranks_exactly_as_scoring_every_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = TantivyIndex::open(dir.path()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut draw = Draw(7);
+    const VOCABULARY: usize = 60;
+    // several commits (segments), two collections, replaced and deleted documents
+    for round in 0..6 {
+        let docs: Vec<LexicalDocument> = (0..80)
+            .map(|i| {
+                let n = round * 80 + i;
+                let id = format!("d{}", if round == 5 { i * 3 } else { n });
+                let title_words = 1 + draw.below(3);
+                let passages = 1 + draw.below(6);
+                LexicalDocument {
+                    document_id: id.clone(),
+                    collection: ["a", "b"][n % 2].to_owned(),
+                    title: draw.text(VOCABULARY, title_words),
+                    passages: (0..passages)
+                        .map(|p| {
+                            let words = 3 + draw.below(40);
+                            LexicalPassage {
+                                chunk_id: format!("{id}#{p}"),
+                                title: draw.text(VOCABULARY, 2),
+                                heading: draw.text(VOCABULARY, 1),
+                                text: draw.text(VOCABULARY, words),
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let delete: Vec<String> = (0..10).map(|i| format!("d{}", round * 37 + i)).collect();
+        runtime.block_on(index.replace(&delete, docs)).unwrap();
+    }
+    let inner = index.inner();
+    let searcher = inner.reader.searcher();
+    assert!(searcher.segment_readers().len() > 1);
+    let default = RANKING;
+    let rankings = [
+        default,
+        Ranking {
+            document_weight: 0.0,
+            ..default
+        },
+        Ranking {
+            document_weight: 1.0,
+            title_boost: 0.0,
+            ..default
+        },
+        Ranking {
+            bm25: Bm25 {
+                k1: 2.0,
+                b: 1.0,
+                k3: 0.0,
+            },
+            title_boost: 1.5,
+            document_weight: 0.2,
+        },
+    ];
+    let mut compared = 0;
+    for q in 0..60 {
+        let words = 1 + draw.below(9);
+        let query = draw.text(VOCABULARY, words);
+        let terms = query_terms(&query);
+        let collections: Vec<String> = match q % 3 {
+            0 => vec!["a".into()],
+            1 => vec!["b".into(), "a".into()],
+            _ => vec!["b".into(), "missing".into()],
+        };
+        let ranking = rankings[q % rankings.len()];
+        let scope = |kind| Scope::new(&inner, &searcher, &collections, kind).unwrap();
+        let (passages, documents) = (scope(Kind::Passage), scope(Kind::Document));
+        for limit in [1, 10, 100, 5000] {
+            let oracle =
+                exhaustive::top_passages(&passages, Some(&documents), &terms, ranking, limit)
+                    .unwrap();
+            for ranked in [1, 4, maxscore::DOCUMENTS_RANKED] {
+                let pruned = maxscore::top_passages(
+                    &passages,
+                    Some(&documents),
+                    &terms,
+                    ranking,
+                    limit,
+                    ranked,
+                )
+                .unwrap();
+                let context = format!(
+                    "{query:?} in {collections:?}, {ranking:?}, top {limit}, {ranked} documents ranked"
+                );
+                assert_eq!(pruned.len(), oracle.len(), "{context}");
+                let close = |a: f32, b: f32| (a - b).abs() <= 1e-3 * a.abs().max(1.0);
+                for ((s, _), (o, _)) in pruned.iter().zip(&oracle) {
+                    assert!(close(*s, *o), "{s} against {o}: {context}");
+                }
+                // the same entries, but where a tie at the end lets either in
+                let last = oracle.last().map_or(0.0, |o| o.0);
+                for (s, address) in &pruned {
+                    if !close(*s, last) {
+                        assert!(
+                            oracle.iter().any(|(o, a)| a == address && close(*s, *o)),
+                            "{address:?} scored {s} is not the oracle's: {context}"
+                        );
+                    }
+                }
+                compared += pruned.len();
+            }
+        }
+    }
+    assert!(compared > 10_000, "{compared} entries compared");
+}
+
+#[test]
+fn an_index_an_earlier_build_wrote_with_other_fields_is_emptied_to_be_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // the fields of an earlier build (document keys not indexed), its format file even
+        // claiming this build's
+        let mut b = Schema::builder();
+        b.add_text_field("chunk_id", STRING | STORED);
+        b.add_u64_field("document_key", FAST);
+        Index::create_in_dir(dir.path(), b.build()).unwrap();
+        std::fs::write(dir.path().join(VERSION_FILE), INDEX_FORMAT).unwrap();
+    }
+    let index = TantivyIndex::open(dir.path()).unwrap();
+    assert!(!index.is_current(), "an emptied index must be rebuilt");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let doc = LexicalDocument {
+        document_id: "d".into(),
+        collection: "c".into(),
+        title: "Ropes".into(),
+        passages: vec![LexicalPassage {
+            chunk_id: "d#0".into(),
+            title: "Ropes".into(),
+            heading: "Ropes".into(),
+            text: "A heading rope is 30 to 35 feet long.".into(),
+        }],
+    };
+    runtime.block_on(index.replace(&[], vec![doc])).unwrap();
+    let ranking = RANKING;
+    let found = runtime
+        .block_on(index.search("heading rope", &["c".to_owned()], 5, ranking))
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, "d#0");
 }
