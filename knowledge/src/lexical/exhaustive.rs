@@ -1,6 +1,7 @@
-//! The oracle the pruned search is held to: every entry matching a question word scored by
-//! tantivy's own boolean query (a BM25 term query per word and field, our `k1` and `b`), the
-//! documents' scores collected whole and blended into every matching passage's.
+//! Every entry matching a question word scored, by tantivy's own boolean query (a BM25 term
+//! query per word and field, our `k1` and `b`), the documents' scores collected whole and
+//! blended into every matching passage's: the search of small scopes, where it is quicker than
+//! pruning, and the oracle the pruned search is held to.
 
 use std::sync::Arc;
 
