@@ -326,6 +326,28 @@ impl ServeChild {
             .map_or(0.0, |kb| kb / 1024.0)
     }
 
+    /// CPU time (user and system, seconds) the server has used so far, from /proc (0 when it
+    /// cannot be read).
+    pub fn cpu_seconds(&self) -> f64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())) else {
+            return 0.0;
+        };
+        // the fields after the command's name (which may hold spaces): utime and stime are the
+        // 12th and 13th, in clock ticks (USER_HZ, 100 on Linux)
+        let fields: Vec<&str> = stat
+            .rfind(')')
+            .map_or("", |end| &stat[end + 1..])
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        (ticks(11) + ticks(12)) as f64 / 100.0
+    }
+
     /// A new API key (default scopes: search and chat) of the bench account signed in as `access`.
     pub async fn api_key(
         &self,

@@ -172,6 +172,7 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
 
     let mut first_ms = Vec::new();
     let mut retrieval_ms = Vec::new();
+    let cpu_before = server.cpu_seconds();
     for q in queries.iter().cycle().take(args.sequential) {
         let t = one_chat(&client, &base, &token, &body(q)).await?;
         if !t.ok {
@@ -180,6 +181,7 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
         first_ms.push(t.first_ms);
         retrieval_ms.extend(t.retrieval_ms);
     }
+    let sequential_cpu_s = server.cpu_seconds() - cpu_before;
     first_ms.sort_by(f64::total_cmp);
     retrieval_ms.sort_by(f64::total_cmp);
     let rss_idle = server.memory_mb("VmRSS:");
@@ -198,6 +200,7 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
             }
         })
     };
+    let cpu_before = server.cpu_seconds();
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(args.concurrency);
     for q in queries.iter().cycle().take(args.concurrency) {
@@ -239,10 +242,12 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
     server_retrieval.sort_by(f64::total_cmp);
     server_first.sort_by(f64::total_cmp);
     let wall = started.elapsed().as_secs_f64();
+    let concurrent_cpu_s = server.cpu_seconds() - cpu_before;
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
     concurrent_ms.sort_by(f64::total_cmp);
     let errors = errors.load(Ordering::Relaxed);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let out = json!({
         "first_token_ms": {
             "queries": first_ms.len(),
@@ -250,6 +255,7 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
             "p95": percentile(&first_ms, 95.0),
             "p99": percentile(&first_ms, 99.0),
             "server_retrieval_p50": percentile(&retrieval_ms, 50.0),
+            "server_cpu_ms_per_chat": per_chat_ms(sequential_cpu_s, first_ms.len()),
         },
         "concurrent": {
             "chats": args.concurrency,
@@ -261,6 +267,13 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
             "first_token_p99_ms": percentile(&concurrent_ms, 99.0),
             "server_retrieval_p50_ms": percentile(&server_retrieval, 50.0),
             "server_first_token_p50_ms": percentile(&server_first, 50.0),
+            // what the server spent on each chat, and the first token's floor that sets: chats
+            // answered in the order they came cannot give the middle one its first token before
+            // half the crowd's work is done, on every core the machine has
+            "server_cpu_ms_per_chat": per_chat_ms(concurrent_cpu_s, args.concurrency),
+            "server_cpu_share": concurrent_cpu_s / (wall * cores).max(1e-9),
+            "in_order_first_token_p50_floor_ms":
+                per_chat_ms(concurrent_cpu_s, args.concurrency) * args.concurrency as f64 / 2.0 / cores,
         },
         "serve_rss_mb": {
             "after_sequential": rss_idle,
@@ -274,4 +287,9 @@ pub async fn run(data_dir: &Path, args: BenchChatArgs) -> Result<u8> {
         std::fs::write(path, serde_json::to_string_pretty(&out)?)?;
     }
     Ok(if errors > 0 { 1 } else { 0 })
+}
+
+/// CPU milliseconds per chat.
+fn per_chat_ms(cpu_s: f64, chats: usize) -> f64 {
+    cpu_s * 1000.0 / chats.max(1) as f64
 }
