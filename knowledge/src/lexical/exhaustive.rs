@@ -46,7 +46,11 @@ fn search<C: Collector>(
     let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for (t, n) in terms {
         let weight = ranking.bm25.query_weight(*n);
-        for (field, boost) in [(f.title, ranking.title_boost * weight), (f.body, weight)] {
+        let text = scope.text();
+        for (field, boost) in [
+            (text.title, ranking.title_boost * weight),
+            (text.body, weight),
+        ] {
             let term: Box<dyn Query> = Box::new(Bm25Term {
                 term: Term::from_field_text(field, t),
                 params: ranking.bm25,

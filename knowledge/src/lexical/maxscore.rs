@@ -14,13 +14,14 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use rustc_hash::FxHashMap;
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::{Postings, SegmentPostings};
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocAddress, DocId, DocSet, Score, SegmentReader, TERMINATED, Term};
+use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
 
 use super::scoring::{Members, Ranking, Scope, document_keys, idf};
 
@@ -34,7 +35,8 @@ const ROUNDING: Score = 1e-4;
 
 /// The best `limit` passages of `passages` for `terms`, each passage's BM25 blended with its
 /// document's (`ranking.document_weight`) when `documents` is given; `ranked` documents are
-/// ranked exactly first.
+/// ranked exactly first; each thread walks at most `piece` entries of a segment at a time
+/// ([`piece_entries`]).
 pub(super) fn top_passages(
     passages: &Scope,
     documents: Option<&Scope>,
@@ -42,18 +44,19 @@ pub(super) fn top_passages(
     ranking: Ranking,
     limit: usize,
     ranked: usize,
+    piece: u32,
 ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
     let w = ranking.document_weight;
     let blend = documents.filter(|_| w > 0.0);
     let share = if blend.is_some() { 1.0 - w } else { 1.0 };
     let passage_clauses = clauses(passages, terms, ranking, share)?;
     let Some(documents) = blend else {
-        return Ok(best(passages, &passage_clauses, limit)?.into_sorted());
+        return Ok(best(passages, &passage_clauses, limit, piece)?.into_sorted());
     };
 
     // the documents: the best `ranked` exactly, the rest at most `floor`
     let document_clauses = clauses(documents, terms, ranking, 1.0)?;
-    let best_documents = best(documents, &document_clauses, ranked.max(1))?;
+    let best_documents = best(documents, &document_clauses, ranked.max(1), piece)?;
     // with fewer than `ranked` matching, every matching document is known: the others score 0
     let all_known = best_documents.worst().is_none();
     let floor = best_documents.worst().unwrap_or(0.0);
@@ -70,7 +73,7 @@ pub(super) fn top_passages(
     // passage's document is bounded by the floor, and scored once its bound is in reach
     let fields = passages.inner.fields;
     let reached = Reached::default();
-    let found = each_segment(passages, |ordinal, reader| {
+    let found = each_piece(passages, piece, |ordinal, reader, range| {
         let mut top = Top::new(limit);
         let mut pending: Vec<(Score, DocAddress, u64)> = Vec::new();
         let mut members = passages.members(reader)?;
@@ -85,6 +88,7 @@ pub(super) fn top_passages(
         }
         max_score(
             &mut cursors,
+            range,
             w * floor,
             reached.get(),
             &mut |doc, score, matched| {
@@ -122,38 +126,70 @@ pub(super) fn top_passages(
     Ok(top.into_sorted())
 }
 
-/// The best `limit` entries of `scope` by `clauses` alone.
-fn best(scope: &Scope, clauses: &[Clause], limit: usize) -> tantivy::Result<Top> {
+/// The best `limit` entries of `scope` by `clauses` alone, walked in pieces of `piece` entries.
+fn best(scope: &Scope, clauses: &[Clause], limit: usize, piece: u32) -> tantivy::Result<Top> {
     let reached = Reached::default();
-    let tops = each_segment(scope, |ordinal, reader| {
+    let tops = each_piece(scope, piece, |ordinal, reader, range| {
         let mut top = Top::new(limit);
         let mut members = scope.members(reader)?;
         let mut cursors = cursors(reader, clauses)?;
-        max_score(&mut cursors, 0.0, reached.get(), &mut |doc, score, _| {
-            if members.contains(doc) && !reader.is_deleted(doc) {
-                top.offer(score, DocAddress::new(ordinal, doc));
-            }
-            reached.raise(top.threshold())
-        });
+        max_score(
+            &mut cursors,
+            range,
+            0.0,
+            reached.get(),
+            &mut |doc, score, _| {
+                if members.contains(doc) && !reader.is_deleted(doc) {
+                    top.offer(score, DocAddress::new(ordinal, doc));
+                }
+                reached.raise(top.threshold())
+            },
+        );
         Ok(top)
     })?;
     Ok(Top::merge(limit, tops))
 }
 
-/// `search` of each of the scope's segments, on the cores' threads (tantivy's executor).
-fn each_segment<R: Send>(
-    scope: &Scope,
-    search: impl Fn(u32, &SegmentReader) -> tantivy::Result<R> + Sync,
-) -> tantivy::Result<Vec<R>> {
-    scope
-        .searcher
-        .index()
-        .search_executor()
-        .map(|(ordinal, reader)| search(ordinal, reader), segments(scope))
+/// The fewest entries of a segment worth a thread of their own.
+const PIECE_MIN_ENTRIES: u32 = 65_536;
+
+/// How many of a segment's entries one thread walks: the largest segment's share of the cores,
+/// so that one search of a large scope uses every core (pieces share their threshold), and never
+/// fewer than [`PIECE_MIN_ENTRIES`].
+pub(super) fn piece_entries(searcher: &Searcher) -> u32 {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let largest = searcher
+        .segment_readers()
+        .iter()
+        .map(SegmentReader::max_doc)
+        .max()
+        .unwrap_or(0);
+    largest.div_ceil(threads).max(PIECE_MIN_ENTRIES)
 }
 
-/// The highest threshold a segment's search has reached, shared with the others': an entry
-/// under any segment's best `limit` so far cannot be in the best `limit` of all. (Scores are
+/// `search` of each piece of the scope's segments (a segment's ordinal and reader, and a range
+/// of at most `piece` of its entries), on the cores' threads (tantivy's executor).
+fn each_piece<R: Send>(
+    scope: &Scope,
+    piece: u32,
+    search: impl Fn(u32, &SegmentReader, Range<DocId>) -> tantivy::Result<R> + Sync,
+) -> tantivy::Result<Vec<R>> {
+    let piece = piece.max(1);
+    let pieces = segments(scope).flat_map(|(ordinal, reader)| {
+        let entries = reader.max_doc();
+        (0..entries.div_ceil(piece)).map(move |i| {
+            let start = i * piece;
+            (ordinal, reader, start..entries.min(start + piece))
+        })
+    });
+    scope.searcher.index().search_executor().map(
+        |(ordinal, reader, range)| search(ordinal, reader, range),
+        pieces,
+    )
+}
+
+/// The highest threshold a piece's search has reached, shared with the others': an entry
+/// under any piece's best `limit` so far cannot be in the best `limit` of all. (Scores are
 /// never negative, and a positive float's bits order as it does: 0 is none.)
 #[derive(Default)]
 struct Reached(AtomicU32);
@@ -209,7 +245,7 @@ fn clauses(
     ranking: Ranking,
     share: Score,
 ) -> tantivy::Result<Vec<Clause>> {
-    let f = scope.inner.fields;
+    let f = scope.text();
     let params = ranking.bm25;
     let mut clauses = Vec::new();
     for (t, n) in terms {
@@ -338,12 +374,14 @@ fn cursors<'c>(segment: &SegmentReader, clauses: &'c [Clause]) -> tantivy::Resul
     Ok(cursors)
 }
 
-/// Walks `cursors` in document order, calling `found(doc, score, matched)` with the sum of the
-/// lists' scores, and whether a word's list holds the entry, for of every entry whose score plus `floor` may reach the threshold (`threshold` at
+/// Walks `cursors` in document order over the entries of `range`, calling `found(doc, score,
+/// matched)` with the sum of the lists' scores, and whether a word's list holds the entry, for
+/// every entry whose score plus `floor` may reach the threshold (`threshold` at
 /// first, then what `found` returns: what an entry must reach to enter the best so far). An
 /// entry that cannot reach it is skipped, and so are the lists it would need to be found in.
 fn max_score(
     cursors: &mut [Cursor],
+    range: Range<DocId>,
     floor: Score,
     mut threshold: Score,
     found: &mut impl FnMut(DocId, Score, bool) -> Score,
@@ -360,13 +398,16 @@ fn max_score(
     // the lists before it cannot lift an entry to the threshold on their own
     let essential = |threshold: Score| up_to.partition_point(|&u| u + floor < threshold);
     let mut first = essential(threshold);
+    for cursor in cursors[first..].iter_mut() {
+        cursor.seek(range.start);
+    }
     while first < cursors.len() {
         let doc = cursors[first..]
             .iter()
             .map(Cursor::doc)
             .min()
             .unwrap_or(TERMINATED);
-        if doc == TERMINATED {
+        if doc >= range.end {
             break;
         }
         let (mut score, mut matched) = (0.0, false);

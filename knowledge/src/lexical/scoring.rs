@@ -12,7 +12,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 
 use tantivy::{DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
 
-use super::{Fields, Inner, Kind, ScopeKey};
+use super::{Fields, Inner, Kind, ScopeKey, Text};
 
 /// How many live entries (of one kind) a set of collections holds, and their tokens per field.
 #[derive(Debug, Clone, Copy, Default)]
@@ -93,7 +93,7 @@ impl<'a> Scope<'a> {
             generation,
             &key,
             |c| c.sizes,
-            || sizes(searcher, &*filter, inner.fields),
+            || sizes(searcher, &*filter, inner.fields.text(kind)),
             |c, s| c.sizes = Some(s),
         )?;
         Ok(Self {
@@ -125,9 +125,14 @@ impl<'a> Scope<'a> {
         )
     }
 
+    /// The fields the scope's entries are scored on.
+    pub(super) fn text(&self) -> Text {
+        self.inner.fields.text(self.key.0)
+    }
+
     /// The tokens of `field` in the scope's entries.
     pub(super) fn tokens(&self, field: Field) -> u64 {
-        let f = self.inner.fields;
+        let f = self.text();
         if field == f.title {
             self.sizes.title_tokens
         } else if field == f.body {
@@ -270,7 +275,7 @@ pub(super) fn document_keys(
 }
 
 /// Counts the live documents `filter` matches and their tokens in the title and body.
-fn sizes(searcher: &Searcher, filter: &dyn Weight, f: Fields) -> tantivy::Result<Sizes> {
+fn sizes(searcher: &Searcher, filter: &dyn Weight, f: Text) -> tantivy::Result<Sizes> {
     let mut sizes = Sizes::default();
     for reader in searcher.segment_readers() {
         let (title, body) = (

@@ -130,14 +130,14 @@ fn bm25_equals_tantivys_own_at_its_parameters_and_follows_k1_and_b() {
         {
             let mut doc = TantivyDocument::default();
             doc.add_text(f.chunk_id, n.to_string());
-            doc.add_text(f.body, body);
+            doc.add_text(f.passage.body, body);
             writer.add_document(doc).unwrap();
         }
         writer.commit().unwrap();
     }
     inner.reader.reload().unwrap();
     let searcher = inner.reader.searcher();
-    let term = Term::from_field_text(f.body, "rope");
+    let term = Term::from_field_text(f.passage.body, "rope");
     let theirs = scores(
         &searcher,
         &TermQuery::new(term.clone(), IndexRecordOption::WithFreqs),
@@ -198,7 +198,7 @@ fn counts_are_kept_for_their_generation_and_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let inner = Inner::open(dir.path()).unwrap();
     let key: ScopeKey = (Kind::Passage, vec!["c".to_owned()]);
-    let word = |i: usize| Term::from_field_text(inner.fields.body, &format!("w{i}"));
+    let word = |i: usize| Term::from_field_text(inner.fields.passage.body, &format!("w{i}"));
     let doc_freq = |generation: u64, i: usize, n: u64| {
         let term = word(i);
         inner
@@ -357,7 +357,16 @@ fn pruned_search_ranks_exactly_as_scoring_every_match() {
             let oracle =
                 exhaustive::top_passages(&passages, Some(&documents), &terms, ranking, limit)
                     .unwrap();
-            for ranked in [1, 4, maxscore::DOCUMENTS_RANKED] {
+            // a segment walked whole, or in pieces side by side
+            for (ranked, piece) in [
+                (1, u32::MAX),
+                (4, 37),
+                (
+                    maxscore::DOCUMENTS_RANKED,
+                    maxscore::piece_entries(&searcher),
+                ),
+                (maxscore::DOCUMENTS_RANKED, 100),
+            ] {
                 let pruned = maxscore::top_passages(
                     &passages,
                     Some(&documents),
@@ -365,10 +374,11 @@ fn pruned_search_ranks_exactly_as_scoring_every_match() {
                     ranking,
                     limit,
                     ranked,
+                    piece,
                 )
                 .unwrap();
                 let context = format!(
-                    "{query:?} in {collections:?}, {ranking:?}, top {limit}, {ranked} documents ranked"
+                    "{query:?} in {collections:?}, {ranking:?}, top {limit}, {ranked} documents ranked, pieces of {piece}"
                 );
                 assert_eq!(pruned.len(), oracle.len(), "{context}");
                 let close = |a: f32, b: f32| (a - b).abs() <= 1e-3 * a.abs().max(1.0);
