@@ -43,10 +43,10 @@ fn search<C: Collector>(
     collector: &C,
 ) -> tantivy::Result<C::Fruit> {
     let f = scope.inner.fields;
+    let text = scope.text();
     let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for (t, n) in terms {
         let weight = ranking.bm25.query_weight(*n);
-        let text = scope.text();
         for (field, boost) in [
             (text.title, ranking.title_boost * weight),
             (text.body, weight),

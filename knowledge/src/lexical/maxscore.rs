@@ -157,7 +157,11 @@ const PIECE_MIN_ENTRIES: u32 = 65_536;
 /// so that one search of a large scope uses every core (pieces share their threshold), and never
 /// fewer than [`PIECE_MIN_ENTRIES`].
 pub(super) fn piece_entries(searcher: &Searcher) -> u32 {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    // (asked once: on Linux the answer is read from the cgroup files)
+    static THREADS: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| {
+        std::thread::available_parallelism().map_or(1, |n| n.get()) as u32
+    });
+    let threads = *THREADS;
     let largest = searcher
         .segment_readers()
         .iter()
